@@ -1,0 +1,26 @@
+// Package mtp defines how gousp moves USP Records between endpoints: the
+// [Transport] interface that every message transfer protocol binding
+// implements, the [Address] a record is sent to, and the [Inbound] records
+// and [Event] state changes a transport delivers to its [Handler].
+//
+// # Bindings
+//
+// One subpackage per binding:
+//   - mtp/mqtt: MQTT 5 and 3.1.1 through a broker (eclipse/paho.golang).
+//   - mtp/stomp: STOMP 1.2 through a broker (go-stomp).
+//   - mtp/websocket: WebSocket in server role (agents dial the controller)
+//     and client role (the controller dials an agent).
+//   - mtp/uds: Unix domain sockets, as USP 1.3 defines them.
+//   - mtp/memory: an in-process network for tests and examples.
+//
+// # Addresses
+//
+// A transport tells where to answer each inbound record ([Inbound.ReplyTo]);
+// the layer above remembers it per agent. Addresses are also learned from
+// connect records or configured by the user.
+//
+// # Errors
+//
+// Sends fail fast while disconnected; test with errors.Is against
+// [ErrNotConnected], [ErrClosed], [ErrUnknownPeer] and [ErrTooLarge].
+package mtp
