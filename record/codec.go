@@ -1,0 +1,123 @@
+package record
+
+import (
+	"fmt"
+
+	"github.com/gousp/gousp/proto/usprecord"
+	"google.golang.org/protobuf/proto"
+)
+
+// DefaultMaxSize is the largest record Decode accepts unless [WithMaxSize]
+// says otherwise: 16 MiB. It is far above what agents send (the largest
+// OB-USP-A capture, a full GetSupportedDMResp, is 8 KiB) yet bounds the
+// memory one peer can make us allocate.
+const DefaultMaxSize = 16 << 20
+
+var (
+	marshalOpts   = proto.MarshalOptions{}
+	unmarshalOpts = proto.UnmarshalOptions{}
+)
+
+// Encode validates r (see [Validate]) and returns its wire form.
+func Encode(r *usprecord.Record) ([]byte, error) {
+	return AppendEncode(nil, r)
+}
+
+// AppendEncode is [Encode] appending to dst, so that a caller can reuse a
+// buffer across records.
+func AppendEncode(dst []byte, r *usprecord.Record) ([]byte, error) {
+	if e := validate(r); e != nil {
+		return dst, e
+	}
+	b, err := marshalOpts.MarshalAppend(dst, r)
+	if err != nil {
+		// Validate has passed, so this is a broken in-memory value (for
+		// example invalid UTF-8 in a string field).
+		return dst, &Error{Code: CodeInvalidValue, Msg: "cannot encode", Err: err}
+	}
+	return b, nil
+}
+
+// DecodeOption configures [Decode].
+type DecodeOption func(*decodeConfig)
+
+type decodeConfig struct {
+	maxSize   int
+	strictIDs bool
+	validate  bool
+	err       error
+}
+
+// WithMaxSize sets the largest record, in bytes, that Decode accepts
+// (default [DefaultMaxSize]). n must be positive.
+func WithMaxSize(n int) DecodeOption {
+	return func(c *decodeConfig) {
+		if n <= 0 {
+			c.err = fmt.Errorf("%w: WithMaxSize(%d): size must be positive", ErrInvalidOption, n)
+			return
+		}
+		c.maxSize = n
+	}
+}
+
+// WithStrictEndpointIDs makes Decode check to_id and from_id against
+// TR-369's endpoint ID syntax (see [ParseEndpointID]) and fail with 7104 when
+// they do not follow it. Off by default: a controller usually prefers to
+// talk to an agent whose ID is slightly off than to drop it.
+func WithStrictEndpointIDs() DecodeOption {
+	return func(c *decodeConfig) { c.strictIDs = true }
+}
+
+// WithoutValidation makes Decode skip [Validate], for tools that want to
+// show whatever a peer sent. The size limit still applies.
+func WithoutValidation() DecodeOption {
+	return func(c *decodeConfig) { c.validate = false }
+}
+
+// Decode parses one record and validates it.
+//
+// Errors are [*Error] values: code 7100 ([ErrCannotParse]) when b is larger
+// than the size limit (the cause is then [ErrTooLarge]) or is not a
+// protobuf Record, and 7104 ([ErrInvalidValue]) when a field breaks a rule
+// of [Validate]. On a 7104 error the decoded record is returned as well, so
+// that the caller can address an answer (a DisconnectRecord or an Error
+// message) to its from_id.
+//
+// Fields unknown to the 1.4 schema, such as USP 1.5's originator_id and
+// destination_id, are kept as unknown fields and re-encoded unchanged. The
+// record may share no memory with b: bytes fields are copied.
+func Decode(b []byte, opts ...DecodeOption) (*usprecord.Record, error) {
+	cfg := decodeConfig{maxSize: DefaultMaxSize, validate: true}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.err != nil {
+		return nil, cfg.err
+	}
+	if len(b) > cfg.maxSize {
+		return nil, &Error{
+			Code: CodeCannotParse,
+			Msg:  fmt.Sprintf("record is %d bytes, limit %d", len(b), cfg.maxSize),
+			Err:  ErrTooLarge,
+		}
+	}
+	r := &usprecord.Record{}
+	if err := unmarshalOpts.Unmarshal(b, r); err != nil {
+		return nil, &Error{Code: CodeCannotParse, Msg: "not a USP Record", Err: err}
+	}
+	if !cfg.validate {
+		return r, nil
+	}
+	if e := validate(r); e != nil {
+		return r, e
+	}
+	if cfg.strictIDs {
+		if _, err := ParseEndpointID(r.ToId); err != nil {
+			return r, &Error{Code: CodeInvalidValue, Msg: "to_id", Err: err}
+		}
+		if _, err := ParseEndpointID(r.FromId); err != nil {
+			return r, &Error{Code: CodeInvalidValue, Msg: "from_id", Err: err}
+		}
+	}
+	return r, nil
+}
