@@ -1,0 +1,146 @@
+package datamodel
+
+import (
+	"errors"
+	"strconv"
+)
+
+// USP error codes that this package produces. They are the codes an Agent
+// uses for the same faults, so a Controller can predict the answer and a fake
+// Agent can give it.
+const (
+	CodeInvalidPathSyntax  uint32 = 7008 // the path cannot be parsed
+	CodeUnsupportedParam   uint32 = 7010 // the parameter is not in the supported data model
+	CodeInvalidType        uint32 = 7011 // the value is not of the parameter's type
+	CodeInvalidValue       uint32 = 7012 // the value is of the right type but not acceptable
+	CodeParamReadOnly      uint32 = 7013 // Set or Add of a read-only parameter
+	CodeNotATable          uint32 = 7018 // Add or Delete on a single-instance object
+	CodeNotCreatable       uint32 = 7019 // Add on a table that does not allow it
+	CodeDeleteFailure      uint32 = 7024 // Delete on a table that does not allow it
+	CodeInvalidPath        uint32 = 7026 // well formed, but not in the supported data model
+	CodeInvalidCommandArgs uint32 = 7027 // unknown input argument of a command
+)
+
+// Sentinel errors, one per code. A *PathError or *ValueError unwraps to the
+// sentinel of its code, so errors.Is(err, ErrInvalidPathSyntax) works on them.
+var (
+	ErrInvalidPathSyntax  = &codeError{CodeInvalidPathSyntax, "invalid path syntax"}
+	ErrUnsupportedParam   = &codeError{CodeUnsupportedParam, "unsupported parameter"}
+	ErrInvalidType        = &codeError{CodeInvalidType, "invalid type"}
+	ErrInvalidValue       = &codeError{CodeInvalidValue, "invalid value"}
+	ErrParamReadOnly      = &codeError{CodeParamReadOnly, "parameter is read-only"}
+	ErrNotATable          = &codeError{CodeNotATable, "object is not a table"}
+	ErrNotCreatable       = &codeError{CodeNotCreatable, "object cannot be created"}
+	ErrDeleteFailure      = &codeError{CodeDeleteFailure, "object cannot be deleted"}
+	ErrInvalidPath        = &codeError{CodeInvalidPath, "invalid path"}
+	ErrInvalidCommandArgs = &codeError{CodeInvalidCommandArgs, "invalid command arguments"}
+
+	// ErrNeedValues is returned by matching and resolving functions that meet a
+	// search expression or a reference to follow but were given no way to read
+	// parameter values.
+	ErrNeedValues = errors.New("datamodel: values are needed to evaluate this path")
+)
+
+var sentinels = []*codeError{
+	ErrInvalidPathSyntax, ErrUnsupportedParam, ErrInvalidType, ErrInvalidValue,
+	ErrParamReadOnly, ErrNotATable, ErrNotCreatable, ErrDeleteFailure,
+	ErrInvalidPath, ErrInvalidCommandArgs,
+}
+
+// codeError is the type of the sentinels: a USP error code with its name.
+type codeError struct {
+	code uint32
+	name string
+}
+
+func (e *codeError) Error() string { return "datamodel: " + e.name }
+
+// Code returns the USP error code of the sentinel.
+func (e *codeError) Code() uint32 { return e.code }
+
+func sentinelFor(code uint32) error {
+	for _, s := range sentinels {
+		if s.code == code {
+			return s
+		}
+	}
+	return nil
+}
+
+// PathError reports a path that cannot be used: a syntax error (Code 7008), a
+// path that is not in the supported data model (7026), or a schema check that
+// failed (7010, 7011, 7013, 7018, 7019, 7024, 7027).
+//
+// Pos is the byte offset in Path where the problem starts; it is -1 when the
+// fault is not tied to one place. Err, when set, is the underlying cause (for
+// example a *ValueError for a bad value in a Set).
+type PathError struct {
+	Path string
+	Pos  int
+	Msg  string
+	Code uint32
+	Err  error
+}
+
+// Error returns a message naming the fault and where it is, for example
+//
+//	datamodel: invalid path syntax at offset 29 in "Device.LocalAgent.Controller.[Enable==true.X": unterminated search expression
+func (e *PathError) Error() string {
+	name := "error " + strconv.FormatUint(uint64(e.Code), 10)
+	if s, ok := sentinelFor(e.Code).(*codeError); ok {
+		name = s.name
+	}
+	b := make([]byte, 0, 32+len(e.Path)+len(e.Msg))
+	b = append(b, "datamodel: "...)
+	b = append(b, name...)
+	if e.Pos >= 0 {
+		b = append(b, " at offset "...)
+		b = strconv.AppendInt(b, int64(e.Pos), 10)
+	}
+	b = append(b, " in "...)
+	b = strconv.AppendQuote(b, e.Path)
+	if e.Msg != "" {
+		b = append(b, ": "...)
+		b = append(b, e.Msg...)
+	}
+	return string(b)
+}
+
+// Unwrap returns the sentinel for Code and the underlying cause, if any.
+func (e *PathError) Unwrap() []error {
+	var errs []error
+	if s := sentinelFor(e.Code); s != nil {
+		errs = append(errs, s)
+	}
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	return errs
+}
+
+func syntaxErr(path string, pos int, msg string) *PathError {
+	return &PathError{Path: path, Pos: pos, Msg: msg, Code: CodeInvalidPathSyntax}
+}
+
+// ValueError reports a value that is not in the lexical form of its TR-106
+// type, or out of the type's range. It unwraps to ErrInvalidType.
+type ValueError struct {
+	Type  ValueType
+	Value string
+	Msg   string
+}
+
+func (e *ValueError) Error() string {
+	v := e.Value
+	if len(v) > 64 {
+		v = v[:64] + "..."
+	}
+	return "datamodel: invalid " + e.Type.String() + " " + strconv.Quote(v) + ": " + e.Msg
+}
+
+// Unwrap returns ErrInvalidType, the code an Agent answers for such a value.
+func (e *ValueError) Unwrap() error { return ErrInvalidType }
+
+func valueErr(t ValueType, v, msg string) *ValueError {
+	return &ValueError{Type: t, Value: v, Msg: msg}
+}
