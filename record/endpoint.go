@@ -275,11 +275,10 @@ func checkSchemeInstance(scheme, s string) string {
 			return fmt.Sprintf("uuid instance-id must be an RFC 4122 UUID (8-4-4-4-12 hex digits), got %q", s)
 		}
 	case SchemeIMEI:
+		// The check digit is not verified: TR-369's own example
+		// (990000862471854) does not pass the Luhn check.
 		if len(s) != 15 || !isDigits(s) {
 			return fmt.Sprintf("imei instance-id must be 15 digits, got %q", s)
-		}
-		if !luhn(s) {
-			return fmt.Sprintf("imei instance-id %q: check digit does not match", s)
 		}
 	case SchemeFQDN:
 		if r := checkFQDN(s); r != "" {
@@ -334,22 +333,6 @@ func isUUID(s string) bool {
 		}
 	}
 	return true
-}
-
-// luhn checks the check digit of an IMEI (the last of its 15 digits).
-func luhn(s string) bool {
-	sum := 0
-	for i := 0; i < len(s); i++ {
-		d := int(s[len(s)-1-i] - '0')
-		if i%2 == 1 {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-	}
-	return sum%10 == 0
 }
 
 func isUnreserved(c byte) bool { return isAlnum(c) || c == '-' || c == '.' || c == '_' }

@@ -59,10 +59,10 @@ func SessionSegments(payload []byte, max int) []*usprecord.SessionContextRecord 
 	out := make([]*usprecord.SessionContextRecord, len(pieces))
 	for i, p := range pieces {
 		s := SARStateFor(i, len(pieces))
-		out[i] = &usprecord.SessionContextRecord{
-			PayloadSarState:    s,
-			PayloadrecSarState: s,
-			Payload:            [][]byte{p},
+		out[i] = &usprecord.SessionContextRecord{PayloadSarState: s, PayloadrecSarState: s}
+		if len(p) > 0 {
+			// An empty message travels as a record without payload.
+			out[i].Payload = [][]byte{p}
 		}
 	}
 	return out
