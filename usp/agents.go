@@ -1,0 +1,345 @@
+package usp
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/record"
+)
+
+// agentState is what the controller knows about one agent. It is kept small:
+// a controller may know tens of thousands of agents.
+type agentState struct {
+	id         string
+	route      *route
+	addr       mtp.Address
+	configured bool // addr came from WithAgent
+	present    bool
+	version    string // Record version written to the agent
+	versions   string // versions the agent said it supports, if known
+	lastSeen   time.Time
+	dups       dupRing
+	session    *session
+}
+
+// AgentInfo describes an agent the controller knows.
+type AgentInfo struct {
+	EndpointID string
+	// Address is where records to the agent go; its MTP names the binding.
+	Address mtp.Address
+	// Connected reports whether the agent is present: it announced itself
+	// or sent something, and has not disconnected since.
+	Connected bool
+	// Version is the USP Record version the controller writes to it.
+	Version string
+	// SupportedVersions is the agent's own list, when it has told it
+	// (GetSupportedProtocol, OnBoardRequest).
+	SupportedVersions string
+	LastSeen          time.Time
+}
+
+// AgentEventKind says what happened to an agent.
+type AgentEventKind int
+
+// Agent events.
+const (
+	// AgentConnected: the agent announced itself (connect record) or sent
+	// something after being absent or unknown.
+	AgentConnected AgentEventKind = iota + 1
+	// AgentDisconnected: the agent sent a Disconnect record, its WebSocket
+	// or UDS session closed, or the transport reaching it went down.
+	AgentDisconnected
+	// AgentMoved: the agent's address changed (new reply topic or MTP).
+	AgentMoved
+)
+
+func (k AgentEventKind) String() string {
+	switch k {
+	case AgentConnected:
+		return "connected"
+	case AgentDisconnected:
+		return "disconnected"
+	case AgentMoved:
+		return "moved"
+	}
+	return "unknown"
+}
+
+// AgentEvent reports a change in an agent's presence.
+type AgentEvent struct {
+	Kind  AgentEventKind
+	Agent AgentInfo
+	// Reason says why an agent disconnected, when known.
+	Reason error
+}
+
+func (c *Controller) newAgent(id string) *agentState {
+	return &agentState{id: id, version: c.cfg.version}
+}
+
+func (a *agentState) info() AgentInfo {
+	return AgentInfo{
+		EndpointID:        a.id,
+		Address:           a.addr,
+		Connected:         a.present,
+		Version:           a.version,
+		SupportedVersions: a.versions,
+		LastSeen:          a.lastSeen,
+	}
+}
+
+// Agents lists the agents the controller knows, sorted by endpoint ID.
+func (c *Controller) Agents() []AgentInfo {
+	c.mu.Lock()
+	out := make([]AgentInfo, 0, len(c.agents))
+	for _, a := range c.agents {
+		out = append(out, a.info())
+	}
+	c.mu.Unlock()
+	slices.SortFunc(out, func(x, y AgentInfo) int { return strings.Compare(x.EndpointID, y.EndpointID) })
+	return out
+}
+
+// AgentInfo returns what the controller knows of one agent.
+func (c *Controller) AgentInfo(endpointID string) (AgentInfo, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a := c.agents[endpointID]
+	if a == nil {
+		return AgentInfo{}, false
+	}
+	return a.info(), true
+}
+
+// OnAgentEvent registers f to observe agents connecting, disconnecting and
+// moving. f runs on a goroutine of the controller, one event at a time.
+// The returned function removes f.
+func (c *Controller) OnAgentEvent(f func(AgentEvent)) (remove func()) {
+	return c.watchers.add(f)
+}
+
+// agentSeen records traffic from an agent: where to answer it, and which
+// Record version it writes.
+func (c *Controller) agentSeen(id string, r *route, addr mtp.Address, version string) *agentState {
+	now := time.Now()
+	c.mu.Lock()
+	a := c.agents[id]
+	if a == nil {
+		a = c.newAgent(id)
+		c.agents[id] = a
+	}
+	var ev AgentEventKind
+	if !addr.IsZero() && (a.addr != addr || a.route != r) {
+		if a.present {
+			ev = AgentMoved
+		}
+		a.route, a.addr = r, addr
+	}
+	if !a.present && a.route != nil {
+		a.present = true
+		ev = AgentConnected
+	}
+	if version != "" && a.versions == "" {
+		// Until the agent lists its versions, write the version it writes.
+		a.version = version
+	}
+	a.lastSeen = now
+	info := a.info()
+	c.mu.Unlock()
+	if ev != 0 {
+		c.emit(AgentEvent{Kind: ev, Agent: info})
+	}
+	if ev == AgentConnected && c.cfg.autoProtocol {
+		c.negotiateLater(id)
+	}
+	return a
+}
+
+// agentSupports records the agent's list of supported USP versions.
+func (c *Controller) agentSupports(id, versions string) {
+	if versions == "" {
+		return
+	}
+	c.mu.Lock()
+	if a := c.agents[id]; a != nil {
+		a.versions = versions
+		if v := record.NegotiateVersion(versions); v != "" {
+			a.version = v
+		}
+	}
+	c.mu.Unlock()
+}
+
+// agentGone marks an agent absent and fails its pending calls. A non-nil
+// only limits it to an agent reached over that route.
+func (c *Controller) agentGone(id string, only *route, reason error) {
+	c.mu.Lock()
+	a := c.agents[id]
+	if a == nil || (only != nil && a.route != only) {
+		c.mu.Unlock()
+		return
+	}
+	wasPresent := a.present
+	a.present = false
+	if only != nil && !a.configured {
+		// A WebSocket or UDS address is the session itself; it is gone.
+		a.addr, a.route = mtp.Address{}, nil
+	}
+	info := a.info()
+	c.mu.Unlock()
+	c.failPending(func(p *pending) bool { return p.agent == id }, reason)
+	if wasPresent {
+		c.emit(AgentEvent{Kind: AgentDisconnected, Agent: info, Reason: reason})
+	}
+}
+
+func (c *Controller) markRouteDown(r *route, reason error) {
+	var gone []AgentInfo
+	c.mu.Lock()
+	for _, a := range c.agents {
+		if a.route == r && a.present {
+			a.present = false
+			gone = append(gone, a.info())
+		}
+	}
+	c.mu.Unlock()
+	for _, info := range gone {
+		c.emit(AgentEvent{Kind: AgentDisconnected, Agent: info, Reason: reason})
+	}
+}
+
+func (c *Controller) emit(ev AgentEvent) {
+	if c.events != nil {
+		c.events.push(ev)
+	}
+}
+
+// eventQueue delivers agent events to watchers in order, on one goroutine,
+// so that a slow watcher never blocks the transports.
+type eventQueue struct {
+	c    *Controller
+	mu   sync.Mutex
+	q    []AgentEvent
+	wake chan struct{}
+}
+
+func newEventQueue(c *Controller) *eventQueue {
+	return &eventQueue{c: c, wake: make(chan struct{}, 1)}
+}
+
+func (e *eventQueue) push(ev AgentEvent) {
+	e.mu.Lock()
+	e.q = append(e.q, ev)
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (e *eventQueue) run() {
+	for {
+		select {
+		case <-e.c.closing:
+			return
+		case <-e.wake:
+		}
+		for {
+			e.mu.Lock()
+			if len(e.q) == 0 {
+				e.mu.Unlock()
+				break
+			}
+			ev := e.q[0]
+			e.q[0] = AgentEvent{}
+			e.q = e.q[1:]
+			e.mu.Unlock()
+			for _, f := range e.c.watchers.list() {
+				f(ev)
+			}
+		}
+	}
+}
+
+// handlerSet is a set of callbacks with removers, safe for concurrent use.
+type handlerSet[T any] struct {
+	mu   sync.Mutex
+	next uint64
+	m    map[uint64]T
+	snap []T
+}
+
+func (s *handlerSet[T]) add(h T) (remove func()) {
+	s.mu.Lock()
+	if s.m == nil {
+		s.m = make(map[uint64]T)
+	}
+	s.next++
+	id := s.next
+	s.m[id] = h
+	s.snap = nil
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.m, id)
+		s.snap = nil
+		s.mu.Unlock()
+	}
+}
+
+// list returns the callbacks in the order they were added.
+func (s *handlerSet[T]) list() []T {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.snap == nil && len(s.m) > 0 {
+		ids := make([]uint64, 0, len(s.m))
+		for id := range s.m {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		s.snap = make([]T, len(ids))
+		for i, id := range ids {
+			s.snap[i] = s.m[id]
+		}
+	}
+	return s.snap
+}
+
+// dupRing remembers the last msg_ids of notifications from one agent and
+// whether each was answered, to recognise retransmissions. It allocates
+// nothing until the agent sends its first notification.
+type dupRing struct {
+	ids   []string
+	acked []bool
+	next  int
+}
+
+// lookup reports whether id was seen and, if so, whether it was acked.
+func (d *dupRing) lookup(id string) (seen, acked bool) {
+	for i, s := range d.ids {
+		if s == id {
+			return true, d.acked[i]
+		}
+	}
+	return false, false
+}
+
+// record remembers id with its acknowledgement state.
+func (d *dupRing) record(id string, acked bool, window int) {
+	for i, s := range d.ids {
+		if s == id {
+			d.acked[i] = acked
+			return
+		}
+	}
+	if len(d.ids) < window {
+		d.ids = append(d.ids, id)
+		d.acked = append(d.acked, acked)
+		return
+	}
+	d.ids[d.next], d.acked[d.next] = id, acked
+	d.next = (d.next + 1) % window
+}

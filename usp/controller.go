@@ -1,0 +1,491 @@
+package usp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/gousp/gousp/msg"
+	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/proto/uspmsg"
+	"github.com/gousp/gousp/proto/usprecord"
+	"github.com/gousp/gousp/record"
+)
+
+// Controller is a USP controller: it manages agents over one or more
+// transports. Create one with [NewController], call [Controller.Start], then
+// talk to agents through [Controller.Agent]. It is safe for concurrent use.
+type Controller struct {
+	id  string
+	cfg config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	started  bool
+	closed   bool
+	agents   map[string]*agentState
+	pending  map[string]*pending
+	handlers handlerSet[NotifyHandler]
+	watchers handlerSet[func(AgentEvent)]
+	subs     map[subKey]*Subscription
+	ops      map[opKey]*Operation
+
+	routes  []*route
+	workers []*notifyWorker
+	events  *eventQueue
+	seed    maphash.Seed
+	closing chan struct{}
+	ctx     context.Context // handed to callbacks; ends with Close
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// NewController makes a controller with the given endpoint ID. It checks
+// the ID and every option; nothing is connected until [Controller.Start].
+func NewController(endpointID string, opts ...Option) (*Controller, error) {
+	if _, err := record.ParseEndpointID(endpointID); err != nil {
+		return nil, fmt.Errorf("usp: controller endpoint ID: %w", err)
+	}
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.transports) == 0 {
+		return nil, fmt.Errorf("%w: at least one transport is needed (WithTransport)", ErrInvalidOption)
+	}
+	c := &Controller{
+		id:      endpointID,
+		cfg:     cfg,
+		log:     cfg.logger.With("controller", endpointID),
+		agents:  make(map[string]*agentState),
+		pending: make(map[string]*pending),
+		subs:    make(map[subKey]*Subscription),
+		ops:     make(map[opKey]*Operation),
+		seed:    maphash.MakeSeed(),
+		closing: make(chan struct{}),
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	for _, h := range cfg.notifyHandlers {
+		c.handlers.add(h)
+	}
+	for _, h := range cfg.agentHandlers {
+		c.watchers.add(h)
+	}
+	for i, t := range cfg.transports {
+		c.routes = append(c.routes, &route{c: c, t: t, kind: t.Kind(), n: i})
+	}
+	for id, addr := range cfg.agents {
+		r := c.routeFor(addr.MTP)
+		if r == nil {
+			return nil, fmt.Errorf("%w: agent %s uses %s, but no such transport was given", ErrInvalidOption, id, addr.MTP)
+		}
+		a := c.newAgent(id)
+		a.route, a.addr, a.configured = r, addr, true
+		c.agents[id] = a
+	}
+	return c, nil
+}
+
+// EndpointID returns the controller's endpoint ID.
+func (c *Controller) EndpointID() string { return c.id }
+
+// Start starts the notification workers and every transport. It returns
+// once all transports are usable, or the first error; on error everything
+// already started is closed again.
+func (c *Controller) Start(ctx context.Context) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if c.started {
+		c.mu.Unlock()
+		return errors.New("usp: controller already started")
+	}
+	c.started = true
+	c.events = newEventQueue(c)
+	for i := 0; i < c.cfg.notifyWorkers; i++ {
+		w := newNotifyWorker(c, c.cfg.notifyQueue)
+		c.workers = append(c.workers, w)
+	}
+	c.mu.Unlock()
+	c.wg.Add(1 + len(c.workers))
+	go func() { defer c.wg.Done(); c.events.run() }()
+	for _, w := range c.workers {
+		go func() { defer c.wg.Done(); w.run() }()
+	}
+	for _, r := range c.routes {
+		if err := r.t.Start(ctx, r); err != nil {
+			_ = c.Close(context.WithoutCancel(ctx))
+			return fmt.Errorf("usp: starting %s transport: %w", r.kind, err)
+		}
+	}
+	return nil
+}
+
+// Close fails every pending call with [ErrClosed], ends subscriptions and
+// operations, closes the transports and waits for the controller's
+// goroutines to end (or ctx). Calling it again does nothing.
+func (c *Controller) Close(ctx context.Context) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	pend := c.pending
+	c.pending = make(map[string]*pending)
+	subs := c.subs
+	c.subs = make(map[subKey]*Subscription)
+	ops := c.ops
+	c.ops = make(map[opKey]*Operation)
+	c.mu.Unlock()
+
+	close(c.closing)
+	c.cancel()
+	for _, p := range pend {
+		p.finish(nil, ErrClosed)
+	}
+	for _, s := range subs {
+		s.end(ErrClosed)
+	}
+	for _, op := range ops {
+		op.finish(nil, ErrClosed)
+	}
+	var errs []error
+	for _, r := range c.routes {
+		if err := r.t.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("closing %s transport: %w", r.kind, err))
+		}
+	}
+	done := make(chan struct{})
+	go func() { c.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, ctx.Err())
+	}
+	return errors.Join(errs...)
+}
+
+// Agent returns a handle for the agent with the given endpoint ID. The
+// handle is cheap; it works as soon as an address for the agent is known
+// (configured, or learned from the agent's traffic).
+func (c *Controller) Agent(endpointID string) *Agent {
+	return &Agent{c: c, id: endpointID}
+}
+
+func (c *Controller) routeFor(k mtp.Kind) *route {
+	for _, r := range c.routes {
+		if r.kind == k {
+			return r
+		}
+	}
+	return nil
+}
+
+// route is one transport as the controller sees it; it is the transport's
+// mtp.Handler.
+type route struct {
+	c    *Controller
+	t    mtp.Transport
+	kind mtp.Kind
+	n    int
+}
+
+func (r *route) HandleRecord(in mtp.Inbound) { r.c.handleRecord(r, in) }
+func (r *route) HandleEvent(ev mtp.Event)    { r.c.handleEvent(r, ev) }
+
+func (c *Controller) handleEvent(r *route, ev mtp.Event) {
+	c.log.Debug("transport event", "mtp", r.kind, "event", ev.Kind, "peer", ev.PeerID, "err", ev.Err)
+	switch ev.Kind {
+	case mtp.Down:
+		// Responses to calls sent over this transport may never come.
+		c.failPending(func(p *pending) bool { return p.route == r }, ErrTransportLost)
+		c.markRouteDown(r, ev.Err)
+	case mtp.PeerDown:
+		if ev.PeerID != "" {
+			c.agentGone(ev.PeerID, r, fmt.Errorf("%w: %s session closed", ErrAgentGone, r.kind))
+		}
+	}
+}
+
+// handleRecord is the way up: bytes from a transport to a waiting call, a
+// notification handler or the broker handler. Nothing from the network may
+// panic it; bad input is logged and dropped.
+func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
+	if c.cfg.hooks != nil {
+		c.cfg.hooks.RecordReceived(r.kind, len(in.Data))
+	}
+	rec, err := record.Decode(in.Data, record.WithMaxSize(c.cfg.maxRecordSize))
+	if err != nil {
+		c.log.Warn("dropping undecodable record", "mtp", r.kind, "from", in.ReplyTo, "err", err)
+		return
+	}
+	if rec.GetToId() != c.id {
+		c.log.Warn("dropping record addressed to another endpoint", "to_id", rec.GetToId(), "from_id", rec.GetFromId())
+		return
+	}
+	from := rec.GetFromId()
+	if in.PeerID != "" && in.PeerID != from {
+		c.log.Warn("dropping record whose from_id is not the transport's peer", "from_id", from, "peer", in.PeerID)
+		return
+	}
+	switch rt := rec.GetRecordType().(type) {
+	case *usprecord.Record_MqttConnect:
+		addr := mtp.Address{MTP: r.kind, To: rt.MqttConnect.GetSubscribedTopic()}
+		if addr.To == "" {
+			addr = in.ReplyTo
+		}
+		c.agentSeen(from, r, addr, rec.GetVersion())
+	case *usprecord.Record_StompConnect:
+		addr := mtp.Address{MTP: r.kind, To: rt.StompConnect.GetSubscribedDestination()}
+		if addr.To == "" {
+			addr = in.ReplyTo
+		}
+		c.agentSeen(from, r, addr, rec.GetVersion())
+	case *usprecord.Record_WebsocketConnect, *usprecord.Record_UdsConnect:
+		c.agentSeen(from, r, in.ReplyTo, rec.GetVersion())
+	case *usprecord.Record_Disconnect:
+		d := rt.Disconnect
+		c.agentGone(from, nil, fmt.Errorf("%w: Disconnect record %d: %s", ErrAgentGone, d.GetReasonCode(), d.GetReason()))
+	case *usprecord.Record_NoSessionContext:
+		a := c.agentSeen(from, r, in.ReplyTo, rec.GetVersion())
+		c.handlePayload(a, r, rt.NoSessionContext.GetPayload(), false)
+	case *usprecord.Record_SessionContext:
+		a := c.agentSeen(from, r, in.ReplyTo, rec.GetVersion())
+		c.handleSessionRecord(a, r, rec)
+	default:
+		c.log.Warn("dropping record of unknown type", "from_id", from)
+	}
+}
+
+// handlePayload handles one serialized USP Msg from an agent. inSession
+// says whether it came inside a session context, so that answers go back
+// the same way.
+func (c *Controller) handlePayload(a *agentState, r *route, payload []byte, inSession bool) {
+	m, err := msg.Decode(payload)
+	if err != nil {
+		c.log.Warn("dropping invalid USP message", "agent", a.id, "err", err)
+		return
+	}
+	t := m.GetHeader().GetMsgType()
+	id := m.GetHeader().GetMsgId()
+	switch {
+	case m.GetBody().GetError() != nil || msg.IsResponse(t):
+		c.completePending(a.id, id, m)
+	case t == uspmsg.Header_NOTIFY:
+		c.handleNotify(a, m, inSession)
+	case t == uspmsg.Header_REGISTER || t == uspmsg.Header_DEREGISTER:
+		c.handleBroker(a, m, inSession)
+	default:
+		// Requests that only agents answer: refuse them, as agents refuse
+		// the controller-only ones.
+		e := &msg.Error{Code: msg.CodeRequestDenied, Message: fmt.Sprintf("a controller does not accept %s", t)}
+		c.reply(a, e.Build(id), inSession)
+	}
+}
+
+// reply sends an answer to an agent's request, in the same kind of record
+// as the request came in.
+func (c *Controller) reply(a *agentState, m *uspmsg.Msg, inSession bool) {
+	if err := c.sendMsg(context.Background(), a, m, inSession); err != nil {
+		c.log.Warn("could not answer agent", "agent", a.id, "msg_id", m.GetHeader().GetMsgId(), "err", err)
+	}
+}
+
+// sendMsg wraps a message in a record for the agent and sends it.
+func (c *Controller) sendMsg(ctx context.Context, a *agentState, m *uspmsg.Msg, inSession bool) error {
+	payload, err := proto.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("usp: encoding message: %w", err)
+	}
+	c.mu.Lock()
+	r, addr, version, sess := a.route, a.addr, a.version, a.session
+	c.mu.Unlock()
+	if r == nil || addr.IsZero() {
+		return fmt.Errorf("%w %s", ErrUnknownAgent, a.id)
+	}
+	if inSession || sess != nil {
+		if sess == nil {
+			return fmt.Errorf("%w: no session with %s", ErrSessionFailed, a.id)
+		}
+		return sess.send(ctx, payload)
+	}
+	rec := record.NewNoSessionContext(version, a.id, c.id, payload)
+	return c.sendRecord(ctx, r, addr, rec)
+}
+
+func (c *Controller) sendRecord(ctx context.Context, r *route, addr mtp.Address, rec *usprecord.Record) error {
+	b, err := record.Encode(rec)
+	if err != nil {
+		return fmt.Errorf("usp: encoding record: %w", err)
+	}
+	if err := r.t.Send(ctx, addr, b); err != nil {
+		return fmt.Errorf("usp: sending to %s over %s: %w", rec.GetToId(), r.kind, err)
+	}
+	if c.cfg.hooks != nil {
+		c.cfg.hooks.RecordSent(r.kind, len(b))
+	}
+	return nil
+}
+
+// pending is one request waiting for its response.
+type pending struct {
+	agent string
+	route *route
+	typ   uspmsg.Header_MsgType
+	once  sync.Once
+	ch    chan result
+}
+
+type result struct {
+	m   *uspmsg.Msg
+	err error
+}
+
+func (p *pending) finish(m *uspmsg.Msg, err error) {
+	p.once.Do(func() { p.ch <- result{m, err} })
+}
+
+func (c *Controller) completePending(agentID, msgID string, m *uspmsg.Msg) {
+	c.mu.Lock()
+	p := c.pending[msgID]
+	if p == nil || p.agent != agentID {
+		c.mu.Unlock()
+		if p != nil {
+			c.log.Warn("dropping response from the wrong agent", "msg_id", msgID, "from", agentID, "expected", p.agent)
+		} else {
+			c.log.Info("dropping response that matches no request", "msg_id", msgID, "from", agentID)
+		}
+		return
+	}
+	delete(c.pending, msgID)
+	c.mu.Unlock()
+	p.finish(m, nil)
+}
+
+func (c *Controller) failPending(match func(*pending) bool, err error) {
+	var fail []*pending
+	c.mu.Lock()
+	for id, p := range c.pending {
+		if match(p) {
+			fail = append(fail, p)
+			delete(c.pending, id)
+		}
+	}
+	c.mu.Unlock()
+	for _, p := range fail {
+		p.finish(nil, err)
+	}
+}
+
+// roundTrip sends a request and waits for its response or the end of ctx.
+// It returns the parsed response; Error messages become *msg.Error and a
+// response of the wrong kind ErrUnexpectedResponse.
+func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Request) (msg.Message, error) {
+	a, err := c.agentForSend(agentID)
+	if err != nil {
+		return nil, err
+	}
+	id := msg.NewID()
+	m := req.Build(id)
+	start := time.Now()
+	p := &pending{agent: agentID, typ: req.MsgType(), ch: make(chan result, 1)}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	p.route = a.route
+	c.pending[id] = p
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		if c.pending[id] == p {
+			delete(c.pending, id)
+		}
+		c.mu.Unlock()
+	}()
+
+	if err := c.sendMsg(ctx, a, m, false); err != nil {
+		c.observe(agentID, req.MsgType(), start, err)
+		return nil, err
+	}
+	var res result
+	select {
+	case res = <-p.ch:
+	case <-ctx.Done():
+		res.err = fmt.Errorf("usp: %s to %s: %w", req.MsgType(), agentID, ctx.Err())
+	}
+	var v msg.Message
+	if res.err == nil {
+		v, res.err = parseResponse(req.MsgType(), res.m)
+	}
+	c.observe(agentID, req.MsgType(), start, res.err)
+	if res.err != nil {
+		return nil, res.err
+	}
+	return v, nil
+}
+
+// send sends a request that expects no response (an Operate with
+// send_resp false).
+func (c *Controller) send(ctx context.Context, agentID string, req msg.Request) error {
+	a, err := c.agentForSend(agentID)
+	if err != nil {
+		return err
+	}
+	return c.sendMsg(ctx, a, req.Build(msg.NewID()), false)
+}
+
+func (c *Controller) observe(agentID string, t uspmsg.Header_MsgType, start time.Time, err error) {
+	if c.cfg.hooks != nil {
+		c.cfg.hooks.RequestDone(agentID, t, time.Since(start), err)
+	}
+}
+
+// parseResponse turns an agent's answer into a typed message, an Error
+// message into a *msg.Error, and a response of the wrong kind into
+// ErrUnexpectedResponse.
+func parseResponse(req uspmsg.Header_MsgType, m *uspmsg.Msg) (msg.Message, error) {
+	v, err := msg.Parse(m)
+	if err != nil {
+		return nil, fmt.Errorf("%w to %s: %w", ErrUnexpectedResponse, req, err)
+	}
+	if e, ok := v.(*msg.Error); ok {
+		return nil, e
+	}
+	if got, want := m.GetHeader().GetMsgType(), msg.ResponseType(req); got != want {
+		return nil, fmt.Errorf("%w: %s answered with %s", ErrUnexpectedResponse, req, got)
+	}
+	return v, nil
+}
+
+func (c *Controller) agentForSend(agentID string) (*agentState, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if !c.started {
+		return nil, ErrNotStarted
+	}
+	a := c.agents[agentID]
+	if a == nil || a.route == nil || a.addr.IsZero() {
+		return nil, fmt.Errorf("%w %s", ErrUnknownAgent, agentID)
+	}
+	return a, nil
+}
+
+func (c *Controller) shard(agentID string) *notifyWorker {
+	return c.workers[maphash.String(c.seed, agentID)%uint64(len(c.workers))]
+}

@@ -1,0 +1,34 @@
+package usp
+
+import (
+	"time"
+
+	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/proto/uspmsg"
+)
+
+// Hooks observes the controller, for metrics and tracing. The methods are
+// called synchronously on the controller's goroutines and must be quick.
+// Embed [NopHooks] to implement only some of them.
+type Hooks interface {
+	// RecordSent is called after a record went out.
+	RecordSent(kind mtp.Kind, size int)
+	// RecordReceived is called for every record a transport delivers,
+	// before it is decoded.
+	RecordReceived(kind mtp.Kind, size int)
+	// RequestDone is called when a request to an agent ends, with its
+	// outcome (nil, a *msg.Error, a timeout, ...).
+	RequestDone(agentID string, req uspmsg.Header_MsgType, took time.Duration, err error)
+}
+
+// NopHooks implements [Hooks] by doing nothing.
+type NopHooks struct{}
+
+// RecordSent does nothing.
+func (NopHooks) RecordSent(mtp.Kind, int) {}
+
+// RecordReceived does nothing.
+func (NopHooks) RecordReceived(mtp.Kind, int) {}
+
+// RequestDone does nothing.
+func (NopHooks) RequestDone(string, uspmsg.Header_MsgType, time.Duration, error) {}

@@ -1,0 +1,197 @@
+package usp
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"time"
+
+	"github.com/gousp/gousp/msg"
+	"github.com/gousp/gousp/proto/uspmsg"
+)
+
+// Notification is one Notify message from an agent.
+type Notification struct {
+	AgentID        string
+	MsgID          string
+	SubscriptionID string // empty for OnBoardRequest
+	// SendResp reports whether the agent asked for a NotifyResp.
+	SendResp bool
+	// Body is the notification itself: *msg.Event, *msg.ValueChange,
+	// *msg.ObjectCreation, *msg.ObjectDeletion, *msg.OperationComplete or
+	// *msg.OnBoardRequest.
+	Body msg.Notification
+	// Duplicate reports a retransmission: the agent sent this msg_id
+	// before and it was not (yet) answered. Retransmissions of answered
+	// notifications are answered again and not delivered.
+	Duplicate bool
+	Received  time.Time
+}
+
+// NotifyHandler handles notifications. It runs on a goroutine of the
+// controller; notifications from one agent arrive in order. Returning nil
+// accepts the notification. When the agent asked for a response, the
+// controller sends NotifyResp only after every handler (and the matching
+// [Subscription], if any) accepted it; an error leaves it unanswered so
+// that the agent sends it again: delivery is at least once. ctx ends when
+// the controller closes.
+type NotifyHandler func(ctx context.Context, n *Notification) error
+
+// OnNotify adds a handler for every notification from every agent. The
+// returned function removes it.
+func (c *Controller) OnNotify(h NotifyHandler) (remove func()) {
+	return c.handlers.add(h)
+}
+
+// Notifications returns every notification from every agent as an
+// iterator, from now until ctx ends or the controller closes; the last pair
+// then carries the reason as error. Notifications are buffered (up to
+// buffer); when the buffer is full a notification is refused, so an agent
+// that asked for a NotifyResp retries it.
+func (c *Controller) Notifications(ctx context.Context, buffer int) iter.Seq2[*Notification, error] {
+	return func(yield func(*Notification, error) bool) {
+		if buffer <= 0 {
+			buffer = 1
+		}
+		ch := make(chan *Notification, buffer)
+		remove := c.OnNotify(func(_ context.Context, n *Notification) error {
+			select {
+			case ch <- n:
+				return nil
+			default:
+				return fmt.Errorf("usp: notification iterator is %d behind", buffer)
+			}
+		})
+		defer remove()
+		for {
+			select {
+			case n := <-ch:
+				if !yield(n, nil) {
+					return
+				}
+			case <-ctx.Done():
+				yield(nil, ctx.Err())
+				return
+			case <-c.closing:
+				yield(nil, ErrClosed)
+				return
+			}
+		}
+	}
+}
+
+type inboundNotify struct {
+	n         *Notification
+	a         *agentState
+	inSession bool
+}
+
+// handleNotify runs on the transport's goroutine: it recognises
+// retransmissions and hands the notification to the agent's worker.
+func (c *Controller) handleNotify(a *agentState, m *uspmsg.Msg, inSession bool) {
+	parsed, err := msg.Parse(m)
+	if err != nil {
+		c.log.Warn("dropping invalid Notify", "agent", a.id, "err", err)
+		return
+	}
+	nt, ok := parsed.(*msg.Notify)
+	if !ok {
+		c.log.Warn("dropping Notify of unexpected shape", "agent", a.id)
+		return
+	}
+	id := m.GetHeader().GetMsgId()
+	n := &Notification{
+		AgentID:        a.id,
+		MsgID:          id,
+		SubscriptionID: nt.SubscriptionID,
+		SendResp:       nt.SendResp,
+		Body:           nt.Notification,
+		Received:       time.Now(),
+	}
+	if ob, ok := nt.Notification.(*msg.OnBoardRequest); ok {
+		c.agentSupports(a.id, ob.AgentSupportedProtocolVersions)
+	}
+	c.mu.Lock()
+	seen, acked := a.dups.lookup(id)
+	if !seen {
+		a.dups.record(id, false, c.cfg.dupWindow)
+	}
+	c.mu.Unlock()
+	if seen && acked {
+		c.log.Debug("notification retransmitted after it was answered", "agent", a.id, "msg_id", id)
+		if n.SendResp {
+			c.reply(a, msg.NotifyResp{SubscriptionID: n.SubscriptionID}.Build(id), inSession)
+		}
+		return
+	}
+	n.Duplicate = seen
+	if len(c.workers) == 0 {
+		return
+	}
+	select {
+	case c.shard(a.id).q <- inboundNotify{n: n, a: a, inSession: inSession}:
+	default:
+		c.log.Warn("notification queue full, dropping notification unanswered", "agent", a.id, "msg_id", id)
+	}
+}
+
+type notifyWorker struct {
+	c *Controller
+	q chan inboundNotify
+}
+
+func newNotifyWorker(c *Controller, queue int) *notifyWorker {
+	return &notifyWorker{c: c, q: make(chan inboundNotify, queue)}
+}
+
+func (w *notifyWorker) run() {
+	for {
+		select {
+		case <-w.c.closing:
+			return
+		case in := <-w.q:
+			w.c.deliver(in)
+		}
+	}
+}
+
+// deliver runs the handlers for one notification and answers it when they
+// all accepted it.
+func (c *Controller) deliver(in inboundNotify) {
+	n := in.n
+	var failed error
+	for _, h := range c.handlers.list() {
+		if err := callHandler(c.ctx, h, n); err != nil {
+			failed = err
+		}
+	}
+	if s := c.subscriptionFor(n.AgentID, n.SubscriptionID); s != nil {
+		if err := s.deliver(c.ctx, n); err != nil {
+			failed = err
+		}
+	}
+	if oc, ok := n.Body.(*msg.OperationComplete); ok {
+		c.completeOperation(n.AgentID, oc)
+	}
+	if failed != nil {
+		c.log.Info("notification not accepted; leaving it unanswered", "agent", n.AgentID, "msg_id", n.MsgID, "err", failed)
+		return
+	}
+	c.mu.Lock()
+	in.a.dups.record(n.MsgID, true, c.cfg.dupWindow)
+	c.mu.Unlock()
+	if n.SendResp {
+		c.reply(in.a, msg.NotifyResp{SubscriptionID: n.SubscriptionID}.Build(n.MsgID), in.inSession)
+	}
+}
+
+// callHandler runs a user handler, turning a panic into an error so that
+// one bad handler cannot take the controller down.
+func callHandler(ctx context.Context, h NotifyHandler, n *Notification) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("usp: notify handler panicked: %v", r)
+		}
+	}()
+	return h(ctx, n)
+}

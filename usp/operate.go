@@ -1,0 +1,260 @@
+package usp
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gousp/gousp/msg"
+)
+
+const negotiateTimeout = 30 * time.Second
+
+// Operation is a command running on an agent, started with [Agent.Start].
+type Operation struct {
+	c          *Controller
+	agent      string
+	command    string
+	commandKey string
+	// requestPath is the agent's Device.LocalAgent.Request.{i} object for
+	// an asynchronous command.
+	requestPath string
+	mu          sync.Mutex // guards requestPath and sub
+	sub         *Subscription
+	done        chan struct{}
+	once        sync.Once
+	out         map[string]string
+	err         error
+}
+
+type opKey struct{ agent, key string }
+
+// OperateOption adjusts [Agent.Start] and [Agent.Call].
+type OperateOption func(*operateConfig)
+
+type operateConfig struct {
+	commandKey string
+	subscribe  bool
+}
+
+// WithCommandKey sets the command_key (by default a unique one is made, so
+// that the completion can be told apart from others).
+func WithCommandKey(k string) OperateOption {
+	return func(c *operateConfig) { c.commandKey = k }
+}
+
+// WithoutCompletionSubscription stops [Agent.Start] from creating its own
+// OperationComplete subscription for the command, for when one that
+// covers it exists already on the agent for this controller.
+func WithoutCompletionSubscription() OperateOption {
+	return func(c *operateConfig) { c.subscribe = false }
+}
+
+// Start runs a command and returns a handle that completes with the
+// command's output arguments. For an asynchronous command it waits for the
+// agent's OperationComplete notification: unless told otherwise, Start
+// first subscribes to OperationComplete for the command and removes that
+// subscription when the operation ends. A synchronous command's handle is
+// complete on return. The command path must name one command on one
+// object (no wildcards or search expressions).
+func (a *Agent) Start(ctx context.Context, command string, args map[string]string, opts ...OperateOption) (*Operation, error) {
+	cfg := operateConfig{subscribe: true}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if !strings.HasSuffix(command, "()") {
+		return nil, fmt.Errorf("usp: %q is not a command path (it must end with \"()\")", command)
+	}
+	if strings.ContainsAny(command, "*[") {
+		return nil, fmt.Errorf("usp: Start needs one command, not a wildcard or search path: %q (use Operate)", command)
+	}
+	if cfg.commandKey == "" {
+		cfg.commandKey = "gousp-" + msg.NewID()
+	}
+	op := &Operation{c: a.c, agent: a.id, command: command, commandKey: cfg.commandKey, done: make(chan struct{})}
+	key := opKey{a.id, cfg.commandKey}
+	a.c.mu.Lock()
+	if a.c.closed {
+		a.c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if _, dup := a.c.ops[key]; dup {
+		a.c.mu.Unlock()
+		return nil, fmt.Errorf("usp: an operation with command key %q is running on %s", cfg.commandKey, a.id)
+	}
+	a.c.ops[key] = op
+	a.c.mu.Unlock()
+	fail := func(err error) (*Operation, error) {
+		a.c.dropOperation(key, op)
+		op.finish(nil, err)
+		op.cleanup()
+		return nil, err
+	}
+	if cfg.subscribe {
+		sub, err := a.Subscribe(ctx, SubscriptionSpec{
+			NotifType:     NotifOperationComplete,
+			ReferenceList: []string{command},
+			Handler:       func(context.Context, *Notification) error { return nil },
+		})
+		if err != nil {
+			return fail(fmt.Errorf("usp: subscribing to the completion of %s: %w", command, err))
+		}
+		op.mu.Lock()
+		op.sub = sub
+		op.mu.Unlock()
+	}
+	resp, err := a.Operate(ctx, msg.Operate{Command: command, CommandKey: cfg.commandKey, SendResp: true, Args: args})
+	if err != nil {
+		return fail(err)
+	}
+	if len(resp.Results) != 1 {
+		return fail(fmt.Errorf("%w: %d results for one command", ErrUnexpectedResponse, len(resp.Results)))
+	}
+	res := resp.Results[0]
+	switch {
+	case res.Err != nil:
+		return fail(res.Err)
+	case res.RequestObjPath != "":
+		op.mu.Lock()
+		op.requestPath = res.RequestObjPath
+		op.mu.Unlock()
+		return op, nil
+	default:
+		a.c.dropOperation(key, op)
+		op.finish(res.OutputArgs, nil)
+		op.cleanup()
+		return op, nil
+	}
+}
+
+// Call runs a command and waits for its output arguments, whether the
+// agent runs it synchronously or asynchronously. See [Agent.Start].
+func (a *Agent) Call(ctx context.Context, command string, args map[string]string, opts ...OperateOption) (map[string]string, error) {
+	op, err := a.Start(ctx, command, args, opts...)
+	if err != nil {
+		return nil, err
+	}
+	out, err := op.Wait(ctx)
+	if err != nil && ctx.Err() != nil {
+		op.Abandon()
+	}
+	return out, err
+}
+
+// Command returns the command path.
+func (op *Operation) Command() string { return op.command }
+
+// CommandKey returns the command_key the operation was started with.
+func (op *Operation) CommandKey() string { return op.commandKey }
+
+// RequestPath returns the agent's Request object for an asynchronous
+// command (no trailing dot, as agents write it), or "" for a synchronous
+// one.
+func (op *Operation) RequestPath() string {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	return op.requestPath
+}
+
+// Done is closed when the operation completes.
+func (op *Operation) Done() <-chan struct{} { return op.done }
+
+// Wait waits for the operation to complete and returns its output
+// arguments, or the agent's *msg.Error when the command failed. If ctx ends
+// first, Wait returns ctx's error and the operation goes on; wait again or
+// call [Operation.Abandon].
+func (op *Operation) Wait(ctx context.Context) (map[string]string, error) {
+	select {
+	case <-op.done:
+		return op.out, op.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("usp: waiting for %s on %s: %w", op.command, op.agent, ctx.Err())
+	}
+}
+
+// Abandon stops waiting for the operation: its completion will be ignored
+// and its subscription removed. The command itself goes on on the agent.
+func (op *Operation) Abandon() {
+	op.c.dropOperation(opKey{op.agent, op.commandKey}, op)
+	op.finish(nil, fmt.Errorf("usp: operation %s abandoned", op.commandKey))
+	op.cleanup()
+}
+
+func (op *Operation) finish(out map[string]string, err error) {
+	op.once.Do(func() {
+		op.out, op.err = out, err
+		close(op.done)
+	})
+}
+
+// cleanup removes the operation's own subscription, in the background: the
+// caller has its answer already.
+func (op *Operation) cleanup() {
+	op.mu.Lock()
+	sub := op.sub
+	op.sub = nil
+	op.mu.Unlock()
+	if sub == nil {
+		return
+	}
+	c := op.c
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(c.ctx, negotiateTimeout)
+		defer cancel()
+		if err := sub.Unsubscribe(ctx); err != nil {
+			c.log.Info("could not remove an operation's subscription", "agent", op.agent, "path", sub.Path(), "err", err)
+		}
+	}()
+}
+
+// completeOperation matches an OperationComplete notification to the
+// operation waiting for it.
+func (c *Controller) completeOperation(agent string, oc *msg.OperationComplete) {
+	key := opKey{agent, oc.CommandKey}
+	c.mu.Lock()
+	op := c.ops[key]
+	if op == nil || !sameCommand(op.command, oc.ObjPath, oc.CommandName) {
+		c.mu.Unlock()
+		return
+	}
+	delete(c.ops, key)
+	c.mu.Unlock()
+	if oc.Err != nil {
+		op.finish(nil, oc.Err)
+	} else {
+		out := oc.OutputArgs
+		if out == nil {
+			out = map[string]string{}
+		}
+		op.finish(out, nil)
+	}
+	op.cleanup()
+}
+
+// sameCommand reports whether an OperationComplete's object path and
+// command name name the command path. Agents write obj_path with a
+// trailing dot; tolerate its absence.
+func sameCommand(command, objPath, name string) bool {
+	if objPath != "" && !strings.HasSuffix(objPath, ".") {
+		objPath += "."
+	}
+	return objPath+name == command
+}
+
+func (c *Controller) dropOperation(key opKey, op *Operation) {
+	c.mu.Lock()
+	if c.ops[key] == op {
+		delete(c.ops, key)
+	}
+	c.mu.Unlock()
+}

@@ -1,0 +1,254 @@
+package usp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/gousp/gousp/msg"
+)
+
+// Notification types a subscription can ask for (the NotifType parameter
+// of Device.LocalAgent.Subscription.{i}.).
+const (
+	NotifValueChange       = "ValueChange"
+	NotifObjectCreation    = "ObjectCreation"
+	NotifObjectDeletion    = "ObjectDeletion"
+	NotifOperationComplete = "OperationComplete"
+	NotifEvent             = "Event"
+)
+
+// SubscriptionSpec says what to subscribe to. NotifType and ReferenceList
+// are required; the rest have the defaults noted.
+type SubscriptionSpec struct {
+	// NotifType is one of the Notif* constants.
+	NotifType string
+	// ReferenceList names what to watch: parameters, objects, commands or
+	// events, with wildcards and search expressions where the agent allows.
+	ReferenceList []string
+	// ID is the subscription's ID, which the agent puts in every
+	// notification; by default a unique one is made.
+	ID string
+	// NotifRetry asks the agent to send notifications with send_resp and
+	// retry until answered (NotifExpiration bounds the retries, seconds).
+	NotifRetry      bool
+	NotifExpiration uint32
+	// Persistent keeps the subscription across agent reboots.
+	Persistent bool
+	// Handler, if set, receives the notifications (see [NotifyHandler]);
+	// otherwise they are buffered for [Subscription.Notifications].
+	Handler NotifyHandler
+	// Buffer is how many notifications wait for the iterator (default 64).
+	// When it is full, notifications are refused unanswered, so agents
+	// that retry send them again later.
+	Buffer int
+}
+
+// Subscription is a Device.LocalAgent.Subscription.{i}. object that this
+// controller created on an agent, with the notifications it brings.
+type Subscription struct {
+	c       *Controller
+	agent   string
+	id      string
+	path    string // instantiated path, once created
+	handler NotifyHandler
+	ch      chan *Notification
+	done    chan struct{}
+	once    sync.Once
+	mu      sync.Mutex
+	err     error
+}
+
+type subKey struct{ agent, id string }
+
+// Subscribe creates a subscription on the agent and returns it once the
+// agent has created the object. Notifications for it are delivered to the
+// subscription (and to the controller's handlers); [Subscription.Unsubscribe]
+// deletes the object again.
+func (a *Agent) Subscribe(ctx context.Context, spec SubscriptionSpec) (*Subscription, error) {
+	if spec.NotifType == "" || len(spec.ReferenceList) == 0 {
+		return nil, fmt.Errorf("usp: a subscription needs NotifType and ReferenceList")
+	}
+	if spec.ID == "" {
+		spec.ID = "gousp-" + msg.NewID()
+	}
+	if spec.Buffer <= 0 {
+		spec.Buffer = 64
+	}
+	s := &Subscription{
+		c:       a.c,
+		agent:   a.id,
+		id:      spec.ID,
+		handler: spec.Handler,
+		done:    make(chan struct{}),
+	}
+	if s.handler == nil {
+		s.ch = make(chan *Notification, spec.Buffer)
+	}
+	key := subKey{a.id, spec.ID}
+	// Register before the Add: the agent may notify as soon as it exists.
+	a.c.mu.Lock()
+	if a.c.closed {
+		a.c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if _, dup := a.c.subs[key]; dup {
+		a.c.mu.Unlock()
+		return nil, fmt.Errorf("usp: subscription %q to %s exists already", spec.ID, a.id)
+	}
+	a.c.subs[key] = s
+	a.c.mu.Unlock()
+
+	params := map[string]string{
+		"ID":            spec.ID,
+		"NotifType":     spec.NotifType,
+		"ReferenceList": strings.Join(spec.ReferenceList, ","),
+		"Enable":        "true",
+		"Persistent":    strconv.FormatBool(spec.Persistent),
+		"NotifRetry":    strconv.FormatBool(spec.NotifRetry),
+	}
+	if spec.NotifExpiration > 0 {
+		params["NotifExpiration"] = strconv.FormatUint(uint64(spec.NotifExpiration), 10)
+	}
+	resp, err := a.Add(ctx, msg.Add{Objects: []msg.AddObject{{Path: subscriptionTable, Params: msg.Params(params)}}})
+	if err == nil {
+		s.path, err = addedPath(resp)
+	}
+	if err != nil {
+		a.c.dropSubscription(key, s)
+		s.end(err)
+		return nil, fmt.Errorf("usp: subscribing on %s: %w", a.id, err)
+	}
+	return s, nil
+}
+
+const subscriptionTable = "Device.LocalAgent.Subscription."
+
+// addedPath returns the one instantiated path of an AddResp, or the error
+// the agent gave for it.
+func addedPath(r *msg.AddResp) (string, error) {
+	if len(r.Results) != 1 {
+		return "", fmt.Errorf("%w: %d results for one object", ErrUnexpectedResponse, len(r.Results))
+	}
+	res := r.Results[0]
+	if res.Err != nil {
+		return "", res.Err
+	}
+	return res.Path, nil
+}
+
+// ID returns the subscription's ID.
+func (s *Subscription) ID() string { return s.id }
+
+// Path returns the subscription object's instance path on the agent.
+func (s *Subscription) Path() string { return s.path }
+
+// AgentID returns the endpoint ID of the agent.
+func (s *Subscription) AgentID() string { return s.agent }
+
+// Done is closed when the subscription ends.
+func (s *Subscription) Done() <-chan struct{} { return s.done }
+
+// Err says why the subscription ended: [ErrSubscriptionClosed] after
+// Unsubscribe, [ErrClosed] when the controller closed, nil while it runs.
+func (s *Subscription) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Notifications returns the subscription's notifications as an iterator
+// that ends when ctx ends or the subscription does; the last pair then
+// carries the reason. It yields nothing for subscriptions with a Handler.
+func (s *Subscription) Notifications(ctx context.Context) iter.Seq2[*Notification, error] {
+	return func(yield func(*Notification, error) bool) {
+		if s.ch == nil {
+			yield(nil, errors.New("usp: this subscription delivers to its Handler"))
+			return
+		}
+		for {
+			select {
+			case n := <-s.ch:
+				if !yield(n, nil) {
+					return
+				}
+			case <-ctx.Done():
+				yield(nil, ctx.Err())
+				return
+			case <-s.done:
+				// Hand over what was buffered before the end.
+				for {
+					select {
+					case n := <-s.ch:
+						if !yield(n, nil) {
+							return
+						}
+					default:
+						yield(nil, s.Err())
+						return
+					}
+				}
+			}
+		}
+	}
+}
+
+// Unsubscribe deletes the subscription object on the agent and ends the
+// subscription. The subscription ends even if the agent cannot be reached;
+// the error then says so.
+func (s *Subscription) Unsubscribe(ctx context.Context) error {
+	s.c.dropSubscription(subKey{s.agent, s.id}, s)
+	s.end(ErrSubscriptionClosed)
+	if s.path == "" {
+		return nil
+	}
+	resp, err := s.c.Agent(s.agent).Delete(ctx, msg.Delete{Paths: []string{s.path}})
+	if err != nil {
+		return fmt.Errorf("usp: deleting %s on %s: %w", s.path, s.agent, err)
+	}
+	return resp.Err()
+}
+
+func (s *Subscription) deliver(ctx context.Context, n *Notification) error {
+	select {
+	case <-s.done:
+		return nil // ended: accept, so the agent stops retrying
+	default:
+	}
+	if s.handler != nil {
+		return callHandler(ctx, s.handler, n)
+	}
+	select {
+	case s.ch <- n:
+		return nil
+	default:
+		return fmt.Errorf("usp: subscription %s: %d notifications waiting", s.id, cap(s.ch))
+	}
+}
+
+func (s *Subscription) end(err error) {
+	s.once.Do(func() {
+		s.mu.Lock()
+		s.err = err
+		s.mu.Unlock()
+		close(s.done)
+	})
+}
+
+func (c *Controller) subscriptionFor(agent, id string) *Subscription {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.subs[subKey{agent, id}]
+}
+
+func (c *Controller) dropSubscription(key subKey, s *Subscription) {
+	c.mu.Lock()
+	if c.subs[key] == s {
+		delete(c.subs, key)
+	}
+	c.mu.Unlock()
+}
