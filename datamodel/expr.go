@@ -343,11 +343,7 @@ func (e *Expr) Eval(lookup Lookup) (bool, error) {
 
 // condErr places an evaluation error at condition i of the expression.
 func (e *Expr) condErr(i int, err error) error {
-	pos := 1
-	for k := 0; k < i; k++ {
-		pos += len(e.Conds[k].appendTo(nil)) + 2
-	}
-	return &PathError{Path: e.String(), Pos: pos, Msg: err.Error(), Code: CodeInvalidPathSyntax}
+	return &PathError{Path: e.String(), Pos: e.condOffset(i), Msg: err.Error(), Code: CodeInvalidPathSyntax}
 }
 
 // Eval compares value (the parameter's current value, of type typ) with the
