@@ -3,6 +3,7 @@ package record
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Record error codes (TR-369 "USP Record Errors", range 7100-7199). They are
@@ -55,17 +56,20 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	s := fmt.Sprintf("record: %s (%d)", CodeText(e.Code), e.Code)
-	if e.Code == 0 || CodeText(e.Code) == "" {
-		s = fmt.Sprintf("record: error %d", e.Code)
+	var b strings.Builder
+	if text := CodeText(e.Code); text != "" {
+		fmt.Fprintf(&b, "record: %s (%d)", text, e.Code)
+	} else {
+		fmt.Fprintf(&b, "record: error %d", e.Code)
 	}
 	if e.Msg != "" {
-		s += ": " + e.Msg
+		b.WriteString(": " + e.Msg)
 	}
 	if e.Err != nil {
-		s += ": " + e.Err.Error()
+		// Our own causes carry the same prefix; say it once.
+		b.WriteString(": " + strings.TrimPrefix(e.Err.Error(), "record: "))
 	}
-	return s
+	return b.String()
 }
 
 // Unwrap returns the underlying cause.
