@@ -243,4 +243,3 @@ func TestSessionContextRefusedWhenNotEnabled(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
-
