@@ -368,6 +368,10 @@ func FormatDateTime(t time.Time) (string, error) {
 // ParseBase64 decodes TR-106 base64 (standard alphabet, with padding, no
 // whitespace).
 func ParseBase64(s string) ([]byte, error) {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		// encoding/base64 skips line breaks; TR-106 values have none.
+		return nil, valueErr(TypeBase64, s, fmt.Sprintf("line break at offset %d", i))
+	}
 	b, err := base64.StdEncoding.Strict().DecodeString(s)
 	if err != nil {
 		return nil, valueErr(TypeBase64, s, err.Error())
