@@ -1,0 +1,159 @@
+package brokertest
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-stomp/stomp/v3"
+)
+
+func TestMain(m *testing.M) { Main(m) }
+
+func TestRequired(t *testing.T) {
+	for _, tc := range []struct {
+		val  string
+		want bool
+	}{{"", false}, {"0", false}, {"false", false}, {"1", true}, {"yes", true}} {
+		t.Setenv(RequireEnv, tc.val)
+		if got := Required(); got != tc.want {
+			t.Errorf("%s=%q: Required() = %v, want %v", RequireEnv, tc.val, got, tc.want)
+		}
+	}
+}
+
+// mqttRoundTrip checks that a broker at url carries a message both ways
+// between two bare paho peers.
+func mqttRoundTrip(t *testing.T, url string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	agent := DialPaho(t, url, "test/agent")
+	agent.Echo(1)
+	ctl := DialPaho(t, url, "test/controller")
+	got, err := ctl.RoundTrip(ctx, "test/agent", 1, []byte("ping"))
+	if err != nil {
+		t.Fatalf("round trip: %v", err)
+	}
+	if string(got) != "ping" {
+		t.Fatalf("round trip returned %q", got)
+	}
+}
+
+func TestMochi(t *testing.T) {
+	m := NewMochi(t, MochiConfig{})
+	if !strings.HasPrefix(m.URL(), "mqtt://127.0.0.1:") {
+		t.Fatalf("URL %q", m.URL())
+	}
+	mqttRoundTrip(t, m.URL())
+	m.Stop()
+	if c, err := net.DialTimeout("tcp", m.Addr(), time.Second); err == nil {
+		c.Close()
+		t.Fatal("stopped broker still accepts connections")
+	}
+	m.Start()
+	mqttRoundTrip(t, m.URL())
+}
+
+func TestMosquitto(t *testing.T) {
+	m := NewMosquitto(t, MosquittoConfig{})
+	mqttRoundTrip(t, m.URL())
+	m.Restart()
+	mqttRoundTrip(t, m.URL())
+	if !strings.Contains(m.Log(), "mosquitto version") {
+		t.Errorf("log does not look like mosquitto's:\n%s", m.Log())
+	}
+}
+
+func TestMosquittoLeavesNoProcess(t *testing.T) {
+	var conf string
+	t.Run("run", func(t *testing.T) {
+		m := NewMosquitto(t, MosquittoConfig{})
+		conf = m.conf
+	})
+	if conf == "" {
+		t.Skip("mosquitto did not run")
+	}
+	out, _ := exec.Command("pgrep", "-f", conf).Output()
+	if len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("mosquitto still running after its test ended: pids %s", out)
+	}
+}
+
+func TestMQTT311(t *testing.T) {
+	url := StartMochi(t)
+	legacy := DialMQTT311(t, url, "legacy-agent")
+	if err := legacy.Subscribe("agent/legacy/+", 1); err != nil {
+		t.Fatal(err)
+	}
+	v5 := DialPaho(t, url, "ctl/v5")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := v5.Publish(ctx, "agent/legacy/reply-to=ctl%2Fv5", "", 1, []byte("req")); err != nil {
+		t.Fatal(err)
+	}
+	topic, payload, err := legacy.Receive(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if topic != "agent/legacy/reply-to=ctl%2Fv5" || string(payload) != "req" {
+		t.Fatalf("3.1.1 client got %q %q", topic, payload)
+	}
+	if err := legacy.Publish("ctl/v5", []byte("resp")); err != nil {
+		t.Fatal(err)
+	}
+	m, err := v5.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(m.Payload) != "resp" {
+		t.Fatalf("v5 client got %q", m.Payload)
+	}
+}
+
+func stompRoundTrip(t *testing.T, addr string, opts ...func(*stomp.Conn) error) {
+	t.Helper()
+	conn, err := stomp.Dial("tcp", addr, opts...)
+	if err != nil {
+		t.Fatalf("stomp dial %s: %v", addr, err)
+	}
+	defer conn.Disconnect()
+	sub, err := conn.Subscribe("/queue/brokertest", stomp.AckAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Send("/queue/brokertest", "application/vnd.bbf.usp.msg", []byte("hello"),
+		stomp.SendOpt.Header("reply-to-dest", "/queue/back")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-sub.C:
+		if m.Err != nil {
+			t.Fatal(m.Err)
+		}
+		if string(m.Body) != "hello" || m.Header.Get("reply-to-dest") != "/queue/back" {
+			t.Fatalf("got body %q reply-to-dest %q", m.Body, m.Header.Get("reply-to-dest"))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no message")
+	}
+}
+
+func TestStompServer(t *testing.T) {
+	s := NewStompServer(t)
+	stompRoundTrip(t, s.Addr())
+	s.Restart()
+	stompRoundTrip(t, s.Addr())
+}
+
+func TestSharedRabbitMQ(t *testing.T) {
+	addr := StartRabbitMQ(t)
+	if again := StartRabbitMQ(t); again != addr {
+		t.Fatalf("second call gave another node: %s vs %s", again, addr)
+	}
+	stompRoundTrip(t, addr, stomp.ConnOpt.Host("/"), stomp.ConnOpt.Login("guest", "guest"))
+}
