@@ -39,7 +39,10 @@ func AppendEncode(dst []byte, r *usprecord.Record) ([]byte, error) {
 }
 
 // DecodeOption configures [Decode].
-type DecodeOption func(*decodeConfig)
+//
+// Options work on a copy of the configuration so that it stays on the
+// stack: Decode then allocates nothing but the record.
+type DecodeOption func(decodeConfig) decodeConfig
 
 type decodeConfig struct {
 	maxSize   int
@@ -51,12 +54,13 @@ type decodeConfig struct {
 // WithMaxSize sets the largest record, in bytes, that Decode accepts
 // (default [DefaultMaxSize]). n must be positive.
 func WithMaxSize(n int) DecodeOption {
-	return func(c *decodeConfig) {
+	return func(c decodeConfig) decodeConfig {
 		if n <= 0 {
 			c.err = fmt.Errorf("%w: WithMaxSize(%d): size must be positive", ErrInvalidOption, n)
-			return
+			return c
 		}
 		c.maxSize = n
+		return c
 	}
 }
 
@@ -65,13 +69,13 @@ func WithMaxSize(n int) DecodeOption {
 // they do not follow it. Off by default: a controller usually prefers to
 // talk to an agent whose ID is slightly off than to drop it.
 func WithStrictEndpointIDs() DecodeOption {
-	return func(c *decodeConfig) { c.strictIDs = true }
+	return func(c decodeConfig) decodeConfig { c.strictIDs = true; return c }
 }
 
 // WithoutValidation makes Decode skip [Validate], for tools that want to
 // show whatever a peer sent. The size limit still applies.
 func WithoutValidation() DecodeOption {
-	return func(c *decodeConfig) { c.validate = false }
+	return func(c decodeConfig) decodeConfig { c.validate = false; return c }
 }
 
 // Decode parses one record and validates it.
@@ -89,7 +93,7 @@ func WithoutValidation() DecodeOption {
 func Decode(b []byte, opts ...DecodeOption) (*usprecord.Record, error) {
 	cfg := decodeConfig{maxSize: DefaultMaxSize, validate: true}
 	for _, o := range opts {
-		o(&cfg)
+		cfg = o(cfg)
 	}
 	if cfg.err != nil {
 		return nil, cfg.err

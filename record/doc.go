@@ -18,7 +18,8 @@
 // # Encoding and decoding
 //
 // [Encode] (or [AppendEncode], to reuse a buffer) validates a record and
-// returns its protobuf bytes. [Decode] enforces a size limit
+// returns its protobuf bytes. [EncodeMsg] serializes a usp.Msg straight into
+// a NoSessionContext record, skipping the intermediate payload copy. [Decode] enforces a size limit
 // ([DefaultMaxSize], 16 MiB, or [WithMaxSize]) before parsing, then
 // validates. Fields unknown to the 1.4 schema, such as USP 1.5's
 // originator_id (14) and destination_id (15), are kept and written back
@@ -72,7 +73,7 @@
 // # Performance
 //
 // Encode and Decode add validation and a size check to protobuf-go's
-// Marshal and Unmarshal; both are O(1) or linear in the few header fields,
-// and payload bytes are not copied on encode. BENCHMARKS.md at the module
-// root compares them with bare protobuf-go.
+// Marshal and Unmarshal without allocating: the checks are O(1) or linear
+// in the few header fields. BENCHMARKS.md at the module root compares the
+// record path with bare protobuf-go.
 package record

@@ -185,17 +185,8 @@ func validate(r *usprecord.Record) *Error {
 	if r == nil {
 		return invalid("nil record")
 	}
-	if r.Version == "" {
-		return invalid("version is empty")
-	}
-	if !ValidVersion(r.Version) {
-		return invalid("version %q is not Major.Minor", r.Version)
-	}
-	if r.ToId == "" {
-		return invalid("to_id is empty")
-	}
-	if r.FromId == "" {
-		return invalid("from_id is empty")
+	if e := validateHeader(r.Version, r.ToId, r.FromId); e != nil {
+		return e
 	}
 	switch r.PayloadSecurity {
 	case usprecord.Record_PLAINTEXT:

@@ -37,21 +37,29 @@ func (v version) String() string {
 // parseVersion reads "Major.Minor", tolerating a third ".Patch" part (which
 // TR-369 does not use in records but release names such as 1.4.1 do).
 func parseVersion(s string) (version, bool) {
-	parts := strings.Split(s, ".")
-	if len(parts) < 2 || len(parts) > 3 {
-		return version{}, false
-	}
+	// Hand-written rather than strings.Split: Decode calls this on every
+	// record and should not allocate.
 	var n [3]int
-	for i, p := range parts {
-		if p == "" || len(p) > 4 {
-			return version{}, false
-		}
-		for j := 0; j < len(p); j++ {
-			if p[j] < '0' || p[j] > '9' {
+	part := 0
+	digits := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if digits == 4 {
 				return version{}, false
 			}
+			n[part] = n[part]*10 + int(c-'0')
+			digits++
+		case c == '.' && digits > 0 && part < 2:
+			part++
+			digits = 0
+		default:
+			return version{}, false
 		}
-		n[i], _ = strconv.Atoi(p)
+	}
+	if part == 0 || digits == 0 {
+		return version{}, false
 	}
 	return version{n[0], n[1]}, true
 }
