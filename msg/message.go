@@ -116,27 +116,24 @@ func copyStrings(s []string) []string {
 }
 
 // joinParam rebuilds a full parameter path from an object path and the
-// parameter name a response carries. Agents disagree on whether that name
-// is relative (the spec) or already full, so a name that already starts
-// with the object path is kept as is.
+// parameter name a response carries. The spec sends the bare name
+// ("Alias"); a name holding a dot is taken as a path already, which is what
+// some agents send.
 func joinParam(obj, param string) string {
-	if obj == "" {
+	if obj == "" || strings.Contains(param, ".") {
 		return param
 	}
-	prefix := objPrefix(obj)
-	if strings.HasPrefix(param, prefix) {
-		return param
-	}
-	return prefix + param
+	return objPrefix(obj) + param
 }
 
-// relParam is the inverse of joinParam, used when building responses.
+// relParam is the inverse of joinParam, used when building responses: a
+// path naming a parameter directly under obj is sent as the bare name.
 func relParam(obj, path string) string {
 	if obj == "" {
 		return path
 	}
-	if rel, ok := strings.CutPrefix(path, objPrefix(obj)); ok && rel != "" {
-		return rel
+	if name, ok := strings.CutPrefix(path, objPrefix(obj)); ok && name != "" && !strings.Contains(name, ".") {
+		return name
 	}
 	return path
 }

@@ -309,6 +309,8 @@ func (v *validator) response(r *uspmsg.Response) {
 			switch o := res.GetOperationResp().(type) {
 			case *uspmsg.OperateResp_OperationResult_CmdFailure:
 				v.check(o.CmdFailure.GetErrCode() != 0, "operate_resp result %d: cmd_failure without err_code", i)
+			case *uspmsg.OperateResp_OperationResult_ReqObjPath:
+				v.check(o.ReqObjPath != "", "operate_resp result %d: empty req_obj_path", i)
 			case nil:
 				v.fail(fmt.Sprintf("operate_resp result %d without req_obj_path, req_output_args or cmd_failure", i))
 			}
