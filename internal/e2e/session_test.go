@@ -789,3 +789,31 @@ func TestConcurrent(t *testing.T) {
 		last[m[1]] = m
 	}
 }
+
+// TestLossInBothDirections loses one record each way at the same time:
+// each end's retransmit request then sits behind its own gap at the other
+// end, and is served only because requests are honoured on arrival.
+func TestLossInBothDirections(t *testing.T) {
+	ctrl, agent := pair(t, 1400, nil)
+	recv(t, agent, wrap(t, ctrl, "open")...)
+	recv(t, ctrl, wrap(t, agent, "hi")...)
+	wrap(t, ctrl, "c1") // lost
+	c2 := wrap(t, ctrl, "c2")
+	wrap(t, agent, "a1") // lost
+	a2 := wrap(t, agent, "a2")
+	_, reqToCtrl := recv(t, agent, c2...)
+	_, reqToAgent := recv(t, ctrl, a2...)
+	if len(reqToCtrl) != 1 || len(reqToAgent) != 1 {
+		t.Fatalf("requests: %d to the controller, %d to the agent", len(reqToCtrl), len(reqToAgent))
+	}
+	_, c1 := recv(t, ctrl, reqToCtrl...)
+	_, a1 := recv(t, agent, reqToAgent...)
+	if len(c1) != 1 || len(a1) != 1 {
+		t.Fatalf("resent: %d by the controller, %d by the agent", len(c1), len(a1))
+	}
+	gotAgent, _ := recv(t, agent, c1...)
+	gotCtrl, _ := recv(t, ctrl, a1...)
+	if !slices.Equal(strs(gotAgent), []string{"c1", "c2"}) || !slices.Equal(strs(gotCtrl), []string{"a1", "a2"}) {
+		t.Fatalf("agent got %q, controller got %q", strs(gotAgent), strs(gotCtrl))
+	}
+}

@@ -1,0 +1,179 @@
+package e2e_test
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/gousp/gousp/internal/e2e"
+	"github.com/gousp/gousp/proto/usprecord"
+)
+
+// lossyNet carries records one way, losing, duplicating and reordering them.
+type lossyNet struct {
+	rng       *rand.Rand
+	loss, dup float64
+	reorder   int // a record may overtake up to this many queued before it
+	q         []*usprecord.Record
+	sent      int
+}
+
+func (n *lossyNet) send(recs ...*usprecord.Record) {
+	for _, r := range recs {
+		n.sent++
+		if n.rng.Float64() < n.loss {
+			continue
+		}
+		n.q = append(n.q, r)
+		if n.rng.Float64() < n.dup {
+			n.q = append(n.q, r)
+		}
+	}
+}
+
+func (n *lossyNet) next() *usprecord.Record {
+	i := n.rng.IntN(min(len(n.q), n.reorder+1))
+	r := n.q[i]
+	n.q = append(n.q[:i], n.q[i+1:]...)
+	return r
+}
+
+// endpoint is one side of the simulation: its session, the messages it
+// still has to send, what it sent and what it received.
+type endpoint struct {
+	name     string
+	s        *e2e.Session
+	toSend   [][]byte
+	sent     [][]byte
+	received [][]byte
+	out      *lossyNet // towards the other endpoint
+}
+
+func (e *endpoint) wrapNext(t *testing.T) {
+	m := e.toSend[0]
+	e.toSend = e.toSend[1:]
+	recs, err := e.s.Wrap(m)
+	if err != nil {
+		t.Fatalf("%s: Wrap: %v", e.name, err)
+	}
+	e.sent = append(e.sent, m)
+	e.out.send(recs...)
+}
+
+func (e *endpoint) deliver(t *testing.T, r *usprecord.Record) {
+	p, out, err := e.s.Receive(wire(t, r))
+	if err != nil {
+		t.Fatalf("%s: Receive: %v", e.name, err)
+	}
+	e.received = append(e.received, p...)
+	e.out.send(out...)
+}
+
+// TestPropertyUnreliableNetwork runs many seeded exchanges over networks
+// that lose, duplicate and reorder records, and checks that every message
+// arrives exactly once, in order, byte for byte. When both directions fall
+// silent before everything arrived, both ends call Retry, as a caller's
+// timer would.
+func TestPropertyUnreliableNetwork(t *testing.T) {
+	seeds := 150
+	if testing.Short() {
+		seeds = 20
+	}
+	for seed := range uint64(seeds) {
+		rng := rand.New(rand.NewPCG(seed, 0x5e55107))
+		tweak := func(c *e2e.Config) {
+			c.MaxSegment = 4 + rng.IntN(60)
+			c.MaxOutOfOrder = 2 + rng.IntN(40)
+			// Enough to keep every record, so that no loss is fatal.
+			c.RetransmitKeep = 1 << 16
+			c.MaxRetransmitTries = -1
+		}
+		cc, ac := cfgs(nil)
+		tweak(&cc)
+		tweak(&ac)
+		loss, dup, reorder := rng.Float64()*0.3, rng.Float64()*0.2, rng.IntN(20)
+		params := fmt.Sprintf("seed %d: loss %.2f dup %.2f reorder %d, segments %d/%d, window %d/%d",
+			seed, loss, dup, reorder, cc.MaxSegment, ac.MaxSegment, cc.MaxOutOfOrder, ac.MaxOutOfOrder)
+		ctrlSess, err := e2e.New(cc, e2e.NewSessionID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		agentSess, err := e2e.New(ac, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		toAgent := &lossyNet{rng: rng, loss: loss, dup: dup, reorder: reorder}
+		toCtrl := &lossyNet{rng: rng, loss: loss, dup: dup, reorder: reorder}
+		ctrl := &endpoint{name: "controller", s: ctrlSess, out: toAgent, toSend: messages(rng, 'c', 1+rng.IntN(25))}
+		agent := &endpoint{name: "agent", s: agentSess, out: toCtrl, toSend: messages(rng, 'a', rng.IntN(25))}
+		// The controller speaks first so that the agent adopts its
+		// session; afterwards both sides talk at random.
+		ctrl.wrapNext(t)
+
+		retries := 0
+		for {
+			var actions []func()
+			if len(ctrl.toSend) > 0 {
+				actions = append(actions, func() { ctrl.wrapNext(t) })
+			}
+			if len(agent.toSend) > 0 && agentSess.ID() != 0 {
+				actions = append(actions, func() { agent.wrapNext(t) })
+			}
+			if len(toAgent.q) > 0 {
+				actions = append(actions, func() { agent.deliver(t, toAgent.next()) })
+			}
+			if len(toCtrl.q) > 0 {
+				actions = append(actions, func() { ctrl.deliver(t, toCtrl.next()) })
+			}
+			if len(actions) > 0 {
+				actions[rng.IntN(len(actions))]()
+				continue
+			}
+			// Silence.
+			if len(agent.received) == len(ctrl.sent) && len(ctrl.received) == len(agent.sent) && len(agent.toSend) == 0 {
+				break
+			}
+			if retries++; retries > 10000 {
+				t.Fatalf("%s: no progress after %d retries: agent has %d/%d, controller %d/%d",
+					params, retries, len(agent.received), len(ctrl.sent), len(ctrl.received), len(agent.sent))
+			}
+			toAgent.send(ctrlSess.Retry()...)
+			toCtrl.send(agentSess.Retry()...)
+		}
+		same(t, params+": controller to agent", ctrl.sent, agent.received)
+		same(t, params+": agent to controller", agent.sent, ctrl.received)
+		if ctrlSess.ID() != agentSess.ID() {
+			t.Fatalf("%s: session ids differ: %d, %d", params, ctrlSess.ID(), agentSess.ID())
+		}
+		if testing.Verbose() && seed%25 == 0 {
+			t.Logf("%s: %d+%d records sent, %d retry rounds", params, toAgent.sent, toCtrl.sent, retries)
+		}
+	}
+}
+
+// messages returns n distinct messages of 1 to 300 bytes, tagged with who
+// sends them and their index.
+func messages(rng *rand.Rand, tag byte, n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		m := fmt.Appendf(nil, "%c%04d:", tag, i)
+		for range rng.IntN(295) {
+			m = append(m, byte(rng.Uint32()))
+		}
+		out[i] = m
+	}
+	return out
+}
+
+func same(t *testing.T, what string, sent, got [][]byte) {
+	t.Helper()
+	if len(sent) != len(got) {
+		t.Fatalf("%s: %d messages sent, %d received", what, len(sent), len(got))
+	}
+	for i := range sent {
+		if !bytes.Equal(sent[i], got[i]) {
+			t.Fatalf("%s: message %d differs: sent %q..., received %q...", what, i, sent[i][:6], got[i][:min(6, len(got[i]))])
+		}
+	}
+}
