@@ -597,3 +597,68 @@ func TestCaptureDetails(t *testing.T) {
 		}
 	})
 }
+
+// benchPayload is the biggest GetResp of the captures (Get "Device.", 190
+// parameters), a realistic worst case for a controller.
+func benchPayload(b *testing.B) []byte {
+	b.Helper()
+	for _, c := range loadCaptures(b) {
+		if c.name == "16-get-device-all" {
+			return c.raw
+		}
+	}
+	b.Fatal("capture 16 missing")
+	return nil
+}
+
+func BenchmarkDecode(b *testing.B) {
+	raw := benchPayload(b)
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseGetResp(b *testing.B) {
+	m, err := Decode(benchPayload(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := ParseGetResp(m)
+		if err != nil || len(r.Values()) != 190 {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkBuildGetResp(b *testing.B) {
+	m, err := Decode(benchPayload(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := ParseGetResp(m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Encode(r.Build("id")); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkBuildGet(b *testing.B) {
+	g := Get{Paths: []string{"Device.DeviceInfo.", "Device.LocalAgent.EndpointID"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Encode(g.Build(NewID())); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
