@@ -43,7 +43,7 @@
 //
 // The same types build responses, which is what the fake agent does:
 // fill a [GetResp], [SetResp], ... or a [NotifyResp] ([Notify.Resp]) and
-// call Build with the request's msg_id; [*Error.Build] makes an Error
+// call Build with the request's msg_id; [Error.Build] makes an Error
 // message. Parameter errors are held as full paths and sent relative to
 // their object where the specification asks for relative names.
 //

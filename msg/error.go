@@ -45,9 +45,9 @@ const (
 	CodeInvalidPath           Code = 7026 // path not in the supported data model
 	CodeInvalidCommandArgs    Code = 7027 // invalid or unknown command arguments
 	CodeRegisterFailure       Code = 7028 // Register of a path failed
-	CodeAlreadyInUse          Code = 7029 // path registered by another service
+	CodeAlreadyInUse          Code = 7029 // Register: path registered by another service
 	CodeDeregisterFailure     Code = 7030 // Deregister of a path failed
-	CodePathAlreadyRegistered Code = 7031 // Deregister: path owned by another service
+	CodePathAlreadyRegistered Code = 7031 // Deregister: path registered by another service (the spec's name)
 )
 
 // Record error codes, carried by DisconnectRecord and record-level errors.
@@ -75,35 +75,35 @@ var codeNames = map[Code]string{
 	CodeUnsupportedParam:          "unsupported parameter",
 	CodeInvalidType:               "invalid type",
 	CodeInvalidValue:              "invalid value",
-	CodeParamReadOnly:             "parameter not writeable",
+	CodeParamReadOnly:             "attempt to update non-writeable parameter",
 	CodeValueConflict:             "value conflict",
 	CodeOperationError:            "operation error",
 	CodeObjectNotFound:            "object does not exist",
 	CodeObjectNotCreated:          "object could not be created",
 	CodeNotATable:                 "object is not a table",
-	CodeNotCreatable:              "object not creatable",
+	CodeNotCreatable:              "attempt to create non-creatable object",
 	CodeObjectNotUpdated:          "object could not be updated",
 	CodeRequiredParamFailed:       "required parameter failed",
 	CodeCommandFailure:            "command failure",
 	CodeCommandCanceled:           "command canceled",
 	CodeDeleteFailure:             "delete failure",
-	CodeDuplicateKey:              "duplicate unique key",
+	CodeDuplicateKey:              "object exists with duplicate key",
 	CodeInvalidPath:               "invalid path",
 	CodeInvalidCommandArgs:        "invalid command arguments",
 	CodeRegisterFailure:           "register failure",
 	CodeAlreadyInUse:              "already in use",
 	CodeDeregisterFailure:         "deregister failure",
-	CodePathAlreadyRegistered:     "path registered by another service",
+	CodePathAlreadyRegistered:     "path already registered",
 	CodeRecordNotParsed:           "record could not be parsed",
 	CodeSecureSessionRequired:     "secure session required",
 	CodeSecureSessionNotSupported: "secure session not supported",
-	CodeSegmentationNotSupported:  "segmentation not supported",
+	CodeSegmentationNotSupported:  "segmentation and reassembly not supported",
 	CodeInvalidRecordValue:        "invalid record value",
 	CodeSessionContextTerminated:  "session context terminated",
 	CodeSessionContextNotAllowed:  "session context not allowed",
 }
 
-// String gives the short description of c from the specification, or the
+// String gives the name the specification gives c (lower case), or the
 // range it falls in for codes the specification does not name.
 func (c Code) String() string {
 	if s, ok := codeNames[c]; ok {

@@ -96,7 +96,7 @@ func TestErrorText(t *testing.T) {
 		{&Error{Code: 7004, Message: "bad", ParamErrs: []ParamError{
 			{Path: "Device.DeviceInfo.SerialNumber", Code: 7013, Message: "read-only"},
 			{Path: "Device.X.Y", Code: 7011},
-		}}, "usp error 7004 (invalid arguments): bad; Device.DeviceInfo.SerialNumber: 7013 (parameter not writeable): read-only; Device.X.Y: 7011 (invalid type)"},
+		}}, "usp error 7004 (invalid arguments): bad; Device.DeviceInfo.SerialNumber: 7013 (attempt to update non-writeable parameter): read-only; Device.X.Y: 7011 (invalid type)"},
 		{Errorf(7850, "vendor %d", 1), "usp error 7850 (vendor error): vendor 1"},
 	}
 	for _, tc := range tests {

@@ -106,7 +106,7 @@ func ExampleError() {
 	}
 	// Output:
 	// true invalid arguments
-	// Device.DeviceInfo.SerialNumber parameter not writeable
+	// Device.DeviceInfo.SerialNumber attempt to update non-writeable parameter
 }
 
 func ExampleNotify() {

@@ -81,24 +81,30 @@ func parseGetResp(p *uspmsg.GetResp) *GetResp {
 // value (resolved path + parameter name). Failed paths are skipped; see
 // [GetResp.Err].
 func (r GetResp) Values() map[string]string {
-	n := 0
+	out := make(map[string]string)
 	for _, res := range r.Results {
-		for _, rv := range res.Resolved {
-			n += len(rv.Params)
-		}
-	}
-	out := make(map[string]string, n)
-	for _, res := range r.Results {
-		if res.Err != nil {
-			continue
-		}
-		for _, rv := range res.Resolved {
-			for k, v := range rv.Params {
-				out[rv.Path+k] = v
-			}
-		}
+		res.addValues(out)
 	}
 	return out
+}
+
+// Values flattens this result into full parameter path -> value; it is
+// empty when the path failed.
+func (r GetResult) Values() map[string]string {
+	out := make(map[string]string)
+	r.addValues(out)
+	return out
+}
+
+func (r GetResult) addValues(out map[string]string) {
+	if r.Err != nil {
+		return
+	}
+	for _, rv := range r.Resolved {
+		for k, v := range rv.Params {
+			out[rv.Path+k] = v
+		}
+	}
 }
 
 // Failed returns the results whose requested path failed.

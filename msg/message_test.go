@@ -106,6 +106,9 @@ func TestResultHelpers(t *testing.T) {
 	if got := get.Values(); !reflect.DeepEqual(got, map[string]string{"Device.A.X": "1"}) {
 		t.Errorf("Values skips failed paths: %v", got)
 	}
+	if len(get.Results[1].Values()) != 0 || !reflect.DeepEqual(get.Results[0].Values(), map[string]string{"Device.A.X": "1"}) {
+		t.Errorf("GetResult.Values: %v %v", get.Results[0].Values(), get.Results[1].Values())
+	}
 	if get.Err() == nil || !strings.HasPrefix(get.Err().Error(), `"Device.B.": usp error 7026`) {
 		t.Errorf("Err() = %v", get.Err())
 	}
