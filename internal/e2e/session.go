@@ -290,8 +290,9 @@ func (s *Session) keptLocked(seq uint64) *sentRecord {
 // the session failed (an invalid field, a retransmission that cannot be
 // honoured, a message that cannot be reassembled): the session has already
 // restarted with a new id, out holds the record that opens it, and payloads
-// holds the messages completed before the failure. The caller may also tell
-// the peer with [Session.Disconnect].
+// holds the messages completed before the failure. (A Session that has no
+// session id yet, see [New], keeps waiting instead and out is empty.) The
+// caller may also tell the peer with [Session.Disconnect].
 //
 // Returned payloads may share memory with r. Returned records are shared
 // with the session's retransmission buffer: read them, do not modify them.
@@ -438,7 +439,8 @@ func (s *Session) gapRequestLocked(out []*usprecord.Record, force bool) []*uspre
 }
 
 // failLocked turns err into a *ProtocolError and starts a new session, as
-// R-E2E.21 requires; out is the record opening the new session.
+// R-E2E.21 requires; out is the record opening the new session. Before any
+// session exists there is nothing to restart.
 func (s *Session) failLocked(payloads [][]byte, err error) ([][]byte, []*usprecord.Record, error) {
 	pe, ok := err.(*ProtocolError)
 	if !ok {
@@ -450,6 +452,10 @@ func (s *Session) failLocked(payloads [][]byte, err error) ([][]byte, []*uspreco
 		}
 	}
 	pe.SessionID = s.id
+	if s.id == 0 {
+		// No session yet, none to replace: keep waiting for the peer's.
+		return payloads, nil, pe
+	}
 	s.resetLocked(NewSessionID(), true)
 	return payloads, s.wrapLocked(nil), pe
 }

@@ -817,3 +817,20 @@ func TestLossInBothDirections(t *testing.T) {
 		t.Fatalf("agent got %q, controller got %q", strs(gotAgent), strs(gotCtrl))
 	}
 }
+
+func TestFailureBeforeAnySession(t *testing.T) {
+	_, ac := cfgs(nil)
+	agent, _ := e2e.New(ac, 0)
+	_, out, err := agent.Receive(mk(ctrlID, 5, 0, 1, 0, "x"))
+	var pe *e2e.ProtocolError
+	if !errors.As(err, &pe) || pe.Code != record.CodeInvalidValue || pe.SessionID != 0 {
+		t.Fatalf("err = %v, want a 7104 ProtocolError without session", err)
+	}
+	if agent.ID() != 0 || len(out) != 0 {
+		t.Fatalf("a session was opened: id %d, %d out", agent.ID(), len(out))
+	}
+	got, _ := recv(t, agent, mk(ctrlID, 5, 1, 1, 0, "x"))
+	if !slices.Equal(strs(got), []string{"x"}) || agent.ID() != 5 {
+		t.Fatalf("the next valid record: %q, id %d", strs(got), agent.ID())
+	}
+}
