@@ -1,0 +1,58 @@
+// Package mqtt is the MQTT binding of [mtp.Transport] (TR-369 section
+// "MQTT Binding"), built on the eclipse/paho.golang MQTT 5 client. One
+// [Transport] serves a controller or an agent: it connects to a broker,
+// subscribes to the endpoint's own topic, publishes records to other
+// endpoints' topics and hands received records up with the address to
+// answer them on.
+//
+// # Connecting
+//
+// [New] takes the broker URL (mqtt:// or mqtts://), the endpoint ID and
+// options; [Transport.Start] connects. Every CONNECT carries the User
+// Property usp-endpoint-id and asks for Response Information. After the
+// CONNACK the transport subscribes, in one SUBSCRIBE, to its [WithTopic]
+// topic, to [WithSubscriptions] filters, to every subscribe-topic User
+// Property of the CONNACK and to its reply topic; only then is it Up.
+// When the connection drops the transport reports Down and reconnects,
+// with a jittered exponential backoff ([WithReconnectBackoff]), and
+// subscribes again. Sends while it is down fail at once with an error
+// matching [mtp.ErrNotConnected].
+//
+// # Reply topic
+//
+// Every PUBLISH carries Content Type usp.msg and a Response Topic: the
+// broker's Response Information if the CONNACK has one, else
+// [WithReplyTopic], else the [WithTopic] topic (or, with
+// [WithSharedSubscription], a per-process topic below it). The Up event's
+// Local address is that topic. Reply topics never contain wildcards; [New]
+// rejects them.
+//
+// # Received records
+//
+// [mtp.Inbound.ReplyTo] comes from the PUBLISH Response Topic, or, from
+// peers behind MQTT 3.1.1, from a "/reply-to=" suffix of the topic name
+// ([SplitReplyTo]); the transport then answers those peers with its own
+// suffix ([JoinReplyTo]). Records with Content Type usp.msg,
+// application/vnd.bbf.usp.msg or none are delivered; other content types
+// are dropped and logged, as they do not carry USP Records.
+//
+// # Scale-out
+//
+// Several controller processes may share one endpoint ID and one topic
+// behind one broker: with [WithSharedSubscription] each subscribes to
+// $share/<group>/<topic>, so the broker spreads unsolicited traffic
+// (notifications, connect records) over them, while the answers to each
+// process's requests come back on its own reply topic.
+//
+// # MQTT 3.1.1
+//
+// paho.golang speaks only MQTT 5, so this transport always connects with
+// MQTT 5. Agents whose MQTT client is 3.1.1 are reached through a broker
+// that serves both versions: [WithMQTT311Peers] subscribes to the suffixed
+// topics they publish to, and answers to them carry the reply-to suffix.
+//
+// # TLS
+//
+// mqtts:// brokers are reached over TLS 1.2 or later; [WithTLS] supplies
+// roots and, for mutual TLS, a client certificate.
+package mqtt

@@ -1,0 +1,283 @@
+package mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+)
+
+// Defaults for the options.
+const (
+	DefaultQoS              = 1
+	DefaultKeepAlive        = 60 * time.Second
+	DefaultConnectTimeout   = 10 * time.Second
+	DefaultMinBackoff       = time.Second
+	DefaultMaxBackoff       = time.Minute
+	DefaultMaxRecordSize    = 16 << 20
+	minimumBackoffAllowed   = 10 * time.Millisecond
+	maxLegacyTopicsTracked  = 4096
+	replyTopicInstanceLevel = "reply"
+)
+
+// Option configures a [Transport]; options are checked by [New].
+type Option func(*config) error
+
+type config struct {
+	topic          string
+	replyTopic     string
+	subscriptions  []string
+	shareGroup     string
+	qos            byte
+	tls            *tls.Config
+	user           string
+	pass           []byte
+	hasCreds       bool
+	clientID       string
+	keepAlive      time.Duration
+	connectTimeout time.Duration
+	minBackoff     time.Duration
+	maxBackoff     time.Duration
+	maxRecord      int
+	mqtt311Peers   bool
+	logger         *slog.Logger
+	pahoHooks      []func(*paho.ClientConfig)
+	connectHooks   []func(*paho.Connect)
+	dial           func(context.Context, *url.URL, *tls.Config) (net.Conn, error)
+}
+
+// WithTopic sets the topic this endpoint is reached on: it subscribes to
+// it and, unless [WithReplyTopic] or [WithSharedSubscription] say
+// otherwise, gives it as Response Topic on every publish. An agent puts
+// this topic in its MQTTConnect record; a controller configures it in its
+// agents. It must not contain wildcards.
+func WithTopic(topic string) Option {
+	return func(c *config) error {
+		if err := checkTopicName(topic); err != nil {
+			return fmt.Errorf("topic %q: %w", topic, err)
+		}
+		c.topic = topic
+		return nil
+	}
+}
+
+// WithReplyTopic sets the Response Topic put on every publish (and
+// subscribed to), instead of the [WithTopic] topic. It must not contain
+// wildcards. A Response Information property in the broker's CONNACK
+// still takes precedence, as TR-369 R-MQTT.21 requires.
+func WithReplyTopic(topic string) Option {
+	return func(c *config) error {
+		if err := checkTopicName(topic); err != nil {
+			return fmt.Errorf("reply topic %q: %w", topic, err)
+		}
+		c.replyTopic = topic
+		return nil
+	}
+}
+
+// WithSubscriptions adds topic filters to subscribe to besides the
+// endpoint's own topics (wildcards and $share/ filters allowed).
+func WithSubscriptions(filters ...string) Option {
+	return func(c *config) error {
+		for _, f := range filters {
+			if err := checkTopicFilter(f); err != nil {
+				return fmt.Errorf("subscription %q: %w", f, err)
+			}
+		}
+		c.subscriptions = append(c.subscriptions, filters...)
+		return nil
+	}
+}
+
+// WithSharedSubscription lets several processes share one endpoint ID and
+// one [WithTopic] topic behind one broker (scale-out). Each process
+// subscribes to the topic as the MQTT 5 shared subscription
+// $share/<group>/<topic>, so the broker hands each unsolicited record
+// (notifications, connect records, requests from agents) to one of them;
+// and each process puts its own reply topic in Response Topic, so the
+// answers to its requests come back to it alone. That reply topic is
+// [WithReplyTopic] if given, else <topic>/reply/<client ID or a random
+// tag>. Processes of one group must use the same group name and topic.
+func WithSharedSubscription(group string) Option {
+	return func(c *config) error {
+		if err := checkShareGroup(group); err != nil {
+			return err
+		}
+		c.shareGroup = group
+		return nil
+	}
+}
+
+// WithQoS sets the QoS of publishes and subscriptions: 0 or 1 (TR-369
+// R-MQTT.20). The default is [DefaultQoS].
+func WithQoS(qos byte) Option {
+	return func(c *config) error {
+		if qos > 1 {
+			return fmt.Errorf("QoS %d not supported: use 0 or 1", qos)
+		}
+		c.qos = qos
+		return nil
+	}
+}
+
+// WithTLS sets the TLS configuration for mqtts:// (and wss://) brokers;
+// add client certificates for mutual TLS. Versions below TLS 1.2 are never
+// offered (TR-369 R-MQTT.48). Without it, mqtts:// brokers are verified
+// against the system roots.
+func WithTLS(cfg *tls.Config) Option {
+	return func(c *config) error {
+		if cfg == nil {
+			return errors.New("nil TLS config")
+		}
+		c.tls = cfg
+		return nil
+	}
+}
+
+// WithCredentials sets the CONNECT User Name and Password.
+func WithCredentials(user, password string) Option {
+	return func(c *config) error {
+		c.user, c.pass, c.hasCreds = user, []byte(password), true
+		return nil
+	}
+}
+
+// WithClientID sets the MQTT Client Identifier. Without it the client
+// sends an empty one and keeps the identifier the broker assigns for later
+// connections (TR-369 R-MQTT.8, R-MQTT.9). Processes sharing an endpoint ID
+// need distinct client IDs.
+func WithClientID(id string) Option {
+	return func(c *config) error {
+		if len(id) > maxTopicLen {
+			return errors.New("client ID too long")
+		}
+		c.clientID = id
+		return nil
+	}
+}
+
+// WithKeepAlive sets the MQTT Keep Alive (whole seconds, at most 65535 s;
+// 0 disables it). The default is [DefaultKeepAlive].
+func WithKeepAlive(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 || d > 65535*time.Second {
+			return fmt.Errorf("keep alive %v out of range", d)
+		}
+		c.keepAlive = d
+		return nil
+	}
+}
+
+// WithConnectTimeout bounds each connection attempt (dial, TLS, CONNECT
+// and CONNACK, SUBSCRIBE and SUBACK). The default is [DefaultConnectTimeout].
+func WithConnectTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("connect timeout %v must be positive", d)
+		}
+		c.connectTimeout = d
+		return nil
+	}
+}
+
+// WithReconnectBackoff sets the wait before each reconnection attempt: a
+// random duration between min and a ceiling that starts at twice min and
+// doubles with every failed attempt up to max (the random part spreads
+// out the clients of a restarted broker). The defaults are
+// [DefaultMinBackoff] and [DefaultMaxBackoff].
+func WithReconnectBackoff(minDelay, maxDelay time.Duration) Option {
+	return func(c *config) error {
+		if minDelay < minimumBackoffAllowed || maxDelay <= minDelay {
+			return fmt.Errorf("backoff range %v..%v: need %v <= min < max", minDelay, maxDelay, minimumBackoffAllowed)
+		}
+		c.minBackoff, c.maxBackoff = minDelay, maxDelay
+		return nil
+	}
+}
+
+// WithMaxRecordSize sets the largest record sent or accepted, in bytes.
+// Larger sends fail with [mtp.ErrTooLarge]; the broker is told (CONNECT
+// Maximum Packet Size) not to deliver larger ones. The default is
+// [DefaultMaxRecordSize].
+func WithMaxRecordSize(n int) Option {
+	return func(c *config) error {
+		if n <= 0 || n > 256<<20 {
+			return fmt.Errorf("max record size %d out of range", n)
+		}
+		c.maxRecord = n
+		return nil
+	}
+}
+
+// WithMQTT311Peers prepares the transport for peers whose broker side is
+// MQTT 3.1.1: they cannot send a Response Topic and instead publish to
+// <our topic>/reply-to=<their topic>, so the transport also subscribes to
+// one level below each of its topics (<topic>/+). Without this option
+// such publishes only arrive if another subscription covers them. Either
+// way, a record that arrives with a reply-to suffix is answered with one
+// (see [SplitReplyTo]).
+func WithMQTT311Peers() Option {
+	return func(c *config) error {
+		c.mqtt311Peers = true
+		return nil
+	}
+}
+
+// WithLogger sets where the transport logs connection problems and
+// dropped messages; the default discards logs.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithPahoConfig lets fn adjust the paho client configuration of every
+// connection after the transport has filled it in: an escape hatch for
+// settings this package does not cover (ping handler, auth handler,
+// packet timeout...). Replacing the callbacks the transport installs
+// (OnPublishReceived, OnClientError, OnServerDisconnect) or Conn breaks it.
+func WithPahoConfig(fn func(*paho.ClientConfig)) Option {
+	return func(c *config) error {
+		if fn == nil {
+			return errors.New("nil paho config function")
+		}
+		c.pahoHooks = append(c.pahoHooks, fn)
+		return nil
+	}
+}
+
+// WithConnectPacket lets fn adjust every CONNECT packet after the
+// transport has filled it in (e.g. to add User Properties or a Will).
+func WithConnectPacket(fn func(*paho.Connect)) Option {
+	return func(c *config) error {
+		if fn == nil {
+			return errors.New("nil connect packet function")
+		}
+		c.connectHooks = append(c.connectHooks, fn)
+		return nil
+	}
+}
+
+// WithDialer replaces how the transport opens the network connection to
+// the broker, e.g. to go through a proxy or a WebSocket. dial gets the
+// broker URL and the TLS configuration the transport would use (nil for
+// plain TCP); the connection it returns must be ready for MQTT bytes.
+func WithDialer(dial func(ctx context.Context, broker *url.URL, tlsCfg *tls.Config) (net.Conn, error)) Option {
+	return func(c *config) error {
+		if dial == nil {
+			return errors.New("nil dialer")
+		}
+		c.dial = dial
+		return nil
+	}
+}
