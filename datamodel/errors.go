@@ -144,3 +144,18 @@ func (e *ValueError) Unwrap() error { return ErrInvalidType }
 func valueErr(t ValueType, v, msg string) *ValueError {
 	return &ValueError{Type: t, Value: v, Msg: msg}
 }
+
+// ErrorCode returns the USP error code an error from this package carries: the
+// Code of the first *PathError in its chain, or the code of a sentinel (a
+// *ValueError gives 7011). ok is false for other errors.
+func ErrorCode(err error) (code uint32, ok bool) {
+	var pe *PathError
+	if errors.As(err, &pe) {
+		return pe.Code, true
+	}
+	var ce *codeError
+	if errors.As(err, &ce) {
+		return ce.code, true
+	}
+	return 0, false
+}

@@ -505,11 +505,16 @@ func (pr *pathParser) parse() (Path, error) {
 				return Path{}, err
 			}
 			seg = Segment{Kind: SegName, Name: name}
+			afterName := pr.i
 			ref, idx, err := pr.refFollow()
 			if err != nil {
 				return Path{}, err
 			}
 			seg.Ref, seg.RefIndex = ref, idx
+			if len(segs) == 0 && (ref != RefNone || pr.i >= len(s) || s[pr.i] != '.') {
+				// objpath needs at least "name.": a lone name is no path.
+				return Path{}, pr.errAt(afterName, "a path starts with an object name followed by '.'")
+			}
 			if pr.i >= len(s) {
 				if ref != RefNone {
 					return Path{}, pr.errAt(pr.i, "reference following must be followed by '.'")

@@ -153,6 +153,10 @@ func TestParseInvalid(t *testing.T) {
 		{"Device.IP.Interface.{Type==\"Normal\"}.Status", 20, "{i}"},
 		{"Device.X.[A==1].[B==1].", 16, "two instance identifiers"},
 		{"Device.X.\x00", 9, "byte 0x0"},
+		{"A", 1, "object name followed by '.'"},
+		{"Reboot()", 6, "object name followed by '.'"},
+		{"Boot!", 4, "object name followed by '.'"},
+		{"Device+.X", 6, "object name followed by '.'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -265,5 +269,35 @@ func TestPathText(t *testing.T) {
 	}
 	if err := p.UnmarshalText([]byte("Device..")); err == nil {
 		t.Error("UnmarshalText accepted a bad path")
+	}
+}
+
+func TestErrorCode(t *testing.T) {
+	_, perr := Parse("Device..")
+	_, verr := ParseInt("x")
+	tests := []struct {
+		err  error
+		code uint32
+		ok   bool
+	}{
+		{perr, 7008, true},
+		{verr, 7011, true},
+		{errors.Join(errors.New("other"), verr), 7011, true},
+		{ErrInvalidPath, 7026, true},
+		{&PathError{Code: 7013, Err: verr}, 7013, true},
+		{errors.New("other"), 0, false},
+		{nil, 0, false},
+	}
+	for _, tt := range tests {
+		if code, ok := ErrorCode(tt.err); code != tt.code || ok != tt.ok {
+			t.Errorf("ErrorCode(%v) = %d, %v; want %d, %v", tt.err, code, ok, tt.code, tt.ok)
+		}
+	}
+	pe := &PathError{Path: "Device.X", Pos: -1, Code: 7999, Msg: "vendor"}
+	if pe.Error() != `datamodel: error 7999 in "Device.X": vendor` || len(pe.Unwrap()) != 0 {
+		t.Errorf("unknown code: %q", pe.Error())
+	}
+	if !errors.Is(&PathError{Code: 7013, Err: verr}, ErrInvalidType) || !errors.Is(&PathError{Code: 7013}, ErrParamReadOnly) {
+		t.Error("PathError does not unwrap to its sentinel and its cause")
 	}
 }

@@ -327,8 +327,12 @@ func ParseDateTime(s string) (time.Time, error) {
 	default:
 		return bad(fmt.Sprintf("unexpected %q after the seconds; want Z or ±hh:mm", rest))
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
-	return t.Add(-time.Duration(offset) * time.Second), nil
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC).Add(-time.Duration(offset) * time.Second)
+	if y := t.Year(); y < 1 || y > 9999 {
+		// Only reachable through the zone offset or 24:00:00 at the ends of the range.
+		return bad("outside 0001..9999 once converted to UTC")
+	}
+	return t, nil
 }
 
 func isDigits(s string) bool {
