@@ -77,7 +77,7 @@ func (e *endpoint) deliver(t *testing.T, r *usprecord.Record) {
 // timer would.
 func TestPropertyUnreliableNetwork(t *testing.T) {
 	seeds := 150
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		seeds = 20
 	}
 	for seed := range uint64(seeds) {
