@@ -122,6 +122,10 @@ func (c *Controller) Start(ctx context.Context) error {
 	for _, w := range c.workers {
 		go func() { defer c.wg.Done(); w.run() }()
 	}
+	if c.cfg.session != nil {
+		c.wg.Add(1)
+		go func() { defer c.wg.Done(); c.retrySessions() }()
+	}
 	for _, r := range c.routes {
 		if err := r.t.Start(ctx, r); err != nil {
 			_ = c.Close(context.WithoutCancel(ctx))
@@ -257,6 +261,12 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 	case *usprecord.Record_Disconnect:
 		d := rt.Disconnect
 		c.agentGone(from, nil, fmt.Errorf("%w: Disconnect record %d: %s", ErrAgentGone, d.GetReasonCode(), d.GetReason()))
+		c.mu.Lock()
+		a := c.agents[from]
+		c.mu.Unlock()
+		if a != nil {
+			c.restartSession(a)
+		}
 	case *usprecord.Record_NoSessionContext:
 		a := c.agentSeen(from, r, in.ReplyTo, rec.GetVersion())
 		c.handlePayload(a, r, rt.NoSessionContext.GetPayload(), false)
@@ -309,8 +319,12 @@ func (c *Controller) sendMsg(ctx context.Context, a *agentState, m *uspmsg.Msg, 
 		return fmt.Errorf("usp: encoding message: %w", err)
 	}
 	c.mu.Lock()
-	r, addr, version, sess := a.route, a.addr, a.version, a.session
+	r, addr, version := a.route, a.addr, a.version
+	sess, err := c.sessionFor(a)
 	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	if r == nil || addr.IsZero() {
 		return fmt.Errorf("%w %s", ErrUnknownAgent, a.id)
 	}

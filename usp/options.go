@@ -22,6 +22,7 @@ type config struct {
 	notifyWorkers  int
 	notifyQueue    int
 	dupWindow      int
+	session        *SessionConfig
 	hooks          Hooks
 	autoProtocol   bool
 }

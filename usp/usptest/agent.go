@@ -1,0 +1,637 @@
+package usptest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gousp/gousp/datamodel"
+	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/proto/uspmsg"
+	"github.com/gousp/gousp/proto/usprecord"
+	"github.com/gousp/gousp/record"
+)
+
+// Errors of the agent's life cycle.
+var (
+	// ErrStarted: Start was called twice.
+	ErrStarted = errors.New("usptest: agent already started")
+	// ErrClosed: the agent is closed.
+	ErrClosed = errors.New("usptest: agent closed")
+	// ErrNotStarted: the call needs a started agent.
+	ErrNotStarted = errors.New("usptest: agent not started")
+	// ErrNoTransport: NewAgent was given no transport.
+	ErrNoTransport = errors.New("usptest: no transport")
+	// ErrModelInUse: the model already serves another agent.
+	ErrModelInUse = errors.New("usptest: model serves another agent")
+	// ErrNoRoute: the agent knows no address for a controller.
+	ErrNoRoute = errors.New("usptest: no address for controller")
+)
+
+// maxReceived bounds the log of received messages.
+const maxReceived = 10000
+
+// Agent is an in-process USP agent serving a [Model] over one or more
+// transports. Create it with [NewAgent], then [Agent.Start] it; its methods
+// are safe for concurrent use.
+type Agent struct {
+	id     string
+	cfg    config
+	model  *Model
+	log    *slog.Logger
+	faults *Faults
+
+	bindings []*binding
+	queue    jobQueue
+
+	runCtx  context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	stopped chan struct{} // closed when the worker ends
+
+	mu       sync.Mutex
+	state    int
+	learned  map[string]route // endpoint ID -> where its last record came from
+	received []Received
+	counters map[string]int // notification msg_id counters, per kind
+	pending  map[string]*pendingNotify
+	requests int // Device.LocalAgent.Request numbers handed out without a table
+	factory  snapshot
+}
+
+const (
+	stateNew = iota
+	stateStarted
+	stateClosed
+)
+
+// route is where to send records for one endpoint.
+type route struct {
+	b    *binding
+	addr mtp.Address
+}
+
+// Received is a USP message the agent received, for assertions in tests.
+type Received struct {
+	From    string      // from_id of the record
+	ReplyTo mtp.Address // the transport's reply address, if any
+	Msg     *uspmsg.Msg
+}
+
+// NewAgent returns an agent with the given endpoint ID. Without
+// [WithModel] it serves a fresh [DefaultModel]. It needs at least one
+// [WithTransport].
+func NewAgent(endpointID string, opts ...Option) (*Agent, error) {
+	if !record.ValidEndpointID(endpointID) {
+		return nil, fmt.Errorf("%w: endpoint ID %q", ErrInvalidOption, endpointID)
+	}
+	cfg := config{
+		retryMin: DefaultNotifyRetryMin, retryMax: DefaultNotifyRetryMax,
+		clock: time.Now, version: record.DefaultVersion, versions: DefaultVersions,
+		bootCause: "LocalReboot", maxRecordSize: record.DefaultMaxSize,
+		rebootDowntime: 10 * time.Millisecond,
+	}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.transports) == 0 {
+		return nil, ErrNoTransport
+	}
+	if cfg.log == nil {
+		cfg.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.model == nil {
+		cfg.model = DefaultModel()
+	}
+	a := &Agent{
+		id: endpointID, cfg: cfg, model: cfg.model, log: cfg.log.With("agent", endpointID),
+		learned: map[string]route{}, counters: map[string]int{}, pending: map[string]*pendingNotify{},
+		queue: jobQueue{signal: make(chan struct{}, 1)}, stopped: make(chan struct{}),
+	}
+	a.faults = &Faults{a: a}
+	for _, t := range cfg.transports {
+		a.bindings = append(a.bindings, &binding{a: a, t: t, up: make(chan struct{}), sessions: map[string]bool{}})
+	}
+	m := a.model
+	m.mu.Lock()
+	if m.owner != nil {
+		m.mu.Unlock()
+		return nil, ErrModelInUse
+	}
+	m.owner = a
+	m.clock = cfg.clock
+	m.mu.Unlock()
+	a.seed()
+	a.runCtx, a.cancel = context.WithCancel(context.Background())
+	return a, nil
+}
+
+// EndpointID returns the agent's endpoint ID.
+func (a *Agent) EndpointID() string { return a.id }
+
+// Model returns the data model the agent serves.
+func (a *Agent) Model() *Model { return a.model }
+
+// Faults returns the agent's fault injection controls.
+func (a *Agent) Faults() *Faults { return a.faults }
+
+// Received returns a copy of the log of USP messages received so far
+// (requests and NotifyResps alike), oldest first; it keeps the last 10000.
+func (a *Agent) Received() []Received {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]Received(nil), a.received...)
+}
+
+// Start starts the transports, waits until each reports it is up, sends
+// the connect record of each transport's kind (MQTTConnect with the topic
+// the transport subscribed to, STOMPConnect, WebSocketConnect, UDSConnect;
+// none over mtp/memory) to the controllers given with [WithController], then
+// a Boot! event to the subscribers of Device.Boot!. If ctx ends first, or a
+// transport fails, Start closes the agent and returns the error.
+func (a *Agent) Start(ctx context.Context) error {
+	a.mu.Lock()
+	switch a.state {
+	case stateStarted:
+		a.mu.Unlock()
+		return ErrStarted
+	case stateClosed:
+		a.mu.Unlock()
+		return ErrClosed
+	}
+	a.state = stateStarted
+	a.mu.Unlock()
+
+	m := a.model
+	m.mu.Lock()
+	m.observer = a.onChanges
+	m.host = a
+	m.started = a.cfg.clock()
+	a.factory = m.takeSnapshot()
+	m.mu.Unlock()
+
+	go a.worker()
+	fail := func(err error) error {
+		_ = a.Close(context.WithoutCancel(ctx))
+		return err
+	}
+	for _, b := range a.bindings {
+		if err := b.t.Start(ctx, b); err != nil {
+			return fail(fmt.Errorf("usptest: starting %s transport: %w", b.t.Kind(), err))
+		}
+		b.started = true
+	}
+	for _, b := range a.bindings {
+		select {
+		case <-b.up:
+		case <-ctx.Done():
+			return fail(fmt.Errorf("usptest: waiting for %s transport: %w", b.t.Kind(), ctx.Err()))
+		}
+	}
+	a.enqueue(func() { a.sendBoot(a.cfg.bootCause, "", false) })
+	return nil
+}
+
+// Close stops the agent: it closes its transports, cancels running
+// commands and notification retries, and waits for its goroutines, at most
+// until ctx ends. It is idempotent.
+func (a *Agent) Close(ctx context.Context) error {
+	a.mu.Lock()
+	if a.state == stateClosed {
+		a.mu.Unlock()
+		return nil
+	}
+	started := a.state == stateStarted
+	a.state = stateClosed
+	a.mu.Unlock()
+
+	var errs []error
+	for _, b := range a.bindings {
+		if err := b.t.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	a.cancel()
+	if started {
+		select {
+		case <-a.stopped:
+		case <-ctx.Done():
+			errs = append(errs, ctx.Err())
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		a.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("usptest: waiting for commands: %w", ctx.Err()))
+	}
+	m := a.model
+	m.mu.Lock()
+	m.observer, m.host, m.owner = nil, nil, nil
+	m.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// jobQueue is an unbounded FIFO of work for the agent's single worker, so
+// that transports never block on the agent and everything the agent does
+// happens in one order: a request's response before the notifications it
+// causes.
+type jobQueue struct {
+	mu     sync.Mutex
+	jobs   []func()
+	signal chan struct{}
+}
+
+func (a *Agent) enqueue(job func()) {
+	q := &a.queue
+	q.mu.Lock()
+	q.jobs = append(q.jobs, job)
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (q *jobQueue) pop() func() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.jobs) == 0 {
+		return nil
+	}
+	j := q.jobs[0]
+	q.jobs[0] = nil
+	q.jobs = q.jobs[1:]
+	return j
+}
+
+func (a *Agent) worker() {
+	defer close(a.stopped)
+	for {
+		select {
+		case <-a.runCtx.Done():
+			return
+		case <-a.queue.signal:
+		}
+		for j := a.queue.pop(); j != nil; j = a.queue.pop() {
+			if a.runCtx.Err() != nil {
+				return
+			}
+			j()
+		}
+	}
+}
+
+// sleep waits for d or until the agent closes; it reports whether the
+// agent is still running.
+func (a *Agent) sleep(d time.Duration) bool {
+	if d <= 0 {
+		return a.runCtx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-a.runCtx.Done():
+		return false
+	}
+}
+
+// binding is one transport the agent serves, and its mtp.Handler.
+type binding struct {
+	a       *Agent
+	t       mtp.Transport
+	started bool
+	upOnce  sync.Once
+	up      chan struct{}
+	// guarded by a.mu
+	local    mtp.Address
+	sessions map[string]bool // peers already sent a connect record (WebSocket, UDS)
+}
+
+// HandleRecord queues the record for the worker.
+func (b *binding) HandleRecord(in mtp.Inbound) {
+	b.a.enqueue(func() { b.a.handleRecord(b, in) })
+}
+
+// HandleEvent tracks the transport's state and sends connect records when
+// a connection comes up, as agents do after every (re)connection.
+func (b *binding) HandleEvent(ev mtp.Event) {
+	a := b.a
+	switch ev.Kind {
+	case mtp.Up:
+		a.mu.Lock()
+		b.local = ev.Local
+		a.mu.Unlock()
+		a.enqueue(func() { a.sendConnects(b) })
+		b.upOnce.Do(func() { close(b.up) })
+	case mtp.PeerUp:
+		peer := ev.PeerID
+		a.enqueue(func() { a.sendConnectTo(b, peer, mtp.Address{MTP: b.t.Kind(), To: peer}) })
+	case mtp.PeerDown:
+		a.mu.Lock()
+		delete(b.sessions, ev.PeerID)
+		a.mu.Unlock()
+	case mtp.Down:
+		a.mu.Lock()
+		clear(b.sessions)
+		a.mu.Unlock()
+	}
+}
+
+// bindingFor picks the transport for an address: the one of its kind, or
+// the only one when the address names no kind.
+func (a *Agent) bindingFor(addr mtp.Address) *binding {
+	for _, b := range a.bindings {
+		if b.t.Kind() == addr.MTP {
+			return b
+		}
+	}
+	if addr.MTP == "" && len(a.bindings) == 1 {
+		return a.bindings[0]
+	}
+	return nil
+}
+
+// routeTo says where to send records for a controller: its configured
+// address, else where its last record came from.
+func (a *Agent) routeTo(endpointID string) (route, bool) {
+	for _, c := range a.cfg.controllers {
+		if c.id == endpointID {
+			if b := a.bindingFor(c.addr); b != nil {
+				return route{b: b, addr: c.addr}, true
+			}
+		}
+	}
+	a.mu.Lock()
+	r, ok := a.learned[endpointID]
+	a.mu.Unlock()
+	return r, ok
+}
+
+// sendRecord encodes and sends one record, through the fault injector.
+func (a *Agent) sendRecord(r route, rec *usprecord.Record) error {
+	data, err := record.Encode(rec)
+	if err != nil {
+		return fmt.Errorf("usptest: encoding record: %w", err)
+	}
+	return a.sendBytes(r, data)
+}
+
+func (a *Agent) sendBytes(r route, data []byte) error {
+	data = a.faults.outgoing(data)
+	if data == nil {
+		return nil
+	}
+	if err := r.b.t.Send(a.runCtx, r.addr, data); err != nil {
+		a.log.Warn("send failed", "to", r.addr, "err", err)
+		return err
+	}
+	return nil
+}
+
+// sendMsg wraps a USP message in a NoSessionContext record for a
+// controller and sends it.
+func (a *Agent) sendPayload(r route, to string, payload []byte) error {
+	return a.sendRecord(r, record.NewNoSessionContext(a.cfg.version, to, a.id, payload))
+}
+
+// connectRecord returns the connect record a transport of b's kind sends,
+// or nil when the binding has none.
+func (a *Agent) connectRecord(b *binding, to string) *usprecord.Record {
+	a.mu.Lock()
+	local := b.local
+	a.mu.Unlock()
+	v := a.cfg.version
+	switch b.t.Kind() {
+	case mtp.MQTT:
+		if local.To == "" {
+			a.log.Warn("MQTT transport reported no topic: no MQTTConnect record")
+			return nil
+		}
+		return record.NewMQTTConnect(v, to, a.id, usprecord.MQTTConnectRecord_V5, local.To)
+	case mtp.STOMP:
+		if local.To == "" {
+			a.log.Warn("STOMP transport reported no destination: no STOMPConnect record")
+			return nil
+		}
+		return record.NewSTOMPConnect(v, to, a.id, local.To)
+	case mtp.WebSocket:
+		return record.NewWebSocketConnect(v, to, a.id)
+	case mtp.UDS:
+		return record.NewUDSConnect(v, to, a.id)
+	}
+	return nil
+}
+
+// sendConnects sends b's connect record to every configured controller
+// reached over b.
+func (a *Agent) sendConnects(b *binding) {
+	for _, c := range a.cfg.controllers {
+		if a.bindingFor(c.addr) == b {
+			a.sendConnectTo(b, c.id, c.addr)
+		}
+	}
+}
+
+func (a *Agent) sendConnectTo(b *binding, controllerID string, addr mtp.Address) {
+	session := b.t.Kind() == mtp.WebSocket || b.t.Kind() == mtp.UDS
+	if session {
+		a.mu.Lock()
+		done := b.sessions[controllerID]
+		b.sessions[controllerID] = true
+		a.mu.Unlock()
+		if done {
+			return
+		}
+	}
+	rec := a.connectRecord(b, controllerID)
+	if rec == nil {
+		return
+	}
+	if err := a.sendRecord(route{b: b, addr: addr}, rec); err != nil && session {
+		a.mu.Lock()
+		delete(b.sessions, controllerID)
+		a.mu.Unlock()
+	}
+}
+
+// SendConnect sends the connect records again, as an agent does after it
+// reconnects: tests use it after [Faults.Disconnect].
+func (a *Agent) SendConnect(ctx context.Context) error {
+	if err := a.running(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	a.enqueue(func() {
+		defer close(done)
+		for _, b := range a.bindings {
+			a.mu.Lock()
+			clear(b.sessions)
+			a.mu.Unlock()
+			a.sendConnects(b)
+		}
+	})
+	return a.wait(ctx, done)
+}
+
+func (a *Agent) running() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch a.state {
+	case stateNew:
+		return ErrNotStarted
+	case stateClosed:
+		return ErrClosed
+	}
+	return nil
+}
+
+// wait waits for a job to finish, for ctx, or for the agent to close.
+func (a *Agent) wait(ctx context.Context, done <-chan struct{}) error {
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-a.stopped:
+		return ErrClosed
+	}
+}
+
+// seed adds the configured controllers to Device.LocalAgent.Controller.{i}.
+// with a Boot! subscription each, the agent's endpoint ID and its MTPs.
+func (a *Agent) seed() {
+	m := a.model
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	la := m.instByPath("Device.LocalAgent.")
+	if la == nil {
+		return
+	}
+	if p := la.def.param("EndpointID"); p != nil {
+		la.values["EndpointID"] = a.id
+	}
+	if t := la.tables["MTP"]; t != nil && len(t.inst) == 0 {
+		for _, b := range a.bindings {
+			proto := protocolName(b.t.Kind())
+			if proto == "" {
+				continue
+			}
+			m.create(t, 0, filterParams(t.def, map[string]string{"Protocol": proto, "Enable": "true", "Status": "Up"}))
+		}
+	}
+	for _, c := range a.cfg.controllers {
+		ctrl := m.controllerByID(c.id)
+		if ctrl == nil {
+			ctrl = m.addController(c.id, c.addr)
+		}
+		if ctrl == nil || a.cfg.noBootSubs {
+			continue
+		}
+		subs := la.tables["Subscription"]
+		if subs == nil {
+			continue
+		}
+		n := m.nextNumber(subs)
+		m.create(subs, n, filterParams(subs.def, map[string]string{
+			"ID": fmt.Sprintf("boot-%d", n), "Enable": "true", "NotifType": "Event",
+			"ReferenceList": "Device.Boot!", "Recipient": refPath(ctrl), "Persistent": "true",
+		}))
+	}
+}
+
+// protocolName maps a binding to the Protocol value of TR-181's MTP tables.
+func protocolName(k mtp.Kind) string {
+	switch k {
+	case mtp.MQTT:
+		return "MQTT"
+	case mtp.STOMP:
+		return "STOMP"
+	case mtp.WebSocket:
+		return "WebSocket"
+	case mtp.UDS:
+		return "UDS"
+	}
+	return ""
+}
+
+// filterParams keeps the values whose parameter the object defines, so
+// that seeding works on trimmed-down models.
+func filterParams(d *objDef, values map[string]string) map[string]string {
+	out := make(map[string]string, len(values))
+	for k, v := range values {
+		if p := d.param(k); p != nil && datamodel.ValidateValue(p.Type, v) == nil {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// refPath is how TR-181 references an object: its path without the
+// trailing dot.
+func refPath(o *objInst) string { return o.path[:len(o.path)-1] }
+
+// controllerByID finds the Controller instance with an endpoint ID.
+// Callers hold m.mu.
+func (m *Model) controllerByID(id string) *objInst {
+	la := m.instByPath("Device.LocalAgent.")
+	if la == nil {
+		return nil
+	}
+	t := la.tables["Controller"]
+	if t == nil {
+		return nil
+	}
+	for _, o := range t.sorted() {
+		if o.values["EndpointID"] == id {
+			return o
+		}
+	}
+	return nil
+}
+
+// addController creates a Controller instance for an endpoint ID, with an
+// MTP entry describing addr. Callers hold m.mu.
+func (m *Model) addController(id string, addr mtp.Address) *objInst {
+	la := m.instByPath("Device.LocalAgent.")
+	if la == nil {
+		return nil
+	}
+	t := la.tables["Controller"]
+	if t == nil {
+		return nil
+	}
+	o := m.create(t, 0, filterParams(t.def, map[string]string{"EndpointID": id, "Enable": "true"}))
+	if mt := o.tables["MTP"]; mt != nil {
+		if proto := protocolName(addr.MTP); proto != "" {
+			mo := m.create(mt, 0, filterParams(mt.def, map[string]string{"Protocol": proto, "Enable": "true"}))
+			switch addr.MTP {
+			case mtp.MQTT:
+				m.loadInto(mo, "MQTT", "Topic", addr.To)
+			case mtp.STOMP:
+				m.loadInto(mo, "STOMP", "Destination", addr.To)
+			}
+		}
+	}
+	return o
+}
+
+// loadInto sets a parameter of a single-instance child object, if the model
+// has it.
+func (m *Model) loadInto(o *objInst, child, param, value string) {
+	if c := o.single[child]; c != nil && c.def.param(param) != nil {
+		c.values[param] = value
+	}
+}

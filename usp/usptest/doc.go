@@ -1,0 +1,2 @@
+// Package usptest provides an in-process USP agent.
+package usptest

@@ -1,0 +1,230 @@
+package usptest
+
+import (
+	"github.com/gousp/gousp/msg"
+	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/proto/uspmsg"
+	"github.com/gousp/gousp/proto/usprecord"
+	"github.com/gousp/gousp/record"
+	"google.golang.org/protobuf/proto"
+)
+
+// handleRecord is the way in: one record's bytes from a transport. Like
+// OB-USP-A, the agent ignores what it cannot use (garbage, records for
+// another endpoint, responses nobody asked for) and answers records it
+// refuses with a DisconnectRecord. Nothing here may panic on any input.
+func (a *Agent) handleRecord(b *binding, in mtp.Inbound) {
+	rec, err := record.Decode(in.Data, record.WithMaxSize(a.cfg.maxRecordSize))
+	if err != nil {
+		if rec != nil && rec.GetToId() == a.id && rec.GetFromId() != "" {
+			a.refuseInvalid(b, in, rec)
+		}
+		a.log.Debug("ignoring undecodable record", "err", err)
+		return
+	}
+	if rec.GetToId() != a.id {
+		a.log.Debug("ignoring record for another endpoint", "to_id", rec.GetToId())
+		return
+	}
+	from := rec.GetFromId()
+	if in.PeerID != "" && in.PeerID != from {
+		a.log.Debug("ignoring record whose from_id is not the transport's peer", "from_id", from, "peer", in.PeerID)
+		return
+	}
+	if !a.admit(from, in) {
+		a.log.Debug("ignoring record from unknown controller", "from_id", from)
+		return
+	}
+	r, ok := a.replyRoute(b, in, from)
+	switch rt := rec.GetRecordType().(type) {
+	case *usprecord.Record_NoSessionContext:
+		a.handlePayload(r, ok, from, in, rt.NoSessionContext.GetPayload())
+	case *usprecord.Record_SessionContext:
+		if ok {
+			a.disconnect(r, from, record.CodeSessionNotAllowed, "session context records are not supported")
+		}
+	case *usprecord.Record_Disconnect:
+		if ok {
+			// OB-USP-A answers a Disconnect with its own, then reconnects
+			// and announces itself again.
+			a.disconnect(r, from, record.CodeSessionTerminated, "Disconnect record received")
+			a.sendConnectTo(b, from, r.addr)
+		}
+	default:
+		a.log.Debug("ignoring connect record from a controller", "from_id", from)
+	}
+}
+
+// refuseInvalid answers a record that decodes but breaks a rule the agent
+// enforces with a DisconnectRecord.
+func (a *Agent) refuseInvalid(b *binding, in mtp.Inbound, rec *usprecord.Record) {
+	from := rec.GetFromId()
+	if !a.admit(from, in) {
+		return
+	}
+	r, ok := a.replyRoute(b, in, from)
+	if !ok {
+		return
+	}
+	switch {
+	case rec.GetVersion() == "":
+		a.disconnect(r, from, record.CodeSessionTerminated, "record without a USP version")
+	case rec.GetPayloadSecurity() != usprecord.Record_PLAINTEXT && record.Kind(rec) != record.TypeSessionContext:
+		a.disconnect(r, from, record.CodeInvalidValue, "encrypted payload without a session context")
+	}
+}
+
+func (a *Agent) disconnect(r route, to string, code uint32, reason string) {
+	_ = a.sendRecord(r, record.NewDisconnect(a.cfg.version, to, a.id, reason, code))
+}
+
+// admit reports whether records from a controller are accepted. An unknown
+// controller is added to Device.LocalAgent.Controller.{i}. unless the agent
+// accepts known controllers only.
+func (a *Agent) admit(from string, in mtp.Inbound) bool {
+	m := a.model
+	known := false
+	hasTable := false
+	m.write(func() {
+		la := m.instByPath("Device.LocalAgent.")
+		hasTable = la != nil && la.tables["Controller"] != nil
+		if !hasTable {
+			return
+		}
+		if m.controllerByID(from) != nil {
+			known = true
+			return
+		}
+		if !a.cfg.knownOnly {
+			known = m.addController(from, in.ReplyTo) != nil
+		}
+	})
+	return known || !hasTable
+}
+
+// replyRoute says where answers to a record go: the transport's reply
+// address when it gave one (remembered for later notifications), else the
+// controller's known address.
+func (a *Agent) replyRoute(b *binding, in mtp.Inbound, from string) (route, bool) {
+	if !in.ReplyTo.IsZero() {
+		r := route{b: b, addr: in.ReplyTo}
+		a.mu.Lock()
+		a.learned[from] = r
+		a.mu.Unlock()
+		return r, true
+	}
+	return a.routeTo(from)
+}
+
+func (a *Agent) logReceived(from string, in mtp.Inbound, m *uspmsg.Msg) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.received) >= maxReceived {
+		a.received = append(a.received[:0], a.received[1:]...)
+	}
+	a.received = append(a.received, Received{From: from, ReplyTo: in.ReplyTo, Msg: m})
+}
+
+// handlePayload handles one USP message from a controller.
+func (a *Agent) handlePayload(r route, canReply bool, from string, in mtp.Inbound, payload []byte) {
+	m := &uspmsg.Msg{}
+	if err := proto.Unmarshal(payload, m); err != nil || m.GetHeader() == nil {
+		a.log.Debug("ignoring undecodable message", "from_id", from, "err", err)
+		return
+	}
+	a.logReceived(from, in, m)
+	t := m.GetHeader().GetMsgType()
+	id := m.GetHeader().GetMsgId()
+	if _, defined := uspmsg.Header_MsgType_name[int32(t)]; !defined {
+		a.log.Debug("ignoring message of undefined type", "from_id", from, "msg_type", int32(t))
+		return
+	}
+	switch {
+	case t == uspmsg.Header_NOTIFY_RESP:
+		if m.GetBody().GetResponse().GetNotifyResp() != nil {
+			a.ackNotify(id)
+		}
+		return
+	case t == uspmsg.Header_ERROR || msg.IsResponse(t):
+		a.log.Debug("ignoring unsolicited response", "from_id", from, "msg_type", t, "msg_id", id)
+		return
+	}
+	if a.faults.takeDrop() {
+		return
+	}
+	if d := a.faults.delay(); d > 0 && !a.sleep(d) {
+		return
+	}
+	var resp *uspmsg.Msg
+	if code := a.faults.takeFail(t); code != 0 {
+		resp = msg.Errorf(code, "injected failure of %s", t).Build(id)
+	} else {
+		resp = a.dispatch(from, id, t, m.GetBody().GetRequest())
+	}
+	if resp == nil {
+		return
+	}
+	if !canReply {
+		a.log.Warn("no address to answer", "from_id", from, "msg_id", id)
+		return
+	}
+	out, err := proto.Marshal(resp)
+	if err != nil {
+		a.log.Error("encoding response", "err", err)
+		return
+	}
+	_ = a.sendPayload(r, from, out)
+}
+
+// inconsistent is the Error for a header whose msg_type disagrees with the
+// body, as OB-USP-A answers it.
+func inconsistent(id string) *uspmsg.Msg {
+	return msg.Errorf(msg.CodeNotSupported, "incoming message is invalid or inconsistent").Build(id)
+}
+
+// dispatch answers one request; nil means no answer (Operate with
+// send_resp=false).
+func (a *Agent) dispatch(from, id string, t uspmsg.Header_MsgType, req *uspmsg.Request) *uspmsg.Msg {
+	switch t {
+	case uspmsg.Header_GET:
+		if g := req.GetGet(); g != nil {
+			return a.handleGet(g).Build(id)
+		}
+	case uspmsg.Header_SET:
+		if s := req.GetSet(); s != nil {
+			return a.handleSet(s).Build(id)
+		}
+	case uspmsg.Header_ADD:
+		if ad := req.GetAdd(); ad != nil {
+			return a.handleAdd(from, ad).Build(id)
+		}
+	case uspmsg.Header_DELETE:
+		if d := req.GetDelete(); d != nil {
+			return a.handleDelete(d).Build(id)
+		}
+	case uspmsg.Header_OPERATE:
+		if o := req.GetOperate(); o != nil {
+			resp := a.handleOperate(from, o)
+			if resp == nil {
+				return nil
+			}
+			return resp.Build(id)
+		}
+	case uspmsg.Header_GET_SUPPORTED_DM:
+		if g := req.GetGetSupportedDm(); g != nil {
+			return a.handleSupportedDM(g).Build(id)
+		}
+	case uspmsg.Header_GET_INSTANCES:
+		if g := req.GetGetInstances(); g != nil {
+			return a.handleInstances(g).Build(id)
+		}
+	case uspmsg.Header_GET_SUPPORTED_PROTO:
+		if req.GetGetSupportedProtocol() != nil {
+			return msg.GetSupportedProtocolResp{Versions: a.cfg.versions}.Build(id)
+		}
+	case uspmsg.Header_NOTIFY, uspmsg.Header_REGISTER, uspmsg.Header_DEREGISTER:
+		// Messages an agent sends, or that only a USP Broker accepts.
+		return msg.Errorf(msg.CodeRequestDenied, "an agent does not handle %s messages", t).Build(id)
+	}
+	return inconsistent(id)
+}

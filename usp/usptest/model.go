@@ -1,0 +1,800 @@
+package usptest
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gousp/gousp/datamodel"
+	"github.com/gousp/gousp/msg"
+)
+
+// DefaultDataModelURI is what GetSupportedDM reports as data_model_inst_uri
+// unless [Model.SetDataModelURI] says otherwise (OB-USP-A's value).
+const DefaultDataModelURI = "urn:broadband-forum-org:tr-181-2-12-0"
+
+// Model is a data model: the supported objects, parameters, commands and
+// events (its schema) and the instantiated objects with their values.
+// An [Agent] serves one Model; tests read and change it through its methods,
+// which are safe for concurrent use. Changes made through the Model reach
+// the agent's subscribers as ValueChange, ObjectCreation and ObjectDeletion
+// notifications, exactly as changes made by controllers do.
+//
+// Errors from its methods are *msg.Error values carrying the USP error code
+// an agent would answer (7026 for a path not in the schema, 7011 for a value
+// of the wrong type, ...), so errors.Is(err, msg.ErrInvalidPath) works.
+type Model struct {
+	mu       sync.RWMutex
+	root     *objDef
+	rootInst *objInst
+	index    map[string]*objInst // concrete object path -> instance
+	uri      string
+
+	// pending collects what changed while mu is held; write hands it to
+	// observer once mu is released.
+	pending  []change
+	observer func([]change)
+	host     host
+	owner    *Agent
+	clock    func() time.Time
+	started  time.Time
+}
+
+// objInst is one object instance (or single-instance object).
+type objInst struct {
+	def    *objDef
+	path   string // "Device.WiFi.SSID.1."
+	values map[string]string
+	single map[string]*objInst
+	tables map[string]*table
+	tbl    *table // the table holding this instance; nil for single objects
+}
+
+// table holds the instances of one multi-instance object under one parent.
+type table struct {
+	def  *objDef
+	path string // "Device.WiFi.SSID."
+	next uint32
+	inst map[uint32]*objInst
+}
+
+func (t *table) sorted() []*objInst {
+	keys := slices.Sorted(maps.Keys(t.inst))
+	out := make([]*objInst, len(keys))
+	for i, k := range keys {
+		out[i] = t.inst[k]
+	}
+	return out
+}
+
+// changeKind says what a change reports.
+type changeKind int
+
+const (
+	chValue changeKind = iota + 1
+	chCreated
+	chDeleted
+	chEvent
+	chOpComplete
+)
+
+// change is one thing subscribers may be told about.
+type change struct {
+	kind   changeKind
+	path   string            // parameter, instance, event or command path
+	value  string            // chValue
+	keys   map[string]string // chCreated: unique keys; chEvent / chOpComplete: arguments
+	cmdKey string            // chOpComplete
+	err    *msg.Error        // chOpComplete failure
+}
+
+// host is what the model needs from the agent serving it, for the commands
+// that act on the agent itself (Reboot, FactoryReset, SendOnBoardRequest).
+type host interface {
+	reboot(cause, commandKey string, firmwareUpdated bool)
+	factoryReset(commandKey string)
+	onBoard(controllerPath string) error
+}
+
+// NewModel returns a model with the root object "Device." and nothing else.
+func NewModel() *Model {
+	m := &Model{uri: DefaultDataModelURI, index: map[string]*objInst{}, clock: time.Now}
+	m.root = &objDef{name: "Device", path: "Device."}
+	m.rootInst = m.newInst(m.root, "Device.")
+	m.started = m.clock()
+	return m
+}
+
+// SetDataModelURI sets the data_model_inst_uri of GetSupportedDM responses.
+func (m *Model) SetDataModelURI(uri string) {
+	m.mu.Lock()
+	m.uri = uri
+	m.mu.Unlock()
+}
+
+// write runs f with the model locked for writing, then hands what changed to
+// the observer, outside the lock.
+func (m *Model) write(f func()) {
+	m.mu.Lock()
+	f()
+	ch, obs := m.pending, m.observer
+	m.pending = nil
+	m.mu.Unlock()
+	if obs != nil && len(ch) > 0 {
+		obs(ch)
+	}
+}
+
+func (m *Model) emit(c change) {
+	if m.observer != nil {
+		m.pending = append(m.pending, c)
+	}
+}
+
+// newInst creates an instance of d at path with default values, its
+// single-instance children and empty tables, and indexes it.
+func (m *Model) newInst(d *objDef, path string) *objInst {
+	o := &objInst{def: d, path: path, values: make(map[string]string, len(d.params))}
+	for _, p := range d.params {
+		o.values[p.name] = p.Default
+	}
+	m.index[path] = o
+	for _, c := range d.children {
+		m.addChild(o, c)
+	}
+	return o
+}
+
+func (m *Model) addChild(o *objInst, c *objDef) {
+	if c.multi {
+		if o.tables == nil {
+			o.tables = map[string]*table{}
+		}
+		o.tables[c.name] = &table{def: c, path: o.path + c.name + ".", next: 1, inst: map[uint32]*objInst{}}
+		return
+	}
+	if o.single == nil {
+		o.single = map[string]*objInst{}
+	}
+	o.single[c.name] = m.newInst(c, o.path+c.name+".")
+}
+
+// materialize adds a newly defined child object to every existing instance
+// of its parent.
+func (m *Model) materialize(c *objDef) {
+	if m.rootInst == nil {
+		return
+	}
+	for _, o := range m.instancesOf(c.parent) {
+		m.addChild(o, c)
+	}
+}
+
+// instancesOf returns every instance of d.
+func (m *Model) instancesOf(d *objDef) []*objInst {
+	if d.parent == nil {
+		return []*objInst{m.rootInst}
+	}
+	var out []*objInst
+	for _, p := range m.instancesOf(d.parent) {
+		if d.multi {
+			if t := p.tables[d.name]; t != nil {
+				out = append(out, t.sorted()...)
+			}
+		} else if c := p.single[d.name]; c != nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// value returns the current value of parameter p of o.
+func (m *Model) value(o *objInst, p *paramDef) string {
+	if p.compute != nil {
+		return p.compute(m, o)
+	}
+	if p.Access == datamodel.ParamWriteOnly {
+		return "" // TR-369: write-only parameters read as empty
+	}
+	return o.values[p.name]
+}
+
+// computeDefaults attaches computed values: XNumberOfEntries counts the
+// instances of table X, UpTime counts seconds since the agent started.
+func (m *Model) computeDefaults(d *objDef) {
+	if d == nil {
+		return
+	}
+	for _, p := range d.params {
+		if p.compute != nil {
+			continue
+		}
+		if tname, ok := strings.CutSuffix(p.name, "NumberOfEntries"); ok {
+			if c := d.child(tname); c != nil && c.multi {
+				p.compute = func(_ *Model, o *objInst) string {
+					if t := o.tables[tname]; t != nil {
+						return strconv.Itoa(len(t.inst))
+					}
+					return "0"
+				}
+			}
+		}
+		if p.name == "UpTime" && p.Type == datamodel.TypeUnsignedInt {
+			p.compute = func(m *Model, _ *objInst) string {
+				return strconv.FormatInt(int64(m.clock().Sub(m.started)/time.Second), 10)
+			}
+		}
+	}
+	for _, c := range d.children {
+		m.computeDefaults(c)
+	}
+}
+
+// instByPath returns the instance at a concrete object path, with or
+// without its trailing dot.
+func (m *Model) instByPath(path string) *objInst {
+	if !strings.HasSuffix(path, ".") {
+		path += "."
+	}
+	return m.index[path]
+}
+
+// unindex forgets o and everything below it, and returns their paths.
+func (m *Model) unindex(o *objInst) {
+	delete(m.index, o.path)
+	for _, c := range o.single {
+		m.unindex(c)
+	}
+	for _, t := range o.tables {
+		for _, c := range t.inst {
+			m.unindex(c)
+		}
+	}
+}
+
+// lookupRel gives the value and type of a parameter named relative to an
+// instance, as written in search expressions ("Enable", "Stats.Noise",
+// "SSIDReference+.SSID").
+func (m *Model) lookupRel(o *objInst, rel string) (string, datamodel.ValueType, bool) {
+	parts := strings.Split(rel, ".")
+	for _, name := range parts[:len(parts)-1] {
+		if ref, ok := strings.CutSuffix(name, "+"); ok {
+			p := o.def.param(ref)
+			if p == nil {
+				return "", 0, false
+			}
+			items := datamodel.ParseList(m.value(o, p))
+			if len(items) == 0 {
+				return "", 0, false
+			}
+			if o = m.instByPath(items[0]); o == nil {
+				return "", 0, false
+			}
+			continue
+		}
+		if o = o.single[name]; o == nil {
+			return "", 0, false
+		}
+	}
+	p := o.def.param(parts[len(parts)-1])
+	if p == nil {
+		return "", 0, false
+	}
+	return m.value(o, p), p.Type, true
+}
+
+// pathLess orders concrete paths as agents list instances: names by text,
+// instance numbers by value.
+func pathCompare(a, b string) int {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(as) && i < len(bs); i++ {
+		x, y := as[i], bs[i]
+		if x == y {
+			continue
+		}
+		xn, ex := strconv.ParseUint(x, 10, 32)
+		yn, ey := strconv.ParseUint(y, 10, 32)
+		if ex == nil && ey == nil {
+			return cmp.Compare(xn, yn)
+		}
+		return strings.Compare(x, y)
+	}
+	return cmp.Compare(len(as), len(bs))
+}
+
+// leafErr builds the error for a path whose leaf or object is missing.
+func invalidPath(format string, args ...any) *msg.Error {
+	return msg.Errorf(msg.CodeInvalidPath, format, args...)
+}
+
+// parseConcrete parses a path that must consist only of names and
+// instance numbers.
+func parseConcrete(path string) (datamodel.Path, *msg.Error) {
+	p, err := datamodel.Parse(path)
+	if err != nil {
+		return p, msg.Errorf(msg.CodeInvalidPathSyntax, "%v", err)
+	}
+	if !p.IsConcrete() {
+		return p, invalidPath("%s: only names and instance numbers are allowed here", path)
+	}
+	return p, nil
+}
+
+// Get returns the value of a parameter given by its concrete path
+// ("Device.DeviceInfo.SoftwareVersion").
+func (m *Model) Get(path string) (string, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	o, p, err := m.concreteParam(path)
+	if err != nil {
+		return "", err
+	}
+	return m.value(o, p), nil
+}
+
+// concreteParam finds the instance and definition of a concrete parameter
+// path.
+func (m *Model) concreteParam(path string) (*objInst, *paramDef, *msg.Error) {
+	p, err := parseConcrete(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.Kind() != datamodel.KindParam {
+		return nil, nil, invalidPath("%s is not a parameter path", path)
+	}
+	obj, leaf := p.Split()
+	o := m.instByPath(obj.String())
+	if o == nil {
+		if m.defOf(p, p.Len()-1) == nil {
+			return nil, nil, invalidPath("%s is not in the supported data model", path)
+		}
+		return nil, nil, msg.Errorf(msg.CodeObjectNotFound, "object %s does not exist", obj)
+	}
+	pd := o.def.param(leaf)
+	if pd == nil {
+		return nil, nil, msg.Errorf(msg.CodeUnsupportedParam, "%s is not in the supported data model", path)
+	}
+	return o, pd, nil
+}
+
+// Values returns the parameters at and below a path as full path -> value.
+// The path may be any path a Get accepts: a parameter, an object, a table,
+// wildcards and search expressions.
+func (m *Model) Values(path string) (map[string]string, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	rs, err := m.getPath(path, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, r := range rs {
+		for k, v := range r.Params {
+			out[r.Path+k] = v
+		}
+	}
+	return out, nil
+}
+
+// Set changes a parameter given by its concrete path. It checks the value
+// against the parameter's type and allowed values but not its access, so
+// tests can change read-only parameters (counters, statuses). A new value
+// is reported to ValueChange subscribers.
+func (m *Model) Set(path, value string) error {
+	var err *msg.Error
+	m.write(func() {
+		var o *objInst
+		var p *paramDef
+		if o, p, err = m.concreteParam(path); err != nil {
+			return
+		}
+		if err = m.checkValue(o, p, value); err != nil {
+			return
+		}
+		m.setValue(o, p, value)
+	})
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+// setValue stores a value and reports it if it changed.
+func (m *Model) setValue(o *objInst, p *paramDef, value string) {
+	if p.compute != nil {
+		return
+	}
+	if old, ok := o.values[p.name]; ok && old == value {
+		return
+	}
+	o.values[p.name] = value
+	m.emit(change{kind: chValue, path: o.path + p.name, value: value})
+}
+
+// checkValue checks a value against a parameter's type, allowed values and
+// validation function.
+func (m *Model) checkValue(o *objInst, p *paramDef, value string) *msg.Error {
+	full := o.path + p.name
+	if err := datamodel.ValidateValue(p.Type, value); err != nil {
+		return msg.Errorf(msg.CodeInvalidType, "%s: expected %s (got %q)", full, p.Type, value)
+	}
+	if len(p.Enum) > 0 {
+		items := []string{value}
+		if p.List {
+			items = datamodel.ParseList(value)
+		}
+		for _, it := range items {
+			if !slices.Contains(p.Enum, it) {
+				return msg.Errorf(msg.CodeInvalidValue, "%s: %q is not one of %s", full, it, strings.Join(p.Enum, ", "))
+			}
+		}
+	}
+	if p.Validate != nil {
+		if err := p.Validate(value); err != nil {
+			if c := msg.CodeOf(err); c != 0 {
+				return &msg.Error{Code: c, Message: err.Error()}
+			}
+			return msg.Errorf(msg.CodeInvalidValue, "%s: %v", full, err)
+		}
+	}
+	return nil
+}
+
+// AddInstance creates an instance of a table ("Device.Hosts.Host.") with
+// the given parameter values (names relative to the instance; missing ones
+// take their defaults) and returns its path ("Device.Hosts.Host.3.").
+// Values are checked against their types and unique keys, but access rules
+// are not applied. ObjectCreation subscribers are told.
+func (m *Model) AddInstance(tablePath string, values map[string]string) (string, error) {
+	var path string
+	var err *msg.Error
+	m.write(func() {
+		var t *table
+		if t, err = m.tableByPath(tablePath); err != nil {
+			return
+		}
+		var o *objInst
+		o, err = m.createChecked(t, 0, values)
+		if o != nil {
+			path = o.path
+		}
+	})
+	if err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// tableByPath finds a table from its concrete path ("Device.Hosts.Host.").
+func (m *Model) tableByPath(path string) (*table, *msg.Error) {
+	p, err := parseConcrete(path)
+	if err != nil {
+		return nil, err
+	}
+	if p.Kind() != datamodel.KindObject {
+		return nil, invalidPath("%s is not a table path", path)
+	}
+	parent, name := p.Parent(), p.Segment(p.Len()-1).Name
+	if parent.IsZero() {
+		return nil, msg.Errorf(msg.CodeNotATable, "%s is not a table", path)
+	}
+	o := m.instByPath(parent.String())
+	if o == nil {
+		if m.defOf(p, p.Len()) == nil {
+			return nil, invalidPath("%s is not in the supported data model", path)
+		}
+		return nil, msg.Errorf(msg.CodeObjectNotFound, "object %s does not exist", parent)
+	}
+	t := o.tables[name]
+	if t == nil {
+		if o.def.child(name) != nil {
+			return nil, msg.Errorf(msg.CodeNotATable, "%s is not a table", path)
+		}
+		return nil, invalidPath("%s is not in the supported data model", path)
+	}
+	return t, nil
+}
+
+// createChecked validates values and creates an instance numbered n (0: the
+// next free number).
+func (m *Model) createChecked(t *table, n uint32, values map[string]string) (*objInst, *msg.Error) {
+	for _, name := range slices.Sorted(maps.Keys(values)) {
+		p := t.def.param(name)
+		if p == nil {
+			return nil, msg.Errorf(msg.CodeUnsupportedParam, "%s{i}.%s is not in the supported data model", t.path, name)
+		}
+		if err := datamodel.ValidateValue(p.Type, values[name]); err != nil {
+			return nil, msg.Errorf(msg.CodeInvalidType, "%s{i}.%s: expected %s (got %q)", t.path, name, p.Type, values[name])
+		}
+	}
+	if n != 0 && t.inst[n] != nil {
+		return nil, msg.Errorf(msg.CodeObjectNotCreated, "%s%d. already exists", t.path, n)
+	}
+	if n == 0 {
+		n = m.nextNumber(t)
+	}
+	if err := m.checkUnique(t, nil, n, values); err != nil {
+		return nil, err
+	}
+	return m.create(t, n, values), nil
+}
+
+// nextNumber returns the number the next instance of t gets.
+func (m *Model) nextNumber(t *table) uint32 {
+	if t.def.reuseNumbers {
+		for n := uint32(1); ; n++ {
+			if t.inst[n] == nil {
+				return n
+			}
+		}
+	}
+	return t.next
+}
+
+// create makes instance n of t with values (already checked), fills Alias
+// with "cpe-N" when the table has one and none was given, and reports the
+// creation.
+func (m *Model) create(t *table, n uint32, values map[string]string) *objInst {
+	o := m.newInst(t.def, t.path+strconv.FormatUint(uint64(n), 10)+".")
+	o.tbl = t
+	maps.Copy(o.values, values)
+	if p := t.def.param("Alias"); p != nil && o.values["Alias"] == "" {
+		o.values["Alias"] = "cpe-" + strconv.FormatUint(uint64(n), 10)
+	}
+	t.inst[n] = o
+	if n >= t.next {
+		t.next = n + 1
+	}
+	m.emit(change{kind: chCreated, path: o.path, keys: m.uniqueKeys(o)})
+	return o
+}
+
+// uniqueKeys returns the values of o's unique key parameters.
+func (m *Model) uniqueKeys(o *objInst) map[string]string {
+	keys := o.def.keyParams()
+	if len(keys) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(keys))
+	for _, k := range keys {
+		out[k] = m.value(o, o.def.param(k))
+	}
+	return out
+}
+
+// checkUnique fails with 7025 when an instance of t other than self would
+// have the same values as another for every parameter of a unique key set.
+// values are the new values (merged over self's, or over the defaults when
+// self is nil).
+func (m *Model) checkUnique(t *table, self *objInst, n uint32, values map[string]string) *msg.Error {
+	get := func(name string) string {
+		if v, ok := values[name]; ok {
+			return v
+		}
+		if self != nil {
+			return self.values[name]
+		}
+		if name == "Alias" {
+			return "cpe-" + strconv.FormatUint(uint64(n), 10)
+		}
+		if p := t.def.param(name); p != nil {
+			return p.Default
+		}
+		return ""
+	}
+	for _, set := range t.def.uniqueKeys {
+		mine := make([]string, len(set))
+		empty := false
+		for i, k := range set {
+			mine[i] = get(k)
+			empty = empty || mine[i] == ""
+		}
+		if empty {
+			continue
+		}
+		for _, other := range t.inst {
+			if other == self {
+				continue
+			}
+			same := true
+			for i, k := range set {
+				if other.values[k] != mine[i] {
+					same = false
+					break
+				}
+			}
+			if !same {
+				continue
+			}
+			blame := set[len(set)-1]
+			for _, k := range set {
+				if _, given := values[k]; given {
+					blame = k
+				}
+			}
+			return &msg.Error{
+				Code:      msg.CodeDuplicateKey,
+				Message:   fmt.Sprintf("unique key %s is already used by %s", strings.Join(set, "+"), other.path),
+				ParamErrs: []msg.ParamError{{Path: t.path + "{i}." + blame, Code: msg.CodeDuplicateKey}},
+			}
+		}
+	}
+	return nil
+}
+
+// DeleteInstance deletes an instance ("Device.Hosts.Host.3.") and
+// everything below it, whatever the table's access. ObjectDeletion
+// subscribers are told.
+func (m *Model) DeleteInstance(path string) error {
+	var err *msg.Error
+	m.write(func() {
+		o := m.instByPath(path)
+		if o == nil || !o.def.multi {
+			err = msg.Errorf(msg.CodeObjectNotFound, "no instance %s", path)
+			return
+		}
+		m.remove(o)
+	})
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+// remove deletes instance o from its table.
+func (m *Model) remove(o *objInst) {
+	p, err := datamodel.Parse(o.path)
+	if err != nil {
+		return
+	}
+	tbl, seg, ok := p.LastInstance()
+	if !ok {
+		return
+	}
+	parent := m.instByPath(tbl.Parent().String())
+	if parent == nil {
+		return
+	}
+	t := parent.tables[o.def.name]
+	if t == nil {
+		return
+	}
+	delete(t.inst, seg.Instance)
+	m.unindex(o)
+	m.emit(change{kind: chDeleted, path: o.path})
+}
+
+// Instances returns the paths of the instances of a table
+// ("Device.WiFi.SSID."), in instance number order.
+func (m *Model) Instances(tablePath string) ([]string, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	t, err := m.tableByPath(tablePath)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, o := range t.sorted() {
+		out = append(out, o.path)
+	}
+	return out, nil
+}
+
+// LoadValues sets parameters given by concrete paths, creating the
+// instances they name ("Device.WiFi.SSID.3.SSID" creates SSID.3 if
+// needed). Values are checked against their types; nothing is reported to
+// subscribers, so LoadValues suits seeding a model before the agent starts.
+func (m *Model) LoadValues(values map[string]string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// Sorted so that instances are created in a predictable order.
+	for _, path := range slices.SortedFunc(maps.Keys(values), pathCompare) {
+		if err := m.load(path, values[path]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Model) load(path, value string) error {
+	p, err := parseConcrete(path)
+	if err != nil {
+		return err
+	}
+	if p.Kind() != datamodel.KindParam {
+		return invalidPath("%s is not a parameter path", path)
+	}
+	o := m.rootInst
+	if p.Segment(0).Name != "Device" {
+		return invalidPath("%s does not start with Device.", path)
+	}
+	for i := 1; i < p.Len()-1; i++ {
+		s := p.Segment(i)
+		if t := o.tables[s.Name]; t != nil {
+			if i+1 >= p.Len()-1 || p.Segment(i+1).Kind != datamodel.SegInstance {
+				return invalidPath("%s: %s needs an instance number", path, s.Name)
+			}
+			i++
+			n := p.Segment(i).Instance
+			c := t.inst[n]
+			if c == nil {
+				obs := m.observer
+				m.observer = nil // seeding is not news
+				c = m.create(t, n, nil)
+				m.observer = obs
+			}
+			o = c
+			continue
+		}
+		c := o.single[s.Name]
+		if c == nil {
+			return invalidPath("%s is not in the supported data model", path)
+		}
+		o = c
+	}
+	pd := o.def.param(p.Leaf())
+	if pd == nil {
+		return msg.Errorf(msg.CodeUnsupportedParam, "%s is not in the supported data model", path)
+	}
+	if err := m.checkValue(o, pd, value); err != nil {
+		return err
+	}
+	o.values[pd.name] = value
+	return nil
+}
+
+// snapshot is a deep copy of the instances, for FactoryReset.
+type snapshot struct {
+	root *objInst
+}
+
+func (m *Model) takeSnapshot() snapshot {
+	return snapshot{root: copyInst(m.rootInst)}
+}
+
+func copyInst(o *objInst) *objInst {
+	c := &objInst{def: o.def, path: o.path, values: maps.Clone(o.values)}
+	if o.single != nil {
+		c.single = make(map[string]*objInst, len(o.single))
+		for k, v := range o.single {
+			c.single[k] = copyInst(v)
+		}
+	}
+	if o.tables != nil {
+		c.tables = make(map[string]*table, len(o.tables))
+		for k, t := range o.tables {
+			nt := &table{def: t.def, path: t.path, next: t.next, inst: make(map[uint32]*objInst, len(t.inst))}
+			for n, v := range t.inst {
+				ci := copyInst(v)
+				ci.tbl = nt
+				nt.inst[n] = ci
+			}
+			c.tables[k] = nt
+		}
+	}
+	return c
+}
+
+// restore replaces the instances with a copy of s, silently.
+func (m *Model) restore(s snapshot) {
+	m.rootInst = copyInst(s.root)
+	m.index = map[string]*objInst{}
+	var walk func(o *objInst)
+	walk = func(o *objInst) {
+		m.index[o.path] = o
+		for _, c := range o.single {
+			walk(c)
+		}
+		for _, t := range o.tables {
+			for _, c := range t.inst {
+				walk(c)
+			}
+		}
+	}
+	walk(m.rootInst)
+}

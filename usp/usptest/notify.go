@@ -1,0 +1,441 @@
+package usptest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gousp/gousp/datamodel"
+	"github.com/gousp/gousp/msg"
+	"github.com/gousp/gousp/record"
+	"google.golang.org/protobuf/proto"
+)
+
+// notifTypes maps change kinds to Subscription NotifType values.
+var notifTypes = map[changeKind]string{
+	chValue:      "ValueChange",
+	chCreated:    "ObjectCreation",
+	chDeleted:    "ObjectDeletion",
+	chEvent:      "Event",
+	chOpComplete: "OperationComplete",
+}
+
+// onChanges receives what changed in the model, from any goroutine, and
+// queues the notifications so that they follow the response of the request
+// being handled.
+func (a *Agent) onChanges(chs []change) {
+	if a.running() != nil {
+		return
+	}
+	a.enqueue(func() { a.notifyChanges(chs) })
+}
+
+// subscription is what the agent reads from one enabled
+// Device.LocalAgent.Subscription.{i}. instance.
+type subscription struct {
+	id         string
+	notifType  string
+	refs       []datamodel.Path
+	retry      bool
+	expiration time.Duration
+	recipient  string // "Device.LocalAgent.Controller.1", or "" for every configured controller
+}
+
+// subscriptions reads the enabled subscriptions. Callers hold m.mu.
+func (m *Model) subscriptions() []subscription {
+	la := m.instByPath("Device.LocalAgent.")
+	if la == nil || la.tables["Subscription"] == nil {
+		return nil
+	}
+	var out []subscription
+	for _, o := range la.tables["Subscription"].sorted() {
+		v := o.values
+		if en, err := datamodel.ParseBool(v["Enable"]); err != nil || !en {
+			continue
+		}
+		s := subscription{id: v["ID"], notifType: v["NotifType"], recipient: v["Recipient"]}
+		s.retry, _ = datamodel.ParseBool(v["NotifRetry"])
+		if secs, err := datamodel.ParseUnsignedInt(v["NotifExpiration"]); err == nil {
+			s.expiration = time.Duration(secs) * time.Second
+		}
+		for _, ref := range datamodel.ParseList(v["ReferenceList"]) {
+			if p, err := datamodel.Parse(ref); err == nil && !p.HasRefFollow() {
+				s.refs = append(s.refs, p)
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// covers reports whether the subscription's ReferenceList selects path.
+func (m *Model) covers(s subscription, path string) bool {
+	c, err := datamodel.Parse(path)
+	if err != nil {
+		return false
+	}
+	lookup := func(inst, param string) (string, datamodel.ValueType, bool) {
+		o := m.instByPath(inst)
+		if o == nil {
+			return "", 0, false
+		}
+		return m.lookupRel(o, param)
+	}
+	for _, ref := range s.refs {
+		if ok, err := ref.Covers(c, lookup); err == nil && ok {
+			return true
+		}
+	}
+	return false
+}
+
+// outgoing is one notification to send.
+type outgoing struct {
+	to         string
+	sub        subscription
+	n          msg.Notification
+	sendResp   bool
+	expiration time.Duration
+}
+
+// notifyChanges sends the notifications the subscriptions ask for.
+func (a *Agent) notifyChanges(chs []change) {
+	m := a.model
+	var outs []outgoing
+	m.mu.RLock()
+	subs := m.subscriptions()
+	for _, c := range chs {
+		kind := notifTypes[c.kind]
+		for _, s := range subs {
+			if s.notifType != kind || !m.covers(s, c.path) {
+				continue
+			}
+			for _, to := range a.recipients(s.recipient) {
+				n := m.notification(c, to)
+				outs = append(outs, outgoing{to: to, sub: s, n: n, sendResp: s.retry, expiration: s.expiration})
+			}
+		}
+	}
+	m.mu.RUnlock()
+	for _, o := range outs {
+		a.notify(o.to, o.sub.id, o.sendResp, o.expiration, o.n)
+	}
+}
+
+// recipients gives the endpoint IDs a subscription's notifications go to:
+// its Recipient controller if enabled, or every configured controller for a
+// subscription without Recipient. Callers hold m.mu.
+func (a *Agent) recipients(recipient string) []string {
+	m := a.model
+	if recipient == "" {
+		var out []string
+		for _, c := range a.cfg.controllers {
+			out = append(out, c.id)
+		}
+		return out
+	}
+	o := m.instByPath(recipient)
+	if o == nil || o.def.path != "Device.LocalAgent.Controller.{i}." {
+		return nil
+	}
+	if en, err := datamodel.ParseBool(o.values["Enable"]); err == nil && !en {
+		return nil
+	}
+	if id := o.values["EndpointID"]; id != "" {
+		return []string{id}
+	}
+	return nil
+}
+
+// notification builds the notification of one change for one controller.
+// Callers hold m.mu.
+func (m *Model) notification(c change, to string) msg.Notification {
+	switch c.kind {
+	case chValue:
+		return &msg.ValueChange{ParamPath: c.path, ParamValue: c.value}
+	case chCreated:
+		return &msg.ObjectCreation{ObjPath: c.path, UniqueKeys: maps.Clone(c.keys)}
+	case chDeleted:
+		return &msg.ObjectDeletion{ObjPath: c.path}
+	case chOpComplete:
+		obj, name := splitLeafText(c.path)
+		oc := &msg.OperationComplete{ObjPath: obj, CommandName: name, CommandKey: c.cmdKey, Err: c.err}
+		if c.err == nil {
+			oc.OutputArgs = maps.Clone(c.keys)
+			if oc.OutputArgs == nil {
+				oc.OutputArgs = map[string]string{}
+			}
+		}
+		return oc
+	}
+	obj, name := splitLeafText(c.path)
+	params := maps.Clone(c.keys)
+	if c.path == "Device.Boot!" {
+		if params == nil {
+			params = map[string]string{}
+		}
+		params["ParameterMap"] = m.bootParameters(to)
+	}
+	return &msg.Event{ObjPath: obj, EventName: name, Params: params}
+}
+
+// splitLeafText splits "Device.X.Y()" into "Device.X." and "Y()".
+func splitLeafText(path string) (string, string) {
+	i := strings.LastIndexByte(path, '.')
+	return path[:i+1], path[i+1:]
+}
+
+// bootParameters is the ParameterMap of a Boot! event for one controller:
+// the values of the parameters its enabled BootParameter entries name, as a
+// JSON object. Callers hold m.mu.
+func (m *Model) bootParameters(to string) string {
+	out := map[string]string{}
+	if ctrl := m.controllerByID(to); ctrl != nil {
+		if t := ctrl.tables["BootParameter"]; t != nil {
+			for _, bp := range t.sorted() {
+				if en, _ := datamodel.ParseBool(bp.values["Enable"]); !en {
+					continue
+				}
+				rs, err := m.getPath(bp.values["ParameterName"], 0)
+				if err != nil {
+					continue
+				}
+				for _, r := range rs {
+					for k, v := range r.Params {
+						out[r.Path+k] = v
+					}
+				}
+			}
+		}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return "{}"
+	}
+	return string(b)
+}
+
+// pendingNotify is a Notify waiting for its NotifyResp.
+type pendingNotify struct {
+	acked chan struct{}
+}
+
+// nextMsgID gives notification msg_ids the OB-USP-A way:
+// <Type>-<UTC time>-<counter per type>.
+func (a *Agent) nextMsgID(kind string) string {
+	a.mu.Lock()
+	a.counters[kind]++
+	n := a.counters[kind]
+	a.mu.Unlock()
+	return kind + "-" + a.cfg.clock().UTC().Format("2006-01-02T15:04:05Z") + "-" + strconv.Itoa(n)
+}
+
+// notify sends one Notify to a controller and, when it asks for a
+// response, resends the same bytes until the NotifyResp comes, the
+// expiration passes or the agent closes. It runs on the worker.
+func (a *Agent) notify(to, subID string, sendResp bool, expiration time.Duration, n msg.Notification) {
+	id := a.nextMsgID(n.Kind())
+	payload, err := proto.Marshal(msg.Notify{SubscriptionID: subID, SendResp: sendResp, Notification: n}.Build(id))
+	if err != nil {
+		a.log.Error("encoding notification", "err", err)
+		return
+	}
+	data, err := record.Encode(record.NewNoSessionContext(a.cfg.version, to, a.id, payload))
+	if err != nil {
+		a.log.Error("encoding notification record", "err", err)
+		return
+	}
+	if r, ok := a.routeTo(to); ok {
+		_ = a.sendBytes(r, data)
+	} else {
+		a.log.Warn("no address for notification", "to", to, "msg_id", id)
+	}
+	if !sendResp {
+		return
+	}
+	p := &pendingNotify{acked: make(chan struct{})}
+	a.mu.Lock()
+	a.pending[id] = p
+	a.mu.Unlock()
+	a.wg.Add(1)
+	go a.retry(id, to, data, expiration, p)
+}
+
+func (a *Agent) retry(id, to string, data []byte, expiration time.Duration, p *pendingNotify) {
+	defer a.wg.Done()
+	defer func() {
+		a.mu.Lock()
+		delete(a.pending, id)
+		a.mu.Unlock()
+	}()
+	var deadline <-chan time.Time
+	if expiration > 0 {
+		t := time.NewTimer(expiration)
+		defer t.Stop()
+		deadline = t.C
+	}
+	wait := a.cfg.retryMin
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-p.acked:
+			t.Stop()
+			return
+		case <-deadline:
+			t.Stop()
+			return
+		case <-a.runCtx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		a.enqueue(func() {
+			if r, ok := a.routeTo(to); ok {
+				_ = a.sendBytes(r, data)
+			}
+		})
+		wait = min(wait*2, a.cfg.retryMax)
+	}
+}
+
+// ackNotify ends the retries of the Notify with msg_id id.
+func (a *Agent) ackNotify(id string) {
+	if a.faults.takeIgnoreNotifyResp() {
+		return
+	}
+	a.mu.Lock()
+	p := a.pending[id]
+	delete(a.pending, id)
+	a.mu.Unlock()
+	if p != nil {
+		close(p.acked)
+	}
+}
+
+// PendingNotifications returns the msg_ids of the notifications still
+// waiting for their NotifyResp.
+func (a *Agent) PendingNotifications() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]string, 0, len(a.pending))
+	for id := range a.pending {
+		out = append(out, id)
+	}
+	return out
+}
+
+// Emit fires an event, e.g. "Device.LocalAgent.TransferComplete!" or
+// "Device.WiFi.AccessPoint.1.AssociatedDevice.2.Disconnected!" (hypothetical
+// names must be defined in the model first), and sends it to the Event
+// subscriptions whose ReferenceList covers it. It returns once the
+// notifications are sent, not answered.
+func (a *Agent) Emit(ctx context.Context, eventPath string, args map[string]string) error {
+	if err := a.running(); err != nil {
+		return err
+	}
+	m := a.model
+	m.mu.RLock()
+	r, rerr := m.resolve(eventPath)
+	m.mu.RUnlock()
+	var err error
+	switch {
+	case rerr != nil:
+		err = rerr
+	case r.kind != datamodel.KindEvent:
+		err = invalidPath("%s is not an event path", eventPath)
+	case r.search:
+		err = invalidPath("%s: an event happens on one object, not a search", eventPath)
+	case len(r.objs) == 0:
+		err = msg.Errorf(msg.CodeObjectNotFound, "%s: no such object instance", eventPath)
+	}
+	if err != nil {
+		return fmt.Errorf("usptest: emit: %w", err)
+	}
+	done := make(chan struct{})
+	c := change{kind: chEvent, path: eventPath, keys: maps.Clone(args)}
+	a.enqueue(func() {
+		defer close(done)
+		a.notifyChanges([]change{c})
+	})
+	return a.wait(ctx, done)
+}
+
+// sendBoot sends the Boot! event to its subscribers.
+func (a *Agent) sendBoot(cause, commandKey string, firmwareUpdated bool) {
+	a.notifyChanges([]change{{kind: chEvent, path: "Device.Boot!", keys: map[string]string{
+		"Cause": cause, "CommandKey": commandKey, "FirmwareUpdated": datamodel.FormatBool(firmwareUpdated),
+		"Reason": "Unknown",
+	}}})
+}
+
+// reboot simulates a reboot requested by a command: the agent goes silent
+// for the reboot downtime, then reconnects and sends Boot!.
+func (a *Agent) reboot(cause, commandKey string, firmwareUpdated bool) {
+	a.enqueue(func() {
+		if !a.sleep(a.cfg.rebootDowntime) {
+			return
+		}
+		a.model.mu.Lock()
+		a.model.started = a.cfg.clock()
+		a.model.mu.Unlock()
+		a.reconnect()
+		a.sendBoot(cause, commandKey, firmwareUpdated)
+	})
+}
+
+// factoryReset puts the model back as it was at Start, then reboots.
+func (a *Agent) factoryReset(commandKey string) {
+	a.enqueue(func() {
+		if !a.sleep(a.cfg.rebootDowntime) {
+			return
+		}
+		m := a.model
+		m.mu.Lock()
+		m.restore(a.factory)
+		m.started = a.cfg.clock()
+		m.mu.Unlock()
+		a.reconnect()
+		a.sendBoot("RemoteFactoryReset", commandKey, false)
+	})
+}
+
+// reconnect sends the connect records again, as after a new connection.
+func (a *Agent) reconnect() {
+	for _, b := range a.bindings {
+		a.mu.Lock()
+		clear(b.sessions)
+		a.mu.Unlock()
+		a.sendConnects(b)
+	}
+}
+
+// onBoard sends an OnBoardRequest to the controller at controllerPath.
+func (a *Agent) onBoard(controllerPath string) error {
+	m := a.model
+	m.mu.RLock()
+	ctrl := m.instByPath(controllerPath)
+	var to string
+	if ctrl != nil {
+		to = ctrl.values["EndpointID"]
+	}
+	get := func(p string) string {
+		if o := m.instByPath("Device.DeviceInfo."); o != nil {
+			return o.values[p]
+		}
+		return ""
+	}
+	ob := &msg.OnBoardRequest{
+		OUI: get("ManufacturerOUI"), ProductClass: get("ProductClass"), SerialNumber: get("SerialNumber"),
+		AgentSupportedProtocolVersions: a.cfg.versions,
+	}
+	m.mu.RUnlock()
+	if to == "" {
+		return msg.Errorf(msg.CodeCommandFailure, "controller %s has no endpoint ID", controllerPath)
+	}
+	a.enqueue(func() { a.notify(to, "", true, 0, ob) })
+	return nil
+}

@@ -1,0 +1,199 @@
+package usptest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+
+	"github.com/gousp/gousp/datamodel"
+	"github.com/gousp/gousp/msg"
+	"github.com/gousp/gousp/proto/uspmsg"
+)
+
+type callKey struct{}
+
+type callInfo struct {
+	commandKey string
+	originator string
+}
+
+// CommandKey returns the command_key of the Operate that started the
+// command whose handler received ctx.
+func CommandKey(ctx context.Context) string {
+	c, _ := ctx.Value(callKey{}).(callInfo)
+	return c.commandKey
+}
+
+// Originator returns the endpoint ID of the controller that sent the
+// Operate whose handler received ctx.
+func Originator(ctx context.Context) string {
+	c, _ := ctx.Value(callKey{}).(callInfo)
+	return c.originator
+}
+
+// toUSPError turns a handler's error into the error of a command result:
+// a *msg.Error keeps its code, anything else is 7022 (command failure).
+func toUSPError(err error, fallback msg.Code) *msg.Error {
+	var e *msg.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &msg.Error{Code: fallback, Message: err.Error()}
+}
+
+// run calls a command's handler, turning a panic into error 7003 so that a
+// broken handler cannot bring the agent down.
+func run(ctx context.Context, c *cmdDef, path string, args map[string]string) (out map[string]string, err error) {
+	if c.Run == nil {
+		return map[string]string{}, nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, msg.Errorf(msg.CodeInternal, "command %s panicked: %v", path, r)
+		}
+	}()
+	out, err = c.Run(ctx, path, maps.Clone(args))
+	if err == nil && out == nil {
+		out = map[string]string{}
+	}
+	return out, err
+}
+
+// handleOperate answers an Operate: one result per command executed (a
+// wildcard runs the command on every matching instance). Synchronous
+// commands run here; asynchronous ones get a Device.LocalAgent.Request
+// instance and report through OperationComplete. It returns nil when the
+// request asked for no response.
+func (a *Agent) handleOperate(from string, op *uspmsg.Operate) msg.Message {
+	m := a.model
+	m.mu.RLock()
+	r, err := m.resolve(op.GetCommand())
+	switch {
+	case err != nil:
+	case r.kind != datamodel.KindCommand:
+		err = invalidPath("%s is not a command path", op.GetCommand())
+	case r.missing:
+		err = invalidPath("%s: object instance does not exist", op.GetCommand())
+	}
+	var cmd *cmdDef
+	var targets []string
+	if err == nil && r.def != nil {
+		cmd = r.def.command(r.leaf)
+		for _, o := range r.objs {
+			targets = append(targets, o.path+r.leaf)
+		}
+	}
+	m.mu.RUnlock()
+	if err != nil {
+		if !op.GetSendResp() {
+			return nil
+		}
+		return err
+	}
+	args := op.GetInputArgs()
+	ctx := context.WithValue(a.runCtx, callKey{}, callInfo{commandKey: op.GetCommandKey(), originator: from})
+	var resp msg.OperateResp
+	for _, path := range targets {
+		res := msg.OperateResult{ExecutedCommand: path}
+		if e := checkArgs(cmd, path, args); e != nil {
+			res.Err = e
+			resp.Results = append(resp.Results, res)
+			continue
+		}
+		if !cmd.Async {
+			out, err := run(ctx, cmd, path, args)
+			if err != nil {
+				res.Err = toUSPError(err, msg.CodeCommandFailure)
+			} else {
+				res.OutputArgs = out
+			}
+			resp.Results = append(resp.Results, res)
+			continue
+		}
+		req := a.newRequest(from, path, op.GetCommandKey())
+		res.RequestObjPath = req
+		resp.Results = append(resp.Results, res)
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			out, err := run(ctx, cmd, path, args)
+			if ctx.Err() != nil {
+				return // the agent closed: nobody to tell
+			}
+			a.completeRequest(req, path, op.GetCommandKey(), out, err)
+		}()
+	}
+	if !op.GetSendResp() {
+		return nil
+	}
+	return resp
+}
+
+// checkArgs refuses input arguments the command does not declare (7027)
+// and runs the command's own check.
+func checkArgs(cmd *cmdDef, path string, args map[string]string) *msg.Error {
+	if len(cmd.Inputs) > 0 || cmd.Run != nil {
+		for _, name := range slices.Sorted(maps.Keys(args)) {
+			if !slices.Contains(cmd.Inputs, name) {
+				return msg.Errorf(msg.CodeInvalidCommandArgs, "%s has no input argument %s", path, name)
+			}
+		}
+	}
+	if cmd.Check != nil {
+		if err := cmd.Check(path, maps.Clone(args)); err != nil {
+			return toUSPError(err, msg.CodeInvalidCommandArgs)
+		}
+	}
+	return nil
+}
+
+// newRequest creates the Device.LocalAgent.Request.{i}. instance that
+// tracks an asynchronous command and returns its path as OB-USP-A writes
+// it in OperateResp: without the trailing dot.
+func (a *Agent) newRequest(from, command, key string) string {
+	m := a.model
+	var path string
+	m.write(func() {
+		la := m.instByPath("Device.LocalAgent.")
+		if la != nil && la.tables["Request"] != nil {
+			t := la.tables["Request"]
+			o := m.create(t, m.nextNumber(t), filterParams(t.def, map[string]string{
+				"Originator": from, "Command": command, "CommandKey": key, "Status": "Active",
+			}))
+			path = refPath(o)
+			return
+		}
+		// A model without the Request table still needs a path to report.
+		a.mu.Lock()
+		a.requests++
+		path = "Device.LocalAgent.Request." + strconv.Itoa(a.requests)
+		a.mu.Unlock()
+	})
+	return path
+}
+
+// completeRequest removes the Request instance of a finished asynchronous
+// command and reports its OperationComplete.
+func (a *Agent) completeRequest(req, path, key string, out map[string]string, err error) {
+	m := a.model
+	m.write(func() {
+		if o := m.instByPath(req); o != nil && o.def.path == "Device.LocalAgent.Request.{i}." {
+			m.remove(o)
+		}
+		c := change{kind: chOpComplete, path: path, cmdKey: key}
+		if err != nil {
+			c.err = toUSPError(err, msg.CodeCommandFailure)
+		} else {
+			c.keys = out
+		}
+		m.emit(c)
+	})
+}
+
+// argError is a 7027 error for a missing or bad input argument.
+func argError(format string, args ...any) error {
+	return &msg.Error{Code: msg.CodeInvalidCommandArgs, Message: fmt.Sprintf(format, args...)}
+}
