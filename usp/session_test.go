@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,7 +28,6 @@ type sessAgent struct {
 	ep      *memory.Endpoint
 	sess    *e2e.Session
 	records atomic.Int64
-	mu      sync.Mutex
 	done    chan struct{}
 }
 
@@ -176,4 +174,3 @@ func TestSessionContextOnlyForChosenAgents(t *testing.T) {
 		t.Fatal("an agent without session context got a session record")
 	}
 }
-
