@@ -1,0 +1,279 @@
+package websocket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/gousp/gousp/mtp"
+)
+
+// Client is the WebSocket client role: it dials one server, naming itself
+// with ?eid=, and redials with backoff and jitter whenever the session
+// ends. A controller uses it to reach an agent's WebSocket server; an agent
+// uses it to reach its controller. It implements [mtp.Transport]; its one
+// peer is the server.
+type Client struct {
+	base
+	url    string // with the eid query
+	dialer websocket.Dialer
+
+	sess     *session // current session, nil while disconnected; guarded by mu
+	learnt   string   // server endpoint ID from its extension echo; guarded by mu
+	lastErr  error    // guarded by mu
+	firstUp  chan struct{}
+	firstSet sync.Once
+}
+
+var _ mtp.Transport = (*Client)(nil)
+
+// NewClient returns a client that will dial rawURL (ws:// or wss://) as
+// the endpoint localEndpointID, which it adds to the URL's query as eid.
+func NewClient(rawURL, localEndpointID string, opts ...Option) (*Client, error) {
+	cfg, err := newConfig(roleClient, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkEndpointID(localEndpointID); err != nil {
+		return nil, fmt.Errorf("websocket: local %w", err)
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("websocket: %w", err)
+	}
+	if u.Scheme != "ws" && u.Scheme != "wss" {
+		return nil, fmt.Errorf("websocket: URL scheme %q, want ws or wss", u.Scheme)
+	}
+	if _, found, _ := queryEID(u.RawQuery); found {
+		return nil, errors.New("websocket: URL already has an eid; the client adds its own")
+	}
+	if u.RawQuery != "" {
+		u.RawQuery += "&"
+	}
+	u.RawQuery += EncodeEID(localEndpointID)
+
+	c := &Client{url: u.String(), firstUp: make(chan struct{})}
+	c.init(cfg, "client")
+	if cfg.dialer != nil {
+		c.dialer = *cfg.dialer
+	}
+	c.dialer.Subprotocols = []string{Subprotocol}
+	c.dialer.HandshakeTimeout = cfg.handshakeTimeout
+	c.dialer.EnableCompression = false
+	if cfg.tls != nil {
+		c.dialer.TLSClientConfig = cfg.tls
+	}
+	if c.dialer.WriteBufferSize == 0 {
+		// gorilla splits a client message into frames of this size;
+		// records up to it travel unfragmented (R-WS.14a).
+		c.dialer.WriteBufferSize = 64 << 10
+	}
+	return c, nil
+}
+
+// Kind returns [mtp.WebSocket].
+func (c *Client) Kind() mtp.Kind { return mtp.WebSocket }
+
+// URL returns the URL the client dials, eid included.
+func (c *Client) URL() string { return c.url }
+
+// Start dials the server and returns once a session is open, retrying
+// with backoff until ctx ends. If ctx ends first, Start closes the client
+// and returns ctx's error with the last attempt's.
+func (c *Client) Start(ctx context.Context, h mtp.Handler) error {
+	if err := c.begin(ctx, h); err != nil {
+		return err
+	}
+	c.wg.Add(1)
+	go c.run()
+	select {
+	case <-c.firstUp:
+		return nil
+	case <-c.ctx.Done():
+		return mtp.ErrClosed
+	case <-ctx.Done():
+	}
+	c.mu.Lock()
+	last := c.lastErr
+	c.mu.Unlock()
+	_ = c.Close(context.Background())
+	if last != nil {
+		return fmt.Errorf("websocket: start: %w (last attempt: %v)", ctx.Err(), last)
+	}
+	return fmt.Errorf("websocket: start: %w", ctx.Err())
+}
+
+// backoff returns the wait before the n-th consecutive retry.
+func (c *Client) backoff(n int) time.Duration {
+	hi := c.cfg.backoffMin
+	for i := 0; i < n && hi < c.cfg.backoffMax; i++ {
+		hi *= 2
+	}
+	hi = min(hi, c.cfg.backoffMax)
+	lo := max(hi/2, c.cfg.backoffMin)
+	return lo + rand.N(hi-lo+1)
+}
+
+func (c *Client) run() {
+	defer c.wg.Done()
+	for retry := 0; ; retry++ {
+		if retry > 0 {
+			select {
+			case <-c.ctx.Done():
+				return
+			case <-time.After(c.backoff(retry)):
+			}
+		}
+		c.setState(mtp.Connecting)
+		sess, err := c.dial()
+		if err != nil {
+			if c.ctx.Err() != nil {
+				return
+			}
+			c.log.Info("connect failed", "url", c.url, "err", err)
+			c.mu.Lock()
+			c.lastErr = err
+			c.mu.Unlock()
+			c.setState(mtp.Disconnected)
+			continue
+		}
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			_ = sess.ws.Close()
+			return
+		}
+		c.sess = sess
+		c.state = mtp.Connected
+		c.mu.Unlock()
+		retry = 0 // R-WS.20: an open session resets the retry count
+
+		c.log.Info("connected", "url", c.url, "peer", sess.peerID)
+		c.emit(mtp.Event{Kind: mtp.Up})
+		c.emit(mtp.Event{Kind: mtp.PeerUp, Peer: sess.reply, PeerID: sess.peerID})
+		c.firstSet.Do(func() { close(c.firstUp) })
+
+		err = sess.reason(sess.serve())
+		_ = sess.ws.Close()
+		c.log.Info("disconnected", "url", c.url, "err", err)
+		c.mu.Lock()
+		c.sess = nil
+		c.lastErr = err
+		c.mu.Unlock()
+		c.setState(mtp.Disconnected)
+		c.emit(mtp.Event{Kind: mtp.PeerDown, Peer: sess.reply, PeerID: sess.peerID, Err: err})
+		c.emit(mtp.Event{Kind: mtp.Down, Err: err})
+	}
+}
+
+// dial runs one opening handshake.
+func (c *Client) dial() (*session, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.handshakeTimeout)
+	defer cancel()
+	ws, resp, err := c.dialer.DialContext(ctx, c.url, c.cfg.header)
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("%w: HTTP %s: %w", ErrHandshake, resp.Status, err)
+		}
+		return nil, err
+	}
+	if ws.Subprotocol() != Subprotocol {
+		// R-WS.12: no session unless the server accepts v1.usp.
+		_ = ws.Close()
+		return nil, fmt.Errorf("%w: server did not accept subprotocol %s", ErrHandshake, Subprotocol)
+	}
+	// Some agents send the extension unasked; it only tells us their ID.
+	echoed, _ := extensionEID(resp.Header.Values("Sec-WebSocket-Extensions"))
+	peerID := c.cfg.peerID
+	if peerID == "" {
+		peerID = echoed
+	} else if echoed != "" && echoed != peerID {
+		c.log.Warn("server names another endpoint ID", "configured", peerID, "echoed", echoed)
+	}
+	c.mu.Lock()
+	c.learnt = echoed
+	c.mu.Unlock()
+	reply := mtp.Address{MTP: mtp.WebSocket, To: peerID}
+	if peerID == "" {
+		reply.To = c.url
+	}
+	return newSession(&c.base, ws, peerID, reply), nil
+}
+
+func (c *Client) current(to mtp.Address) (*session, error) {
+	if err := c.ready(); err != nil {
+		return nil, err
+	}
+	if err := checkAddress(to); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	sess := c.sess
+	c.mu.Unlock()
+	if sess == nil {
+		return nil, fmt.Errorf("websocket: %s: %w", c.url, mtp.ErrNotConnected)
+	}
+	if to.To != "" && to.To != c.url && to.To != sess.peerID {
+		return nil, fmt.Errorf("websocket: send to %q, connected to %q: %w", to.To, sess.reply.To, mtp.ErrUnknownPeer)
+	}
+	return sess, nil
+}
+
+// Send sends record in one binary message to the server. to.To may be
+// empty, the server's endpoint ID (from [WithPeerID] or its extension
+// echo) or the client's URL; anything else fails with [mtp.ErrUnknownPeer].
+func (c *Client) Send(ctx context.Context, to mtp.Address, record []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sess, err := c.current(to)
+	if err != nil {
+		return err
+	}
+	return sess.send(ctx, record)
+}
+
+// PeerID returns the server's endpoint ID as configured or echoed, or ""
+// if unknown.
+func (c *Client) PeerID() string {
+	if c.cfg.peerID != "" {
+		return c.cfg.peerID
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.learnt
+}
+
+// Reject closes the current session with status 1003 and reason: the
+// layer above calls it for a record it cannot parse (R-WS.16). The client
+// reconnects as after any loss.
+func (c *Client) Reject(reason string) error {
+	sess, err := c.current(mtp.Address{})
+	if err != nil {
+		return err
+	}
+	sess.closeWith(websocket.CloseUnsupportedData, reason, fmt.Errorf("%w: %s", ErrRejected, reason))
+	return nil
+}
+
+// Close closes the session with status 1001, stops reconnecting and waits
+// for the client's goroutines, at most until ctx ends. It must not be
+// called from the handler.
+func (c *Client) Close(ctx context.Context) error {
+	if !c.markClosed() {
+		return nil
+	}
+	c.mu.Lock()
+	sess := c.sess
+	c.mu.Unlock()
+	if sess != nil {
+		sess.closeWith(websocket.CloseGoingAway, "client closing", mtp.ErrClosed)
+	}
+	return c.wait(ctx)
+}

@@ -1,0 +1,303 @@
+package websocket
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Defaults for the options.
+const (
+	DefaultMaxRecordSize    = 16 << 20
+	DefaultPingInterval     = 30 * time.Second
+	DefaultPongTimeout      = 75 * time.Second
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultWriteTimeout     = 30 * time.Second
+	// DefaultBackoffMin and DefaultBackoffMax bound the client's waits
+	// between connection attempts; the first wait is 5 to 10 seconds, as in
+	// R-WS.19, and each later range doubles up to the maximum.
+	DefaultBackoffMin = 5 * time.Second
+	DefaultBackoffMax = 5 * time.Minute
+)
+
+// closeGrace bounds how long a closing session waits for the peer's answer
+// to its close frame.
+const closeGrace = time.Second
+
+// Option configures a [Server] or a [Client]. Options that fit only one
+// role say so; the other role's constructor rejects them.
+type Option func(*config) error
+
+type role int
+
+const (
+	roleServer role = 1 << iota
+	roleClient
+)
+
+type config struct {
+	log              *slog.Logger
+	tls              *tls.Config
+	maxRecord        int
+	pingInterval     time.Duration
+	pongTimeout      time.Duration
+	handshakeTimeout time.Duration
+	writeTimeout     time.Duration
+	recordCheck      func([]byte) error
+
+	// server
+	listenAddr       string
+	localID          string
+	rejectDuplicates bool
+	certIdentity     bool
+
+	// client
+	peerID     string
+	backoffMin time.Duration
+	backoffMax time.Duration
+	header     http.Header
+	dialer     *websocket.Dialer
+
+	roles map[string]role // role-specific options used
+}
+
+func newConfig(r role, opts []Option) (config, error) {
+	c := config{
+		log:              slog.New(slog.NewTextHandler(io.Discard, nil)),
+		maxRecord:        DefaultMaxRecordSize,
+		pingInterval:     DefaultPingInterval,
+		pongTimeout:      DefaultPongTimeout,
+		handshakeTimeout: DefaultHandshakeTimeout,
+		writeTimeout:     DefaultWriteTimeout,
+		backoffMin:       DefaultBackoffMin,
+		backoffMax:       DefaultBackoffMax,
+		roles:            map[string]role{},
+	}
+	for _, o := range opts {
+		if err := o(&c); err != nil {
+			return c, err
+		}
+	}
+	for name, want := range c.roles {
+		if want&r == 0 {
+			what := "client"
+			if r == roleServer {
+				what = "server"
+			}
+			return c, fmt.Errorf("websocket: option %s does not apply to a %s", name, what)
+		}
+	}
+	if c.tls != nil && r == roleServer && c.listenAddr == "" {
+		return c, errors.New("websocket: WithTLS on a server needs WithListenAddr; a mounted handler gets TLS from its http.Server")
+	}
+	return c, nil
+}
+
+// WithLogger sets where the transport logs; the default discards.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("websocket: nil logger")
+		}
+		c.log = l
+		return nil
+	}
+}
+
+// WithTLS sets the TLS configuration: for a server, that of its ready
+// listener (MinVersion is raised to TLS 1.2; set ClientAuth and ClientCAs
+// for mutual TLS); for a client, the one used to dial wss:// URLs
+// (Certificates for mutual TLS).
+func WithTLS(cfg *tls.Config) Option {
+	return func(c *config) error {
+		if cfg == nil {
+			return errors.New("websocket: nil TLS config")
+		}
+		cfg = cfg.Clone()
+		if cfg.MinVersion < tls.VersionTLS12 {
+			cfg.MinVersion = tls.VersionTLS12
+		}
+		c.tls = cfg
+		return nil
+	}
+}
+
+// WithMaxRecordSize bounds the records sent and received (default
+// [DefaultMaxRecordSize]). A larger send fails with [mtp.ErrTooLarge]; a
+// larger incoming message closes the connection with status 1009.
+func WithMaxRecordSize(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("websocket: max record size %d, want at least 1", n)
+		}
+		c.maxRecord = n
+		return nil
+	}
+}
+
+// WithKeepAlive sets how often the transport pings its peer and how long
+// it waits for any frame (data, ping or pong) before it drops a silent
+// peer (defaults [DefaultPingInterval], [DefaultPongTimeout]). An interval
+// of 0 turns pings and the timeout off; pings from the peer are answered
+// regardless.
+func WithKeepAlive(interval, timeout time.Duration) Option {
+	return func(c *config) error {
+		if interval < 0 || (interval > 0 && timeout <= interval) {
+			return fmt.Errorf("websocket: keep-alive every %v with timeout %v, want 0 or timeout > interval > 0", interval, timeout)
+		}
+		c.pingInterval, c.pongTimeout = interval, timeout
+		return nil
+	}
+}
+
+// WithHandshakeTimeout bounds the opening handshake, TLS included (default
+// [DefaultHandshakeTimeout]).
+func WithHandshakeTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("websocket: handshake timeout %v, want > 0", d)
+		}
+		c.handshakeTimeout = d
+		return nil
+	}
+}
+
+// WithWriteTimeout bounds a send whose context has no deadline (default
+// [DefaultWriteTimeout]), so a peer that stops reading cannot block it for
+// ever.
+func WithWriteTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("websocket: write timeout %v, want > 0", d)
+		}
+		c.writeTimeout = d
+		return nil
+	}
+}
+
+// WithRecordCheck installs f to vet each received record before delivery.
+// A record f rejects is not delivered: the transport closes the connection
+// with status 1003 (R-WS.16). f runs on the connection's goroutine.
+func WithRecordCheck(f func(record []byte) error) Option {
+	return func(c *config) error {
+		c.recordCheck = f
+		return nil
+	}
+}
+
+// WithListenAddr makes [Server.Start] listen on addr (such as
+// "127.0.0.1:0") and serve itself there, over TLS if [WithTLS] is given.
+// Without it, mount the server as an http.Handler. Server only.
+func WithListenAddr(addr string) Option {
+	return func(c *config) error {
+		if addr == "" {
+			return errors.New("websocket: empty listen address")
+		}
+		c.listenAddr = addr
+		c.roles["WithListenAddr"] = roleServer
+		return nil
+	}
+}
+
+// WithEndpointID gives the server's own endpoint ID, which it echoes in
+// the deprecated bbf-usp-protocol extension to clients that offer it
+// (R-WS.11a). Server only; a client names itself in [NewClient].
+func WithEndpointID(id string) Option {
+	return func(c *config) error {
+		if err := checkEndpointID(id); err != nil {
+			return fmt.Errorf("websocket: %w", err)
+		}
+		c.localID = id
+		c.roles["WithEndpointID"] = roleServer
+		return nil
+	}
+}
+
+// WithRejectDuplicates makes the server refuse, with HTTP 409, a client
+// whose endpoint ID already has a session. By default the newer
+// connection wins and the older one is closed: TR-369 allows one session
+// per pair of endpoints (R-WS.4), and over TCP an agent that reconnects
+// usually does so because its old connection died unnoticed. Server only.
+func WithRejectDuplicates() Option {
+	return func(c *config) error {
+		c.rejectDuplicates = true
+		c.roles["WithRejectDuplicates"] = roleServer
+		return nil
+	}
+}
+
+// WithCertificateIdentity makes the server take the client's endpoint ID
+// from its verified TLS client certificate (URI subjectAltName
+// urn:bbf:usp:id:<id>, else the subject common name) and refuse, with HTTP
+// 403, a client without one or whose ?eid= names another endpoint. Use it
+// with mutual TLS. Server only.
+func WithCertificateIdentity() Option {
+	return func(c *config) error {
+		c.certIdentity = true
+		c.roles["WithCertificateIdentity"] = roleServer
+		return nil
+	}
+}
+
+// WithPeerID gives the endpoint ID of the server a client dials, reported
+// as [mtp.Inbound.PeerID] and accepted as the To of sends. Without it, the
+// client uses the ID the server echoes in the bbf-usp-protocol extension,
+// if any. Client only.
+func WithPeerID(id string) Option {
+	return func(c *config) error {
+		if err := checkEndpointID(id); err != nil {
+			return fmt.Errorf("websocket: peer %w", err)
+		}
+		c.peerID = id
+		c.roles["WithPeerID"] = roleClient
+		return nil
+	}
+}
+
+// WithBackoff sets the client's waits between connection attempts: the
+// n-th consecutive retry waits a random time between lo·2ⁿ⁻¹ and lo·2ⁿ,
+// both capped at hi (defaults [DefaultBackoffMin], [DefaultBackoffMax]).
+// WithBackoff(5*time.Second, 5120*time.Second) gives the R-WS.19 schedule
+// that agents follow. Client only.
+func WithBackoff(lo, hi time.Duration) Option {
+	return func(c *config) error {
+		if lo <= 0 || hi < lo {
+			return fmt.Errorf("websocket: backoff %v to %v, want 0 < min <= max", lo, hi)
+		}
+		c.backoffMin, c.backoffMax = lo, hi
+		c.roles["WithBackoff"] = roleClient
+		return nil
+	}
+}
+
+// WithHeader adds HTTP headers to the client's opening handshake, such as
+// Authorization. Client only.
+func WithHeader(h http.Header) Option {
+	return func(c *config) error {
+		c.header = h.Clone()
+		c.roles["WithHeader"] = roleClient
+		return nil
+	}
+}
+
+// WithDialer sets the gorilla dialer the client starts from, for proxies
+// or custom network dialling; the client still sets its subprotocol, and
+// [WithTLS] and [WithHandshakeTimeout] override the dialer's when given.
+// Client only.
+func WithDialer(d *websocket.Dialer) Option {
+	return func(c *config) error {
+		if d == nil {
+			return errors.New("websocket: nil dialer")
+		}
+		dc := *d
+		c.dialer = &dc
+		c.roles["WithDialer"] = roleClient
+		return nil
+	}
+}
