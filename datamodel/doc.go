@@ -76,9 +76,14 @@
 //
 // An expression that does not suit the parameter's type is an error with Code
 // 7008, as Agents answer. A parameter the lookup does not find makes the
-// condition false. A fake Agent resolves a search path by walking the
-// segments of the Path and calling Eval on each instance of the table where
-// it meets a SegExpr segment.
+// condition false.
+//
+// [Path.Resolve] does the whole job of an Agent's path resolution against an
+// [InstanceTree] (instance numbers of tables and parameter values): it
+// expands wildcards, evaluates expressions on every instance, keeps instance
+// numbers that exist and follows references, returning the concrete paths in
+// tree order. A fake Agent can also walk the segments of a Path itself and
+// call Eval on each instance where it meets a SegExpr segment.
 //
 // # Matching
 //
