@@ -23,7 +23,11 @@
 // last few sessions we left are remembered, so that a late record of an
 // old session is ignored rather than taken for yet another restart. When
 // both ends open a session at the same moment, the larger id wins on both
-// sides. [Session.Restart] starts a new session on our side, for instance
+// sides; so that a restart is never mistaken for a losing opening, the ids
+// of the sessions a [Session] opens to replace another only grow (and a peer
+// that insists is eventually followed). While the peer keeps writing in another session than the one we
+// opened, Receive answers now and then with our first record again, so
+// that a lost opening record does not leave the two ends apart. [Session.Restart] starts a new session on our side, for instance
 // when the peer sent a DisconnectRecord with code 7105.
 //
 // # Sequencing and acknowledgement

@@ -23,6 +23,15 @@ const (
 // before it must be replaced (R-E2E.8 and R-E2E.9).
 const exhaustionMargin = 10000
 
+// nudgeEvery: of the records of another session received while the peer
+// has not joined ours, one in nudgeEvery is answered (see nudgeLocked).
+const nudgeEvery = 16
+
+// collisionPatience is how many records of a smaller session id are
+// ignored, while the peer has not joined the session we opened, before we
+// join the peer's instead.
+const collisionPatience = 2 * nudgeEvery
+
 // retiredKept is how many given-up session ids a Session remembers, so that
 // late records of an old session are dropped instead of restarting it.
 const retiredKept = 8
@@ -104,6 +113,21 @@ func NewSessionID() uint64 {
 	}
 }
 
+// nextIDLocked returns the id of a session we open to replace one: above
+// every id used so far, so that a peer still waiting to hear from us in the
+// old session (unconfirmed, see Receive) takes the new one for a restart
+// and not for a session that lost a simultaneous opening.
+func (s *Session) nextIDLocked() uint64 {
+	top := s.id
+	for _, r := range s.retired {
+		top = max(top, r)
+	}
+	if top == 0 || top > math.MaxUint64-(1<<33) {
+		return NewSessionID()
+	}
+	return top + 1 + rand.Uint64N(1<<32)
+}
+
 // Session is one end of an end-to-end session context with one peer.
 // It is safe for concurrent use.
 type Session struct {
@@ -115,6 +139,7 @@ type Session struct {
 	confirmed  bool   // the peer has sent a record within id
 	retired    [retiredKept]uint64
 	retiredAt  int // next slot of retired to overwrite
+	ignored    int // records of other sessions ignored since id began
 
 	// Sending side.
 	nextSeq  uint64        // sequence_id of the next record we write
@@ -216,7 +241,7 @@ func (s *Session) Wrap(payload []byte) ([]*usprecord.Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.id == 0 || s.nextSeq > math.MaxUint64-exhaustionMargin {
-		s.resetLocked(NewSessionID(), true)
+		s.resetLocked(s.nextIDLocked(), true)
 	}
 	return s.wrapLocked(payload), nil
 }
@@ -319,12 +344,16 @@ func (s *Session) Receive(r *usprecord.Record) (payloads [][]byte, out []*usprec
 	if id := sc.GetSessionId(); id != s.id {
 		switch {
 		case s.retiredLocked(id):
-			return nil, nil, nil // a late record of a session we left
-		case s.originated && !s.confirmed && s.nextSeq > 1 && id < s.id:
+			// A late record of a session we left, or the peer has
+			// not heard of our new one yet.
+			return nil, s.nudgeLocked(), nil
+		case s.originated && !s.confirmed && s.nextSeq > 1 && id < s.id && s.ignored < collisionPatience:
 			// Both ends opened a session at once. The larger id wins
 			// on both sides: the peer adopts ours when it reads our
-			// records.
-			return nil, nil, nil
+			// records. A peer that keeps to its session has not
+			// seen a collision but restarted (with an id below ours,
+			// which nextIDLocked avoids on our side): give in.
+			return nil, s.nudgeLocked(), nil
 		}
 		s.resetLocked(id, false)
 	}
@@ -333,7 +362,7 @@ func (s *Session) Receive(r *usprecord.Record) (payloads [][]byte, out []*usprec
 	seq := sc.GetSequenceId()
 	if seq > math.MaxUint64-exhaustionMargin {
 		// R-E2E.8: open a new session before the ids wrap around.
-		s.resetLocked(NewSessionID(), true)
+		s.resetLocked(s.nextIDLocked(), true)
 		return nil, s.wrapLocked(nil), nil
 	}
 	if seq < s.expected || s.early[seq] != nil {
@@ -438,6 +467,20 @@ func (s *Session) gapRequestLocked(out []*usprecord.Record, force bool) []*uspre
 	return append(out, r)
 }
 
+// nudgeLocked answers a record of another session while the peer has not
+// yet joined the one we opened: our first kept record again, which opens it
+// at the peer, on the first such record and every nudgeEvery-th after.
+func (s *Session) nudgeLocked() []*usprecord.Record {
+	if !s.originated || s.confirmed || len(s.sent) == 0 {
+		return nil
+	}
+	s.ignored++
+	if (s.ignored-1)%nudgeEvery != 0 {
+		return nil
+	}
+	return []*usprecord.Record{s.sent[0].rec}
+}
+
 // failLocked turns err into a *ProtocolError and starts a new session, as
 // R-E2E.21 requires; out is the record opening the new session. Before any
 // session exists there is nothing to restart.
@@ -456,12 +499,12 @@ func (s *Session) failLocked(payloads [][]byte, err error) ([][]byte, []*uspreco
 		// No session yet, none to replace: keep waiting for the peer's.
 		return payloads, nil, pe
 	}
-	s.resetLocked(NewSessionID(), true)
+	s.resetLocked(s.nextIDLocked(), true)
 	return payloads, s.wrapLocked(nil), pe
 }
 
 // Restart gives up the current session and starts a new one with id
-// newID (0 picks one with [NewSessionID]). It returns the record without
+// newID (0 picks a random id above every id used so far). It returns the record without
 // payload that opens the new session; sending it lets the peer switch at
 // once, otherwise it switches on our next record. Records of the old
 // session received later are ignored. Restart fails with
@@ -470,7 +513,7 @@ func (s *Session) Restart(newID uint64) (*usprecord.Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if newID == 0 {
-		newID = NewSessionID()
+		newID = s.nextIDLocked()
 	}
 	if newID == s.id || s.retiredLocked(newID) {
 		return nil, fmt.Errorf("%w: %d was already used", ErrInvalidSessionID, newID)
@@ -524,6 +567,7 @@ func (s *Session) resetLocked(id uint64, originated bool) {
 	s.id = id
 	s.originated = originated
 	s.confirmed = false
+	s.ignored = 0
 	s.nextSeq = 1
 	clear(s.sent)
 	s.sent = s.sent[:0]

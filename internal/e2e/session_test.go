@@ -303,10 +303,11 @@ func TestSimultaneousOpen(t *testing.T) {
 	agent, _ := e2e.New(ac, 2000)
 	fromCtrl := wrap(t, ctrl, "hello from controller")
 	fromAgent := wrap(t, agent, "hello from agent")
-	// The agent's id is larger: it ignores the controller's session...
+	// The agent's id is larger: it ignores the controller's session and
+	// answers with its own opening record...
 	got, out := recv(t, agent, fromCtrl...)
-	if len(got) != 0 || len(out) != 0 || agent.ID() != 2000 {
-		t.Fatalf("agent: %q, %d out, id %d", strs(got), len(out), agent.ID())
+	if len(got) != 0 || len(out) != 1 || out[0] != fromAgent[0] || agent.ID() != 2000 {
+		t.Fatalf("agent: %q, %v out, id %d", strs(got), out, agent.ID())
 	}
 	// ...and the controller adopts the agent's.
 	got, _ = recv(t, ctrl, fromAgent...)
@@ -832,5 +833,97 @@ func TestFailureBeforeAnySession(t *testing.T) {
 	got, _ := recv(t, agent, mk(ctrlID, 5, 1, 1, 0, "x"))
 	if !slices.Equal(strs(got), []string{"x"}) || agent.ID() != 5 {
 		t.Fatalf("the next valid record: %q, id %d", strs(got), agent.ID())
+	}
+}
+
+// TestOpeningRecordLost: after a failure the agent opened a new session,
+// but its opening record was lost and the controller keeps writing in the
+// old one. The agent answers with the opening record again, rate-limited.
+func TestOpeningRecordLost(t *testing.T) {
+	ctrl, agent := pair(t, 1500, nil)
+	recv(t, agent, wrap(t, ctrl, "open")...)
+	_, lost, err := agent.Receive(wire(t, mk(ctrlID, 1500, 2, 9, 0, ""))) // expected_id 9: invalid
+	if err == nil || len(lost) != 1 {
+		t.Fatalf("err %v, %d out", err, len(lost))
+	}
+	newID := agent.ID()
+	var nudges []*usprecord.Record
+	for i := range 40 {
+		_, out := recv(t, agent, wrap(t, ctrl, fmt.Sprint("old session ", i))...)
+		nudges = append(nudges, out...)
+	}
+	if len(nudges) != 3 { // records 1, 17 and 33
+		t.Fatalf("%d nudges for 40 records, want 3", len(nudges))
+	}
+	for _, n := range nudges {
+		if n != lost[0] {
+			t.Fatalf("nudge %v is not the opening record", sc(n))
+		}
+	}
+	recv(t, ctrl, nudges[0])
+	if ctrl.ID() != newID {
+		t.Fatalf("controller in session %d, want %d", ctrl.ID(), newID)
+	}
+	got, out := recv(t, agent, wrap(t, ctrl, "new session")...)
+	if !slices.Equal(strs(got), []string{"new session"}) || len(out) != 0 {
+		t.Fatalf("agent got %q, %d out", strs(got), len(out))
+	}
+	// Joined: late records of the old session are ignored quietly now.
+	_, out = recv(t, agent, mk(ctrlID, 1500, 50, 1, 0, "late"))
+	if len(out) != 0 {
+		t.Fatalf("nudge after the peer joined: %v", out)
+	}
+}
+
+// TestRestartAfterJoin: the controller opened a large session id and has
+// not heard from the agent yet when the agent fails and opens a new
+// session. The new id is larger, so the controller does not take it for a
+// simultaneous opening it wins.
+func TestRestartAfterJoin(t *testing.T) {
+	const big = 1 << 62
+	ctrl, agent := pair(t, big, nil)
+	recv(t, agent, wrap(t, ctrl, "open")...)
+	_, open, err := agent.Receive(wire(t, mk(ctrlID, big, 2, 9, 0, ""))) // invalid expected_id
+	if err == nil || agent.ID() <= big {
+		t.Fatalf("err %v, new id %d, want above %d", err, agent.ID(), uint64(big))
+	}
+	if st := ctrl.Stats(); !st.Originated || st.Confirmed {
+		t.Fatalf("controller should be waiting for the agent: %+v", st)
+	}
+	recv(t, ctrl, open...)
+	if ctrl.ID() != agent.ID() {
+		t.Fatalf("controller in %d, agent in %d", ctrl.ID(), agent.ID())
+	}
+	prev := agent.ID()
+	for range 5 {
+		if _, err := agent.Restart(0); err != nil || agent.ID() <= prev {
+			t.Fatalf("Restart(0): %v, id %d after %d", err, agent.ID(), prev)
+		}
+		prev = agent.ID()
+	}
+}
+
+// TestCollisionPatience: a peer that keeps writing in a smaller session
+// than the one we opened, instead of joining ours, is followed at last.
+func TestCollisionPatience(t *testing.T) {
+	cc, _ := cfgs(nil)
+	ctrl, _ := e2e.New(cc, 1<<40)
+	wrap(t, ctrl, "never arrives")
+	nudges := 0
+	for i := 1; ; i++ {
+		got, out := recv(t, ctrl, mk(agentID, 7, 1, 1, 0, "hello"))
+		if ctrl.ID() == 7 {
+			if i != 33 || !slices.Equal(strs(got), []string{"hello"}) {
+				t.Fatalf("joined after %d records with %q", i, strs(got))
+			}
+			break
+		}
+		if len(got) != 0 || i > 33 {
+			t.Fatalf("record %d: %q, id %d", i, strs(got), ctrl.ID())
+		}
+		nudges += len(out)
+	}
+	if nudges != 2 {
+		t.Fatalf("%d nudges, want 2", nudges)
 	}
 }
