@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/gousp/gousp/datamodel"
 	"github.com/gousp/gousp/msg"
 )
 
@@ -154,4 +155,21 @@ func (c *Controller) negotiateLater(id string) {
 			c.log.Info("GetSupportedProtocol failed; keeping the default record version", "agent", id, "err", err)
 		}
 	}()
+}
+
+// Schema reads the agent's whole supported data model (GetSupportedDM of
+// "Device." with everything returned) and builds a [datamodel.Schema] from
+// it, to look up paths and check requests before sending them.
+func (a *Agent) Schema(ctx context.Context) (*datamodel.Schema, error) {
+	r, err := a.GetSupportedDM(ctx, msg.GetSupportedDM{
+		Paths:               []string{"Device."},
+		ReturnCommands:      true,
+		ReturnEvents:        true,
+		ReturnParams:        true,
+		ReturnUniqueKeySets: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r.Schema()
 }
