@@ -118,3 +118,16 @@ func TestBuilderErrors(t *testing.T) {
 		t.Error("Err() = nil after a bad step")
 	}
 }
+
+func TestBuilderFollowErrors(t *testing.T) {
+	for name, b := range map[string]Builder{
+		"bad name":     Obj("Device", "X").Instance(1).Follow("1R"),
+		"at the start": Builder{}.Follow("R"),
+		"after error":  Obj("Device", "").FollowAll("R"),
+		"placeholder":  Obj("Device").Placeholder(),
+	} {
+		if _, err := b.Path(); !errors.Is(err, ErrInvalidPathSyntax) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -301,3 +301,33 @@ func TestErrorCode(t *testing.T) {
 		t.Error("PathError does not unwrap to its sentinel and its cause")
 	}
 }
+
+func TestStringers(t *testing.T) {
+	got := []string{
+		SegName.String(), SegInstance.String(), SegWildcard.String(), SegExpr.String(), SegPlaceholder.String(), SegmentKind(9).String(),
+		KindObject.String(), KindInstance.String(), KindParam.String(), KindCommand.String(), KindEvent.String(), PathKind(9).String(),
+		Op(9).String(), ObjectAccess(9).String(), ParamAccess(9).String(), ValueChange(9).String(), CommandType(9).String(),
+		ErrInvalidPathSyntax.Error(), ErrDeleteFailure.Error(),
+	}
+	want := []string{
+		"name", "instance", "wildcard", "expression", "placeholder", "SegmentKind(9)",
+		"object", "object instance", "parameter", "command", "event", "PathKind(9)",
+		"Op(9)", "ObjectAccess(9)", "ParamAccess(9)", "ValueChange(9)", "CommandType(9)",
+		"datamodel: invalid path syntax", "datamodel: object cannot be deleted",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	if ErrInvalidPath.Code() != 7026 {
+		t.Error("sentinel code")
+	}
+}
+
+func TestMustParsePanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("MustParse did not panic on a bad path")
+		}
+	}()
+	MustParse("Device..")
+}
