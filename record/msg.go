@@ -1,6 +1,7 @@
 package record
 
 import (
+	"slices"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -18,10 +19,24 @@ const (
 
 var cachedSizeOpts = proto.MarshalOptions{UseCachedSize: true}
 
+// vtMessage is implemented by messages with vtprotobuf's generated
+// marshaling code, such as every uspmsg type.
+type vtMessage interface {
+	SizeVT() int
+	MarshalToSizedBufferVT([]byte) (int, error)
+}
+
 // EncodeMsg serializes m (a *uspmsg.Msg) straight into a NoSessionContext
 // record and returns the record's bytes. The result is byte for byte what
 // Encode(NewNoSessionContext(version, to, from, proto.Marshal(m))) gives,
 // without the intermediate payload buffer and its copy.
+//
+// Messages with vtprotobuf's generated code (all of uspmsg) are written by
+// it rather than by protobuf-go's reflection. The bytes are the same, map
+// entries aside (their order is unspecified either way), with one
+// exception: a oneof wrapper holding a nil message, such as
+// &uspmsg.Body_Request{}, which protobuf-go writes as an empty message and
+// vtprotobuf omits. Build messages without such wrappers.
 func EncodeMsg(version, to, from string, m proto.Message) ([]byte, error) {
 	return AppendEncodeMsg(nil, version, to, from, m)
 }
@@ -34,13 +49,24 @@ func AppendEncodeMsg(dst []byte, version, to, from string, m proto.Message) ([]b
 	if m == nil {
 		return dst, invalid("nil message")
 	}
-	// Size caches the sizes of nested messages, so the marshal below does
-	// not compute them again.
-	n := proto.Size(m)
+	vt, fast := m.(vtMessage)
+	var n int
+	if fast {
+		n = vt.SizeVT()
+	} else {
+		// Size caches the sizes of nested messages, so the marshal below
+		// does not compute them again.
+		n = proto.Size(m)
+	}
 	if n == 0 {
 		return dst, invalid("no_session_context payload is empty")
 	}
-	b := dst
+	nsc := protowire.SizeTag(fieldNSCPayload) + protowire.SizeBytes(n)
+	total := protowire.SizeTag(fieldVersion) + protowire.SizeBytes(len(version)) +
+		protowire.SizeTag(fieldToID) + protowire.SizeBytes(len(to)) +
+		protowire.SizeTag(fieldFromID) + protowire.SizeBytes(len(from)) +
+		protowire.SizeTag(fieldNoSessionContext) + protowire.SizeBytes(nsc)
+	b := slices.Grow(dst, total)
 	b = protowire.AppendTag(b, fieldVersion, protowire.BytesType)
 	b = protowire.AppendString(b, version)
 	b = protowire.AppendTag(b, fieldToID, protowire.BytesType)
@@ -48,16 +74,26 @@ func AppendEncodeMsg(dst []byte, version, to, from string, m proto.Message) ([]b
 	b = protowire.AppendTag(b, fieldFromID, protowire.BytesType)
 	b = protowire.AppendString(b, from)
 	b = protowire.AppendTag(b, fieldNoSessionContext, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(protowire.SizeTag(fieldNSCPayload)+protowire.SizeBytes(n)))
+	b = protowire.AppendVarint(b, uint64(nsc))
 	b = protowire.AppendTag(b, fieldNSCPayload, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(n))
 	start := len(b)
-	b, err := cachedSizeOpts.MarshalAppend(b, m)
+	var err error
+	if fast {
+		b = b[:start+n]
+		var w int
+		if w, err = vt.MarshalToSizedBufferVT(b[start:]); err == nil && w != n {
+			return dst, invalid("message changed while being encoded: %d bytes, sized %d", w, n)
+		}
+	} else {
+		b, err = cachedSizeOpts.MarshalAppend(b, m)
+	}
 	if err != nil {
 		return dst, &Error{Code: CodeInvalidValue, Msg: "cannot encode message", Err: err}
 	}
 	if len(b)-start != n {
-		// m changed between Size and Marshal (a data race in the caller).
+		// m changed between sizing and marshaling (a data race in the
+		// caller).
 		return dst, invalid("message changed while being encoded: %d bytes, sized %d", len(b)-start, n)
 	}
 	return b, nil
