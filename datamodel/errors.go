@@ -22,18 +22,19 @@ const (
 )
 
 // Sentinel errors, one per code. A *PathError or *ValueError unwraps to the
-// sentinel of its code, so errors.Is(err, ErrInvalidPathSyntax) works on them.
+// sentinel of its code, so errors.Is(err, ErrInvalidPathSyntax) works on them;
+// ErrorCode gives the number.
 var (
-	ErrInvalidPathSyntax  = &codeError{CodeInvalidPathSyntax, "invalid path syntax"}
-	ErrUnsupportedParam   = &codeError{CodeUnsupportedParam, "unsupported parameter"}
-	ErrInvalidType        = &codeError{CodeInvalidType, "invalid type"}
-	ErrInvalidValue       = &codeError{CodeInvalidValue, "invalid value"}
-	ErrParamReadOnly      = &codeError{CodeParamReadOnly, "parameter is read-only"}
-	ErrNotATable          = &codeError{CodeNotATable, "object is not a table"}
-	ErrNotCreatable       = &codeError{CodeNotCreatable, "object cannot be created"}
-	ErrDeleteFailure      = &codeError{CodeDeleteFailure, "object cannot be deleted"}
-	ErrInvalidPath        = &codeError{CodeInvalidPath, "invalid path"}
-	ErrInvalidCommandArgs = &codeError{CodeInvalidCommandArgs, "invalid command arguments"}
+	ErrInvalidPathSyntax  error = sentinels[0] // 7008
+	ErrUnsupportedParam   error = sentinels[1] // 7010
+	ErrInvalidType        error = sentinels[2] // 7011
+	ErrInvalidValue       error = sentinels[3] // 7012
+	ErrParamReadOnly      error = sentinels[4] // 7013
+	ErrNotATable          error = sentinels[5] // 7018
+	ErrNotCreatable       error = sentinels[6] // 7019
+	ErrDeleteFailure      error = sentinels[7] // 7024
+	ErrInvalidPath        error = sentinels[8] // 7026
+	ErrInvalidCommandArgs error = sentinels[9] // 7027
 
 	// ErrNeedValues is returned by matching and resolving functions that meet a
 	// search expression or a reference to follow but were given no way to read
@@ -42,9 +43,16 @@ var (
 )
 
 var sentinels = []*codeError{
-	ErrInvalidPathSyntax, ErrUnsupportedParam, ErrInvalidType, ErrInvalidValue,
-	ErrParamReadOnly, ErrNotATable, ErrNotCreatable, ErrDeleteFailure,
-	ErrInvalidPath, ErrInvalidCommandArgs,
+	{CodeInvalidPathSyntax, "invalid path syntax"},
+	{CodeUnsupportedParam, "unsupported parameter"},
+	{CodeInvalidType, "invalid type"},
+	{CodeInvalidValue, "invalid value"},
+	{CodeParamReadOnly, "parameter is read-only"},
+	{CodeNotATable, "object is not a table"},
+	{CodeNotCreatable, "object cannot be created"},
+	{CodeDeleteFailure, "object cannot be deleted"},
+	{CodeInvalidPath, "invalid path"},
+	{CodeInvalidCommandArgs, "invalid command arguments"},
 }
 
 // codeError is the type of the sentinels: a USP error code with its name.
@@ -54,9 +62,6 @@ type codeError struct {
 }
 
 func (e *codeError) Error() string { return "datamodel: " + e.name }
-
-// Code returns the USP error code of the sentinel.
-func (e *codeError) Code() uint32 { return e.code }
 
 func sentinelFor(code uint32) error {
 	for _, s := range sentinels {

@@ -318,8 +318,10 @@ func TestStringers(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
-	if ErrInvalidPath.Code() != 7026 {
-		t.Error("sentinel code")
+	for _, s := range sentinels {
+		if code, ok := ErrorCode(s); !ok || code != s.code || sentinelFor(code) != s {
+			t.Errorf("sentinel %v: code %d", s, code)
+		}
 	}
 }
 
