@@ -196,6 +196,12 @@ func (c *Controller) routeFor(k mtp.Kind) *route {
 	return nil
 }
 
+// rejecter is implemented by transports with a session per peer
+// (WebSocket and UDS servers) that can end one peer's session.
+type rejecter interface {
+	Reject(peerID, reason string) error
+}
+
 // route is one transport as the controller sees it; it is the transport's
 // mtp.Handler.
 type route struct {
@@ -232,6 +238,13 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 	rec, err := record.Decode(in.Data, record.WithMaxSize(c.cfg.maxRecordSize))
 	if err != nil {
 		c.log.Warn("dropping undecodable record", "mtp", r.kind, "from", in.ReplyTo, "err", err)
+		// On a WebSocket the spec has such a session closed (1003); the
+		// bindings with sessions per peer offer Reject for that.
+		if rj, ok := r.t.(rejecter); ok && in.PeerID != "" {
+			if err := rj.Reject(in.PeerID, "USP Record cannot be parsed"); err != nil {
+				c.log.Debug("could not reject peer", "peer", in.PeerID, "err", err)
+			}
+		}
 		return
 	}
 	if rec.GetToId() != c.id {

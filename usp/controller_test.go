@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/gousp/gousp/internal/brokertest"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/gousp/gousp/msg"
@@ -22,7 +22,7 @@ import (
 	"github.com/gousp/gousp/usp"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { brokertest.Main(m) }
 
 // getAnswer answers every Get with one parameter per requested path whose
 // value is the path itself, and 7026 for paths containing "NoSuch".
