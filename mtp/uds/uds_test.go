@@ -160,11 +160,18 @@ func TestManyClients(t *testing.T) {
 	}
 }
 
-// rawConn is a hand-driven peer for protocol tests.
+// rawConn is a hand-driven peer for protocol tests. Its checks call fail:
+// t.Fatalf on the test goroutine, or a panic that ends only the current
+// connection inside rawServer, where the client may hang up at any point
+// while it retries.
 type rawConn struct {
 	t *testing.T
 	net.Conn
+	fail func(format string, args ...any)
 }
+
+// stopServe ends one connection of a rawServer.
+type stopServe struct{}
 
 func dialRaw(t *testing.T, path string) *rawConn {
 	t.Helper()
@@ -173,14 +180,14 @@ func dialRaw(t *testing.T, path string) *rawConn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return &rawConn{t, c}
+	return &rawConn{t, c, t.Fatalf}
 }
 
 func (c *rawConn) send(tlvs ...uds.TLV) {
 	c.t.Helper()
 	b, err := uds.AppendFrame(nil, tlvs...)
 	if err != nil {
-		c.t.Fatal(err)
+		c.fail("%v", err)
 	}
 	c.sendBytes(b)
 }
@@ -188,7 +195,7 @@ func (c *rawConn) send(tlvs ...uds.TLV) {
 func (c *rawConn) sendBytes(b []byte) {
 	c.t.Helper()
 	if _, err := c.Write(b); err != nil {
-		c.t.Fatal(err)
+		c.fail("%v", err)
 	}
 }
 
@@ -198,10 +205,10 @@ func (c *rawConn) expect(typ uds.TLVType) string {
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	tlvs, err := uds.ReadFrame(c, 1<<20)
 	if err != nil {
-		c.t.Fatalf("reading %v frame: %v", typ, err)
+		c.fail("reading %v frame: %v", typ, err)
 	}
 	if len(tlvs) != 1 || tlvs[0].Type != typ {
-		c.t.Fatalf("got %v, want one %v TLV", tlvs, typ)
+		c.fail("got %v, want one %v TLV", tlvs, typ)
 	}
 	return string(tlvs[0].Value)
 }
@@ -212,9 +219,9 @@ func (c *rawConn) expectClosed() {
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var b [1]byte
 	if _, err := c.Read(b[:]); err == nil {
-		c.t.Fatal("connection still open")
+		c.fail("connection still open")
 	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
-		c.t.Fatal("connection not closed within 5s")
+		c.fail("connection not closed within 5s")
 	}
 }
 
@@ -331,7 +338,16 @@ func rawServer(t *testing.T, path string, serve func(c *rawConn)) {
 			if err != nil {
 				return
 			}
-			serve(&rawConn{t, c})
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						if _, ok := r.(stopServe); !ok {
+							panic(r)
+						}
+					}
+				}()
+				serve(&rawConn{t, c, func(string, ...any) { panic(stopServe{}) }})
+			}()
 			c.Close()
 		}
 	}()
@@ -344,10 +360,13 @@ func TestClientProtocol(t *testing.T) {
 		rawServer(t, path, func(c *rawConn) {
 			c.SetReadDeadline(time.Now().Add(5 * time.Second))
 			tlvs, err := uds.ReadFrame(c, 1024)
+			first := fmt.Sprint("bad first frame ", tlvs, err)
 			if err == nil && len(tlvs) == 1 && tlvs[0].Type == uds.TypeHandshake {
-				got <- string(tlvs[0].Value)
-			} else {
-				got <- fmt.Sprint("bad first frame ", tlvs, err)
+				first = string(tlvs[0].Value)
+			}
+			select {
+			case got <- first:
+			default:
 			}
 			c.expectClosed() // never answer: the client must give up
 		})
@@ -355,7 +374,7 @@ func TestClientProtocol(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
 		defer cancel()
 		err = cli.Start(ctx, newRecorder(t))
 		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "handshake") {
@@ -379,7 +398,7 @@ func TestClientProtocol(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		err = cli.Start(ctx, newRecorder(t))
 		if err == nil || !strings.Contains(err.Error(), "go away") {
@@ -394,7 +413,11 @@ func TestClientProtocol(t *testing.T) {
 			c.expect(uds.TypeHandshake)
 			c.send(hs(ctrlID))
 			c.sendBytes([]byte("_USP\x00\x00\x00\x02zz"))
-			errs <- c.expect(uds.TypeError)
+			msg := c.expect(uds.TypeError)
+			select {
+			case errs <- msg:
+			default:
+			}
 			c.expectClosed()
 		})
 		_, rc := startClient(t, path, agentID)

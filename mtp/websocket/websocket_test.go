@@ -421,7 +421,10 @@ func TestObuspaServerHandshake(t *testing.T) {
 		writeFrame(c, 0x2, []byte("connect-record"), false)
 		f, err := readFrame(br)
 		if err == nil {
-			frames <- f
+			select {
+			case frames <- f:
+			default:
+			}
 		}
 		readFrame(br) // wait for the close
 	})
