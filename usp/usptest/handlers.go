@@ -76,6 +76,9 @@ func (a *Agent) handleSet(s *uspmsg.Set) msg.Message {
 	m.write(func() {
 		var plans []setPlan
 		var strict []msg.ParamError
+		// Unique keys are checked against the values other objects of this
+		// request will get, not only against the stored ones.
+		reqStaged := map[*objInst]map[string]string{}
 		for _, uo := range s.GetUpdateObjs() {
 			res := msg.SetResult{Requested: uo.GetObjPath()}
 			r, err := m.resolve(uo.GetObjPath())
@@ -98,6 +101,7 @@ func (a *Agent) handleSet(s *uspmsg.Set) msg.Message {
 				continue
 			}
 			var objPlans []setPlan
+			staged := maps.Clone(reqStaged)
 			for _, o := range r.objs {
 				var required, optional []msg.ParamError
 				var instPlans []setPlan
@@ -117,7 +121,7 @@ func (a *Agent) handleSet(s *uspmsg.Set) msg.Message {
 					params[p.name] = ps.GetValue()
 				}
 				if len(required) == 0 && o.tbl != nil {
-					if uerr := m.checkUnique(o.tbl, o, 0, params); uerr != nil {
+					if uerr := m.checkUniqueStaged(o.tbl, o, 0, params, staged); uerr != nil {
 						name := uerr.ParamErrs[0].Path[len(o.tbl.path)+len("{i}."):]
 						required = append(required, msg.ParamError{Path: o.path + name, Code: uerr.Code, Message: uerr.Message})
 					}
@@ -126,6 +130,7 @@ func (a *Agent) handleSet(s *uspmsg.Set) msg.Message {
 					res.Failed = append(res.Failed, msg.FailedInstance{Path: o.path, ParamErrs: required})
 					continue
 				}
+				staged[o] = params
 				objPlans = append(objPlans, instPlans...)
 				res.Updated = append(res.Updated, msg.UpdatedInstance{Path: o.path, Params: params, ParamErrs: optional})
 			}
@@ -140,6 +145,7 @@ func (a *Agent) handleSet(s *uspmsg.Set) msg.Message {
 				res.Updated = nil
 			} else {
 				plans = append(plans, objPlans...)
+				reqStaged = staged
 			}
 			resp.Results = append(resp.Results, res)
 		}

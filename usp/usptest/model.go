@@ -536,10 +536,16 @@ func (m *Model) nextNumber(t *table) uint32 {
 	return t.next
 }
 
-// create makes instance n of t with values (already checked), fills Alias
+// create makes instance n of t (0: the next number) with values (already checked), fills Alias
 // with "cpe-N" when the table has one and none was given, and reports the
 // creation.
 func (m *Model) create(t *table, n uint32, values map[string]string) *objInst {
+	if n == 0 {
+		n = m.nextNumber(t)
+	}
+	if n == 0 { // instance numbers start at 1: 0 asks for the next one
+		n = m.nextNumber(t)
+	}
 	o := m.newInst(t.def, t.path+strconv.FormatUint(uint64(n), 10)+".")
 	o.tbl = t
 	maps.Copy(o.values, values)
@@ -572,6 +578,12 @@ func (m *Model) uniqueKeys(o *objInst) map[string]string {
 // values are the new values (merged over self's, or over the defaults when
 // self is nil).
 func (m *Model) checkUnique(t *table, self *objInst, n uint32, values map[string]string) *msg.Error {
+	return m.checkUniqueStaged(t, self, n, values, nil)
+}
+
+// checkUniqueStaged is checkUnique when other instances have values staged
+// by the same request but not stored yet.
+func (m *Model) checkUniqueStaged(t *table, self *objInst, n uint32, values map[string]string, staged map[*objInst]map[string]string) *msg.Error {
 	get := func(name string) string {
 		if v, ok := values[name]; ok {
 			return v
@@ -603,7 +615,11 @@ func (m *Model) checkUnique(t *table, self *objInst, n uint32, values map[string
 			}
 			same := true
 			for i, k := range set {
-				if other.values[k] != mine[i] {
+				v, ok := staged[other][k]
+				if !ok {
+					v = other.values[k]
+				}
+				if v != mine[i] {
 					same = false
 					break
 				}
@@ -611,12 +627,7 @@ func (m *Model) checkUnique(t *table, self *objInst, n uint32, values map[string
 			if !same {
 				continue
 			}
-			blame := set[len(set)-1]
-			for _, k := range set {
-				if _, given := values[k]; given {
-					blame = k
-				}
-			}
+			blame := blameKey(t.def, set, values)
 			return &msg.Error{
 				Code:      msg.CodeDuplicateKey,
 				Message:   fmt.Sprintf("unique key %s is already used by %s", strings.Join(set, "+"), other.path),
@@ -625,6 +636,25 @@ func (m *Model) checkUnique(t *table, self *objInst, n uint32, values map[string
 		}
 	}
 	return nil
+}
+
+// blameKey picks the parameter of a unique key set to name in a 7025
+// error: the first the request set that a controller may write (for a
+// Subscription, ID rather than the agent-assigned Recipient).
+func blameKey(d *objDef, set []string, values map[string]string) string {
+	for _, k := range set {
+		if _, given := values[k]; given {
+			if p := d.param(k); p != nil && p.Access.Writable() {
+				return k
+			}
+		}
+	}
+	for _, k := range set {
+		if _, given := values[k]; given {
+			return k
+		}
+	}
+	return set[0]
 }
 
 // DeleteInstance deletes an instance ("Device.Hosts.Host.3.") and

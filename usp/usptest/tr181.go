@@ -16,8 +16,6 @@ import (
 // Model.Define.
 const tr181 = `
 Device.
-  RootDataModelVersion       string r = 2.12
-  InterfaceStackNumberOfEntries unsignedInt r = 0
   Reboot()                   sync  in=Cause,Reason
   FactoryReset()             sync  in=Cause,Reason
   ScheduleTimer()            async in=DelaySeconds
