@@ -23,9 +23,11 @@
 // last few sessions we left are remembered, so that a late record of an
 // old session is ignored rather than taken for yet another restart. When
 // both ends open a session at the same moment, the larger id wins on both
-// sides; so that a restart is never mistaken for a losing opening, the ids
-// of the sessions a [Session] opens to replace another only grow (and a peer
-// that insists is eventually followed). While the peer keeps writing in another session than the one we
+// sides. The ids of the sessions a [Session] opens to replace another grow
+// in steps below 2^32, so that a restart is never mistaken for a losing
+// opening, and so that a session id just below the current one (by less
+// than 2^40) is known for an older session whose records were overtaken,
+// not taken for yet another restart. While the peer keeps writing in another session than the one we
 // opened, Receive answers now and then with our first record again, so
 // that a lost opening record does not leave the two ends apart. [Session.Restart] starts a new session on our side, for instance
 // when the peer sent a DisconnectRecord with code 7105.

@@ -177,3 +177,114 @@ func same(t *testing.T, what string, sent, got [][]byte) {
 		}
 	}
 }
+
+// TestPropertyRestarts adds restarts on both sides, at random, to an
+// unreliable network. While they happen, messages may be lost with the
+// session they were sent in, but none arrives twice or out of order. Once
+// they stop, the two ends must settle on one session (helped by Retry
+// only) and then deliver every new message exactly once, in order.
+func TestPropertyRestarts(t *testing.T) {
+	seeds := 80
+	if testing.Short() || raceEnabled {
+		seeds = 15
+	}
+	for seed := range uint64(seeds) {
+		rng := rand.New(rand.NewPCG(seed, 0x7e57a27))
+		cc, ac := cfgs(func(c *e2e.Config) {
+			c.MaxSegment = 16
+			c.RetransmitKeep = 1 << 16
+			c.MaxRetransmitTries = -1
+		})
+		loss, dup, reorder := rng.Float64()*0.2, rng.Float64()*0.1, rng.IntN(10)
+		params := fmt.Sprintf("seed %d: loss %.2f dup %.2f reorder %d", seed, loss, dup, reorder)
+		ctrlSess, _ := e2e.New(cc, e2e.NewSessionID())
+		agentSess, _ := e2e.New(ac, 0)
+		toAgent := &lossyNet{rng: rng, loss: loss, dup: dup, reorder: reorder}
+		toCtrl := &lossyNet{rng: rng, loss: loss, dup: dup, reorder: reorder}
+		ctrl := &endpoint{name: "controller", s: ctrlSess, out: toAgent, toSend: messages(rng, 'c', 60)}
+		agent := &endpoint{name: "agent", s: agentSess, out: toCtrl, toSend: messages(rng, 'a', 60)}
+		ctrl.wrapNext(t)
+		restarts := 0
+
+		// run drives the exchange until nothing moves; with restart it
+		// also restarts either end now and then.
+		run := func(restart bool) {
+			for {
+				var actions []func()
+				if len(ctrl.toSend) > 0 {
+					actions = append(actions, func() { ctrl.wrapNext(t) })
+				}
+				if len(agent.toSend) > 0 && agentSess.ID() != 0 {
+					actions = append(actions, func() { agent.wrapNext(t) })
+				}
+				if len(toAgent.q) > 0 {
+					actions = append(actions, func() { agent.deliver(t, toAgent.next()) })
+				}
+				if len(toCtrl.q) > 0 {
+					actions = append(actions, func() { ctrl.deliver(t, toCtrl.next()) })
+				}
+				if len(actions) == 0 {
+					return
+				}
+				if restart && rng.IntN(100) == 0 {
+					e := ctrl
+					if rng.IntN(2) == 0 && agentSess.ID() != 0 {
+						e = agent
+					}
+					open, err := e.s.Restart(0)
+					if err != nil {
+						t.Fatalf("%s: %v", params, err)
+					}
+					restarts++
+					e.out.send(open)
+					continue
+				}
+				actions[rng.IntN(len(actions))]()
+			}
+		}
+		run(true)
+		inOrder(t, params+": during restarts, controller to agent", agent.received)
+		inOrder(t, params+": during restarts, agent to controller", ctrl.received)
+
+		for retries := 0; ctrlSess.ID() != agentSess.ID(); retries++ {
+			if retries > 1000 {
+				t.Fatalf("%s: sessions never settle:\ncontroller %+v\nagent      %+v", params, ctrlSess.Stats(), agentSess.Stats())
+			}
+			toAgent.send(ctrlSess.Retry()...)
+			toCtrl.send(agentSess.Retry()...)
+			run(false)
+		}
+
+		// Settled: new messages all arrive.
+		ctrl.sent, ctrl.received, agent.sent, agent.received = nil, nil, nil, nil
+		ctrl.toSend, agent.toSend = messages(rng, 'C', 20), messages(rng, 'A', 20)
+		for retries := 0; len(agent.received) < 20 || len(ctrl.received) < 20; retries++ {
+			if retries > 10000 {
+				t.Fatalf("%s: after settling, %d and %d of 20 messages arrived", params, len(agent.received), len(ctrl.received))
+			}
+			run(false)
+			toAgent.send(ctrlSess.Retry()...)
+			toCtrl.send(agentSess.Retry()...)
+		}
+		run(false)
+		same(t, params+": after settling, controller to agent", ctrl.sent, agent.received)
+		same(t, params+": after settling, agent to controller", agent.sent, ctrl.received)
+		if testing.Verbose() && seed%20 == 0 {
+			t.Logf("%s: %d restarts", params, restarts)
+		}
+	}
+}
+
+// inOrder checks that messages tagged by messages() have strictly
+// increasing indexes: none twice, none overtaking another.
+func inOrder(t *testing.T, what string, got [][]byte) {
+	t.Helper()
+	last := ""
+	for _, m := range got {
+		if tag := string(m[:5]); tag <= last {
+			t.Fatalf("%s: %q after %q", what, tag, last)
+		} else {
+			last = tag
+		}
+	}
+}

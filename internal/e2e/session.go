@@ -23,18 +23,23 @@ const (
 // before it must be replaced (R-E2E.8 and R-E2E.9).
 const exhaustionMargin = 10000
 
+// restartStep bounds how far above the previous ids a replacing session
+// id is drawn; lineageWindow is how far below the current id a session id
+// is taken for an older one of the same line (256 restarts at least). A
+// peer's random id falls in that window once in 2^24.
+const (
+	restartStep   = 1 << 32
+	lineageWindow = 1 << 40
+)
+
 // nudgeEvery: of the records of another session received while the peer
 // has not joined ours, one in nudgeEvery is answered (see nudgeLocked).
 const nudgeEvery = 16
 
-// collisionPatience is how many records of a smaller session id are
-// ignored, while the peer has not joined the session we opened, before we
-// join the peer's instead.
-const collisionPatience = 2 * nudgeEvery
-
 // retiredKept is how many given-up session ids a Session remembers, so that
-// late records of an old session are dropped instead of restarting it.
-const retiredKept = 8
+// late records of an old session are dropped instead of restarting it. It
+// is looked through only for records of another session than the current.
+const retiredKept = 64
 
 // Config describes one end of a session context. LocalID and PeerID are
 // required; every other zero field takes its default.
@@ -113,10 +118,12 @@ func NewSessionID() uint64 {
 	}
 }
 
-// nextIDLocked returns the id of a session we open to replace one: above
-// every id used so far, so that a peer still waiting to hear from us in the
-// old session (unconfirmed, see Receive) takes the new one for a restart
-// and not for a session that lost a simultaneous opening.
+// nextIDLocked returns the id of a session we open to replace one: a
+// little above every id used so far. Above, so that a peer still waiting to
+// hear from us in the old session (unconfirmed, see Receive) takes the new
+// one for a restart and not for a session that lost a simultaneous opening;
+// a little, so that a peer can tell an id just below its current one
+// (within lineageWindow) for an older session whose records arrive late.
 func (s *Session) nextIDLocked() uint64 {
 	top := s.id
 	for _, r := range s.retired {
@@ -125,7 +132,7 @@ func (s *Session) nextIDLocked() uint64 {
 	if top == 0 || top > math.MaxUint64-(1<<33) {
 		return NewSessionID()
 	}
-	return top + 1 + rand.Uint64N(1<<32)
+	return top + 1 + rand.Uint64N(restartStep)
 }
 
 // Session is one end of an end-to-end session context with one peer.
@@ -347,12 +354,16 @@ func (s *Session) Receive(r *usprecord.Record) (payloads [][]byte, out []*usprec
 			// A late record of a session we left, or the peer has
 			// not heard of our new one yet.
 			return nil, s.nudgeLocked(), nil
-		case s.originated && !s.confirmed && s.nextSeq > 1 && id < s.id && s.ignored < collisionPatience:
+		case s.originated && !s.confirmed && s.nextSeq > 1 && id < s.id:
 			// Both ends opened a session at once. The larger id wins
 			// on both sides: the peer adopts ours when it reads our
-			// records. A peer that keeps to its session has not
-			// seen a collision but restarted (with an id below ours,
-			// which nextIDLocked avoids on our side): give in.
+			// records, which nudgeLocked sends again. (Giving in
+			// after a while would let both ends swap sessions.)
+			return nil, s.nudgeLocked(), nil
+		case id < s.id && s.id-id <= lineageWindow:
+			// Just below ours: an older session of the same line
+			// (see nextIDLocked) whose records were overtaken by
+			// those of the session that replaced it.
 			return nil, s.nudgeLocked(), nil
 		}
 		s.resetLocked(id, false)

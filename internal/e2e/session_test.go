@@ -903,27 +903,35 @@ func TestRestartAfterJoin(t *testing.T) {
 	}
 }
 
-// TestCollisionPatience: a peer that keeps writing in a smaller session
-// than the one we opened, instead of joining ours, is followed at last.
-func TestCollisionPatience(t *testing.T) {
-	cc, _ := cfgs(nil)
-	ctrl, _ := e2e.New(cc, 1<<40)
-	wrap(t, ctrl, "never arrives")
-	nudges := 0
-	for i := 1; ; i++ {
-		got, out := recv(t, ctrl, mk(agentID, 7, 1, 1, 0, "hello"))
-		if ctrl.ID() == 7 {
-			if i != 33 || !slices.Equal(strs(got), []string{"hello"}) {
-				t.Fatalf("joined after %d records with %q", i, strs(got))
-			}
-			break
-		}
-		if len(got) != 0 || i > 33 {
-			t.Fatalf("record %d: %q, id %d", i, strs(got), ctrl.ID())
-		}
-		nudges += len(out)
+// TestOvertakenRestart: the agent restarts twice and the opening record of
+// the second new session overtakes the first's. The controller stays in
+// the newer session.
+func TestOvertakenRestart(t *testing.T) {
+	ctrl, agent := pair(t, 1<<50, nil)
+	recv(t, agent, wrap(t, ctrl, "open")...)
+	first, _ := agent.Restart(0)
+	second, _ := agent.Restart(0)
+	if sc(second).SessionId <= sc(first).SessionId || sc(first).SessionId <= 1<<50 {
+		t.Fatalf("restart ids %d then %d", sc(first).SessionId, sc(second).SessionId)
 	}
-	if nudges != 2 {
-		t.Fatalf("%d nudges, want 2", nudges)
+	_, out := recv(t, ctrl, second, first)
+	if ctrl.ID() != agent.ID() || len(out) != 0 {
+		t.Fatalf("controller in %d, agent in %d, %d out", ctrl.ID(), agent.ID(), len(out))
+	}
+	got, _ := recv(t, agent, wrap(t, ctrl, "still here")...)
+	if !slices.Equal(strs(got), []string{"still here"}) {
+		t.Fatalf("agent got %q", strs(got))
+	}
+}
+
+// TestPeerRestartWithRandomID: a peer of another make restarts with a
+// random id, smaller than ours; R-E2E.6 makes us follow it.
+func TestPeerRestartWithRandomID(t *testing.T) {
+	ctrl, agent := pair(t, 1<<62, nil)
+	recv(t, agent, wrap(t, ctrl, "open")...)
+	recv(t, ctrl, wrap(t, agent, "answer")...)
+	got, _ := recv(t, ctrl, mk(agentID, 77, 1, 1, 0, "rebooted"))
+	if ctrl.ID() != 77 || !slices.Equal(strs(got), []string{"rebooted"}) {
+		t.Fatalf("controller in %d, got %q", ctrl.ID(), strs(got))
 	}
 }
