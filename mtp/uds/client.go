@@ -198,11 +198,13 @@ func (c *Client) PeerID() string {
 	return c.sess.peerID
 }
 
-// Reject ends the current session, sending reason in an error TLV: the
-// layer above calls it for a record it cannot extract (R-UDS.23). The
-// client reconnects as after any loss.
-func (c *Client) Reject(reason string) error {
-	sess, err := c.current(mtp.Address{})
+// Reject ends the session, sending reason in an error TLV: the layer above
+// calls it for a record it cannot extract (R-UDS.23). peerID may be empty
+// or the server's endpoint ID. The client reconnects as after any loss. It
+// has the signature of [Server.Reject], so that callers need not know the
+// role.
+func (c *Client) Reject(peerID, reason string) error {
+	sess, err := c.current(mtp.Address{MTP: mtp.UDS, To: peerID})
 	if err != nil {
 		return err
 	}

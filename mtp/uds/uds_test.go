@@ -559,7 +559,13 @@ func TestReject(t *testing.T) {
 		t.Errorf("rejected record delivered: %v", recs)
 	}
 	rc.waitEvent(mtp.Up, 2)
-	if err := cli.Reject("client side"); err != nil {
+	var rj interface {
+		Reject(peerID, reason string) error
+	} = cli
+	if err := rj.Reject("proto::other", "x"); !errors.Is(err, mtp.ErrUnknownPeer) {
+		t.Errorf("Reject of another peer = %v", err)
+	}
+	if err := rj.Reject(ctrlID, "client side"); err != nil {
 		t.Fatal(err)
 	}
 	if sd := rs.waitEvent(mtp.PeerDown, 2); !errors.Is(sd.Err, uds.ErrPeer) {

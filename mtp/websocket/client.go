@@ -250,11 +250,13 @@ func (c *Client) PeerID() string {
 	return c.learnt
 }
 
-// Reject closes the current session with status 1003 and reason: the
-// layer above calls it for a record it cannot parse (R-WS.16). The client
-// reconnects as after any loss.
-func (c *Client) Reject(reason string) error {
-	sess, err := c.current(mtp.Address{})
+// Reject closes the session with status 1003 and reason: the layer above
+// calls it for a record it cannot parse (R-WS.16). peerID may be empty or
+// name the server as Send's To does. The client reconnects as after any
+// loss. It has the signature of [Server.Reject], so that callers need not
+// know the role.
+func (c *Client) Reject(peerID, reason string) error {
+	sess, err := c.current(mtp.Address{MTP: mtp.WebSocket, To: peerID})
 	if err != nil {
 		return err
 	}

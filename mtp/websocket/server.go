@@ -231,26 +231,36 @@ func (s *Server) admit(r *http.Request) (string, int, error) {
 // register makes sess the session for its peer, closing an older one, and
 // reports PeerDown for the old and PeerUp for the new, in that order.
 func (s *Server) register(sess *session) bool {
+	old, ok := s.swapIn(sess)
+	if old != nil {
+		// Written after the events and outside hmu: a slow old peer must
+		// not hold up handler calls.
+		old.closeWith(websocket.CloseNormalClosure, "replaced by a newer session", ErrReplaced)
+	}
+	return ok
+}
+
+func (s *Server) swapIn(sess *session) (old *session, ok bool) {
 	id, peer := sess.peerID, sess.reply
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return false
+		return nil, false
 	}
-	old := s.sessions[id]
+	old = s.sessions[id]
 	if old != nil && s.cfg.rejectDuplicates {
 		// Lost a race with another connection from the same endpoint.
 		s.mu.Unlock()
 		sess.closeWith(websocket.ClosePolicyViolation, "endpoint already has a session", ErrHandshake)
-		return false
+		return nil, false
 	}
 	s.sessions[id] = sess
 	s.mu.Unlock()
 	if old != nil {
 		s.log.Info("replacing session", "peer", id)
-		old.closeWith(websocket.CloseNormalClosure, "replaced by a newer session", ErrReplaced)
+		old.why.CompareAndSwap(nil, ptr(ErrReplaced))
 		if !old.down {
 			old.down = true
 			s.h.HandleEvent(mtp.Event{Kind: mtp.PeerDown, Peer: peer, PeerID: id, Err: ErrReplaced})
@@ -258,8 +268,10 @@ func (s *Server) register(sess *session) bool {
 	}
 	s.log.Info("session open", "peer", id)
 	s.h.HandleEvent(mtp.Event{Kind: mtp.PeerUp, Peer: peer, PeerID: id})
-	return true
+	return old, true
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func (s *Server) session(to mtp.Address) (*session, error) {
 	if err := s.ready(); err != nil {

@@ -703,11 +703,24 @@ func TestReconnect(t *testing.T) {
 	_ = srv2
 }
 
+// Both roles reject the same way, so the layer above need not know which.
+var (
+	_ interface {
+		Reject(peerID, reason string) error
+	} = (*websocket.Client)(nil)
+	_ interface {
+		Reject(peerID, reason string) error
+	} = (*websocket.Server)(nil)
+)
+
 func TestClientReject(t *testing.T) {
 	srv, rs := startServer(t)
 	cli, rc := startClient(t, srv.URL(), agentID)
 	rs.waitEvent(mtp.PeerUp, 0)
-	if err := cli.Reject("bad record"); err != nil {
+	if err := cli.Reject("proto::other", "x"); !errors.Is(err, mtp.ErrUnknownPeer) {
+		t.Errorf("Reject of another peer = %v", err)
+	}
+	if err := cli.Reject("", "bad record"); err != nil {
 		t.Fatal(err)
 	}
 	down := rs.waitEvent(mtp.PeerDown, 0)
