@@ -360,10 +360,11 @@ func (s *Session) Receive(r *usprecord.Record) (payloads [][]byte, out []*usprec
 			// records, which nudgeLocked sends again. (Giving in
 			// after a while would let both ends swap sessions.)
 			return nil, s.nudgeLocked(), nil
-		case id < s.id && s.id-id <= lineageWindow:
+		case id < s.id && s.id-id <= lineageWindow && !(s.originated && s.nextSeq == 1):
 			// Just below ours: an older session of the same line
 			// (see nextIDLocked) whose records were overtaken by
-			// those of the session that replaced it.
+			// those of the session that replaced it. (Unless ours
+			// is unused yet: then there is nothing to keep.)
 			return nil, s.nudgeLocked(), nil
 		}
 		s.resetLocked(id, false)

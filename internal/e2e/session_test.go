@@ -922,6 +922,14 @@ func TestOvertakenRestart(t *testing.T) {
 	if !slices.Equal(strs(got), []string{"still here"}) {
 		t.Fatalf("agent got %q", strs(got))
 	}
+	// The same for an agent meeting the controller for the first time.
+	ctrl, agent = pair(t, 1<<50, nil)
+	first, _ = ctrl.Restart(0)
+	second, _ = ctrl.Restart(0)
+	recv(t, agent, second, first)
+	if agent.ID() != ctrl.ID() {
+		t.Fatalf("agent in %d, controller in %d", agent.ID(), ctrl.ID())
+	}
 }
 
 // TestPeerRestartWithRandomID: a peer of another make restarts with a
