@@ -56,6 +56,9 @@ type Agent struct {
 	mu       sync.Mutex
 	state    int
 	learned  map[string]route // endpoint ID -> where its last record came from
+	// subRoutes remembers where the Add that created a subscription came
+	// from (by instance path): its notifications go back there.
+	subRoutes map[string]route
 	received []Received
 	counters map[string]int // notification msg_id counters, per kind
 	pending  map[string]*pendingNotify
@@ -111,7 +114,7 @@ func NewAgent(endpointID string, opts ...Option) (*Agent, error) {
 	}
 	a := &Agent{
 		id: endpointID, cfg: cfg, model: cfg.model, log: cfg.log.With("agent", endpointID),
-		learned: map[string]route{}, counters: map[string]int{}, pending: map[string]*pendingNotify{},
+		learned: map[string]route{}, subRoutes: map[string]route{}, counters: map[string]int{}, pending: map[string]*pendingNotify{},
 		queue: jobQueue{signal: make(chan struct{}, 1)}, stopped: make(chan struct{}),
 	}
 	a.faults = &Faults{a: a}
@@ -153,8 +156,9 @@ func (a *Agent) Received() []Received {
 // the connect record of each transport's kind (MQTTConnect with the topic
 // the transport subscribed to, STOMPConnect, WebSocketConnect, UDSConnect;
 // none over mtp/memory) to the controllers given with [WithController], then
-// a Boot! event to the subscribers of Device.Boot!. If ctx ends first, or a
-// transport fails, Start closes the agent and returns the error.
+// a Boot! event to the subscribers of Device.Boot!, and returns once they
+// are sent. If ctx ends first, or a transport fails, Start closes the agent
+// and returns the error.
 func (a *Agent) Start(ctx context.Context) error {
 	a.mu.Lock()
 	switch a.state {
@@ -194,7 +198,16 @@ func (a *Agent) Start(ctx context.Context) error {
 			return fail(fmt.Errorf("usptest: waiting for %s transport: %w", b.t.Kind(), ctx.Err()))
 		}
 	}
-	a.enqueue(func() { a.sendBoot(a.cfg.bootCause, "", false) })
+	// Start returns once Boot! is out, so that a test never sees it arrive
+	// after Start, in the middle of its own exchange.
+	booted := make(chan struct{})
+	a.enqueue(func() {
+		defer close(booted)
+		a.sendBoot(a.cfg.bootCause, "", false)
+	})
+	if err := a.wait(ctx, booted); err != nil {
+		return fail(fmt.Errorf("usptest: sending Boot!: %w", err))
+	}
 	return nil
 }
 
@@ -378,6 +391,21 @@ func (a *Agent) routeTo(endpointID string) (route, bool) {
 	r, ok := a.learned[endpointID]
 	a.mu.Unlock()
 	return r, ok
+}
+
+// routeFor says where a notification for a controller goes: where the
+// subscription it belongs to was created from, else the controller's
+// route.
+func (a *Agent) routeFor(to, subPath string) (route, bool) {
+	if subPath != "" {
+		a.mu.Lock()
+		r, ok := a.subRoutes[subPath]
+		a.mu.Unlock()
+		if ok {
+			return r, true
+		}
+	}
+	return a.routeTo(to)
 }
 
 // sendRecord encodes and sends one record, through the fault injector.
@@ -578,6 +606,9 @@ func filterParams(d *objDef, values map[string]string) map[string]string {
 	}
 	return out
 }
+
+// subscriptionPath is the supported path of the subscription table.
+const subscriptionPath = "Device.LocalAgent.Subscription.{i}."
 
 // refPath is how TR-181 references an object: its path without the
 // trailing dot.

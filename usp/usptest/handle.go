@@ -120,7 +120,11 @@ func (a *Agent) logReceived(from string, in mtp.Inbound, m *uspmsg.Msg) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.received) >= maxReceived {
-		a.received = append(a.received[:0], a.received[1:]...)
+		// Forget the older half at once: shifting one entry per message
+		// would cost a copy of the whole log on every message.
+		n := copy(a.received, a.received[maxReceived/2:])
+		clear(a.received[n:])
+		a.received = a.received[:n]
 	}
 	a.received = append(a.received, Received{From: from, ReplyTo: in.ReplyTo, Msg: m})
 }
@@ -159,7 +163,7 @@ func (a *Agent) handlePayload(r route, canReply bool, from string, in mtp.Inboun
 	if code := a.faults.takeFail(t); code != 0 {
 		resp = msg.Errorf(code, "injected failure of %s", t).Build(id)
 	} else {
-		resp = a.dispatch(from, id, t, m.GetBody().GetRequest())
+		resp = a.dispatch(origin{from: from, r: r, ok: canReply}, id, t, m.GetBody().GetRequest())
 	}
 	if resp == nil {
 		return
@@ -184,7 +188,15 @@ func inconsistent(id string) *uspmsg.Msg {
 
 // dispatch answers one request; nil means no answer (Operate with
 // send_resp=false).
-func (a *Agent) dispatch(from, id string, t uspmsg.Header_MsgType, req *uspmsg.Request) *uspmsg.Msg {
+// origin is who sent a request and where its answer goes.
+type origin struct {
+	from string
+	r    route
+	ok   bool
+}
+
+func (a *Agent) dispatch(o origin, id string, t uspmsg.Header_MsgType, req *uspmsg.Request) *uspmsg.Msg {
+	from := o.from
 	switch t {
 	case uspmsg.Header_GET:
 		if g := req.GetGet(); g != nil {
@@ -196,7 +208,7 @@ func (a *Agent) dispatch(from, id string, t uspmsg.Header_MsgType, req *uspmsg.R
 		}
 	case uspmsg.Header_ADD:
 		if ad := req.GetAdd(); ad != nil {
-			return a.handleAdd(from, ad).Build(id)
+			return a.handleAdd(o, ad).Build(id)
 		}
 	case uspmsg.Header_DELETE:
 		if d := req.GetDelete(); d != nil {

@@ -173,8 +173,9 @@ type addUndo struct {
 
 // handleAdd answers an Add. Without allow_partial the creations are undone
 // if any object fails.
-func (a *Agent) handleAdd(from string, ad *uspmsg.Add) msg.Message {
+func (a *Agent) handleAdd(orig origin, ad *uspmsg.Add) msg.Message {
 	m := a.model
+	from := orig.from
 	partial := ad.GetAllowPartial()
 	var resp msg.AddResp
 	var fail *msg.Error
@@ -226,6 +227,11 @@ func (a *Agent) handleAdd(from string, ad *uspmsg.Add) msg.Message {
 				}
 				undo = append(undo, addUndo{t: t, n: n, next: t.next})
 				o := m.create(t, n, values)
+				if t.def.path == subscriptionPath && orig.ok {
+					a.mu.Lock()
+					a.subRoutes[o.path] = orig.r
+					a.mu.Unlock()
+				}
 				ok := res
 				ok.Path = o.path
 				ok.UniqueKeys = m.uniqueKeys(o)
@@ -290,7 +296,7 @@ func (a *Agent) addValues(from string, t *table, settings []*uspmsg.Add_CreatePa
 		}
 		values[name] = value
 	}
-	if t.def.path == "Device.LocalAgent.Subscription.{i}." {
+	if t.def.path == subscriptionPath {
 		a.subscriptionDefaults(from, t, values)
 	}
 	return values, optional, nil

@@ -37,6 +37,7 @@ func (a *Agent) onChanges(chs []change) {
 // subscription is what the agent reads from one enabled
 // Device.LocalAgent.Subscription.{i}. instance.
 type subscription struct {
+	path       string // instance path
 	id         string
 	notifType  string
 	refs       []datamodel.Path
@@ -57,7 +58,7 @@ func (m *Model) subscriptions() []subscription {
 		if en, err := datamodel.ParseBool(v["Enable"]); err != nil || !en {
 			continue
 		}
-		s := subscription{id: v["ID"], notifType: v["NotifType"], recipient: v["Recipient"]}
+		s := subscription{path: o.path, id: v["ID"], notifType: v["NotifType"], recipient: v["Recipient"]}
 		s.retry, _ = datamodel.ParseBool(v["NotifRetry"])
 		if secs, err := datamodel.ParseUnsignedInt(v["NotifExpiration"]); err == nil {
 			s.expiration = time.Duration(secs) * time.Second
@@ -122,7 +123,7 @@ func (a *Agent) notifyChanges(chs []change) {
 	}
 	m.mu.RUnlock()
 	for _, o := range outs {
-		a.notify(o.to, o.sub.id, o.sendResp, o.expiration, o.n)
+		a.notify(o.to, o.sub.path, o.sub.id, o.sendResp, o.expiration, o.n)
 	}
 }
 
@@ -237,7 +238,7 @@ func (a *Agent) nextMsgID(kind string) string {
 // notify sends one Notify to a controller and, when it asks for a
 // response, resends the same bytes until the NotifyResp comes, the
 // expiration passes or the agent closes. It runs on the worker.
-func (a *Agent) notify(to, subID string, sendResp bool, expiration time.Duration, n msg.Notification) {
+func (a *Agent) notify(to, subPath, subID string, sendResp bool, expiration time.Duration, n msg.Notification) {
 	id := a.nextMsgID(n.Kind())
 	payload, err := proto.Marshal(msg.Notify{SubscriptionID: subID, SendResp: sendResp, Notification: n}.Build(id))
 	if err != nil {
@@ -249,7 +250,7 @@ func (a *Agent) notify(to, subID string, sendResp bool, expiration time.Duration
 		a.log.Error("encoding notification record", "err", err)
 		return
 	}
-	if r, ok := a.routeTo(to); ok {
+	if r, ok := a.routeFor(to, subPath); ok {
 		_ = a.sendBytes(r, data)
 	} else {
 		a.log.Warn("no address for notification", "to", to, "msg_id", id)
@@ -262,10 +263,10 @@ func (a *Agent) notify(to, subID string, sendResp bool, expiration time.Duration
 	a.pending[id] = p
 	a.mu.Unlock()
 	a.wg.Add(1)
-	go a.retry(id, to, data, expiration, p)
+	go a.retry(id, to, subPath, data, expiration, p)
 }
 
-func (a *Agent) retry(id, to string, data []byte, expiration time.Duration, p *pendingNotify) {
+func (a *Agent) retry(id, to, subPath string, data []byte, expiration time.Duration, p *pendingNotify) {
 	defer a.wg.Done()
 	defer func() {
 		a.mu.Lock()
@@ -294,7 +295,7 @@ func (a *Agent) retry(id, to string, data []byte, expiration time.Duration, p *p
 		case <-t.C:
 		}
 		a.enqueue(func() {
-			if r, ok := a.routeTo(to); ok {
+			if r, ok := a.routeFor(to, subPath); ok {
 				_ = a.sendBytes(r, data)
 			}
 		})
@@ -436,6 +437,6 @@ func (a *Agent) onBoard(controllerPath string) error {
 	if to == "" {
 		return msg.Errorf(msg.CodeCommandFailure, "controller %s has no endpoint ID", controllerPath)
 	}
-	a.enqueue(func() { a.notify(to, "", true, 0, ob) })
+	a.enqueue(func() { a.notify(to, "", "", true, 0, ob) })
 	return nil
 }
