@@ -53,17 +53,17 @@ type Agent struct {
 	wg      sync.WaitGroup
 	stopped chan struct{} // closed when the worker ends
 
-	mu       sync.Mutex
-	state    int
-	learned  map[string]route // endpoint ID -> where its last record came from
+	mu      sync.Mutex
+	state   int
+	learned map[string]route // endpoint ID -> where its last record came from
 	// subRoutes remembers where the Add that created a subscription came
 	// from (by instance path): its notifications go back there.
 	subRoutes map[string]route
-	received []Received
-	counters map[string]int // notification msg_id counters, per kind
-	pending  map[string]*pendingNotify
-	requests int // Device.LocalAgent.Request numbers handed out without a table
-	factory  snapshot
+	received  []Received
+	counters  map[string]int // notification msg_id counters, per kind
+	pending   map[string]*pendingNotify
+	requests  int // Device.LocalAgent.Request numbers handed out without a table
+	factory   snapshot
 }
 
 const (
