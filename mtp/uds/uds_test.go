@@ -661,3 +661,43 @@ func TestOptions(t *testing.T) {
 		})
 	}
 }
+
+func TestSendToStuckPeer(t *testing.T) {
+	srv, rs := startServer(t, sockPath(t), uds.WithWriteTimeout(100*time.Millisecond))
+	tests := []struct {
+		name    string
+		ctx     func() (context.Context, context.CancelFunc)
+		wantErr error
+	}{
+		{"write timeout", func() (context.Context, context.CancelFunc) { return context.Background(), func() {} }, mtp.ErrNotConnected},
+		{"context deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 100*time.Millisecond)
+		}, context.DeadlineExceeded},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := fmt.Sprintf("proto::stuck-%d", i)
+			c := dialRaw(t, srv.Path())
+			c.send(hs(id)) // then never reads again
+			c.expect(uds.TypeHandshake)
+			rs.waitEvent(mtp.PeerUp, i)
+			rec := make([]byte, 1<<20)
+			var err error
+			for range 64 { // far more than the socket buffers hold
+				ctx, cancel := tt.ctx()
+				err = srv.Send(ctx, mtp.Address{To: id}, rec)
+				cancel()
+				if err != nil {
+					break
+				}
+			}
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Send = %v, want %v", err, tt.wantErr)
+			}
+			// A half-written frame ruins the stream: the session is gone.
+			if down := rs.waitEvent(mtp.PeerDown, i); down.PeerID != id {
+				t.Errorf("PeerDown = %+v", down)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -864,5 +865,42 @@ func TestOptions(t *testing.T) {
 	if _, err := websocket.NewClient("wss://h/usp", agentID, websocket.WithDialer(&gorilla.Dialer{}),
 		websocket.WithHeader(http.Header{"Authorization": {"Bearer x"}})); err != nil {
 		t.Errorf("valid client options: %v", err)
+	}
+}
+
+func TestSendToStuckPeer(t *testing.T) {
+	srv, rs := startServer(t, websocket.WithWriteTimeout(100*time.Millisecond))
+	tests := []struct {
+		name    string
+		ctx     func() (context.Context, context.CancelFunc)
+		wantErr error
+	}{
+		{"write timeout", func() (context.Context, context.CancelFunc) { return context.Background(), func() {} }, mtp.ErrNotConnected},
+		{"context deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 100*time.Millisecond)
+		}, context.DeadlineExceeded},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := fmt.Sprintf("proto::stuck-%d", i)
+			dialGorilla(t, srv, id) // never reads
+			rs.waitEvent(mtp.PeerUp, i)
+			rec := make([]byte, 1<<20)
+			var err error
+			for range 64 { // far more than the socket buffers hold
+				ctx, cancel := tt.ctx()
+				err = srv.Send(ctx, wsAddr(id), rec)
+				cancel()
+				if err != nil {
+					break
+				}
+			}
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Send = %v, want %v", err, tt.wantErr)
+			}
+			if down := rs.waitEvent(mtp.PeerDown, i); down.PeerID != id {
+				t.Errorf("PeerDown = %+v", down)
+			}
+		})
 	}
 }
