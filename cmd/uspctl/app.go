@@ -29,6 +29,9 @@ type app struct {
 	newBinding func(a *app) (binding, error)
 	// terminal reports whether w is a terminal, for the progress bar.
 	terminal func(w io.Writer) bool
+	// onReady, when set, is called once listen or agents is connected and
+	// waiting: tests use it to know when to make agents talk.
+	onReady func()
 
 	outMu sync.Mutex // serialises writes to stdout from concurrent work
 }
@@ -148,6 +151,12 @@ func (a *app) setup(cmd *cobra.Command) error {
 		a.log.Debug("configuration file read", "file", file)
 	}
 	return nil
+}
+
+func (a *app) ready() {
+	if a.onReady != nil {
+		a.onReady()
+	}
 }
 
 func (a *app) jsonOutput() bool { return a.s.output == outputJSON }

@@ -177,6 +177,7 @@ func (a *app) listen(ctx context.Context, agents []agentSpec, specs []usp.Subscr
 		}
 	}
 
+	a.ready()
 	var timer <-chan time.Time
 	if forDur > 0 {
 		t := time.NewTimer(forDur)
@@ -351,6 +352,7 @@ func (a *app) agentsCommand() *cobra.Command {
 				return err
 			}
 			defer cn.close()
+			a.ready()
 			select {
 			case <-time.After(forDur):
 			case <-cmd.Context().Done():

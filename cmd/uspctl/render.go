@@ -439,21 +439,21 @@ func (r *operateResult) failed() bool {
 }
 
 func (r *operateResult) writeText(w io.Writer) {
-	t := newTable(w)
 	for _, it := range r.Results {
 		switch it.Status {
 		case statusFailed:
-			fmt.Fprintf(t, "%s\t%s\t%d %s\n", it.Command, it.Status, it.Error.Code, oneLine(it.Error.Message))
+			fmt.Fprintf(w, "%s  %s  %d %s\n", it.Command, it.Status, it.Error.Code, oneLine(it.Error.Message))
 		case statusStarted:
-			fmt.Fprintf(t, "%s\t%s\t%s\n", it.Command, it.Status, it.RequestPath)
+			fmt.Fprintf(w, "%s  %s  %s\n", it.Command, it.Status, it.RequestPath)
 		default:
-			fmt.Fprintf(t, "%s\t%s\t\n", it.Command, it.Status)
+			fmt.Fprintf(w, "%s  %s\n", it.Command, it.Status)
+			t := newTable(w)
 			for _, k := range sortedKeys(it.Output) {
-				fmt.Fprintf(t, "  %s\t%s\t\n", k, cell(it.Output[k]))
+				fmt.Fprintf(t, "  %s\t%s\n", k, cell(it.Output[k]))
 			}
+			t.Flush()
 		}
 	}
-	t.Flush()
 }
 
 // ---- gsdm ----
