@@ -94,6 +94,15 @@
 //     expected_id included;
 //   - the sequence_id exhaustion margin (R-E2E.8, R-E2E.9) triggers a new
 //     session of ours, opened by a record without payload;
+//   - R-E2E.6 (a different session_id restarts the session) is kept except
+//     for ids we gave up, for the smaller id of a simultaneous opening, and
+//     for ids just below ours (older sessions of the same line, see
+//     Sessions): TR-369 does not consider records overtaking each other
+//     across restarts, and following them would make the two ends part;
+//   - when a peer keeps writing in another session than the one we opened,
+//     our opening record is sent again (one record in 16), since the peer
+//     has evidently not received it;
+//   - a failure before any session exists opens none;
 //   - mac_signature and sender_cert are not checked: integrity is left to
 //     the MTP (R-E2E.28), and TLS12 payloads are refused with 7102.
 package e2e

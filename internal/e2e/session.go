@@ -326,8 +326,10 @@ func (s *Session) keptLocked(seq uint64) *sentRecord {
 // session id yet, see [New], keeps waiting instead and out is empty.) The
 // caller may also tell the peer with [Session.Disconnect].
 //
-// Returned payloads may share memory with r. Returned records are shared
-// with the session's retransmission buffer: read them, do not modify them.
+// Receive may hold r's session context until the records before it
+// arrive, and returned payloads may share memory with r: do not modify r
+// afterwards. Returned records are shared with the session's retransmission
+// buffer: read them, do not modify them.
 func (s *Session) Receive(r *usprecord.Record) (payloads [][]byte, out []*usprecord.Record, err error) {
 	sc := r.GetSessionContext()
 	if sc == nil {
