@@ -181,4 +181,3 @@ func TestNotifyRetriedUntilAnswered(t *testing.T) {
 		t.Fatalf("%d deliveries: the agent kept retrying after the NotifyResp", len(seen))
 	}
 }
-
