@@ -351,7 +351,10 @@ func TestRebootAndFactoryReset(t *testing.T) {
 
 	// Firmware: download, then activate; the agent reboots into it.
 	operate(t, c, "Device.DeviceInfo.FirmwareImage.2.Download()", "dl", map[string]string{"URL": "http://example.com/usptest-2.0.0.bin"})
-	waitUntil(t, func() bool { s, _ := a.Model().Get("Device.DeviceInfo.FirmwareImage.2.Status"); return s == "Available" })
+	waitUntil(t, func() bool {
+		s, _ := a.Model().Get("Device.DeviceInfo.FirmwareImage.2.Status")
+		return s == "Available"
+	})
 	operate(t, c, "Device.DeviceInfo.FirmwareImage.2.Activate()", "act", nil)
 	boot = c.take(time.Second, notifyOf("Event"))
 	if boot == nil {
