@@ -233,21 +233,55 @@ func BenchmarkBareDecodeGetResp(b *testing.B)   { benchBareDecode(b, benchGetRes
 func BenchmarkRecordDecodeVTGet(b *testing.B)     { benchRecordDecodeVT(b, benchGet()) }
 func BenchmarkRecordDecodeVTGetResp(b *testing.B) { benchRecordDecodeVT(b, benchGetResp()) }
 
-// The wrap-then-Encode path, for callers holding payload bytes already.
-func BenchmarkEncodeNoSessionContext(b *testing.B) {
-	payload, _ := proto.Marshal(benchGetResp())
+func BenchmarkParseEndpointID(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Encode(NewNoSessionContext(DefaultVersion, agentID, controllerID, payload)); err != nil {
+		if _, err := ParseEndpointID("urn:bbf:usp:id:ops::00256D-STB-0123456789"); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
-func BenchmarkParseEndpointID(b *testing.B) {
+// The envelope alone: Decode and Encode of a record holding a GetResp
+// payload, against proto.Unmarshal and proto.Marshal of the same record.
+func BenchmarkRecordDecodeEnvelope(b *testing.B) {
+	in, _ := EncodeMsg(DefaultVersion, agentID, controllerID, benchGetResp())
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := ParseEndpointID("urn:bbf:usp:id:ops::00256D-STB-0123456789"); err != nil {
+		if _, err := Decode(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkBareDecodeEnvelope(b *testing.B) {
+	in, _ := EncodeMsg(DefaultVersion, agentID, controllerID, benchGetResp())
+	b.ReportAllocs()
+	for b.Loop() {
+		var r usprecord.Record
+		if err := proto.Unmarshal(in, &r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRecordEncodeEnvelope(b *testing.B) {
+	payload, _ := proto.Marshal(benchGetResp())
+	r := NewNoSessionContext(DefaultVersion, agentID, controllerID, payload)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Encode(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkBareEncodeEnvelope(b *testing.B) {
+	payload, _ := proto.Marshal(benchGetResp())
+	r := NewNoSessionContext(DefaultVersion, agentID, controllerID, payload)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := proto.Marshal(r); err != nil {
 			b.Fatal(err)
 		}
 	}
