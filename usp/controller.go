@@ -327,10 +327,6 @@ func (c *Controller) reply(a *agentState, m *uspmsg.Msg, inSession bool) {
 
 // sendMsg wraps a message in a record for the agent and sends it.
 func (c *Controller) sendMsg(ctx context.Context, a *agentState, m *uspmsg.Msg, inSession bool) error {
-	payload, err := proto.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("usp: encoding message: %w", err)
-	}
 	c.mu.Lock()
 	r, addr, version := a.route, a.addr, a.version
 	sess, err := c.sessionFor(a)
@@ -345,10 +341,18 @@ func (c *Controller) sendMsg(ctx context.Context, a *agentState, m *uspmsg.Msg, 
 		if sess == nil {
 			return fmt.Errorf("%w: no session with %s", ErrSessionFailed, a.id)
 		}
+		payload, err := proto.Marshal(m)
+		if err != nil {
+			return fmt.Errorf("usp: encoding message: %w", err)
+		}
 		return sess.send(ctx, payload)
 	}
-	rec := record.NewNoSessionContext(version, a.id, c.id, payload)
-	return c.sendRecord(ctx, r, addr, rec)
+	// The common case: the message is written straight into its record.
+	b, err := record.EncodeMsg(version, a.id, c.id, m)
+	if err != nil {
+		return fmt.Errorf("usp: encoding record: %w", err)
+	}
+	return c.sendBytes(ctx, r, addr, a.id, b)
 }
 
 func (c *Controller) sendRecord(ctx context.Context, r *route, addr mtp.Address, rec *usprecord.Record) error {
@@ -356,8 +360,12 @@ func (c *Controller) sendRecord(ctx context.Context, r *route, addr mtp.Address,
 	if err != nil {
 		return fmt.Errorf("usp: encoding record: %w", err)
 	}
+	return c.sendBytes(ctx, r, addr, rec.GetToId(), b)
+}
+
+func (c *Controller) sendBytes(ctx context.Context, r *route, addr mtp.Address, to string, b []byte) error {
 	if err := r.t.Send(ctx, addr, b); err != nil {
-		return fmt.Errorf("usp: sending to %s over %s: %w", rec.GetToId(), r.kind, err)
+		return fmt.Errorf("usp: sending to %s over %s: %w", to, r.kind, err)
 	}
 	if c.cfg.hooks != nil {
 		c.cfg.hooks.RecordSent(r.kind, len(b))
