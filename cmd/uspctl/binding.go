@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -228,5 +227,3 @@ func newUDSBinding(a *app) (binding, error) {
 func newSTOMPBinding(a *app) (binding, error) {
 	return binding{}, usageErrorf("--mtp stomp is not available in this build")
 }
-
-var _ = fmt.Sprintf

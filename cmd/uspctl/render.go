@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -117,8 +118,50 @@ func writeRequestError(w io.Writer, err error) {
 	fmt.Fprintf(w, "ERROR %s\n", oneLine(err.Error()))
 }
 
-func newTable(w io.Writer) *tabwriter.Writer {
-	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+// table aligns tab-separated cells in columns, without the padding
+// tabwriter leaves after the last non-empty cell of a line.
+type table struct {
+	*tabwriter.Writer
+	trim *trimWriter
+}
+
+func newTable(w io.Writer) *table {
+	tr := &trimWriter{w: w}
+	return &table{Writer: tabwriter.NewWriter(tr, 0, 0, 2, ' ', 0), trim: tr}
+}
+
+// Flush writes the aligned lines.
+func (t *table) Flush() {
+	_ = t.Writer.Flush()
+	t.trim.flush()
+}
+
+// trimWriter removes trailing spaces from every line written through it.
+type trimWriter struct {
+	w    io.Writer
+	line []byte
+}
+
+func (t *trimWriter) Write(p []byte) (int, error) {
+	for _, c := range p {
+		if c == '\n' {
+			t.line = append(bytes.TrimRight(t.line, " "), '\n')
+			if _, err := t.w.Write(t.line); err != nil {
+				return 0, err
+			}
+			t.line = t.line[:0]
+			continue
+		}
+		t.line = append(t.line, c)
+	}
+	return len(p), nil
+}
+
+func (t *trimWriter) flush() {
+	if len(t.line) > 0 {
+		_, _ = t.w.Write(bytes.TrimRight(t.line, " "))
+		t.line = t.line[:0]
+	}
 }
 
 // cell makes a value safe for one tab-separated cell: values with tabs,
