@@ -64,13 +64,14 @@ func newTestAgent(t testing.TB, opts ...Option) (*Agent, *testController) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cep := c.ep
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := a.Close(ctx); err != nil {
 			t.Errorf("closing agent: %v", err)
 		}
-		if err := c.ep.Close(ctx); err != nil {
+		if err := cep.Close(ctx); err != nil {
 			t.Errorf("closing controller: %v", err)
 		}
 	})
