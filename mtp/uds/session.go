@@ -248,6 +248,20 @@ func (s *session) fail(reason string) {
 	_, _ = s.nc.Write(frame)
 }
 
+// ctxError returns the context's error if the context ended the write
+// that failed with err: the socket deadline, taken from the context's,
+// may fire a moment before the context's own timer.
+func ctxError(ctx context.Context, hadDeadline bool, err error) error {
+	if e := ctx.Err(); e != nil {
+		return e
+	}
+	var ne net.Error
+	if hadDeadline && errors.As(err, &ne) && ne.Timeout() {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
 // write sends bufs as one frame, serialised with other writes. A failed
 // write may have left half a frame behind, so it ends the connection.
 func (s *session) write(ctx context.Context, bufs net.Buffers) error {
@@ -266,8 +280,8 @@ func (s *session) write(ctx context.Context, bufs net.Buffers) error {
 	defer stop()
 	if _, err := bufs.WriteTo(s.nc); err != nil {
 		s.close()
-		if ctx.Err() != nil {
-			return ctx.Err()
+		if err := ctxError(ctx, ok, err); err != nil {
+			return err
 		}
 		return fmt.Errorf("%w: %w", mtp.ErrNotConnected, err)
 	}

@@ -166,6 +166,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	peer := mtp.Address{MTP: mtp.WebSocket, To: id}
 	sess := newSession(&s.base, ws, id, peer)
 	if !s.register(sess) {
+		// Closed meanwhile, or a duplicate lost a race: say so with a
+		// close frame and wait for the peer's answer, ignoring its data.
+		sess.closeWith(websocket.CloseGoingAway, "server closing", mtp.ErrClosed)
+		_ = sess.serve()
 		_ = ws.Close()
 		return
 	}

@@ -292,6 +292,20 @@ func (s *session) ping(stop <-chan struct{}) {
 	}
 }
 
+// ctxError returns the context's error if the context ended the write
+// that failed with err: the network deadline, taken from the context's,
+// may fire a moment before the context's own timer.
+func ctxError(ctx context.Context, hadDeadline bool, err error) error {
+	if e := ctx.Err(); e != nil {
+		return e
+	}
+	var ne net.Error
+	if hadDeadline && errors.As(err, &ne) && ne.Timeout() {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
 // send writes one record as one binary message. A failed write may leave
 // half a frame behind, so it ends the connection.
 func (s *session) send(ctx context.Context, rec []byte) error {
@@ -316,8 +330,8 @@ func (s *session) send(ctx context.Context, rec []byte) error {
 	defer stop()
 	if err := s.ws.WriteMessage(websocket.BinaryMessage, rec); err != nil {
 		_ = s.ws.Close()
-		if ctx.Err() != nil {
-			return ctx.Err()
+		if err := ctxError(ctx, ok, err); err != nil {
+			return err
 		}
 		return fmt.Errorf("websocket: send to %s: %w: %w", s.reply.To, mtp.ErrNotConnected, err)
 	}
