@@ -3,10 +3,8 @@ package record
 import (
 	"fmt"
 	"slices"
-	"unicode/utf8"
 
 	"github.com/gousp/gousp/proto/usprecord"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -145,7 +143,7 @@ func Decode(b []byte, opts ...DecodeOption) (*usprecord.Record, error) {
 	// reject where protobuf-go accepts (a known field number with another
 	// wire type is an unknown field there), goes to protobuf-go, so that
 	// Decode accepts exactly what proto.Unmarshal accepts.
-	if wireProblem(b, recordSchema) != "" || r.UnmarshalVT(b) != nil {
+	if wireProblem(b, recordSchema()) != "" || r.UnmarshalVT(b) != nil {
 		r.Reset()
 		if err := unmarshalOpts.Unmarshal(b, r); err != nil {
 			return nil, &Error{Code: CodeCannotParse, Msg: "not a USP Record", Err: err}
@@ -166,66 +164,4 @@ func Decode(b []byte, opts ...DecodeOption) (*usprecord.Record, error) {
 		}
 	}
 	return r, nil
-}
-
-// wireSchema describes, for the fast path's pre-check, which fields of a
-// message are strings and which are nested messages to descend into.
-type wireSchema struct {
-	strings map[protowire.Number]string
-	nested  map[protowire.Number]*wireSchema
-}
-
-var (
-	noStrings    = &wireSchema{}
-	recordSchema = &wireSchema{
-		strings: map[protowire.Number]string{1: "version", 2: "to_id", 3: "from_id"},
-		nested: map[protowire.Number]*wireSchema{
-			7:  noStrings, // no_session_context: the payload is bytes, never read
-			8:  noStrings, // session_context
-			9:  noStrings, // websocket_connect
-			10: {strings: map[protowire.Number]string{2: "mqtt_connect.subscribed_topic"}},
-			11: {strings: map[protowire.Number]string{2: "stomp_connect.subscribed_destination"}},
-			12: {strings: map[protowire.Number]string{1: "disconnect.reason"}},
-			13: noStrings, // uds_connect
-		},
-	}
-)
-
-// wireProblem walks the record's wire form the way protobuf-go's decoder
-// judges it, and says what protobuf-go would reject: a malformed tag,
-// length or group (vtprotobuf does not match group start and end numbers,
-// and truncates field numbers above 2^29-1), or a string that is not UTF-8
-// in any of its occurrences (vtprotobuf does not check). Bytes fields, the
-// payload included, are skipped without being read, so the walk costs a few
-// steps per record whatever its size.
-func wireProblem(b []byte, s *wireSchema) string {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || num > protowire.MaxValidNumber {
-			return "malformed tag"
-		}
-		b = b[n:]
-		if typ != protowire.BytesType {
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return "malformed field"
-			}
-			b = b[n:]
-			continue
-		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return "malformed length"
-		}
-		b = b[n:]
-		if name, ok := s.strings[num]; ok && !utf8.Valid(v) {
-			return name + " is not valid UTF-8"
-		}
-		if sub, ok := s.nested[num]; ok {
-			if p := wireProblem(v, sub); p != "" {
-				return p
-			}
-		}
-	}
-	return ""
 }

@@ -72,6 +72,14 @@
 //
 // # Performance
 //
+// Encode, Decode and EncodeMsg use the code vtprotobuf generates for the
+// schemas (MarshalVT, UnmarshalVT), which avoids protobuf-go's reflection,
+// while keeping protobuf-go's behaviour exactly: the bytes written are the
+// same, and a short walk over the input sends anything the generated
+// decoder would judge differently (invalid UTF-8, malformed groups, field
+// numbers out of range) to protobuf-go. [UnmarshalPayload] offers the same
+// to whoever decodes a record's usp.Msg.
+//
 // Encode and Decode add validation and a size check to protobuf-go's
 // Marshal and Unmarshal without allocating: the checks are O(1) or linear
 // in the few header fields. BENCHMARKS.md at the module root compares the
