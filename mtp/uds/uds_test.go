@@ -277,10 +277,10 @@ func TestServerProtocol(t *testing.T) {
 	}
 
 	t.Run("handshake timeout", func(t *testing.T) {
-		c := dialRaw(t, path)
 		start := time.Now()
+		c := dialRaw(t, path)
 		c.expectClosed()
-		if d := time.Since(start); d < 150*time.Millisecond {
+		if d := time.Since(start); d < 200*time.Millisecond {
 			t.Errorf("closed after %v, before the timeout", d)
 		}
 	})
