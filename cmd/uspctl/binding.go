@@ -89,9 +89,10 @@ func newMQTTBinding(a *app) (binding, error) {
 	if broker == "" {
 		broker = defaultMQTTBroker
 	}
-	topic := s.topic
+	topic, random := s.topic, ""
 	if topic == "" {
 		topic = "/usp/controller/" + instanceOf(s.controllerID) + "-" + randomTag()
+		random = topic
 	}
 	if s.qos != 0 && s.qos != 1 {
 		return binding{}, usageErrorf("--qos must be 0 or 1")
@@ -123,7 +124,8 @@ func newMQTTBinding(a *app) (binding, error) {
 		address: func(ag agentSpec) (mtp.Address, bool) {
 			return topicAddress(mtp.MQTT, ag, s.agentTopic)
 		},
-		hint: "give the agent's topic with --agent-topic",
+		hint:        "give the agent's topic with --agent-topic",
+		randomLocal: random,
 	}, nil
 }
 

@@ -23,6 +23,9 @@ type binding struct {
 	// hint tells how to make an agent reachable, for the error when it is
 	// not.
 	hint string
+	// randomLocal is the made-up topic or destination this controller
+	// receives on when none was configured; agents do not know it.
+	randomLocal string
 }
 
 // agentSpec is one agent from --agent or --agents.

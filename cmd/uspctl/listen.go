@@ -148,6 +148,9 @@ func (a *app) listen(ctx context.Context, agents []agentSpec, specs []usp.Subscr
 	}
 	defer cn.close()
 	before := sent.n.Load()
+	if cn.b.randomLocal != "" && len(specs) == 0 {
+		a.errorf("note: receiving on %s, which no agent knows; give the topic or destination agents send this controller's notifications to (--topic, --destination)", cn.b.randomLocal)
+	}
 
 	var subs []*usp.Subscription
 	defer func() {
@@ -315,7 +318,9 @@ func writeNotificationText(w io.Writer, n *usp.Notification) {
 
 const agentsLong = `Connect, wait --for (default 5s) and list the agents seen: those that announced
 themselves (connect records, WebSocket or UDS sessions) or sent anything, and
-those named with --agent or --agents.
+those named with --agent or --agents. Over MQTT and STOMP, agents announce
+themselves to the topic or destination they have configured for this
+controller: give it with --topic or --destination.
 
 Text: a table with a header line: ENDPOINT ID, MTP, ADDRESS, CONNECTED, VERSION,
 LAST SEEN.
@@ -352,6 +357,9 @@ func (a *app) agentsCommand() *cobra.Command {
 				return err
 			}
 			defer cn.close()
+			if cn.b.randomLocal != "" {
+				a.errorf("note: receiving on %s, which no agent knows; give the topic or destination agents send to (--topic, --destination)", cn.b.randomLocal)
+			}
 			a.ready()
 			select {
 			case <-time.After(forDur):
