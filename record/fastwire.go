@@ -33,28 +33,25 @@ type wireSchema struct {
 	nested []*wireSchema
 }
 
-var schemaCache sync.Map // protoreflect.FullName -> *wireSchema
+// schemaCache maps a protoreflect.MessageDescriptor (an interface value,
+// so that Load does not allocate as a string key would) to its schema.
+var schemaCache sync.Map
 
 // schemaFor returns the walk's schema for md, built once from the
 // descriptor so that it follows the .proto files without a hand-kept list.
 func schemaFor(md protoreflect.MessageDescriptor) *wireSchema {
-	if s, ok := schemaCache.Load(md.FullName()); ok {
+	if s, ok := schemaCache.Load(md); ok {
 		return s.(*wireSchema)
 	}
 	building := map[protoreflect.FullName]*wireSchema{}
 	s := buildSchema(md, building)
-	for name, built := range building {
-		schemaCache.LoadOrStore(name, built)
-	}
+	schemaCache.LoadOrStore(md, s)
 	return s
 }
 
 func buildSchema(md protoreflect.MessageDescriptor, building map[protoreflect.FullName]*wireSchema) *wireSchema {
 	if s, ok := building[md.FullName()]; ok {
 		return s // recursive message type
-	}
-	if s, ok := schemaCache.Load(md.FullName()); ok {
-		return s.(*wireSchema)
 	}
 	s := &wireSchema{}
 	building[md.FullName()] = s
