@@ -1,2 +1,112 @@
-// Package usptest provides an in-process USP agent.
+// Package usptest provides an in-process USP agent with a real data model,
+// for tests of USP controllers, as net/http/httptest provides HTTP servers
+// for tests of HTTP clients.
+//
+// An [Agent] serves a [Model] over any mtp.Transport in agent role:
+// mtp/memory for unit tests, or an MQTT, STOMP, WebSocket client or UDS
+// transport for end-to-end tests. It answers every message the way the
+// Broadband Forum's reference agent OB-USP-A does where TR-369 leaves room,
+// which the package's tests check against recorded OB-USP-A answers.
+//
+//	ep, _ := net.Endpoint("proto::agent") // an mtp/memory network
+//	agent, err := usptest.NewAgent("proto::agent",
+//		usptest.WithTransport(ep),
+//		usptest.WithController("proto::controller", mtp.Address{MTP: mtp.Memory, To: "proto::controller"}))
+//	...
+//	err = agent.Start(ctx)
+//	defer agent.Close(ctx)
+//
+// # Messages
+//
+// Get resolves wildcards, search expressions (through package datamodel,
+// with sub-object parameters and references inside them), reference
+// following ("SSIDReference+.", "LowerLayers#1+.") and max_depth, and fails
+// each bad path on its own: 7008 for bad syntax, 7026 for a path outside
+// the schema or an instance that does not exist. Set honours allow_partial
+// and each parameter's required flag: without allow_partial a failing
+// required parameter fails the message with 7004 and per-parameter errors
+// (7010 unknown, 7011 wrong type, 7012 bad value, 7013 read-only, 7025
+// duplicate unique key) and changes nothing; with it the object fails with
+// 7021. Add creates instances with the next instance number, "cpe-N"
+// aliases and unique key checks; Delete of an instance that does not exist
+// succeeds with nothing deleted. Operate runs synchronous commands at once
+// and asynchronous ones in the background, tracked by a
+// Device.LocalAgent.Request.{i} instance (reported without its trailing
+// dot) and finished by an OperationComplete notification. GetSupportedDM
+// honours every flag, GetInstances first_level_only, and
+// GetSupportedProtocol reports [WithSupportedVersions]. Notify, Register
+// and Deregister are refused with 7002, a message whose type disagrees
+// with its body with 7001, and responses the agent did not ask for are
+// ignored, as are records for another endpoint and bytes that do not
+// decode. Session context records, encrypted payloads and Disconnect
+// records are answered with a DisconnectRecord.
+//
+// Every record the agent writes carries version "1.3" unless
+// [WithRecordVersion] says otherwise. Answers go to the reply address the
+// transport reports for the request (MQTT Response Topic, STOMP
+// reply-to-dest, the WebSocket or UDS session), else to the controller's
+// address from [WithController], else to where the controller's last
+// record came from.
+//
+// # Notifications
+//
+// Subscriptions live in Device.LocalAgent.Subscription.{i}. like on a real
+// agent: controllers create them with Add (the agent sets Recipient to the
+// requesting controller, which may not set it) and tests may create them
+// through the [Model]. ValueChange notifications follow every change of a
+// referenced parameter, by a controller's Set or by [Model.Set];
+// ObjectCreation and ObjectDeletion follow Add and Delete (or
+// [Model.AddInstance] and [Model.DeleteInstance]); OperationComplete
+// follows asynchronous commands whose path the ReferenceList covers; Event
+// follows [Agent.Emit], and Boot! is sent at Start (each controller given
+// with [WithController] gets a Boot! subscription, as OB-USP-A's factory
+// configuration has) with Cause, CommandKey, FirmwareUpdated, Reason and the
+// ParameterMap of the controller's BootParameter entries.
+//
+// A notification is sent after the response of the request that caused it.
+// Its msg_id reads "<Type>-<UTC time>-<counter>". When the subscription's
+// NotifRetry is true it asks for a response and is resent byte for byte,
+// after [WithNotifyRetry]'s minimum wait and then twice the previous one,
+// until a NotifyResp with its msg_id arrives or NotifExpiration seconds
+// pass. Notifications of a subscription go back to where the Add that
+// created it came from.
+//
+// # Data model
+//
+// [DefaultModel] seeds a realistic TR-181 subset: DeviceInfo with
+// FirmwareImage.{i}. and its Download() and Activate() commands, LocalAgent
+// (Controller.{i}., MTP.{i}., Subscription.{i}., Request.{i}.), WiFi (Radio,
+// SSID, AccessPoint with AssociatedDevice, NeighboringWiFiDiagnostic()),
+// IP.Interface.{i}. with IPv4Address.{i}., IP.Diagnostics.IPPing(),
+// Hosts.Host.{i}., SoftwareModules with InstallDU(), and the simulated
+// Device.Reboot() and Device.FactoryReset(): after them the agent sends its
+// connect records and Boot! again, and FactoryReset restores the model as
+// it was at Start. Firmware activation changes
+// Device.DeviceInfo.SoftwareVersion and reboots with FirmwareUpdated=true.
+//
+// Tests build their own models with [NewModel] and [Model.Define] (a small
+// text format), [Model.DefineObject], [Model.DefineParam],
+// [Model.DefineCommand] and [Model.DefineEvent], or load a real device's
+// schema from its GetSupportedDM response with [Model.DefineSupportedDM].
+// [Model.LoadValues] seeds instances and values; [Model.HandleCommand] gives
+// a command its behaviour. XNumberOfEntries parameters count the instances
+// of table X by themselves.
+//
+// # Faults
+//
+// [Agent.Faults] returns the controls that make the agent misbehave on
+// purpose: [Faults.Delay] slows every answer, [Faults.DropNext] loses
+// requests, [Faults.FailNext] answers a request type with a chosen error
+// code, [Faults.CorruptNext] cuts the next records short,
+// [Faults.SendGarbage] sends bytes that are not a record,
+// [Faults.Disconnect] sends a DisconnectRecord, [Faults.IgnoreNotifyResp]
+// forces notification retries and [Faults.Mute] silences the agent.
+// [Agent.Received] keeps the messages the agent received, for assertions.
+//
+// # Concurrency
+//
+// The agent handles one request at a time, in arrival order, on a
+// goroutine of its own; asynchronous commands and notification retries run
+// on goroutines that [Agent.Close] stops and waits for. The [Model] and
+// the [Agent] are safe for concurrent use.
 package usptest

@@ -230,3 +230,13 @@ func (c *testController) ack(r *usprecord.Record) {
 }
 
 func anyRecord(*usprecord.Record) bool { return true }
+
+// dummyTransport is a transport that is never started, for tests that call
+// the agent's handlers directly.
+type dummyTransport struct{}
+
+func (dummyTransport) Kind() mtp.Kind                                  { return mtp.Memory }
+func (dummyTransport) Start(context.Context, mtp.Handler) error        { return nil }
+func (dummyTransport) Send(context.Context, mtp.Address, []byte) error { return nil }
+func (dummyTransport) State() mtp.State                                { return mtp.Connected }
+func (dummyTransport) Close(context.Context) error                     { return nil }
