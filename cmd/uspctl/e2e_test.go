@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,7 +36,7 @@ func newMQTTEnv(t *testing.T) *mqttEnv {
 // agent starts a usptest agent listening on /usp/agent/<id>.
 func (e *mqttEnv) agent(id string, opts ...usptest.Option) *usptest.Agent {
 	e.t.Helper()
-	tr, err := mqtt.New(e.broker, id, mqtt.WithTopic(expand(agentTopicPattern, id)))
+	tr, err := mqtt.New(e.broker, id, mqtt.WithTopic(expand(agentTopicPattern, id)), mqtt.WithPahoConfig(serialiseWrites))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -515,6 +516,18 @@ func TestMQTTManyAgents(t *testing.T) {
 	if r.stderr != "" {
 		t.Errorf("stderr %q (no progress bar outside terminals)", r.stderr)
 	}
+	// On a terminal, a progress bar is drawn on stderr and cleared.
+	onTerminal := func(a *app) { a.terminal = func(io.Writer) bool { return true } }
+	getArgs := append([]string{"get", "--agents", file, "Device.DeviceInfo.SerialNumber"}, e.conn()...)
+	r = runCLICtx(context.Background(), t, nil, "", onTerminal, getArgs...)
+	r.wantCode(t, exitOK)
+	if !strings.Contains(r.stderr, "] 2/2 agents") || !strings.HasSuffix(r.stderr, "\r\x1b[K") || r.stdout != want {
+		t.Errorf("stderr %q stdout %q", r.stderr, r.stdout)
+	}
+	r = runCLICtx(context.Background(), t, nil, "", onTerminal, append(getArgs, "--no-progress")...)
+	if r.stderr != "" {
+		t.Errorf("--no-progress: stderr %q", r.stderr)
+	}
 
 	r = runCLI(t, nil, "", append([]string{"get", "--agents", file, "-o", "json", "--parallel", "1", "Device.DeviceInfo.SerialNumber"}, e.conn()...)...)
 	r.wantCode(t, exitOK)
@@ -576,6 +589,32 @@ func TestMQTTExitCodes(t *testing.T) {
 			t.Errorf("stderr %q gives no hint", r.stderr)
 		}
 	})
+	t.Run("interrupted", func(t *testing.T) {
+		ag.Faults().Mute(true)
+		defer ag.Faults().Mute(false)
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(200*time.Millisecond, cancel)
+		r := runCLICtx(ctx, t, nil, "", nil, append([]string{"get", "--agent", id, "Device.DeviceInfo."}, e.conn()...)...)
+		r.wantCode(t, exitInterrupted)
+	})
+	t.Run("verbose", func(t *testing.T) {
+		r := runCLI(t, nil, "", append([]string{"proto", "-vv", "--agent", id}, e.conn()...)...)
+		r.wantCode(t, exitOK)
+		if !strings.Contains(r.stderr, "level=INFO msg=connecting mtp=mqtt") {
+			t.Errorf("stderr %q", r.stderr)
+		}
+	})
+	t.Run("settings from file", func(t *testing.T) {
+		dir := t.TempDir()
+		must(t, os.MkdirAll(filepath.Join(dir, "uspctl"), 0o700))
+		cfg := fmt.Sprintf(`{"broker": %q, "agent": [%q], "agent-topic": %q, "timeout": "5s"}`, e.broker, id, agentTopicPattern)
+		must(t, os.WriteFile(filepath.Join(dir, "uspctl", "config.json"), []byte(cfg), 0o600))
+		r := runCLI(t, map[string]string{"XDG_CONFIG_HOME": dir}, "", "get", "Device.DeviceInfo.SerialNumber")
+		r.wantCode(t, exitOK)
+		if !strings.HasPrefix(r.stdout, "Device.DeviceInfo.SerialNumber  ") {
+			t.Errorf("stdout %q", r.stdout)
+		}
+	})
 	t.Run("settings from environment", func(t *testing.T) {
 		env := map[string]string{"USPCTL_BROKER": e.broker, "USPCTL_AGENT": id, "USPCTL_AGENT_TOPIC": agentTopicPattern, "USPCTL_OUTPUT": "json"}
 		r := runCLI(t, env, "", "proto")
@@ -602,5 +641,30 @@ func waitFor(t testing.TB, cond func() bool) {
 			t.Fatal("condition not met in 5s")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestMQTTConnectsReliably connects uspctl's MQTT transport many times:
+// without serialiseWrites about one connection in 300 was dropped by the
+// broker for a malformed SUBSCRIBE (paho's first PINGREQ cut into it).
+func TestMQTTConnectsReliably(t *testing.T) {
+	if testing.Short() {
+		t.Skip("many connections")
+	}
+	broker := brokertest.StartMochi(t)
+	a := newApp(strings.NewReader(""), io.Discard, io.Discard, func(string) string { return "" })
+	a.s = settings{broker: broker, controllerID: defaultController, qos: 1, timeout: 3 * time.Second}
+	for i := range 300 {
+		b, err := newMQTTBinding(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		err = b.t.Start(ctx, mtp.HandlerFuncs{})
+		cancel()
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		must(t, b.t.Close(context.Background()))
 	}
 }
