@@ -362,6 +362,7 @@ func (t *Transport) connect() (*paho.Client, <-chan error, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("mqtt: dial %s: %w", t.url.Host, err)
 	}
+	conn = &guardConn{Conn: conn, g: packetGuard{max: t.maxInbound()}}
 	errs := make(chan error, 1)
 	report := func(err error) {
 		select {
@@ -482,7 +483,7 @@ func (t *Transport) connectPacket() *paho.Connect {
 		id = t.assignedID
 	}
 	t.mu.Unlock()
-	maxPacket := uint32(t.cfg.maxRecord + 2*maxTopicLen + packetOverhead)
+	maxPacket := uint32(t.maxInbound())
 	cp := &paho.Connect{
 		ClientID:   id,
 		KeepAlive:  uint16(t.cfg.keepAlive / time.Second),
@@ -502,6 +503,12 @@ func (t *Transport) connectPacket() *paho.Connect {
 		fn(cp)
 	}
 	return cp
+}
+
+// maxInbound is the Maximum Packet Size we announce and enforce: a record
+// of the largest size we accept with the longest topics.
+func (t *Transport) maxInbound() int {
+	return t.cfg.maxRecord + 2*maxTopicLen + packetOverhead
 }
 
 // replyTopicFor picks our Response Topic for a connection.

@@ -191,3 +191,62 @@ func TestSanitizeLevel(t *testing.T) {
 		t.Fatalf("sanitizeLevel = %q", got)
 	}
 }
+
+// FuzzSplitReplyTo checks the reply-to suffix parser: no panics, a usable
+// topic when it says ok, and JoinReplyTo undoing it.
+func FuzzSplitReplyTo(f *testing.F) {
+	for _, s := range []string{
+		"usp/agents/a/reply-to=usp%2Fcontrollers%2Fc",
+		"a/reply-to=x/reply-to=y",
+		"a/reply-to=",
+		"/reply-to=%2F",
+		"plain/topic",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, topic string) {
+		base, r, ok := SplitReplyTo(topic)
+		if !ok {
+			if base != topic || r != "" {
+				t.Fatalf("not ok but returned %q, %q", base, r)
+			}
+			return
+		}
+		if err := checkTopicName(r); err != nil {
+			t.Fatalf("reply-to %q unusable: %v", r, err)
+		}
+		if !strings.HasPrefix(topic, base+replyToMarker) {
+			t.Fatalf("base %q is not the start of %q", base, topic)
+		}
+		// Joining gives back a topic that splits the same way.
+		b2, r2, ok2 := SplitReplyTo(JoinReplyTo(base, r))
+		if !ok2 || b2 != base || r2 != r {
+			t.Fatalf("Join/Split of %q, %q gave %q, %q, %v", base, r, b2, r2, ok2)
+		}
+	})
+}
+
+// FuzzTopicFilter checks filter validation and matching against each
+// other: no panics; a valid filter without wildcards matches only itself.
+func FuzzTopicFilter(f *testing.F) {
+	for _, s := range [][2]string{
+		{"a/+/c", "a/b/c"}, {"a/#", "a"}, {"#", "$SYS/x"}, {"$share/g/a/+", "a/b"}, {"a//b", "a//b"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, filter, topic string) {
+		if checkTopicFilter(filter) != nil || strings.HasPrefix(filter, "$share/") {
+			return
+		}
+		got := matchTopic(filter, topic)
+		if !strings.ContainsAny(filter, "+#") && got != (filter == topic) {
+			t.Fatalf("matchTopic(%q, %q) = %v", filter, topic, got)
+		}
+		if checkTopicName(topic) == nil && checkTopicName(filter) == nil && !matchTopic(topic, topic) {
+			t.Fatalf("topic %q does not match itself", topic)
+		}
+		if filter == "#" && !strings.HasPrefix(topic, "$") && !got {
+			t.Fatalf("# does not match %q", topic)
+		}
+	})
+}

@@ -1,0 +1,113 @@
+package mqtt
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/eclipse/paho.golang/packets"
+	"github.com/eclipse/paho.golang/paho"
+)
+
+// stream encodes publishes with the given payload sizes, as a broker
+// would send them.
+func stream(t testing.TB, sizes ...int) []byte {
+	var b bytes.Buffer
+	for i, n := range sizes {
+		p := &paho.Publish{Topic: "t", QoS: byte(i % 2), PacketID: 1, Payload: make([]byte, n)}
+		if _, err := p.Packet().WriteTo(&b); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := packets.NewControlPacket(packets.PINGRESP).WriteTo(&b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.Bytes()
+}
+
+func TestPacketGuard(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		data  []byte
+		max   int
+		fails bool
+	}{
+		{"small packets", stream(t, 0, 1, 100, 127, 128, 16383, 16384), 20000, false},
+		{"at the limit", stream(t, 1000-6), 1000, false},
+		{"over the limit", stream(t, 10, 2000, 10), 1000, true},
+		{"five-byte length", []byte{0x30, 0x80, 0x80, 0x80, 0x80, 0x01}, 1 << 30, true},
+		{"four-byte length", []byte{0x30, 0xff, 0xff, 0xff, 0x7f}, 1 << 20, true},
+		{"empty", nil, 10, false},
+	} {
+		// Feed the bytes in every split, as reads would cut them.
+		for _, chunk := range []int{1, 2, 3, 7, 4096} {
+			g := packetGuard{max: tc.max}
+			var err error
+			for rest := tc.data; len(rest) > 0 && err == nil; {
+				k := min(chunk, len(rest))
+				err = g.scan(rest[:k])
+				rest = rest[k:]
+			}
+			if (err != nil) != tc.fails {
+				t.Errorf("%s (chunks of %d): err = %v, want failure %v", tc.name, chunk, err, tc.fails)
+			}
+			if tc.name == "five-byte length" && !errors.Is(err, errMalformedLength) {
+				t.Errorf("five-byte length: err = %v", err)
+			}
+			if err == nil && g.state != guardHeader {
+				t.Errorf("%s: guard ends mid-packet (state %d)", tc.name, g.state)
+			}
+		}
+	}
+}
+
+// FuzzPacketGuard checks that the guard never panics, and that it accepts
+// exactly the streams whose packets paho can frame within the limit.
+func FuzzPacketGuard(f *testing.F) {
+	f.Add(stream(f, 0, 10, 300), 1000)
+	f.Add([]byte{0x30, 0xff, 0xff, 0xff, 0xff, 0x7f}, 100)
+	f.Add([]byte{0x20, 0x03, 0x00, 0x00, 0x00, 0xd0, 0x00}, 3)
+	f.Fuzz(func(t *testing.T, data []byte, max int) {
+		if max < 0 || max > 1<<28 {
+			return
+		}
+		g := packetGuard{max: max}
+		err := g.scan(data)
+		// Walk the same bytes with paho's framing (fixed header and
+		// Remaining Length only).
+		r := bytes.NewReader(data)
+		var want error
+		for r.Len() > 0 && want == nil {
+			_, _ = r.ReadByte()
+			n, mul, i := 0, 1, 0
+			for ; ; i++ {
+				d, e := r.ReadByte()
+				if e != nil {
+					return // stream ends inside a header: nothing to compare
+				}
+				n += int(d&0x7f) * mul
+				mul *= 128
+				if d&0x80 == 0 {
+					break
+				}
+				if i == 3 {
+					want = errMalformedLength
+					break
+				}
+			}
+			if want != nil {
+				break
+			}
+			if n > max {
+				want = errors.New("too large")
+				break
+			}
+			if _, e := r.Seek(int64(min(n, r.Len())), 1); e != nil {
+				t.Fatal(e)
+			}
+		}
+		if (err != nil) != (want != nil) {
+			t.Fatalf("guard err %v, framing says %v", err, want)
+		}
+	})
+}
