@@ -125,3 +125,31 @@ func ExampleReassembler() {
 	// INPROCESS false ""
 	// COMPLETE true "Device.DeviceInfo."
 }
+
+func ExampleEncodeMsg() {
+	get := &uspmsg.Msg{
+		Header: &uspmsg.Header{MsgId: "get-2", MsgType: uspmsg.Header_GET},
+		Body: &uspmsg.Body{MsgBody: &uspmsg.Body_Request{Request: &uspmsg.Request{
+			ReqType: &uspmsg.Request_Get{Get: &uspmsg.Get{ParamPaths: []string{"Device.LocalAgent.EndpointID"}}},
+		}}},
+	}
+	// One step instead of proto.Marshal, NewNoSessionContext and Encode.
+	b, err := record.EncodeMsg(record.DefaultVersion, "proto::obuspa-test-agent", "proto::test-controller", get)
+	if err != nil {
+		panic(err)
+	}
+
+	// On the way in: Decode, then UnmarshalPayload (proto.Unmarshal's
+	// behaviour, generated code's speed).
+	r, err := record.Decode(b)
+	if err != nil {
+		panic(err)
+	}
+	p, _ := record.Payload(r)
+	var m uspmsg.Msg
+	if err := record.UnmarshalPayload(p, &m); err != nil {
+		panic(err)
+	}
+	fmt.Println(m.Header.MsgId, m.Body.GetRequest().GetGet().GetParamPaths())
+	// Output: get-2 [Device.LocalAgent.EndpointID]
+}
