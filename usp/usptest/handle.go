@@ -38,15 +38,16 @@ func (a *Agent) handleRecord(b *binding, in mtp.Inbound) {
 	r, ok := a.replyRoute(b, in, from)
 	switch rt := rec.GetRecordType().(type) {
 	case *usprecord.Record_NoSessionContext:
-		a.handlePayload(r, ok, from, in, rt.NoSessionContext.GetPayload())
+		a.handlePayload(r, ok, from, in, rt.NoSessionContext.GetPayload(), func(resp []byte) {
+			_ = a.sendPayload(r, from, resp)
+		})
 	case *usprecord.Record_SessionContext:
-		if ok {
-			a.disconnect(r, from, record.CodeSessionNotAllowed, "session context records are not supported")
-		}
+		a.handleSession(r, ok, from, in, rec)
 	case *usprecord.Record_Disconnect:
 		if ok {
 			// OB-USP-A answers a Disconnect with its own, then reconnects
 			// and announces itself again.
+			a.endSession(from)
 			a.disconnect(r, from, record.CodeSessionTerminated, "Disconnect record received")
 			a.sendConnectTo(b, from, r.addr)
 		}
@@ -129,8 +130,9 @@ func (a *Agent) logReceived(from string, in mtp.Inbound, m *uspmsg.Msg) {
 	a.received = append(a.received, Received{From: from, ReplyTo: in.ReplyTo, Msg: m})
 }
 
-// handlePayload handles one USP message from a controller.
-func (a *Agent) handlePayload(r route, canReply bool, from string, in mtp.Inbound, payload []byte) {
+// handlePayload handles one USP message from a controller; reply sends the
+// answer the same way the message came.
+func (a *Agent) handlePayload(r route, canReply bool, from string, in mtp.Inbound, payload []byte, reply func([]byte)) {
 	m := &uspmsg.Msg{}
 	if err := proto.Unmarshal(payload, m); err != nil || m.GetHeader() == nil {
 		a.log.Debug("ignoring undecodable message", "from_id", from, "err", err)
@@ -177,7 +179,7 @@ func (a *Agent) handlePayload(r route, canReply bool, from string, in mtp.Inboun
 		a.log.Error("encoding response", "err", err)
 		return
 	}
-	_ = a.sendPayload(r, from, out)
+	reply(out)
 }
 
 // inconsistent is the Error for a header whose msg_type disagrees with the

@@ -250,9 +250,7 @@ func (a *Agent) notify(to, subPath, subID string, sendResp bool, expiration time
 		a.log.Error("encoding notification record", "err", err)
 		return
 	}
-	if r, ok := a.routeFor(to, subPath); ok {
-		_ = a.sendBytes(r, data)
-	} else {
+	if !a.sendNotification(to, subPath, payload, data) {
 		a.log.Warn("no address for notification", "to", to, "msg_id", id)
 	}
 	if !sendResp {
@@ -263,10 +261,10 @@ func (a *Agent) notify(to, subPath, subID string, sendResp bool, expiration time
 	a.pending[id] = p
 	a.mu.Unlock()
 	a.wg.Add(1)
-	go a.retry(id, to, subPath, data, expiration, p)
+	go a.retry(id, to, subPath, payload, data, expiration, p)
 }
 
-func (a *Agent) retry(id, to, subPath string, data []byte, expiration time.Duration, p *pendingNotify) {
+func (a *Agent) retry(id, to, subPath string, payload, data []byte, expiration time.Duration, p *pendingNotify) {
 	defer a.wg.Done()
 	defer func() {
 		a.mu.Lock()
@@ -294,13 +292,26 @@ func (a *Agent) retry(id, to, subPath string, data []byte, expiration time.Durat
 			return
 		case <-t.C:
 		}
-		a.enqueue(func() {
-			if r, ok := a.routeFor(to, subPath); ok {
-				_ = a.sendBytes(r, data)
-			}
-		})
+		a.enqueue(func() { a.sendNotification(to, subPath, payload, data) })
 		wait = min(wait*2, a.cfg.retryMax)
 	}
+}
+
+// sendNotification sends a Notify: inside the session context with the
+// controller when session context is on, otherwise as the NoSessionContext
+// record data (the same bytes on every retry). It reports whether the
+// controller could be reached.
+func (a *Agent) sendNotification(to, subPath string, payload, data []byte) bool {
+	r, ok := a.routeFor(to, subPath)
+	if !ok {
+		return false
+	}
+	if s := a.sessionWith(to, true); s != nil {
+		a.sendInSession(r, s, payload)
+		return true
+	}
+	_ = a.sendBytes(r, data)
+	return true
 }
 
 // ackNotify ends the retries of the Notify with msg_id id.

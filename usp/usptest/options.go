@@ -47,6 +47,7 @@ type config struct {
 	noBootSubs     bool
 	maxRecordSize  int
 	rebootDowntime time.Duration
+	session        *SessionConfig
 }
 
 // ErrInvalidOption reports an option given a value it cannot use.
