@@ -22,13 +22,14 @@ const (
 )
 
 const exitCodesHelp = `Exit codes:
-  0  success
-  1  the agent answered with an error or some paths failed (also: undecodable input to decode)
-  2  usage error: bad flags, arguments or configuration; nothing was sent
-  3  connection or transport error (broker unreachable, agent disconnected or never connected)
-  4  timeout: no answer before --timeout
+  0    success
+  1    the agent answered with an error or some paths failed (decode: invalid input)
+  2    usage error: bad flags, arguments or configuration; nothing was sent
+  3    connection or transport error (broker unreachable, agent disconnected or never connected)
+  4    timeout: no answer before --timeout
   130  interrupted
-With --agents, the exit code is the highest of the per-agent codes.`
+With several agents, the exit code is the highest of theirs. When uspctl cannot
+connect at all it writes nothing on stdout, only the reason on stderr.`
 
 // exitError carries an exit code up to run. quiet means the message was
 // printed already.
