@@ -129,15 +129,14 @@ func upgrade(ctx context.Context, dev *usp.Agent, cfg config, out io.Writer) err
 	fmt.Fprintf(out, "\n== %s runs %s from %s\n", dev.EndpointID(), oldVersion, vals["Device.DeviceInfo.ActiveFirmwareImage"])
 	table(out, vals)
 
-	// A spare image is neither the active one nor the one to boot next.
+	// A spare image is neither the active one nor the one to boot next
+	// (references name objects without the trailing dot, usually).
+	active := strings.TrimSuffix(vals["Device.DeviceInfo.ActiveFirmwareImage"], ".") + "."
+	next := strings.TrimSuffix(vals["Device.DeviceInfo.BootFirmwareImage"], ".") + "."
 	var image string
 	for _, k := range slices.Sorted(maps.Keys(vals)) {
 		m := imageStatus.FindStringSubmatch(k)
-		if m == nil {
-			continue
-		}
-		ref := strings.TrimSuffix(m[1], ".")
-		if ref != vals["Device.DeviceInfo.ActiveFirmwareImage"] && ref != vals["Device.DeviceInfo.BootFirmwareImage"] {
+		if m != nil && m[1] != active && m[1] != next {
 			image = m[1]
 			break
 		}
@@ -167,7 +166,7 @@ func upgrade(ctx context.Context, dev *usp.Agent, cfg config, out io.Writer) err
 				if ev, ok := n.Body.(*msg.Event); ok {
 					select {
 					case s.ch <- ev:
-					default: // not ours to wait for; drop it
+					default: // nobody waits for more
 					}
 				}
 				return nil
