@@ -3,12 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/gousp/gousp/examples/internal/extest"
+	"github.com/gousp/gousp/internal/brokertest"
+	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/mtp/mqtt"
+	"github.com/gousp/gousp/usp/usptest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -61,5 +66,61 @@ func TestFirmwareUpgrade(t *testing.T) {
 			}
 			extest.Check(t, out.String(), tc.want...)
 		})
+	}
+}
+
+// TestFirmwareUpgradeRealAgent points the example at an agent it did not
+// start (--broker, --agent, --agent-topic) and checks the agent's model
+// afterwards: new firmware active, and the example's subscriptions gone.
+func TestFirmwareUpgradeRealAgent(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const (
+		agentID    = "os::012345-FWREAL0001"
+		agentTopic = "/usp/agent/fw-real"
+		ctrlTopic  = "/usp/controller/fw-real"
+		ctrlID     = "proto::fw-real"
+	)
+	url := brokertest.StartMochi(t)
+	tr, err := mqtt.New(url, agentID, mqtt.WithTopic(agentTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err := usptest.NewAgent(agentID, usptest.WithTransport(tr),
+		usptest.WithController(ctrlID, mtp.Address{MTP: mtp.MQTT, To: ctrlTopic}), usptest.WithoutBootSubscription())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer agent.Close(context.Background())
+
+	var out bytes.Buffer
+	err = run(ctx, []string{"--broker", url, "--controller-id", ctrlID, "--topic", ctrlTopic,
+		"--agent", agentID, "--agent-topic", agentTopic, "--url", "https://fw.example.com/image-4.2.1.bin",
+		"--checksum-algorithm", "SHA-256", "--checksum", "00ff"}, &out)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	extest.Check(t, out.String(), `== upgraded: SoftwareVersion 1\.0\.0 -> 4\.2\.1,`)
+	if v, _ := agent.Model().Get("Device.DeviceInfo.SoftwareVersion"); v != "4.2.1" {
+		t.Errorf("agent runs %q", v)
+	}
+	if subs, _ := agent.Model().Instances("Device.LocalAgent.Subscription."); len(subs) != 0 {
+		t.Errorf("subscriptions left on the agent: %v", subs)
+	}
+	// The Download() request carried the checksum flags.
+	found := false
+	for _, r := range agent.Received() {
+		if op := r.Msg.GetBody().GetRequest().GetOperate(); op != nil && strings.HasSuffix(op.GetCommand(), "Download()") {
+			found = true
+			if a := op.GetInputArgs(); a["CheckSum"] != "00ff" || a["CheckSumAlgorithm"] != "SHA-256" {
+				t.Errorf("Download() arguments %v", a)
+			}
+		}
+	}
+	if !found {
+		t.Error("the agent never received Download()")
 	}
 }
