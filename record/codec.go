@@ -84,7 +84,8 @@ type decodeConfig struct {
 }
 
 // WithMaxSize sets the largest record, in bytes, that Decode accepts
-// (default [DefaultMaxSize]). n must be positive.
+// (default [DefaultMaxSize]). n must be positive; otherwise Decode fails
+// with [ErrInvalidOption] before looking at its input.
 func WithMaxSize(n int) DecodeOption {
 	return func(c decodeConfig) decodeConfig {
 		if n <= 0 {
