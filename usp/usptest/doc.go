@@ -38,8 +38,8 @@
 // and Deregister are refused with 7002, a message whose type disagrees
 // with its body with 7001, and responses the agent did not ask for are
 // ignored, as are records for another endpoint and bytes that do not
-// decode. Session context records, encrypted payloads and Disconnect
-// records are answered with a DisconnectRecord.
+// decode. Encrypted payloads (7104) and Disconnect records (7105) are
+// answered with a DisconnectRecord.
 //
 // Every record the agent writes carries version "1.3" unless
 // [WithRecordVersion] says otherwise. Answers go to the reply address the
@@ -69,7 +69,18 @@
 // after [WithNotifyRetry]'s minimum wait and then twice the previous one,
 // until a NotifyResp with its msg_id arrives or NotifExpiration seconds
 // pass. Notifications of a subscription go back to where the Add that
-// created it came from.
+// created it came from; those of a subscription a test created without a
+// Recipient go to every controller given with [WithController]. A
+// subscription is deleted when its TimeToLive runs out, and a simulated
+// reboot deletes those that are not Persistent.
+//
+// # Session context
+//
+// With [WithSessionContext] the agent also speaks the end-to-end session
+// context: it answers SessionContext records inside the session, sends its
+// notifications inside one, and can segment its messages to exercise a
+// controller's reassembly. Without it, as on OB-USP-A, SessionContext
+// records get a DisconnectRecord with code 7106.
 //
 // # Data model
 //

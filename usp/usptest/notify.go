@@ -46,14 +46,20 @@ type subscription struct {
 	recipient  string // "Device.LocalAgent.Controller.1", or "" for every configured controller
 }
 
-// subscriptions reads the enabled subscriptions. Callers hold m.mu.
-func (m *Model) subscriptions() []subscription {
+// subscriptionInstances returns the Subscription instances. Callers hold
+// m.mu.
+func (m *Model) subscriptionInstances() []*objInst {
 	la := m.instByPath("Device.LocalAgent.")
 	if la == nil || la.tables["Subscription"] == nil {
 		return nil
 	}
+	return la.tables["Subscription"].sorted()
+}
+
+// subscriptions reads the enabled subscriptions. Callers hold m.mu.
+func (m *Model) subscriptions() []subscription {
 	var out []subscription
-	for _, o := range la.tables["Subscription"].sorted() {
+	for _, o := range m.subscriptionInstances() {
 		v := o.values
 		if en, err := datamodel.ParseBool(v["Enable"]); err != nil || !en {
 			continue
@@ -110,6 +116,9 @@ func (a *Agent) notifyChanges(chs []change) {
 	m.mu.RLock()
 	subs := m.subscriptions()
 	for _, c := range chs {
+		if c.kind == chCreated {
+			a.scheduleExpiry(c.path)
+		}
 		kind := notifTypes[c.kind]
 		for _, s := range subs {
 			if s.notifType != kind || !m.covers(s, c.path) {
@@ -125,6 +134,32 @@ func (a *Agent) notifyChanges(chs []change) {
 	for _, o := range outs {
 		a.notify(o.to, o.sub.path, o.sub.id, o.sendResp, o.expiration, o.n)
 	}
+}
+
+// scheduleExpiry arranges for a new subscription with a TimeToLive to be
+// deleted when it runs out. Callers hold m.mu.
+func (a *Agent) scheduleExpiry(path string) {
+	m := a.model
+	o := m.instByPath(path)
+	if o == nil || o.def.path != subscriptionPath {
+		return
+	}
+	ttl, err := datamodel.ParseUnsignedInt(o.values["TimeToLive"])
+	if err != nil || ttl == 0 {
+		return
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if !a.sleep(time.Duration(ttl) * time.Second) {
+			return
+		}
+		m.write(func() {
+			if m.index[path] == o { // not replaced by a factory reset
+				m.remove(o)
+			}
+		})
+	}()
 }
 
 // recipients gives the endpoint IDs a subscription's notifications go to:
@@ -391,9 +426,19 @@ func (a *Agent) reboot(cause, commandKey string, firmwareUpdated bool) {
 		if !a.sleep(a.cfg.rebootDowntime) {
 			return
 		}
-		a.model.mu.Lock()
-		a.model.started = a.cfg.clock()
-		a.model.mu.Unlock()
+		m := a.model
+		m.write(func() {
+			m.started = a.cfg.clock()
+			// Subscriptions that are not Persistent do not survive a
+			// reboot (TR-181); the agent was down, so nobody is told.
+			mark := len(m.pending)
+			for _, s := range m.subscriptionInstances() {
+				if p, _ := datamodel.ParseBool(s.values["Persistent"]); !p {
+					m.remove(s)
+				}
+			}
+			m.pending = m.pending[:mark]
+		})
 		a.reconnect()
 		a.sendBoot(cause, commandKey, firmwareUpdated)
 	})

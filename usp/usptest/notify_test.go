@@ -184,6 +184,24 @@ func TestNotifyExpiration(t *testing.T) {
 	waitUntil(t, func() bool { return len(a.PendingNotifications()) == 0 })
 }
 
+func TestSubscriptionTimeToLive(t *testing.T) {
+	a, c := newTestAgent(t)
+	r := c.do(msg.AddParams("Device.LocalAgent.Subscription.", map[string]string{"ID": "brief", "NotifType": "Event",
+		"ReferenceList": "Device.Boot!", "TimeToLive": "1"}))
+	path := r.GetBody().GetResponse().GetAddResp().GetCreatedObjResults()[0].GetOperStatus().GetOperSuccess().GetInstantiatedPath()
+	if path == "" {
+		t.Fatalf("add %v", r)
+	}
+	start := time.Now()
+	waitUntil(t, func() bool {
+		subs, _ := a.Model().Instances("Device.LocalAgent.Subscription.")
+		return !slices.Contains(subs, path)
+	})
+	if d := time.Since(start); d < 900*time.Millisecond {
+		t.Errorf("deleted after %v, TimeToLive is 1s", d)
+	}
+}
+
 func waitUntil(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -335,6 +353,7 @@ func TestRebootAndFactoryReset(t *testing.T) {
 	if len(addResults(r)) != 1 {
 		t.Fatal(addResults(r))
 	}
+	volatile := subscribe(t, c, "volatile", "ValueChange", "Device.DeviceInfo.", false)
 	operate(t, c, "Device.Reboot()", "rb-1", nil)
 	boot := c.take(time.Second, notifyOf("Event"))
 	if boot == nil {
@@ -343,6 +362,10 @@ func TestRebootAndFactoryReset(t *testing.T) {
 	p := notifyBody(boot).GetEvent().GetParams()
 	if p["Cause"] != "RemoteReboot" || p["CommandKey"] != "rb-1" {
 		t.Errorf("Boot! %v", p)
+	}
+	subs, _ := a.Model().Instances("Device.LocalAgent.Subscription.")
+	if slices.Contains(subs, volatile) || len(subs) != 1 {
+		t.Errorf("subscriptions after reboot %v: only the persistent boot-1 should be left", subs)
 	}
 	var pm map[string]string
 	if err := json.Unmarshal([]byte(p["ParameterMap"]), &pm); err != nil || pm["Device.DeviceInfo.SoftwareVersion"] != "1.0.0" {
