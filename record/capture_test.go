@@ -16,15 +16,15 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// captureDir holds the OB-USP-A wire captures shared by the team; override
-// with GOUSP_CAPTURES.
+// captureDir holds the OB-USP-A wire captures: the repository's copy of the
+// team's shared captures (in msg/testdata), or GOUSP_CAPTURES.
 func captureDir(t testing.TB) string {
 	dir := os.Getenv("GOUSP_CAPTURES")
 	if dir == "" {
-		dir = "/work/shared/testdata/obuspa"
+		dir = filepath.Join("..", "msg", "testdata", "obuspa")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.md")); err != nil {
-		t.Skipf("OB-USP-A captures not found (%v); set GOUSP_CAPTURES", err)
+		t.Fatalf("OB-USP-A captures not found: %v", err)
 	}
 	return dir
 }
