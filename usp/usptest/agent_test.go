@@ -435,3 +435,42 @@ func mustEncode(t *testing.T, r *usprecord.Record) []byte {
 	}
 	return b
 }
+
+// TestConcurrentUse changes the model from several goroutines while a
+// controller reads it and a subscription reports the changes; run with
+// -race.
+func TestConcurrentUse(t *testing.T) {
+	a, c := newTestAgent(t)
+	subscribe(t, c, "vc", "ValueChange", "Device.Hosts.Host.*.HostName", false)
+	m := a.Model()
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	for g := range 3 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 50 {
+				if err := m.Set("Device.Hosts.Host.1.HostName", "h"+string(rune('a'+g))+string(rune('a'+i%26))); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := m.Values("Device.Hosts."); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for range 20 {
+		c.do(msg.Get{Paths: []string{"Device.Hosts.Host.*.HostName"}})
+	}
+	for range 3 {
+		<-done
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if c.take(time.Second, notifyOf("ValueChange")) == nil {
+		t.Error("no ValueChange")
+	}
+}

@@ -384,7 +384,8 @@ func (m *Model) Values(path string) (map[string]string, error) {
 // Set changes a parameter given by its concrete path. It checks the value
 // against the parameter's type and allowed values but not its access, so
 // tests can change read-only parameters (counters, statuses). A new value
-// is reported to ValueChange subscribers.
+// is reported to ValueChange subscribers. Computed parameters
+// (XNumberOfEntries, UpTime) keep their computed value.
 func (m *Model) Set(path, value string) error {
 	var err *msg.Error
 	m.write(func() {
@@ -524,16 +525,19 @@ func (m *Model) createChecked(t *table, n uint32, values map[string]string) (*ob
 	return m.create(t, n, values), nil
 }
 
-// nextNumber returns the number the next instance of t gets.
+// nextNumber returns the number the next instance of t gets: one above
+// the highest used so far, or the lowest free one for tables that reuse
+// numbers (and once numbers run out at 2^32-1).
 func (m *Model) nextNumber(t *table) uint32 {
-	if t.def.reuseNumbers {
-		for n := uint32(1); ; n++ {
-			if t.inst[n] == nil {
-				return n
-			}
+	if !t.def.reuseNumbers && t.next != 0 && t.inst[t.next] == nil {
+		return t.next
+	}
+	for n := uint32(1); n != 0; n++ {
+		if t.inst[n] == nil {
+			return n
 		}
 	}
-	return t.next
+	return 0 // 2^32-1 instances: unreachable in practice
 }
 
 // create makes instance n of t (0: the next number) with values (already checked), fills Alias
@@ -554,7 +558,7 @@ func (m *Model) create(t *table, n uint32, values map[string]string) *objInst {
 	}
 	t.inst[n] = o
 	if n >= t.next {
-		t.next = n + 1
+		t.next = n + 1 // wraps to 0 after 2^32-1; nextNumber then searches
 	}
 	m.emit(change{kind: chCreated, path: o.path, keys: m.uniqueKeys(o)})
 	return o

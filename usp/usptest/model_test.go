@@ -262,3 +262,14 @@ func TestDefineSupportedDM(t *testing.T) {
 		t.Errorf("objects\n%s\nwant\n%s", strings.Join(o, "\n"), strings.Join(w, "\n"))
 	}
 }
+
+func TestInstanceNumbers(t *testing.T) {
+	m := DefaultModel()
+	if err := m.LoadValues(map[string]string{"Device.Hosts.Host.4294967295.PhysAddress": "02:00:00:00:ff:ff"}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := m.AddInstance("Device.Hosts.Host.", map[string]string{"PhysAddress": "02:00:00:00:ff:fe"})
+	if err != nil || p != "Device.Hosts.Host.3." {
+		t.Errorf("after the last number: %q %v", p, err)
+	}
+}
