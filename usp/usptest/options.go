@@ -118,14 +118,14 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithNotifyRetry sets how a Notify that asks for a response is resent
-// until its NotifyResp arrives: first after min, then after twice the
-// previous wait, up to max. Tests use milliseconds.
-func WithNotifyRetry(min, max time.Duration) Option {
+// until its NotifyResp arrives: first after first, then after twice the
+// previous wait, up to limit. Tests use milliseconds.
+func WithNotifyRetry(first, limit time.Duration) Option {
 	return func(c *config) error {
-		if min <= 0 || max < min {
-			return optErr("notify retry interval [%v, %v]", min, max)
+		if first <= 0 || limit < first {
+			return optErr("notify retry interval [%v, %v]", first, limit)
 		}
-		c.retryMin, c.retryMax = min, max
+		c.retryMin, c.retryMax = first, limit
 		return nil
 	}
 }
