@@ -39,10 +39,10 @@ const (
 func captureDir(t testing.TB) string {
 	dir := os.Getenv("GOUSP_CAPTURES")
 	if dir == "" {
-		dir = "/work/shared/testdata/obuspa"
+		dir = filepath.Join("..", "..", "msg", "testdata", "obuspa")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.md")); err != nil {
-		t.Skipf("OB-USP-A captures not found (%v); set GOUSP_CAPTURES", err)
+		t.Fatalf("OB-USP-A captures not found: %v", err)
 	}
 	return dir
 }

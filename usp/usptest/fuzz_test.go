@@ -102,7 +102,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 	}
 	dir := os.Getenv("GOUSP_CAPTURES")
 	if dir == "" {
-		dir = "/work/shared/testdata/obuspa"
+		dir = filepath.Join("..", "..", "msg", "testdata", "obuspa")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.md")); err != nil {
 		return seeds
