@@ -291,12 +291,11 @@ func (t *Transport) run() {
 			attempt++
 			continue
 		}
+		upAt := time.Now()
 		select {
 		case <-cli.Done():
 			t.down(errs)
-			// Wait before the first reconnection too: spreads out the
-			// clients of a restarted broker.
-			attempt = 1
+			attempt = nextAttempt(attempt, time.Since(upAt))
 		case <-t.ctx.Done():
 			// R-MQTT.35: say goodbye with DISCONNECT.
 			_ = cli.Disconnect(&paho.Disconnect{ReasonCode: 0})
@@ -306,6 +305,23 @@ func (t *Transport) run() {
 			return
 		}
 	}
+}
+
+// stableAfter is how long a connection must last for the backoff to
+// start over when it ends.
+const stableAfter = 10 * time.Second
+
+// nextAttempt numbers the reconnection after a connection that was Up for
+// lasted. After a stable connection it is 1, a short wait that still
+// spreads out the clients of a restarted broker; after a short-lived one
+// (a broker that refuses the subscription with an ERROR, or another client
+// taking over our client ID) the backoff keeps growing instead of
+// reconnecting in a tight loop.
+func nextAttempt(prev int, lasted time.Duration) int {
+	if lasted >= stableAfter {
+		return 1
+	}
+	return prev + 1
 }
 
 // backoffDelay is the wait before attempt (0: none): a random duration

@@ -1,0 +1,46 @@
+// Package stomp is the STOMP 1.2 binding of [mtp.Transport] (TR-369
+// section "STOMP Binding"), built on go-stomp. One [Transport] serves a
+// controller or an agent: it connects to a broker, subscribes to the
+// endpoint's own destination, sends records to other endpoints'
+// destinations and hands received records up with the address to answer
+// them on.
+//
+// # Connecting
+//
+// [New] takes the broker address (host:port), the endpoint ID and
+// options; [Transport.Start] connects. The transport opens the session
+// with a STOMP frame carrying accept-version 1.2, host ([WithHost],
+// default "/"), heart-beat ([WithHeartBeat]), login and passcode
+// ([WithCredentials]) and endpoint-id. If the CONNECTED frame names a
+// subscribe-dest, the transport subscribes there (ack:auto); otherwise to
+// [WithDestination]. The Up event's Local address is that destination.
+//
+// # Escaping
+//
+// STOMP 1.2 says the headers of STOMP and CONNECTED frames are not
+// escaped, but TR-369 requires the colons of the endpoint-id header to be
+// escaped as \c, and the reference agent sends
+// "endpoint-id:proto\c\cobuspa-test-agent". The transport follows TR-369:
+// every header of every frame it writes is escaped.
+//
+// # Sending and receiving
+//
+// Every SEND carries content-type application/vnd.bbf.usp.msg,
+// content-length and reply-to-dest (our destination); [WithReceipts] makes
+// sends wait for the broker's RECEIPT. [mtp.Inbound.ReplyTo] is the
+// reply-to-dest of the MESSAGE. Messages with another content type are
+// dropped and logged; a frame larger than [WithMaxRecordSize] ends the
+// connection before it is read.
+//
+// # Reconnection
+//
+// A lost connection, a missed heart beat or an ERROR frame makes the
+// transport report Down and reconnect, with a jittered exponential
+// backoff ([WithReconnectBackoff]), then subscribe again. Sends while it is
+// down fail at once with an error matching [mtp.ErrNotConnected].
+//
+// # TLS
+//
+// [WithTLS] connects over TLS 1.2 or later; add a client certificate for
+// mutual TLS.
+package stomp
