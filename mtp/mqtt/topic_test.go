@@ -250,3 +250,20 @@ func FuzzTopicFilter(f *testing.F) {
 		}
 	})
 }
+
+func TestNextAttempt(t *testing.T) {
+	for _, tc := range []struct {
+		prev   int
+		lasted time.Duration
+		want   int
+	}{
+		{0, time.Hour, 1},
+		{7, stableAfter, 1},
+		{0, time.Millisecond, 1},
+		{3, time.Second, 4},
+	} {
+		if got := nextAttempt(tc.prev, tc.lasted); got != tc.want {
+			t.Errorf("nextAttempt(%d, %v) = %d, want %d", tc.prev, tc.lasted, got, tc.want)
+		}
+	}
+}
