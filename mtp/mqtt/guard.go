@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 )
 
 // errMalformedLength reports a Remaining Length longer than four bytes.
@@ -70,10 +71,23 @@ func (g *packetGuard) scan(b []byte) error {
 
 // guardConn runs what is read from a broker connection through a
 // packetGuard; a violation closes the connection.
+//
+// It is also a sync.Locker: paho writes each packet as several buffers and
+// holds the connection's lock around them only when the connection offers
+// one. Without it, packets written at the same time by several goroutines
+// (sends, PUBACKs, PINGREQs) interleave and the broker drops us for a
+// malformed packet.
 type guardConn struct {
 	net.Conn
-	g packetGuard
+	g  packetGuard
+	mu sync.Mutex
 }
+
+// Lock is taken by paho around the write of one packet.
+func (c *guardConn) Lock() { c.mu.Lock() }
+
+// Unlock releases Lock.
+func (c *guardConn) Unlock() { c.mu.Unlock() }
 
 func (c *guardConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
