@@ -47,7 +47,11 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+	err := run(ctx, os.Args[1:], os.Stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return // -h: the usage is printed
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "firmware-upgrade:", err)
 		os.Exit(1)
 	}
@@ -146,26 +150,29 @@ func upgrade(ctx context.Context, dev *usp.Agent, cfg config, out io.Writer) err
 	}
 	fmt.Fprintf(out, "spare image: %s (Status %s)\n", image, vals[image+"Status"])
 
-	// 2. The events this upgrade produces. Boot! comes after a reboot, so
-	// its subscription must be Persistent to survive it. The handlers
-	// pass the events on; NotifRetry makes the agent resend until the
-	// controller has them.
+	// 2. The notifications this upgrade produces. Agents drop
+	// non-persistent subscriptions when they reboot, so those that must
+	// outlive the reboot are Persistent: Boot!, and the completion of
+	// Activate(), which reboots the device. The handlers pass events on;
+	// NotifRetry makes the agent resend until the controller has them.
 	transfers := make(chan *msg.Event, 4)
 	boots := make(chan *msg.Event, 4)
 	for _, s := range []struct {
-		event      string
-		persistent bool
-		ch         chan *msg.Event
+		notifType, ref string
+		persistent     bool
+		events         chan *msg.Event
 	}{
-		{"Device.LocalAgent.TransferComplete!", false, transfers},
-		{"Device.Boot!", true, boots},
+		{usp.NotifEvent, "Device.LocalAgent.TransferComplete!", false, transfers},
+		{usp.NotifEvent, "Device.Boot!", true, boots},
+		// The controller completes Activate()'s Operation from it.
+		{usp.NotifOperationComplete, image + "Activate()", true, nil},
 	} {
 		sub, err := dev.Subscribe(ctx, usp.SubscriptionSpec{
-			NotifType: usp.NotifEvent, ReferenceList: []string{s.event}, NotifRetry: true, Persistent: s.persistent,
+			NotifType: s.notifType, ReferenceList: []string{s.ref}, NotifRetry: true, Persistent: s.persistent,
 			Handler: func(_ context.Context, n *usp.Notification) error {
 				if ev, ok := n.Body.(*msg.Event); ok {
 					select {
-					case s.ch <- ev:
+					case s.events <- ev:
 					default: // nobody waits for more
 					}
 				}
@@ -213,12 +220,13 @@ func upgrade(ctx context.Context, dev *usp.Agent, cfg config, out io.Writer) err
 	}
 	table(out, after)
 
-	// 4. Activate() reboots the device into the new image. The Boot! event
-	// says the device is back. Activate()'s OperationComplete may come
-	// before the reboot or after it, or never if its Request object did not
-	// survive the reboot: wait for it a little after Boot!.
+	// 4. Activate() reboots the device into the new image; the Boot! event
+	// says it is back. Activate()'s OperationComplete may come before the
+	// reboot or after it, through the persistent subscription made above
+	// (hence WithoutCompletionSubscription), or never if the agent forgot
+	// the request while rebooting: wait for it a little after Boot!.
 	fmt.Fprintf(out, "\n== %sActivate()\n", image)
-	act, err := dev.Start(ctx, image+"Activate()", nil)
+	act, err := dev.Start(ctx, image+"Activate()", nil, usp.WithoutCompletionSubscription())
 	if err != nil {
 		return err
 	}
@@ -239,7 +247,7 @@ func upgrade(ctx context.Context, dev *usp.Agent, cfg config, out io.Writer) err
 		case boot := <-boots:
 			fmt.Fprintf(out, "event %s: Cause=%s FirmwareUpdated=%s CommandKey=%s\n",
 				boot.Path(), boot.Params["Cause"], boot.Params["FirmwareUpdated"], boot.Params["CommandKey"])
-			booted, grace = true, time.After(5*time.Second)
+			booted, grace = true, time.After(10*time.Second)
 		case <-grace:
 			fmt.Fprintln(out, "no OperationComplete for Activate()")
 			actDone = nil
