@@ -15,6 +15,7 @@ import (
 
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/mqtt"
+	"github.com/gousp/gousp/mtp/stomp"
 	"github.com/gousp/gousp/mtp/uds"
 	"github.com/gousp/gousp/mtp/websocket"
 	"github.com/gousp/gousp/record"
@@ -244,5 +245,43 @@ func newUDSBinding(a *app) (binding, error) {
 }
 
 func newSTOMPBinding(a *app) (binding, error) {
-	return binding{}, usageErrorf("--mtp stomp is not available in this build")
+	s := &a.s
+	broker := s.broker
+	if broker == "" {
+		broker = defaultSTOMPBroker
+	}
+	dest, random := s.destination, ""
+	if dest == "" {
+		dest = "/queue/usp-controller-" + instanceOf(s.controllerID) + "-" + randomTag()
+		random = dest
+	}
+	opts := []stomp.Option{
+		stomp.WithDestination(dest),
+		stomp.WithLogger(a.log),
+		stomp.WithConnectTimeout(s.connectTimeout()),
+		stomp.WithReconnectBackoff(100*time.Millisecond, 2*time.Second),
+	}
+	if s.username != "" || s.password != "" {
+		opts = append(opts, stomp.WithCredentials(s.username, s.password))
+	}
+	tlsCfg, err := s.tlsConfig()
+	if err != nil {
+		return binding{}, err
+	}
+	if tlsCfg != nil {
+		opts = append(opts, stomp.WithTLS(tlsCfg))
+	}
+	t, err := stomp.New(broker, s.controllerID, opts...)
+	if err != nil {
+		return binding{}, usageErrorf("%v", err)
+	}
+	return binding{
+		t:        t,
+		describe: "STOMP broker " + broker,
+		address: func(ag agentSpec) (mtp.Address, bool) {
+			return topicAddress(mtp.STOMP, ag, s.agentDestination)
+		},
+		hint:        "give the agent's destination with --agent-destination",
+		randomLocal: random,
+	}, nil
 }

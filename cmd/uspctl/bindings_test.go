@@ -10,6 +10,7 @@ import (
 
 	"github.com/gousp/gousp/internal/brokertest"
 	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/mtp/stomp"
 	"github.com/gousp/gousp/mtp/uds"
 	"github.com/gousp/gousp/mtp/websocket"
 	"github.com/gousp/gousp/usp/usptest"
@@ -98,5 +99,46 @@ func TestUDS(t *testing.T) {
 		t.Errorf("stdout %q", r.stdout)
 	}
 	r = runCLI(t, nil, "", "proto", "--mtp", "uds", "--socket", filepath.Join(t.TempDir(), "none.sock"), "--agent", id, "--timeout", "300ms")
+	r.wantCode(t, exitConnection)
+}
+
+func TestSTOMP(t *testing.T) {
+	addr := brokertest.StartStompServer(t)
+	const id = "proto::agent-stomp"
+	const ctlDest = "/queue/controller-listen"
+	tr, err := stomp.New(addr, id, stomp.WithDestination("/queue/agent-"+id))
+	must(t, err)
+	ag := startAgent(t, id, tr, false, usptest.WithController(defaultController, mtp.Address{MTP: mtp.STOMP, To: ctlDest}))
+	conn := []string{"--mtp", "stomp", "--broker", addr, "--agent-destination", "/queue/agent-{id}", "--timeout", "10s"}
+
+	r := runCLI(t, nil, "", append([]string{"add", "--agent", id, "Device.LocalAgent.Controller.", "Alias=over-stomp", "EndpointID=proto::s"}, conn...)...)
+	r.wantCode(t, exitOK)
+	if !strings.Contains(r.stdout, "Alias=over-stomp") {
+		t.Errorf("stdout %q", r.stdout)
+	}
+	r = runCLI(t, nil, "", append([]string{"get", "--agent", id, `Device.LocalAgent.Controller.[Alias=="over-stomp"].EndpointID`}, conn...)...)
+	r.wantCode(t, exitOK)
+	if !strings.HasSuffix(r.stdout, ".EndpointID  proto::s\n") {
+		t.Errorf("stdout %q", r.stdout)
+	}
+
+	// listen on the destination the agent has for this controller.
+	ready := func(a *app) {
+		a.onReady = func() {
+			go func() {
+				if err := ag.Emit(context.Background(), "Device.Boot!", map[string]string{"Cause": "LocalReboot"}); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	r = runCLICtx(context.Background(), t, nil, "", ready, append([]string{"listen", "--destination", ctlDest, "--count", "1", "--for", "10s"}, conn...)...)
+	r.wantCode(t, exitOK)
+	if !strings.Contains(r.stdout, "  "+id+"  Event  ") || !strings.Contains(r.stdout, "Device.Boot! Cause=LocalReboot") {
+		t.Errorf("stdout %q", r.stdout)
+	}
+
+	// An unreachable STOMP broker.
+	r = runCLI(t, nil, "", "proto", "--mtp", "stomp", "--broker", fmt.Sprintf("127.0.0.1:%d", brokertest.FreePort(t)), "--agent", id, "--agent-destination", "/q", "--timeout", "500ms")
 	r.wantCode(t, exitConnection)
 }

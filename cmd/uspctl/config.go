@@ -88,7 +88,7 @@ func (s *settings) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&s.tlsKey, "tls-key", "", "PEM key of the client certificate")
 	f.BoolVar(&s.tlsInsecure, "tls-insecure", false, "do not verify the server's certificate")
 
-	f.StringVar(&s.destination, "destination", "", "STOMP destination this controller receives on (default /queue/usp/controller/<random>)")
+	f.StringVar(&s.destination, "destination", "", "STOMP destination this controller receives on (default /queue/usp-controller-<controller instance>-<random>)")
 	f.StringVar(&s.agentDestination, "agent-destination", "", "STOMP destination the agent subscribes to; "+placeholderEndpoint+" stands for the agent's endpoint ID")
 
 	f.StringVar(&s.listen, "listen", "", "WebSocket server role: address to listen on for agents to dial in (e.g. 127.0.0.1:8080)")
