@@ -2,10 +2,14 @@ package mqtt_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/gousp/gousp/internal/brokertest"
 	"github.com/gousp/gousp/mtp"
@@ -58,5 +62,50 @@ func TestConcurrentSendsKeepPacketsWhole(t *testing.T) {
 	wg.Wait()
 	if n, f := ev.downs.Load(), failed.Load(); n > 0 || f > 0 {
 		t.Fatalf("the connection went down %d times and %d sends failed: packets were interleaved", n, f)
+	}
+}
+
+// blackHole swallows PUBLISHes to one topic: no PUBACK ever comes.
+type blackHole struct{ mochi.HookBase }
+
+func (*blackHole) ID() string           { return "black-hole" }
+func (*blackHole) Provides(b byte) bool { return b == mochi.OnPublish }
+func (*blackHole) OnPublish(_ *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.TopicName == "/black/hole" {
+		return pk, packets.ErrRejectPacket
+	}
+	return pk, nil
+}
+
+// TestSendFailsWhenConnectionDropsMidPublish: a QoS 1 send waiting for its
+// PUBACK must fail as soon as the connection is lost, not after paho's
+// packet timeout.
+func TestSendFailsWhenConnectionDropsMidPublish(t *testing.T) {
+	m := brokertest.NewMochi(t, brokertest.MochiConfig{Hooks: []mochi.Hook{new(blackHole)}})
+	tr, err := mqtt.New(m.URL(), "proto::mid-publish", mqtt.WithTopic("/mid/in"), mqtt.WithQoS(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Start(context.Background(), &downCounter{}); err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close(context.Background())
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		done <- tr.Send(context.Background(), mtp.Address{MTP: mtp.MQTT, To: "/black/hole"}, []byte("record"))
+	}()
+	time.Sleep(200 * time.Millisecond)
+	m.Stop()
+	select {
+	case err := <-done:
+		if !errors.Is(err, mtp.ErrNotConnected) {
+			t.Fatalf("err = %v, want mtp.ErrNotConnected", err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Fatalf("send failed only after %v", d)
+		}
+	case <-time.After(8 * time.Second):
+		t.Fatal("send still waiting for its PUBACK after the connection dropped")
 	}
 }

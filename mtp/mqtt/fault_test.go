@@ -148,7 +148,6 @@ func newFakeBroker(t *testing.T) *fakeBroker {
 		for {
 			c, err := l.Accept()
 			if err != nil {
-				close(f.conns)
 				return
 			}
 			go f.serve(c)
@@ -323,4 +322,21 @@ func TestBrokerRefusesSubscription(t *testing.T) {
 	if n := len(attempts); n < 2 || n > 10 {
 		t.Fatalf("%d connection attempts in 700ms; want a few, with backoff", n)
 	}
+}
+
+// TestBrokerStopsAnswering: a broker that keeps the connection open but
+// stops answering (the peer vanished) is noticed through keep-alive pings.
+func TestBrokerStopsAnswering(t *testing.T) {
+	fb := newFakeBroker(t) // it never answers PINGREQ
+	_, rec, _ := start(t, fb.url(), "proto::a", mqtt.WithTopic("a"), mqtt.WithKeepAlive(time.Second))
+	fb.next(t)
+	began := time.Now()
+	down := rec.event(mtp.Down)
+	if d := time.Since(began); d > 5*time.Second {
+		t.Errorf("silent broker noticed after %v", d)
+	}
+	if down.Err == nil {
+		t.Error("Down without an error")
+	}
+	rec.event(mtp.Up)
 }
