@@ -737,7 +737,21 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 	if maxPacket > 0 && publishSize(topic, reply, len(record)) > int(maxPacket) {
 		return fmt.Errorf("mqtt: send %d bytes: broker accepts packets up to %d bytes: %w", len(record), maxPacket, mtp.ErrTooLarge)
 	}
-	_, err := cli.Publish(ctx, &paho.Publish{
+	// paho waits for a QoS 1 PUBACK until its packet timeout even when the
+	// connection is gone; end the wait when it goes, so that a send fails
+	// at once as the package promises.
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if t.cfg.qos > 0 {
+		go func() {
+			select {
+			case <-cli.Done():
+				cancel()
+			case <-pctx.Done():
+			}
+		}()
+	}
+	_, err := cli.Publish(pctx, &paho.Publish{
 		Topic:   topic,
 		QoS:     t.cfg.qos,
 		Payload: record,
