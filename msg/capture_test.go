@@ -413,7 +413,8 @@ func TestCaptureDetails(t *testing.T) {
 			e.ParamErrs[0].Path != "Device.DeviceInfo.SerialNumber" || e.ParamErrs[0].Code != CodeParamReadOnly {
 			t.Fatalf("%+v", e)
 		}
-		if !errors.Is(e, ErrInvalidArguments) || errors.Is(e, ErrParamReadOnly) {
+		// The outer code and the parameter's code match; others do not.
+		if !errors.Is(e, ErrInvalidArguments) || !errors.Is(e, ErrParamReadOnly) || errors.Is(e, ErrInvalidType) {
 			t.Errorf("errors.Is matches the wrong code")
 		}
 	})

@@ -191,6 +191,21 @@ func (e *Error) Is(target error) bool {
 	return ok && t != nil && e != nil && t.Code == e.Code
 }
 
+// Unwrap returns the parameter errors as *Error values, so that
+// errors.Is and errors.As also find the cause of a failure that the agent
+// reported per parameter: errors.Is(err, ErrParamReadOnly) holds for a 7004
+// whose parameter error is a 7013.
+func (e *Error) Unwrap() []error {
+	if e == nil || len(e.ParamErrs) == 0 {
+		return nil
+	}
+	out := make([]error, len(e.ParamErrs))
+	for i, p := range e.ParamErrs {
+		out[i] = &Error{Code: p.Code, Message: p.Path + ": " + p.Message}
+	}
+	return out
+}
+
 // MsgType returns ERROR.
 func (e *Error) MsgType() uspmsg.Header_MsgType { return uspmsg.Header_ERROR }
 

@@ -125,3 +125,21 @@ func TestErrorIsAndCodeOf(t *testing.T) {
 		t.Errorf("joined text: %q", joined.Error())
 	}
 }
+
+func TestErrorUnwrapsParamErrors(t *testing.T) {
+	err := error(&Error{Code: CodeInvalidArguments, Message: "read-only", ParamErrs: []ParamError{
+		{Path: "Device.DeviceInfo.SerialNumber", Code: CodeParamReadOnly, Message: "not writable"},
+	}})
+	if !errors.Is(err, ErrInvalidArguments) || !errors.Is(err, ErrParamReadOnly) {
+		t.Fatal("errors.Is must match the error's code and its parameters' codes")
+	}
+	if errors.Is(err, ErrInvalidType) {
+		t.Fatal("errors.Is matched a code that is not there")
+	}
+	if CodeOf(err) != CodeInvalidArguments {
+		t.Fatalf("CodeOf = %d, want the outer code", CodeOf(err))
+	}
+	if (&Error{Code: CodeInternal}).Unwrap() != nil {
+		t.Fatal("an error without parameter errors unwraps to nothing")
+	}
+}
