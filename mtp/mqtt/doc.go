@@ -34,7 +34,19 @@
 // ([SplitReplyTo]); the transport then answers those peers with its own
 // suffix ([JoinReplyTo]). Records with Content Type usp.msg,
 // application/vnd.bbf.usp.msg or none are delivered; other content types
-// are dropped and logged, as they do not carry USP Records.
+// are dropped and logged, as they do not carry USP Records. CONNECT tells
+// the broker the largest packet we take ([WithMaxRecordSize]); a broker
+// that sends a larger one, or a malformed one, loses the connection
+// before paho reads it, and the transport reconnects.
+//
+// # Reconnection
+//
+// paho.golang's reconnecting client, autopaho, imports golang.org/x/net,
+// which this module does not depend on; the transport therefore keeps
+// its own small connection loop around the paho client. After a
+// connection that lasted under ten seconds the backoff keeps growing, so a
+// broker that drops clients at once (refused subscription, client ID
+// taken over) is not hammered.
 //
 // # Scale-out
 //
