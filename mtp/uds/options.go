@@ -1,11 +1,11 @@
 package uds
 
 import (
-	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"time"
+
+	"github.com/gousp/gousp/internal/peerconn"
+	"github.com/gousp/gousp/mtp"
 )
 
 // Defaults for the options.
@@ -27,103 +27,56 @@ const (
 // role say so; the other role's constructor rejects them.
 type Option func(*config) error
 
-type role int
-
-const (
-	roleServer role = 1 << iota
-	roleClient
-)
-
 type config struct {
-	log               *slog.Logger
-	handshakeTimeout  time.Duration
-	writeTimeout      time.Duration
-	maxRecord         int
+	peerconn.Options
 	retryMin          time.Duration
 	retryMax          time.Duration
 	replaceDuplicates bool
-	recordCheck       func([]byte) error
-	// roles holds the roles of the role-specific options used.
-	roles map[string]role
 }
 
-func newConfig(r role, opts []Option) (config, error) {
+func newConfig(r peerconn.Role, opts []Option) (config, error) {
 	c := config{
-		log:              slog.New(slog.NewTextHandler(io.Discard, nil)),
-		handshakeTimeout: DefaultHandshakeTimeout,
-		writeTimeout:     DefaultWriteTimeout,
-		maxRecord:        DefaultMaxRecordSize,
-		retryMin:         DefaultRetryMin,
-		retryMax:         DefaultRetryMax,
-		roles:            map[string]role{},
+		Options: peerconn.Options{
+			Kind:             mtp.UDS,
+			Log:              slog.New(slog.DiscardHandler),
+			HandshakeTimeout: DefaultHandshakeTimeout,
+			WriteTimeout:     DefaultWriteTimeout,
+			MaxRecordSize:    DefaultMaxRecordSize,
+		},
+		retryMin: DefaultRetryMin,
+		retryMax: DefaultRetryMax,
 	}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
 			return c, err
 		}
 	}
-	for name, want := range c.roles {
-		if want&r == 0 {
-			return c, fmt.Errorf("uds: option %s does not apply to a %s", name, roleName(r))
-		}
-	}
-	return c, nil
-}
-
-func roleName(r role) string {
-	if r == roleServer {
-		return "server"
-	}
-	return "client"
+	return c, c.Check(r)
 }
 
 // WithLogger sets where the transport logs; the default discards.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) error {
-		if l == nil {
-			return errors.New("uds: nil logger")
-		}
-		c.log = l
-		return nil
-	}
+	return func(c *config) error { return c.SetLogger(l) }
 }
 
 // WithHandshakeTimeout sets how long a new connection may take to complete
 // the handshake exchange (default [DefaultHandshakeTimeout]).
 func WithHandshakeTimeout(d time.Duration) Option {
-	return func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("uds: handshake timeout %v, want > 0", d)
-		}
-		c.handshakeTimeout = d
-		return nil
-	}
+	return func(c *config) error { return c.SetHandshakeTimeout(d) }
 }
 
 // WithWriteTimeout bounds a send whose context has no deadline (default
 // [DefaultWriteTimeout]), so a peer that stops reading cannot block it for
 // ever.
 func WithWriteTimeout(d time.Duration) Option {
-	return func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("uds: write timeout %v, want > 0", d)
-		}
-		c.writeTimeout = d
-		return nil
-	}
+	return func(c *config) error { return c.SetWriteTimeout(d) }
 }
 
 // WithMaxRecordSize bounds the records sent and received (default
 // [DefaultMaxRecordSize]). A larger send fails with [mtp.ErrTooLarge]; a
 // larger incoming frame ends the connection with an error TLV.
 func WithMaxRecordSize(n int) Option {
-	return func(c *config) error {
-		if n < 1 {
-			return fmt.Errorf("uds: max record size %d, want at least 1", n)
-		}
-		c.maxRecord = n
-		return nil
-	}
+	return func(c *config) error { return c.SetMaxRecordSize(n) }
 }
 
 // WithRetryInterval sets the range of the client's random wait before each
@@ -131,11 +84,11 @@ func WithMaxRecordSize(n int) Option {
 // Client only.
 func WithRetryInterval(lo, hi time.Duration) Option {
 	return func(c *config) error {
-		if lo <= 0 || hi < lo {
-			return fmt.Errorf("uds: retry interval %v to %v, want 0 < min <= max", lo, hi)
+		if err := c.CheckRange("retry interval", lo, hi); err != nil {
+			return err
 		}
 		c.retryMin, c.retryMax = lo, hi
-		c.roles["WithRetryInterval"] = roleClient
+		c.Only("WithRetryInterval", peerconn.ClientRole)
 		return nil
 	}
 }
@@ -149,7 +102,7 @@ func WithRetryInterval(lo, hi time.Duration) Option {
 func WithReplaceDuplicates() Option {
 	return func(c *config) error {
 		c.replaceDuplicates = true
-		c.roles["WithReplaceDuplicates"] = roleServer
+		c.Only("WithReplaceDuplicates", peerconn.ServerRole)
 		return nil
 	}
 }
@@ -159,8 +112,5 @@ func WithReplaceDuplicates() Option {
 // answers with an error TLV carrying f's message and ends the connection.
 // f runs on the connection's goroutine.
 func WithRecordCheck(f func(record []byte) error) Option {
-	return func(c *config) error {
-		c.recordCheck = f
-		return nil
-	}
+	return func(c *config) error { return c.SetRecordCheck(f) }
 }
