@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/gousp/gousp/internal/peerconn"
 	"github.com/gousp/gousp/mtp"
 )
 
@@ -20,15 +21,13 @@ import (
 // uses it to reach its controller. It implements [mtp.Transport]; its one
 // peer is the server.
 type Client struct {
-	base
+	endpoint
 	url    string // with the eid query
 	dialer websocket.Dialer
+	link   *peerconn.Client[*session]
 
-	sess     *session // current session, nil while disconnected; guarded by mu
-	learnt   string   // server endpoint ID from its extension echo; guarded by mu
-	lastErr  error    // guarded by mu
-	firstUp  chan struct{}
-	firstSet sync.Once
+	mu     sync.Mutex
+	learnt string // server endpoint ID from its extension echo; guarded by mu
 }
 
 var _ mtp.Transport = (*Client)(nil)
@@ -36,7 +35,7 @@ var _ mtp.Transport = (*Client)(nil)
 // NewClient returns a client that will dial rawURL (ws:// or wss://) as
 // the endpoint localEndpointID, which it adds to the URL's query as eid.
 func NewClient(rawURL, localEndpointID string, opts ...Option) (*Client, error) {
-	cfg, err := newConfig(roleClient, opts)
+	cfg, err := newConfig(peerconn.ClientRole, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -58,13 +57,14 @@ func NewClient(rawURL, localEndpointID string, opts ...Option) (*Client, error) 
 	}
 	u.RawQuery += EncodeEID(localEndpointID)
 
-	c := &Client{url: u.String(), firstUp: make(chan struct{})}
-	c.init(cfg, "client")
+	c := &Client{url: u.String()}
+	c.endpoint = newEndpoint(cfg, peerconn.ClientRole, "url", c.url)
+	c.link = peerconn.NewClient(c.core, c.url, c.dial, c.backoff)
 	if cfg.dialer != nil {
 		c.dialer = *cfg.dialer
 	}
 	c.dialer.Subprotocols = []string{Subprotocol}
-	c.dialer.HandshakeTimeout = cfg.handshakeTimeout
+	c.dialer.HandshakeTimeout = cfg.HandshakeTimeout
 	c.dialer.EnableCompression = false
 	if cfg.tls != nil {
 		c.dialer.TLSClientConfig = cfg.tls
@@ -87,29 +87,14 @@ func (c *Client) URL() string { return c.url }
 // with backoff until ctx ends. If ctx ends first, Start closes the client
 // and returns ctx's error with the last attempt's.
 func (c *Client) Start(ctx context.Context, h mtp.Handler) error {
-	if err := c.begin(ctx, h); err != nil {
-		return err
-	}
-	c.wg.Add(1)
-	go c.run()
-	select {
-	case <-c.firstUp:
-		return nil
-	case <-c.ctx.Done():
-		return mtp.ErrClosed
-	case <-ctx.Done():
-	}
-	c.mu.Lock()
-	last := c.lastErr
-	c.mu.Unlock()
-	_ = c.Close(context.Background())
-	if last != nil {
-		return fmt.Errorf("websocket: start: %w (last attempt: %v)", ctx.Err(), last)
-	}
-	return fmt.Errorf("websocket: start: %w", ctx.Err())
+	return c.link.Start(ctx, h)
 }
 
-// backoff returns the wait before the n-th consecutive retry.
+// State reports the connection state.
+func (c *Client) State() mtp.State { return c.core.State() }
+
+// backoff returns the wait before the n-th consecutive retry; the count
+// starts again once a session opens (R-WS.20).
 func (c *Client) backoff(n int) time.Duration {
 	hi := c.cfg.backoffMin
 	for i := 0; i < n && hi < c.cfg.backoffMax; i++ {
@@ -120,61 +105,9 @@ func (c *Client) backoff(n int) time.Duration {
 	return lo + rand.N(hi-lo+1)
 }
 
-func (c *Client) run() {
-	defer c.wg.Done()
-	for retry := 0; ; retry++ {
-		if retry > 0 {
-			select {
-			case <-c.ctx.Done():
-				return
-			case <-time.After(c.backoff(retry)):
-			}
-		}
-		c.setState(mtp.Connecting)
-		sess, err := c.dial()
-		if err != nil {
-			if c.ctx.Err() != nil {
-				return
-			}
-			c.log.Info("connect failed", "url", c.url, "err", err)
-			c.mu.Lock()
-			c.lastErr = err
-			c.mu.Unlock()
-			c.setState(mtp.Disconnected)
-			continue
-		}
-		c.mu.Lock()
-		if c.closed {
-			c.mu.Unlock()
-			_ = sess.ws.Close()
-			return
-		}
-		c.sess = sess
-		c.state = mtp.Connected
-		c.mu.Unlock()
-		retry = 0 // R-WS.20: an open session resets the retry count
-
-		c.log.Info("connected", "url", c.url, "peer", sess.peerID)
-		c.emit(mtp.Event{Kind: mtp.Up})
-		c.emit(mtp.Event{Kind: mtp.PeerUp, Peer: sess.reply, PeerID: sess.peerID})
-		c.firstSet.Do(func() { close(c.firstUp) })
-
-		err = sess.reason(sess.serve())
-		_ = sess.ws.Close()
-		c.log.Info("disconnected", "url", c.url, "err", err)
-		c.mu.Lock()
-		c.sess = nil
-		c.lastErr = err
-		c.mu.Unlock()
-		c.setState(mtp.Disconnected)
-		c.emit(mtp.Event{Kind: mtp.PeerDown, Peer: sess.reply, PeerID: sess.peerID, Err: err})
-		c.emit(mtp.Event{Kind: mtp.Down, Err: err})
-	}
-}
-
 // dial runs one opening handshake.
-func (c *Client) dial() (*session, error) {
-	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.handshakeTimeout)
+func (c *Client) dial(ctx context.Context) (*session, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.HandshakeTimeout)
 	defer cancel()
 	ws, resp, err := c.dialer.DialContext(ctx, c.url, c.cfg.header)
 	if err != nil {
@@ -203,21 +136,13 @@ func (c *Client) dial() (*session, error) {
 	if peerID == "" {
 		reply.To = c.url
 	}
-	return newSession(&c.base, ws, peerID, reply), nil
+	return newSession(&c.endpoint, ws, peerID, reply), nil
 }
 
 func (c *Client) current(to mtp.Address) (*session, error) {
-	if err := c.ready(); err != nil {
+	sess, err := c.link.Current(to)
+	if err != nil {
 		return nil, err
-	}
-	if err := checkAddress(to); err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	sess := c.sess
-	c.mu.Unlock()
-	if sess == nil {
-		return nil, fmt.Errorf("websocket: %s: %w", c.url, mtp.ErrNotConnected)
 	}
 	if to.To != "" && to.To != c.url && to.To != sess.peerID {
 		return nil, fmt.Errorf("websocket: send to %q, connected to %q: %w", to.To, sess.reply.To, mtp.ErrUnknownPeer)
@@ -267,15 +192,4 @@ func (c *Client) Reject(peerID, reason string) error {
 // Close closes the session with status 1001, stops reconnecting and waits
 // for the client's goroutines, at most until ctx ends. It must not be
 // called from the handler.
-func (c *Client) Close(ctx context.Context) error {
-	if !c.markClosed() {
-		return nil
-	}
-	c.mu.Lock()
-	sess := c.sess
-	c.mu.Unlock()
-	if sess != nil {
-		sess.closeWith(websocket.CloseGoingAway, "client closing", mtp.ErrClosed)
-	}
-	return c.wait(ctx)
-}
+func (c *Client) Close(ctx context.Context) error { return c.core.Close(ctx) }

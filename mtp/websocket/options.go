@@ -4,12 +4,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/gousp/gousp/internal/peerconn"
+	"github.com/gousp/gousp/mtp"
 )
 
 // Defaults for the options.
@@ -34,22 +36,11 @@ const closeGrace = time.Second
 // role say so; the other role's constructor rejects them.
 type Option func(*config) error
 
-type role int
-
-const (
-	roleServer role = 1 << iota
-	roleClient
-)
-
 type config struct {
-	log              *slog.Logger
-	tls              *tls.Config
-	maxRecord        int
-	pingInterval     time.Duration
-	pongTimeout      time.Duration
-	handshakeTimeout time.Duration
-	writeTimeout     time.Duration
-	recordCheck      func([]byte) error
+	peerconn.Options
+	tls          *tls.Config
+	pingInterval time.Duration
+	pongTimeout  time.Duration
 
 	// server
 	listenAddr       string
@@ -63,37 +54,31 @@ type config struct {
 	backoffMax time.Duration
 	header     http.Header
 	dialer     *websocket.Dialer
-
-	roles map[string]role // role-specific options used
 }
 
-func newConfig(r role, opts []Option) (config, error) {
+func newConfig(r peerconn.Role, opts []Option) (config, error) {
 	c := config{
-		log:              slog.New(slog.NewTextHandler(io.Discard, nil)),
-		maxRecord:        DefaultMaxRecordSize,
-		pingInterval:     DefaultPingInterval,
-		pongTimeout:      DefaultPongTimeout,
-		handshakeTimeout: DefaultHandshakeTimeout,
-		writeTimeout:     DefaultWriteTimeout,
-		backoffMin:       DefaultBackoffMin,
-		backoffMax:       DefaultBackoffMax,
-		roles:            map[string]role{},
+		Options: peerconn.Options{
+			Kind:             mtp.WebSocket,
+			Log:              slog.New(slog.DiscardHandler),
+			HandshakeTimeout: DefaultHandshakeTimeout,
+			WriteTimeout:     DefaultWriteTimeout,
+			MaxRecordSize:    DefaultMaxRecordSize,
+		},
+		pingInterval: DefaultPingInterval,
+		pongTimeout:  DefaultPongTimeout,
+		backoffMin:   DefaultBackoffMin,
+		backoffMax:   DefaultBackoffMax,
 	}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
 			return c, err
 		}
 	}
-	for name, want := range c.roles {
-		if want&r == 0 {
-			what := "client"
-			if r == roleServer {
-				what = "server"
-			}
-			return c, fmt.Errorf("websocket: option %s does not apply to a %s", name, what)
-		}
+	if err := c.Check(r); err != nil {
+		return c, err
 	}
-	if c.tls != nil && r == roleServer && c.listenAddr == "" {
+	if c.tls != nil && r == peerconn.ServerRole && c.listenAddr == "" {
 		return c, errors.New("websocket: WithTLS on a server needs WithListenAddr; a mounted handler gets TLS from its http.Server")
 	}
 	return c, nil
@@ -101,13 +86,7 @@ func newConfig(r role, opts []Option) (config, error) {
 
 // WithLogger sets where the transport logs; the default discards.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) error {
-		if l == nil {
-			return errors.New("websocket: nil logger")
-		}
-		c.log = l
-		return nil
-	}
+	return func(c *config) error { return c.SetLogger(l) }
 }
 
 // WithTLS sets the TLS configuration: for a server, that of its ready
@@ -132,13 +111,7 @@ func WithTLS(cfg *tls.Config) Option {
 // [DefaultMaxRecordSize]). A larger send fails with [mtp.ErrTooLarge]; a
 // larger incoming message closes the connection with status 1009.
 func WithMaxRecordSize(n int) Option {
-	return func(c *config) error {
-		if n < 1 {
-			return fmt.Errorf("websocket: max record size %d, want at least 1", n)
-		}
-		c.maxRecord = n
-		return nil
-	}
+	return func(c *config) error { return c.SetMaxRecordSize(n) }
 }
 
 // WithKeepAlive sets how often the transport pings its peer and how long
@@ -159,36 +132,21 @@ func WithKeepAlive(interval, timeout time.Duration) Option {
 // WithHandshakeTimeout bounds the opening handshake, TLS included (default
 // [DefaultHandshakeTimeout]).
 func WithHandshakeTimeout(d time.Duration) Option {
-	return func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("websocket: handshake timeout %v, want > 0", d)
-		}
-		c.handshakeTimeout = d
-		return nil
-	}
+	return func(c *config) error { return c.SetHandshakeTimeout(d) }
 }
 
 // WithWriteTimeout bounds a send whose context has no deadline (default
 // [DefaultWriteTimeout]), so a peer that stops reading cannot block it for
 // ever.
 func WithWriteTimeout(d time.Duration) Option {
-	return func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("websocket: write timeout %v, want > 0", d)
-		}
-		c.writeTimeout = d
-		return nil
-	}
+	return func(c *config) error { return c.SetWriteTimeout(d) }
 }
 
 // WithRecordCheck installs f to vet each received record before delivery.
 // A record f rejects is not delivered: the transport closes the connection
 // with status 1003 (R-WS.16). f runs on the connection's goroutine.
 func WithRecordCheck(f func(record []byte) error) Option {
-	return func(c *config) error {
-		c.recordCheck = f
-		return nil
-	}
+	return func(c *config) error { return c.SetRecordCheck(f) }
 }
 
 // WithListenAddr makes [Server.Start] listen on addr (such as
@@ -200,7 +158,7 @@ func WithListenAddr(addr string) Option {
 			return errors.New("websocket: empty listen address")
 		}
 		c.listenAddr = addr
-		c.roles["WithListenAddr"] = roleServer
+		c.Only("WithListenAddr", peerconn.ServerRole)
 		return nil
 	}
 }
@@ -214,7 +172,7 @@ func WithEndpointID(id string) Option {
 			return fmt.Errorf("websocket: %w", err)
 		}
 		c.localID = id
-		c.roles["WithEndpointID"] = roleServer
+		c.Only("WithEndpointID", peerconn.ServerRole)
 		return nil
 	}
 }
@@ -227,7 +185,7 @@ func WithEndpointID(id string) Option {
 func WithRejectDuplicates() Option {
 	return func(c *config) error {
 		c.rejectDuplicates = true
-		c.roles["WithRejectDuplicates"] = roleServer
+		c.Only("WithRejectDuplicates", peerconn.ServerRole)
 		return nil
 	}
 }
@@ -240,7 +198,7 @@ func WithRejectDuplicates() Option {
 func WithCertificateIdentity() Option {
 	return func(c *config) error {
 		c.certIdentity = true
-		c.roles["WithCertificateIdentity"] = roleServer
+		c.Only("WithCertificateIdentity", peerconn.ServerRole)
 		return nil
 	}
 }
@@ -255,7 +213,7 @@ func WithPeerID(id string) Option {
 			return fmt.Errorf("websocket: peer %w", err)
 		}
 		c.peerID = id
-		c.roles["WithPeerID"] = roleClient
+		c.Only("WithPeerID", peerconn.ClientRole)
 		return nil
 	}
 }
@@ -267,11 +225,11 @@ func WithPeerID(id string) Option {
 // that agents follow. Client only.
 func WithBackoff(lo, hi time.Duration) Option {
 	return func(c *config) error {
-		if lo <= 0 || hi < lo {
-			return fmt.Errorf("websocket: backoff %v to %v, want 0 < min <= max", lo, hi)
+		if err := c.CheckRange("backoff", lo, hi); err != nil {
+			return err
 		}
 		c.backoffMin, c.backoffMax = lo, hi
-		c.roles["WithBackoff"] = roleClient
+		c.Only("WithBackoff", peerconn.ClientRole)
 		return nil
 	}
 }
@@ -281,7 +239,7 @@ func WithBackoff(lo, hi time.Duration) Option {
 func WithHeader(h http.Header) Option {
 	return func(c *config) error {
 		c.header = h.Clone()
-		c.roles["WithHeader"] = roleClient
+		c.Only("WithHeader", peerconn.ClientRole)
 		return nil
 	}
 }
@@ -297,7 +255,7 @@ func WithDialer(d *websocket.Dialer) Option {
 		}
 		dc := *d
 		c.dialer = &dc
-		c.roles["WithDialer"] = roleClient
+		c.Only("WithDialer", peerconn.ClientRole)
 		return nil
 	}
 }

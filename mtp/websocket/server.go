@@ -9,9 +9,11 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/gousp/gousp/internal/peerconn"
 	"github.com/gousp/gousp/mtp"
 )
 
@@ -21,12 +23,12 @@ import (
 // per client endpoint ID, taken from the ?eid= query of the opening
 // handshake, and implements [mtp.Transport] with that ID as the address.
 type Server struct {
-	base
+	endpoint
 	upgrader websocket.Upgrader
+	peers    *peerconn.Peers[*session]
 
-	httpSrv  *http.Server
-	ln       net.Listener
-	sessions map[string]*session // by peer endpoint ID
+	mu sync.Mutex
+	ln net.Listener // the ready listener; guarded by mu
 }
 
 var (
@@ -36,14 +38,14 @@ var (
 
 // NewServer returns a server configured by opts.
 func NewServer(opts ...Option) (*Server, error) {
-	cfg, err := newConfig(roleServer, opts)
+	cfg, err := newConfig(peerconn.ServerRole, opts)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{sessions: make(map[string]*session)}
-	s.init(cfg, "server")
+	s := &Server{endpoint: newEndpoint(cfg, peerconn.ServerRole)}
+	s.peers = peerconn.NewPeers[*session](s.core, !cfg.rejectDuplicates, ErrReplaced)
 	s.upgrader = websocket.Upgrader{
-		HandshakeTimeout: cfg.handshakeTimeout,
+		HandshakeTimeout: cfg.HandshakeTimeout,
 		Subprotocols:     []string{Subprotocol},
 		// Agents are not browsers: their Origin header, when they send one,
 		// names nothing useful (OB-USP-A sends http://<host>).
@@ -58,53 +60,53 @@ func NewServer(opts ...Option) (*Server, error) {
 // Kind returns [mtp.WebSocket].
 func (s *Server) Kind() mtp.Kind { return mtp.WebSocket }
 
+// State reports the connection state.
+func (s *Server) State() mtp.State { return s.core.State() }
+
 // Start makes the server accept sessions, delivering to h until Close.
 // With [WithListenAddr] it first listens there.
 func (s *Server) Start(ctx context.Context, h mtp.Handler) error {
-	if err := s.begin(ctx, h); err != nil {
+	if err := s.core.Begin(ctx, h); err != nil {
 		return err
 	}
-	var ln net.Listener
-	var srv *http.Server
-	if addr := s.cfg.listenAddr; addr != "" {
-		var lc net.ListenConfig
-		var err error
-		ln, err = lc.Listen(ctx, "tcp", addr)
-		if err != nil {
-			s.markClosed()
-			return fmt.Errorf("websocket: listen: %w", err)
+	addr := s.cfg.listenAddr
+	if addr == "" {
+		// Mounted: requests come through ServeHTTP.
+		return s.core.Up(nil)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		_ = s.core.Close(context.Background())
+		return fmt.Errorf("websocket: listen: %w", err)
+	}
+	if s.cfg.tls != nil {
+		ln = tls.NewListener(ln, s.cfg.tls)
+	}
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: s.cfg.HandshakeTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.log.Info("listening", "addr", ln.Addr().String(), "tls", s.cfg.tls != nil)
+	err = s.core.Up(func() {
+		// Close interrupts Serve by closing srv, and waits for this
+		// goroutine, which closes srv too, so that nothing listens by the
+		// time Close returns. Each session closes itself.
+		stop := context.AfterFunc(s.core.Context(), func() { _ = srv.Close() })
+		defer stop()
+		defer srv.Close()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("serve failed", "err", err)
 		}
-		if s.cfg.tls != nil {
-			ln = tls.NewListener(ln, s.cfg.tls)
-		}
-		srv = &http.Server{
-			Handler:           s,
-			ReadHeaderTimeout: s.cfg.handshakeTimeout,
-			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-		}
-		s.log.Info("listening", "addr", ln.Addr().String(), "tls", s.cfg.tls != nil)
+	})
+	if err != nil {
+		_ = ln.Close()
+		return err
 	}
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		if ln != nil {
-			_ = ln.Close()
-		}
-		return mtp.ErrClosed
-	}
-	s.ln, s.httpSrv = ln, srv
-	s.state = mtp.Connected
+	s.ln = ln
 	s.mu.Unlock()
-	s.emit(mtp.Event{Kind: mtp.Up})
-	if srv != nil {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.log.Error("serve failed", "err", err)
-			}
-		}()
-	}
 	return nil
 }
 
@@ -136,15 +138,11 @@ func (s *Server) URL() string {
 // session until it ends; it refuses requests before Start and after Close
 // with 503.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	if !s.started || s.closed || s.state != mtp.Connected {
-		s.mu.Unlock()
+	if !s.core.Enter() {
 		http.Error(w, "USP WebSocket endpoint not running", http.StatusServiceUnavailable)
 		return
 	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer s.wg.Done()
+	defer s.core.Exit()
 
 	id, status, err := s.admit(r)
 	if err != nil {
@@ -163,30 +161,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("upgrade failed", "peer", id, "err", err)
 		return
 	}
-	peer := mtp.Address{MTP: mtp.WebSocket, To: id}
-	sess := newSession(&s.base, ws, id, peer)
-	if !s.register(sess) {
+	sess := newSession(&s.endpoint, ws, id, mtp.Address{MTP: mtp.WebSocket, To: id})
+	old, err := s.peers.Add(sess)
+	if err != nil {
 		// Closed meanwhile, or a duplicate lost a race: say so with a
 		// close frame and wait for the peer's answer, ignoring its data.
-		sess.closeWith(websocket.CloseGoingAway, "server closing", mtp.ErrClosed)
-		_ = sess.serve()
-		_ = ws.Close()
+		if errors.Is(err, peerconn.ErrTaken) {
+			sess.closeWith(websocket.ClosePolicyViolation, "endpoint already has a session", ErrHandshake)
+		}
+		sess.Stop()
+		_ = sess.Serve()
 		return
 	}
-	err = sess.reason(sess.serve())
-	_ = ws.Close()
-	s.log.Info("session ended", "peer", id, "err", err)
-	s.mu.Lock()
-	if s.sessions[id] == sess {
-		delete(s.sessions, id)
+	if old != nil {
+		old.closeWith(websocket.CloseNormalClosure, "replaced by a newer session", ErrReplaced)
 	}
-	s.mu.Unlock()
-	s.hmu.Lock()
-	if !sess.down {
-		sess.down = true
-		s.h.HandleEvent(mtp.Event{Kind: mtp.PeerDown, Peer: peer, PeerID: id, Err: err})
-	}
-	s.hmu.Unlock()
+	// Close ends the session with status 1001.
+	stop := context.AfterFunc(s.core.Context(), sess.Stop)
+	defer stop()
+	s.peers.Remove(sess, sess.Serve())
 }
 
 // admit checks an opening handshake before the upgrade and returns the
@@ -221,76 +214,10 @@ func (s *Server) admit(r *http.Request) (string, int, error) {
 	if id == "" {
 		return "", http.StatusBadRequest, fmt.Errorf("%w: no eid query parameter naming the client endpoint", ErrHandshake)
 	}
-	if s.cfg.rejectDuplicates {
-		s.mu.Lock()
-		_, dup := s.sessions[id]
-		s.mu.Unlock()
-		if dup {
-			return "", http.StatusConflict, fmt.Errorf("%w: endpoint %s already has a session", ErrHandshake, id)
-		}
+	if s.cfg.rejectDuplicates && s.peers.Has(id) {
+		return "", http.StatusConflict, fmt.Errorf("%w: endpoint %s already has a session", ErrHandshake, id)
 	}
 	return id, 0, nil
-}
-
-// register makes sess the session for its peer, closing an older one, and
-// reports PeerDown for the old and PeerUp for the new, in that order.
-func (s *Server) register(sess *session) bool {
-	old, ok := s.swapIn(sess)
-	if old != nil {
-		// Written after the events and outside hmu: a slow old peer must
-		// not hold up handler calls.
-		old.closeWith(websocket.CloseNormalClosure, "replaced by a newer session", ErrReplaced)
-	}
-	return ok
-}
-
-func (s *Server) swapIn(sess *session) (old *session, ok bool) {
-	id, peer := sess.peerID, sess.reply
-	s.hmu.Lock()
-	defer s.hmu.Unlock()
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil, false
-	}
-	old = s.sessions[id]
-	if old != nil && s.cfg.rejectDuplicates {
-		// Lost a race with another connection from the same endpoint.
-		s.mu.Unlock()
-		sess.closeWith(websocket.ClosePolicyViolation, "endpoint already has a session", ErrHandshake)
-		return nil, false
-	}
-	s.sessions[id] = sess
-	s.mu.Unlock()
-	if old != nil {
-		s.log.Info("replacing session", "peer", id)
-		old.why.CompareAndSwap(nil, ptr(ErrReplaced))
-		if !old.down {
-			old.down = true
-			s.h.HandleEvent(mtp.Event{Kind: mtp.PeerDown, Peer: peer, PeerID: id, Err: ErrReplaced})
-		}
-	}
-	s.log.Info("session open", "peer", id)
-	s.h.HandleEvent(mtp.Event{Kind: mtp.PeerUp, Peer: peer, PeerID: id})
-	return old, true
-}
-
-func ptr[T any](v T) *T { return &v }
-
-func (s *Server) session(to mtp.Address) (*session, error) {
-	if err := s.ready(); err != nil {
-		return nil, err
-	}
-	if err := checkAddress(to); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	sess := s.sessions[to.To]
-	s.mu.Unlock()
-	if sess == nil {
-		return nil, fmt.Errorf("websocket: send to %q: %w", to.To, mtp.ErrUnknownPeer)
-	}
-	return sess, nil
 }
 
 // Send sends record in one binary frame to the client whose endpoint ID is
@@ -299,7 +226,7 @@ func (s *Server) Send(ctx context.Context, to mtp.Address, record []byte) error 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	sess, err := s.session(to)
+	sess, err := s.peers.Get(to)
 	if err != nil {
 		return err
 	}
@@ -309,7 +236,7 @@ func (s *Server) Send(ctx context.Context, to mtp.Address, record []byte) error 
 // Reject closes the session with peerID with status 1003 and reason: the
 // layer above calls it for a record it cannot parse (R-WS.16).
 func (s *Server) Reject(peerID, reason string) error {
-	sess, err := s.session(mtp.Address{MTP: mtp.WebSocket, To: peerID})
+	sess, err := s.peers.Get(mtp.Address{MTP: mtp.WebSocket, To: peerID})
 	if err != nil {
 		return err
 	}
@@ -319,39 +246,10 @@ func (s *Server) Reject(peerID, reason string) error {
 
 // Peers returns the endpoint IDs of the clients with an open session,
 // sorted.
-func (s *Server) Peers() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ids := make([]string, 0, len(s.sessions))
-	for id := range s.sessions {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
-}
+func (s *Server) Peers() []string { return s.peers.IDs() }
 
 // Close stops the ready listener, closes every session with status 1001
 // and waits for the server's goroutines, ServeHTTP calls included, at most
 // until ctx ends. Handlers still receive the PeerDown events of the
 // sessions it ends. It must not be called from the handler.
-func (s *Server) Close(ctx context.Context) error {
-	if !s.markClosed() {
-		return nil
-	}
-	s.mu.Lock()
-	srv := s.httpSrv
-	s.mu.Unlock()
-	if srv != nil {
-		_ = srv.Close()
-	}
-	s.mu.Lock()
-	sessions := make([]*session, 0, len(s.sessions))
-	for _, sess := range s.sessions {
-		sessions = append(sessions, sess)
-	}
-	s.mu.Unlock()
-	for _, sess := range sessions {
-		sess.closeWith(websocket.CloseGoingAway, "server closing", mtp.ErrClosed)
-	}
-	return s.wait(ctx)
-}
+func (s *Server) Close(ctx context.Context) error { return s.core.Close(ctx) }

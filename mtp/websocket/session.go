@@ -7,12 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/gousp/gousp/internal/peerconn"
 	"github.com/gousp/gousp/mtp"
 )
 
@@ -35,156 +35,58 @@ var (
 // It is an alias so that callers can use the gorilla type's constants.
 type CloseError = websocket.CloseError
 
-// base holds what Server and Client share: lifecycle and handler calls.
-type base struct {
-	cfg config
-	log *slog.Logger
-
-	mu      sync.Mutex
-	state   mtp.State
-	started bool
-	closed  bool
-
-	// hmu serialises handler calls, as mtp.Handler requires. Lock order:
-	// hmu before mu.
-	hmu sync.Mutex
-	h   mtp.Handler
-
-	ctx    context.Context // ends at Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+// endpoint holds what a session needs from the Server or Client that owns
+// it.
+type endpoint struct {
+	cfg  config
+	log  *slog.Logger
+	role peerconn.Role
+	core *peerconn.Core
 }
 
-func (b *base) init(cfg config, role string) {
-	b.cfg = cfg
-	b.log = cfg.log.With("mtp", "websocket", "role", role)
-	b.ctx, b.cancel = context.WithCancel(context.Background())
-}
-
-// begin records h at Start.
-func (b *base) begin(ctx context.Context, h mtp.Handler) error {
-	if h == nil {
-		return errors.New("websocket: nil handler")
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	switch {
-	case b.closed:
-		return mtp.ErrClosed
-	case b.started:
-		return errors.New("websocket: Start called twice")
-	}
-	b.started = true
-	b.h = h
-	b.state = mtp.Connecting
-	return nil
-}
-
-// ready reports why sending is impossible, or nil.
-func (b *base) ready() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	switch {
-	case b.closed:
-		return mtp.ErrClosed
-	case !b.started:
-		return mtp.ErrNotStarted
-	}
-	return nil
-}
-
-// State reports the connection state.
-func (b *base) State() mtp.State {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.state
-}
-
-func (b *base) setState(s mtp.State) {
-	b.mu.Lock()
-	if !b.closed {
-		b.state = s
-	}
-	b.mu.Unlock()
-}
-
-func (b *base) emit(ev mtp.Event) {
-	b.hmu.Lock()
-	defer b.hmu.Unlock()
-	b.h.HandleEvent(ev)
-}
-
-func (b *base) deliver(in mtp.Inbound) {
-	b.hmu.Lock()
-	defer b.hmu.Unlock()
-	b.h.HandleRecord(in)
-}
-
-// markClosed flags the transport closed and reports whether this call did.
-func (b *base) markClosed() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return false
-	}
-	b.closed = true
-	b.state = mtp.Closed
-	b.cancel()
-	return true
-}
-
-// wait waits for every goroutine, at most until ctx ends.
-func (b *base) wait(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { b.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("websocket: close: %w", ctx.Err())
-	}
-}
-
-func checkAddress(to mtp.Address) error {
-	if to.MTP != "" && to.MTP != mtp.WebSocket {
-		return fmt.Errorf("websocket: address %v: %w", to, mtp.ErrBadAddress)
-	}
-	return nil
+func newEndpoint(cfg config, role peerconn.Role, attrs ...any) endpoint {
+	log := cfg.Log.With(append([]any{"mtp", "websocket", "role", role.String()}, attrs...)...)
+	return endpoint{cfg: cfg, log: log, role: role, core: peerconn.NewCore(mtp.WebSocket, log)}
 }
 
 // session is one WebSocket connection, after the opening handshake.
 type session struct {
-	b      *base
-	ws     *websocket.Conn
-	peerID string      // "" for a client that does not know its server's ID
-	reply  mtp.Address // the ReplyTo of records from this peer
-	wsem   chan struct{}
-	// down is set once PeerDown was reported; guarded by b.hmu so that a
-	// replacement reports it exactly once, in order.
-	down    bool
-	closing atomic.Bool           // our close frame is sent; ignore data
-	why     atomic.Pointer[error] // why we ended the session
+	ep      *endpoint
+	ws      *websocket.Conn
+	peerID  string      // "" for a client that does not know its server's ID
+	reply   mtp.Address // the ReplyTo of records from this peer
+	wsem    chan struct{}
+	closing atomic.Bool    // our close frame is sent; ignore data
+	cause   peerconn.Cause // why we ended the session
 }
 
-func newSession(b *base, ws *websocket.Conn, peerID string, reply mtp.Address) *session {
-	return &session{b: b, ws: ws, peerID: peerID, reply: reply, wsem: make(chan struct{}, 1)}
+func newSession(ep *endpoint, ws *websocket.Conn, peerID string, reply mtp.Address) *session {
+	return &session{ep: ep, ws: ws, peerID: peerID, reply: reply, wsem: make(chan struct{}, 1)}
 }
 
-// reason returns why the session ended: the recorded reason, else err.
-func (s *session) reason(err error) error {
-	if p := s.why.Load(); p != nil {
-		return *p
-	}
+func (s *session) PeerID() string    { return s.peerID }
+func (s *session) Peer() mtp.Address { return s.reply }
+
+// Serve delivers records until the connection ends, closes it, and
+// returns why it ended.
+func (s *session) Serve() error {
+	err := s.cause.Or(s.readLoop())
+	_ = s.ws.Close()
 	return err
 }
+
+// Stop sends a close frame with status 1001, as the transport is closing.
+func (s *session) Stop() {
+	s.closeWith(websocket.CloseGoingAway, s.ep.role.String()+" closing", mtp.ErrClosed)
+}
+
+// Drop closes the connection without a close frame.
+func (s *session) Drop() { _ = s.ws.Close() }
 
 // closeWith sends a close frame with code and text, then lets the reader
 // wait a moment for the peer's answer before the connection is dropped.
 func (s *session) closeWith(code int, text string, why error) {
-	s.why.CompareAndSwap(nil, &why)
+	s.cause.Set(why)
 	if s.closing.Swap(true) {
 		return
 	}
@@ -201,19 +103,19 @@ func (s *session) closeWith(code int, text string, why error) {
 
 // alive pushes the read deadline on by the keep-alive timeout.
 func (s *session) alive() {
-	if s.b.cfg.pingInterval > 0 && !s.closing.Load() {
-		_ = s.ws.SetReadDeadline(time.Now().Add(s.b.cfg.pongTimeout))
+	if s.ep.cfg.pingInterval > 0 && !s.closing.Load() {
+		_ = s.ws.SetReadDeadline(time.Now().Add(s.ep.cfg.pongTimeout))
 	}
 }
 
-// serve reads records until the connection ends and returns why. The
+// readLoop reads records until the connection ends and returns why. The
 // caller closes the connection afterwards.
-func (s *session) serve() error {
-	s.ws.SetReadLimit(int64(s.b.cfg.maxRecord))
+func (s *session) readLoop() error {
+	s.ws.SetReadLimit(int64(s.ep.cfg.MaxRecordSize))
 	s.ws.SetPongHandler(func(string) error { s.alive(); return nil })
 	s.ws.SetPingHandler(func(data string) error {
 		s.alive()
-		err := s.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(s.b.cfg.writeTimeout))
+		err := s.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(s.ep.cfg.WriteTimeout))
 		if errors.Is(err, websocket.ErrCloseSent) {
 			return nil
 		}
@@ -224,11 +126,10 @@ func (s *session) serve() error {
 		return err
 	})
 	s.alive()
-	if s.b.cfg.pingInterval > 0 {
+	if s.ep.cfg.pingInterval > 0 {
 		stop := make(chan struct{})
 		defer close(stop)
-		s.b.wg.Add(1)
-		go s.ping(stop)
+		s.ep.core.Go(func() { s.ping(stop) })
 	}
 	for {
 		kind, data, err := s.ws.ReadMessage()
@@ -244,14 +145,14 @@ func (s *session) serve() error {
 				fmt.Errorf("%w: text frame from peer", ErrRejected))
 			continue
 		}
-		if check := s.b.cfg.recordCheck; check != nil {
+		if check := s.ep.cfg.RecordCheck; check != nil {
 			if err := check(data); err != nil {
 				s.closeWith(websocket.CloseUnsupportedData, "cannot parse record: "+err.Error(),
 					fmt.Errorf("%w: record check: %w", ErrRejected, err))
 				continue
 			}
 		}
-		s.b.deliver(mtp.Inbound{Data: data, ReplyTo: s.reply, PeerID: s.peerID})
+		s.ep.core.Deliver(mtp.Inbound{Data: data, ReplyTo: s.reply, PeerID: s.peerID})
 	}
 }
 
@@ -262,19 +163,18 @@ func (s *session) readError(err error) error {
 		nc := s.ws.NetConn()
 		_ = nc.SetReadDeadline(time.Now().Add(closeGrace))
 		_, _ = io.Copy(io.Discard, nc)
-		return fmt.Errorf("websocket: message over %d bytes: %w", s.b.cfg.maxRecord, mtp.ErrTooLarge)
+		return fmt.Errorf("websocket: message over %d bytes: %w", s.ep.cfg.MaxRecordSize, mtp.ErrTooLarge)
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() && !s.closing.Load() {
-		return fmt.Errorf("%w (%v)", ErrKeepAlive, s.b.cfg.pongTimeout)
+		return fmt.Errorf("%w (%v)", ErrKeepAlive, s.ep.cfg.pongTimeout)
 	}
 	return err
 }
 
 // ping sends a ping every interval until stop is closed.
 func (s *session) ping(stop <-chan struct{}) {
-	defer s.b.wg.Done()
-	t := time.NewTicker(s.b.cfg.pingInterval)
+	t := time.NewTicker(s.ep.cfg.pingInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -282,9 +182,9 @@ func (s *session) ping(stop <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		if err := s.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.b.cfg.writeTimeout)); err != nil {
+		if err := s.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.ep.cfg.WriteTimeout)); err != nil {
 			if !errors.Is(err, websocket.ErrCloseSent) {
-				s.b.log.Debug("ping failed", "peer", s.peerID, "err", err)
+				s.ep.log.Debug("ping failed", "peer", s.peerID, "err", err)
 				_ = s.ws.Close()
 			}
 			return
@@ -292,25 +192,11 @@ func (s *session) ping(stop <-chan struct{}) {
 	}
 }
 
-// ctxError returns the context's error if the context ended the write
-// that failed with err: the network deadline, taken from the context's,
-// may fire a moment before the context's own timer.
-func ctxError(ctx context.Context, hadDeadline bool, err error) error {
-	if e := ctx.Err(); e != nil {
-		return e
-	}
-	var ne net.Error
-	if hadDeadline && errors.As(err, &ne) && ne.Timeout() {
-		return context.DeadlineExceeded
-	}
-	return nil
-}
-
 // send writes one record as one binary message. A failed write may leave
 // half a frame behind, so it ends the connection.
 func (s *session) send(ctx context.Context, rec []byte) error {
-	if len(rec) > s.b.cfg.maxRecord {
-		return fmt.Errorf("websocket: %d-byte record, limit %d: %w", len(rec), s.b.cfg.maxRecord, mtp.ErrTooLarge)
+	if len(rec) > s.ep.cfg.MaxRecordSize {
+		return fmt.Errorf("websocket: %d-byte record, limit %d: %w", len(rec), s.ep.cfg.MaxRecordSize, mtp.ErrTooLarge)
 	}
 	select {
 	case s.wsem <- struct{}{}:
@@ -323,14 +209,14 @@ func (s *session) send(ctx context.Context, rec []byte) error {
 	}
 	deadline, ok := ctx.Deadline()
 	if !ok {
-		deadline = time.Now().Add(s.b.cfg.writeTimeout)
+		deadline = time.Now().Add(s.ep.cfg.WriteTimeout)
 	}
 	_ = s.ws.SetWriteDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = s.ws.NetConn().SetWriteDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if err := s.ws.WriteMessage(websocket.BinaryMessage, rec); err != nil {
 		_ = s.ws.Close()
-		if err := ctxError(ctx, ok, err); err != nil {
+		if err := peerconn.ContextError(ctx, ok, err); err != nil {
 			return err
 		}
 		return fmt.Errorf("websocket: send to %s: %w: %w", s.reply.To, mtp.ErrNotConnected, err)
