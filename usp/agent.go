@@ -159,7 +159,9 @@ func (c *Controller) negotiateLater(id string) {
 
 // Schema reads the agent's whole supported data model (GetSupportedDM of
 // "Device." with everything returned) and builds a [datamodel.Schema] from
-// it, to look up paths and check requests before sending them.
+// it, to look up paths and check requests before sending them. The
+// controller keeps the schema for the agent: [Agent.Start] uses it to tell
+// synchronous commands from asynchronous ones.
 func (a *Agent) Schema(ctx context.Context) (*datamodel.Schema, error) {
 	r, err := a.GetSupportedDM(ctx, msg.GetSupportedDM{
 		Paths:               []string{"Device."},
@@ -171,5 +173,14 @@ func (a *Agent) Schema(ctx context.Context) (*datamodel.Schema, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.Schema()
+	s, err := r.Schema()
+	if err != nil {
+		return nil, err
+	}
+	a.c.mu.Lock()
+	if st := a.c.agents[a.id]; st != nil {
+		st.schema = s
+	}
+	a.c.mu.Unlock()
+	return s, nil
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gousp/gousp/datamodel"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/record"
 )
@@ -23,6 +24,7 @@ type agentState struct {
 	lastSeen   time.Time
 	dups       dupRing
 	session    *session
+	schema     *datamodel.Schema // from Agent.Schema, if called
 }
 
 // AgentInfo describes an agent the controller knows.

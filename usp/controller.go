@@ -44,6 +44,12 @@ type Controller struct {
 	ctx     context.Context // handed to callbacks; ends with Close
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+
+	// Operations remove their own subscriptions from agents in the
+	// background; Close lets them finish first (cleanupCtx bounds them).
+	cleanups      sync.WaitGroup
+	cleanupCtx    context.Context
+	cleanupCancel context.CancelFunc
 }
 
 // NewController makes a controller with the given endpoint ID. It checks
@@ -73,6 +79,7 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 		closing: make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.cleanupCtx, c.cleanupCancel = context.WithCancel(context.Background())
 	for _, h := range cfg.notifyHandlers {
 		c.handlers.add(h)
 	}
@@ -137,8 +144,30 @@ func (c *Controller) Start(ctx context.Context) error {
 
 // Close fails every pending call with [ErrClosed], ends subscriptions and
 // operations, closes the transports and waits for the controller's
-// goroutines to end (or ctx). Calling it again does nothing.
+// goroutines to end (or ctx). Operations that have just completed get up
+// to two seconds first to remove their own subscriptions from the agents.
+// Calling it again does nothing.
 func (c *Controller) Close(ctx context.Context) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
+	// Operations that ended just now may still be removing their
+	// subscriptions from agents: give them a moment (cleanupGrace, or
+	// until ctx ends), so that nothing is left behind on the agents.
+	cleaned := make(chan struct{})
+	go func() { c.cleanups.Wait(); close(cleaned) }()
+	grace := time.NewTimer(cleanupGrace)
+	select {
+	case <-cleaned:
+	case <-grace.C:
+	case <-ctx.Done():
+	}
+	grace.Stop()
+	c.cleanupCancel()
+	<-cleaned // cancelled now: the stragglers end at once
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -201,6 +230,10 @@ func (c *Controller) routeFor(k mtp.Kind) *route {
 type rejecter interface {
 	Reject(peerID, reason string) error
 }
+
+// cleanupGrace is how long Close waits for operations to remove their
+// subscriptions from agents.
+const cleanupGrace = 2 * time.Second
 
 // route is one transport as the controller sees it; it is the transport's
 // mtp.Handler.

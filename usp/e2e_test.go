@@ -114,7 +114,6 @@ func startPair(t *testing.T, b binding, opts ...usp.Option) (*usp.Controller, *u
 	if err := c.Start(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.Close(context.Background()) })
 	at, caddr := agentSide()
 	agent, err := usptest.NewAgent(e2eAgentID, usptest.WithTransport(at), usptest.WithController(ctrlID, caddr),
 		usptest.WithNotifyRetry(50*time.Millisecond, 200*time.Millisecond))
@@ -125,6 +124,8 @@ func startPair(t *testing.T, b binding, opts ...usp.Option) (*usp.Controller, *u
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = agent.Close(context.Background()) })
+	// Cleanups run last first: the controller closes before the agent.
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
 	select {
 	case <-connected:
 	case <-time.After(10 * time.Second):

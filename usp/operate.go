@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gousp/gousp/datamodel"
 	"github.com/gousp/gousp/msg"
 )
 
@@ -55,8 +56,10 @@ func WithoutCompletionSubscription() OperateOption {
 // Start runs a command and returns a handle that completes with the
 // command's output arguments. For an asynchronous command it waits for the
 // agent's OperationComplete notification: unless told otherwise, Start
-// first subscribes to OperationComplete for the command and removes that
-// subscription when the operation ends. A synchronous command's handle is
+// first subscribes to OperationComplete for the command (with NotifRetry,
+// so a lost notification is sent again) and removes that subscription when
+// the operation ends. Once [Agent.Schema] has read the agent's data model,
+// commands it lists as synchronous skip that subscription. A synchronous command's handle is
 // complete on return. The command path must name one command on one
 // object (no wildcards or search expressions).
 func (a *Agent) Start(ctx context.Context, command string, args map[string]string, opts ...OperateOption) (*Operation, error) {
@@ -92,11 +95,17 @@ func (a *Agent) Start(ctx context.Context, command string, args map[string]strin
 		op.cleanup()
 		return nil, err
 	}
+	if cfg.subscribe && a.knownSync(command, args) {
+		// The agent's schema says the answer will carry the result.
+		cfg.subscribe = false
+	}
 	if cfg.subscribe {
 		sub, err := a.Subscribe(ctx, SubscriptionSpec{
 			NotifType:     NotifOperationComplete,
 			ReferenceList: []string{command},
-			Handler:       func(context.Context, *Notification) error { return nil },
+			// A lost completion would leave Wait blocked: have it retried.
+			NotifRetry: true,
+			Handler:    func(context.Context, *Notification) error { return nil },
 		})
 		if err != nil {
 			return fail(fmt.Errorf("usp: subscribing to the completion of %s: %w", command, err))
@@ -205,11 +214,11 @@ func (op *Operation) cleanup() {
 		c.mu.Unlock()
 		return
 	}
-	c.wg.Add(1)
+	c.cleanups.Add(1)
 	c.mu.Unlock()
 	go func() {
-		defer c.wg.Done()
-		ctx, cancel := context.WithTimeout(c.ctx, negotiateTimeout)
+		defer c.cleanups.Done()
+		ctx, cancel := context.WithTimeout(c.cleanupCtx, negotiateTimeout)
 		defer cancel()
 		if err := sub.Unsubscribe(ctx); err != nil {
 			c.log.Info("could not remove an operation's subscription", "agent", op.agent, "path", sub.Path(), "err", err)
@@ -257,4 +266,25 @@ func (c *Controller) dropOperation(key opKey, op *Operation) {
 		delete(c.ops, key)
 	}
 	c.mu.Unlock()
+}
+
+// knownSync reports whether the agent's schema, if the controller has read
+// it, says the command is synchronous.
+func (a *Agent) knownSync(command string, args map[string]string) bool {
+	a.c.mu.Lock()
+	st := a.c.agents[a.id]
+	var s *datamodel.Schema
+	if st != nil {
+		s = st.schema
+	}
+	a.c.mu.Unlock()
+	if s == nil {
+		return false
+	}
+	p, err := datamodel.Parse(command)
+	if err != nil {
+		return false
+	}
+	cmd, err := s.CheckOperate(p, args)
+	return err == nil && cmd != nil && cmd.Type == datamodel.CmdSync
 }

@@ -1,0 +1,83 @@
+package usp_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/gousp/gousp/proto/uspmsg"
+	"github.com/gousp/gousp/usp/usptest"
+)
+
+// countAdds counts the Add requests an agent received.
+func countAdds(a *usptest.Agent) int {
+	n := 0
+	for _, r := range a.Received() {
+		if r.Msg.GetHeader().GetMsgType() == uspmsg.Header_ADD {
+			n++
+		}
+	}
+	return n
+}
+
+func TestCallUsesKnownSchema(t *testing.T) {
+	c, agent := startPair(t, bindings()[0]) // memory
+	ag := c.Agent(agent.EndpointID())
+	// Without the schema the controller cannot tell: it subscribes first.
+	before := countAdds(agent)
+	if _, err := ag.Call(ctxT(t), "Device.LocalAgent.Controller.1.SendOnBoardRequest()", nil); err != nil {
+		t.Fatal(err)
+	}
+	if countAdds(agent) != before+1 {
+		t.Fatalf("%d Adds for a call without schema, want 1 (the completion subscription)", countAdds(agent)-before)
+	}
+	if _, err := ag.Schema(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	before = countAdds(agent)
+	if _, err := ag.Call(ctxT(t), "Device.LocalAgent.Controller.1.SendOnBoardRequest()", nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := countAdds(agent) - before; n != 0 {
+		t.Fatalf("%d Adds for a command the schema says is synchronous", n)
+	}
+	// Asynchronous ones still subscribe, with NotifRetry.
+	before = countAdds(agent)
+	if _, err := ag.Call(ctxT(t), "Device.ScheduleTimer()", map[string]string{"DelaySeconds": "0"}); err != nil {
+		t.Fatal(err)
+	}
+	if countAdds(agent) != before+1 {
+		t.Fatal("no completion subscription for an asynchronous command")
+	}
+	for _, r := range agent.Received() {
+		for _, o := range r.Msg.GetBody().GetRequest().GetAdd().GetCreateObjs() {
+			for _, p := range o.GetParamSettings() {
+				if p.GetParam() == "NotifRetry" && p.GetValue() != "true" {
+					t.Fatal("completion subscription without NotifRetry")
+				}
+			}
+		}
+	}
+}
+
+// TestCloseLetsOperationsCleanUp: a program that calls a command and
+// closes at once leaves no subscription behind on the agent.
+func TestCloseLetsOperationsCleanUp(t *testing.T) {
+	c, agent := startPair(t, bindings()[0])
+	if _, err := c.Agent(agent.EndpointID()).Call(ctxT(t), "Device.ScheduleTimer()", map[string]string{"DelaySeconds": "0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	subs, err := agent.Model().Instances("Device.LocalAgent.Subscription.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range subs {
+		id, _ := agent.Model().Get(s + "ID")
+		if strings.HasPrefix(id, "gousp-") {
+			t.Fatalf("subscription %s (%s) left on the agent after Close", s, id)
+		}
+	}
+}
+
