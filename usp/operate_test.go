@@ -80,4 +80,3 @@ func TestCloseLetsOperationsCleanUp(t *testing.T) {
 		}
 	}
 }
-
