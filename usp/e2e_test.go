@@ -13,6 +13,7 @@ import (
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/memory"
 	"github.com/gousp/gousp/mtp/mqtt"
+	"github.com/gousp/gousp/mtp/stomp"
 	"github.com/gousp/gousp/mtp/uds"
 	"github.com/gousp/gousp/mtp/websocket"
 	"github.com/gousp/gousp/usp"
@@ -46,7 +47,28 @@ func bindings() []binding {
 			}
 		}
 	}
+	stompOn := func(start func(testing.TB) string) func(t *testing.T) (mtp.Transport, func() (mtp.Transport, mtp.Address)) {
+		return func(t *testing.T) (mtp.Transport, func() (mtp.Transport, mtp.Address)) {
+			addr := start(t)
+			// Destinations unique per test: the RabbitMQ node is shared.
+			suffix := strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
+			ctrlDest, agentDest := "/queue/usp-controller-"+suffix, "/queue/usp-agent-"+suffix
+			ct, err := stomp.New(addr, ctrlID, stomp.WithDestination(ctrlDest))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ct, func() (mtp.Transport, mtp.Address) {
+				at, err := stomp.New(addr, e2eAgentID, stomp.WithDestination(agentDest))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return at, mtp.Address{MTP: mtp.STOMP, To: ctrlDest}
+			}
+		}
+	}
 	return []binding{
+		{"stomp-rabbitmq", stompOn(brokertest.StartRabbitMQ)},
+		{"stomp-embedded", stompOn(brokertest.StartStompServer)},
 		{"memory", func(t *testing.T) (mtp.Transport, func() (mtp.Transport, mtp.Address)) {
 			net := memory.NewNetwork()
 			ct, err := net.Endpoint(ctrlID)
@@ -242,4 +264,13 @@ func exercise(t *testing.T, c *usp.Controller, agent *usptest.Agent) {
 	if info, _ := ag.Info(); info.Version != "1.3" {
 		t.Fatalf("negotiated version %q", info.Version)
 	}
+}
+
+func bindingNamed(name string) binding {
+	for _, b := range bindings() {
+		if b.name == name {
+			return b
+		}
+	}
+	panic("no binding " + name)
 }

@@ -20,7 +20,7 @@ func countAdds(a *usptest.Agent) int {
 }
 
 func TestCallUsesKnownSchema(t *testing.T) {
-	c, agent := startPair(t, bindings()[0]) // memory
+	c, agent := startPair(t, bindingNamed("memory"))
 	ag := c.Agent(agent.EndpointID())
 	// Without the schema the controller cannot tell: it subscribes first.
 	before := countAdds(agent)
@@ -62,7 +62,7 @@ func TestCallUsesKnownSchema(t *testing.T) {
 // TestCloseLetsOperationsCleanUp: a program that calls a command and
 // closes at once leaves no subscription behind on the agent.
 func TestCloseLetsOperationsCleanUp(t *testing.T) {
-	c, agent := startPair(t, bindings()[0])
+	c, agent := startPair(t, bindingNamed("memory"))
 	if _, err := c.Agent(agent.EndpointID()).Call(ctxT(t), "Device.ScheduleTimer()", map[string]string{"DelaySeconds": "0"}); err != nil {
 		t.Fatal(err)
 	}
