@@ -44,8 +44,10 @@ func (c *Controller) OnNotify(h NotifyHandler) (remove func()) {
 }
 
 // Notifications returns every notification from every agent as an
-// iterator, from now until ctx ends or the controller closes; the last pair
-// then carries the reason as error. Notifications are buffered (up to
+// iterator. It receives from the moment the iteration starts (not when
+// Notifications is called) until ctx ends or the controller closes; the
+// last pair then carries the reason as error. To miss nothing from the
+// start, register a handler with [WithNotifyHandler] instead. Notifications are buffered (up to
 // buffer); when the buffer is full a notification is refused, so an agent
 // that asked for a NotifyResp retries it.
 func (c *Controller) Notifications(ctx context.Context, buffer int) iter.Seq2[*Notification, error] {

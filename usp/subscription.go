@@ -40,7 +40,10 @@ type SubscriptionSpec struct {
 	// Persistent keeps the subscription across agent reboots.
 	Persistent bool
 	// Handler, if set, receives the notifications (see [NotifyHandler]);
-	// otherwise they are buffered for [Subscription.Notifications].
+	// otherwise they are buffered for [Subscription.Notifications]. When
+	// the program reads notifications elsewhere (a controller-wide
+	// handler), give a Handler that accepts them, or the buffer fills and
+	// the agent's retransmissions are refused for ever.
 	Handler NotifyHandler
 	// Buffer is how many notifications wait for the iterator (default 64).
 	// When it is full, notifications are refused unanswered, so agents
