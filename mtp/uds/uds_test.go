@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/gousp/gousp/internal/peerconn/peerconntest"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/uds"
 )
@@ -27,42 +28,22 @@ const (
 
 var fast = []uds.Option{uds.WithRetryInterval(10*time.Millisecond, 30*time.Millisecond)}
 
-func startServer(t *testing.T, path string, opts ...uds.Option) (*uds.Server, *recorder) {
+func startServer(t *testing.T, path string, opts ...uds.Option) (*uds.Server, *peerconntest.Recorder) {
 	t.Helper()
 	s, err := uds.NewServer(path, ctrlID, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newRecorder(t)
-	if err := s.Start(context.Background(), r); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
-	return s, r
+	return s, peerconntest.Start(t, s)
 }
 
-func startClient(t *testing.T, path, id string, opts ...uds.Option) (*uds.Client, *recorder) {
+func startClient(t *testing.T, path, id string, opts ...uds.Option) (*uds.Client, *peerconntest.Recorder) {
 	t.Helper()
 	c, err := uds.NewClient(path, id, append(slices.Clone(fast), opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newRecorder(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.Start(ctx, r); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
-	return c, r
+	return c, peerconntest.Start(t, c)
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -71,11 +52,11 @@ func TestRoundTrip(t *testing.T) {
 	cli, rc := startClient(t, path, agentID)
 	ctx := context.Background()
 
-	up := rs.waitEvent(mtp.PeerUp, 0)
+	up := rs.WaitEvent(mtp.PeerUp, 0)
 	if up.PeerID != agentID || up.Peer != (mtp.Address{MTP: mtp.UDS, To: agentID}) {
 		t.Errorf("server PeerUp = %+v", up)
 	}
-	if k := rc.kinds(); !slices.Equal(k, []mtp.EventKind{mtp.Up, mtp.PeerUp}) {
+	if k := rc.Kinds(); !slices.Equal(k, []mtp.EventKind{mtp.Up, mtp.PeerUp}) {
 		t.Errorf("client events = %v", k)
 	}
 	if cli.PeerID() != ctrlID || cli.State() != mtp.Connected || srv.State() != mtp.Connected {
@@ -85,7 +66,7 @@ func TestRoundTrip(t *testing.T) {
 	if err := cli.Send(ctx, mtp.Address{}, []byte("notify")); err != nil {
 		t.Fatal(err)
 	}
-	in := rs.waitRecords(1)[0]
+	in := rs.WaitRecords(1)[0]
 	if string(in.Data) != "notify" || in.PeerID != agentID || in.ReplyTo != (mtp.Address{MTP: mtp.UDS, To: agentID}) {
 		t.Errorf("server got %+v", in)
 	}
@@ -93,7 +74,7 @@ func TestRoundTrip(t *testing.T) {
 	if err := srv.Send(ctx, in.ReplyTo, big); err != nil {
 		t.Fatal(err)
 	}
-	back := rc.waitRecords(1)[0]
+	back := rc.WaitRecords(1)[0]
 	if !bytes.Equal(back.Data, big) || back.PeerID != ctrlID || back.ReplyTo != (mtp.Address{MTP: mtp.UDS, To: ctrlID}) {
 		t.Errorf("client got %d bytes from %q reply %v", len(back.Data), back.PeerID, back.ReplyTo)
 	}
@@ -106,7 +87,7 @@ func TestSendErrors(t *testing.T) {
 	path := sockPath(t)
 	srv, rs := startServer(t, path, uds.WithMaxRecordSize(16))
 	cli, _ := startClient(t, path, agentID)
-	rs.waitEvent(mtp.PeerUp, 0)
+	rs.WaitEvent(mtp.PeerUp, 0)
 	ctx := context.Background()
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
@@ -140,18 +121,18 @@ func TestManyClients(t *testing.T) {
 	path := sockPath(t)
 	srv, rs := startServer(t, path)
 	const n = 5
-	clients := make([]*recorder, n)
+	clients := make([]*peerconntest.Recorder, n)
 	for i := range n {
 		_, clients[i] = startClient(t, path, fmt.Sprintf("proto::agent-%d", i))
 	}
-	rs.wait("all peers up", func(_ []mtp.Inbound, evs []mtp.Event) bool { return len(evs) == n+1 })
+	rs.Wait("all peers up", func(_ []mtp.Inbound, evs []mtp.Event) bool { return len(evs) == n+1 })
 	for i := range n {
 		if err := srv.Send(context.Background(), mtp.Address{MTP: mtp.UDS, To: fmt.Sprintf("proto::agent-%d", i)}, []byte{byte(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for i, r := range clients {
-		if got := r.waitRecords(1)[0].Data; !bytes.Equal(got, []byte{byte(i)}) {
+		if got := r.WaitRecords(1)[0].Data; !bytes.Equal(got, []byte{byte(i)}) {
 			t.Errorf("client %d got %v", i, got)
 		}
 	}
@@ -240,14 +221,14 @@ func TestServerProtocol(t *testing.T) {
 		if got := c.expect(uds.TypeHandshake); got != ctrlID {
 			t.Errorf("server handshake = %q", got)
 		}
-		rs.waitEvent(mtp.PeerUp, 0)
+		rs.WaitEvent(mtp.PeerUp, 0)
 		c.send(uds.TLV{Type: 77, Value: []byte("unknown type")}, rec("after"))
-		in := rs.waitRecords(1)
+		in := rs.WaitRecords(1)
 		if len(in) != 1 || string(in[0].Data) != "after" {
 			t.Errorf("records = %v", in)
 		}
 		c.send(errTLV("bye"))
-		down := rs.waitEvent(mtp.PeerDown, 0)
+		down := rs.WaitEvent(mtp.PeerDown, 0)
 		if down.PeerID != "proto::raw-1" || !errors.Is(down.Err, uds.ErrPeer) || !strings.Contains(down.Err.Error(), "bye") {
 			t.Errorf("PeerDown = %+v", down)
 		}
@@ -292,7 +273,7 @@ func TestServerProtocol(t *testing.T) {
 		c.send(rec(strings.Repeat("y", 1000)))
 		c.expect(uds.TypeError)
 		c.expectClosed()
-		down := rs.waitEvent(mtp.PeerDown, 1)
+		down := rs.WaitEvent(mtp.PeerDown, 1)
 		if down.PeerID != "proto::raw-2" || !errors.Is(down.Err, mtp.ErrTooLarge) {
 			t.Errorf("PeerDown = %+v", down)
 		}
@@ -302,9 +283,9 @@ func TestServerProtocol(t *testing.T) {
 		c := dialRaw(t, path)
 		c.send(hs("proto::raw-3"))
 		c.expect(uds.TypeHandshake)
-		rs.waitEvent(mtp.PeerUp, 2)
+		rs.WaitEvent(mtp.PeerUp, 2)
 		c.Close()
-		if down := rs.waitEvent(mtp.PeerDown, 2); down.PeerID != "proto::raw-3" {
+		if down := rs.WaitEvent(mtp.PeerDown, 2); down.PeerID != "proto::raw-3" {
 			t.Errorf("PeerDown = %+v", down)
 		}
 		err := srv.Send(context.Background(), mtp.Address{To: "proto::raw-3"}, []byte("x"))
@@ -376,7 +357,7 @@ func TestClientProtocol(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
 		defer cancel()
-		err = cli.Start(ctx, newRecorder(t))
+		err = cli.Start(ctx, peerconntest.NewRecorder(t))
 		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "handshake") {
 			t.Errorf("Start = %v, want deadline exceeded after handshake timeouts", err)
 		}
@@ -400,7 +381,7 @@ func TestClientProtocol(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		err = cli.Start(ctx, newRecorder(t))
+		err = cli.Start(ctx, peerconntest.NewRecorder(t))
 		if err == nil || !strings.Contains(err.Error(), "go away") {
 			t.Errorf("Start = %v, want the server's error", err)
 		}
@@ -421,7 +402,7 @@ func TestClientProtocol(t *testing.T) {
 			c.expectClosed()
 		})
 		_, rc := startClient(t, path, agentID)
-		down := rc.waitEvent(mtp.Down, 0)
+		down := rc.WaitEvent(mtp.Down, 0)
 		if !errors.Is(down.Err, uds.ErrFrame) {
 			t.Errorf("Down = %+v", down)
 		}
@@ -437,13 +418,13 @@ func TestReconnect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Start(context.Background(), newRecorder(t)); err != nil {
+	if err := srv.Start(context.Background(), peerconntest.NewRecorder(t)); err != nil {
 		t.Fatal(err)
 	}
 	cli, rc := startClient(t, path, agentID)
 	srv.Close(context.Background())
 
-	down := rc.waitEvent(mtp.Down, 0)
+	down := rc.WaitEvent(mtp.Down, 0)
 	if down.Err == nil {
 		t.Error("Down without a cause")
 	}
@@ -459,14 +440,14 @@ func TestReconnect(t *testing.T) {
 	}
 
 	srv2, rs2 := startServer(t, path)
-	rc.waitEvent(mtp.PeerUp, 1)
-	if k := rc.kinds(); !slices.Equal(k, []mtp.EventKind{mtp.Up, mtp.PeerUp, mtp.PeerDown, mtp.Down, mtp.Up, mtp.PeerUp}) {
+	rc.WaitEvent(mtp.PeerUp, 1)
+	if k := rc.Kinds(); !slices.Equal(k, []mtp.EventKind{mtp.Up, mtp.PeerUp, mtp.PeerDown, mtp.Down, mtp.Up, mtp.PeerUp}) {
 		t.Errorf("client events = %v", k)
 	}
 	if err := cli.Send(context.Background(), mtp.Address{}, []byte("again")); err != nil {
 		t.Fatal(err)
 	}
-	if in := rs2.waitRecords(1); string(in[0].Data) != "again" {
+	if in := rs2.WaitRecords(1); string(in[0].Data) != "again" {
 		t.Errorf("got %q", in[0].Data)
 	}
 	_ = srv2
@@ -479,23 +460,23 @@ func TestDuplicateSessions(t *testing.T) {
 		old := dialRaw(t, path) // a first session that will not come back
 		old.send(hs(agentID))
 		old.expect(uds.TypeHandshake)
-		rs.waitEvent(mtp.PeerUp, 0)
+		rs.WaitEvent(mtp.PeerUp, 0)
 		_, rc := startClient(t, path, agentID)
-		rs.waitEvent(mtp.PeerUp, 1)
-		if k := rs.kinds(); !slices.Equal(k, []mtp.EventKind{mtp.Up, mtp.PeerUp, mtp.PeerDown, mtp.PeerUp}) {
+		rs.WaitEvent(mtp.PeerUp, 1)
+		if k := rs.Kinds(); !slices.Equal(k, []mtp.EventKind{mtp.Up, mtp.PeerUp, mtp.PeerDown, mtp.PeerUp}) {
 			t.Errorf("server events = %v", k)
 		}
-		if down := rs.waitEvent(mtp.PeerDown, 0); !errors.Is(down.Err, uds.ErrReplaced) {
+		if down := rs.WaitEvent(mtp.PeerDown, 0); !errors.Is(down.Err, uds.ErrReplaced) {
 			t.Errorf("PeerDown = %+v", down)
 		}
 		old.expectClosed()
 		if err := srv.Send(context.Background(), mtp.Address{To: agentID}, []byte("x")); err != nil {
 			t.Fatal(err)
 		}
-		if in := rc.waitRecords(1); string(in[0].Data) != "x" {
+		if in := rc.WaitRecords(1); string(in[0].Data) != "x" {
 			t.Errorf("newest session got %q", in[0].Data)
 		}
-		if k := rs.kinds(); len(k) != 4 {
+		if k := rs.Kinds(); len(k) != 4 {
 			t.Errorf("server events after the old session closed = %v", k)
 		}
 	})
@@ -503,14 +484,14 @@ func TestDuplicateSessions(t *testing.T) {
 		path := sockPath(t)
 		_, rs := startServer(t, path)
 		startClient(t, path, agentID)
-		rs.waitEvent(mtp.PeerUp, 0)
+		rs.WaitEvent(mtp.PeerUp, 0)
 		c := dialRaw(t, path)
 		c.send(hs(agentID))
 		if msg := c.expect(uds.TypeError); !strings.Contains(msg, "already") {
 			t.Errorf("error = %q", msg)
 		}
 		c.expectClosed()
-		if k := rs.kinds(); !slices.Equal(k, []mtp.EventKind{mtp.Up, mtp.PeerUp}) {
+		if k := rs.Kinds(); !slices.Equal(k, []mtp.EventKind{mtp.Up, mtp.PeerUp}) {
 			t.Errorf("server events = %v", k)
 		}
 	})
@@ -526,16 +507,16 @@ func TestReject(t *testing.T) {
 	}
 	srv, rs := startServer(t, path, uds.WithRecordCheck(check))
 	cli, rc := startClient(t, path, agentID)
-	rs.waitEvent(mtp.PeerUp, 0)
+	rs.WaitEvent(mtp.PeerUp, 0)
 
 	if err := srv.Reject(agentID, "cannot parse"); err != nil {
 		t.Fatal(err)
 	}
-	down := rc.waitEvent(mtp.Down, 0)
+	down := rc.WaitEvent(mtp.Down, 0)
 	if !errors.Is(down.Err, uds.ErrPeer) || !strings.Contains(down.Err.Error(), "cannot parse") {
 		t.Errorf("client Down = %+v", down)
 	}
-	if sd := rs.waitEvent(mtp.PeerDown, 0); !errors.Is(sd.Err, uds.ErrRejected) {
+	if sd := rs.WaitEvent(mtp.PeerDown, 0); !errors.Is(sd.Err, uds.ErrRejected) {
 		t.Errorf("server PeerDown = %+v", sd)
 	}
 	if err := srv.Reject("proto::nobody", "x"); !errors.Is(err, mtp.ErrUnknownPeer) {
@@ -543,22 +524,22 @@ func TestReject(t *testing.T) {
 	}
 
 	// The client reconnects; a record failing the check ends the session.
-	rc.waitEvent(mtp.Up, 1)
-	rs.waitEvent(mtp.PeerUp, 1)
+	rc.WaitEvent(mtp.Up, 1)
+	rs.WaitEvent(mtp.PeerUp, 1)
 	if err := cli.Send(context.Background(), mtp.Address{}, []byte("bad record")); err != nil {
 		t.Fatal(err)
 	}
-	if sd := rs.waitEvent(mtp.PeerDown, 1); !errors.Is(sd.Err, uds.ErrRejected) {
+	if sd := rs.WaitEvent(mtp.PeerDown, 1); !errors.Is(sd.Err, uds.ErrRejected) {
 		t.Errorf("server PeerDown = %+v", sd)
 	}
-	if d := rc.waitEvent(mtp.Down, 1); !strings.Contains(d.Err.Error(), "not a record") {
+	if d := rc.WaitEvent(mtp.Down, 1); !strings.Contains(d.Err.Error(), "not a record") {
 		t.Errorf("client Down = %+v", d)
 	}
-	recs, _ := rs.snapshot()
+	recs, _ := rs.Snapshot()
 	if len(recs) != 0 {
 		t.Errorf("rejected record delivered: %v", recs)
 	}
-	rc.waitEvent(mtp.Up, 2)
+	rc.WaitEvent(mtp.Up, 2)
 	var rj interface {
 		Reject(peerID, reason string) error
 	} = cli
@@ -568,7 +549,7 @@ func TestReject(t *testing.T) {
 	if err := rj.Reject(ctrlID, "client side"); err != nil {
 		t.Fatal(err)
 	}
-	if sd := rs.waitEvent(mtp.PeerDown, 2); !errors.Is(sd.Err, uds.ErrPeer) {
+	if sd := rs.WaitEvent(mtp.PeerDown, 2); !errors.Is(sd.Err, uds.ErrPeer) {
 		t.Errorf("server PeerDown = %+v", sd)
 	}
 }
@@ -585,7 +566,7 @@ func TestLifecycle(t *testing.T) {
 	if srv.Kind() != mtp.UDS || srv.State() != mtp.Disconnected || srv.Path() != path {
 		t.Errorf("kind %v state %v", srv.Kind(), srv.State())
 	}
-	r := newRecorder(t)
+	r := peerconntest.NewRecorder(t)
 	if err := srv.Start(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
@@ -680,7 +661,7 @@ func TestSendToStuckPeer(t *testing.T) {
 			c := dialRaw(t, srv.Path())
 			c.send(hs(id)) // then never reads again
 			c.expect(uds.TypeHandshake)
-			rs.waitEvent(mtp.PeerUp, i)
+			rs.WaitEvent(mtp.PeerUp, i)
 			rec := make([]byte, 1<<20)
 			var err error
 			for range 64 { // far more than the socket buffers hold
@@ -695,7 +676,7 @@ func TestSendToStuckPeer(t *testing.T) {
 				t.Fatalf("Send = %v, want %v", err, tt.wantErr)
 			}
 			// A half-written frame ruins the stream: the session is gone.
-			if down := rs.waitEvent(mtp.PeerDown, i); down.PeerID != id {
+			if down := rs.WaitEvent(mtp.PeerDown, i); down.PeerID != id {
 				t.Errorf("PeerDown = %+v", down)
 			}
 		})

@@ -18,6 +18,7 @@ import (
 	gorilla "github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 
+	"github.com/gousp/gousp/internal/peerconn/peerconntest"
 	"github.com/gousp/gousp/internal/testcert"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/websocket"
@@ -32,42 +33,22 @@ const (
 
 var fastBackoff = websocket.WithBackoff(10*time.Millisecond, 40*time.Millisecond)
 
-func startServer(t *testing.T, opts ...websocket.Option) (*websocket.Server, *recorder) {
+func startServer(t *testing.T, opts ...websocket.Option) (*websocket.Server, *peerconntest.Recorder) {
 	t.Helper()
 	s, err := websocket.NewServer(append([]websocket.Option{websocket.WithListenAddr("127.0.0.1:0")}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newRecorder(t)
-	if err := s.Start(context.Background(), r); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
-	return s, r
+	return s, peerconntest.Start(t, s)
 }
 
-func startClient(t *testing.T, url, id string, opts ...websocket.Option) (*websocket.Client, *recorder) {
+func startClient(t *testing.T, url, id string, opts ...websocket.Option) (*websocket.Client, *peerconntest.Recorder) {
 	t.Helper()
 	c, err := websocket.NewClient(url, id, append([]websocket.Option{fastBackoff}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newRecorder(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.Start(ctx, r); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
-	return c, r
+	return c, peerconntest.Start(t, c)
 }
 
 func wsAddr(id string) mtp.Address { return mtp.Address{MTP: mtp.WebSocket, To: id} }
@@ -77,11 +58,11 @@ func TestRoundTrip(t *testing.T) {
 	cli, rc := startClient(t, srv.URL(), agentID, websocket.WithPeerID(ctrlID))
 	ctx := context.Background()
 
-	up := rs.waitEvent(mtp.PeerUp, 0)
+	up := rs.WaitEvent(mtp.PeerUp, 0)
 	if up.PeerID != agentID || up.Peer != wsAddr(agentID) {
 		t.Errorf("server PeerUp = %+v", up)
 	}
-	if k := rc.kinds(); !slices.Equal(k, []mtp.EventKind{mtp.Up, mtp.PeerUp}) {
+	if k := rc.Kinds(); !slices.Equal(k, []mtp.EventKind{mtp.Up, mtp.PeerUp}) {
 		t.Errorf("client events = %v", k)
 	}
 	if cli.State() != mtp.Connected || srv.State() != mtp.Connected {
@@ -90,7 +71,7 @@ func TestRoundTrip(t *testing.T) {
 	if err := cli.Send(ctx, mtp.Address{}, []byte("notify")); err != nil {
 		t.Fatal(err)
 	}
-	in := rs.waitRecords(1)[0]
+	in := rs.WaitRecords(1)[0]
 	if string(in.Data) != "notify" || in.PeerID != agentID || in.ReplyTo != wsAddr(agentID) {
 		t.Errorf("server got %+v", in)
 	}
@@ -98,7 +79,7 @@ func TestRoundTrip(t *testing.T) {
 	if err := srv.Send(ctx, in.ReplyTo, big); err != nil {
 		t.Fatal(err)
 	}
-	back := rc.waitRecords(1)[0]
+	back := rc.WaitRecords(1)[0]
 	if !bytes.Equal(back.Data, big) || back.PeerID != ctrlID || back.ReplyTo != wsAddr(ctrlID) {
 		t.Errorf("client got %d bytes from %q, reply to %v", len(back.Data), back.PeerID, back.ReplyTo)
 	}
@@ -106,7 +87,7 @@ func TestRoundTrip(t *testing.T) {
 	if err := cli.Send(ctx, wsAddr(ctrlID), big); err != nil {
 		t.Fatal(err)
 	}
-	if got := rs.waitRecords(2)[1]; !bytes.Equal(got.Data, big) {
+	if got := rs.WaitRecords(2)[1]; !bytes.Equal(got.Data, big) {
 		t.Errorf("server got %d bytes", len(got.Data))
 	}
 	if got := srv.Peers(); !slices.Equal(got, []string{agentID}) {
@@ -135,7 +116,7 @@ func TestMountedHandler(t *testing.T) {
 		t.Errorf("before Start: %s", resp.Status)
 	}
 
-	rs := newRecorder(t)
+	rs := peerconntest.NewRecorder(t)
 	if err := srv.Start(context.Background(), rs); err != nil {
 		t.Fatal(err)
 	}
@@ -147,13 +128,13 @@ func TestMountedHandler(t *testing.T) {
 	if !strings.Contains(cli.URL(), "x=1&eid=doc%3A%3Aagent%2521") {
 		t.Errorf("client URL = %s", cli.URL())
 	}
-	if up := rs.waitEvent(mtp.PeerUp, 0); up.PeerID != "doc::agent%21" {
+	if up := rs.WaitEvent(mtp.PeerUp, 0); up.PeerID != "doc::agent%21" {
 		t.Errorf("PeerUp = %+v", up)
 	}
 	if err := srv.Send(context.Background(), wsAddr("doc::agent%21"), []byte("hi")); err != nil {
 		t.Fatal(err)
 	}
-	in := rc.waitRecords(1)[0]
+	in := rc.WaitRecords(1)[0]
 	// The client knows no server ID: it reports none and replies by URL.
 	if in.PeerID != "" || in.ReplyTo != wsAddr(cli.URL()) {
 		t.Errorf("client inbound %+v", in)
@@ -161,7 +142,7 @@ func TestMountedHandler(t *testing.T) {
 	if err := cli.Send(context.Background(), in.ReplyTo, []byte("ok")); err != nil {
 		t.Errorf("reply by URL: %v", err)
 	}
-	rs.waitRecords(1)
+	rs.WaitRecords(1)
 }
 
 func TestTLS(t *testing.T) {
@@ -172,11 +153,11 @@ func TestTLS(t *testing.T) {
 			t.Fatalf("URL = %s", srv.URL())
 		}
 		cli, _ := startClient(t, srv.URL(), agentID, websocket.WithTLS(clientTLS))
-		rs.waitEvent(mtp.PeerUp, 0)
+		rs.WaitEvent(mtp.PeerUp, 0)
 		if err := cli.Send(context.Background(), mtp.Address{}, []byte("secret")); err != nil {
 			t.Fatal(err)
 		}
-		if in := rs.waitRecords(1); string(in[0].Data) != "secret" {
+		if in := rs.WaitRecords(1); string(in[0].Data) != "secret" {
 			t.Errorf("got %q", in[0].Data)
 		}
 	})
@@ -187,7 +168,7 @@ func TestTLS(t *testing.T) {
 		c, _ := websocket.NewClient(srv.URL(), agentID, websocket.WithTLS(otherTLS), fastBackoff)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		if err := c.Start(ctx, newRecorder(t)); err == nil || !strings.Contains(err.Error(), "certificate") {
+		if err := c.Start(ctx, peerconntest.NewRecorder(t)); err == nil || !strings.Contains(err.Error(), "certificate") {
 			t.Errorf("Start = %v, want a certificate error", err)
 		}
 	})
@@ -222,7 +203,7 @@ func TestTLS(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
-			err = c.Start(ctx, newRecorder(t))
+			err = c.Start(ctx, peerconntest.NewRecorder(t))
 			defer c.Close(context.Background())
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -233,7 +214,7 @@ func TestTLS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if up := rs.waitEvent(mtp.PeerUp, i); up.PeerID != tt.wantPeer {
+			if up := rs.WaitEvent(mtp.PeerUp, i); up.PeerID != tt.wantPeer {
 				t.Errorf("PeerUp = %+v", up)
 			}
 		})
@@ -293,7 +274,7 @@ func TestObuspaClientHandshake(t *testing.T) {
 		if got := resp.Header.Values("Sec-WebSocket-Extensions"); len(got) != 0 {
 			t.Errorf("extension echoed though not offered: %q", got)
 		}
-		up := rs.waitEvent(mtp.PeerUp, 0)
+		up := rs.WaitEvent(mtp.PeerUp, 0)
 		if up.PeerID != "proto::obuspa-test-agent" {
 			t.Errorf("PeerUp = %+v", up)
 		}
@@ -302,7 +283,7 @@ func TestObuspaClientHandshake(t *testing.T) {
 		if err := writeFrame(c, 0x2, connectRecord, true); err != nil {
 			t.Fatal(err)
 		}
-		if in := rs.waitRecords(1)[0]; !bytes.Equal(in.Data, connectRecord) || in.PeerID != "proto::obuspa-test-agent" {
+		if in := rs.WaitRecords(1)[0]; !bytes.Equal(in.Data, connectRecord) || in.PeerID != "proto::obuspa-test-agent" {
 			t.Errorf("record %+v", in)
 		}
 		// Three records from the server arrive as three unmasked, final,
@@ -333,7 +314,7 @@ func TestObuspaClientHandshake(t *testing.T) {
 		if got := resp.Header.Get("Sec-WebSocket-Extensions"); got != `bbf-usp-protocol; eid="proto::controller"` {
 			t.Errorf("extension echo %q", got)
 		}
-		if up := rs.waitEvent(mtp.PeerUp, 1); up.PeerID != "proto::old-agent" {
+		if up := rs.WaitEvent(mtp.PeerUp, 1); up.PeerID != "proto::old-agent" {
 			t.Errorf("PeerUp = %+v (eid from the extension)", up)
 		}
 	})
@@ -343,7 +324,7 @@ func TestServerRefusals(t *testing.T) {
 	srv, rs := startServer(t, websocket.WithRejectDuplicates())
 	addr := srv.Addr().String()
 	startClient(t, srv.URL(), "proto::taken")
-	rs.waitEvent(mtp.PeerUp, 0)
+	rs.WaitEvent(mtp.PeerUp, 0)
 	tests := []struct {
 		name   string
 		mutate func(string) string
@@ -365,7 +346,7 @@ func TestServerRefusals(t *testing.T) {
 			}
 		})
 	}
-	if k := rs.kinds(); len(k) != 2 {
+	if k := rs.Kinds(); len(k) != 2 {
 		t.Errorf("server events = %v", k)
 	}
 }
@@ -433,7 +414,7 @@ func TestObuspaServerHandshake(t *testing.T) {
 	if cli.PeerID() != "proto::obuspa-test-agent" {
 		t.Errorf("PeerID learnt from the extension = %q", cli.PeerID())
 	}
-	in := rc.waitRecords(1)[0]
+	in := rc.WaitRecords(1)[0]
 	if string(in.Data) != "connect-record" || in.PeerID != "proto::obuspa-test-agent" || in.ReplyTo != wsAddr("proto::obuspa-test-agent") {
 		t.Errorf("inbound %+v", in)
 	}
@@ -464,7 +445,7 @@ func TestClientRequiresSubprotocol(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 			defer cancel()
-			err = c.Start(ctx, newRecorder(t))
+			err = c.Start(ctx, peerconntest.NewRecorder(t))
 			if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "handshake") {
 				t.Errorf("Start = %v", err)
 			}
@@ -537,12 +518,12 @@ func TestFaults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ws := dialGorilla(t, srv, "proto::faulty")
-			rs.waitEvent(mtp.PeerUp, peerDown)
+			rs.WaitEvent(mtp.PeerUp, peerDown)
 			tt.act(ws)
 			if code := expectClose(t, ws); code != tt.wantCode {
 				t.Errorf("close code %d, want %d", code, tt.wantCode)
 			}
-			down := rs.waitEvent(mtp.PeerDown, peerDown)
+			down := rs.WaitEvent(mtp.PeerDown, peerDown)
 			peerDown++
 			if !errors.Is(down.Err, tt.wantErr) {
 				t.Errorf("PeerDown err = %v, want %v", down.Err, tt.wantErr)
@@ -556,21 +537,21 @@ func TestFaults(t *testing.T) {
 		writeFragment(nc, false, 0x2, []byte("part one, "), true)
 		writeFrame(nc, 0x9, []byte("ping in between"), true)
 		writeFragment(nc, true, 0x0, []byte("part two"), true)
-		recs := rs.waitRecords(1)
+		recs := rs.WaitRecords(1)
 		if string(recs[len(recs)-1].Data) != "part one, part two" {
 			t.Errorf("got %q", recs[len(recs)-1].Data)
 		}
-		rs.waitEvent(mtp.PeerUp, peerDown)
+		rs.WaitEvent(mtp.PeerUp, peerDown)
 		ws.Close()
-		rs.waitEvent(mtp.PeerDown, peerDown)
+		rs.WaitEvent(mtp.PeerDown, peerDown)
 		peerDown++
 	})
 
 	t.Run("peer vanishes", func(t *testing.T) {
 		ws := dialGorilla(t, srv, "proto::vanishing")
-		rs.waitEvent(mtp.PeerUp, peerDown)
+		rs.WaitEvent(mtp.PeerUp, peerDown)
 		ws.NetConn().Close() // no close frame
-		if down := rs.waitEvent(mtp.PeerDown, peerDown); down.PeerID != "proto::vanishing" {
+		if down := rs.WaitEvent(mtp.PeerDown, peerDown); down.PeerID != "proto::vanishing" {
 			t.Errorf("PeerDown = %+v", down)
 		}
 		peerDown++
@@ -578,7 +559,7 @@ func TestFaults(t *testing.T) {
 			t.Errorf("send to vanished peer = %v", err)
 		}
 	})
-	if recs, _ := rs.snapshot(); len(recs) != 1 {
+	if recs, _ := rs.Snapshot(); len(recs) != 1 {
 		t.Errorf("records delivered: %d, want only the fragmented one", len(recs))
 	}
 }
@@ -588,8 +569,8 @@ func TestKeepAlive(t *testing.T) {
 		srv, rs := startServer(t, websocket.WithKeepAlive(30*time.Millisecond, 150*time.Millisecond))
 		start := time.Now()
 		dialGorilla(t, srv, "proto::silent") // never reads, so never pongs
-		rs.waitEvent(mtp.PeerUp, 0)
-		down := rs.waitEvent(mtp.PeerDown, 0)
+		rs.WaitEvent(mtp.PeerUp, 0)
+		down := rs.WaitEvent(mtp.PeerDown, 0)
 		if !errors.Is(down.Err, websocket.ErrKeepAlive) {
 			t.Errorf("PeerDown = %+v", down)
 		}
@@ -601,10 +582,10 @@ func TestKeepAlive(t *testing.T) {
 		// Ten pings per timeout: a loaded test machine may delay a few.
 		srv, rs := startServer(t, websocket.WithKeepAlive(50*time.Millisecond, 500*time.Millisecond))
 		_, rc := startClient(t, srv.URL(), agentID, websocket.WithKeepAlive(0, 0))
-		rs.waitEvent(mtp.PeerUp, 0)
+		rs.WaitEvent(mtp.PeerUp, 0)
 		time.Sleep(time.Second)
-		if k := rs.kinds(); len(k) != 2 || len(rc.kinds()) != 2 {
-			t.Errorf("events server %v client %v", k, rc.kinds())
+		if k := rs.Kinds(); len(k) != 2 || len(rc.Kinds()) != 2 {
+			t.Errorf("events server %v client %v", k, rc.Kinds())
 		}
 	})
 	t.Run("client pings", func(t *testing.T) {
@@ -634,7 +615,7 @@ func TestKeepAlive(t *testing.T) {
 		_, rc := startClient(t, "ws"+strings.TrimPrefix(hs.URL, "http"), agentID,
 			websocket.WithKeepAlive(20*time.Millisecond, 100*time.Millisecond))
 		<-pings
-		if down := rc.waitEvent(mtp.Down, 0); !errors.Is(down.Err, websocket.ErrKeepAlive) {
+		if down := rc.WaitEvent(mtp.Down, 0); !errors.Is(down.Err, websocket.ErrKeepAlive) {
 			t.Errorf("Down = %+v", down)
 		}
 		hs.CloseClientConnections()
@@ -644,13 +625,13 @@ func TestKeepAlive(t *testing.T) {
 func TestDuplicateReplaces(t *testing.T) {
 	srv, rs := startServer(t)
 	old := dialGorilla(t, srv, agentID)
-	rs.waitEvent(mtp.PeerUp, 0)
+	rs.WaitEvent(mtp.PeerUp, 0)
 	_, rc := startClient(t, srv.URL(), agentID)
-	rs.waitEvent(mtp.PeerUp, 1)
-	if k := rs.kinds(); !slices.Equal(k, []mtp.EventKind{mtp.Up, mtp.PeerUp, mtp.PeerDown, mtp.PeerUp}) {
+	rs.WaitEvent(mtp.PeerUp, 1)
+	if k := rs.Kinds(); !slices.Equal(k, []mtp.EventKind{mtp.Up, mtp.PeerUp, mtp.PeerDown, mtp.PeerUp}) {
 		t.Errorf("server events = %v", k)
 	}
-	if down := rs.waitEvent(mtp.PeerDown, 0); !errors.Is(down.Err, websocket.ErrReplaced) {
+	if down := rs.WaitEvent(mtp.PeerDown, 0); !errors.Is(down.Err, websocket.ErrReplaced) {
 		t.Errorf("PeerDown = %+v", down)
 	}
 	if code := expectClose(t, old); code != gorilla.CloseNormalClosure {
@@ -659,11 +640,11 @@ func TestDuplicateReplaces(t *testing.T) {
 	if err := srv.Send(context.Background(), wsAddr(agentID), []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	if in := rc.waitRecords(1); string(in[0].Data) != "x" {
+	if in := rc.WaitRecords(1); string(in[0].Data) != "x" {
 		t.Errorf("newest session got %q", in[0].Data)
 	}
 	time.Sleep(50 * time.Millisecond)
-	if k := rs.kinds(); len(k) != 4 {
+	if k := rs.Kinds(); len(k) != 4 {
 		t.Errorf("late events after the old session closed: %v", k)
 	}
 }
@@ -673,7 +654,7 @@ func TestReconnect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Start(context.Background(), newRecorder(t)); err != nil {
+	if err := srv.Start(context.Background(), peerconntest.NewRecorder(t)); err != nil {
 		t.Fatal(err)
 	}
 	addr := srv.Addr().String()
@@ -681,7 +662,7 @@ func TestReconnect(t *testing.T) {
 	if err := srv.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	down := rc.waitEvent(mtp.Down, 0)
+	down := rc.WaitEvent(mtp.Down, 0)
 	var ce *websocket.CloseError
 	if !errors.As(down.Err, &ce) || ce.Code != gorilla.CloseGoingAway {
 		t.Errorf("Down = %+v, want close 1001", down)
@@ -690,15 +671,15 @@ func TestReconnect(t *testing.T) {
 		t.Errorf("send while disconnected = %v", err)
 	}
 	srv2, rs2 := startServer(t, websocket.WithListenAddr(addr))
-	rc.waitEvent(mtp.PeerUp, 1)
-	if k := rc.kinds(); !slices.Equal(k, []mtp.EventKind{mtp.Up, mtp.PeerUp, mtp.PeerDown, mtp.Down, mtp.Up, mtp.PeerUp}) {
+	rc.WaitEvent(mtp.PeerUp, 1)
+	if k := rc.Kinds(); !slices.Equal(k, []mtp.EventKind{mtp.Up, mtp.PeerUp, mtp.PeerDown, mtp.Down, mtp.Up, mtp.PeerUp}) {
 		t.Errorf("client events = %v", k)
 	}
-	rs2.waitEvent(mtp.PeerUp, 0)
+	rs2.WaitEvent(mtp.PeerUp, 0)
 	if err := cli.Send(context.Background(), mtp.Address{}, []byte("again")); err != nil {
 		t.Fatal(err)
 	}
-	if in := rs2.waitRecords(1); string(in[0].Data) != "again" {
+	if in := rs2.WaitRecords(1); string(in[0].Data) != "again" {
 		t.Errorf("got %q", in[0].Data)
 	}
 	_ = srv2
@@ -717,28 +698,28 @@ var (
 func TestClientReject(t *testing.T) {
 	srv, rs := startServer(t)
 	cli, rc := startClient(t, srv.URL(), agentID)
-	rs.waitEvent(mtp.PeerUp, 0)
+	rs.WaitEvent(mtp.PeerUp, 0)
 	if err := cli.Reject("proto::other", "x"); !errors.Is(err, mtp.ErrUnknownPeer) {
 		t.Errorf("Reject of another peer = %v", err)
 	}
 	if err := cli.Reject("", "bad record"); err != nil {
 		t.Fatal(err)
 	}
-	down := rs.waitEvent(mtp.PeerDown, 0)
+	down := rs.WaitEvent(mtp.PeerDown, 0)
 	var ce *websocket.CloseError
 	if !errors.As(down.Err, &ce) || ce.Code != gorilla.CloseUnsupportedData || ce.Text != "bad record" {
 		t.Errorf("server PeerDown = %+v", down)
 	}
-	if d := rc.waitEvent(mtp.Down, 0); !errors.Is(d.Err, websocket.ErrRejected) {
+	if d := rc.WaitEvent(mtp.Down, 0); !errors.Is(d.Err, websocket.ErrRejected) {
 		t.Errorf("client Down = %+v", d)
 	}
-	rc.waitEvent(mtp.Up, 1) // and it comes back
+	rc.WaitEvent(mtp.Up, 1) // and it comes back
 }
 
 func TestSendErrors(t *testing.T) {
 	srv, rs := startServer(t, websocket.WithMaxRecordSize(16))
 	cli, _ := startClient(t, srv.URL(), agentID, websocket.WithPeerID(ctrlID))
-	rs.waitEvent(mtp.PeerUp, 0)
+	rs.WaitEvent(mtp.PeerUp, 0)
 	ctx := context.Background()
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
@@ -780,7 +761,7 @@ func TestLifecycle(t *testing.T) {
 	if srv.Kind() != mtp.WebSocket || srv.State() != mtp.Disconnected {
 		t.Errorf("kind %v state %v", srv.Kind(), srv.State())
 	}
-	r := newRecorder(t)
+	r := peerconntest.NewRecorder(t)
 	if err := srv.Start(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
@@ -884,7 +865,7 @@ func TestSendToStuckPeer(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			id := fmt.Sprintf("proto::stuck-%d", i)
 			dialGorilla(t, srv, id) // never reads
-			rs.waitEvent(mtp.PeerUp, i)
+			rs.WaitEvent(mtp.PeerUp, i)
 			rec := make([]byte, 1<<20)
 			var err error
 			for range 64 { // far more than the socket buffers hold
@@ -898,7 +879,7 @@ func TestSendToStuckPeer(t *testing.T) {
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Send = %v, want %v", err, tt.wantErr)
 			}
-			if down := rs.waitEvent(mtp.PeerDown, i); down.PeerID != id {
+			if down := rs.WaitEvent(mtp.PeerDown, i); down.PeerID != id {
 				t.Errorf("PeerDown = %+v", down)
 			}
 		})
