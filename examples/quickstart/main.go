@@ -72,27 +72,33 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	if err := c.Start(ctx); err != nil {
 		return err
 	}
-	defer func() {
+	closeController := func() {
 		if cerr := c.Close(context.Background()); err == nil {
 			err = cerr
 		}
-	}()
+	}
 
 	// 3. A fake agent on the same broker, which knows our controller.
 	agentMTP, err := mqtt.New(broker.URL(), agentID, mqtt.WithTopic(agentTopic))
 	if err != nil {
+		closeController()
 		return err
 	}
 	agent, err := usptest.NewAgent(agentID,
 		usptest.WithTransport(agentMTP),
 		usptest.WithController(controllerID, mtp.Address{MTP: mtp.MQTT, To: controllerTopic}))
 	if err != nil {
+		closeController()
 		return err
 	}
 	if err := agent.Start(ctx); err != nil {
+		closeController()
 		return err
 	}
+	// Deferred calls run last first: the controller closes before the
+	// agent, so that it can still remove what it created on the agent.
 	defer agent.Close(context.Background())
+	defer closeController()
 
 	select {
 	case info := <-arrived:
