@@ -81,7 +81,10 @@ func (a *Agent) handleOperate(from string, op *uspmsg.Operate) msg.Message {
 	var cmd *cmdDef
 	var targets []string
 	if err == nil && r.def != nil {
-		cmd = r.def.command(r.leaf)
+		// A snapshot: HandleCommand may replace Run while this call, or
+		// its asynchronous run, is under way.
+		c := *r.def.command(r.leaf)
+		cmd = &c
 		for _, o := range r.objs {
 			targets = append(targets, o.path+r.leaf)
 		}
