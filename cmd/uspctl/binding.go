@@ -7,11 +7,7 @@ import (
 	"encoding/hex"
 	"os"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/eclipse/paho.golang/packets"
-	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/mqtt"
@@ -108,7 +104,6 @@ func newMQTTBinding(a *app) (binding, error) {
 		mqtt.WithLogger(a.log),
 		mqtt.WithConnectTimeout(s.connectTimeout()),
 		mqtt.WithReconnectBackoff(100*time.Millisecond, 2*time.Second),
-		mqtt.WithPahoConfig(serialiseWrites),
 	}
 	if s.username != "" || s.password != "" {
 		opts = append(opts, mqtt.WithCredentials(s.username, s.password))
@@ -133,18 +128,6 @@ func newMQTTBinding(a *app) (binding, error) {
 		hint:        "give the agent's topic with --agent-topic",
 		randomLocal: random,
 	}, nil
-}
-
-// serialiseWrites makes paho write each packet in one piece. paho's pinger
-// sends its first PINGREQ right after CONNACK, concurrently with our
-// SUBSCRIBE; on a connection that is not a bare TCP socket (the transport
-// wraps it, and TLS) the two packets' parts can interleave and the broker
-// drops us for a malformed packet. paho locks writes on connections that
-// are sync.Lockers.
-func serialiseWrites(pc *paho.ClientConfig) {
-	if _, ok := pc.Conn.(sync.Locker); !ok && pc.Conn != nil {
-		pc.Conn = packets.NewThreadSafeConn(pc.Conn)
-	}
 }
 
 // topicAddress is the address of an agent behind a broker: its own from

@@ -29,7 +29,7 @@ func TestMQTTMutualTLS(t *testing.T) {
 
 	const id = "proto::agent-tls"
 	agentCert := ca.Client(t, id)
-	tr, err := mqtt.New(broker, id, mqtt.WithTopic("/usp/agent/tls"), mqtt.WithTLS(ca.ClientConfig(&agentCert)), mqtt.WithPahoConfig(serialiseWrites))
+	tr, err := mqtt.New(broker, id, mqtt.WithTopic("/usp/agent/tls"), mqtt.WithTLS(ca.ClientConfig(&agentCert)))
 	must(t, err)
 	ag, err := usptest.NewAgent(id, usptest.WithTransport(tr))
 	must(t, err)
