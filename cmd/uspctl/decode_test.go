@@ -14,7 +14,8 @@ import (
 	"github.com/gousp/gousp/record"
 )
 
-const capturesDir = "../../../shared/testdata/obuspa"
+// The repository's copy of the team's OB-USP-A captures.
+const capturesDir = "../../msg/testdata/obuspa"
 
 func captures(t *testing.T) []string {
 	t.Helper()
@@ -23,7 +24,7 @@ func captures(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	if len(files) == 0 {
-		t.Skipf("no captures in %s", capturesDir)
+		t.Fatalf("no captures in %s", capturesDir)
 	}
 	return files
 }
