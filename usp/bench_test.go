@@ -17,26 +17,78 @@ import (
 )
 
 // BenchmarkGetMemory is one Get round trip over the in-process transport:
-// the controller's own cost without a network.
+// the controller's own cost without a network, beside the transport alone
+// carrying records of the same sizes back and forth (the ceiling).
 func BenchmarkGetMemory(b *testing.B) {
-	net := memory.NewNetwork()
-	agent := newScripted(b, net, "proto::agent-1", answer(getAnswer))
-	c := newController(b, net, usp.WithAgent(agent.id, memAddr(agent.id)))
-	ag := c.Agent(agent.id)
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := ag.GetValue(ctx, "Device.DeviceInfo.Manufacturer"); err != nil {
+	b.Run("gousp", func(b *testing.B) {
+		net := memory.NewNetwork()
+		agent := newScripted(b, net, "proto::agent-1", answer(getAnswer))
+		c := newController(b, net, usp.WithAgent(agent.id, memAddr(agent.id)))
+		ag := c.Agent(agent.id)
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := ag.GetValue(ctx, "Device.DeviceInfo.Manufacturer"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("bare-memory", func(b *testing.B) {
+		net := memory.NewNetwork()
+		payload, _ := proto.Marshal(msg.Get{Paths: []string{"Device.DeviceInfo.Manufacturer"}}.Build(msg.NewID()))
+		req, _ := record.Encode(record.NewNoSessionContext("1.3", "proto::agent-1", ctrlID, payload))
+		echo, _ := net.Endpoint("proto::agent-1")
+		if err := echo.Start(context.Background(), mtp.HandlerFuncs{Record: func(in mtp.Inbound) {
+			_ = echo.Send(context.Background(), in.ReplyTo, in.Data)
+		}}); err != nil {
 			b.Fatal(err)
 		}
-	}
+		defer echo.Close(context.Background())
+		got := make(chan struct{}, 1)
+		client, _ := net.Endpoint(ctrlID)
+		if err := client.Start(context.Background(), mtp.HandlerFuncs{Record: func(mtp.Inbound) { got <- struct{}{} }}); err != nil {
+			b.Fatal(err)
+		}
+		defer client.Close(context.Background())
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := client.Send(context.Background(), memAddr("proto::agent-1"), req); err != nil {
+				b.Fatal(err)
+			}
+			<-got
+		}
+	})
 }
 
 // BenchmarkNotifyIngest measures notifications handled and answered with
-// NotifyResp per second, over the in-process transport, in windows of 256
-// in flight.
+// NotifyResp, over the in-process transport, in windows of 256 in flight;
+// beside it, a bare endpoint that answers every record with one of the
+// NotifyResp's size (the ceiling).
 func BenchmarkNotifyIngest(b *testing.B) {
-	net := memory.NewNetwork()
+	b.Run("gousp", func(b *testing.B) {
+		net := memory.NewNetwork()
+		newController(b, net, usp.WithAgent("proto::agent-1", memAddr("proto::agent-1")),
+			usp.WithNotifyHandler(func(context.Context, *usp.Notification) error { return nil }))
+		notifyWindows(b, net)
+	})
+	b.Run("bare-memory", func(b *testing.B) {
+		net := memory.NewNetwork()
+		payload, _ := proto.Marshal(msg.NotifyResp{SubscriptionID: "sub"}.Build("vc-0"))
+		resp, _ := record.Encode(record.NewNoSessionContext("1.3", "proto::agent-1", ctrlID, payload))
+		ep, _ := net.Endpoint(ctrlID)
+		if err := ep.Start(context.Background(), mtp.HandlerFuncs{Record: func(in mtp.Inbound) {
+			_ = ep.Send(context.Background(), in.ReplyTo, resp)
+		}}); err != nil {
+			b.Fatal(err)
+		}
+		defer ep.Close(context.Background())
+		notifyWindows(b, net)
+	})
+}
+
+// notifyWindows plays an agent sending b.N notifications with send_resp to
+// the controller endpoint, 256 at a time, waiting for every answer.
+func notifyWindows(b *testing.B, net *memory.Network) {
 	var resps atomic.Int64
 	wake := make(chan struct{}, 1)
 	agentEP, err := net.Endpoint("proto::agent-1")
@@ -53,9 +105,6 @@ func BenchmarkNotifyIngest(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer agentEP.Close(context.Background())
-	newController(b, net, usp.WithAgent("proto::agent-1", memAddr("proto::agent-1")),
-		usp.WithNotifyHandler(func(context.Context, *usp.Notification) error { return nil }))
-
 	// Every notification has its own msg_id, so none takes the duplicate
 	// path.
 	recs := make([][]byte, b.N)
@@ -83,47 +132,61 @@ func BenchmarkNotifyIngest(b *testing.B) {
 }
 
 // BenchmarkHeapPerAgent reports the controller's heap per known agent with
-// 10,000 agents announced by connect records.
+// 10,000 agents announced by connect records, beside the least any
+// controller keeps: a map from endpoint ID to topic.
 func BenchmarkHeapPerAgent(b *testing.B) {
 	const agents = 10000
-	for b.Loop() {
-		b.StopTimer()
-		net := memory.NewNetwork()
-		ep, _ := net.Endpoint(ctrlID)
-		c, err := usp.NewController(ctrlID, usp.WithTransport(ep))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := c.Start(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		before := heap()
-		recs := make([][]byte, agents)
-		for i := range recs {
-			id := fmt.Sprintf("os::012345-%010d", i)
-			recs[i], _ = record.Encode(record.NewMQTTConnect("1.3", ctrlID, id, 1, "/usp/agent/"+id))
-		}
-		b.StartTimer()
-		for i, r := range recs {
-			for {
-				err := net.Inject(fmt.Sprintf("os::012345-%010d", i), ctrlID, r)
-				if err == nil {
-					break
-				}
-				runtime.Gosched() // queue full: let the controller catch up
-			}
-		}
-		for len(c.Agents()) < agents {
-			runtime.Gosched()
-		}
-		b.StopTimer()
-		recs = nil
-		after := heap()
-		b.ReportMetric(float64(after-before)/agents, "B/agent")
-		runtime.KeepAlive(c)
-		_ = c.Close(context.Background())
-		b.StartTimer()
+	ids := make([]string, agents)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("os::012345-%010d", i)
 	}
+	b.Run("gousp", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			net := memory.NewNetwork()
+			ep, _ := net.Endpoint(ctrlID)
+			c, err := usp.NewController(ctrlID, usp.WithTransport(ep))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := c.Start(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			before := heap()
+			recs := make([][]byte, agents)
+			for i, id := range ids {
+				recs[i], _ = record.Encode(record.NewMQTTConnect("1.3", ctrlID, id, 1, "/usp/agent/"+id))
+			}
+			b.StartTimer()
+			for i, r := range recs {
+				for net.Inject(ids[i], ctrlID, r) != nil {
+					runtime.Gosched() // queue full: let the controller catch up
+				}
+			}
+			for len(c.Agents()) < agents {
+				runtime.Gosched()
+			}
+			b.StopTimer()
+			recs = nil
+			after := heap()
+			b.ReportMetric(float64(after-before)/agents, "B/agent")
+			runtime.KeepAlive(c)
+			_ = c.Close(context.Background())
+			b.StartTimer()
+		}
+	})
+	b.Run("bare-map", func(b *testing.B) {
+		for b.Loop() {
+			before := heap()
+			m := make(map[string]string)
+			for _, id := range ids {
+				m[id] = "/usp/agent/" + id
+			}
+			after := heap()
+			b.ReportMetric(float64(after-before)/agents, "B/agent")
+			runtime.KeepAlive(m)
+		}
+	})
 }
 
 func heap() uint64 {
