@@ -41,12 +41,22 @@
 //
 // # Reconnection
 //
-// paho.golang's reconnecting client, autopaho, imports golang.org/x/net,
-// which this module does not depend on; the transport therefore keeps
-// its own small connection loop around the paho client. After a
-// connection that lasted under ten seconds the backoff keeps growing, so a
-// broker that drops clients at once (refused subscription, client ID
-// taken over) is not hammered.
+// The connection is kept by paho.golang's autopaho connection manager: it
+// makes the attempts, waits between them and hands each new connection to
+// the transport, which subscribes before reporting Up. The transport
+// supplies the rest: the network connection (dialled by [WithDialer] or
+// over TCP or TLS, and wrapped so that paho's writes stay whole and an
+// oversized packet is refused before paho reads it), the CONNECT packet,
+// and the backoff. autopaho numbers its attempts from zero again after
+// every lost connection, which would mean reconnecting at once; the
+// transport counts on instead, and starts over only after a connection
+// that lasted ten seconds or more, so a broker that drops clients at once
+// (refused subscription, client ID taken over) is not hammered. A
+// connection whose reply topic subscription the broker refuses is ended
+// with a DISCONNECT and counts as a failed attempt. Sends do not go
+// through autopaho's queue: while the transport is down they fail at once,
+// and a QoS 1 send still waiting for its PUBACK fails as soon as the
+// connection ends. [WithPahoConfig] reaches the autopaho configuration.
 //
 // # Scale-out
 //

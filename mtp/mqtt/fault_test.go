@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -339,4 +340,60 @@ func TestBrokerStopsAnswering(t *testing.T) {
 		t.Error("Down without an error")
 	}
 	rec.event(mtp.Up)
+}
+
+// TestShortLivedConnectionsBackOff: a broker that drops the client right
+// after every SUBACK (as when another client takes over the client ID)
+// must see the reconnection backoff grow. autopaho numbers its attempts
+// from zero again after each lost connection, which would reconnect at
+// once, in a tight loop.
+func TestShortLivedConnectionsBackOff(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var connects atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				for {
+					p, err := packets.ReadPacket(c)
+					if err != nil {
+						return
+					}
+					switch p.Type {
+					case packets.CONNECT:
+						connects.Add(1)
+						_, _ = packets.NewControlPacket(packets.CONNACK).WriteTo(c)
+					case packets.SUBSCRIBE:
+						sub := p.Content.(*packets.Subscribe)
+						ack := packets.NewControlPacket(packets.SUBACK)
+						sa := ack.Content.(*packets.Suback)
+						sa.PacketID = sub.PacketID
+						sa.Reasons = make([]byte, len(sub.Subscriptions))
+						_, _ = ack.WriteTo(c)
+						// Hang up, once the client has had time to
+						// come Up.
+						time.Sleep(20 * time.Millisecond)
+						return
+					}
+				}
+			}()
+		}
+	}()
+	_, rec, _ := start(t, "mqtt://"+l.Addr().String(), "proto::a", mqtt.WithTopic("a"),
+		mqtt.WithReconnectBackoff(50*time.Millisecond, 400*time.Millisecond))
+	rec.event(mtp.Down)
+	before := connects.Load()
+	time.Sleep(time.Second)
+	// Waits of 50-100, 50-200, then 50-400 ms: a handful of connections.
+	if n := connects.Load() - before; n < 2 || n > 12 {
+		t.Fatalf("%d connections in about a second; want a few, with a growing backoff", n)
+	}
 }

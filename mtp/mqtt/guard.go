@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -77,10 +78,35 @@ func (g *packetGuard) scan(b []byte) error {
 // one. Without it, packets written at the same time by several goroutines
 // (sends, PUBACKs, PINGREQs) interleave and the broker drops us for a
 // malformed packet.
+//
+// It also tells when the connection ends: ended is done at the first read
+// error or Close, whoever closes it (paho, autopaho or the transport), so
+// that sends waiting on the connection fail at once instead of after
+// paho's packet timeout.
 type guardConn struct {
 	net.Conn
 	g  packetGuard
 	mu sync.Mutex
+
+	ended   context.Context // done when the connection has ended; Cause says why
+	end     context.CancelCauseFunc
+	endOnce sync.Once
+	onEnd   func(*guardConn) // called once, after ended is done
+	// reason receives why paho or the broker ended the connection, which
+	// says more than the read error (e.g. a keep-alive timeout).
+	reason chan error
+}
+
+func newGuardConn(c net.Conn, maxPacket int, onEnd func(*guardConn)) *guardConn {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	return &guardConn{
+		Conn:   c,
+		g:      packetGuard{max: maxPacket},
+		ended:  ctx,
+		end:    cancel,
+		onEnd:  onEnd,
+		reason: make(chan error, 1),
+	}
 }
 
 // Lock is taken by paho around the write of one packet.
@@ -93,9 +119,37 @@ func (c *guardConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		if gerr := c.g.scan(p[:n]); gerr != nil {
+			c.finish(gerr)
 			_ = c.Conn.Close()
 			return 0, gerr
 		}
 	}
+	if err != nil {
+		c.finish(err)
+	}
 	return n, err
+}
+
+// Close closes the connection and marks it ended.
+func (c *guardConn) Close() error {
+	c.finish(errConnectionLost)
+	return c.Conn.Close()
+}
+
+// finish marks the connection ended, for cause unless it already was.
+func (c *guardConn) finish(cause error) {
+	c.endOnce.Do(func() {
+		c.end(cause)
+		if c.onEnd != nil {
+			c.onEnd(c)
+		}
+	})
+}
+
+// setReason offers why the connection ended; the first reason is kept.
+func (c *guardConn) setReason(err error) {
+	select {
+	case c.reason <- err:
+	default:
+	}
 }

@@ -15,8 +15,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/eclipse/paho.golang/paho/session"
 
 	"github.com/gousp/gousp/mtp"
 )
@@ -66,7 +68,7 @@ type Transport struct {
 	tag        string // stands for this process in a derived reply topic
 	log        *slog.Logger
 
-	ctx     context.Context // lives until Close
+	ctx     context.Context // lives until Close; autopaho runs under it
 	cancel  context.CancelFunc
 	started atomic.Bool
 	closing atomic.Bool
@@ -77,28 +79,34 @@ type Transport struct {
 	firstUp     chan struct{}
 	firstUpOnce sync.Once
 	fatal       chan error
-	loopDone    chan struct{}
 	closeOnce   sync.Once
 	closed      chan struct{}
 
 	mu         sync.Mutex
-	running    bool         // the connection loop was started
-	cli        *paho.Client // current connection, nil while down
-	replyTopic string       // our Response Topic on the current connection
-	maxPacket  uint32       // the broker's Maximum Packet Size, 0 if none
-	assignedID string       // Assigned Client Identifier to reuse (R-MQTT.9)
-	lastErr    error        // latest connection or subscription failure
+	cm         *autopaho.ConnectionManager // nil before Start
+	dialed     *guardConn                  // connection of the latest attempt
+	cur        *link                       // the connection we are Up on, nil while down
+	assignedID string                      // Assigned Client Identifier to reuse (R-MQTT.9)
+	lastErr    error                       // latest connection or subscription failure
+
+	// Used only on autopaho's connection goroutine, which makes the
+	// attempts and calls OnConnectionUp and OnConnectionDown in turn.
+	attempt int       // numbers the next wait for backoffDelay
+	wasUp   bool      // Up was reported for the current connection
+	upAt    time.Time // when it was
 
 	legacyMu sync.Mutex
 	legacy   map[string]struct{} // peer topics that only understand the reply-to suffix
 }
 
+// link is a connection the transport is Up on.
+type link struct {
+	conn      *guardConn
+	reply     string // our Response Topic on it
+	maxPacket uint32 // the broker's Maximum Packet Size, 0 if none
+}
+
 var _ mtp.Transport = (*Transport)(nil)
-
-// fatalError marks a connection failure that retrying cannot fix.
-type fatalError struct{ error }
-
-func (e fatalError) Unwrap() error { return e.error }
 
 // New checks the configuration and returns a transport for the broker at
 // brokerURL (mqtt:// or mqtts://host:port; tcp://, ssl:// and tls:// are
@@ -181,7 +189,6 @@ func New(brokerURL, endpointID string, opts ...Option) (*Transport, error) {
 		cancel:     cancel,
 		firstUp:    make(chan struct{}),
 		fatal:      make(chan error, 1),
-		loopDone:   make(chan struct{}),
 		closed:     make(chan struct{}),
 		legacy:     make(map[string]struct{}),
 	}
@@ -206,6 +213,14 @@ func (t *Transport) Kind() mtp.Kind { return Kind }
 // State reports the connection state.
 func (t *Transport) State() mtp.State { return mtp.State(t.state.Load()) }
 
+// setState changes the state unless the transport is closing; the caller
+// holds t.mu, as Close does when it sets Closed.
+func (t *Transport) setState(s mtp.State) {
+	if !t.closing.Load() {
+		t.state.Store(int32(s))
+	}
+}
+
 // Start connects to the broker, subscribes, and returns once the
 // transport is Up (it reports that [mtp.Event] to h too). If ctx ends
 // first, or the configuration cannot work, Start returns an error and the
@@ -222,16 +237,22 @@ func (t *Transport) Start(ctx context.Context, h mtp.Handler) error {
 		return errors.New("mqtt: Start called twice")
 	}
 	t.h = h
-	t.state.Store(int32(mtp.Connecting))
-	// Under t.mu so that Close sees either no loop or the loop it has to
-	// wait for.
+	cc := t.clientConfig() // outside t.mu: it runs WithPahoConfig functions
+	// Under t.mu so that Close sees either no connection manager or the
+	// one it has to wait for.
 	t.mu.Lock()
 	if t.closing.Load() {
 		t.mu.Unlock()
 		return fmt.Errorf("mqtt: start: %w", mtp.ErrClosed)
 	}
-	t.running = true
-	go t.run()
+	t.setState(mtp.Connecting)
+	cm, err := autopaho.NewConnection(t.ctx, cc)
+	if err != nil {
+		t.mu.Unlock()
+		_ = t.Close(context.Background())
+		return fmt.Errorf("mqtt: start: %w", err)
+	}
+	t.cm = cm
 	t.mu.Unlock()
 	select {
 	case <-t.firstUp:
@@ -253,58 +274,52 @@ func (t *Transport) Start(ctx context.Context, h mtp.Handler) error {
 	}
 }
 
-// run keeps a connection to the broker until Close. paho.golang's own
-// reconnecting client (autopaho) would do this, but it needs a module this
-// repository does not depend on (golang.org/x/net); this loop is the small
-// part of it gousp needs.
-func (t *Transport) run() {
-	defer close(t.loopDone)
-	attempt := 0
-	for {
-		if d := backoffDelay(attempt, t.cfg.minBackoff, t.cfg.maxBackoff); d > 0 {
-			timer := time.NewTimer(d)
-			select {
-			case <-timer.C:
-			case <-t.ctx.Done():
-				timer.Stop()
-				return
-			}
-		}
-		if t.ctx.Err() != nil {
-			return
-		}
-		cli, errs, err := t.connect()
-		if err != nil {
-			if t.ctx.Err() != nil {
-				return
-			}
-			t.log.Debug("connection attempt failed", "attempt", attempt, "err", err)
-			t.mu.Lock()
-			t.lastErr = err
-			t.mu.Unlock()
-			if fe := (fatalError{}); errors.As(err, &fe) {
-				select {
-				case t.fatal <- fe.error:
-				default:
+// clientConfig is the autopaho configuration: autopaho makes the attempts
+// and keeps the connection; the transport supplies the network connection
+// (with its packet guard and write lock), the CONNECT packet, the backoff,
+// and subscribes in OnConnectionUp.
+func (t *Transport) clientConfig() autopaho.ClientConfig {
+	cc := autopaho.ClientConfig{
+		ServerUrls:                    []*url.URL{t.url},
+		TlsCfg:                        t.tls,
+		KeepAlive:                     uint16(t.cfg.keepAlive / time.Second),
+		CleanStartOnInitialConnection: true,
+		ReconnectBackoff:              t.backoff,
+		ConnectTimeout:                t.cfg.connectTimeout,
+		AttemptConnection:             t.attemptConnection,
+		OnConnectionUp:                t.onConnectionUp,
+		OnConnectionDown:              t.onConnectionDown,
+		OnConnectError:                t.onConnectError,
+		ConnectPacketBuilder: func(cp *paho.Connect, _ *url.URL) (*paho.Connect, error) {
+			return t.connectPacket(cp), nil
+		},
+		Debug:      pahoLogger{t.log, slog.LevelDebug - 4},
+		Errors:     pahoLogger{t.log, slog.LevelDebug},
+		PahoDebug:  pahoLogger{t.log, slog.LevelDebug - 4},
+		PahoErrors: pahoLogger{t.log, slog.LevelDebug},
+		ClientConfig: paho.ClientConfig{
+			ClientID:          t.cfg.clientID,
+			PacketTimeout:     t.cfg.connectTimeout,
+			OnPublishReceived: []func(paho.PublishReceived) (bool, error){t.onPublish},
+			OnClientError: func(err error) {
+				if !strings.HasPrefix(err.Error(), "mqtt: ") { // the guard's own errors
+					err = fmt.Errorf("mqtt: %w", err)
 				}
-			}
-			attempt++
-			continue
-		}
-		upAt := time.Now()
-		select {
-		case <-cli.Done():
-			t.down(errs)
-			attempt = nextAttempt(attempt, time.Since(upAt))
-		case <-t.ctx.Done():
-			// R-MQTT.35: say goodbye with DISCONNECT.
-			_ = cli.Disconnect(&paho.Disconnect{ReasonCode: 0})
-			t.mu.Lock()
-			t.cli = nil
-			t.mu.Unlock()
-			return
-		}
+				t.report(err)
+			},
+			OnServerDisconnect: func(d *paho.Disconnect) {
+				reason := ""
+				if d.Properties != nil {
+					reason = d.Properties.ReasonString
+				}
+				t.report(fmt.Errorf("mqtt: broker sent DISCONNECT (reason %#x) %s", d.ReasonCode, reason))
+			},
+		},
 	}
+	for _, fn := range t.cfg.pahoHooks {
+		fn(&cc)
+	}
+	return cc
 }
 
 // stableAfter is how long a connection must last for the backoff to
@@ -322,6 +337,17 @@ func nextAttempt(prev int, lasted time.Duration) int {
 		return 1
 	}
 	return prev + 1
+}
+
+// backoff is autopaho's ReconnectBackoff. autopaho numbers the attempts
+// from 0 (no wait) again after every lost connection, which would
+// reconnect at once, and in a tight loop to a broker that drops us right
+// after the CONNACK; so the transport keeps its own count across
+// connections (see nextAttempt) and ignores autopaho's.
+func (t *Transport) backoff(int) time.Duration {
+	d := backoffDelay(t.attempt, t.cfg.minBackoff, t.cfg.maxBackoff)
+	t.attempt++
+	return d
 }
 
 // backoffDelay is the wait before attempt (0: none): a random duration
@@ -358,82 +384,111 @@ func (t *Transport) dial(ctx context.Context) (net.Conn, error) {
 	}
 	if t.tls != nil {
 		d := tls.Dialer{Config: t.tls}
-		c, err := d.DialContext(ctx, "tcp", t.url.Host)
-		if err != nil {
-			return nil, err
-		}
-		// paho writes from several goroutines; tls.Conn needs a lock.
-		return packets.NewThreadSafeConn(c), nil
+		return d.DialContext(ctx, "tcp", t.url.Host)
 	}
 	var d net.Dialer
 	return d.DialContext(ctx, "tcp", t.url.Host)
 }
 
-// connect makes one connection: dial, CONNECT, SUBSCRIBE. On success the
-// transport is Up and errs will receive why the connection ends.
-func (t *Transport) connect() (*paho.Client, <-chan error, error) {
-	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.connectTimeout)
+// attemptConnection is autopaho's AttemptConnection: it opens the network
+// connection and wraps it in the packet guard, which also serialises
+// paho's writes (see guardConn), so a tls.Conn needs no other lock.
+func (t *Transport) attemptConnection(ctx context.Context, _ autopaho.ClientConfig, _ *url.URL) (net.Conn, error) {
+	// autopaho passes the context of the whole connection manager, not
+	// of the attempt.
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.connectTimeout)
 	defer cancel()
 	conn, err := t.dial(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("mqtt: dial %s: %w", t.url.Host, err)
+		return nil, fmt.Errorf("mqtt: dial %s: %w", t.url.Host, err)
 	}
-	conn = &guardConn{Conn: conn, g: packetGuard{max: t.maxInbound()}}
-	errs := make(chan error, 1)
-	report := func(err error) {
-		select {
-		case errs <- err:
-		default:
-		}
-	}
-	pc := paho.ClientConfig{
-		ClientID:          t.cfg.clientID,
-		Conn:              conn,
-		PacketTimeout:     t.cfg.connectTimeout,
-		OnPublishReceived: []func(paho.PublishReceived) (bool, error){t.onPublish},
-		OnClientError:     func(err error) { report(fmt.Errorf("mqtt: %w", err)) },
-		OnServerDisconnect: func(d *paho.Disconnect) {
-			reason := ""
-			if d.Properties != nil {
-				reason = d.Properties.ReasonString
-			}
-			report(fmt.Errorf("mqtt: broker sent DISCONNECT (reason %#x) %s", d.ReasonCode, reason))
-		},
-	}
-	for _, fn := range t.cfg.pahoHooks {
-		fn(&pc)
-	}
-	cli := paho.NewClient(pc)
-	cli.SetDebugLogger(pahoLogger{t.log, slog.LevelDebug - 4})
-	cli.SetErrorLogger(pahoLogger{t.log, slog.LevelDebug})
-	ca, err := cli.Connect(ctx, t.connectPacket())
-	if err != nil {
-		// Connect closed conn.
-		if ca != nil {
-			reason := ""
-			if ca.Properties != nil {
-				reason = ca.Properties.ReasonString
-			}
-			return nil, nil, fmt.Errorf("mqtt: broker refused connection (reason %#x) %s", ca.ReasonCode, reason)
-		}
-		return nil, nil, fmt.Errorf("mqtt: connect: %w", err)
-	}
+	gc := newGuardConn(conn, t.maxInbound(), t.connEnded)
 	t.mu.Lock()
+	t.dialed = gc
+	t.mu.Unlock()
+	return gc, nil
+}
+
+// connEnded runs once a connection has ended, on whichever goroutine
+// noticed: from then on sends fail fast, before autopaho has noticed too.
+func (t *Transport) connEnded(gc *guardConn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cur != nil && t.cur.conn == gc {
+		t.cur = nil
+		t.setState(mtp.Disconnected)
+	}
+}
+
+// report passes on paho's reason for the end of the latest connection.
+func (t *Transport) report(err error) {
+	t.mu.Lock()
+	gc := t.dialed
+	t.mu.Unlock()
+	if gc != nil {
+		gc.setReason(err)
+	}
+}
+
+func (t *Transport) onConnectError(err error) {
+	if ce := (*autopaho.ConnackError)(nil); errors.As(err, &ce) {
+		err = fmt.Errorf("mqtt: broker refused connection (reason %#x) %s", ce.ReasonCode, ce.Reason)
+	}
+	t.log.Debug("connection attempt failed", "err", err)
+	t.setLastErr(err)
+}
+
+func (t *Transport) setLastErr(err error) {
+	t.mu.Lock()
+	t.lastErr = err
+	t.mu.Unlock()
+}
+
+// hangUp ends a connection the transport cannot use, with a DISCONNECT
+// (R-MQTT.17); paho then reports the connection lost, and autopaho
+// reconnects after the backoff.
+func (t *Transport) hangUp(gc *guardConn) {
+	if gc == nil {
+		return
+	}
+	d := packets.NewControlPacket(packets.DISCONNECT)
+	_ = gc.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = d.WriteTo(gc) // takes gc's lock
+	_ = gc.Close()
+}
+
+// onConnectionUp is autopaho's OnConnectionUp, called after each CONNACK:
+// it subscribes, and only then reports Up. It blocks autopaho's
+// connection goroutine for the SUBSCRIBE, which is what makes a
+// connection without a working subscription count as a failed attempt.
+func (t *Transport) onConnectionUp(cm *autopaho.ConnectionManager, ca *paho.Connack) {
+	t.mu.Lock()
+	gc := t.dialed
+	t.mu.Unlock()
+	if t.closing.Load() {
+		return
+	}
+	var maxPacket uint32
 	if ca.Properties != nil {
 		if ca.Properties.AssignedClientID != "" && t.cfg.clientID == "" {
+			t.mu.Lock()
 			t.assignedID = ca.Properties.AssignedClientID
+			t.mu.Unlock()
 		}
-		t.maxPacket = 0
 		if ca.Properties.MaximumPacketSize != nil {
-			t.maxPacket = *ca.Properties.MaximumPacketSize
+			maxPacket = *ca.Properties.MaximumPacketSize
 		}
 	}
-	t.mu.Unlock()
 
 	reply, err := t.replyTopicFor(ca)
 	if err != nil {
-		_ = cli.Disconnect(&paho.Disconnect{ReasonCode: 0})
-		return nil, nil, fatalError{err}
+		t.setLastErr(err)
+		select {
+		case t.fatal <- err:
+		default:
+		}
+		t.hangUp(gc)
+		return
 	}
 	filters := t.subscriptionFilters(reply, ca)
 	sub := &paho.Subscribe{}
@@ -442,16 +497,23 @@ func (t *Transport) connect() (*paho.Client, <-chan error, error) {
 		// and must not be replayed at every (re)subscription.
 		sub.Subscriptions = append(sub.Subscriptions, paho.SubscribeOptions{Topic: f, QoS: t.cfg.qos, RetainHandling: 2})
 	}
-	// Hold records that arrive right after the SUBACK until Up is out.
+	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.connectTimeout)
+	defer cancel()
+	// Hold records that arrive right after the SUBACK until Up is out
+	// (paho hands them over on a goroutine other than the SUBACK's).
 	t.hmu.Lock()
 	defer t.hmu.Unlock()
-	sa, err := cli.Subscribe(ctx, sub)
+	sa, err := cm.Subscribe(ctx, sub)
 	if sa == nil {
-		_ = cli.Disconnect(&paho.Disconnect{ReasonCode: 0})
 		if err == nil {
 			err = errors.New("no SUBACK")
 		}
-		return nil, nil, fmt.Errorf("mqtt: subscribe: %w", err)
+		if t.ctx.Err() == nil {
+			t.log.Debug("subscription failed", "err", err)
+		}
+		t.setLastErr(fmt.Errorf("mqtt: subscribe: %w", err))
+		t.hangUp(gc)
+		return
 	}
 	replyOK := false
 	var failed []string
@@ -474,43 +536,91 @@ func (t *Transport) connect() (*paho.Client, <-chan error, error) {
 	if !replyOK {
 		// R-MQTT.17: without a subscription we cannot receive answers, so
 		// we must not publish either, and must disconnect.
-		_ = cli.Disconnect(&paho.Disconnect{ReasonCode: 0})
-		return nil, nil, fmt.Errorf("mqtt: broker refused the subscription to reply topic %q: %s", reply, strings.Join(failed, ", "))
+		t.setLastErr(fmt.Errorf("mqtt: broker refused the subscription to reply topic %q: %s", reply, strings.Join(failed, ", ")))
+		t.hangUp(gc)
+		return
 	}
 
 	t.mu.Lock()
-	t.cli = cli
-	t.replyTopic = reply
+	if t.closing.Load() || gc == nil || gc.ended.Err() != nil {
+		// Closed, or lost while subscribing: autopaho reports it next.
+		t.mu.Unlock()
+		return
+	}
+	t.cur = &link{conn: gc, reply: reply, maxPacket: maxPacket}
 	t.lastErr = nil
+	t.setState(mtp.Connected)
 	t.mu.Unlock()
-	t.state.Store(int32(mtp.Connected))
+	t.wasUp, t.upAt = true, time.Now()
 	t.log.Debug("connected", "reply_topic", reply, "subscriptions", filters)
 	if !t.closing.Load() {
 		t.h.HandleEvent(mtp.Event{Kind: mtp.Up, Local: mtp.Address{MTP: Kind, To: reply}})
 	}
 	t.firstUpOnce.Do(func() { close(t.firstUp) })
-	return cli, errs, nil
 }
 
-func (t *Transport) connectPacket() *paho.Connect {
+// onConnectionDown is autopaho's OnConnectionDown, called once paho has
+// shut down the connection that onConnectionUp saw: it reports Down if
+// that connection had been Up, and lets autopaho reconnect.
+func (t *Transport) onConnectionDown() bool {
+	t.mu.Lock()
+	gc := t.dialed
+	if t.cur != nil && t.cur.conn == gc {
+		t.cur = nil
+		t.setState(mtp.Disconnected)
+	}
+	t.mu.Unlock()
+	wasUp := t.wasUp
+	t.wasUp = false
+	if wasUp {
+		t.attempt = nextAttempt(t.attempt-1, time.Since(t.upAt))
+	}
+	if t.closing.Load() {
+		return false
+	}
+	if !wasUp || gc == nil {
+		return true
+	}
+	var err error
+	select {
+	case err = <-gc.reason:
+	case <-time.After(downErrWait):
+		err = context.Cause(gc.ended)
+	case <-t.ctx.Done():
+		return false
+	}
+	if err == nil {
+		err = errConnectionLost
+	}
+	t.log.Info("connection lost", "err", err)
+	t.emitEvent(mtp.Event{Kind: mtp.Down, Err: err})
+	return true
+}
+
+// connectPacket completes the CONNECT autopaho built (cp, which carries
+// what a [WithPahoConfig] function set, such as a Will): our client ID,
+// Clean Start, the properties TR-369 asks for and our Maximum Packet Size.
+func (t *Transport) connectPacket(cp *paho.Connect) *paho.Connect {
 	t.mu.Lock()
 	id := t.cfg.clientID
 	if id == "" {
 		id = t.assignedID
 	}
 	t.mu.Unlock()
-	maxPacket := uint32(t.maxInbound())
-	cp := &paho.Connect{
-		ClientID:   id,
-		KeepAlive:  uint16(t.cfg.keepAlive / time.Second),
-		CleanStart: true,
-		Properties: &paho.ConnectProperties{
-			RequestProblemInfo:  true,
-			RequestResponseInfo: true, // R-MQTT.12
-			MaximumPacketSize:   &maxPacket,
-			User:                paho.UserProperties{{Key: PropEndpointID, Value: t.endpointID}}, // R-MQTT.13
-		},
+	if cp == nil {
+		cp = &paho.Connect{}
 	}
+	maxPacket := uint32(t.maxInbound())
+	cp.ClientID = id
+	cp.KeepAlive = uint16(t.cfg.keepAlive / time.Second)
+	cp.CleanStart = true
+	if cp.Properties == nil {
+		cp.Properties = &paho.ConnectProperties{}
+	}
+	cp.Properties.RequestProblemInfo = true
+	cp.Properties.RequestResponseInfo = true // R-MQTT.12
+	cp.Properties.MaximumPacketSize = &maxPacket
+	cp.Properties.User = append(cp.Properties.User, paho.UserProperty{Key: PropEndpointID, Value: t.endpointID}) // R-MQTT.13
 	if t.cfg.hasCreds {
 		cp.UsernameFlag, cp.Username = true, t.cfg.user
 		cp.PasswordFlag, cp.Password = true, t.cfg.pass
@@ -603,27 +713,6 @@ func (t *Transport) subscriptionFilters(reply string, ca *paho.Connack) []string
 		}
 	}
 	return out
-}
-
-// down handles the end of a connection that was Up.
-func (t *Transport) down(errs <-chan error) {
-	t.mu.Lock()
-	t.cli = nil
-	t.mu.Unlock()
-	if t.closing.Load() {
-		return
-	}
-	t.state.Store(int32(mtp.Disconnected))
-	var err error
-	select {
-	case err = <-errs:
-	case <-time.After(downErrWait):
-		err = errConnectionLost
-	case <-t.ctx.Done():
-		return
-	}
-	t.log.Info("connection lost", "err", err)
-	t.emitEvent(mtp.Event{Kind: mtp.Down, Err: err})
 }
 
 func (t *Transport) onPublish(pr paho.PublishReceived) (bool, error) {
@@ -725,50 +814,43 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 		return fmt.Errorf("mqtt: send %d bytes (max %d): %w", len(record), t.cfg.maxRecord, mtp.ErrTooLarge)
 	}
 	t.mu.Lock()
-	cli, reply, maxPacket := t.cli, t.replyTopic, t.maxPacket
+	l, cm := t.cur, t.cm
 	t.mu.Unlock()
-	if cli == nil || t.State() != mtp.Connected {
+	if l == nil || cm == nil || l.conn.ended.Err() != nil {
 		return fmt.Errorf("mqtt: send to %q: %w", to.To, mtp.ErrNotConnected)
 	}
 	topic := to.To
 	if t.isLegacy(topic) {
-		topic = JoinReplyTo(topic, reply)
+		topic = JoinReplyTo(topic, l.reply)
 	}
-	if maxPacket > 0 && publishSize(topic, reply, len(record)) > int(maxPacket) {
-		return fmt.Errorf("mqtt: send %d bytes: broker accepts packets up to %d bytes: %w", len(record), maxPacket, mtp.ErrTooLarge)
+	if l.maxPacket > 0 && publishSize(topic, l.reply, len(record)) > int(l.maxPacket) {
+		return fmt.Errorf("mqtt: send %d bytes: broker accepts packets up to %d bytes: %w", len(record), l.maxPacket, mtp.ErrTooLarge)
 	}
 	// paho waits for a QoS 1 PUBACK until its packet timeout even when the
 	// connection is gone; end the wait when it goes, so that a send fails
 	// at once as the package promises.
-	pctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	pctx := ctx
 	if t.cfg.qos > 0 {
-		go func() {
-			select {
-			case <-cli.Done():
-				cancel()
-			case <-pctx.Done():
-			}
-		}()
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		stop := context.AfterFunc(l.conn.ended, cancel)
+		defer stop()
 	}
-	_, err := cli.Publish(pctx, &paho.Publish{
+	_, err := cm.Publish(pctx, &paho.Publish{
 		Topic:   topic,
 		QoS:     t.cfg.qos,
 		Payload: record,
 		Properties: &paho.PublishProperties{
 			ContentType:   ContentType, // R-MQTT.27
-			ResponseTopic: reply,       // R-MQTT.23
+			ResponseTopic: l.reply,     // R-MQTT.23
 		},
 	})
 	if err == nil {
 		return nil
 	}
-	select {
-	case <-cli.Done():
-		return fmt.Errorf("mqtt: send to %q: %w: %v", topic, mtp.ErrNotConnected, err)
-	default:
-	}
-	if errors.Is(err, paho.ErrConnectionLost) {
+	if l.conn.ended.Err() != nil || errors.Is(err, autopaho.ConnectionDownError) ||
+		errors.Is(err, paho.ErrConnectionLost) || errors.Is(err, session.ErrNoConnection) {
 		return fmt.Errorf("mqtt: send to %q: %w: %v", topic, mtp.ErrNotConnected, err)
 	}
 	if ctx.Err() != nil {
@@ -799,18 +881,20 @@ func varintLen(n int) int {
 // [mtp.Handler] callback: it waits for those to return.
 func (t *Transport) Close(ctx context.Context) error {
 	t.closeOnce.Do(func() {
+		t.mu.Lock()
 		t.closing.Store(true)
 		t.state.Store(int32(mtp.Closed))
-		t.cancel()
-		t.mu.Lock()
-		running := t.running
+		cm := t.cm
 		t.mu.Unlock()
-		if !running {
+		// autopaho runs under t.ctx: cancelling it sends DISCONNECT if
+		// the connection is up (R-MQTT.35) and stops reconnecting.
+		t.cancel()
+		if cm == nil {
 			close(t.closed)
 			return
 		}
 		go func() {
-			<-t.loopDone
+			<-cm.Done()
 			close(t.closed)
 		}()
 	})

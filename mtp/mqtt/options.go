@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
 )
 
@@ -47,7 +48,7 @@ type config struct {
 	maxRecord      int
 	mqtt311Peers   bool
 	logger         *slog.Logger
-	pahoHooks      []func(*paho.ClientConfig)
+	pahoHooks      []func(*autopaho.ClientConfig)
 	connectHooks   []func(*paho.Connect)
 	dial           func(context.Context, *url.URL, *tls.Config) (net.Conn, error)
 }
@@ -174,8 +175,10 @@ func WithKeepAlive(d time.Duration) Option {
 	}
 }
 
-// WithConnectTimeout bounds each connection attempt (dial, TLS, CONNECT
-// and CONNACK, SUBSCRIBE and SUBACK). The default is [DefaultConnectTimeout].
+// WithConnectTimeout bounds the two steps of each connection attempt:
+// dial, TLS, CONNECT and CONNACK; then SUBSCRIBE and SUBACK. It is also
+// paho's packet timeout (how long a QoS 1 send waits for its PUBACK while
+// the connection is up). The default is [DefaultConnectTimeout].
 func WithConnectTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
@@ -241,12 +244,18 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithPahoConfig lets fn adjust the paho client configuration of every
-// connection after the transport has filled it in: an escape hatch for
-// settings this package does not cover (ping handler, auth handler,
-// packet timeout...). Replacing the callbacks the transport installs
-// (OnPublishReceived, OnClientError, OnServerDisconnect) or Conn breaks it.
-func WithPahoConfig(fn func(*paho.ClientConfig)) Option {
+// WithPahoConfig lets fn adjust the configuration of the underlying
+// paho.golang autopaho connection manager once, in [Transport.Start], after
+// the transport has filled it in: an escape hatch for settings this
+// package does not cover (the embedded paho.ClientConfig's ping handler,
+// auth handler or packet timeout, a Will...). Replacing what the transport
+// installs breaks it: AttemptConnection, ConnectPacketBuilder,
+// ReconnectBackoff, OnConnectionUp, OnConnectionDown, OnConnectError, and
+// in the embedded paho.ClientConfig OnPublishReceived, OnClientError and
+// OnServerDisconnect. The CONNECT fields the transport sets (client ID,
+// Keep Alive, Clean Start, credentials, its properties) win over those set
+// here; use [WithConnectPacket] to change them.
+func WithPahoConfig(fn func(*autopaho.ClientConfig)) Option {
 	return func(c *config) error {
 		if fn == nil {
 			return errors.New("nil paho config function")
