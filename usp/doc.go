@@ -57,9 +57,37 @@
 // OperationComplete notification of asynchronous commands; [Agent.Call]
 // does both in one call.
 //
+// [Agent.Schema] reads the agent's supported data model once and returns a
+// datamodel.Schema to look paths up and check requests before sending them;
+// the controller also uses it to skip the completion subscription of
+// commands the schema says are synchronous.
+//
 // # USP Broker
 //
 // With [WithBrokerHandler], Register and Deregister requests from USP
 // Services reach a [BrokerHandler]; without one they are refused with
 // error 7001.
+//
+// # Session context
+//
+// [WithSessionContext] exchanges messages with the chosen agents inside an
+// end-to-end session context: sequence numbers, acknowledgement,
+// retransmission and segmentation of large messages. It is off by default,
+// as agents in the field do not enable it; an agent that sends a session
+// record anyway gets a Disconnect record with code 7106.
+//
+// # Errors
+//
+// Controller state errors are sentinels ([ErrClosed], [ErrUnknownAgent],
+// [ErrTransportLost], [ErrAgentGone], [ErrUnexpectedResponse], ...);
+// transport errors wrap the mtp sentinels; context errors wrap
+// context.DeadlineExceeded or context.Canceled. Nothing an agent sends can
+// panic the controller: undecodable or misaddressed records are logged and
+// dropped, and a WebSocket or UDS peer that sends one is rejected.
+//
+// # Observability
+//
+// Logs go to the *slog.Logger given with [WithLogger]. [WithHooks] installs
+// a [Hooks] implementation that sees every record and every request's
+// outcome and duration.
 package usp
