@@ -1,0 +1,132 @@
+package usp_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gousp/gousp/msg"
+	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/mtp/memory"
+	"github.com/gousp/gousp/usp"
+	"github.com/gousp/gousp/usp/usptest"
+)
+
+// exampleSetup starts a controller and a usptest agent on an in-process
+// network; real programs use mtp/mqtt, mtp/stomp, mtp/websocket or mtp/uds.
+func exampleSetup() (*usp.Controller, *usptest.Agent, func()) {
+	net := memory.NewNetwork()
+	ct, _ := net.Endpoint("proto::example-controller")
+	at, _ := net.Endpoint("os::012345-EXAMPLE01")
+	c, err := usp.NewController("proto::example-controller",
+		usp.WithTransport(ct),
+		usp.WithAgent("os::012345-EXAMPLE01", mtp.Address{MTP: mtp.Memory, To: "os::012345-EXAMPLE01"}))
+	if err != nil {
+		panic(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		panic(err)
+	}
+	agent, err := usptest.NewAgent("os::012345-EXAMPLE01", usptest.WithTransport(at),
+		usptest.WithController("proto::example-controller", mtp.Address{MTP: mtp.Memory, To: "proto::example-controller"}))
+	if err != nil {
+		panic(err)
+	}
+	if err := agent.Start(context.Background()); err != nil {
+		panic(err)
+	}
+	return c, agent, func() {
+		_ = c.Close(context.Background())
+		_ = agent.Close(context.Background())
+	}
+}
+
+func ExampleAgent_GetValues() {
+	c, _, done := exampleSetup()
+	defer done()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	dev := c.Agent("os::012345-EXAMPLE01")
+	vals, err := dev.GetValues(ctx, "Device.DeviceInfo.SoftwareVersion", "Device.DeviceInfo.NoSuchParam")
+	fmt.Println(vals["Device.DeviceInfo.SoftwareVersion"])
+	fmt.Println(errors.Is(err, msg.ErrInvalidPath)) // the bad path's own error
+	// Output:
+	// 1.0.0
+	// true
+}
+
+func ExampleAgent_Subscribe() {
+	c, agent, done := exampleSetup()
+	defer done()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	dev := c.Agent("os::012345-EXAMPLE01")
+	sub, err := dev.Subscribe(ctx, usp.SubscriptionSpec{
+		NotifType:     usp.NotifValueChange,
+		ReferenceList: []string{"Device.WiFi.SSID.*.SSID"},
+		NotifRetry:    true,
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer sub.Unsubscribe(ctx)
+
+	// The device changes a value on its own.
+	_ = agent.Model().Set("Device.WiFi.SSID.2.SSID", "guest")
+	for n, err := range sub.Notifications(ctx) {
+		if err != nil {
+			panic(err)
+		}
+		vc := n.Body.(*msg.ValueChange)
+		fmt.Println(vc.ParamPath, "=", vc.ParamValue)
+		break
+	}
+	// Output:
+	// Device.WiFi.SSID.2.SSID = guest
+}
+
+func ExampleAgent_Call() {
+	c, _, done := exampleSetup()
+	defer done()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	// IPPing() is asynchronous: Call waits for its OperationComplete.
+	out, err := c.Agent("os::012345-EXAMPLE01").Call(ctx, "Device.IP.Diagnostics.IPPing()",
+		map[string]string{"Host": "127.0.0.1", "NumberOfRepetitions": "2"})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(out["Status"], out["SuccessCount"])
+	// Output:
+	// Complete 2
+}
+
+func ExampleController_OnAgentEvent() {
+	net := memory.NewNetwork()
+	ct, _ := net.Endpoint("proto::example-controller")
+	c, _ := usp.NewController("proto::example-controller", usp.WithTransport(ct))
+	arrived := make(chan string, 1)
+	remove := c.OnAgentEvent(func(ev usp.AgentEvent) {
+		if ev.Kind == usp.AgentConnected {
+			arrived <- ev.Agent.EndpointID
+		}
+	})
+	defer remove()
+	_ = c.Start(context.Background())
+	defer c.Close(context.Background())
+
+	// An agent that knows the controller announces itself (Boot!).
+	at, _ := net.Endpoint("os::012345-EXAMPLE02")
+	agent, _ := usptest.NewAgent("os::012345-EXAMPLE02", usptest.WithTransport(at),
+		usptest.WithController("proto::example-controller", mtp.Address{MTP: mtp.Memory, To: "proto::example-controller"}))
+	_ = agent.Start(context.Background())
+	defer agent.Close(context.Background())
+
+	fmt.Println(<-arrived)
+	// Output:
+	// os::012345-EXAMPLE02
+}
