@@ -46,6 +46,9 @@ type settings struct {
 	wsURL  string
 	socket string
 
+	sessionContext bool
+	maxSegment     int
+
 	timeout time.Duration
 	output  string
 	verbose int
@@ -94,6 +97,9 @@ func (s *settings) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&s.listen, "listen", "", "WebSocket server role: address to listen on for agents to dial in (e.g. 127.0.0.1:8080)")
 	f.StringVar(&s.wsURL, "ws-url", "", "WebSocket client role: URL of the agent's WebSocket server (ws://host:port/path)")
 	f.StringVar(&s.socket, "socket", "", "Unix domain socket path to dial")
+
+	f.BoolVar(&s.sessionContext, "session-context", false, "exchange messages inside an end-to-end session context (most agents do not enable it)")
+	f.IntVar(&s.maxSegment, "max-segment", 0, "with --session-context, split messages longer than this many bytes over several records (0: never)")
 
 	f.DurationVar(&s.timeout, "timeout", defaultTimeout, "how long to wait for each answer (and for connecting)")
 	f.StringVarP(&s.output, flagOutput, "o", outputText, "output format: text or json")

@@ -55,6 +55,12 @@ func (a *app) connect(ctx context.Context, agents []agentSpec, opts ...usp.Optio
 		return nil, err
 	}
 	opts = append([]usp.Option{usp.WithTransport(b.t), usp.WithLogger(a.log)}, opts...)
+	if a.s.sessionContext {
+		opts = append(opts, usp.WithSessionContext(usp.SessionConfig{MaxSegment: a.s.maxSegment}))
+	} else if a.s.maxSegment != 0 {
+		_ = b.t.Close(context.WithoutCancel(ctx))
+		return nil, usageErrorf("--max-segment needs --session-context")
+	}
 	for _, ag := range agents {
 		if addr, ok := b.address(ag); ok {
 			opts = append(opts, usp.WithAgent(ag.ID, addr))
