@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/gousp/gousp/internal/pbfast"
 	"github.com/gousp/gousp/proto/usprecord"
 	"google.golang.org/protobuf/proto"
 )
@@ -14,10 +15,7 @@ import (
 // memory one peer can make us allocate.
 const DefaultMaxSize = 16 << 20
 
-var (
-	marshalOpts   = proto.MarshalOptions{}
-	unmarshalOpts = proto.UnmarshalOptions{}
-)
+var marshalOpts = proto.MarshalOptions{}
 
 // Encode validates r (see [Validate]) and returns its wire form.
 func Encode(r *usprecord.Record) ([]byte, error) {
@@ -139,16 +137,11 @@ func Decode(b []byte, opts ...DecodeOption) (*usprecord.Record, error) {
 		}
 	}
 	r := &usprecord.Record{}
-	// The generated fast path decodes well-formed records. Anything it
-	// would judge differently from protobuf-go (see wireProblem), or
-	// reject where protobuf-go accepts (a known field number with another
-	// wire type is an unknown field there), goes to protobuf-go, so that
-	// Decode accepts exactly what proto.Unmarshal accepts.
-	if wireProblem(b, recordSchema()) != "" || r.UnmarshalVT(b) != nil {
-		r.Reset()
-		if err := unmarshalOpts.Unmarshal(b, r); err != nil {
-			return nil, &Error{Code: CodeCannotParse, Msg: "not a USP Record", Err: err}
-		}
+	// The generated fast path decodes well-formed records; pbfast sends
+	// anything it would judge differently to protobuf-go, so that Decode
+	// accepts exactly what proto.Unmarshal accepts.
+	if err := pbfast.Unmarshal(b, r); err != nil {
+		return nil, &Error{Code: CodeCannotParse, Msg: "not a USP Record", Err: err}
 	}
 	if !cfg.validate {
 		return r, nil
