@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/gousp/gousp/internal/pbfast"
 	"github.com/gousp/gousp/proto/uspmsg"
 	"google.golang.org/protobuf/proto"
 )
@@ -44,7 +45,9 @@ func (e *ValidationError) Unwrap() error { return ErrInvalid }
 // message together with the [*ValidationError].
 func Decode(b []byte) (*uspmsg.Msg, error) {
 	m := &uspmsg.Msg{}
-	if err := proto.Unmarshal(b, m); err != nil {
+	// pbfast decodes with the generated code, not reflection, and accepts
+	// and rejects exactly what proto.Unmarshal does.
+	if err := pbfast.Unmarshal(b, m); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDecode, err)
 	}
 	if err := Validate(m); err != nil {
