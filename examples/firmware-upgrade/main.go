@@ -33,9 +33,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
+	"github.com/gousp/gousp/examples/internal/walkthrough"
 	"github.com/gousp/gousp/internal/embedbroker"
 	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
@@ -131,7 +131,7 @@ func upgrade(ctx context.Context, dev *usp.Agent, cfg config, out io.Writer) err
 	}
 	oldVersion := vals["Device.DeviceInfo.SoftwareVersion"]
 	fmt.Fprintf(out, "\n== %s runs %s from %s\n", dev.EndpointID(), oldVersion, vals["Device.DeviceInfo.ActiveFirmwareImage"])
-	table(out, vals)
+	walkthrough.Table(out, vals)
 
 	// A spare image is neither the active one nor the one to boot next
 	// (references name objects without the trailing dot, usually).
@@ -218,7 +218,7 @@ func upgrade(ctx context.Context, dev *usp.Agent, cfg config, out io.Writer) err
 	if err != nil {
 		return err
 	}
-	table(out, after)
+	walkthrough.Table(out, after)
 
 	// 4. Activate() reboots the device into the new image; the Boot! event
 	// says it is back. Activate()'s OperationComplete may come before the
@@ -304,12 +304,4 @@ func startFakeAgent(ctx context.Context, cfg config) (stop func(), err error) {
 		return nil, err
 	}
 	return func() { _ = agent.Close(context.Background()) }, nil
-}
-
-func table(out io.Writer, m map[string]string) {
-	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		fmt.Fprintf(w, "  %s\t%s\n", k, m[k])
-	}
-	_ = w.Flush()
 }

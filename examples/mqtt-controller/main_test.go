@@ -112,15 +112,7 @@ func TestMQTTController(t *testing.T) {
 				want = append(want, `agent `+agentID+` connected, topic `+agentTopic)
 			}
 			extest.Check(t, out.String(), want...)
-
-			// The example removed its subscriptions and answered every
-			// notification (they asked for NotifyResp).
-			if subs, _ := model.Instances("Device.LocalAgent.Subscription."); len(subs) != 0 {
-				t.Errorf("subscriptions left on the agent: %v", subs)
-			}
-			if p := agent.PendingNotifications(); len(p) != 0 {
-				t.Errorf("notifications never answered: %v", p)
-			}
+			extest.CheckCleanedUp(t, agent)
 		})
 	}
 }
@@ -135,17 +127,7 @@ func startAgent(ctx context.Context, t *testing.T, url string, tlsCfg *tls.Confi
 	if err != nil {
 		t.Fatal(err)
 	}
-	agent, err := usptest.NewAgent(agentID, usptest.WithTransport(tr),
-		usptest.WithController(ctrlID, mtp.Address{MTP: mtp.MQTT, To: ctrlTopic}),
-		usptest.WithoutBootSubscription())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := agent.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = agent.Close(context.Background()) })
-	return agent
+	return extest.StartAgent(ctx, t, agentID, tr, ctrlID, mtp.Address{MTP: mtp.MQTT, To: ctrlTopic})
 }
 
 // TestMQTTControllerErrors checks that bad flags and an agent that never

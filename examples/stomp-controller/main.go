@@ -15,6 +15,9 @@
 // --agent-destination for an agent that is online already. Records travel
 // with a reply-to-dest header naming the sender's destination, so the agent
 // knows where to answer.
+//
+// Only the transport is STOMP-specific: the controller code, in
+// examples/internal/walkthrough, is the same one the MQTT example runs.
 package main
 
 import (
@@ -23,15 +26,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"os/signal"
-	"slices"
-	"strings"
-	"text/tabwriter"
 	"time"
 
-	"github.com/gousp/gousp/msg"
+	"github.com/gousp/gousp/examples/internal/walkthrough"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/stomp"
 	"github.com/gousp/gousp/usp"
@@ -73,14 +72,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&cfg.wait, "wait", time.Minute, "how long to wait for the agent's STOMPConnect record")
 	fs.DurationVar(&cfg.listen, "listen", 30*time.Second, "how long to print notifications")
 	fs.IntVar(&cfg.count, "count", 0, "stop after this many notifications (0: no limit)")
-	fs.Func("subscribe", "subscribe to `TYPE:PATH[,PATH...]` (e.g. ValueChange:Device.WiFi.SSID.*.SSID); repeatable", func(s string) error {
-		kind, refs, ok := strings.Cut(s, ":")
-		if !ok || kind == "" || refs == "" {
-			return errors.New("want TYPE:PATH[,PATH...]")
-		}
-		cfg.subscribe = append(cfg.subscribe, usp.SubscriptionSpec{NotifType: kind, ReferenceList: strings.Split(refs, ","), NotifRetry: true})
-		return nil
-	})
+	fs.Func("subscribe", "subscribe to `TYPE:PATH[,PATH...]` (e.g. ValueChange:Device.WiFi.SSID.*.SSID); repeatable", walkthrough.AppendSpec(&cfg.subscribe))
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -90,7 +82,7 @@ func parseFlags(args []string) (*config, error) {
 	return &cfg, nil
 }
 
-func run(ctx context.Context, args []string, out io.Writer) (err error) {
+func run(ctx context.Context, args []string, out io.Writer) error {
 	cfg, err := parseFlags(args)
 	if err != nil {
 		return err
@@ -104,132 +96,22 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		return err
 	}
 
-	// The agent is known either from the flags or, once it connects, from
-	// its STOMPConnect record: the handler tells us when that happens.
-	arrived := make(chan usp.AgentInfo, 1)
-	ctrlOpts := []usp.Option{
-		usp.WithTransport(transport),
-		usp.WithAgentHandler(func(ev usp.AgentEvent) {
-			if ev.Kind == usp.AgentConnected && ev.Agent.EndpointID == cfg.agent {
-				select {
-				case arrived <- ev.Agent:
-				default:
-				}
-			}
-		}),
-	}
+	// Everything else is the same for every MTP; the address is known
+	// only if --agent-destination gives it.
+	var agentAddr mtp.Address
 	if cfg.agentDestination != "" {
-		ctrlOpts = append(ctrlOpts, usp.WithAgent(cfg.agent, mtp.Address{MTP: mtp.STOMP, To: cfg.agentDestination}))
+		agentAddr = mtp.Address{MTP: mtp.STOMP, To: cfg.agentDestination}
 	}
-	c, err := usp.NewController(cfg.controllerID, ctrlOpts...)
-	if err != nil {
-		return err
-	}
-	if err := c.Start(ctx); err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := c.Close(context.Background()); err == nil {
-			err = cerr
-		}
-	}()
-	fmt.Fprintf(out, "controller %s on %s, destination %s\n", cfg.controllerID, cfg.broker, cfg.destination)
-
-	if cfg.agentDestination == "" {
-		fmt.Fprintf(out, "waiting for %s to connect...\n", cfg.agent)
-		wctx, cancel := context.WithTimeout(ctx, cfg.wait)
-		defer cancel()
-		select {
-		case info := <-arrived:
-			fmt.Fprintf(out, "agent %s connected, destination %s\n", info.EndpointID, info.Address.To)
-		case <-wctx.Done():
-			return fmt.Errorf("no STOMPConnect record from %s (give --agent-destination for an agent already online): %w", cfg.agent, wctx.Err())
-		}
-	}
-	agent := c.Agent(cfg.agent)
-
-	vals, err := agent.GetValues(ctx, "Device.DeviceInfo.")
-	if err != nil {
-		return fmt.Errorf("reading Device.DeviceInfo.: %w", err)
-	}
-	fmt.Fprintln(out, "\nDevice.DeviceInfo.")
-	table(out, vals)
-
-	// Collect notifications before subscribing, so that none is missed.
-	// A full backlog refuses a notification: the agent sends it again.
-	notes := make(chan *usp.Notification, 64)
-	remove := c.OnNotify(func(_ context.Context, n *usp.Notification) error {
-		select {
-		case notes <- n:
-			return nil
-		default:
-			return errors.New("backlog full")
-		}
-	})
-	defer remove()
-
-	for _, spec := range cfg.subscribe {
-		sub, err := agent.Subscribe(ctx, spec)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "subscribed to %s %v as %s\n", spec.NotifType, spec.ReferenceList, sub.Path())
-		defer func() {
-			// The subscription object lives on the agent: remove it, even
-			// when ctx has ended.
-			uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if uerr := sub.Unsubscribe(uctx); err == nil {
-				err = uerr
-			}
-		}()
-	}
-
-	fmt.Fprintf(out, "\nlistening for notifications for %s\n", cfg.listen)
-	end := time.After(cfg.listen)
-	n := 0
-loop:
-	for cfg.count == 0 || n < cfg.count {
-		select {
-		case note := <-notes:
-			n++
-			fmt.Fprintf(out, "%s  %s  %s\n", note.Received.Format(time.TimeOnly), note.AgentID, describe(note.Body))
-		case <-end:
-			break loop
-		case <-ctx.Done():
-			break loop
-		}
-	}
-	fmt.Fprintf(out, "%d notifications\n", n)
-	return nil
-}
-
-// describe renders one notification on one line.
-func describe(n msg.Notification) string {
-	switch b := n.(type) {
-	case *msg.ValueChange:
-		return fmt.Sprintf("ValueChange %s = %q", b.ParamPath, b.ParamValue)
-	case *msg.Event:
-		return fmt.Sprintf("Event %s %v", b.Path(), b.Params)
-	case *msg.ObjectCreation:
-		return fmt.Sprintf("ObjectCreation %s %v", b.ObjPath, b.UniqueKeys)
-	case *msg.ObjectDeletion:
-		return "ObjectDeletion " + b.ObjPath
-	case *msg.OperationComplete:
-		if b.Err != nil {
-			return fmt.Sprintf("OperationComplete %s key=%s failed: %v", b.Path(), b.CommandKey, b.Err)
-		}
-		return fmt.Sprintf("OperationComplete %s key=%s %v", b.Path(), b.CommandKey, b.OutputArgs)
-	case *msg.OnBoardRequest:
-		return fmt.Sprintf("OnBoardRequest %s-%s-%s versions %s", b.OUI, b.ProductClass, b.SerialNumber, b.AgentSupportedProtocolVersions)
-	}
-	return n.Kind()
-}
-
-func table(out io.Writer, m map[string]string) {
-	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		fmt.Fprintf(w, "  %s\t%s\n", k, m[k])
-	}
-	_ = w.Flush()
+	return walkthrough.Run(ctx, walkthrough.Config{
+		ControllerID: cfg.controllerID,
+		Transport:    transport,
+		Where:        fmt.Sprintf("on %s, destination %s", cfg.broker, cfg.destination),
+		AgentID:      cfg.agent,
+		AgentAddr:    agentAddr,
+		Wait:         cfg.wait,
+		Connect:      walkthrough.Connect{Record: "STOMPConnect", Address: "destination", Flag: "--agent-destination"},
+		Subscribe:    cfg.subscribe,
+		Listen:       cfg.listen,
+		Count:        cfg.count,
+	}, out)
 }

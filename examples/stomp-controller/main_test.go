@@ -95,12 +95,7 @@ func TestStompController(t *testing.T) {
 				want = append(want, `agent `+agentID+` connected, destination `+agentDest)
 			}
 			extest.Check(t, out.String(), want...)
-			if subs, _ := model.Instances("Device.LocalAgent.Subscription."); len(subs) != 0 {
-				t.Errorf("subscriptions left on the agent: %v", subs)
-			}
-			if p := agent.PendingNotifications(); len(p) != 0 {
-				t.Errorf("notifications never answered: %v", p)
-			}
+			extest.CheckCleanedUp(t, agent)
 		})
 	}
 }
@@ -115,17 +110,7 @@ func startAgent(ctx context.Context, t *testing.T, addr string, rabbit bool) *us
 	if err != nil {
 		t.Fatal(err)
 	}
-	agent, err := usptest.NewAgent(agentID, usptest.WithTransport(tr),
-		usptest.WithController(ctrlID, mtp.Address{MTP: mtp.STOMP, To: ctrlDest}),
-		usptest.WithoutBootSubscription())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := agent.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = agent.Close(context.Background()) })
-	return agent
+	return extest.StartAgent(ctx, t, agentID, tr, ctrlID, mtp.Address{MTP: mtp.STOMP, To: ctrlDest})
 }
 
 // TestStompControllerErrors checks that a missing --agent and an agent that

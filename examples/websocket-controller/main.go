@@ -18,16 +18,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"slices"
 	"sync"
-	"text/tabwriter"
 	"time"
 
+	"github.com/gousp/gousp/examples/internal/walkthrough"
 	"github.com/gousp/gousp/mtp/websocket"
 	"github.com/gousp/gousp/usp"
 )
@@ -147,10 +145,6 @@ func describe(ctx context.Context, agent *usp.Agent) []byte {
 	if err != nil {
 		fmt.Fprintf(&b, "  reading Device.DeviceInfo.: %v\n", err)
 	}
-	w := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	for _, k := range slices.Sorted(maps.Keys(vals)) {
-		fmt.Fprintf(w, "  %s\t%s\n", k, vals[k])
-	}
-	_ = w.Flush()
+	walkthrough.Table(&b, vals)
 	return b.Bytes()
 }

@@ -1,6 +1,6 @@
 // Package extest holds what the examples' tests share: an output buffer that
-// a test can wait on while the example still runs, output assertions, and PEM
-// files for TLS flags.
+// a test can wait on while the example still runs, output assertions, PEM
+// files for TLS flags, and a usptest agent for the examples to talk to.
 package extest
 
 import (
@@ -14,6 +14,9 @@ import (
 	"regexp"
 	"sync"
 	"testing"
+
+	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/usp/usptest"
 )
 
 // Output is an io.Writer safe for concurrent use whose content a test can
@@ -115,4 +118,35 @@ func WritePEM(t testing.TB, ca *x509.Certificate, cert *tls.Certificate) (caFile
 		keyFile = write("key.pem", &pem.Block{Type: "PRIVATE KEY", Bytes: key})
 	}
 	return caFile, certFile, keyFile
+}
+
+// StartAgent starts a usptest agent with endpoint ID id on tr, knowing the
+// controller ctrlID at ctrlAddr, and closes it when the test ends. The agent
+// makes no Boot! subscription of its own, so that the example's are the
+// only ones on it.
+func StartAgent(ctx context.Context, t testing.TB, id string, tr mtp.Transport, ctrlID string, ctrlAddr mtp.Address) *usptest.Agent {
+	t.Helper()
+	agent, err := usptest.NewAgent(id, usptest.WithTransport(tr),
+		usptest.WithController(ctrlID, ctrlAddr),
+		usptest.WithoutBootSubscription())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = agent.Close(context.Background()) })
+	return agent
+}
+
+// CheckCleanedUp reports the subscriptions an example left on the agent and
+// the notifications it never answered (those that asked for a NotifyResp).
+func CheckCleanedUp(t testing.TB, agent *usptest.Agent) {
+	t.Helper()
+	if subs, _ := agent.Model().Instances("Device.LocalAgent.Subscription."); len(subs) != 0 {
+		t.Errorf("subscriptions left on the agent: %v", subs)
+	}
+	if p := agent.PendingNotifications(); len(p) != 0 {
+		t.Errorf("notifications never answered: %v", p)
+	}
 }
