@@ -28,12 +28,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"time"
 
 	"github.com/gousp/gousp/examples/internal/walkthrough"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/mqtt"
-	"github.com/gousp/gousp/usp"
 )
 
 func main() {
@@ -50,33 +48,28 @@ func main() {
 }
 
 type config struct {
-	broker, controllerID, topic string
-	agent, agentTopic           string
-	tlsCA, tlsCert, tlsKey      string
-	wait, listen                time.Duration
-	count                       int
-	subscribe                   []usp.SubscriptionSpec
+	broker, topic, agentTopic string
+	tlsCA, tlsCert, tlsKey    string
+	walk                      walkthrough.Config // the controller, the agent and what to do with it
 }
 
 func parseFlags(args []string) (*config, error) {
-	var cfg config
+	cfg := config{walk: walkthrough.Config{
+		Connect: walkthrough.Connect{Record: "MQTTConnect", Address: "topic", Flag: "--agent-topic"},
+	}}
 	fs := flag.NewFlagSet("mqtt-controller", flag.ContinueOnError)
 	fs.StringVar(&cfg.broker, "broker", "mqtt://127.0.0.1:1883", "broker URL, mqtt:// or mqtts://")
-	fs.StringVar(&cfg.controllerID, "controller-id", "proto::gousp-mqtt-controller", "the controller's endpoint ID")
+	fs.StringVar(&cfg.walk.ControllerID, "controller-id", "proto::gousp-mqtt-controller", "the controller's endpoint ID")
 	fs.StringVar(&cfg.topic, "topic", "/usp/controller", "the controller's topic, where agents send to")
-	fs.StringVar(&cfg.agent, "agent", "", "the agent's endpoint ID (required)")
 	fs.StringVar(&cfg.agentTopic, "agent-topic", "", "the agent's topic; learned from its MQTTConnect record if empty")
 	fs.StringVar(&cfg.tlsCA, "tls-ca", "", "PEM file of the CA that signed the broker's certificate (default: system roots)")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM file of a client certificate, for mutual TLS")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM file of the client certificate's key")
-	fs.DurationVar(&cfg.wait, "wait", time.Minute, "how long to wait for the agent's MQTTConnect record")
-	fs.DurationVar(&cfg.listen, "listen", 30*time.Second, "how long to print notifications")
-	fs.IntVar(&cfg.count, "count", 0, "stop after this many notifications (0: no limit)")
-	fs.Func("subscribe", "subscribe to `TYPE:PATH[,PATH...]` (e.g. ValueChange:Device.WiFi.SSID.*.SSID); repeatable", walkthrough.AppendSpec(&cfg.subscribe))
+	cfg.walk.RegisterFlags(fs) // --agent, --wait, --listen, --count, --subscribe
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if cfg.agent == "" {
+	if cfg.walk.AgentID == "" {
 		return nil, errors.New("--agent is required")
 	}
 	return &cfg, nil
@@ -95,29 +88,19 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if tlsCfg != nil {
 		opts = append(opts, mqtt.WithTLS(tlsCfg))
 	}
-	transport, err := mqtt.New(cfg.broker, cfg.controllerID, opts...)
+	transport, err := mqtt.New(cfg.broker, cfg.walk.ControllerID, opts...)
 	if err != nil {
 		return err
 	}
 
-	// Everything else is the same for every MTP; the address is known
-	// only if --agent-topic gives it.
-	var agentAddr mtp.Address
+	// The rest is the same for every MTP: the walkthrough only needs the
+	// transport, and the agent's address if --agent-topic gives it.
+	cfg.walk.Transport = transport
+	cfg.walk.Where = fmt.Sprintf("on %s, topic %s", cfg.broker, cfg.topic)
 	if cfg.agentTopic != "" {
-		agentAddr = mtp.Address{MTP: mtp.MQTT, To: cfg.agentTopic}
+		cfg.walk.AgentAddr = mtp.Address{MTP: mtp.MQTT, To: cfg.agentTopic}
 	}
-	return walkthrough.Run(ctx, walkthrough.Config{
-		ControllerID: cfg.controllerID,
-		Transport:    transport,
-		Where:        fmt.Sprintf("on %s, topic %s", cfg.broker, cfg.topic),
-		AgentID:      cfg.agent,
-		AgentAddr:    agentAddr,
-		Wait:         cfg.wait,
-		Connect:      walkthrough.Connect{Record: "MQTTConnect", Address: "topic", Flag: "--agent-topic"},
-		Subscribe:    cfg.subscribe,
-		Listen:       cfg.listen,
-		Count:        cfg.count,
-	}, out)
+	return walkthrough.Run(ctx, cfg.walk, out)
 }
 
 // tlsConfig builds the TLS configuration of the flags, or nil when none

@@ -28,12 +28,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"time"
 
 	"github.com/gousp/gousp/examples/internal/walkthrough"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/stomp"
-	"github.com/gousp/gousp/usp"
 )
 
 func main() {
@@ -51,32 +49,27 @@ func main() {
 
 type config struct {
 	broker, vhost, login, passcode string
-	controllerID, destination      string
-	agent, agentDestination        string
-	wait, listen                   time.Duration
-	count                          int
-	subscribe                      []usp.SubscriptionSpec
+	destination, agentDestination  string
+	walk                           walkthrough.Config // the controller, the agent and what to do with it
 }
 
 func parseFlags(args []string) (*config, error) {
-	var cfg config
+	cfg := config{walk: walkthrough.Config{
+		Connect: walkthrough.Connect{Record: "STOMPConnect", Address: "destination", Flag: "--agent-destination"},
+	}}
 	fs := flag.NewFlagSet("stomp-controller", flag.ContinueOnError)
 	fs.StringVar(&cfg.broker, "broker", "127.0.0.1:61613", "STOMP broker, host:port")
 	fs.StringVar(&cfg.vhost, "host", "/", "the broker's virtual host (STOMP host header)")
 	fs.StringVar(&cfg.login, "login", "", "STOMP login")
 	fs.StringVar(&cfg.passcode, "passcode", "", "STOMP passcode")
-	fs.StringVar(&cfg.controllerID, "controller-id", "proto::gousp-stomp-controller", "the controller's endpoint ID")
+	fs.StringVar(&cfg.walk.ControllerID, "controller-id", "proto::gousp-stomp-controller", "the controller's endpoint ID")
 	fs.StringVar(&cfg.destination, "destination", "/queue/usp-controller", "the controller's destination, where agents send to")
-	fs.StringVar(&cfg.agent, "agent", "", "the agent's endpoint ID (required)")
 	fs.StringVar(&cfg.agentDestination, "agent-destination", "", "the agent's destination; learned from its STOMPConnect record if empty")
-	fs.DurationVar(&cfg.wait, "wait", time.Minute, "how long to wait for the agent's STOMPConnect record")
-	fs.DurationVar(&cfg.listen, "listen", 30*time.Second, "how long to print notifications")
-	fs.IntVar(&cfg.count, "count", 0, "stop after this many notifications (0: no limit)")
-	fs.Func("subscribe", "subscribe to `TYPE:PATH[,PATH...]` (e.g. ValueChange:Device.WiFi.SSID.*.SSID); repeatable", walkthrough.AppendSpec(&cfg.subscribe))
+	cfg.walk.RegisterFlags(fs) // --agent, --wait, --listen, --count, --subscribe
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if cfg.agent == "" {
+	if cfg.walk.AgentID == "" {
 		return nil, errors.New("--agent is required")
 	}
 	return &cfg, nil
@@ -91,27 +84,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if cfg.login != "" || cfg.passcode != "" {
 		opts = append(opts, stomp.WithCredentials(cfg.login, cfg.passcode))
 	}
-	transport, err := stomp.New(cfg.broker, cfg.controllerID, opts...)
+	transport, err := stomp.New(cfg.broker, cfg.walk.ControllerID, opts...)
 	if err != nil {
 		return err
 	}
 
-	// Everything else is the same for every MTP; the address is known
-	// only if --agent-destination gives it.
-	var agentAddr mtp.Address
+	// The rest is the same for every MTP: the walkthrough only needs the
+	// transport, and the agent's address if --agent-destination gives it.
+	cfg.walk.Transport = transport
+	cfg.walk.Where = fmt.Sprintf("on %s, destination %s", cfg.broker, cfg.destination)
 	if cfg.agentDestination != "" {
-		agentAddr = mtp.Address{MTP: mtp.STOMP, To: cfg.agentDestination}
+		cfg.walk.AgentAddr = mtp.Address{MTP: mtp.STOMP, To: cfg.agentDestination}
 	}
-	return walkthrough.Run(ctx, walkthrough.Config{
-		ControllerID: cfg.controllerID,
-		Transport:    transport,
-		Where:        fmt.Sprintf("on %s, destination %s", cfg.broker, cfg.destination),
-		AgentID:      cfg.agent,
-		AgentAddr:    agentAddr,
-		Wait:         cfg.wait,
-		Connect:      walkthrough.Connect{Record: "STOMPConnect", Address: "destination", Flag: "--agent-destination"},
-		Subscribe:    cfg.subscribe,
-		Listen:       cfg.listen,
-		Count:        cfg.count,
-	}, out)
+	return walkthrough.Run(ctx, cfg.walk, out)
 }

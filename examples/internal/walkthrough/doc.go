@@ -13,7 +13,8 @@
 //
 // # Flags and printing
 //
-// [AppendSpec] parses the examples' --subscribe flag.
+// [Config.RegisterFlags] defines the flags that fill a [Config] (the
+// agent, --subscribe parsed by [AppendSpec], how long to listen).
 //
 // [Describe] renders a notification on one line and [Table] prints
 // parameter values in sorted columns; other examples use them too.

@@ -3,6 +3,7 @@ package walkthrough
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -156,6 +157,17 @@ loop:
 	}
 	fmt.Fprintf(out, "%d notifications\n", n)
 	return nil
+}
+
+// RegisterFlags defines on fs the flags of what Run does with the agent,
+// filling cfg: --agent, --wait, --listen, --count and --subscribe. Set
+// cfg.Connect first: the usage of --wait names the connect record.
+func (cfg *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&cfg.AgentID, "agent", "", "the agent's endpoint ID (required)")
+	fs.DurationVar(&cfg.Wait, "wait", time.Minute, "how long to wait for the agent's "+cfg.Connect.Record+" record")
+	fs.DurationVar(&cfg.Listen, "listen", 30*time.Second, "how long to print notifications")
+	fs.IntVar(&cfg.Count, "count", 0, "stop after this many notifications (0: no limit)")
+	fs.Func("subscribe", "subscribe to `TYPE:PATH[,PATH...]` (e.g. ValueChange:Device.WiFi.SSID.*.SSID); repeatable", AppendSpec(&cfg.Subscribe))
 }
 
 // AppendSpec returns a function for [flag.FlagSet.Func] that parses a
