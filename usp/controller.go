@@ -285,6 +285,12 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		return
 	}
 	from := rec.GetFromId()
+	if !record.ValidEndpointID(from) {
+		// Every record would create an agent entry: names that are not
+		// endpoint IDs are refused before they cost memory.
+		c.log.Warn("dropping record from an invalid endpoint ID", "from_id", from)
+		return
+	}
 	if in.PeerID != "" && in.PeerID != from {
 		c.log.Warn("dropping record whose from_id is not the transport's peer", "from_id", from, "peer", in.PeerID)
 		return

@@ -422,3 +422,21 @@ func TestNewControllerChecksOptions(t *testing.T) {
 		})
 	}
 }
+
+func TestInvalidFromIDIsDropped(t *testing.T) {
+	net := memory.NewNetwork()
+	c := newController(t, net)
+	payload, _ := proto.Marshal(msg.Notify{SubscriptionID: "s", Notification: &msg.ObjectDeletion{ObjPath: "Device.X.1."}}.Build("n-1"))
+	bad, _ := record.Encode(record.NewNoSessionContext("1.3", ctrlID, "no scheme here", payload))
+	good, _ := record.Encode(record.NewNoSessionContext("1.3", ctrlID, "proto::fine", payload))
+	if err := net.Inject("no scheme here", ctrlID, bad); err != nil {
+		t.Fatal(err)
+	}
+	if err := net.Inject("proto::fine", ctrlID, good); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { _, ok := c.AgentInfo("proto::fine"); return ok })
+	if _, ok := c.AgentInfo("no scheme here"); ok {
+		t.Fatal("a record from an invalid endpoint ID created an agent entry")
+	}
+}
