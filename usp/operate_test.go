@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/gousp/gousp/proto/uspmsg"
+	"github.com/gousp/gousp/usp"
 	"github.com/gousp/gousp/usp/usptest"
 )
 
@@ -78,5 +79,29 @@ func TestCloseLetsOperationsCleanUp(t *testing.T) {
 		if strings.HasPrefix(id, "gousp-") {
 			t.Fatalf("subscription %s (%s) left on the agent after Close", s, id)
 		}
+	}
+}
+
+// TestProtocolNegotiation: with WithProtocolNegotiation the controller asks
+// every agent that appears for its versions and writes the highest common
+// one.
+func TestProtocolNegotiation(t *testing.T) {
+	c, agent := startPair(t, bindingNamed("memory"), usp.WithProtocolNegotiation(), usp.WithRecordVersion("1.2"))
+	waitUntil(t, func() bool {
+		info, _ := c.AgentInfo(agent.EndpointID())
+		return info.SupportedVersions != ""
+	})
+	info, _ := c.AgentInfo(agent.EndpointID())
+	if info.SupportedVersions != usptest.DefaultVersions || info.Version != "1.3" {
+		t.Fatalf("agent info after negotiation = %+v", info)
+	}
+	asked := false
+	for _, r := range agent.Received() {
+		if r.Msg.GetHeader().GetMsgType() == uspmsg.Header_GET_SUPPORTED_PROTO {
+			asked = true
+		}
+	}
+	if !asked {
+		t.Fatal("the controller never sent GetSupportedProtocol")
 	}
 }
