@@ -440,3 +440,52 @@ func TestInvalidFromIDIsDropped(t *testing.T) {
 		t.Fatal("a record from an invalid endpoint ID created an agent entry")
 	}
 }
+
+type countingHooks struct {
+	usp.NopHooks
+	sent, received, done atomic.Int32
+	lastErr              atomic.Value
+}
+
+func (h *countingHooks) RecordSent(mtp.Kind, int)     { h.sent.Add(1) }
+func (h *countingHooks) RecordReceived(mtp.Kind, int) { h.received.Add(1) }
+func (h *countingHooks) RequestDone(_ string, _ uspmsg.Header_MsgType, _ time.Duration, err error) {
+	h.done.Add(1)
+	if err != nil {
+		h.lastErr.Store(err)
+	}
+}
+
+func TestHooksSeeRecordsAndRequests(t *testing.T) {
+	net := memory.NewNetwork()
+	agent := newScripted(t, net, "proto::agent-1", answer(getAnswer))
+	h := &countingHooks{}
+	c := newController(t, net, usp.WithAgent(agent.id, memAddr(agent.id)), usp.WithHooks(h))
+	if _, err := c.Agent(agent.id).GetValue(ctxT(t), "Device.A.B"); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = c.Agent(agent.id).GetValues(ctxT(t), "Device.NoSuch.X") // a per-path error, not a failed request
+	if h.sent.Load() != 2 || h.received.Load() != 2 || h.done.Load() != 2 {
+		t.Fatalf("hooks saw %d sent, %d received, %d done; want 2 each", h.sent.Load(), h.received.Load(), h.done.Load())
+	}
+	agent.respond = answer(func(*uspmsg.Msg) msg.Message { return &msg.Error{Code: msg.CodeInternal} })
+	_, _ = c.Agent(agent.id).GetValues(ctxT(t), "Device.A.B")
+	if err, _ := h.lastErr.Load().(error); !errors.Is(err, msg.ErrInternal) {
+		t.Fatalf("RequestDone saw %v, want the agent's 7003", err)
+	}
+}
+
+func TestAgentMovedEvent(t *testing.T) {
+	net := memory.NewNetwork()
+	agent := newScripted(t, net, "proto::agent-mv", nil)
+	events := make(chan usp.AgentEvent, 10)
+	newController(t, net, usp.WithAgentHandler(func(ev usp.AgentEvent) { events <- ev }))
+	agent.sendRecord(record.NewMQTTConnect("1.3", ctrlID, agent.id, usprecord.MQTTConnectRecord_V5, "/usp/agent/old"))
+	if ev := <-events; ev.Kind != usp.AgentConnected || ev.Agent.Address.To != "/usp/agent/old" {
+		t.Fatalf("first event %+v", ev)
+	}
+	agent.sendRecord(record.NewMQTTConnect("1.3", ctrlID, agent.id, usprecord.MQTTConnectRecord_V5, "/usp/agent/new"))
+	if ev := <-events; ev.Kind != usp.AgentMoved || ev.Agent.Address.To != "/usp/agent/new" {
+		t.Fatalf("second event %+v", ev)
+	}
+}
