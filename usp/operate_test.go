@@ -1,9 +1,14 @@
 package usp_test
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/proto/uspmsg"
 	"github.com/gousp/gousp/usp"
 	"github.com/gousp/gousp/usp/usptest"
@@ -103,5 +108,49 @@ func TestProtocolNegotiation(t *testing.T) {
 	}
 	if !asked {
 		t.Fatal("the controller never sent GetSupportedProtocol")
+	}
+}
+
+func TestOperateOptionsAndAbandon(t *testing.T) {
+	c, agent := startPair(t, bindingNamed("memory"), usp.WithNotifyWorkers(2, 16), usp.WithDuplicateWindow(8), usp.WithLogger(slog.New(slog.DiscardHandler)))
+	ag := c.Agent(agent.EndpointID())
+
+	// send_resp=false: nothing comes back, Operate returns once sent.
+	resp, err := ag.Operate(ctxT(t), msg.Operate{Command: "Device.ScheduleTimer()", Args: map[string]string{"DelaySeconds": "0"}})
+	if err != nil || resp != nil {
+		t.Fatalf("Operate without response: %v, %v", resp, err)
+	}
+
+	// Do returns the typed response of any request.
+	v, err := ag.Do(ctxT(t), msg.GetInstances{Paths: []string{"Device.WiFi.SSID."}, FirstLevelOnly: true})
+	if r, ok := v.(*msg.GetInstancesResp); err != nil || !ok || len(r.Paths()) == 0 {
+		t.Fatalf("Do: %#v, %v", v, err)
+	}
+
+	// A command key of our own, no completion subscription of ours: the
+	// agent has no subscription for it, so the operation never completes
+	// and Abandon ends it.
+	before := countAdds(agent)
+	op, err := ag.Start(ctxT(t), "Device.ScheduleTimer()", map[string]string{"DelaySeconds": "0"},
+		usp.WithCommandKey("my-key"), usp.WithoutCompletionSubscription())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op.CommandKey() != "my-key" || op.Command() != "Device.ScheduleTimer()" || countAdds(agent) != before {
+		t.Fatalf("operation %s/%s, %d Adds", op.Command(), op.CommandKey(), countAdds(agent)-before)
+	}
+	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := op.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait = %v, want the deadline: no completion can come", err)
+	}
+	op.Abandon()
+	<-op.Done()
+	if _, err := op.Wait(ctxT(t)); err == nil {
+		t.Fatal("an abandoned operation reported success")
+	}
+	// The key is free again.
+	if _, err := ag.Start(ctxT(t), "Device.ScheduleTimer()", map[string]string{"DelaySeconds": "0"}, usp.WithCommandKey("my-key")); err != nil {
+		t.Fatal(err)
 	}
 }
