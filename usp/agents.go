@@ -48,7 +48,8 @@ type AgentEventKind int
 
 // Agent events.
 const (
-	// AgentConnected: the agent announced itself (connect record) or sent
+	// AgentConnected: the agent announced itself (connect record, also
+	// when it was thought present: it reconnected unnoticed) or sent
 	// something after being absent or unknown.
 	AgentConnected AgentEventKind = iota + 1
 	// AgentDisconnected: the agent sent a Disconnect record, its WebSocket
@@ -124,8 +125,10 @@ func (c *Controller) OnAgentEvent(f func(AgentEvent)) (remove func()) {
 }
 
 // agentSeen records traffic from an agent: where to answer it, and which
-// Record version it writes.
-func (c *Controller) agentSeen(id string, r *route, addr mtp.Address, version string) *agentState {
+// Record version it writes. announce is set for connect records: an agent
+// that announces itself again has reconnected, even if the controller did
+// not notice it leave (over a broker it cannot).
+func (c *Controller) agentSeen(id string, r *route, addr mtp.Address, version string, announce bool) *agentState {
 	now := time.Now()
 	c.mu.Lock()
 	a := c.agents[id]
@@ -140,9 +143,12 @@ func (c *Controller) agentSeen(id string, r *route, addr mtp.Address, version st
 		}
 		a.route, a.addr = r, addr
 	}
-	if !a.present && a.route != nil {
+	switch {
+	case a.route != nil && !a.present:
 		a.present = true
 		ev = AgentConnected
+	case a.route != nil && announce && ev == 0:
+		ev = AgentConnected // announced again at the same address
 	}
 	if version != "" && a.versions == "" {
 		// Until the agent lists its versions, write the version it writes.

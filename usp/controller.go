@@ -144,8 +144,9 @@ func (c *Controller) Start(ctx context.Context) error {
 
 // Close fails every pending call with [ErrClosed], ends subscriptions and
 // operations, closes the transports and waits for the controller's
-// goroutines to end (or ctx). Operations that have just completed get up
-// to two seconds first to remove their own subscriptions from the agents.
+// goroutines to end (or ctx). Operations, finished or still running, get
+// up to two seconds first to remove their own subscriptions from the
+// agents.
 // Calling it again does nothing.
 func (c *Controller) Close(ctx context.Context) error {
 	c.mu.Lock()
@@ -153,7 +154,17 @@ func (c *Controller) Close(ctx context.Context) error {
 		c.mu.Unlock()
 		return nil
 	}
+	running := make([]*Operation, 0, len(c.ops))
+	for _, op := range c.ops {
+		running = append(running, op)
+	}
 	c.mu.Unlock()
+	// Operations still running will never be waited for: remove their
+	// completion subscriptions now, or the agent keeps retrying the
+	// completion to a controller that is gone.
+	for _, op := range running {
+		op.cleanup()
+	}
 	// Operations that ended just now may still be removing their
 	// subscriptions from agents: give them a moment (cleanupGrace, or
 	// until ctx ends), so that nothing is left behind on the agents.
@@ -301,15 +312,15 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		if addr.To == "" {
 			addr = in.ReplyTo
 		}
-		c.agentSeen(from, r, addr, rec.GetVersion())
+		c.agentSeen(from, r, addr, rec.GetVersion(), true)
 	case *usprecord.Record_StompConnect:
 		addr := mtp.Address{MTP: r.kind, To: rt.StompConnect.GetSubscribedDestination()}
 		if addr.To == "" {
 			addr = in.ReplyTo
 		}
-		c.agentSeen(from, r, addr, rec.GetVersion())
+		c.agentSeen(from, r, addr, rec.GetVersion(), true)
 	case *usprecord.Record_WebsocketConnect, *usprecord.Record_UdsConnect:
-		c.agentSeen(from, r, in.ReplyTo, rec.GetVersion())
+		c.agentSeen(from, r, in.ReplyTo, rec.GetVersion(), true)
 	case *usprecord.Record_Disconnect:
 		d := rt.Disconnect
 		c.agentGone(from, nil, fmt.Errorf("%w: Disconnect record %d: %s", ErrAgentGone, d.GetReasonCode(), d.GetReason()))
@@ -320,10 +331,10 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 			c.restartSession(a)
 		}
 	case *usprecord.Record_NoSessionContext:
-		a := c.agentSeen(from, r, in.ReplyTo, rec.GetVersion())
+		a := c.agentSeen(from, r, in.ReplyTo, rec.GetVersion(), false)
 		c.handlePayload(a, r, rt.NoSessionContext.GetPayload(), false)
 	case *usprecord.Record_SessionContext:
-		a := c.agentSeen(from, r, in.ReplyTo, rec.GetVersion())
+		a := c.agentSeen(from, r, in.ReplyTo, rec.GetVersion(), false)
 		c.handleSessionRecord(a, r, rec)
 	default:
 		c.log.Warn("dropping record of unknown type", "from_id", from)

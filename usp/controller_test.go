@@ -489,3 +489,23 @@ func TestAgentMovedEvent(t *testing.T) {
 		t.Fatalf("second event %+v", ev)
 	}
 }
+
+func TestConnectRecordWhilePresentAnnouncesAgain(t *testing.T) {
+	net := memory.NewNetwork()
+	agent := newScripted(t, net, "proto::agent-re", nil)
+	events := make(chan usp.AgentEvent, 10)
+	newController(t, net, usp.WithAgentHandler(func(ev usp.AgentEvent) { events <- ev }))
+	for range 2 {
+		agent.sendRecord(record.NewWebSocketConnect("1.3", ctrlID, agent.id))
+		if ev := <-events; ev.Kind != usp.AgentConnected {
+			t.Fatalf("event %+v, want AgentConnected for every connect record", ev)
+		}
+	}
+	// Other traffic from a present agent raises nothing.
+	agent.sendMsg(msg.Notify{SubscriptionID: "s", Notification: &msg.ObjectDeletion{ObjPath: "Device.X.1."}}.Build("n-1"))
+	select {
+	case ev := <-events:
+		t.Fatalf("unexpected event %+v", ev)
+	case <-time.After(50 * time.Millisecond):
+	}
+}

@@ -16,7 +16,9 @@ var (
 	// ErrNoTransport: no transport of the kind the agent's address needs.
 	ErrNoTransport = errors.New("usp: no transport for the agent's MTP")
 	// ErrTransportLost: the transport carrying a request lost its
-	// connection before the response came.
+	// connection before the response came. (A request made while the
+	// transport is down fails with mtp.ErrNotConnected instead: code that
+	// retries after a reconnection checks both.)
 	ErrTransportLost = errors.New("usp: transport lost while waiting for the response")
 	// ErrAgentGone: the agent disconnected (Disconnect record, closed
 	// WebSocket or UDS session) before it answered.

@@ -154,3 +154,23 @@ func TestOperateOptionsAndAbandon(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCloseRemovesRunningOperationsSubscriptions: closing while an
+// asynchronous command still runs removes its completion subscription, so
+// the agent does not retry the completion to a controller that is gone
+// (found against OB-USP-A).
+func TestCloseRemovesRunningOperationsSubscriptions(t *testing.T) {
+	c, agent := startPair(t, bindingNamed("memory"))
+	if _, err := c.Agent(agent.EndpointID()).Start(ctxT(t), "Device.ScheduleTimer()", map[string]string{"DelaySeconds": "3600"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	subs, _ := agent.Model().Instances("Device.LocalAgent.Subscription.")
+	for _, s := range subs {
+		if id, _ := agent.Model().Get(s + "ID"); strings.HasPrefix(id, "gousp-") {
+			t.Fatalf("subscription %s (%s) left on the agent", s, id)
+		}
+	}
+}
