@@ -109,3 +109,35 @@ func TestSendFailsWhenConnectionDropsMidPublish(t *testing.T) {
 		t.Fatal("send still waiting for its PUBACK after the connection dropped")
 	}
 }
+
+// TestNoSubscriberError: with WithNoSubscriberError a send to a topic no
+// client subscribes to fails at once (mosquitto answers PUBACK 0x10);
+// without it, it succeeds as MQTT says.
+func TestNoSubscriberError(t *testing.T) {
+	url := brokertest.StartMosquitto(t)
+	for _, strict := range []bool{false, true} {
+		opts := []mqtt.Option{mqtt.WithTopic("/nosub/in"), mqtt.WithQoS(1)}
+		if strict {
+			opts = append(opts, mqtt.WithNoSubscriberError())
+		}
+		tr, err := mqtt.New(url, "proto::nosub", opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Start(context.Background(), &downCounter{}); err != nil {
+			t.Fatal(err)
+		}
+		err = tr.Send(context.Background(), mtp.Address{MTP: mtp.MQTT, To: "/nobody/listens"}, []byte("record"))
+		if strict && !errors.Is(err, mtp.ErrUnknownPeer) {
+			t.Errorf("strict send = %v, want mtp.ErrUnknownPeer", err)
+		}
+		if !strict && err != nil {
+			t.Errorf("send = %v, want success", err)
+		}
+		// A topic someone listens to is fine either way.
+		if err := tr.Send(context.Background(), mtp.Address{MTP: mtp.MQTT, To: "/nosub/in"}, []byte("record")); err != nil {
+			t.Errorf("send to a subscribed topic: %v", err)
+		}
+		_ = tr.Close(context.Background())
+	}
+}

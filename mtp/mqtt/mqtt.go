@@ -837,7 +837,7 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 		stop := context.AfterFunc(l.conn.ended, cancel)
 		defer stop()
 	}
-	_, err := cm.Publish(pctx, &paho.Publish{
+	resp, err := cm.Publish(pctx, &paho.Publish{
 		Topic:   topic,
 		QoS:     t.cfg.qos,
 		Payload: record,
@@ -847,6 +847,9 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 		},
 	})
 	if err == nil {
+		if t.cfg.noSubscriberErr && resp != nil && resp.ReasonCode == reasonNoMatchingSubscribers {
+			return fmt.Errorf("mqtt: send to %q: %w: the broker has no subscriber for the topic", topic, mtp.ErrUnknownPeer)
+		}
 		return nil
 	}
 	if l.conn.ended.Err() != nil || errors.Is(err, autopaho.ConnectionDownError) ||
@@ -858,6 +861,10 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 	}
 	return fmt.Errorf("mqtt: send to %q: %w", topic, err)
 }
+
+// reasonNoMatchingSubscribers is the PUBACK reason code a broker gives when
+// no client subscribes to the topic (MQTT 5, a success code).
+const reasonNoMatchingSubscribers = 0x10
 
 // publishSize is the size of a PUBLISH packet carrying n payload bytes.
 func publishSize(topic, responseTopic string, n int) int {

@@ -31,26 +31,27 @@ const (
 type Option func(*config) error
 
 type config struct {
-	topic          string
-	replyTopic     string
-	subscriptions  []string
-	shareGroup     string
-	qos            byte
-	tls            *tls.Config
-	user           string
-	pass           []byte
-	hasCreds       bool
-	clientID       string
-	keepAlive      time.Duration
-	connectTimeout time.Duration
-	minBackoff     time.Duration
-	maxBackoff     time.Duration
-	maxRecord      int
-	mqtt311Peers   bool
-	logger         *slog.Logger
-	pahoHooks      []func(*autopaho.ClientConfig)
-	connectHooks   []func(*paho.Connect)
-	dial           func(context.Context, *url.URL, *tls.Config) (net.Conn, error)
+	topic           string
+	replyTopic      string
+	subscriptions   []string
+	shareGroup      string
+	qos             byte
+	tls             *tls.Config
+	user            string
+	pass            []byte
+	hasCreds        bool
+	clientID        string
+	keepAlive       time.Duration
+	connectTimeout  time.Duration
+	minBackoff      time.Duration
+	maxBackoff      time.Duration
+	maxRecord       int
+	mqtt311Peers    bool
+	noSubscriberErr bool
+	logger          *slog.Logger
+	pahoHooks       []func(*autopaho.ClientConfig)
+	connectHooks    []func(*paho.Connect)
+	dial            func(context.Context, *url.URL, *tls.Config) (net.Conn, error)
 }
 
 // WithTopic sets the topic this endpoint is reached on: it subscribes to
@@ -228,6 +229,19 @@ func WithMaxRecordSize(n int) Option {
 func WithMQTT311Peers() Option {
 	return func(c *config) error {
 		c.mqtt311Peers = true
+		return nil
+	}
+}
+
+// WithNoSubscriberError makes a QoS 1 send fail with an error matching
+// mtp.ErrUnknownPeer when the broker answers that no client subscribes to
+// the topic (PUBACK reason code 0x10, "No matching subscribers"): the
+// agent is not on the broker, and waiting for its answer is pointless.
+// Off by default, because not every broker reports it, and publishing to a
+// topic nobody listens to is not an error in MQTT.
+func WithNoSubscriberError() Option {
+	return func(c *config) error {
+		c.noSubscriberErr = true
 		return nil
 	}
 }
