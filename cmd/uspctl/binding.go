@@ -104,6 +104,9 @@ func newMQTTBinding(a *app) (binding, error) {
 		mqtt.WithLogger(a.log),
 		mqtt.WithConnectTimeout(s.connectTimeout()),
 		mqtt.WithReconnectBackoff(100*time.Millisecond, 2*time.Second),
+		// An agent that is not on the broker: say so at once rather than
+		// after --timeout.
+		mqtt.WithNoSubscriberError(),
 	}
 	if s.username != "" || s.password != "" {
 		opts = append(opts, mqtt.WithCredentials(s.username, s.password))

@@ -2,8 +2,10 @@ package main
 
 import (
 	"strings"
+	"time"
 	"testing"
 
+	"github.com/gousp/gousp/internal/brokertest"
 	"github.com/gousp/gousp/proto/uspmsg"
 	"github.com/gousp/gousp/usp/usptest"
 )
@@ -39,4 +41,21 @@ func TestSessionContext(t *testing.T) {
 	}
 	// --max-segment alone is a usage error.
 	e.run(id, "get", "--max-segment", "64", "Device.DeviceInfo.ModelName").wantCode(t, exitUsage)
+}
+
+// TestAgentNotOnBroker: an agent whose topic nobody subscribes to is
+// reported at once as a connection problem (exit 3), not after --timeout.
+func TestAgentNotOnBroker(t *testing.T) {
+	// mosquitto answers PUBACK 0x10 (No matching subscribers); mochi
+	// does not.
+	e := &mqttEnv{t: t, broker: brokertest.StartMosquitto(t)}
+	start := time.Now()
+	r := e.run("proto::agent-absent", "get", "Device.DeviceInfo.ModelName")
+	r.wantCode(t, exitConnection)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("took %v: the broker's answer was not used", d)
+	}
+	if !strings.Contains(r.stderr, "no subscriber") {
+		t.Fatalf("stderr does not say why:\n%s", r.stderr)
+	}
 }
