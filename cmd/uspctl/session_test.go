@@ -2,8 +2,8 @@ package main
 
 import (
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/gousp/gousp/internal/brokertest"
 	"github.com/gousp/gousp/proto/uspmsg"
