@@ -105,7 +105,7 @@ func (a *Agent) Delete(ctx context.Context, req msg.Delete) (*msg.DeleteResp, er
 // arguments for synchronous commands, the Request object path for
 // asynchronous ones. With SendResp false nothing comes back: Operate
 // returns once the request is sent, with a nil response. To wait for an
-// asynchronous command's completion, use [Agent.Start] or [Agent.Call].
+// asynchronous command's completion, use [Agent.StartOperation] or [Agent.Call].
 func (a *Agent) Operate(ctx context.Context, req msg.Operate) (*msg.OperateResp, error) {
 	if !req.SendResp {
 		return nil, a.c.send(ctx, a.id, req)
@@ -160,7 +160,7 @@ func (c *Controller) negotiateLater(id string) {
 // Schema reads the agent's whole supported data model (GetSupportedDM of
 // "Device." with everything returned) and builds a [datamodel.Schema] from
 // it, to look up paths and check requests before sending them. The
-// controller keeps the schema for the agent: [Agent.Start] uses it to tell
+// controller keeps the schema for the agent: [Agent.StartOperation] uses it to tell
 // synchronous commands from asynchronous ones.
 func (a *Agent) Schema(ctx context.Context) (*datamodel.Schema, error) {
 	r, err := a.GetSupportedDM(ctx, msg.GetSupportedDM{

@@ -52,7 +52,7 @@
 //
 // [Agent.Subscribe] creates a Device.LocalAgent.Subscription.{i}. object
 // and delivers its notifications through the returned [Subscription];
-// Unsubscribe deletes the object. [Agent.Start] runs a command and returns
+// Unsubscribe deletes the object. [Agent.StartOperation] runs a command and returns
 // an [Operation] that completes with the output arguments, waiting for the
 // OperationComplete notification of asynchronous commands; [Agent.Call]
 // does both in one call.

@@ -13,7 +13,7 @@ import (
 
 const negotiateTimeout = 30 * time.Second
 
-// Operation is a command running on an agent, started with [Agent.Start].
+// Operation is a command running on an agent, started with [Agent.StartOperation].
 type Operation struct {
 	c          *Controller
 	agent      string
@@ -32,7 +32,7 @@ type Operation struct {
 
 type opKey struct{ agent, key string }
 
-// OperateOption adjusts [Agent.Start] and [Agent.Call].
+// OperateOption adjusts [Agent.StartOperation] and [Agent.Call].
 type OperateOption func(*operateConfig)
 
 type operateConfig struct {
@@ -46,14 +46,14 @@ func WithCommandKey(k string) OperateOption {
 	return func(c *operateConfig) { c.commandKey = k }
 }
 
-// WithoutCompletionSubscription stops [Agent.Start] from creating its own
+// WithoutCompletionSubscription stops [Agent.StartOperation] from creating its own
 // OperationComplete subscription for the command, for when one that
 // covers it exists already on the agent for this controller.
 func WithoutCompletionSubscription() OperateOption {
 	return func(c *operateConfig) { c.subscribe = false }
 }
 
-// Start runs a command and returns a handle that completes with the
+// StartOperation runs a command and returns a handle that completes with the
 // command's output arguments. For an asynchronous command it waits for the
 // agent's OperationComplete notification: unless told otherwise, Start
 // first subscribes to OperationComplete for the command (with NotifRetry,
@@ -62,7 +62,7 @@ func WithoutCompletionSubscription() OperateOption {
 // commands it lists as synchronous skip that subscription. A synchronous command's handle is
 // complete on return. The command path must name one command on one
 // object (no wildcards or search expressions).
-func (a *Agent) Start(ctx context.Context, command string, args map[string]string, opts ...OperateOption) (*Operation, error) {
+func (a *Agent) StartOperation(ctx context.Context, command string, args map[string]string, opts ...OperateOption) (*Operation, error) {
 	cfg := operateConfig{subscribe: true}
 	for _, o := range opts {
 		o(&cfg)
@@ -139,9 +139,9 @@ func (a *Agent) Start(ctx context.Context, command string, args map[string]strin
 }
 
 // Call runs a command and waits for its output arguments, whether the
-// agent runs it synchronously or asynchronously. See [Agent.Start].
+// agent runs it synchronously or asynchronously. See [Agent.StartOperation].
 func (a *Agent) Call(ctx context.Context, command string, args map[string]string, opts ...OperateOption) (map[string]string, error) {
-	op, err := a.Start(ctx, command, args, opts...)
+	op, err := a.StartOperation(ctx, command, args, opts...)
 	if err != nil {
 		return nil, err
 	}

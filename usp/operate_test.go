@@ -131,7 +131,7 @@ func TestOperateOptionsAndAbandon(t *testing.T) {
 	// agent has no subscription for it, so the operation never completes
 	// and Abandon ends it.
 	before := countAdds(agent)
-	op, err := ag.Start(ctxT(t), "Device.ScheduleTimer()", map[string]string{"DelaySeconds": "0"},
+	op, err := ag.StartOperation(ctxT(t), "Device.ScheduleTimer()", map[string]string{"DelaySeconds": "0"},
 		usp.WithCommandKey("my-key"), usp.WithoutCompletionSubscription())
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +150,7 @@ func TestOperateOptionsAndAbandon(t *testing.T) {
 		t.Fatal("an abandoned operation reported success")
 	}
 	// The key is free again.
-	if _, err := ag.Start(ctxT(t), "Device.ScheduleTimer()", map[string]string{"DelaySeconds": "0"}, usp.WithCommandKey("my-key")); err != nil {
+	if _, err := ag.StartOperation(ctxT(t), "Device.ScheduleTimer()", map[string]string{"DelaySeconds": "0"}, usp.WithCommandKey("my-key")); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -161,7 +161,7 @@ func TestOperateOptionsAndAbandon(t *testing.T) {
 // (found against OB-USP-A).
 func TestCloseRemovesRunningOperationsSubscriptions(t *testing.T) {
 	c, agent := startPair(t, bindingNamed("memory"))
-	if _, err := c.Agent(agent.EndpointID()).Start(ctxT(t), "Device.ScheduleTimer()", map[string]string{"DelaySeconds": "3600"}); err != nil {
+	if _, err := c.Agent(agent.EndpointID()).StartOperation(ctxT(t), "Device.ScheduleTimer()", map[string]string{"DelaySeconds": "3600"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Close(ctxT(t)); err != nil {

@@ -183,7 +183,7 @@ func TestCallSyncAndAsync(t *testing.T) {
 		t.Fatalf("sync call: %v, %v", out, err)
 	}
 
-	op, err := ag.Start(ctxT(t), "Device.IP.Diagnostics.IPPing()", map[string]string{"Host": "127.0.0.1"})
+	op, err := ag.StartOperation(ctxT(t), "Device.IP.Diagnostics.IPPing()", map[string]string{"Host": "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestCallSyncAndAsync(t *testing.T) {
 		t.Fatalf("failed async command: %v", err)
 	}
 
-	if _, err := ag.Start(ctxT(t), "Device.WiFi.Radio.*.Scan()", nil); err == nil {
+	if _, err := ag.StartOperation(ctxT(t), "Device.WiFi.Radio.*.Scan()", nil); err == nil {
 		t.Fatal("Start accepted a wildcard command")
 	}
 }

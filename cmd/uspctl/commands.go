@@ -308,7 +308,7 @@ func (a *app) operateCommand() *cobra.Command {
 
 // operateAndWait runs one command and waits for its completion. The
 // OperationComplete subscription is made and removed here rather than by
-// Agent.Start, so that it is gone from the agent before uspctl exits.
+// Agent.StartOperation, so that it is gone from the agent before uspctl exits.
 func (a *app) operateAndWait(ctx context.Context, ag *usp.Agent, command, key string, in map[string]string, subscribe bool) (result, error) {
 	if subscribe {
 		sub, err := ag.Subscribe(ctx, usp.SubscriptionSpec{
@@ -338,7 +338,7 @@ func (a *app) operateAndWait(ctx context.Context, ag *usp.Agent, command, key st
 		}
 		return nil, err
 	}
-	op, err := ag.Start(ctx, command, in, opts...)
+	op, err := ag.StartOperation(ctx, command, in, opts...)
 	if err != nil {
 		return failed(err)
 	}

@@ -20,7 +20,7 @@
 //
 // Paths and NAME=VALUE arguments are checked before anything is sent.
 // operate waits for asynchronous commands: it subscribes to their
-// OperationComplete notification (see [usp.Agent.Start]), waits, and
+// OperationComplete notification (see [usp.Agent.StartOperation]), waits, and
 // removes the subscription again. listen answers every notification it
 // prints with a NotifyResp when the agent asks for one.
 //

@@ -188,7 +188,7 @@ func upgrade(ctx context.Context, dev *usp.Agent, cfg config, out io.Writer) err
 	// 3. Download() is asynchronous: Start returns at once with the
 	// agent's Request object, Wait returns at its OperationComplete.
 	fmt.Fprintf(out, "\n== %sDownload() %s\n", image, cfg.url)
-	dl, err := dev.Start(ctx, image+"Download()", downloadArgs(cfg))
+	dl, err := dev.StartOperation(ctx, image+"Download()", downloadArgs(cfg))
 	if err != nil {
 		return err
 	}
@@ -226,7 +226,7 @@ func upgrade(ctx context.Context, dev *usp.Agent, cfg config, out io.Writer) err
 	// (hence WithoutCompletionSubscription), or never if the agent forgot
 	// the request while rebooting: wait for it a little after Boot!.
 	fmt.Fprintf(out, "\n== %sActivate()\n", image)
-	act, err := dev.Start(ctx, image+"Activate()", nil, usp.WithoutCompletionSubscription())
+	act, err := dev.StartOperation(ctx, image+"Activate()", nil, usp.WithoutCompletionSubscription())
 	if err != nil {
 		return err
 	}
