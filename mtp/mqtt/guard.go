@@ -1,9 +1,11 @@
 package mqtt
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"sync"
 )
@@ -87,6 +89,18 @@ type guardConn struct {
 	net.Conn
 	g  packetGuard
 	mu sync.Mutex
+	// br buffers what paho reads: paho reads a packet's header one byte
+	// at a time, which unbuffered costs a system call per byte.
+	br *bufio.Reader
+
+	// Writes: paho writes a packet as several buffers (a PUBLISH as four),
+	// through net.Buffers, which only a *net.TCPConn turns into one
+	// writev; through the guard each would be a system call and a TCP
+	// segment of its own. out follows the framing of what we write, and
+	// wbuf holds a packet's first pieces until its last one arrives.
+	wmu  sync.Mutex
+	out  packetGuard
+	wbuf []byte
 
 	ended   context.Context // done when the connection has ended; Cause says why
 	end     context.CancelCauseFunc
@@ -97,17 +111,30 @@ type guardConn struct {
 	reason chan error
 }
 
+// guardReadBuf is the size of a guardConn's read buffer: a few small
+// packets, such as a PUBACK and the PUBLISH behind it, in one read.
+const guardReadBuf = 4096
+
 func newGuardConn(c net.Conn, maxPacket int, onEnd func(*guardConn)) *guardConn {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	return &guardConn{
+	gc := &guardConn{
 		Conn:   c,
 		g:      packetGuard{max: maxPacket},
+		out:    packetGuard{max: math.MaxInt},
 		ended:  ctx,
 		end:    cancel,
 		onEnd:  onEnd,
 		reason: make(chan error, 1),
 	}
+	gc.br = bufio.NewReaderSize(guardReader{gc}, guardReadBuf)
+	return gc
 }
+
+// guardReader reads the network connection through the guard, under
+// guardConn's buffer.
+type guardReader struct{ c *guardConn }
+
+func (r guardReader) Read(p []byte) (int, error) { return r.c.readGuarded(p) }
 
 // Lock is taken by paho around the write of one packet.
 func (c *guardConn) Lock() { c.mu.Lock() }
@@ -115,7 +142,10 @@ func (c *guardConn) Lock() { c.mu.Lock() }
 // Unlock releases Lock.
 func (c *guardConn) Unlock() { c.mu.Unlock() }
 
-func (c *guardConn) Read(p []byte) (int, error) {
+// Read reads through the buffer; bytes reach it only through the guard.
+func (c *guardConn) Read(p []byte) (int, error) { return c.br.Read(p) }
+
+func (c *guardConn) readGuarded(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		if gerr := c.g.scan(p[:n]); gerr != nil {
@@ -128,6 +158,50 @@ func (c *guardConn) Read(p []byte) (int, error) {
 		c.finish(err)
 	}
 	return n, err
+}
+
+// maxHeldWrite bounds the write buffer kept between packets, and the size
+// of a piece that is passed on without being copied.
+const maxHeldWrite = 4096
+
+// Write passes on whole packets in one write: the pieces of a packet
+// before its last are held (and reported written), and the last one goes
+// out with them, its result standing for the packet's. Pieces that end
+// on a packet boundary with nothing held go straight through.
+func (c *guardConn) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil // e.g. an empty payload after a packet's end
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.out.scan(p); err != nil {
+		// Not paho's framing: start over at the next write.
+		c.out, c.wbuf = packetGuard{max: math.MaxInt}, c.wbuf[:0]
+		return 0, err
+	}
+	if c.out.state != guardHeader {
+		c.wbuf = append(c.wbuf, p...)
+		return len(p), nil
+	}
+	if len(c.wbuf) == 0 {
+		return c.Conn.Write(p)
+	}
+	var err error
+	if len(p) > maxHeldWrite {
+		bufs := net.Buffers{c.wbuf, p}
+		_, err = bufs.WriteTo(c.Conn)
+	} else {
+		c.wbuf = append(c.wbuf, p...)
+		_, err = c.Conn.Write(c.wbuf)
+	}
+	c.wbuf = c.wbuf[:0]
+	if cap(c.wbuf) > maxHeldWrite {
+		c.wbuf = nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // Close closes the connection and marks it ended.

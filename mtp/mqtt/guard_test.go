@@ -3,6 +3,7 @@ package mqtt
 import (
 	"bytes"
 	"errors"
+	"net"
 	"testing"
 
 	"github.com/eclipse/paho.golang/packets"
@@ -110,4 +111,82 @@ func FuzzPacketGuard(f *testing.F) {
 			t.Fatalf("guard err %v, framing says %v", err, want)
 		}
 	})
+}
+
+// recordConn is a net.Conn that records its writes, failing them while
+// fail is set.
+type recordConn struct {
+	net.Conn
+	writes [][]byte
+	fail   bool
+}
+
+func (c *recordConn) Write(p []byte) (int, error) {
+	if c.fail {
+		return 0, errors.New("write failed")
+	}
+	c.writes = append(c.writes, bytes.Clone(p))
+	return len(p), nil
+}
+
+func TestGuardConnWritesWholePackets(t *testing.T) {
+	pub := func(qos byte, n int) *packets.ControlPacket {
+		return (&paho.Publish{Topic: "a/b", QoS: qos, PacketID: 7, Payload: bytes.Repeat([]byte{'x'}, n),
+			Properties: &paho.PublishProperties{ContentType: ContentType, ResponseTopic: "r"}}).Packet().ToControlPacket()
+	}
+	puback := packets.NewControlPacket(packets.PUBACK)
+	puback.Content.(*packets.Puback).PacketID = 7
+	for _, tc := range []struct {
+		name   string
+		pkts   []*packets.ControlPacket
+		writes int // to the network, at most
+	}{
+		{"small publish", []*packets.ControlPacket{pub(1, 100)}, 1},
+		{"empty publish", []*packets.ControlPacket{pub(0, 0)}, 1},
+		{"publish, puback, pingreq", []*packets.ControlPacket{pub(1, 300), puback, packets.NewControlPacket(packets.PINGREQ)}, 3},
+		{"large publish", []*packets.ControlPacket{pub(1, 3*maxHeldWrite)}, 2}, // held pieces, then the payload
+		{"large then small", []*packets.ControlPacket{pub(0, 3*maxHeldWrite), pub(1, 10)}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := &recordConn{}
+			gc := newGuardConn(rc, 1<<20, nil)
+			var want bytes.Buffer
+			for _, p := range tc.pkts {
+				if _, err := p.WriteTo(&want); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := p.WriteTo(gc); err != nil {
+					t.Fatalf("write through guard: %v", err)
+				}
+			}
+			if got := bytes.Join(rc.writes, nil); !bytes.Equal(got, want.Bytes()) {
+				t.Fatalf("network got %d bytes, want %d as written", len(got), want.Len())
+			}
+			if len(rc.writes) > tc.writes {
+				t.Errorf("%d writes to the network, want at most %d", len(rc.writes), tc.writes)
+			}
+			if len(gc.wbuf) != 0 || gc.out.state != guardHeader {
+				t.Errorf("guard holds %d bytes after whole packets", len(gc.wbuf))
+			}
+		})
+	}
+}
+
+func TestGuardConnWriteError(t *testing.T) {
+	rc := &recordConn{fail: true}
+	gc := newGuardConn(rc, 1<<20, nil)
+	p := (&paho.Publish{Topic: "a", QoS: 1, PacketID: 1, Payload: []byte("rec")}).Packet()
+	if _, err := p.WriteTo(gc); err == nil {
+		t.Fatal("a failed network write was reported as written")
+	}
+	// The next packet is framed afresh, not appended to the failed one.
+	rc.fail = false
+	if _, err := p.WriteTo(gc); err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	_, _ = p.WriteTo(&want)
+	if len(rc.writes) != 1 || !bytes.Equal(rc.writes[0], want.Bytes()) {
+		t.Fatalf("after a failure the network got %q, want %q", rc.writes, want.Bytes())
+	}
 }
