@@ -117,7 +117,9 @@ func TestObjectLifeNotifications(t *testing.T) {
 }
 
 func TestNotifyRetry(t *testing.T) {
-	a, c := newTestAgent(t, WithNotifyRetry(20*time.Millisecond, 40*time.Millisecond))
+	// Intervals 50, 100, then 200 ms: wide enough that delivery jitter on
+	// a loaded machine cannot hide the growth.
+	a, c := newTestAgent(t, WithNotifyRetry(50*time.Millisecond, 200*time.Millisecond))
 	subscribe(t, c, "vc", "ValueChange", "Device.DeviceInfo.ProvisioningCode", true)
 	if err := a.Model().Set("Device.DeviceInfo.ProvisioningCode", "x"); err != nil {
 		t.Fatal(err)
@@ -155,7 +157,7 @@ func TestNotifyRetry(t *testing.T) {
 			t.Error("retransmission is not byte-identical")
 		}
 	}
-	if gap := times[2].Sub(times[1]); gap < 30*time.Millisecond {
+	if gap := times[2].Sub(times[1]); gap < 120*time.Millisecond {
 		t.Errorf("third retry %v after the second: the interval does not grow", gap)
 	}
 	// An ignored NotifyResp leaves it pending; the next one ends it.
@@ -167,7 +169,7 @@ func TestNotifyRetry(t *testing.T) {
 	c.ack(first)
 	waitUntil(t, func() bool { return len(a.PendingNotifications()) == 0 })
 	c.take(100*time.Millisecond, notifyOfID(id)) // one may have been on its way
-	c.quiet(100*time.Millisecond, notifyOfID(id))
+	c.quiet(300*time.Millisecond, notifyOfID(id)) // longer than the 200 ms interval
 }
 
 func TestNotifyExpiration(t *testing.T) {
