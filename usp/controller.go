@@ -204,14 +204,21 @@ func (c *Controller) Close(ctx context.Context) error {
 	for _, op := range ops {
 		op.finish(nil, ErrClosed)
 	}
+	// Let the goroutines finish what they are doing before the transports
+	// go: a notification being handled still gets its NotifyResp out, a
+	// broker request its answer.
 	var errs []error
+	done := make(chan struct{})
+	go func() { c.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 	for _, r := range c.routes {
 		if err := r.t.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("closing %s transport: %w", r.kind, err))
 		}
 	}
-	done := make(chan struct{})
-	go func() { c.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():

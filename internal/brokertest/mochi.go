@@ -4,14 +4,14 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/gousp/gousp/internal/embedbroker"
 )
 
 // MochiConfig configures an embedded mochi-mqtt broker.
@@ -100,7 +100,7 @@ func (m *Mochi) Start() {
 			m.t.Fatalf("brokertest: mochi hook %s: %v", h.ID(), err)
 		}
 	}
-	l := &gatedListener{id: "tcp", addr: m.Addr(), tlsCfg: m.cfg.TLS}
+	l := embedbroker.NewListener("tcp", m.Addr(), m.cfg.TLS)
 	// The port was free a moment ago, or was ours before a restart; give
 	// the kernel a moment if it is still busy.
 	var err error
@@ -151,81 +151,3 @@ func (*allowAll) Provides(b byte) bool {
 func (*allowAll) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
 
 func (*allowAll) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
-
-// gatedListener is a TCP listener for mochi that makes Close safe while
-// clients are still arriving. mochi's own TCP listener lets a connection
-// accepted just before Close register with the server's client WaitGroup
-// while Close already waits on it (a data race the race detector reports,
-// and fault tests stop brokers exactly while clients reconnect). This one
-// stops accepting first and waits until every accepted connection has been
-// registered, which mochi does before its first read.
-type gatedListener struct {
-	id, addr string
-	tlsCfg   *tls.Config
-
-	mu      sync.Mutex
-	l       net.Listener
-	closed  bool
-	pending sync.WaitGroup
-}
-
-func (g *gatedListener) Init(*slog.Logger) error {
-	var err error
-	if g.tlsCfg != nil {
-		g.l, err = tls.Listen("tcp", g.addr, g.tlsCfg)
-	} else {
-		g.l, err = net.Listen("tcp", g.addr)
-	}
-	return err
-}
-
-func (g *gatedListener) Serve(establish listeners.EstablishFn) {
-	for {
-		c, err := g.l.Accept()
-		if err != nil {
-			return
-		}
-		g.mu.Lock()
-		if g.closed {
-			g.mu.Unlock()
-			_ = c.Close()
-			return
-		}
-		g.pending.Add(1)
-		g.mu.Unlock()
-		fc := &firstReadConn{Conn: c, done: g.pending.Done}
-		go func() {
-			_ = establish(g.id, fc)
-			fc.signal()
-		}()
-	}
-}
-
-func (g *gatedListener) ID() string       { return g.id }
-func (g *gatedListener) Address() string  { return g.addr }
-func (g *gatedListener) Protocol() string { return "tcp" }
-
-func (g *gatedListener) Close(closeClients listeners.CloseFn) {
-	g.mu.Lock()
-	g.closed = true
-	if g.l != nil {
-		_ = g.l.Close()
-	}
-	g.mu.Unlock()
-	g.pending.Wait()
-	closeClients(g.id)
-}
-
-// firstReadConn calls done once, at its first Read or when signalled.
-type firstReadConn struct {
-	net.Conn
-	once sync.Once
-	done func()
-}
-
-func (f *firstReadConn) signal() { f.once.Do(f.done) }
-
-func (f *firstReadConn) Read(p []byte) (int, error) {
-	f.signal()
-	return f.Conn.Read(p)
-}

@@ -9,7 +9,6 @@ import (
 	"net"
 
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -22,30 +21,22 @@ type Broker struct {
 // Start starts a broker listening on addr ("127.0.0.1:0" picks a free
 // port) that lets every client in.
 func Start(addr string) (*Broker, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, fmt.Errorf("embedbroker: %w", err)
-	}
-	if port == "0" {
-		// Find a free port; mochi's listener wants a fixed address.
-		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			return nil, fmt.Errorf("embedbroker: %w", err)
-		}
-		addr = l.Addr().String()
-		_ = l.Close()
 	}
 	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
 	if err := srv.AddHook(new(openDoor), nil); err != nil {
 		return nil, fmt.Errorf("embedbroker: %w", err)
 	}
-	if err := srv.AddListener(listeners.NewTCP(listeners.Config{Type: "tcp", ID: "tcp", Address: addr})); err != nil {
+	l := NewListener("tcp", addr, nil)
+	if err := srv.AddListener(l); err != nil {
 		return nil, fmt.Errorf("embedbroker: listen %s: %w", addr, err)
 	}
 	if err := srv.Serve(); err != nil {
+		_ = srv.Close()
 		return nil, fmt.Errorf("embedbroker: %w", err)
 	}
-	return &Broker{srv: srv, addr: addr}, nil
+	return &Broker{srv: srv, addr: l.Address()}, nil
 }
 
 // URL returns the broker's address as mqtt://host:port.

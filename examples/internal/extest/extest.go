@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/usp/usptest"
@@ -145,6 +146,11 @@ func CheckCleanedUp(t testing.TB, agent *usptest.Agent) {
 	t.Helper()
 	if subs, _ := agent.Model().Instances("Device.LocalAgent.Subscription."); len(subs) != 0 {
 		t.Errorf("subscriptions left on the agent: %v", subs)
+	}
+	// The last NotifyResp may still be on its way to the agent.
+	deadline := time.Now().Add(2 * time.Second)
+	for len(agent.PendingNotifications()) != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
 	}
 	if p := agent.PendingNotifications(); len(p) != 0 {
 		t.Errorf("notifications never answered: %v", p)
