@@ -168,7 +168,7 @@ func TestNotifyRetry(t *testing.T) {
 	}
 	c.ack(first)
 	waitUntil(t, func() bool { return len(a.PendingNotifications()) == 0 })
-	c.take(100*time.Millisecond, notifyOfID(id)) // one may have been on its way
+	c.take(100*time.Millisecond, notifyOfID(id))  // one may have been on its way
 	c.quiet(300*time.Millisecond, notifyOfID(id)) // longer than the 200 ms interval
 }
 
