@@ -56,7 +56,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 				if err := ctl.Send(ctx, to, record); err != nil {
 					b.Fatal(err)
 				}
-				<-rec.records
+				<-rec.Records
 			}
 		})
 		b.Run("bare-paho/"+name, func(b *testing.B) {

@@ -36,13 +36,13 @@ func TestBrokerRestart(t *testing.T) {
 			agent, agentRec, _ := start(t, b.URL(), "proto::agent", mqtt.WithTopic("agent"))
 			ctl, ctlRec, _ := start(t, b.URL(), "proto::ctl", mqtt.WithTopic("ctl"))
 			send(t, ctl, "agent", "before")
-			if got := agentRec.record(); string(got.Data) != "before" {
+			if got := agentRec.Record(); string(got.Data) != "before" {
 				t.Fatalf("got %q", got.Data)
 			}
 
 			b.Stop()
 			for _, rec := range []*recorder{agentRec, ctlRec} {
-				down := rec.event(mtp.Down)
+				down := rec.Event(mtp.Down)
 				if down.Err == nil {
 					t.Error("Down event without an error")
 				}
@@ -61,15 +61,15 @@ func TestBrokerRestart(t *testing.T) {
 			time.Sleep(300 * time.Millisecond) // let a few reconnection attempts fail
 
 			b.Start()
-			agentRec.event(mtp.Up)
-			ctlRec.event(mtp.Up)
+			agentRec.Event(mtp.Up)
+			ctlRec.Event(mtp.Up)
 			// Both resubscribed: records flow both ways again.
 			send(t, ctl, "agent", "after")
-			if got := agentRec.record(); string(got.Data) != "after" {
+			if got := agentRec.Record(); string(got.Data) != "after" {
 				t.Fatalf("got %q", got.Data)
 			}
 			send(t, agent, "ctl", "back")
-			if got := ctlRec.record(); string(got.Data) != "back" {
+			if got := ctlRec.Record(); string(got.Data) != "back" {
 				t.Fatalf("got %q", got.Data)
 			}
 		})
@@ -105,14 +105,14 @@ func TestRestartMidStream(t *testing.T) {
 	}()
 	time.Sleep(100 * time.Millisecond)
 	b.Restart()
-	ctlRec.event(mtp.Down)
-	ctlRec.event(mtp.Up)
-	agentRec.event(mtp.Up)
+	ctlRec.Event(mtp.Down)
+	ctlRec.Event(mtp.Up)
+	agentRec.Event(mtp.Up)
 	// Drain what arrived before, then expect fresh traffic.
 	deadline := time.After(wait)
 	for fresh := 0; fresh < 5; {
 		select {
-		case <-agentRec.records:
+		case <-agentRec.Records:
 			fresh++
 		case <-deadline:
 			t.Fatal("no traffic after restart")
@@ -239,7 +239,7 @@ func TestMalformedPackets(t *testing.T) {
 			if _, err := c.Write(rawPublish("a", []byte("good"))); err != nil {
 				t.Fatal(err)
 			}
-			if got := rec.record(); string(got.Data) != "good" {
+			if got := rec.Record(); string(got.Data) != "good" {
 				t.Fatalf("got %q", got.Data)
 			}
 			if _, err := c.Write(tc.data); err != nil {
@@ -256,13 +256,13 @@ func TestMalformedPackets(t *testing.T) {
 			} else {
 				c.Close()
 			}
-			rec.event(mtp.Down)
-			rec.event(mtp.Up)
+			rec.Event(mtp.Down)
+			rec.Event(mtp.Up)
 			c2 := fb.next(t)
 			if _, err := c2.Write(rawPublish("a", []byte("again"))); err != nil {
 				t.Fatal(err)
 			}
-			if got := rec.record(); string(got.Data) != "again" {
+			if got := rec.Record(); string(got.Data) != "again" {
 				t.Fatalf("got %q", got.Data)
 			}
 		})
@@ -332,14 +332,14 @@ func TestBrokerStopsAnswering(t *testing.T) {
 	_, rec, _ := start(t, fb.url(), "proto::a", mqtt.WithTopic("a"), mqtt.WithKeepAlive(time.Second))
 	fb.next(t)
 	began := time.Now()
-	down := rec.event(mtp.Down)
+	down := rec.Event(mtp.Down)
 	if d := time.Since(began); d > 5*time.Second {
 		t.Errorf("silent broker noticed after %v", d)
 	}
 	if down.Err == nil {
 		t.Error("Down without an error")
 	}
-	rec.event(mtp.Up)
+	rec.Event(mtp.Up)
 }
 
 // TestShortLivedConnectionsBackOff: a broker that drops the client right
@@ -389,7 +389,7 @@ func TestShortLivedConnectionsBackOff(t *testing.T) {
 	}()
 	_, rec, _ := start(t, "mqtt://"+l.Addr().String(), "proto::a", mqtt.WithTopic("a"),
 		mqtt.WithReconnectBackoff(50*time.Millisecond, 400*time.Millisecond))
-	rec.event(mtp.Down)
+	rec.Event(mtp.Down)
 	before := connects.Load()
 	time.Sleep(time.Second)
 	// Waits of 50-100, 50-200, then 50-400 ms: a handful of connections.

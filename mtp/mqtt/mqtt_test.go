@@ -44,7 +44,7 @@ func TestRoundTrip(t *testing.T) {
 				}
 
 				send(t, ctl, "usp/agent/a", "request")
-				req := agentRec.record()
+				req := agentRec.Record()
 				if string(req.Data) != "request" {
 					t.Fatalf("agent got %q", req.Data)
 				}
@@ -59,7 +59,7 @@ func TestRoundTrip(t *testing.T) {
 				if err := agent.Send(ctx, req.ReplyTo, []byte("response")); err != nil {
 					t.Fatal(err)
 				}
-				resp := ctlRec.record()
+				resp := ctlRec.Record()
 				if string(resp.Data) != "response" || resp.ReplyTo.To != "usp/agent/a" {
 					t.Fatalf("controller got %q reply-to %v", resp.Data, resp.ReplyTo)
 				}
@@ -79,7 +79,7 @@ func TestBinaryRecordIntact(t *testing.T) {
 	if err := b.Send(context.Background(), mtp.Address{MTP: mqtt.Kind, To: "a"}, data); err != nil {
 		t.Fatal(err)
 	}
-	if got := rec.record(); !bytes.Equal(got.Data, data) {
+	if got := rec.Record(); !bytes.Equal(got.Data, data) {
 		t.Fatalf("record changed in transit (%d bytes back)", len(got.Data))
 	}
 }
@@ -194,7 +194,7 @@ func TestConnackResponseInfoAndSubscribeTopic(t *testing.T) {
 		if err := peer.Publish(ctx, topic, "peer", 1, []byte(topic)); err != nil {
 			t.Fatal(err)
 		}
-		if got := rec.record(); string(got.Data) != topic || got.ReplyTo.To != "peer" {
+		if got := rec.Record(); string(got.Data) != topic || got.ReplyTo.To != "peer" {
 			t.Fatalf("got %q reply-to %v", got.Data, got.ReplyTo)
 		}
 	}
@@ -259,12 +259,12 @@ func TestContentTypes(t *testing.T) {
 			t.Fatal(err)
 		}
 		if tc.delivered {
-			if got := rec.record(); string(got.Data) != "ct="+tc.contentType {
+			if got := rec.Record(); string(got.Data) != "ct="+tc.contentType {
 				t.Fatalf("content type %q: got %q", tc.contentType, got.Data)
 			}
 		}
 	}
-	rec.noRecord(200 * time.Millisecond)
+	rec.NoRecord(200 * time.Millisecond)
 }
 
 func TestSendErrors(t *testing.T) {
@@ -375,7 +375,7 @@ func TestOversizedInboundDropped(t *testing.T) {
 	if err := peer.Publish(ctx, "a", "p", 1, []byte("small")); err != nil {
 		t.Fatal(err)
 	}
-	if got := rec.record(); string(got.Data) != "small" {
+	if got := rec.Record(); string(got.Data) != "small" {
 		t.Fatalf("got %d bytes", len(got.Data))
 	}
 }
@@ -425,7 +425,7 @@ func TestTLS(t *testing.T) {
 				}
 				a, rec, _ := start(t, url, "proto::a", mqtt.WithTopic("a"), mqtt.WithTLS(tc.client))
 				send(t, a, "a", "over tls")
-				if got := rec.record(); string(got.Data) != "over tls" {
+				if got := rec.Record(); string(got.Data) != "over tls" {
 					t.Fatalf("got %q", got.Data)
 				}
 			})

@@ -42,18 +42,18 @@ func TestSharedSubscriptionScaleOut(t *testing.T) {
 			deadline := time.After(wait)
 			for len(seen) < n {
 				select {
-				case in := <-rec1.records:
+				case in := <-rec1.Records:
 					seen[string(in.Data)]++
 					got[0]++
-				case in := <-rec2.records:
+				case in := <-rec2.Records:
 					seen[string(in.Data)]++
 					got[1]++
 				case <-deadline:
 					t.Fatalf("only %d of %d notifications arrived", len(seen), n)
 				}
 			}
-			rec1.noRecord(100 * time.Millisecond)
-			rec2.noRecord(10 * time.Millisecond)
+			rec1.NoRecord(100 * time.Millisecond)
+			rec2.NoRecord(10 * time.Millisecond)
 			for k, c := range seen {
 				if c != 1 {
 					t.Errorf("%q delivered %d times", k, c)
@@ -62,7 +62,7 @@ func TestSharedSubscriptionScaleOut(t *testing.T) {
 			if got[0] == 0 || got[1] == 0 {
 				t.Errorf("the broker gave all notifications to one instance: %v", got)
 			}
-			if agentRec.inflight.Load() != 0 {
+			if agentRec.InFlight() != 0 {
 				t.Error("handler still running")
 			}
 
@@ -73,16 +73,16 @@ func TestSharedSubscriptionScaleOut(t *testing.T) {
 					mine, other = rec2, rec1
 				}
 				send(t, c, "usp/agent", fmt.Sprintf("get from %d", i))
-				req := agentRec.record()
+				req := agentRec.Record()
 				ctx, cancel := context.WithTimeout(context.Background(), wait)
 				if err := agent.Send(ctx, req.ReplyTo, []byte("resp to "+string(req.Data))); err != nil {
 					t.Fatal(err)
 				}
 				cancel()
-				if got := mine.record(); string(got.Data) != fmt.Sprintf("resp to get from %d", i) {
+				if got := mine.Record(); string(got.Data) != fmt.Sprintf("resp to get from %d", i) {
 					t.Fatalf("instance %d got %q", i, got.Data)
 				}
-				other.noRecord(100 * time.Millisecond)
+				other.NoRecord(100 * time.Millisecond)
 			}
 		})
 	}
@@ -104,7 +104,7 @@ func TestMQTT311Agent(t *testing.T) {
 			if err := legacy.Publish(mqtt.JoinReplyTo("usp/ctl", "usp/agent/legacy"), []byte("notify")); err != nil {
 				t.Fatal(err)
 			}
-			in := rec.record()
+			in := rec.Record()
 			if string(in.Data) != "notify" || in.ReplyTo != (mtp.Address{MTP: mqtt.Kind, To: "usp/agent/legacy"}) {
 				t.Fatalf("got %q reply-to %v", in.Data, in.ReplyTo)
 			}
@@ -126,7 +126,7 @@ func TestMQTT311Agent(t *testing.T) {
 			if err := v5.Publish(ctx, "usp/ctl", "usp/agent/v5", 1, []byte("hello")); err != nil {
 				t.Fatal(err)
 			}
-			in = rec.record()
+			in = rec.Record()
 			if err := ctl.Send(ctx, in.ReplyTo, []byte("answer")); err != nil {
 				t.Fatal(err)
 			}

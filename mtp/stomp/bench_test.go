@@ -61,7 +61,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 				if err := ctl.Send(ctx, to, record); err != nil {
 					b.Fatal(err)
 				}
-				<-rec.records
+				<-rec.Records
 			}
 		})
 		b.Run("bare-go-stomp/"+br.name, func(b *testing.B) {

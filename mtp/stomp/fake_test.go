@@ -194,15 +194,15 @@ func TestWireFrames(t *testing.T) {
 	c.message(t, stomp.HeaderReplyToDest, "/queue/controller", frame.ContentType, "application/vnd.bbf.usp.msg", "body", "one")
 	c.message(t, frame.ContentType, "application/vnd.bbf.usp.error", "body", "dropped")
 	c.message(t, "body", "no type, no reply-to")
-	in := rec.record()
+	in := rec.Record()
 	if string(in.Data) != "one" || in.ReplyTo != (mtp.Address{MTP: stomp.Kind, To: "/queue/controller"}) {
 		t.Fatalf("got %q reply-to %v", in.Data, in.ReplyTo)
 	}
-	in = rec.record()
+	in = rec.Record()
 	if string(in.Data) != "no type, no reply-to" || !in.ReplyTo.IsZero() {
 		t.Fatalf("got %q reply-to %v", in.Data, in.ReplyTo)
 	}
-	rec.noRecord(100 * time.Millisecond)
+	rec.NoRecord(100 * time.Millisecond)
 
 	// DISCONNECT on Close (R-STOMP.28); answer its receipt.
 	closed := make(chan error, 1)
@@ -223,7 +223,7 @@ func TestERRORFrameReconnects(t *testing.T) {
 	c := srv.next(t)
 	_ = c.w.Write(&frame.Frame{Command: frame.ERROR, Header: frame.NewHeader(frame.Message, "malformed frame received"), Body: []byte("details")})
 	c.Close() // brokers close after ERROR
-	down := rec.event(mtp.Down)
+	down := rec.Event(mtp.Down)
 	if down.Err == nil || !strings.Contains(down.Err.Error(), "malformed frame received") {
 		t.Fatalf("Down.Err = %v, want the ERROR message", down.Err)
 	}
@@ -231,10 +231,10 @@ func TestERRORFrameReconnects(t *testing.T) {
 	if !errors.Is(err, mtp.ErrNotConnected) {
 		t.Fatalf("Send while down = %v", err)
 	}
-	rec.event(mtp.Up)
+	rec.Event(mtp.Up)
 	c2 := srv.next(t)
 	c2.message(t, "body", "after")
-	if got := rec.record(); string(got.Data) != "after" {
+	if got := rec.Record(); string(got.Data) != "after" {
 		t.Fatalf("got %q", got.Data)
 	}
 }
@@ -265,14 +265,14 @@ func TestMissedHeartBeats(t *testing.T) {
 		t.Fatalf("heart-beat %q", hb)
 	}
 	began := time.Now()
-	down := rec.event(mtp.Down) // the fake server sends nothing, not even beats
+	down := rec.Event(mtp.Down) // the fake server sends nothing, not even beats
 	if d := time.Since(began); d > 3*time.Second {
 		t.Errorf("lost connection noticed after %v", d)
 	}
 	if down.Err == nil || strings.Contains(down.Err.Error(), "broker sent ERROR") {
 		t.Errorf("Down.Err = %v: the broker sent no ERROR", down.Err)
 	}
-	rec.event(mtp.Up)
+	rec.Event(mtp.Up)
 }
 
 func TestMalformedFrames(t *testing.T) {
@@ -294,17 +294,17 @@ func TestMalformedFrames(t *testing.T) {
 			_, rec, _ := start(t, srv.addr(), "proto::a", stomp.WithDestination("/queue/a"), stomp.WithMaxRecordSize(4096))
 			c := srv.next(t)
 			c.message(t, "body", "good")
-			if got := rec.record(); string(got.Data) != "good" {
+			if got := rec.Record(); string(got.Data) != "good" {
 				t.Fatalf("got %q", got.Data)
 			}
 			if _, err := c.Write([]byte(tc.data)); err != nil {
 				t.Fatal(err)
 			}
-			rec.event(mtp.Down)
-			rec.event(mtp.Up)
+			rec.Event(mtp.Down)
+			rec.Event(mtp.Up)
 			c2 := srv.next(t)
 			c2.message(t, "body", "again")
-			if got := rec.record(); string(got.Data) != "again" {
+			if got := rec.Record(); string(got.Data) != "again" {
 				t.Fatalf("got %q", got.Data)
 			}
 		})

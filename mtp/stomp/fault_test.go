@@ -21,12 +21,12 @@ func restartTest(t *testing.T, addr string, stop, startAgain func(), opts ...sto
 	agent, agentRec, _ := start(t, addr, "proto::agent", append(opts, stomp.WithDestination("/queue/restart-agent"))...)
 	ctl, ctlRec, _ := start(t, addr, "proto::ctl", append(opts, stomp.WithDestination("/queue/restart-ctl"))...)
 	send(t, ctl, "/queue/restart-agent", "before")
-	if got := agentRec.record(); string(got.Data) != "before" {
+	if got := agentRec.Record(); string(got.Data) != "before" {
 		t.Fatalf("got %q", got.Data)
 	}
 	stop()
 	for _, rec := range []*recorder{agentRec, ctlRec} {
-		if down := rec.event(mtp.Down); down.Err == nil {
+		if down := rec.Event(mtp.Down); down.Err == nil {
 			t.Error("Down without an error")
 		}
 	}
@@ -39,14 +39,14 @@ func restartTest(t *testing.T, addr string, stop, startAgain func(), opts ...sto
 		t.Errorf("Send while down took %v", d)
 	}
 	startAgain()
-	agentRec.event(mtp.Up)
-	ctlRec.event(mtp.Up)
+	agentRec.Event(mtp.Up)
+	ctlRec.Event(mtp.Up)
 	send(t, ctl, "/queue/restart-agent", "after")
-	if got := agentRec.record(); string(got.Data) != "after" {
+	if got := agentRec.Record(); string(got.Data) != "after" {
 		t.Fatalf("got %q", got.Data)
 	}
 	send(t, agent, "/queue/restart-ctl", "back")
-	if got := ctlRec.record(); string(got.Data) != "back" {
+	if got := ctlRec.Record(); string(got.Data) != "back" {
 		t.Fatalf("got %q", got.Data)
 	}
 }
@@ -103,7 +103,7 @@ func TestRabbitMQTLS(t *testing.T) {
 			}
 			tr, rec, _ := start(t, r.StompTLSAddr(), "proto::agent", opts...)
 			send(t, tr, "/queue/tls", "over tls")
-			if got := rec.record(); string(got.Data) != "over tls" {
+			if got := rec.Record(); string(got.Data) != "over tls" {
 				t.Fatalf("got %q", got.Data)
 			}
 		})
@@ -118,7 +118,7 @@ func TestRabbitMQMessageHeaders(t *testing.T) {
 	agent, _, _ := start(t, addr, "proto::agent", append(rabbitOpts, stomp.WithDestination("/queue/usp-agent-hdr"))...)
 	send(t, agent, "/queue/usp-controller-hdr", "connect record")
 	_, rec, _ := start(t, addr, "proto::ctl", append(rabbitOpts, stomp.WithDestination("/queue/usp-controller-hdr"))...)
-	in := rec.record()
+	in := rec.Record()
 	if string(in.Data) != "connect record" || in.ReplyTo != (mtp.Address{MTP: stomp.Kind, To: "/queue/usp-agent-hdr"}) {
 		t.Fatalf("got %q reply-to %v", in.Data, in.ReplyTo)
 	}

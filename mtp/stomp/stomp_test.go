@@ -34,7 +34,7 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatalf("Up.Local = %v, %v", agentUp.Local, ctlUp.Local)
 			}
 			send(t, ctl, q+"-agent", "request")
-			req := agentRec.record()
+			req := agentRec.Record()
 			if string(req.Data) != "request" {
 				t.Fatalf("agent got %q", req.Data)
 			}
@@ -46,7 +46,7 @@ func TestRoundTrip(t *testing.T) {
 			if err := agent.Send(ctx, req.ReplyTo, []byte("response")); err != nil {
 				t.Fatal(err)
 			}
-			resp := ctlRec.record()
+			resp := ctlRec.Record()
 			if string(resp.Data) != "response" || resp.ReplyTo.To != q+"-agent" {
 				t.Fatalf("controller got %q reply-to %v", resp.Data, resp.ReplyTo)
 			}
@@ -70,7 +70,7 @@ func TestBinaryRecordIntact(t *testing.T) {
 			if err := s.Send(context.Background(), mtp.Address{MTP: stomp.Kind, To: q}, data); err != nil {
 				t.Fatal(err)
 			}
-			if got := rec.record(); !bytes.Equal(got.Data, data) {
+			if got := rec.Record(); !bytes.Equal(got.Data, data) {
 				t.Fatalf("record changed in transit (%d bytes back)", len(got.Data))
 			}
 		})
@@ -85,7 +85,7 @@ func TestReceipts(t *testing.T) {
 		send(t, b, "/queue/receipts-a", fmt.Sprint(i))
 	}
 	for i := range 20 {
-		if got := rec.record(); string(got.Data) != fmt.Sprint(i) {
+		if got := rec.Record(); string(got.Data) != fmt.Sprint(i) {
 			t.Fatalf("record %d: got %q", i, got.Data)
 		}
 	}
