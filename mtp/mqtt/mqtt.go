@@ -20,6 +20,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/eclipse/paho.golang/paho/session"
 
+	"github.com/gousp/gousp/internal/backoff"
 	"github.com/gousp/gousp/mtp"
 )
 
@@ -284,7 +285,7 @@ func (t *Transport) clientConfig() autopaho.ClientConfig {
 		TlsCfg:                        t.tls,
 		KeepAlive:                     uint16(t.cfg.keepAlive / time.Second),
 		CleanStartOnInitialConnection: true,
-		ReconnectBackoff:              t.backoff,
+		ReconnectBackoff:              t.reconnectDelay,
 		ConnectTimeout:                t.cfg.connectTimeout,
 		AttemptConnection:             t.attemptConnection,
 		OnConnectionUp:                t.onConnectionUp,
@@ -322,60 +323,15 @@ func (t *Transport) clientConfig() autopaho.ClientConfig {
 	return cc
 }
 
-// stableAfter is how long a connection must last for the backoff to
-// start over when it ends.
-const stableAfter = 10 * time.Second
-
-// nextAttempt numbers the reconnection after a connection that was Up for
-// lasted. After a stable connection it is 1, a short wait that still
-// spreads out the clients of a restarted broker; after a short-lived one
-// (a broker that refuses the subscription with an ERROR, or another client
-// taking over our client ID) the backoff keeps growing instead of
-// reconnecting in a tight loop.
-func nextAttempt(prev int, lasted time.Duration) int {
-	if lasted >= stableAfter {
-		return 1
-	}
-	return prev + 1
-}
-
-// backoff is autopaho's ReconnectBackoff. autopaho numbers the attempts
+// reconnectDelay is autopaho's ReconnectBackoff. autopaho numbers the attempts
 // from 0 (no wait) again after every lost connection, which would
 // reconnect at once, and in a tight loop to a broker that drops us right
 // after the CONNACK; so the transport keeps its own count across
-// connections (see nextAttempt) and ignores autopaho's.
-func (t *Transport) backoff(int) time.Duration {
-	d := backoffDelay(t.attempt, t.cfg.minBackoff, t.cfg.maxBackoff)
+// connections (see backoff.Next) and ignores autopaho's.
+func (t *Transport) reconnectDelay(int) time.Duration {
+	d := backoff.Delay(t.attempt, t.cfg.minBackoff, t.cfg.maxBackoff)
 	t.attempt++
 	return d
-}
-
-// backoffDelay is the wait before attempt (0: none): a random duration
-// between minDelay and a ceiling that doubles per attempt up to maxDelay.
-func backoffDelay(attempt int, minDelay, maxDelay time.Duration) time.Duration {
-	if attempt <= 0 {
-		return 0
-	}
-	ceil := minDelay
-	for i := 0; i < attempt && ceil < maxDelay; i++ {
-		ceil *= 2
-	}
-	if ceil > maxDelay {
-		ceil = maxDelay
-	}
-	return minDelay + randDuration(ceil-minDelay)
-}
-
-// randDuration returns a random duration in [0, d].
-func randDuration(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	n := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7]&0x7f)<<56
-	return time.Duration(n % (uint64(d) + 1))
 }
 
 func (t *Transport) dial(ctx context.Context) (net.Conn, error) {
@@ -573,7 +529,7 @@ func (t *Transport) onConnectionDown() bool {
 	wasUp := t.wasUp
 	t.wasUp = false
 	if wasUp {
-		t.attempt = nextAttempt(t.attempt-1, time.Since(t.upAt))
+		t.attempt = backoff.Next(t.attempt-1, time.Since(t.upAt))
 	}
 	if t.closing.Load() {
 		return false

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 )
@@ -135,34 +134,6 @@ func TestJoinReplyTo(t *testing.T) {
 	}
 }
 
-func TestBackoffDelay(t *testing.T) {
-	minD, maxD := 100*time.Millisecond, 2*time.Second
-	for _, tc := range []struct {
-		attempt  int
-		low, top time.Duration
-	}{
-		{0, 0, 0},
-		{-1, 0, 0},
-		{1, minD, 2 * minD},
-		{2, minD, 4 * minD},
-		{3, minD, 8 * minD},
-		{10, minD, maxD},
-		{1000, minD, maxD},
-	} {
-		seen := map[time.Duration]bool{}
-		for range 200 {
-			d := backoffDelay(tc.attempt, minD, maxD)
-			if d < tc.low || d > tc.top {
-				t.Fatalf("attempt %d: delay %v outside [%v, %v]", tc.attempt, d, tc.low, tc.top)
-			}
-			seen[d] = true
-		}
-		if tc.top > tc.low && len(seen) < 10 {
-			t.Errorf("attempt %d: only %d distinct delays: no jitter?", tc.attempt, len(seen))
-		}
-	}
-}
-
 func TestPublishSize(t *testing.T) {
 	for _, tc := range []struct {
 		topic, rt string
@@ -249,21 +220,4 @@ func FuzzTopicFilter(f *testing.F) {
 			t.Fatalf("# does not match %q", topic)
 		}
 	})
-}
-
-func TestNextAttempt(t *testing.T) {
-	for _, tc := range []struct {
-		prev   int
-		lasted time.Duration
-		want   int
-	}{
-		{0, time.Hour, 1},
-		{7, stableAfter, 1},
-		{0, time.Millisecond, 1},
-		{3, time.Second, 4},
-	} {
-		if got := nextAttempt(tc.prev, tc.lasted); got != tc.want {
-			t.Errorf("nextAttempt(%d, %v) = %d, want %d", tc.prev, tc.lasted, got, tc.want)
-		}
-	}
 }

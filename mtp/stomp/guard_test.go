@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-stomp/stomp/v3/frame"
 )
@@ -134,37 +133,4 @@ func FuzzFrameGuardFrames(f *testing.F) {
 			t.Fatalf("guard ends mid-frame (state %d)", g.state)
 		}
 	})
-}
-
-func TestNextAttempt(t *testing.T) {
-	for _, tc := range []struct {
-		prev   int
-		lasted time.Duration
-		want   int
-	}{
-		{0, time.Hour, 1},
-		{5, stableAfter, 1},
-		{0, time.Millisecond, 1},
-		{3, time.Second, 4},
-	} {
-		if got := nextAttempt(tc.prev, tc.lasted); got != tc.want {
-			t.Errorf("nextAttempt(%d, %v) = %d, want %d", tc.prev, tc.lasted, got, tc.want)
-		}
-	}
-}
-
-func TestBackoffDelay(t *testing.T) {
-	minD, maxD := 50*time.Millisecond, time.Second
-	for attempt, top := range map[int]time.Duration{0: 0, 1: 2 * minD, 2: 4 * minD, 9: maxD} {
-		for range 100 {
-			d := backoffDelay(attempt, minD, maxD)
-			low := minD
-			if attempt == 0 {
-				low = 0
-			}
-			if d < low || d > top {
-				t.Fatalf("attempt %d: %v outside [%v, %v]", attempt, d, low, top)
-			}
-		}
-	}
 }

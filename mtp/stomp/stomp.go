@@ -2,7 +2,6 @@ package stomp
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	gostomp "github.com/go-stomp/stomp/v3"
 	"github.com/go-stomp/stomp/v3/frame"
 
+	"github.com/gousp/gousp/internal/backoff"
 	"github.com/gousp/gousp/mtp"
 )
 
@@ -216,7 +216,7 @@ func (t *Transport) run() {
 	defer close(t.loopDone)
 	attempt := 0
 	for {
-		if d := backoffDelay(attempt, t.cfg.minBackoff, t.cfg.maxBackoff); d > 0 {
+		if d := backoff.Delay(attempt, t.cfg.minBackoff, t.cfg.maxBackoff); d > 0 {
 			timer := time.NewTimer(d)
 			select {
 			case <-timer.C:
@@ -252,55 +252,8 @@ func (t *Transport) run() {
 			return
 		}
 		t.down(err)
-		attempt = nextAttempt(attempt, time.Since(upAt))
+		attempt = backoff.Next(attempt, time.Since(upAt))
 	}
-}
-
-// stableAfter is how long a connection must last for the backoff to
-// start over when it ends.
-const stableAfter = 10 * time.Second
-
-// nextAttempt numbers the reconnection after a connection that was Up for
-// lasted. After a stable connection it is 1, a short wait that still
-// spreads out the clients of a restarted broker; after a short-lived one
-// (a broker that refuses the subscription with an ERROR, or another client
-// taking over our client ID) the backoff keeps growing instead of
-// reconnecting in a tight loop.
-func nextAttempt(prev int, lasted time.Duration) int {
-	if lasted >= stableAfter {
-		return 1
-	}
-	return prev + 1
-}
-
-// backoffDelay is the wait before attempt (0: none): a random duration
-// between minDelay and a ceiling that doubles per attempt up to maxDelay.
-func backoffDelay(attempt int, minDelay, maxDelay time.Duration) time.Duration {
-	if attempt <= 0 {
-		return 0
-	}
-	ceil := minDelay
-	for i := 0; i < attempt && ceil < maxDelay; i++ {
-		ceil *= 2
-	}
-	if ceil > maxDelay {
-		ceil = maxDelay
-	}
-	return minDelay + randDuration(ceil-minDelay)
-}
-
-// randDuration returns a random duration in [0, d].
-func randDuration(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	var n uint64
-	for _, x := range b {
-		n = n<<8 | uint64(x)
-	}
-	return time.Duration((n >> 1) % (uint64(d) + 1))
 }
 
 func (t *Transport) dial(ctx context.Context) (net.Conn, error) {
