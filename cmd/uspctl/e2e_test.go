@@ -406,9 +406,15 @@ func TestMQTTListen(t *testing.T) {
 	const ctlTopic = "/usp/controller/listen-test"
 	ag := e.agent(id, usptest.WithController(defaultController, mtp.Address{MTP: mtp.MQTT, To: ctlTopic}),
 		usptest.WithNotifyRetry(50*time.Millisecond, 200*time.Millisecond))
-	m := ag.Model()
 
 	t.Run("subscribe and value change", func(t *testing.T) {
+		// An agent and a topic of its own, without the Boot! subscription:
+		// under load a late Boot! could otherwise be the one notification
+		// listen counts.
+		const id, ctlTopic = "proto::agent-listen-vc", "/usp/controller/listen-vc-test"
+		ag := e.agent(id, usptest.WithController(defaultController, mtp.Address{MTP: mtp.MQTT, To: ctlTopic}),
+			usptest.WithNotifyRetry(50*time.Millisecond, 200*time.Millisecond), usptest.WithoutBootSubscription())
+		m := ag.Model()
 		subsBefore, _ := m.Instances("Device.LocalAgent.Subscription.")
 		ready := func(a *app) {
 			a.onReady = func() {
