@@ -149,7 +149,7 @@ func (c *Controller) negotiateLater(id string) {
 	c.mu.Unlock()
 	go func() {
 		defer c.wg.Done()
-		ctx, cancel := context.WithTimeout(c.ctx, negotiateTimeout)
+		ctx, cancel := context.WithTimeout(c.ctx, backgroundTimeout)
 		defer cancel()
 		if _, err := c.Agent(id).GetSupportedProtocol(ctx); err != nil && !errors.Is(err, ErrClosed) {
 			c.log.Info("GetSupportedProtocol failed; keeping the default record version", "agent", id, "err", err)

@@ -11,7 +11,10 @@ import (
 	"github.com/gousp/gousp/msg"
 )
 
-const negotiateTimeout = 30 * time.Second
+// backgroundTimeout bounds the requests the controller makes on its own
+// (GetSupportedProtocol for WithProtocolNegotiation, removing an
+// operation's subscription), which no caller's context covers.
+const backgroundTimeout = 30 * time.Second
 
 // Operation is a command running on an agent, started with [Agent.StartOperation].
 type Operation struct {
@@ -218,7 +221,7 @@ func (op *Operation) cleanup() {
 	c.mu.Unlock()
 	go func() {
 		defer c.cleanups.Done()
-		ctx, cancel := context.WithTimeout(c.cleanupCtx, negotiateTimeout)
+		ctx, cancel := context.WithTimeout(c.cleanupCtx, backgroundTimeout)
 		defer cancel()
 		if err := sub.Unsubscribe(ctx); err != nil {
 			c.log.Info("could not remove an operation's subscription", "agent", op.agent, "path", sub.Path(), "err", err)
