@@ -77,6 +77,10 @@ type AgentEvent struct {
 	Agent AgentInfo
 	// Reason says why an agent disconnected, when known.
 	Reason error
+	// Missed counts the events dropped just before this one because the
+	// watchers fell behind (see [WithAgentEventQueue]); when it is not
+	// zero, [Controller.Agents] tells the current state.
+	Missed int
 }
 
 func (c *Controller) newAgent(id string) *agentState {
@@ -225,53 +229,6 @@ func (c *Controller) emit(ev AgentEvent) {
 	}
 }
 
-// eventQueue delivers agent events to watchers in order, on one goroutine,
-// so that a slow watcher never blocks the transports.
-type eventQueue struct {
-	c    *Controller
-	mu   sync.Mutex
-	q    []AgentEvent
-	wake chan struct{}
-}
-
-func newEventQueue(c *Controller) *eventQueue {
-	return &eventQueue{c: c, wake: make(chan struct{}, 1)}
-}
-
-func (e *eventQueue) push(ev AgentEvent) {
-	e.mu.Lock()
-	e.q = append(e.q, ev)
-	e.mu.Unlock()
-	select {
-	case e.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (e *eventQueue) run() {
-	for {
-		select {
-		case <-e.c.closing:
-			return
-		case <-e.wake:
-		}
-		for {
-			e.mu.Lock()
-			if len(e.q) == 0 {
-				e.mu.Unlock()
-				break
-			}
-			ev := e.q[0]
-			e.q[0] = AgentEvent{}
-			e.q = e.q[1:]
-			e.mu.Unlock()
-			for _, f := range e.c.watchers.list() {
-				f(ev)
-			}
-		}
-	}
-}
-
 // handlerSet is a set of callbacks with removers, safe for concurrent use.
 type handlerSet[T any] struct {
 	mu   sync.Mutex
@@ -316,38 +273,43 @@ func (s *handlerSet[T]) list() []T {
 	return s.snap
 }
 
-// dupRing remembers the last msg_ids of notifications from one agent and
-// whether each was answered, to recognise retransmissions. It allocates
-// nothing until the agent sends its first notification.
+// dupRing remembers digests of the last notification msg_ids from one
+// agent and whether each was answered, to recognise retransmissions: the
+// low bit of each entry is the answered flag, the other 63 bits the
+// digest. It allocates nothing until the agent's first notification, and
+// 8 bytes per entry after. Only the agent's intake worker uses it.
 type dupRing struct {
-	ids   []string
-	acked []bool
-	next  int
+	d    []uint64
+	next int
 }
 
-// lookup reports whether id was seen and, if so, whether it was acked.
-func (d *dupRing) lookup(id string) (seen, acked bool) {
-	for i, s := range d.ids {
-		if s == id {
-			return true, d.acked[i]
+// lookup reports whether digest d was seen and, if so, whether it was
+// answered.
+func (r *dupRing) lookup(d uint64) (seen, acked bool) {
+	for _, e := range r.d {
+		if e>>1 == d>>1 {
+			return true, e&1 == 1
 		}
 	}
 	return false, false
 }
 
-// record remembers id with its acknowledgement state.
-func (d *dupRing) record(id string, acked bool, window int) {
-	for i, s := range d.ids {
-		if s == id {
-			d.acked[i] = acked
+// record remembers d with its answered state.
+func (r *dupRing) record(d uint64, acked bool, window int) {
+	e := d &^ 1
+	if acked {
+		e |= 1
+	}
+	for i, x := range r.d {
+		if x>>1 == d>>1 {
+			r.d[i] = e
 			return
 		}
 	}
-	if len(d.ids) < window {
-		d.ids = append(d.ids, id)
-		d.acked = append(d.acked, acked)
+	if len(r.d) < window {
+		r.d = append(r.d, e)
 		return
 	}
-	d.ids[d.next], d.acked[d.next] = id, acked
-	d.next = (d.next + 1) % window
+	r.d[r.next] = e
+	r.next = (r.next + 1) % window
 }

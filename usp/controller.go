@@ -37,13 +37,18 @@ type Controller struct {
 	ops      map[opKey]*Operation
 
 	routes  []*route
-	workers []*notifyWorker
+	intake  *intake
 	events  *eventQueue
 	seed    maphash.Seed
 	closing chan struct{}
 	ctx     context.Context // handed to callbacks; ends with Close
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+
+	// answerCtx bounds the answers the controller sends on its own (with
+	// AnswerTimeout each); it ends when Close stops waiting for them.
+	answerCtx    context.Context
+	answerCancel context.CancelFunc
 
 	// Operations remove their own subscriptions from agents in the
 	// background; Close lets them finish first (cleanupCtx bounds them).
@@ -64,6 +69,10 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 			return nil, err
 		}
 	}
+	if err := cfg.intake.check(); err != nil {
+		return nil, err
+	}
+	cfg.events.setDefaults()
 	if len(cfg.transports) == 0 {
 		return nil, fmt.Errorf("%w: at least one transport is needed (WithTransport)", ErrInvalidOption)
 	}
@@ -79,6 +88,9 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 		closing: make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.answerCtx, c.answerCancel = context.WithCancel(context.Background())
+	c.intake = newIntake(c, cfg.intake)
+	c.events = newEventQueue(c, cfg.events)
 	c.cleanupCtx, c.cleanupCancel = context.WithCancel(context.Background())
 	for _, h := range cfg.notifyHandlers {
 		c.handlers.add(h)
@@ -104,7 +116,7 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 // EndpointID returns the controller's endpoint ID.
 func (c *Controller) EndpointID() string { return c.id }
 
-// Start starts the notification workers and every transport. It returns
+// Start starts every transport. It returns
 // once all transports are usable, or the first error; on error everything
 // already started is closed again.
 func (c *Controller) Start(ctx context.Context) error {
@@ -118,17 +130,9 @@ func (c *Controller) Start(ctx context.Context) error {
 		return errors.New("usp: controller already started")
 	}
 	c.started = true
-	c.events = newEventQueue(c)
-	for i := 0; i < c.cfg.notifyWorkers; i++ {
-		w := newNotifyWorker(c, c.cfg.notifyQueue)
-		c.workers = append(c.workers, w)
-	}
 	c.mu.Unlock()
-	c.wg.Add(1 + len(c.workers))
+	c.wg.Add(1)
 	go func() { defer c.wg.Done(); c.events.run() }()
-	for _, w := range c.workers {
-		go func() { defer c.wg.Done(); w.run() }()
-	}
 	if c.cfg.session != nil {
 		c.wg.Add(1)
 		go func() { defer c.wg.Done(); c.retrySessions() }()
@@ -195,6 +199,9 @@ func (c *Controller) Close(ctx context.Context) error {
 
 	close(c.closing)
 	c.cancel()
+	// Deliveries waiting for room return now; queued records are
+	// dropped unanswered (the agents send again what needs an answer).
+	c.intake.close()
 	for _, p := range pend {
 		p.finish(nil, ErrClosed)
 	}
@@ -214,6 +221,7 @@ func (c *Controller) Close(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 	}
+	c.answerCancel() // what is still being answered gives up now
 	for _, r := range c.routes {
 		if err := r.t.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("closing %s transport: %w", r.kind, err))
@@ -274,18 +282,24 @@ func (c *Controller) handleEvent(r *route, ev mtp.Event) {
 		c.markRouteDown(r, ev.Err)
 	case mtp.PeerDown:
 		if ev.PeerID != "" {
-			c.agentGone(ev.PeerID, r, fmt.Errorf("%w: %s session closed", ErrAgentGone, r.kind))
+			// In line with the peer's records: those read before the
+			// session ended are handled before it is marked gone.
+			c.intake.put(boxKey{ev.PeerID, laneMain}, item{r: r, ev: &ev, size: eventSize}, true)
 		}
 	}
 }
 
-// handleRecord is the way up: bytes from a transport to a waiting call, a
-// notification handler or the broker handler. Nothing from the network may
-// panic it; bad input is logged and dropped.
-func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
-	if c.cfg.hooks != nil {
-		c.cfg.hooks.RecordReceived(r.kind, len(in.Data))
+// handlePeerEvent handles a session event from an agent's mailbox.
+func (c *Controller) handlePeerEvent(r *route, ev mtp.Event) {
+	if ev.Kind == mtp.PeerDown {
+		c.agentGone(ev.PeerID, r, fmt.Errorf("%w: %s session closed", ErrAgentGone, r.kind))
 	}
+}
+
+// handleInbound is the way up, on an intake worker: bytes from a transport
+// to a waiting call, a notification handler or the broker handler. Nothing
+// from the network may panic it; bad input is logged and dropped.
+func (c *Controller) handleInbound(r *route, in mtp.Inbound) {
 	rec, err := record.Decode(in.Data, record.WithMaxSize(c.cfg.maxRecordSize))
 	if err != nil {
 		c.log.Warn("dropping undecodable record", "mtp", r.kind, "from", in.ReplyTo, "err", err)
@@ -377,7 +391,9 @@ func (c *Controller) handlePayload(a *agentState, r *route, payload []byte, inSe
 // reply sends an answer to an agent's request, in the same kind of record
 // as the request came in.
 func (c *Controller) reply(a *agentState, m *uspmsg.Msg, inSession bool) {
-	if err := c.sendMsg(context.Background(), a, m, inSession); err != nil {
+	ctx, cancel := c.answerContext()
+	defer cancel()
+	if err := c.sendMsg(ctx, a, m, inSession); err != nil {
 		c.log.Warn("could not answer agent", "agent", a.id, "msg_id", m.GetHeader().GetMsgId(), "err", err)
 	}
 }
@@ -576,8 +592,4 @@ func (c *Controller) agentForSend(agentID string) (*agentState, error) {
 		return nil, fmt.Errorf("%w %s", ErrUnknownAgent, agentID)
 	}
 	return a, nil
-}
-
-func (c *Controller) shard(agentID string) *notifyWorker {
-	return c.workers[maphash.String(c.seed, agentID)%uint64(len(c.workers))]
 }

@@ -3,6 +3,7 @@ package usp
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"iter"
 	"time"
 
@@ -82,14 +83,10 @@ func (c *Controller) Notifications(ctx context.Context, buffer int) iter.Seq2[*N
 	}
 }
 
-type inboundNotify struct {
-	n         *Notification
-	a         *agentState
-	inSession bool
-}
-
-// handleNotify runs on the transport's goroutine: it recognises
-// retransmissions and hands the notification to the agent's worker.
+// handleNotify runs on the agent's intake worker: it recognises
+// retransmissions, runs the handlers and answers. A msg_id counts as seen
+// only once a handler got it, so a notification that was queued, refused
+// or lost before delivery is not a Duplicate when it comes again.
 func (c *Controller) handleNotify(a *agentState, m *uspmsg.Msg, inSession bool) {
 	parsed, err := msg.Parse(m)
 	if err != nil {
@@ -102,65 +99,36 @@ func (c *Controller) handleNotify(a *agentState, m *uspmsg.Msg, inSession bool) 
 		return
 	}
 	id := m.GetHeader().GetMsgId()
-	n := &Notification{
+	if ob, ok := nt.Notification.(*msg.OnBoardRequest); ok {
+		c.agentSupports(a.id, ob.AgentSupportedProtocolVersions)
+	}
+	// Only this agent's worker touches its window: no lock.
+	d := c.digest(id)
+	seen, acked := a.dups.lookup(d)
+	if seen && acked {
+		c.log.Debug("notification retransmitted after it was answered", "agent", a.id, "msg_id", id)
+		if nt.SendResp {
+			c.reply(a, msg.NotifyResp{SubscriptionID: nt.SubscriptionID}.Build(id), inSession)
+		}
+		return
+	}
+	if !seen {
+		a.dups.record(d, false, c.cfg.dupWindow)
+	}
+	c.deliver(a, &Notification{
 		AgentID:        a.id,
 		MsgID:          id,
 		SubscriptionID: nt.SubscriptionID,
 		SendResp:       nt.SendResp,
 		Body:           nt.Notification,
+		Duplicate:      seen,
 		Received:       time.Now(),
-	}
-	if ob, ok := nt.Notification.(*msg.OnBoardRequest); ok {
-		c.agentSupports(a.id, ob.AgentSupportedProtocolVersions)
-	}
-	c.mu.Lock()
-	seen, acked := a.dups.lookup(id)
-	if !seen {
-		a.dups.record(id, false, c.cfg.dupWindow)
-	}
-	c.mu.Unlock()
-	if seen && acked {
-		c.log.Debug("notification retransmitted after it was answered", "agent", a.id, "msg_id", id)
-		if n.SendResp {
-			c.reply(a, msg.NotifyResp{SubscriptionID: n.SubscriptionID}.Build(id), inSession)
-		}
-		return
-	}
-	n.Duplicate = seen
-	if len(c.workers) == 0 {
-		return
-	}
-	select {
-	case c.shard(a.id).q <- inboundNotify{n: n, a: a, inSession: inSession}:
-	default:
-		c.log.Warn("notification queue full, dropping notification unanswered", "agent", a.id, "msg_id", id)
-	}
-}
-
-type notifyWorker struct {
-	c *Controller
-	q chan inboundNotify
-}
-
-func newNotifyWorker(c *Controller, queue int) *notifyWorker {
-	return &notifyWorker{c: c, q: make(chan inboundNotify, queue)}
-}
-
-func (w *notifyWorker) run() {
-	for {
-		select {
-		case <-w.c.closing:
-			return
-		case in := <-w.q:
-			w.c.deliver(in)
-		}
-	}
+	}, inSession)
 }
 
 // deliver runs the handlers for one notification and answers it when they
 // all accepted it.
-func (c *Controller) deliver(in inboundNotify) {
-	n := in.n
+func (c *Controller) deliver(a *agentState, n *Notification, inSession bool) {
 	var failed error
 	for _, h := range c.handlers.list() {
 		if err := callHandler(c.ctx, h, n); err != nil {
@@ -179,12 +147,18 @@ func (c *Controller) deliver(in inboundNotify) {
 		c.log.Info("notification not accepted; leaving it unanswered", "agent", n.AgentID, "msg_id", n.MsgID, "err", failed)
 		return
 	}
-	c.mu.Lock()
-	in.a.dups.record(n.MsgID, true, c.cfg.dupWindow)
-	c.mu.Unlock()
+	a.dups.record(c.digest(n.MsgID), true, c.cfg.dupWindow)
 	if n.SendResp {
-		c.reply(in.a, msg.NotifyResp{SubscriptionID: n.SubscriptionID}.Build(n.MsgID), in.inSession)
+		c.reply(a, msg.NotifyResp{SubscriptionID: n.SubscriptionID}.Build(n.MsgID), inSession)
 	}
+}
+
+// digest is what a duplicate window keeps of a msg_id: 64 bits of a hash
+// keyed with a secret of this process, so that a window costs the same
+// whatever the agents put in msg_ids, and no agent can make two of its
+// msg_ids collide on purpose.
+func (c *Controller) digest(msgID string) uint64 {
+	return maphash.String(c.seed, msgID)
 }
 
 // callHandler runs a user handler, turning a panic into an error so that

@@ -112,7 +112,7 @@ func TestProtocolNegotiation(t *testing.T) {
 }
 
 func TestOperateOptionsAndAbandon(t *testing.T) {
-	c, agent := startPair(t, bindingNamed("memory"), usp.WithNotifyWorkers(2, 16), usp.WithDuplicateWindow(8), usp.WithLogger(slog.New(slog.DiscardHandler)))
+	c, agent := startPair(t, bindingNamed("memory"), usp.WithIntake(usp.IntakeConfig{Workers: 2, MaxRecords: 32}), usp.WithDuplicateWindow(8), usp.WithLogger(slog.New(slog.DiscardHandler)))
 	ag := c.Agent(agent.EndpointID())
 
 	// send_resp=false: nothing comes back, Operate returns once sent.

@@ -19,8 +19,8 @@ type config struct {
 	agentHandlers  []func(AgentEvent)
 	broker         BrokerHandler
 	maxRecordSize  int
-	notifyWorkers  int
-	notifyQueue    int
+	intake         IntakeConfig
+	events         EventQueueConfig
 	dupWindow      int
 	session        *SessionConfig
 	hooks          Hooks
@@ -132,23 +132,25 @@ func WithMaxRecordSize(n int) Option {
 	}
 }
 
-// WithNotifyWorkers sets how many goroutines run notification handlers and
-// how many notifications may wait for each. Notifications from one agent
-// are always handled in order, by the same worker. Defaults: 4 workers,
-// 1024 queued each. When a queue is full a notification is dropped without
-// a NotifyResp, so an agent that asked for one sends it again.
+// WithNotifyWorkers bounds the intake to workers agents handled at once
+// and workers*queue records waiting in all.
+//
+// Deprecated: notifications are no longer dropped when a queue is full;
+// use [WithIntake], whose IntakeConfig.Workers and MaxRecords this sets.
 func WithNotifyWorkers(workers, queue int) Option {
 	return func(c *config) error {
 		if workers <= 0 || queue <= 0 {
 			return fmt.Errorf("%w: notify workers %d, queue %d", ErrInvalidOption, workers, queue)
 		}
-		c.notifyWorkers, c.notifyQueue = workers, queue
+		c.intake.Workers, c.intake.MaxRecords = workers, workers*queue
 		return nil
 	}
 }
 
 // WithDuplicateWindow sets how many recent notification msg_ids are
-// remembered per agent to recognise retransmissions (default 64).
+// remembered per agent to recognise retransmissions (default 64). Each
+// costs 8 bytes (a digest, not the msg_id) once the agent has sent
+// notifications.
 func WithDuplicateWindow(n int) Option {
 	return func(c *config) error {
 		if n <= 0 {
@@ -187,8 +189,6 @@ func defaultConfig() config {
 		logger:        slog.New(slog.DiscardHandler),
 		version:       "1.3",
 		maxRecordSize: 16 << 20,
-		notifyWorkers: 4,
-		notifyQueue:   1024,
 		dupWindow:     64,
 	}
 }

@@ -123,7 +123,9 @@ func (c *Controller) handleSessionRecord(a *agentState, r *route, rec *usprecord
 			return
 		}
 		d := record.NewDisconnect(version, a.id, c.id, "session context is not enabled for this agent", record.CodeSessionNotAllowed)
-		if err := c.sendRecord(context.Background(), r, addr, d); err != nil {
+		ctx, cancel := c.answerContext()
+		defer cancel()
+		if err := c.sendRecord(ctx, r, addr, d); err != nil {
 			c.log.Warn("could not refuse a session context", "agent", a.id, "err", err)
 		}
 		return
@@ -138,12 +140,21 @@ func (c *Controller) handleSessionRecord(a *agentState, r *route, rec *usprecord
 		}
 	}
 	if len(out) > 0 {
-		if err := sess.sendRecords(context.Background(), out); err != nil {
+		ctx, cancel := c.answerContext()
+		err := sess.sendRecords(ctx, out)
+		cancel()
+		if err != nil {
 			c.log.Warn("could not send session records", "agent", a.id, "err", err)
 		}
 	}
 	for _, p := range payloads {
-		c.handlePayload(a, r, p, true)
+		// On the answer lane: answers are taken here, the rest goes on
+		// to the agent's main lane, in the session's order.
+		if msgLane(p) == laneAnswer {
+			c.handlePayload(a, r, p, true)
+			continue
+		}
+		c.intake.put(boxKey{a.id, laneMain}, item{r: r, payload: p, size: int64(len(p))}, true)
 	}
 }
 

@@ -1,0 +1,430 @@
+package usp
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/record"
+)
+
+// IntakeConfig bounds what the controller holds of the records agents
+// send it, and how many it handles at once. Give it with [WithIntake]; a
+// zero field keeps its default. See "Intake" in the package doc.
+type IntakeConfig struct {
+	// MaxBytes bounds the bytes of records received and not yet handled,
+	// all agents together (default 256 MiB). At the bound the transports
+	// wait: their delivery blocks, so the broker's flow control or the
+	// connection's own backpressure holds further records back.
+	MaxBytes int64
+	// MaxRecords bounds the number of such records (default 65,536).
+	MaxRecords int
+	// AgentBytes and AgentRecords bound one agent's share (defaults 4 MiB
+	// and 1,024). Records past its share are refused, not answered: the
+	// agent retries what it needs answered, and an agent that floods the
+	// controller cannot make the others wait. A record larger than
+	// AgentBytes is still taken when the agent has nothing waiting.
+	AgentBytes   int64
+	AgentRecords int
+	// Workers bounds how many agents have records handled at the same
+	// time (default 256). One agent's records are handled one at a time,
+	// in order; a notify handler that blocks holds one worker, so up to
+	// Workers-1 of them may block before other agents wait.
+	Workers int
+	// AnswerTimeout bounds each answer the controller sends on its own:
+	// NotifyResp, answers to agents' requests, refusals (default 10s).
+	AnswerTimeout time.Duration
+}
+
+// Intake defaults.
+const (
+	DefaultIntakeBytes   = 256 << 20
+	DefaultIntakeRecords = 65536
+	DefaultAgentBytes    = 4 << 20
+	DefaultAgentRecords  = 1024
+	DefaultIntakeWorkers = 256
+	DefaultAnswerTimeout = 10 * time.Second
+)
+
+func (ic *IntakeConfig) setDefaults() {
+	if ic.MaxBytes == 0 {
+		ic.MaxBytes = DefaultIntakeBytes
+	}
+	if ic.MaxRecords == 0 {
+		ic.MaxRecords = DefaultIntakeRecords
+	}
+	if ic.AgentBytes == 0 {
+		ic.AgentBytes = min(DefaultAgentBytes, ic.MaxBytes)
+	}
+	if ic.AgentRecords == 0 {
+		ic.AgentRecords = min(DefaultAgentRecords, ic.MaxRecords)
+	}
+	if ic.Workers == 0 {
+		ic.Workers = DefaultIntakeWorkers
+	}
+	if ic.AnswerTimeout == 0 {
+		ic.AnswerTimeout = DefaultAnswerTimeout
+	}
+}
+
+// WithIntake sets the bounds of the controller's intake; see
+// [IntakeConfig]. Zero fields keep their defaults; negative ones, or an
+// agent share larger than the total, are refused by [NewController].
+func WithIntake(ic IntakeConfig) Option {
+	return func(c *config) error {
+		if ic.MaxBytes < 0 || ic.MaxRecords < 0 || ic.AgentBytes < 0 || ic.AgentRecords < 0 || ic.Workers < 0 || ic.AnswerTimeout < 0 {
+			return fmt.Errorf("%w: negative intake setting %+v", ErrInvalidOption, ic)
+		}
+		c.intake = ic
+		return nil
+	}
+}
+
+// check completes the intake settings with defaults and checks them.
+func (ic *IntakeConfig) check() error {
+	ic.setDefaults()
+	if ic.AgentBytes > ic.MaxBytes || ic.AgentRecords > ic.MaxRecords {
+		return fmt.Errorf("%w: an agent's intake share (%d bytes, %d records) exceeds the total (%d bytes, %d records)",
+			ErrInvalidOption, ic.AgentBytes, ic.AgentRecords, ic.MaxBytes, ic.MaxRecords)
+	}
+	return nil
+}
+
+// IntakeStats is a snapshot of the intake, from [Controller.IntakeStats].
+type IntakeStats struct {
+	// Records and Bytes are received and not yet handled (being handled
+	// included).
+	Records int
+	Bytes   int64
+	// Mailboxes have records waiting or being handled (each agent has
+	// up to two: answers to the controller's requests travel apart);
+	// Workers handle them.
+	Mailboxes int
+	Workers int
+	// Refused counts records refused because their agent was past its
+	// share; Waits counts the deliveries that had to wait for room.
+	Refused uint64
+	Waits   uint64
+}
+
+// IntakeStats reports the state of the intake, for metrics and tests.
+func (c *Controller) IntakeStats() IntakeStats {
+	in := c.intake
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return IntakeStats{
+		Records: in.count,
+		Bytes:   in.bytes,
+		Mailboxes: len(in.boxes),
+		Workers: in.ready[laneMain].workers + in.ready[laneAnswer].workers,
+		Refused: in.refused.Load(),
+		Waits:   in.waits.Load(),
+	}
+}
+
+// IntakeHooks is an optional extension of [Hooks]: hooks that implement
+// it also see the intake's refusals and waits. [NopHooks] implements it.
+type IntakeHooks interface {
+	// RecordRefused is called for a record refused because its agent
+	// was past its share of the intake.
+	RecordRefused(agentID string, kind mtp.Kind, size int)
+	// IntakeWaited is called after a transport's delivery waited for
+	// room in the intake, with how long it waited.
+	IntakeWaited(kind mtp.Kind, waited time.Duration)
+}
+
+// item is one delivery waiting in an agent's mailbox: a record, a
+// transport event about that agent's session (kept in line with its
+// records, so that a PeerDown is not overtaken by records read before it),
+// or a message that arrived in a session context record, passed on from
+// the answer lane in the session's order.
+type item struct {
+	r       *route
+	in      mtp.Inbound
+	ev      *mtp.Event
+	payload []byte // a USP Msg from a session context record
+	size    int64
+}
+
+// boxKey names a mailbox: an agent's endpoint ID and one of its lanes.
+type boxKey struct {
+	id   string
+	lane lane
+}
+
+// mailbox holds one agent's deliveries of one lane in arrival order. It
+// exists while it has some; at most one worker holds it at a time.
+type mailbox struct {
+	key    boxKey
+	q      []item
+	head   int
+	bytes  int64
+	queued bool // in the ready list or held by a worker
+}
+
+func (b *mailbox) len() int { return len(b.q) - b.head }
+
+func (b *mailbox) push(it item) {
+	if b.head > 0 && b.head == len(b.q) {
+		b.q, b.head = b.q[:0], 0
+	}
+	b.q = append(b.q, it)
+	b.bytes += it.size
+}
+
+func (b *mailbox) pop() item {
+	it := b.q[b.head]
+	b.q[b.head] = item{}
+	b.head++
+	return it
+}
+
+// intake is the controller's record intake: transports hand records to it
+// (HandleRecord), it files each in its agent's mailbox and wakes a worker.
+// Workers exist only while some mailbox is ready; each takes one mailbox at
+// a time, handles one delivery, and passes the mailbox on to the back of
+// the ready list if others are waiting, so one busy agent cannot starve
+// the rest.
+type intake struct {
+	c   *Controller
+	cfg IntakeConfig
+
+	mu      sync.Mutex
+	room    sync.Cond // signalled when records leave, for waiting deliveries
+	closed  bool
+	boxes   map[boxKey]*mailbox
+	ready   [2]readyList // by lane: each lane has workers of its own
+	count   int
+	bytes   int64
+	waiting int
+
+	refused atomic.Uint64
+	waits   atomic.Uint64
+	lastLog atomic.Int64 // unix nanoseconds of the last refusal logged
+}
+
+// readyList is a lane's mailboxes waiting for a worker, in order, and the
+// count of its workers.
+type readyList struct {
+	q       []*mailbox
+	head    int
+	workers int
+}
+
+func newIntake(c *Controller, cfg IntakeConfig) *intake {
+	in := &intake{c: c, cfg: cfg, boxes: make(map[boxKey]*mailbox)}
+	in.room.L = &in.mu
+	return in
+}
+
+// eventSize is what a queued event counts for in the budget.
+const eventSize = 256
+
+// put files a record for the mailbox key. Records past the agent's
+// share of their lane are refused; past the total budget put waits for
+// room (or Close). Events and passed-on session messages (internal) are
+// never refused and never wait: an event is small and must not be lost,
+// and a worker must not wait for room that only workers make.
+func (in *intake) put(key boxKey, it item, internal bool) {
+	size := it.size
+	in.mu.Lock()
+	var start time.Time
+	for {
+		if in.closed {
+			in.mu.Unlock()
+			return
+		}
+		b := in.boxes[key]
+		if !internal && b != nil && b.len() > 0 &&
+			(b.len() >= in.cfg.AgentRecords || b.bytes+size > in.cfg.AgentBytes) {
+			in.mu.Unlock()
+			in.refuse(key.id, it)
+			return
+		}
+		if internal || in.count == 0 || (in.count < in.cfg.MaxRecords && in.bytes+size <= in.cfg.MaxBytes) {
+			break
+		}
+		// Over the total: hold the transport's delivery until workers
+		// make room. The agent's share is checked again afterwards.
+		if start.IsZero() {
+			start = time.Now()
+			in.waits.Add(1)
+		}
+		in.waiting++
+		in.room.Wait()
+		in.waiting--
+	}
+	b := in.boxes[key]
+	if b == nil {
+		b = &mailbox{key: key}
+		in.boxes[key] = b
+	}
+	b.push(it)
+	in.count++
+	in.bytes += size
+	if !b.queued {
+		b.queued = true
+		rl := &in.ready[key.lane]
+		rl.q = append(rl.q, b)
+		in.spawn(rl)
+	}
+	in.mu.Unlock()
+	if !start.IsZero() {
+		if h, ok := in.c.cfg.hooks.(IntakeHooks); ok {
+			h.IntakeWaited(it.r.kind, time.Since(start))
+		}
+	}
+}
+
+// spawn starts a worker for a mailbox that became ready, unless the bound
+// is reached: then the workers there are take it in turn. Workers never
+// idle (they end when nothing is ready), so a new ready mailbox needs a
+// new one. in.mu is held.
+func (in *intake) spawn(rl *readyList) {
+	if rl.workers >= in.cfg.Workers {
+		return
+	}
+	rl.workers++
+	in.c.wg.Add(1)
+	go in.work(rl)
+}
+
+// refuse drops a record past its agent's share: logged (at most once a
+// second), counted and reported to the hooks.
+func (in *intake) refuse(key string, it item) {
+	in.refused.Add(1)
+	now := time.Now().UnixNano()
+	if last := in.lastLog.Load(); now-last >= int64(time.Second) && in.lastLog.CompareAndSwap(last, now) {
+		in.c.log.Warn("agent past its intake share: record refused unanswered", "agent", key, "mtp", it.r.kind,
+			"size", it.size, "refused_total", in.refused.Load())
+	}
+	if h, ok := in.c.cfg.hooks.(IntakeHooks); ok {
+		h.RecordRefused(key, it.r.kind, int(it.size))
+	}
+}
+
+// next takes the next mailbox from the ready list; nil when there is
+// none. in.mu is held.
+func (rl *readyList) next() *mailbox {
+	if rl.head == len(rl.q) {
+		rl.q, rl.head = rl.q[:0], 0
+		return nil
+	}
+	b := rl.q[rl.head]
+	rl.q[rl.head] = nil
+	rl.head++
+	if rl.head > 1024 && rl.head*2 > len(rl.q) {
+		rl.q = append(rl.q[:0], rl.q[rl.head:]...)
+		rl.head = 0
+	}
+	return b
+}
+
+// work handles the lane's ready mailboxes until there are none.
+func (in *intake) work(rl *readyList) {
+	defer in.c.wg.Done()
+	in.mu.Lock()
+	b := rl.next()
+	for b != nil {
+		it := b.pop()
+		in.mu.Unlock()
+		in.c.handleItem(b.key, it)
+		in.mu.Lock()
+		if in.closed {
+			break // close dropped the accounts with the queues
+		}
+		b.bytes -= it.size
+		in.count--
+		in.bytes -= it.size
+		if in.waiting > 0 {
+			in.room.Broadcast()
+		}
+		switch {
+		case b.len() == 0:
+			b.queued = false
+			delete(in.boxes, b.key)
+			b = rl.next()
+		case rl.head < len(rl.q):
+			// Others are waiting: go to the back of the line.
+			rl.q = append(rl.q, b)
+			b = rl.next()
+		}
+	}
+	rl.workers--
+	in.mu.Unlock()
+}
+
+// close stops the intake: waiting deliveries return at once, workers stop
+// after what they are handling, and what is still queued is dropped
+// unanswered (agents send again what they need answered).
+func (in *intake) close() {
+	in.mu.Lock()
+	in.closed = true
+	in.boxes = map[boxKey]*mailbox{}
+	for i := range in.ready {
+		in.ready[i].q, in.ready[i].head = nil, 0
+	}
+	in.count, in.bytes = 0, 0
+	in.room.Broadcast()
+	in.mu.Unlock()
+}
+
+// handleRecord is the transport's delivery (route.HandleRecord): it only
+// finds whose record this is and files it in that agent's mailbox; the
+// record is decoded and handled by an intake worker. Misaddressed records
+// and records without a usable sender are dropped here.
+func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
+	if c.cfg.hooks != nil {
+		c.cfg.hooks.RecordReceived(r.kind, len(in.Data))
+	}
+	key := in.PeerID
+	to, from, err := record.PeekIDs(in.Data)
+	switch {
+	case err != nil && key == "":
+		c.log.Warn("dropping undecodable record", "mtp", r.kind, "from", in.ReplyTo, "err", err)
+		return
+	case err != nil:
+		// Filed under the peer, whose worker decodes it again and
+		// rejects the session.
+	case to != c.id:
+		c.log.Warn("dropping record addressed to another endpoint", "to_id", to, "from_id", from)
+		return
+	case !record.ValidEndpointID(from):
+		// Every record would create an agent entry: names that are not
+		// endpoint IDs are refused before they cost memory.
+		c.log.Warn("dropping record from an invalid endpoint ID", "from_id", from)
+		return
+	case key != "" && key != from:
+		c.log.Warn("dropping record whose from_id is not the transport's peer", "from_id", from, "peer", key)
+		return
+	default:
+		key = from
+	}
+	c.intake.put(boxKey{key, laneOf(in.Data)}, item{r: r, in: in, size: int64(len(in.Data))}, false)
+}
+
+// handleItem handles one delivery from a mailbox, on a worker.
+func (c *Controller) handleItem(key boxKey, it item) {
+	switch {
+	case it.ev != nil:
+		c.handlePeerEvent(it.r, *it.ev)
+	case it.payload != nil:
+		c.mu.Lock()
+		a := c.agents[key.id]
+		c.mu.Unlock()
+		if a != nil {
+			c.handlePayload(a, it.r, it.payload, true)
+		}
+	default:
+		c.handleInbound(it.r, it.in)
+	}
+}
+
+// answerContext bounds an answer the controller sends on its own. It ends
+// at AnswerTimeout, or when Close stops waiting for the workers.
+func (c *Controller) answerContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.answerCtx, c.cfg.intake.AnswerTimeout)
+}

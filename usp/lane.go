@@ -1,0 +1,125 @@
+package usp
+
+import (
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/gousp/gousp/msg"
+	"github.com/gousp/gousp/proto/uspmsg"
+)
+
+// lane is one of the two mailboxes each agent has in the intake. Answers
+// to the controller's own requests travel apart from everything else, so
+// that a notify or broker handler that waits for an answer from its own
+// agent (a Get on Boot!, say) gets it: in one line, that answer would
+// queue behind the handler waiting for it.
+type lane uint8
+
+const (
+	// laneMain: notifications, agents' requests, connect and Disconnect
+	// records, session events; user handlers run here.
+	laneMain lane = iota
+	// laneAnswer: responses and Error messages, and session context
+	// records (whose notifications and requests are passed on to the
+	// main lane once the session has put them in order). Nothing here
+	// runs user code or waits on the network for long.
+	laneAnswer
+)
+
+// Wire numbers read by laneOf.
+const (
+	recNoSession  = 7 // Record.no_session_context
+	recSession    = 8 // Record.session_context
+	nscPayload    = 2 // NoSessionContextRecord.payload
+	msgHeader     = 1 // Msg.header
+	headerMsgType = 2 // Header.msg_type
+)
+
+// laneOf picks the lane of a record from its wire form without decoding
+// it. A malformed record may land in either lane; its worker decodes it
+// and refuses it there.
+func laneOf(rec []byte) lane {
+	var payload []byte
+	kind := protowire.Number(0)
+	walk(rec, func(num protowire.Number, v []byte) {
+		switch num {
+		case recNoSession:
+			kind = num
+			walk(v, func(num protowire.Number, v []byte) {
+				if num == nscPayload {
+					payload = v
+				}
+			})
+		case recSession:
+			kind = num
+		}
+	})
+	switch kind {
+	case recSession:
+		return laneAnswer
+	case recNoSession:
+		return msgLane(payload)
+	}
+	return laneMain
+}
+
+// msgLane picks the lane of a serialized USP Msg from its header's
+// msg_type. An absent msg_type is ERROR (0), which proto3 leaves out.
+func msgLane(m []byte) lane {
+	t := uspmsg.Header_ERROR
+	walk(m, func(num protowire.Number, v []byte) {
+		if num != msgHeader {
+			return
+		}
+		for len(v) > 0 {
+			n, typ, l := protowire.ConsumeTag(v)
+			if l < 0 {
+				return
+			}
+			v = v[l:]
+			if n == headerMsgType && typ == protowire.VarintType {
+				x, l := protowire.ConsumeVarint(v)
+				if l < 0 {
+					return
+				}
+				t = uspmsg.Header_MsgType(int32(x))
+				v = v[l:]
+				continue
+			}
+			l = protowire.ConsumeFieldValue(n, typ, v)
+			if l < 0 {
+				return
+			}
+			v = v[l:]
+		}
+	})
+	if t == uspmsg.Header_ERROR || msg.IsResponse(t) {
+		return laneAnswer
+	}
+	return laneMain
+}
+
+// walk calls f for each length-delimited field at the top level of b, in
+// order, and stops at the first malformed field.
+func walk(b []byte, f func(num protowire.Number, v []byte)) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return
+		}
+		b = b[n:]
+		if typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return
+			}
+			f(num, v)
+			b = b[n:]
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return
+		}
+		b = b[n:]
+	}
+}
