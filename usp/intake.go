@@ -103,7 +103,7 @@ type IntakeStats struct {
 	// up to two: answers to the controller's requests travel apart);
 	// Workers handle them.
 	Mailboxes int
-	Workers int
+	Workers   int
 	// Refused counts records refused because their agent was past its
 	// share; Waits counts the deliveries that had to wait for room.
 	Refused uint64
@@ -116,12 +116,12 @@ func (c *Controller) IntakeStats() IntakeStats {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return IntakeStats{
-		Records: in.count,
-		Bytes:   in.bytes,
+		Records:   in.count,
+		Bytes:     in.bytes,
 		Mailboxes: len(in.boxes),
-		Workers: in.ready[laneMain].workers + in.ready[laneAnswer].workers,
-		Refused: in.refused.Load(),
-		Waits:   in.waits.Load(),
+		Workers:   in.ready[laneMain].workers + in.ready[laneAnswer].workers,
+		Refused:   in.refused.Load(),
+		Waits:     in.waits.Load(),
 	}
 }
 
