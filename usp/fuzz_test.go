@@ -41,6 +41,7 @@ func FuzzHandleRecord(f *testing.F) {
 		if withPeer {
 			in.PeerID = "proto::obuspa-test-agent"
 		}
-		c.handleRecord(r, in)
+		c.handleRecord(r, in)  // the intake: filed for a worker
+		c.handleInbound(r, in) // and handled here, where a panic shows
 	})
 }
