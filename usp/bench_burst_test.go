@@ -1,0 +1,364 @@
+package usp_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/gousp/gousp/internal/brokertest"
+	"github.com/gousp/gousp/msg"
+	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/mtp/mqtt"
+	"github.com/gousp/gousp/record"
+	"github.com/gousp/gousp/usp"
+	"github.com/gousp/gousp/usp/usptest"
+)
+
+// burstWait bounds one burst: a notification not answered by then counts
+// as lost (the agents' retries are set beyond it, so they cannot hide a
+// loss).
+const burstWait = 60 * time.Second
+
+// burstAgents is how many agents a case may use: its own figure, capped by
+// GOUSP_BURST_AGENTS (default 1,000) and by the open-files limit (each
+// agent costs two descriptors in this process: its connection and the
+// embedded broker's end of it).
+func burstAgents(b *testing.B, want int) int {
+	n := 1000
+	if s := os.Getenv("GOUSP_BURST_AGENTS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v <= 0 {
+			b.Fatalf("GOUSP_BURST_AGENTS=%q: want a positive number", s)
+		}
+		n = v
+	}
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil {
+		n = min(n, int(rl.Cur-512)/2)
+	}
+	return min(want, n)
+}
+
+// bareRates keeps each case's bare paho rate, for the gousp run's ratio.
+var bareRates sync.Map
+
+// BenchmarkNotifyBurst measures a notification storm: every agent sends
+// its notifications at once (QoS 1, send_resp true) to a controller with
+// default settings, and a burst ends when every agent has its NotifyResps.
+// Beside it, in the same run, bare paho.golang clients move records of the
+// same sizes through the same broker: agents publish, a bare controller
+// answers each at QoS 1 as it arrives. Metrics: notifs/s, lost (not
+// answered within a minute), dup (first deliveries flagged Duplicate),
+// x-bare (the gousp rate over the bare one).
+//
+// The 10,000-agent case is capped as burstAgents says; its name gives the
+// agents it ran with.
+func BenchmarkNotifyBurst(b *testing.B) {
+	for _, tc := range []struct{ agents, each int }{{1000, 10}, {10000, 1}} {
+		n := burstAgents(b, tc.agents)
+		name := fmt.Sprintf("agents=%d,each=%d", n, tc.each)
+		b.Run(name+"/bare-paho", func(b *testing.B) { benchBareBurst(b, name, n, tc.each) })
+		b.Run(name+"/gousp", func(b *testing.B) { benchGouspBurst(b, name, n, tc.each) })
+	}
+}
+
+func benchGouspBurst(b *testing.B, name string, agents, each int) {
+	url := brokertest.StartMochi(b)
+	const ctrlTopic = "/usp/controller/burst"
+	var delivered, dups atomic.Int64
+	ct, err := mqtt.New(url, ctrlID, mqtt.WithTopic(ctrlTopic), mqtt.WithQoS(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := usp.NewController(ctrlID, usp.WithTransport(ct), usp.WithNotifyHandler(func(_ context.Context, n *usp.Notification) error {
+		delivered.Add(1)
+		if n.Duplicate {
+			dups.Add(1)
+		}
+		return nil
+	}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close(context.Background())
+
+	fleet := make([]*usptest.Agent, agents)
+	var wg sync.WaitGroup
+	errs := make(chan error, agents)
+	sem := make(chan struct{}, 64) // connect a few at a time
+	for i := range fleet {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			id := fmt.Sprintf("proto::burst-%05d", i)
+			at, err := mqtt.New(url, id, mqtt.WithTopic("/usp/agent/burst/"+strconv.Itoa(i)), mqtt.WithQoS(1))
+			if err == nil {
+				fleet[i], err = usptest.NewAgent(id, usptest.WithTransport(at),
+					usptest.WithController(ctrlID, mtp.Address{MTP: mtp.MQTT, To: ctrlTopic}),
+					usptest.WithNotifyRetry(2*burstWait, 4*burstWait))
+			}
+			if err == nil {
+				err = fleet[i].Start(context.Background())
+			}
+			if err == nil {
+				// Every Boot! asks for a NotifyResp from now on.
+				err = fleet[i].Model().Set("Device.LocalAgent.Subscription.1.NotifRetry", "true")
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	defer func() {
+		for _, a := range fleet {
+			if a != nil {
+				_ = a.Close(context.Background())
+			}
+		}
+	}()
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
+	// The agents' own Boot! at Start went out without send_resp; let the
+	// controller take them before counting.
+	burstWaitUntil(b, func() bool { return delivered.Load() >= int64(agents) })
+	delivered.Store(0)
+
+	total := int64(agents * each)
+	var lost int64
+	b.ResetTimer()
+	start := time.Now()
+	for b.Loop() {
+		var wg sync.WaitGroup
+		for _, a := range fleet {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range each {
+					if err := a.Emit(context.Background(), "Device.Boot!", map[string]string{"Cause": "LocalReboot"}); err != nil {
+						b.Error(err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		deadline := time.Now().Add(burstWait)
+		for {
+			pending := 0
+			for _, a := range fleet {
+				pending += len(a.PendingNotifications())
+			}
+			if pending == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				lost += int64(pending)
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	rate := float64(total*int64(b.N)) / elapsed.Seconds()
+	b.ReportMetric(rate, "notifs/s")
+	b.ReportMetric(float64(lost), "lost")
+	b.ReportMetric(float64(dups.Load()), "dup")
+	if got := delivered.Load(); got != total*int64(b.N) {
+		b.Errorf("handlers saw %d notifications, want %d", got, total*int64(b.N))
+	}
+	if v, ok := bareRates.Load(name); ok {
+		b.ReportMetric(rate/v.(float64), "x-bare")
+	}
+}
+
+// burstRecords returns a Notify record as the usptest agents send for
+// Boot! and the NotifyResp record the controller answers with, for the
+// bare clients to move the same bytes.
+func burstRecords(agentID string) (notify, resp []byte) {
+	id := "Event-" + time.Now().UTC().Format("2006-01-02T15:04:05Z") + "-1"
+	n := msg.Notify{SubscriptionID: "boot-1", SendResp: true, Notification: &msg.Event{
+		ObjPath: "Device.", EventName: "Boot!",
+		Params: map[string]string{"Cause": "LocalReboot", "CommandKey": "", "FirmwareUpdated": "false", "Reason": "Unknown",
+			"ParameterMap": `{"Device.LocalAgent.Controller.1.BootParameter.1.ParameterName":"Device.DeviceInfo.SoftwareVersion"}`},
+	}}
+	p, _ := proto.Marshal(n.Build(id))
+	notify, _ = record.Encode(record.NewNoSessionContext("1.3", ctrlID, agentID, p))
+	p, _ = proto.Marshal(msg.NotifyResp{SubscriptionID: "boot-1"}.Build(id))
+	resp, _ = record.Encode(record.NewNoSessionContext("1.3", agentID, ctrlID, p))
+	return notify, resp
+}
+
+func benchBareBurst(b *testing.B, name string, agents, each int) {
+	url := brokertest.StartMochi(b)
+	const ctrlTopic = "/bare/controller"
+	_, resp := burstRecords("proto::burst-00000")
+	ctrl, err := dialBare(url, ctrlTopic, func(cli *paho.Client, p *paho.Publish) {
+		// Answer each as it comes, concurrently: the ceiling.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), burstWait)
+			defer cancel()
+			_, _ = cli.Publish(ctx, &paho.Publish{Topic: p.Properties.ResponseTopic, QoS: 1, Payload: resp,
+				Properties: &paho.PublishProperties{ContentType: "usp.msg", ResponseTopic: ctrlTopic}})
+		}()
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ctrl.close()
+
+	type bareAgent struct {
+		topic  string
+		notify []byte
+		peer   *bareClient
+		got    atomic.Int64
+	}
+	fleet := make([]*bareAgent, agents)
+	var wg sync.WaitGroup
+	errs := make(chan error, agents)
+	sem := make(chan struct{}, 64)
+	for i := range fleet {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			a := &bareAgent{topic: "/bare/agent/" + strconv.Itoa(i)}
+			a.notify, _ = burstRecords(fmt.Sprintf("proto::burst-%05d", i))
+			var err error
+			if a.peer, err = dialBare(url, a.topic, func(*paho.Client, *paho.Publish) { a.got.Add(1) }); err != nil {
+				errs <- err
+				return
+			}
+			fleet[i] = a
+		}()
+	}
+	wg.Wait()
+	defer func() {
+		for _, a := range fleet {
+			if a != nil {
+				a.peer.close()
+			}
+		}
+	}()
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
+
+	total := int64(agents * each)
+	var lost int64
+	b.ResetTimer()
+	start := time.Now()
+	for b.Loop() {
+		var wg sync.WaitGroup
+		for _, a := range fleet {
+			a.got.Store(0)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range each {
+					_, err := a.peer.cli.Publish(context.Background(), &paho.Publish{Topic: ctrlTopic, QoS: 1, Payload: a.notify,
+						Properties: &paho.PublishProperties{ContentType: "usp.msg", ResponseTopic: a.topic}})
+					if err != nil {
+						b.Error(err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		deadline := time.Now().Add(burstWait)
+		for {
+			var got int64
+			for _, a := range fleet {
+				got += min(a.got.Load(), int64(each))
+			}
+			if got == total {
+				break
+			}
+			if time.Now().After(deadline) {
+				lost += total - got
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	rate := float64(total*int64(b.N)) / elapsed.Seconds()
+	b.ReportMetric(rate, "notifs/s")
+	b.ReportMetric(float64(lost), "lost")
+	bareRates.Store(name, rate)
+}
+
+// bareClient is a bare paho.golang client subscribed to one topic whose
+// messages go to a callback on paho's own goroutine.
+type bareClient struct {
+	cli  *paho.Client
+	once sync.Once
+}
+
+func dialBare(brokerURL, topic string, on func(*paho.Client, *paho.Publish)) (*bareClient, error) {
+	u, err := url.Parse(brokerURL)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := net.DialTimeout("tcp", u.Host, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	bc := &bareClient{}
+	bc.cli = paho.NewClient(paho.ClientConfig{
+		Conn: conn,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+			on(bc.cli, pr.Packet)
+			return true, nil
+		}},
+		OnClientError: func(error) {},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := bc.cli.Connect(ctx, &paho.Connect{ClientID: "bare" + topic, CleanStart: true, KeepAlive: 60}); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	if _, err := bc.cli.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: topic, QoS: 1}}}); err != nil {
+		bc.close()
+		return nil, err
+	}
+	return bc, nil
+}
+
+func (bc *bareClient) close() {
+	bc.once.Do(func() { _ = bc.cli.Disconnect(&paho.Disconnect{}) })
+}
+
+func burstWaitUntil(b *testing.B, cond func() bool) {
+	deadline := time.Now().Add(burstWait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.Fatal("condition not met within a minute")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
