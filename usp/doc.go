@@ -44,9 +44,52 @@
 // [Controller.OnNotify], or the iterator of [Controller.Notifications], and
 // the [Subscription] it belongs to. When the agent asked for a response,
 // NotifyResp is sent only after all of them accepted it; a handler error
-// leaves it unanswered and the agent sends it again. Retransmissions are
-// marked [Notification.Duplicate], and those already answered are answered
-// again without being delivered twice.
+// leaves it unanswered and the agent sends it again. A retransmission of a
+// notification a handler has already seen is marked
+// [Notification.Duplicate]; one that was already answered is answered
+// again without being delivered twice. The duplicate window
+// ([WithDuplicateWindow]) keeps a 64-bit keyed digest of each msg_id, not
+// the msg_id.
+//
+// # Intake
+//
+// A transport's delivery does almost nothing: it reads the record's to_id
+// and from_id from its wire form, drops what is misaddressed, and files the
+// record in its agent's mailbox. Everything else (decoding, dispatch,
+// handlers, and every answer the controller sends on its own: NotifyResp,
+// answers and refusals of agents' requests, Register and Deregister
+// answers, session context records) runs on intake workers, each answer
+// bounded by IntakeConfig.AnswerTimeout.
+//
+// Each agent has two mailboxes, each handled in order by one worker at a
+// time: one for responses to the controller's requests and session context
+// records, one for the rest (notifications, requests, connect and
+// Disconnect records, the end of a WebSocket or UDS session). So a notify
+// handler may ask its own agent something and get the answer, and a handler
+// that blocks holds up only its own agent's notifications. Workers exist
+// while mailboxes have work, up to IntakeConfig.Workers per kind of
+// mailbox; one agent's busy mailbox goes to the back of the line after each
+// record, so it cannot starve the others.
+//
+// Nothing is dropped for want of a worker: the intake is bounded in records
+// and bytes in total, and per agent ([WithIntake], [IntakeConfig]). Past the
+// total, the transport's delivery waits for room, which stops it reading:
+// the broker's flow control (MQTT acknowledges a record only when the
+// controller has taken it) or the connection's own backpressure holds the
+// rest, and the agents' retries do the remainder. Past an agent's own
+// share, that agent's records are refused, unanswered, logged and counted
+// ([IntakeStats], [IntakeHooks]), so one flooding agent cannot make the
+// others wait. The defaults take a storm of tens of thousands of
+// notifications without a refusal. [Controller.Close] stops the intake
+// first: deliveries waiting for room return at once, queued records are
+// dropped unanswered (the agents send them again), and Close returns when
+// its context ends even if a handler never does.
+//
+// Agent events reach the watchers of [Controller.OnAgentEvent] in order on
+// a goroutine of their own, through a queue bounded in events and bytes
+// ([WithAgentEventQueue]); when watchers fall behind, the oldest events are
+// dropped and the next one says how many in [AgentEvent.Missed]. A
+// panicking watcher is recovered and logged.
 //
 // # Subscriptions and operations
 //

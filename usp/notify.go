@@ -22,15 +22,19 @@ type Notification struct {
 	// *msg.ObjectCreation, *msg.ObjectDeletion, *msg.OperationComplete or
 	// *msg.OnBoardRequest.
 	Body msg.Notification
-	// Duplicate reports a retransmission: the agent sent this msg_id
-	// before and it was not (yet) answered. Retransmissions of answered
+	// Duplicate reports a retransmission of a notification the handlers
+	// have already seen (and not accepted, or not yet): a notification
+	// that was queued, refused or lost before reaching them is not a
+	// Duplicate when it comes again. Retransmissions of answered
 	// notifications are answered again and not delivered.
 	Duplicate bool
 	Received  time.Time
 }
 
-// NotifyHandler handles notifications. It runs on a goroutine of the
-// controller; notifications from one agent arrive in order. Returning nil
+// NotifyHandler handles notifications. It runs on an intake worker (see
+// "Intake" in the package doc); notifications from one agent arrive in
+// order, and while it runs, that agent's next ones wait (other agents'
+// do not). Returning nil
 // accepts the notification. When the agent asked for a response, the
 // controller sends NotifyResp only after every handler (and the matching
 // [Subscription], if any) accepted it; an error leaves it unanswered so

@@ -169,7 +169,11 @@ func (c *Core) Emit(ev mtp.Event) {
 	c.h.HandleEvent(ev)
 }
 
-// Deliver hands in to the handler.
+// Deliver hands in to the handler. It holds hmu, which every session's
+// delivery and event needs: nothing under it may write to a peer. The
+// controller's handler only files the record (its answers are written
+// from its own workers); when its intake is full the handler waits here,
+// and that holds every session's reading back, which is the point.
 func (c *Core) Deliver(in mtp.Inbound) {
 	c.hmu.Lock()
 	defer c.hmu.Unlock()

@@ -98,6 +98,7 @@ type Transport struct {
 
 	legacyMu sync.Mutex
 	legacy   map[string]struct{} // peer topics that only understand the reply-to suffix
+	nLegacy  atomic.Int32        // len(legacy), read without the lock
 }
 
 // link is a connection the transport is Up on.
@@ -710,6 +711,11 @@ func (t *Transport) onPublish(pr paho.PublishReceived) (bool, error) {
 			t.setLegacy(r, true)
 		}
 	}
+	// paho acknowledges a QoS 1 PUBLISH when this returns: a handler that
+	// holds the record back (a controller's intake when its budget is
+	// spent) holds the broker's flow back too. hmu only keeps handler
+	// calls apart, as mtp.Handler asks; the controller's HandleRecord just
+	// files the record for a worker.
 	t.hmu.Lock()
 	defer t.hmu.Unlock()
 	if !t.closing.Load() {
@@ -729,20 +735,30 @@ func (t *Transport) emitEvent(ev mtp.Event) {
 // setLegacy records whether a peer topic is served by an MQTT 3.1.1 client
 // that needs the reply-to suffix. The set is bounded: past the bound,
 // further 3.1.1 peers are answered without the suffix.
+// While there are none (the usual case: every peer speaks MQTT 5), neither
+// the receive path nor Send takes the set's lock.
 func (t *Transport) setLegacy(topic string, legacy bool) {
+	if !legacy && t.nLegacy.Load() == 0 {
+		return
+	}
 	t.legacyMu.Lock()
 	defer t.legacyMu.Unlock()
 	if !legacy {
 		delete(t.legacy, topic)
+		t.nLegacy.Store(int32(len(t.legacy)))
 		return
 	}
 	if _, ok := t.legacy[topic]; ok || len(t.legacy) >= maxLegacyTopicsTracked {
 		return
 	}
 	t.legacy[topic] = struct{}{}
+	t.nLegacy.Store(int32(len(t.legacy)))
 }
 
 func (t *Transport) isLegacy(topic string) bool {
+	if t.nLegacy.Load() == 0 {
+		return false
+	}
 	t.legacyMu.Lock()
 	defer t.legacyMu.Unlock()
 	_, ok := t.legacy[topic]
