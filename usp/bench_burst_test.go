@@ -58,7 +58,8 @@ var bareRates sync.Map
 // default settings, and a burst ends when every agent has its NotifyResps.
 // Beside it, in the same run, bare paho.golang clients move records of the
 // same sizes through the same broker: agents publish, a bare controller
-// answers each at QoS 1 as it arrives. Metrics: notifs/s, lost (not
+// answers each at QoS 1 from as many goroutines as the intake's default
+// Workers. Metrics: notifs/s, lost (not
 // answered within a minute), dup (first deliveries flagged Duplicate),
 // x-bare (the gousp rate over the bare one).
 //
@@ -212,19 +213,33 @@ func benchBareBurst(b *testing.B, name string, agents, each int) {
 	url := brokertest.StartMochi(b)
 	const ctrlTopic = "/bare/controller"
 	_, resp := burstRecords("proto::burst-00000")
-	ctrl, err := dialBare(url, ctrlTopic, func(cli *paho.Client, p *paho.Publish) {
-		// Answer each as it comes, concurrently: the ceiling.
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), burstWait)
-			defer cancel()
-			_, _ = cli.Publish(ctx, &paho.Publish{Topic: p.Properties.ResponseTopic, QoS: 1, Payload: resp,
-				Properties: &paho.PublishProperties{ContentType: "usp.msg", ResponseTopic: ctrlTopic}})
-		}()
-	})
+	// The bare controller answers each record at QoS 1 from as many
+	// goroutines as the gousp controller's intake has workers by default,
+	// taking records from paho's goroutine through a queue as deep as the
+	// intake's default budget.
+	queue := make(chan *paho.Publish, usp.DefaultIntakeRecords)
+	ctrl, err := dialBare(url, ctrlTopic, func(_ *paho.Client, p *paho.Publish) { queue <- p })
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ctrl.close()
+	var answering sync.WaitGroup
+	for range usp.DefaultIntakeWorkers {
+		answering.Add(1)
+		go func() {
+			defer answering.Done()
+			for p := range queue {
+				ctx, cancel := context.WithTimeout(context.Background(), burstWait)
+				_, _ = ctrl.cli.Publish(ctx, &paho.Publish{Topic: p.Properties.ResponseTopic, QoS: 1, Payload: resp,
+					Properties: &paho.PublishProperties{ContentType: "usp.msg", ResponseTopic: ctrlTopic}})
+				cancel()
+			}
+		}()
+	}
+	defer func() {
+		ctrl.close()
+		close(queue)
+		answering.Wait()
+	}()
 
 	type bareAgent struct {
 		topic  string
