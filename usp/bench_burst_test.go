@@ -218,7 +218,13 @@ func benchBareBurst(b *testing.B, name string, agents, each int) {
 	// taking records from paho's goroutine through a queue as deep as the
 	// intake's default budget.
 	queue := make(chan *paho.Publish, usp.DefaultIntakeRecords)
-	ctrl, err := dialBare(url, ctrlTopic, func(_ *paho.Client, p *paho.Publish) { queue <- p })
+	stop := make(chan struct{})
+	ctrl, err := dialBare(url, ctrlTopic, func(_ *paho.Client, p *paho.Publish) {
+		select {
+		case queue <- p:
+		case <-stop:
+		}
+	})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -227,7 +233,13 @@ func benchBareBurst(b *testing.B, name string, agents, each int) {
 		answering.Add(1)
 		go func() {
 			defer answering.Done()
-			for p := range queue {
+			for {
+				var p *paho.Publish
+				select {
+				case p = <-queue:
+				case <-stop:
+					return
+				}
 				ctx, cancel := context.WithTimeout(context.Background(), burstWait)
 				_, _ = ctrl.cli.Publish(ctx, &paho.Publish{Topic: p.Properties.ResponseTopic, QoS: 1, Payload: resp,
 					Properties: &paho.PublishProperties{ContentType: "usp.msg", ResponseTopic: ctrlTopic}})
@@ -236,9 +248,9 @@ func benchBareBurst(b *testing.B, name string, agents, each int) {
 		}()
 	}
 	defer func() {
-		ctrl.close()
-		close(queue)
+		close(stop)
 		answering.Wait()
+		ctrl.close()
 	}()
 
 	type bareAgent struct {
