@@ -356,7 +356,8 @@ func dialBare(brokerURL, topic string, on func(*paho.Client, *paho.Publish)) (*b
 	}
 	bc := &bareClient{}
 	bc.cli = paho.NewClient(paho.ClientConfig{
-		Conn: conn,
+		Conn:          conn,
+		PacketTimeout: burstWait, // as patient as the gousp agents' transport
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
 			on(bc.cli, pr.Packet)
 			return true, nil
