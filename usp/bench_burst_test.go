@@ -162,27 +162,15 @@ func benchGouspBurst(b *testing.B, name string, agents, each int) {
 			}()
 		}
 		wg.Wait()
-		deadline := time.Now().Add(burstWait)
-		for {
+		lost += awaitBurst(func() int64 {
 			pending := 0
 			for _, a := range fleet {
 				pending += len(a.PendingNotifications())
 			}
-			if pending == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				lost += int64(pending)
-				break
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
+			return int64(pending)
+		})
 	}
-	elapsed := time.Since(start)
-	b.StopTimer()
-	rate := float64(total*int64(b.N)) / elapsed.Seconds()
-	b.ReportMetric(rate, "notifs/s")
-	b.ReportMetric(float64(lost), "lost")
+	rate := reportBurst(b, total, start, lost)
 	b.ReportMetric(float64(dups.Load()), "dup")
 	if got := delivered.Load(); got != total*int64(b.N) {
 		b.Errorf("handlers saw %d notifications, want %d", got, total*int64(b.N))
@@ -314,28 +302,39 @@ func benchBareBurst(b *testing.B, name string, agents, each int) {
 			}()
 		}
 		wg.Wait()
-		deadline := time.Now().Add(burstWait)
-		for {
+		lost += awaitBurst(func() int64 {
 			var got int64
 			for _, a := range fleet {
 				got += min(a.got.Load(), int64(each))
 			}
-			if got == total {
-				break
-			}
-			if time.Now().After(deadline) {
-				lost += total - got
-				break
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
+			return total - got
+		})
 	}
+	bareRates.Store(name, reportBurst(b, total, start, lost))
+}
+
+// awaitBurst waits until nothing is outstanding, or burstWait; it returns
+// what is still outstanding then (lost).
+func awaitBurst(outstanding func() int64) int64 {
+	deadline := time.Now().Add(burstWait)
+	for {
+		n := outstanding()
+		if n == 0 || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// reportBurst stops the timer and reports the rate of b.N bursts of total
+// notifications since start, and the lost ones; it returns the rate.
+func reportBurst(b *testing.B, total int64, start time.Time, lost int64) float64 {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	rate := float64(total*int64(b.N)) / elapsed.Seconds()
 	b.ReportMetric(rate, "notifs/s")
 	b.ReportMetric(float64(lost), "lost")
-	bareRates.Store(name, rate)
+	return rate
 }
 
 // bareClient is a bare paho.golang client subscribed to one topic whose

@@ -40,12 +40,15 @@ const (
 func laneOf(rec []byte) lane {
 	var payload []byte
 	kind := protowire.Number(0)
-	walk(rec, func(num protowire.Number, v []byte) {
+	walk(rec, func(num protowire.Number, typ protowire.Type, v []byte) {
+		if typ != protowire.BytesType {
+			return // an unknown field to protobuf, whatever its number
+		}
 		switch num {
 		case recNoSession:
 			kind = num
-			walk(v, func(num protowire.Number, v []byte) {
-				if num == nscPayload {
+			walk(v, func(num protowire.Number, typ protowire.Type, v []byte) {
+				if num == nscPayload && typ == protowire.BytesType {
 					payload = v
 				}
 			})
@@ -66,31 +69,16 @@ func laneOf(rec []byte) lane {
 // msg_type. An absent msg_type is ERROR (0), which proto3 leaves out.
 func msgLane(m []byte) lane {
 	t := uspmsg.Header_ERROR
-	walk(m, func(num protowire.Number, v []byte) {
-		if num != msgHeader {
+	walk(m, func(num protowire.Number, typ protowire.Type, v []byte) {
+		if num != msgHeader || typ != protowire.BytesType {
 			return
 		}
-		for len(v) > 0 {
-			n, typ, l := protowire.ConsumeTag(v)
-			if l < 0 {
-				return
-			}
-			v = v[l:]
-			if n == headerMsgType && typ == protowire.VarintType {
-				x, l := protowire.ConsumeVarint(v)
-				if l < 0 {
-					return
-				}
+		walk(v, func(num protowire.Number, typ protowire.Type, v []byte) {
+			if num == headerMsgType && typ == protowire.VarintType {
+				x, _ := protowire.ConsumeVarint(v)
 				t = uspmsg.Header_MsgType(int32(x))
-				v = v[l:]
-				continue
 			}
-			l = protowire.ConsumeFieldValue(n, typ, v)
-			if l < 0 {
-				return
-			}
-			v = v[l:]
-		}
+		})
 	})
 	if t == uspmsg.Header_ERROR || msg.IsResponse(t) {
 		return laneAnswer
@@ -98,28 +86,25 @@ func msgLane(m []byte) lane {
 	return laneMain
 }
 
-// walk calls f for each length-delimited field at the top level of b, in
-// order, and stops at the first malformed field.
-func walk(b []byte, f func(num protowire.Number, v []byte)) {
+// walk calls f for each field at the top level of b, in order, with its
+// value: the contents of a length-delimited field, the encoded value of
+// any other. It stops at the first malformed field.
+func walk(b []byte, f func(num protowire.Number, typ protowire.Type, v []byte)) {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
 			return
 		}
 		b = b[n:]
-		if typ == protowire.BytesType {
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return
-			}
-			f(num, v)
-			b = b[n:]
-			continue
-		}
 		n = protowire.ConsumeFieldValue(num, typ, b)
 		if n < 0 {
 			return
 		}
+		v := b[:n]
+		if typ == protowire.BytesType {
+			v, _ = protowire.ConsumeBytes(v)
+		}
+		f(num, typ, v)
 		b = b[n:]
 	}
 }
