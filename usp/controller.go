@@ -374,8 +374,8 @@ func (c *Controller) handlePayload(a *agentState, r *route, payload []byte, inSe
 	t := m.GetHeader().GetMsgType()
 	id := m.GetHeader().GetMsgId()
 	switch {
-	case m.GetBody().GetError() != nil || msg.IsResponse(t):
-		c.completePending(a.id, id, m)
+	case isAnswer(m):
+		c.handleAnswer(a, m)
 	case t == uspmsg.Header_NOTIFY:
 		c.handleNotify(a, m, inSession)
 	case t == uspmsg.Header_REGISTER || t == uspmsg.Header_DEREGISTER:
@@ -386,6 +386,16 @@ func (c *Controller) handlePayload(a *agentState, r *route, payload []byte, inSe
 		e := &msg.Error{Code: msg.CodeRequestDenied, Message: fmt.Sprintf("a controller does not accept %s", t)}
 		c.reply(a, e.Build(id), inSession)
 	}
+}
+
+// isAnswer reports whether m answers a request: a response or an Error.
+func isAnswer(m *uspmsg.Msg) bool {
+	return m.GetBody().GetError() != nil || msg.IsResponse(m.GetHeader().GetMsgType())
+}
+
+// handleAnswer takes an agent's answer to one of the controller's requests.
+func (c *Controller) handleAnswer(a *agentState, m *uspmsg.Msg) {
+	c.completePending(a.id, m.GetHeader().GetMsgId(), m)
 }
 
 // reply sends an answer to an agent's request, in the same kind of record

@@ -61,9 +61,15 @@
 // answers, session context records) runs on intake workers, each answer
 // bounded by IntakeConfig.AnswerTimeout.
 //
+// The exception is an answer to one of the controller's own requests (a
+// response or Error message of up to 64 KiB outside a session context):
+// decoding it and waking the waiting call is quick, writes nothing and runs
+// no user code, so it is done at delivery, which saves a round trip a
+// hand-off between goroutines.
+//
 // Each agent has two mailboxes, each handled in order by one worker at a
-// time: one for responses to the controller's requests and session context
-// records, one for the rest (notifications, requests, connect and
+// time: one for the other answers and session context records, one for
+// the rest (notifications, requests, connect and
 // Disconnect records, the end of a WebSocket or UDS session). So a notify
 // handler may ask its own agent something and get the answer, and a handler
 // that blocks holds up only its own agent's notifications. Workers exist

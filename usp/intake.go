@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/record"
 )
@@ -403,7 +404,36 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 	default:
 		key = from
 	}
-	c.intake.put(boxKey{key, laneOf(in.Data)}, item{r: r, in: in, size: int64(len(in.Data))}, false)
+	ln := laneOf(in.Data)
+	if ln == laneAnswer && err == nil && len(in.Data) <= inlineAnswerMax && c.answerInline(r, in) {
+		return
+	}
+	c.intake.put(boxKey{key, ln}, item{r: r, in: in, size: int64(len(in.Data))}, false)
+}
+
+// inlineAnswerMax bounds the answers taken on the delivery goroutine.
+const inlineAnswerMax = 64 << 10
+
+// answerInline takes a response or Error message in a NoSessionContext
+// record on the transport's delivery goroutine, where the waiting call is
+// woken without a hand-off to a worker (a round trip's latency is mostly
+// such hand-offs). It is safe there: it decodes a record of bounded size,
+// books the agent and completes a pending call, and nothing of it writes
+// to the network, waits or runs user code. Anything else, a record that
+// fails to decode included (its refusal may write to the peer), goes to
+// the mailbox: it reports false.
+func (c *Controller) answerInline(r *route, in mtp.Inbound) bool {
+	rec, err := record.Decode(in.Data, record.WithMaxSize(c.cfg.maxRecordSize))
+	if err != nil || rec.GetNoSessionContext() == nil {
+		return false
+	}
+	m, err := msg.Decode(rec.GetNoSessionContext().GetPayload())
+	if err != nil || !isAnswer(m) {
+		return false
+	}
+	a := c.agentSeen(rec.GetFromId(), r, in.ReplyTo, rec.GetVersion(), false)
+	c.handleAnswer(a, m)
+	return true
 }
 
 // handleItem handles one delivery from a mailbox, on a worker.

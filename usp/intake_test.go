@@ -291,11 +291,19 @@ func TestDuplicateOnlyAfterDelivery(t *testing.T) {
 }
 
 // A notify handler that asks its own agent something gets the answer: the
-// answer does not queue behind the notification being handled.
+// answer does not queue behind the notification being handled, whether it
+// is small (taken at delivery) or large (through the agent's answer lane).
 func TestNotifyHandlerCallsItsAgent(t *testing.T) {
+	for _, size := range []int{1, 200 << 10} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) { notifyHandlerCallsItsAgent(t, size) })
+	}
+}
+
+func notifyHandlerCallsItsAgent(t *testing.T, size int) {
 	net := memory.NewNetwork()
 	agent := newScripted(t, net, "proto::agent-1", answer(func(*uspmsg.Msg) msg.Message {
-		return &msg.GetResp{Results: []msg.GetResult{{Requested: "Device.X.", Resolved: []msg.Resolved{{Path: "Device.X.", Params: map[string]string{"Y": "7"}}}}}}
+		v := strings.Repeat("7", size)
+		return &msg.GetResp{Results: []msg.GetResult{{Requested: "Device.X.", Resolved: []msg.Resolved{{Path: "Device.X.", Params: map[string]string{"Y": v}}}}}}
 	}))
 	var c *usp.Controller
 	got := make(chan error, 1)

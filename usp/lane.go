@@ -11,7 +11,9 @@ import (
 // to the controller's own requests travel apart from everything else, so
 // that a notify or broker handler that waits for an answer from its own
 // agent (a Get on Boot!, say) gets it: in one line, that answer would
-// queue behind the handler waiting for it.
+// queue behind the handler waiting for it. Most answers do not even reach
+// the answer lane: those up to inlineAnswerMax bytes outside a session
+// are taken at delivery (answerInline).
 type lane uint8
 
 const (
