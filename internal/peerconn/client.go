@@ -115,7 +115,7 @@ func (c *Client[S]) run() {
 
 		log.Info("connected", "peer", sess.PeerID())
 		c.core.Emit(mtp.Event{Kind: mtp.Up})
-		c.core.Emit(mtp.Event{Kind: mtp.PeerUp, Peer: sess.Peer(), PeerID: sess.PeerID()})
+		c.core.Emit(upEvent(sess))
 		c.firstUpOnce.Do(func() { close(c.firstUp) })
 
 		stop := context.AfterFunc(ctx, sess.Stop)
