@@ -57,8 +57,9 @@ type AgentEventKind int
 // Agent events.
 const (
 	// AgentConnected: the agent announced itself (connect record, also
-	// when it was thought present: it reconnected unnoticed) or sent
-	// something after being absent or unknown.
+	// when it was thought present: it reconnected unnoticed), its UDS or
+	// WebSocket session opened, or it sent something after being absent
+	// or unknown.
 	AgentConnected AgentEventKind = iota + 1
 	// AgentDisconnected: the agent sent a Disconnect record, its WebSocket
 	// or UDS session closed, or the transport reaching it went down.

@@ -53,7 +53,9 @@ type AfterRegisterer interface {
 // by a newer one), or it sent a Disconnect record. Its registrations are
 // void from then on; a Service that comes back registers again.
 // ServiceGone is called only for Services that were sent a RegisterResp,
-// in order with the handler's other calls.
+// in order with the handler's other calls. A Service behind an MQTT or
+// STOMP broker is seen leaving only when it sends a Disconnect record;
+// when it registers again, [Registry] accepts the paths it already owns.
 type ServiceWatcher interface {
 	ServiceGone(ctx context.Context, svc *Agent, reason error)
 }
@@ -128,20 +130,23 @@ func (c *Controller) handleBroker(a *agentState, m *uspmsg.Msg, inSession bool) 
 func (c *Controller) answerBroker(a *agentState, id string, req msg.Message, inSession bool) {
 	svc := c.Agent(a.id)
 	out, reg := c.callBroker(svc, id, req)
-	if err := c.sendMsg(c.ctx, a, out, inSession); err != nil {
+	// Not c.ctx: Close lets an answer in progress go out.
+	if err := c.sendMsg(context.Background(), a, out, inSession); err != nil {
 		c.log.Warn("could not answer service", "service", a.id, "msg_id", id, "err", err)
 		return
 	}
 	if reg == nil {
 		return
 	}
-	b := &c.brokerSt
-	b.mu.Lock()
-	if b.services == nil {
-		b.services = make(map[string]bool)
+	if _, ok := c.cfg.broker.(ServiceWatcher); ok {
+		b := &c.brokerSt
+		b.mu.Lock()
+		if b.services == nil {
+			b.services = make(map[string]bool)
+		}
+		b.services[a.id] = true
+		b.mu.Unlock()
 	}
-	b.services[a.id] = true
-	b.mu.Unlock()
 	after, ok := c.cfg.broker.(AfterRegisterer)
 	if !ok {
 		return
