@@ -36,6 +36,8 @@ type Controller struct {
 	subs     map[subKey]*Subscription
 	ops      map[opKey]*Operation
 
+	brokerSt brokerState // see broker.go
+
 	routes  []*route
 	intake  *intake
 	events  *eventQueue
@@ -105,6 +107,9 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 		r := c.routeFor(addr.MTP)
 		if r == nil {
 			return nil, fmt.Errorf("%w: agent %s uses %s, but no such transport was given", ErrInvalidOption, id, addr.MTP)
+		}
+		if _, onePeer := r.t.(singlePeer); addr.To == "" && !onePeer {
+			return nil, fmt.Errorf("%w: agent %s: an empty address needs a transport with one peer (a UDS or WebSocket client), not %T", ErrInvalidOption, id, r.t)
 		}
 		a := c.newAgent(id)
 		a.route, a.addr, a.configured = r, addr, true
@@ -251,6 +256,12 @@ func (c *Controller) routeFor(k mtp.Kind) *route {
 	return nil
 }
 
+// singlePeer is implemented by client transports with one peer (UDS and
+// WebSocket clients), which accept sends with an empty To.
+type singlePeer interface {
+	PeerID() string
+}
+
 // rejecter is implemented by transports with a session per peer
 // (WebSocket and UDS servers) that can end one peer's session.
 type rejecter interface {
@@ -280,20 +291,32 @@ func (c *Controller) handleEvent(r *route, ev mtp.Event) {
 		// Responses to calls sent over this transport may never come.
 		c.failPending(func(p *pending) bool { return p.route == r }, ErrTransportLost)
 		c.markRouteDown(r, ev.Err)
-	case mtp.PeerDown:
-		if ev.PeerID != "" {
-			// In line with the peer's records: those read before the
-			// session ended are handled before it is marked gone.
-			c.intake.put(boxKey{ev.PeerID, laneMain}, item{r: r, ev: &ev, size: eventSize}, true)
+	case mtp.PeerUp, mtp.PeerDown:
+		if ev.PeerID == "" {
+			c.sessionHook(r, ev)
+			return
 		}
+		// In line with the peer's records: those read before a session
+		// ended are handled before it is marked gone, and a replaced
+		// session's PeerDown before its successor's PeerUp.
+		c.intake.put(boxKey{ev.PeerID, laneMain}, item{r: r, ev: &ev, size: eventSize}, true)
 	}
 }
 
 // handlePeerEvent handles a session event from an agent's mailbox.
 func (c *Controller) handlePeerEvent(r *route, ev mtp.Event) {
-	if ev.Kind == mtp.PeerDown {
-		c.agentGone(ev.PeerID, r, fmt.Errorf("%w: %s session closed", ErrAgentGone, r.kind))
+	switch ev.Kind {
+	case mtp.PeerUp:
+		// The transport authenticated the peer (UDS handshake, WebSocket
+		// eid or certificate): that is enough to address it, before its
+		// connect record arrives, and after it replaced an older session.
+		c.agentSession(ev.PeerID, r, ev.Peer, ev.PeerCert)
+	case mtp.PeerDown:
+		reason := fmt.Errorf("%w: %s session closed", ErrAgentGone, r.kind)
+		c.agentGone(ev.PeerID, r, reason)
+		c.serviceGone(ev.PeerID, reason)
 	}
+	c.sessionHook(r, ev)
 }
 
 // handleInbound is the way up, on an intake worker: bytes from a transport
@@ -344,7 +367,9 @@ func (c *Controller) handleInbound(r *route, in mtp.Inbound) {
 		c.agentSeen(from, r, in.ReplyTo, rec.GetVersion(), true)
 	case *usprecord.Record_Disconnect:
 		d := rt.Disconnect
-		c.agentGone(from, nil, fmt.Errorf("%w: Disconnect record %d: %s", ErrAgentGone, d.GetReasonCode(), d.GetReason()))
+		reason := fmt.Errorf("%w: Disconnect record %d: %s", ErrAgentGone, d.GetReasonCode(), d.GetReason())
+		c.agentGone(from, nil, reason)
+		c.serviceGone(from, reason)
 		c.mu.Lock()
 		a := c.agents[from]
 		c.mu.Unlock()
@@ -417,7 +442,7 @@ func (c *Controller) sendMsg(ctx context.Context, a *agentState, m *uspmsg.Msg, 
 	if err != nil {
 		return err
 	}
-	if r == nil || addr.IsZero() {
+	if r == nil || (addr.IsZero() && !a.configured) {
 		return fmt.Errorf("%w %s", ErrUnknownAgent, a.id)
 	}
 	if inSession || sess != nil {
@@ -598,7 +623,7 @@ func (c *Controller) agentForSend(agentID string) (*agentState, error) {
 		return nil, ErrNotStarted
 	}
 	a := c.agents[agentID]
-	if a == nil || a.route == nil || a.addr.IsZero() {
+	if a == nil || a.route == nil || (a.addr.IsZero() && !a.configured) {
 		return nil, fmt.Errorf("%w %s", ErrUnknownAgent, agentID)
 	}
 	return a, nil
