@@ -292,26 +292,33 @@ func (c *Controller) handleEvent(r *route, ev mtp.Event) {
 		c.failPending(func(p *pending) bool { return p.route == r }, ErrTransportLost)
 		c.markRouteDown(r, ev.Err)
 	case mtp.PeerUp, mtp.PeerDown:
-		if ev.PeerID == "" {
-			c.sessionHook(r, ev)
+		key := boxKey{ev.PeerID, laneMain}
+		if ev.PeerID != "" && (ev.Kind == mtp.PeerDown || !c.intake.idle(key)) {
+			// In line with the peer's records: those read before a
+			// session ended are handled before it is marked gone, and a
+			// replaced session's PeerDown before its successor's PeerUp.
+			c.intake.put(key, item{r: r, ev: &ev, size: eventSize}, true)
 			return
 		}
-		// In line with the peer's records: those read before a session
-		// ended are handled before it is marked gone, and a replaced
-		// session's PeerDown before its successor's PeerUp.
-		c.intake.put(boxKey{ev.PeerID, laneMain}, item{r: r, ev: &ev, size: eventSize}, true)
+		// A PeerUp with nothing of the peer's in line: at once, so that
+		// the peer is addressable when the transport's Start returns.
+		// Nothing can get ahead of it: the transport delivers one thing
+		// at a time.
+		c.handlePeerEvent(r, ev)
 	}
 }
 
-// handlePeerEvent handles a session event from an agent's mailbox.
+// handlePeerEvent handles a session event, from the agent's mailbox or
+// at delivery.
 func (c *Controller) handlePeerEvent(r *route, ev mtp.Event) {
-	switch ev.Kind {
-	case mtp.PeerUp:
+	switch {
+	case ev.PeerID == "":
+	case ev.Kind == mtp.PeerUp:
 		// The transport authenticated the peer (UDS handshake, WebSocket
 		// eid or certificate): that is enough to address it, before its
 		// connect record arrives, and after it replaced an older session.
 		c.agentSession(ev.PeerID, r, ev.Peer, ev.PeerCert)
-	case mtp.PeerDown:
+	case ev.Kind == mtp.PeerDown:
 		reason := fmt.Errorf("%w: %s session closed", ErrAgentGone, r.kind)
 		c.agentGone(ev.PeerID, r, reason)
 		c.serviceGone(ev.PeerID, reason)

@@ -280,6 +280,14 @@ func (in *intake) put(key boxKey, it item, internal bool) {
 	}
 }
 
+// idle reports whether the mailbox key has nothing waiting or being
+// handled.
+func (in *intake) idle(key boxKey) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.boxes[key] == nil
+}
+
 // spawn starts a worker for a mailbox that became ready, unless the bound
 // is reached: then the workers there are take it in turn. Workers never
 // idle (they end when nothing is ready), so a new ready mailbox needs a

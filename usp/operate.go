@@ -241,6 +241,9 @@ func (c *Controller) completeOperation(agent string, oc *msg.OperationComplete) 
 	}
 	delete(c.ops, key)
 	c.mu.Unlock()
+	// Clean up first: a caller woken by finish may Close at once, and
+	// Close waits only for the cleanups already under way.
+	op.cleanup()
 	if oc.Err != nil {
 		op.finish(nil, oc.Err)
 	} else {
@@ -250,7 +253,6 @@ func (c *Controller) completeOperation(agent string, oc *msg.OperationComplete) 
 		}
 		op.finish(out, nil)
 	}
-	op.cleanup()
 }
 
 // sameCommand reports whether an OperationComplete's object path and
