@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -328,7 +327,7 @@ func TestDuplicateWindowKeepsDigests(t *testing.T) {
 	a := newScripted(t, net, "proto::agent-a", nil)
 	newController(t, net, usp.WithNotifyHandler(func(context.Context, *usp.Notification) error { return nil }))
 	const n, idSize = 32, 1 << 20
-	before := heapAlloc()
+	before := heap()
 	for i := range n {
 		id := fmt.Sprintf("%d-", i) + strings.Repeat("x", idSize)
 		m := msg.Notify{SubscriptionID: "s", SendResp: false, Notification: &msg.Event{ObjPath: "Device.", EventName: "Boot!"}}.Build(id)
@@ -340,18 +339,10 @@ func TestDuplicateWindowKeepsDigests(t *testing.T) {
 	a.mu.Lock()
 	a.got, a.recs = nil, nil
 	a.mu.Unlock()
-	after := heapAlloc()
+	after := heap()
 	if grew := int64(after) - int64(before); grew > 8<<20 {
 		t.Errorf("heap grew by %d MiB after %d notifications with 1 MiB msg_ids; want the window to keep digests only", grew>>20, n)
 	}
-}
-
-func heapAlloc() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
 }
 
 func TestAgentEventHandlerPanicIsRecovered(t *testing.T) {
