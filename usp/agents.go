@@ -21,6 +21,7 @@ type agentState struct {
 	present    bool
 	authed     bool   // addr is a session whose peer the transport authenticated
 	inflight   int    // calls waiting for this agent's answer
+	answered   bool   // it answered a call: it is reachable where it says
 	version    string // Record version written to the agent
 	versions   string // versions the agent said it supports, if known
 	lastSeen   time.Time

@@ -117,7 +117,8 @@ func WithPeerVerifier(v PeerVerifier) Option {
 // WithAgentLimits bounds the agents the controller keeps without being
 // told to: those learned from their traffic rather than configured with
 // [WithAgent]. Beyond max of them (default [DefaultMaxLearnedAgents]), a
-// newcomer evicts the least recently heard of a small random sample; with
+// newcomer evicts one of a small random sample: preferably one that never
+// answered a call, and the least recently heard of those; with
 // idle > 0 (default 0: never), learned agents not heard from for idle are
 // forgotten. An agent with a call in progress, a session context or an
 // open WebSocket or UDS session is never evicted; a forgotten agent is
@@ -210,8 +211,11 @@ func (c *Controller) admitNewAgent() bool {
 		return true
 	}
 	// Map iteration starts at a random place: the first few evictable
-	// agents are a random sample. Flooding the table with made-up IDs
-	// then mostly evicts made-up IDs, which are heard from once.
+	// agents are a random sample. The victim is an agent that never
+	// answered a call if the sample has one (anyone can make up an
+	// endpoint ID and a reply address, but only an agent reachable there
+	// answers), and the least recently heard of those. A flood of made-up
+	// IDs then evicts made-up IDs, not the agents the controller talks to.
 	const sample = 16
 	var victim *agentState
 	seen := 0
@@ -219,7 +223,10 @@ func (c *Controller) admitNewAgent() bool {
 		if !c.evictable(a) {
 			continue
 		}
-		if victim == nil || a.lastSeen.Before(victim.lastSeen) {
+		switch {
+		case victim == nil,
+			victim.answered && !a.answered,
+			victim.answered == a.answered && a.lastSeen.Before(victim.lastSeen):
 			victim = a
 		}
 		if seen++; seen == sample {
