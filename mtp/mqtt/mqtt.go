@@ -136,6 +136,9 @@ func New(brokerURL, endpointID string, opts ...Option) (*Transport, error) {
 	if cfg.shareGroup != "" && cfg.topic == "" {
 		return nil, errors.New("mqtt: WithSharedSubscription needs WithTopic")
 	}
+	if cfg.shareGroup != "" && cfg.responseTopicFor != nil {
+		return nil, errors.New("mqtt: WithResponseTopicFor does not combine with WithSharedSubscription")
+	}
 	u, err := url.Parse(brokerURL)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: broker URL: %w", err)
@@ -695,7 +698,7 @@ func (t *Transport) onPublish(pr paho.PublishReceived) (bool, error) {
 		t.log.Warn("dropping oversized record", "topic", p.Topic, "size", len(p.Payload), "max", t.cfg.maxRecord)
 		return true, nil
 	}
-	in := mtp.Inbound{Data: p.Payload}
+	in := mtp.Inbound{Data: p.Payload, ReceivedOn: mtp.Address{MTP: Kind, To: p.Topic}}
 	if rt != "" {
 		if err := checkTopicName(rt); err != nil {
 			t.log.Warn("ignoring unusable Response Topic", "topic", p.Topic, "response_topic", rt, "err", err)
@@ -705,8 +708,9 @@ func (t *Transport) onPublish(pr paho.PublishReceived) (bool, error) {
 		}
 	}
 	if in.ReplyTo.IsZero() {
-		if _, r, ok := SplitReplyTo(p.Topic); ok {
+		if base, r, ok := SplitReplyTo(p.Topic); ok {
 			in.ReplyTo = mtp.Address{MTP: Kind, To: r} // R-MQTT.25
+			in.ReceivedOn.To = base
 			t.setLegacy(r, true)
 		}
 	}
@@ -775,11 +779,19 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 	if l == nil || cm == nil || l.conn.ended.Err() != nil {
 		return fmt.Errorf("mqtt: send to %q: %w", to.To, mtp.ErrNotConnected)
 	}
-	topic := to.To
-	if t.isLegacy(topic) {
-		topic = JoinReplyTo(topic, l.reply)
+	topic, reply := to.To, l.reply
+	if f := t.cfg.responseTopicFor; f != nil {
+		if rt := f(to.To); rt != "" {
+			if err := checkTopicName(rt); err != nil {
+				return fmt.Errorf("mqtt: send to %q: response topic %q: %w: %v", to.To, rt, mtp.ErrBadAddress, err)
+			}
+			reply = rt
+		}
 	}
-	if l.maxPacket > 0 && publishSize(topic, l.reply, len(record)) > int(l.maxPacket) {
+	if t.isLegacy(topic) {
+		topic = JoinReplyTo(topic, reply)
+	}
+	if l.maxPacket > 0 && publishSize(topic, reply, len(record)) > int(l.maxPacket) {
 		return fmt.Errorf("mqtt: send %d bytes: broker accepts packets up to %d bytes: %w", len(record), l.maxPacket, mtp.ErrTooLarge)
 	}
 	// paho waits for a QoS 1 PUBACK until its packet timeout even when the
@@ -799,7 +811,7 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 		Payload: record,
 		Properties: &paho.PublishProperties{
 			ContentType:   ContentType, // R-MQTT.27
-			ResponseTopic: l.reply,     // R-MQTT.23
+			ResponseTopic: reply,       // R-MQTT.23
 		},
 	})
 	if err == nil {

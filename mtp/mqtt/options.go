@@ -52,6 +52,8 @@ type config struct {
 	pahoHooks       []func(*autopaho.ClientConfig)
 	connectHooks    []func(*paho.Connect)
 	dial            func(context.Context, *url.URL, *tls.Config) (net.Conn, error)
+
+	responseTopicFor func(to string) string
 }
 
 // WithTopic sets the topic this endpoint is reached on: it subscribes to
@@ -79,6 +81,25 @@ func WithReplyTopic(topic string) Option {
 			return fmt.Errorf("reply topic %q: %w", topic, err)
 		}
 		c.replyTopic = topic
+		return nil
+	}
+}
+
+// WithResponseTopicFor makes the Response Topic of each publish depend on
+// its destination: f gets the topic published to and returns the Response
+// Topic to give (no wildcards), or "" for the usual one. It lets a
+// controller ask each agent to answer on a topic of that agent's own
+// (e.g. usp/agent/A answers on usp/controller/A), which a broker ACL can
+// reserve to that agent, so that where a record arrives names its sender
+// (see SECURITY.md). Subscribe to those topics with [WithSubscriptions].
+// Not with [WithSharedSubscription], whose processes need answers on
+// topics of their own.
+func WithResponseTopicFor(f func(to string) string) Option {
+	return func(c *config) error {
+		if f == nil {
+			return errors.New("nil response topic function")
+		}
+		c.responseTopicFor = f
 		return nil
 	}
 }

@@ -465,7 +465,7 @@ func (t *Transport) deliver(m *gostomp.Message) {
 		t.log.Warn("dropping oversized record", "size", len(m.Body), "max", t.cfg.maxRecord)
 		return
 	}
-	in := mtp.Inbound{Data: m.Body}
+	in := mtp.Inbound{Data: m.Body, ReceivedOn: mtp.Address{MTP: Kind, To: m.Destination}}
 	if rd := m.Header.Get(HeaderReplyToDest); rd != "" {
 		if err := checkDestination(rd); err == nil {
 			in.ReplyTo = mtp.Address{MTP: Kind, To: rd} // R-STOMP.23
