@@ -21,6 +21,7 @@ import (
 	"github.com/eclipse/paho.golang/paho/session"
 
 	"github.com/gousp/gousp/internal/backoff"
+	"github.com/gousp/gousp/internal/writeguard"
 	"github.com/gousp/gousp/mtp"
 )
 
@@ -124,6 +125,7 @@ func New(brokerURL, endpointID string, opts ...Option) (*Transport, error) {
 		minBackoff:     DefaultMinBackoff,
 		maxBackoff:     DefaultMaxBackoff,
 		maxRecord:      DefaultMaxRecordSize,
+		writeTimeout:   DefaultWriteTimeout,
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -166,7 +168,14 @@ func New(brokerURL, endpointID string, opts ...Option) (*Transport, error) {
 		if cfg.dial == nil {
 			return nil, fmt.Errorf("mqtt: unsupported URL scheme %q (WithDialer can handle others)", u.Scheme)
 		}
-		tlsCfg = cfg.tls
+		if cfg.tls != nil {
+			// The dialer decides whether to use it; if it does, never
+			// below TLS 1.2 either (R-MQTT.48).
+			tlsCfg = cfg.tls.Clone()
+			if tlsCfg.MinVersion < tls.VersionTLS12 {
+				tlsCfg.MinVersion = tls.VersionTLS12
+			}
+		}
 	}
 	if u.Port() == "" {
 		u.Host = net.JoinHostPort(u.Hostname(), port)
@@ -361,7 +370,7 @@ func (t *Transport) attemptConnection(ctx context.Context, _ autopaho.ClientConf
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: dial %s: %w", t.url.Host, err)
 	}
-	gc := newGuardConn(conn, t.maxInbound(), t.connEnded)
+	gc := newGuardConn(writeguard.New(conn, t.cfg.writeTimeout), t.maxInbound(), t.connEnded)
 	t.mu.Lock()
 	t.dialed = gc
 	t.mu.Unlock()
@@ -797,6 +806,12 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 	// paho waits for a QoS 1 PUBACK until its packet timeout even when the
 	// connection is gone; end the wait when it goes, so that a send fails
 	// at once as the package promises.
+	if ctx.Done() != nil {
+		// A broker that stopped reading blocks the write of our PUBLISH
+		// (or of the packet before it); the caller's context ends it.
+		stop := context.AfterFunc(ctx, func() { l.conn.abortWrites() })
+		defer stop()
+	}
 	pctx := ctx
 	if t.cfg.qos > 0 {
 		var cancel context.CancelFunc
@@ -877,6 +892,15 @@ func (t *Transport) Close(ctx context.Context) error {
 	case <-t.closed:
 		return nil
 	case <-ctx.Done():
+		// The DISCONNECT (or something before it) is stuck in a write
+		// to a broker that stopped reading: cut the connection, so that
+		// paho and autopaho end now rather than after the write timeout.
+		t.mu.Lock()
+		gc := t.dialed
+		t.mu.Unlock()
+		if gc != nil {
+			_ = gc.Close()
+		}
 		return fmt.Errorf("mqtt: close: %w", ctx.Err())
 	}
 }

@@ -16,12 +16,15 @@ import (
 
 // Defaults for the options.
 const (
-	DefaultQoS              = 1
-	DefaultKeepAlive        = 60 * time.Second
-	DefaultConnectTimeout   = 10 * time.Second
-	DefaultMinBackoff       = time.Second
-	DefaultMaxBackoff       = time.Minute
-	DefaultMaxRecordSize    = 16 << 20
+	DefaultQoS            = 1
+	DefaultKeepAlive      = 60 * time.Second
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultMinBackoff     = time.Second
+	DefaultMaxBackoff     = time.Minute
+	DefaultMaxRecordSize  = 16 << 20
+	// DefaultWriteTimeout bounds each write to the broker (see
+	// [WithWriteTimeout]).
+	DefaultWriteTimeout     = 30 * time.Second
 	minimumBackoffAllowed   = 10 * time.Millisecond
 	maxLegacyTopicsTracked  = 4096
 	replyTopicInstanceLevel = "reply"
@@ -54,6 +57,7 @@ type config struct {
 	dial            func(context.Context, *url.URL, *tls.Config) (net.Conn, error)
 
 	responseTopicFor func(to string) string
+	writeTimeout     time.Duration
 }
 
 // WithTopic sets the topic this endpoint is reached on: it subscribes to
@@ -81,6 +85,21 @@ func WithReplyTopic(topic string) Option {
 			return fmt.Errorf("reply topic %q: %w", topic, err)
 		}
 		c.replyTopic = topic
+		return nil
+	}
+}
+
+// WithWriteTimeout bounds each write to the broker (default
+// [DefaultWriteTimeout]): a broker that stops reading for that long loses
+// the connection, which the transport then makes again. A Send whose
+// context ends while its record is stuck in a write returns at once, and
+// ends the connection too, since half a packet cannot be taken back.
+func WithWriteTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("write timeout %v, want > 0", d)
+		}
+		c.writeTimeout = d
 		return nil
 	}
 }
