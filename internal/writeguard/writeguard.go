@@ -30,6 +30,7 @@ type Conn struct {
 	mu      sync.Mutex
 	writing int  // writes in progress
 	aborted bool // writes were aborted: the stream is cut
+	failed  bool // a write failed: the stream is cut
 }
 
 // New wraps c; each write must complete within timeout (0: no deadline).
@@ -53,6 +54,7 @@ func (c *Conn) begin() error {
 func (c *Conn) end(err error) {
 	c.mu.Lock()
 	c.writing--
+	c.failed = c.failed || err != nil
 	c.mu.Unlock()
 	if err != nil {
 		_ = c.Conn.Close()
@@ -92,6 +94,14 @@ func (c *Conn) Abort() bool {
 	c.aborted = true
 	_ = c.Conn.SetWriteDeadline(time.Unix(1, 0))
 	return true
+}
+
+// Broken reports whether a write failed or was aborted: the stream is cut,
+// and nothing more can be written to the peer.
+func (c *Conn) Broken() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.aborted || c.failed
 }
 
 // Writing reports whether a write is in progress.

@@ -107,7 +107,10 @@ func WithTLS(cfg *tls.Config) Option {
 }
 
 // WithConnectTimeout bounds each connection attempt (dial, TLS, STOMP and
-// CONNECTED) and each send. The default is [DefaultConnectTimeout].
+// CONNECTED), each write to the broker (a broker that stops reading for
+// that long loses the connection) and each send whose context has no
+// deadline. A send returns when its context ends. The default is
+// [DefaultConnectTimeout].
 func WithConnectTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
