@@ -40,6 +40,7 @@ type config struct {
 	receipts       bool
 	logger         *slog.Logger
 	dial           func(ctx context.Context, addr string) (net.Conn, error)
+	replyToFor     func(to string) string
 }
 
 // WithDestination sets the destination this endpoint subscribes to and
@@ -51,6 +52,22 @@ func WithDestination(dest string) Option {
 			return err
 		}
 		c.destination = dest
+		return nil
+	}
+}
+
+// WithReplyToDestFor makes the reply-to-dest of each SEND depend on its
+// destination: f gets the destination sent to and returns the
+// reply-to-dest to give, or "" for the usual one (our own destination).
+// It lets a controller ask each agent to answer on a destination of that
+// agent's own, which broker permissions can reserve to it, so that where a
+// record arrives names its sender (see SECURITY.md).
+func WithReplyToDestFor(f func(to string) string) Option {
+	return func(c *config) error {
+		if f == nil {
+			return errors.New("nil reply-to-dest function")
+		}
+		c.replyToFor = f
 		return nil
 	}
 }

@@ -536,6 +536,14 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 	if conn == nil || t.State() != mtp.Connected {
 		return fmt.Errorf("stomp: send to %s: %w", to.To, mtp.ErrNotConnected)
 	}
+	if f := t.cfg.replyToFor; f != nil {
+		if rd := f(to.To); rd != "" {
+			if err := checkDestination(rd); err != nil {
+				return fmt.Errorf("stomp: send to %s: reply-to-dest %q: %w: %v", to.To, rd, mtp.ErrBadAddress, err)
+			}
+			dest = rd
+		}
+	}
 	opts := []func(*frame.Frame) error{gostomp.SendOpt.Header(HeaderReplyToDest, dest)} // R-STOMP.21
 	if t.cfg.receipts {
 		opts = append(opts, gostomp.SendOpt.Receipt)
