@@ -386,6 +386,7 @@ func TestHostileFloodOfIdentities(t *testing.T) {
 	const limit, flood = 50, 3000
 	a := newArena(t, brokertest.StartMochi(t), usp.WithAgentLimits(limit, 0), usp.WithProtocolNegotiation(), usp.WithNegotiationLimit(2))
 	base := heapAfterGC()
+	goroutines := runtime.NumGoroutine()
 	payload, _ := proto.Marshal(msg.Notify{SubscriptionID: "x", Notification: &msg.Event{ObjPath: "Device.", EventName: "Boot!"}}.Build("n"))
 	for i := range flood {
 		from := "proto::spoof-" + strconv.Itoa(i)
@@ -408,7 +409,34 @@ func TestHostileFloodOfIdentities(t *testing.T) {
 	if grown := heapAfterGC() - base; grown > 4<<20 {
 		t.Errorf("heap grew by %d bytes", grown)
 	}
+	// Each new identity would start a GetSupportedProtocol that waits
+	// for its timeout; at most two run.
+	if extra := runtime.NumGoroutine() - goroutines; extra > 10 {
+		t.Errorf("%d more goroutines after the flood", extra)
+	}
 	a.victimIntact(t)
+}
+
+// TestHostileIdleIdentitiesForgotten: identities heard from once are
+// forgotten after the idle time of WithAgentLimits.
+func TestHostileIdleIdentitiesForgotten(t *testing.T) {
+	a := newArena(t, brokertest.StartMochi(t), usp.WithAgentLimits(1000, 200*time.Millisecond))
+	payload, _ := proto.Marshal(msg.Notify{SubscriptionID: "x", Notification: &msg.Event{ObjPath: "Device.", EventName: "Boot!"}}.Build("n"))
+	for i := range 20 {
+		b, _ := record.Encode(record.NewNoSessionContext("1.3", ctrlID, "proto::idle-"+strconv.Itoa(i), payload))
+		if err := a.evil.Publish(ctxT(t), ctrlTopic, attackerTopic+"/"+strconv.Itoa(i), 1, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, func() bool { _, ok := a.c.AgentInfo("proto::idle-19"); return ok })
+	waitUntil(t, func() bool {
+		for _, info := range a.c.Agents() {
+			if strings.HasPrefix(info.EndpointID, "proto::idle-") {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func heapAfterGC() int64 {
