@@ -575,13 +575,23 @@ func (t *Transport) send(ctx context.Context, conn *gostomp.Conn, dest string, r
 	case err := <-done:
 		return err
 	case <-ctx.Done():
-		t.mu.Lock()
-		w := t.w
-		t.mu.Unlock()
-		if w != nil {
-			w.Abort()
-		}
+		t.cut(false)
 		return ctx.Err()
+	}
+}
+
+// cut aborts a write stuck on the broker, and with close also closes the
+// connection whatever it is doing.
+func (t *Transport) cut(close bool) {
+	t.mu.Lock()
+	w := t.w
+	t.mu.Unlock()
+	if w == nil {
+		return
+	}
+	w.Abort()
+	if close {
+		_ = w.Close()
 	}
 }
 
@@ -612,13 +622,7 @@ func (t *Transport) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		// Stuck on a broker that stopped reading: cut the connection so
 		// that go-stomp's goroutines end soon.
-		t.mu.Lock()
-		w := t.w
-		t.mu.Unlock()
-		if w != nil {
-			w.Abort()
-			_ = w.Close()
-		}
+		t.cut(true)
 		return fmt.Errorf("stomp: close: %w", ctx.Err())
 	}
 }
