@@ -98,3 +98,13 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestHostileIdleHandshake: a connection that never sends its handshake
+// is closed after the handshake timeout and gives its place back.
+func TestHostileIdleHandshake(t *testing.T) {
+	path := sockPath(t)
+	srv, _ := startServer(t, path, uds.WithHandshakeTimeout(200*time.Millisecond), uds.WithMaxSessions(1))
+	c := dialRaw(t, path)
+	c.expectClosed()
+	waitFor(t, func() bool { return srv.Connections() == 0 })
+}

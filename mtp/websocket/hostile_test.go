@@ -1,6 +1,7 @@
 package websocket_test
 
 import (
+	"net"
 	"testing"
 	"time"
 
@@ -49,4 +50,24 @@ func waitSessions(t *testing.T, srv *websocket.Server, n int) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TestHostileIdleHandshake: a connection that never sends its opening
+// handshake is closed after the handshake timeout, and does not count
+// against the session limits.
+func TestHostileIdleHandshake(t *testing.T) {
+	srv, _ := startServer(t, websocket.WithHandshakeTimeout(200*time.Millisecond), websocket.WithSessionLimits(1, 1))
+	c, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var b [1]byte
+	if _, err := c.Read(b[:]); err == nil {
+		t.Fatal("the server sent something to an idle connection")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("an idle connection was not closed within 5 s")
+	}
+	dialGorilla(t, srv, "proto::after-idle")
 }
