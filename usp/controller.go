@@ -492,7 +492,7 @@ func (c *Controller) completePending(a *agentState, r *route, msgID string, res 
 		return
 	}
 	delete(c.pending, msgID)
-	a.answered = true
+	a.answered = a.answered || res.err == nil
 	c.mu.Unlock()
 	p.finish(res.m, res.err)
 }
