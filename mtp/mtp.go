@@ -57,6 +57,9 @@ type Inbound struct {
 	// broker whose ACL lets each client publish only to topics of its own
 	// vouches for it.
 	ReceivedOn Address
+	// PeerCert is the certificate the peer presented on a TLS session
+	// (WebSocket); nil without one.
+	PeerCert *PeerCert
 }
 
 // State is a transport's connection state.
@@ -124,6 +127,9 @@ type Event struct {
 	// Peer and PeerID identify the peer for PeerUp and PeerDown.
 	Peer   Address
 	PeerID string
+	// PeerCert is the certificate the peer presented, for PeerUp of a TLS
+	// session (WebSocket); nil otherwise.
+	PeerCert *PeerCert
 	// Err says why the connection went Down, when known.
 	Err error
 }
