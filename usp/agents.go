@@ -211,14 +211,24 @@ func (c *Controller) agentSession(id string, r *route, addr mtp.Address, cert *m
 	c.mu.Lock()
 	a := c.agents[id]
 	if a == nil {
+		if !c.admitNewAgent() {
+			c.mu.Unlock()
+			c.log.Warn("not addressing a new session: too many agents known", "peer", id, "limit", c.cfg.maxLearned)
+			return
+		}
 		a = c.newAgent(id)
 		c.agents[id] = a
+		c.learned++
 	}
 	var ev AgentEventKind
-	if a.present && (a.addr != addr || a.route != r) {
-		ev = AgentMoved
+	// The session authenticates its peer, but the move policy still
+	// holds: a pinned agent stays where it was configured.
+	if _, move := c.placement(a, r, addr, true, true); move {
+		if a.present && (a.addr != addr || a.route != r) {
+			ev = AgentMoved
+		}
+		a.route, a.addr, a.authed = r, addr, true
 	}
-	a.route, a.addr = r, addr
 	if cert != nil {
 		a.cert = cert
 	}

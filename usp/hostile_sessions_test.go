@@ -9,7 +9,10 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/gousp/gousp/internal/brokertest"
+	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/mtp/mqtt"
 	"github.com/gousp/gousp/mtp/uds"
 	"github.com/gousp/gousp/mtp/websocket"
 	"github.com/gousp/gousp/proto/uspmsg"
@@ -152,3 +155,67 @@ func TestHostileOverSessions(t *testing.T) {
 }
 
 const logNotThePeer = "dropping record whose from_id is not the transport's peer"
+
+// TestHostileSessionDoesNotMovePinnedAgent: a WebSocket session opened
+// under the endpoint ID of an agent configured on MQTT (the ?eid= is the
+// client's own claim) does not move that agent.
+func TestHostileSessionDoesNotMovePinnedAgent(t *testing.T) {
+	url := brokertest.StartMochi(t)
+	mt, err := mqtt.New(url, ctrlID, mqtt.WithTopic(ctrlTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := websocket.NewServer(websocket.WithListenAddr("127.0.0.1:0"), websocket.WithEndpointID(ctrlID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := mtp.Address{MTP: mtp.MQTT, To: victimTopic}
+	notified := make(chan struct{}, 1)
+	c, err := usp.NewController(ctrlID, usp.WithTransport(mt), usp.WithTransport(srv), usp.WithAgent(victimID, home),
+		usp.WithNotifyHandler(func(context.Context, *usp.Notification) error {
+			select {
+			case notified <- struct{}{}:
+			default:
+			}
+			return nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	up := make(chan struct{}, 1)
+	evil, err := websocket.NewClient(srv.URL(), victimID, websocket.WithPeerID(ctrlID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := evil.Start(ctxT(t), mtp.HandlerFuncs{Event: func(ev mtp.Event) {
+		if ev.Kind == mtp.PeerUp {
+			select {
+			case up <- struct{}{}:
+			default:
+			}
+		}
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = evil.Close(context.Background()) })
+	<-up
+	// A record over the session reaches the controller after the
+	// session's PeerUp did: once it is handled, so is the PeerUp.
+	b, _ := proto.Marshal(msg.Notify{SubscriptionID: "x", Notification: &msg.Event{ObjPath: "Device.", EventName: "Boot!"}}.Build("n-1"))
+	rec, _ := record.Encode(record.NewNoSessionContext("1.3", ctrlID, victimID, b))
+	if err := evil.Send(ctxT(t), mtp.Address{MTP: mtp.WebSocket, To: ctrlID}, rec); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-notified:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the session's record never reached the controller")
+	}
+	if info, _ := c.AgentInfo(victimID); info.Address != home {
+		t.Fatalf("a self-named WebSocket session moved the pinned agent to %v", info.Address)
+	}
+}
