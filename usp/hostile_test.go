@@ -209,8 +209,10 @@ func predictions(seen string) []string {
 // to itself, then answers the requests it predicts the controller sends to
 // the victim, claiming to be the victim. The victim's call must return the
 // true value.
-func TestHostileForgedResponse(t *testing.T) {
-	a := newArena(t, brokertest.StartMochi(t))
+func TestHostileForgedResponse(t *testing.T) { onBrokers(t, hostileForgedResponse) }
+
+func hostileForgedResponse(t *testing.T, url string) {
+	a := newArena(t, url)
 	// The attacker is known (it sent a record) and receives a request.
 	a.forge(t, record.NewMQTTConnect("1.3", ctrlID, attackerID, usprecord.MQTTConnectRecord_V5, attackerTopic), attackerTopic)
 	waitUntil(t, func() bool { _, ok := a.c.AgentInfo(attackerID); return ok })
@@ -269,8 +271,10 @@ func TestHostileForgedResponse(t *testing.T) {
 // of the victim's pending request (it could only by reading the victim's
 // topic, which the broker recipe forbids) cannot answer it from its own
 // reply address, nor under its own from_id.
-func TestHostileKnownIDFromElsewhere(t *testing.T) {
-	a := newArena(t, brokertest.StartMochi(t))
+func TestHostileKnownIDFromElsewhere(t *testing.T) { onBrokers(t, hostileKnownIDFromElsewhere) }
+
+func hostileKnownIDFromElsewhere(t *testing.T, url string) {
+	a := newArena(t, url)
 	a.victim.Faults().Delay(400 * time.Millisecond)
 	defer a.victim.Faults().Reset()
 	done := make(chan error, 1)
@@ -304,8 +308,9 @@ func TestHostileKnownIDFromElsewhere(t *testing.T) {
 // attacker's topic, do not move the victim, whatever their kind; a
 // connect record does under the default policy but not under MoveNever,
 // and not with a PeerVerifier that ties each agent to its topic.
-func TestHostileAddressMove(t *testing.T) {
-	url := brokertest.StartMochi(t)
+func TestHostileAddressMove(t *testing.T) { onBrokers(t, hostileAddressMove) }
+
+func hostileAddressMove(t *testing.T, url string) {
 	notify := msg.Notify{SubscriptionID: "x", SendResp: true, Notification: &msg.Event{ObjPath: "Device.", EventName: "Boot!"}}.Build("n-1")
 	t.Run("notify", func(t *testing.T) {
 		a := newArena(t, url)
@@ -357,8 +362,10 @@ func TestHostileAddressMove(t *testing.T) {
 
 // TestHostileDisconnect: a forged Disconnect record claiming the victim
 // does not fail the victim's pending call nor mark it gone.
-func TestHostileDisconnect(t *testing.T) {
-	a := newArena(t, brokertest.StartMochi(t))
+func TestHostileDisconnect(t *testing.T) { onBrokers(t, hostileDisconnect) }
+
+func hostileDisconnect(t *testing.T, url string) {
+	a := newArena(t, url)
 	a.victim.Faults().Delay(300 * time.Millisecond)
 	done := make(chan error, 1)
 	go func() {
@@ -498,3 +505,14 @@ func TestHostileCallbackPanics(t *testing.T) {
 type panickyHooks struct{ usp.NopHooks }
 
 func (panickyHooks) RecordReceived(mtp.Kind, int) { panic("hook") }
+
+// onBrokers runs an attack through the embedded broker and through
+// mosquitto.
+func onBrokers(t *testing.T, attack func(t *testing.T, url string)) {
+	for _, b := range []struct {
+		name  string
+		start func(testing.TB) string
+	}{{"mochi", brokertest.StartMochi}, {"mosquitto", brokertest.StartMosquitto}} {
+		t.Run(b.name, func(t *testing.T) { attack(t, b.start(t)) })
+	}
+}
