@@ -28,9 +28,10 @@ type Conn struct {
 	timeout time.Duration
 
 	mu      sync.Mutex
-	writing int  // writes in progress
-	aborted bool // writes were aborted: the stream is cut
-	failed  bool // a write failed: the stream is cut
+	writing int       // writes in progress
+	aborted bool      // writes were aborted: the stream is cut
+	failed  bool      // a write failed: the stream is cut
+	set     time.Time // a deadline the user set, kept if it is earlier
 }
 
 // New wraps c; each write must complete within timeout (0: no deadline).
@@ -46,9 +47,31 @@ func (c *Conn) begin() error {
 	}
 	c.writing++
 	if c.timeout > 0 {
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+		d := time.Now().Add(c.timeout)
+		if !c.set.IsZero() && c.set.Before(d) {
+			d = c.set
+		}
+		_ = c.Conn.SetWriteDeadline(d)
 	}
 	return nil
+}
+
+// SetWriteDeadline sets a deadline for the writes to come, which they keep
+// where it is earlier than their own timeout; the zero time removes it.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.set = t
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// SetDeadline sets the read deadline and, as SetWriteDeadline, the write
+// deadline.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if err := c.Conn.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
 }
 
 func (c *Conn) end(err error) {

@@ -100,3 +100,17 @@ func (c *Conn) stuck() bool {
 	time.Sleep(50 * time.Millisecond)
 	return c.Writing()
 }
+
+func TestEarlierDeadlineKept(t *testing.T) {
+	c := New(stalled(t), time.Hour)
+	_ = c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+	start := time.Now()
+	err := fill(c)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("err = %v, want a timeout", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the write ignored the earlier deadline: %v", took)
+	}
+}
