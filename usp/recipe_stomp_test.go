@@ -93,6 +93,7 @@ func rabbitRecipe(t *testing.T, r *brokertest.RabbitMQ, controller string, agent
 // shared RabbitMQ node confined by the STOMP recipe: the victim is
 // unaffected by every one.
 func TestBrokerRecipeRabbitMQ(t *testing.T) {
+	victimReceived := func() []usptest.Received { return nil }
 	r := brokertest.SharedRabbitMQ(t)
 	ctrlUser := "usp-controller-recipe"
 	rabbitRecipe(t, r, ctrlUser, victimID, attackerID)
@@ -119,6 +120,11 @@ func TestBrokerRecipeRabbitMQ(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &logCounter{n: make(map[string]int)}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("controller log messages: %v; victim received %d messages", logs.n, len(victimReceived()))
+		}
+	})
 	c, err := usp.NewController(ctrlID, usp.WithTransport(ct), usp.WithPeerVerifier(verify), usp.WithLogger(slog.New(logs)))
 	if err != nil {
 		t.Fatal(err)
@@ -140,8 +146,21 @@ func TestBrokerRecipeRabbitMQ(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = victim.Close(context.Background()) })
-	// RabbitMQ under load can take seconds to route the first message.
-	waitLong(t, func() bool { info, ok := c.AgentInfo(victimID); return ok && info.Connected })
+	victimReceived = victim.Received
+	// A /topic/ message is dropped while no queue is bound to its routing
+	// key, and the controller's SUBSCRIBE takes effect a moment after it
+	// is sent: the victim announces itself until the controller hears it.
+	last := time.Now()
+	waitLong(t, func() bool {
+		if info, ok := c.AgentInfo(victimID); ok && info.Connected {
+			return true
+		}
+		if time.Since(last) > 500*time.Millisecond {
+			last = time.Now()
+			_ = victim.SendConnect(ctxT(t))
+		}
+		return false
+	})
 	truth, err := c.Agent(victimID).GetValue(ctxT(t), truePath)
 	if err != nil {
 		t.Fatal(err)
