@@ -136,7 +136,7 @@ func TestPropertyUnreliableNetwork(t *testing.T) {
 				break
 			}
 			if retries++; retries > 10000 {
-				t.Fatalf("%s: no progress after %d retries: agent has %d/%d, controller %d/%d\nctrl %+v\nagent %+v", 
+				t.Fatalf("%s: no progress after %d retries: agent has %d/%d, controller %d/%d\nctrl %+v\nagent %+v",
 					params, retries, len(agent.received), len(ctrl.sent), len(ctrl.received), len(agent.sent), ctrlSess.Stats(), agentSess.Stats())
 			}
 			toAgent.send(retry(t, ctrlSess)...)
