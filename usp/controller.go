@@ -313,6 +313,10 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		c.log.Warn("dropping record whose from_id is not the transport's peer", "from_id", from, "peer", in.PeerID)
 		return
 	}
+	switch rec.GetRecordType().(type) {
+	case *usprecord.Record_MqttConnect, *usprecord.Record_StompConnect, *usprecord.Record_WebsocketConnect, *usprecord.Record_UdsConnect:
+		c.sessionAnnounced(from)
+	}
 	switch rt := rec.GetRecordType().(type) {
 	case *usprecord.Record_MqttConnect:
 		addr := mtp.Address{MTP: r.kind, To: rt.MqttConnect.GetSubscribedTopic()}
@@ -330,12 +334,12 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		c.agentSeen(from, r, in.ReplyTo, rec.GetVersion(), true)
 	case *usprecord.Record_Disconnect:
 		d := rt.Disconnect
-		c.agentGone(from, nil, fmt.Errorf("%w: Disconnect record %d: %s", ErrAgentGone, d.GetReasonCode(), d.GetReason()))
+		c.agentGone(from, nil, c.sessionDisconnectError(from, d))
 		c.mu.Lock()
 		a := c.agents[from]
 		c.mu.Unlock()
 		if a != nil {
-			c.restartSession(a)
+			c.restartSession(a, d.GetReasonCode())
 		}
 	case *usprecord.Record_NoSessionContext:
 		a := c.agentSeen(from, r, in.ReplyTo, rec.GetVersion(), false)
@@ -394,6 +398,9 @@ func (c *Controller) sendMsg(ctx context.Context, a *agentState, m *uspmsg.Msg, 
 	if r == nil || addr.IsZero() {
 		return fmt.Errorf("%w %s", ErrUnknownAgent, a.id)
 	}
+	if sess != nil && !inSession && sess.fallback() {
+		sess = nil // the agent refused session context; see SessionConfig.Fallback
+	}
 	if inSession || sess != nil {
 		if sess == nil {
 			return fmt.Errorf("%w: no session with %s", ErrSessionFailed, a.id)
@@ -402,7 +409,7 @@ func (c *Controller) sendMsg(ctx context.Context, a *agentState, m *uspmsg.Msg, 
 		if err != nil {
 			return fmt.Errorf("usp: encoding message: %w", err)
 		}
-		return sess.send(ctx, payload)
+		return sess.send(ctx, m.GetHeader().GetMsgId(), payload)
 	}
 	// The common case: the message is written straight into its record.
 	b, err := record.EncodeMsg(version, a.id, c.id, m)

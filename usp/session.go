@@ -25,10 +25,30 @@ type SessionConfig struct {
 	// records; 0 never splits.
 	MaxSegment int
 	// RetryInterval is how long the controller waits for progress before it
-	// sends unacknowledged records again and asks for missing ones (default
-	// 5s).
+	// sends unacknowledged requests again and asks for missing records
+	// (default 5s). Each further round without progress waits twice as
+	// long as the one before, up to 16 intervals.
 	RetryInterval time.Duration
+	// MaxRetries is how many such rounds in a row the controller makes
+	// before it gives up: the calls waiting on the session fail with
+	// [ErrSessionFailed] and the session restarts. 0 means 4; negative
+	// values are refused.
+	MaxRetries int
+	// Fallback makes the controller exchange messages with an agent
+	// without session context once the agent refused it (Disconnect record
+	// 7106), as an agent whose E2ESession.SessionMode is Allow accepts.
+	// Off by default: an agent in Require mode answers every record
+	// without session context by restarting its session.
+	Fallback bool
 }
+
+// Session refusals: after the n-th Disconnect 7106 in a row, no session
+// record goes to the agent for RetryInterval·2^(n-1); after
+// maxRefusals, none at all until the agent opens a session itself.
+const maxRefusals = 3
+
+// maxBackoffShift caps the retry backoff at 2^4 = 16 intervals.
+const maxBackoffShift = 4
 
 // WithSessionContext makes the controller exchange messages with the
 // chosen agents inside an end-to-end session context. A session is opened
@@ -38,7 +58,7 @@ type SessionConfig struct {
 // being enabled for them get a Disconnect record with code 7106.
 func WithSessionContext(cfg SessionConfig) Option {
 	return func(c *config) error {
-		if cfg.MaxSegment < 0 || cfg.RetryInterval < 0 {
+		if cfg.MaxSegment < 0 || cfg.RetryInterval < 0 || cfg.MaxRetries < 0 {
 			return fmt.Errorf("%w: negative session context setting", ErrInvalidOption)
 		}
 		if cfg.RetryInterval == 0 {
@@ -50,12 +70,18 @@ func WithSessionContext(cfg SessionConfig) Option {
 	}
 }
 
-// session is an end-to-end session context with one agent.
+// session is an end-to-end session context with one agent. The fields
+// after s are guarded by c.mu.
 type session struct {
-	c    *Controller
-	a    *agentState
-	s    *e2e.Session
-	last e2e.Stats // at the previous retry tick, to see progress
+	c *Controller
+	a *agentState
+	s *e2e.Session
+
+	last      e2e.Stats         // at the previous retry tick, to see progress
+	idle      int               // retry ticks without progress since the last Retry
+	inflight  map[string]uint64 // msg_id of a request → sequence_id of its last record
+	refusals  int               // Disconnect 7106 in a row
+	refusedAt time.Time
 }
 
 // sessionFor returns the agent's session, creating it if session context is
@@ -68,25 +94,70 @@ func (c *Controller) sessionFor(a *agentState) (*session, error) {
 	if sc == nil || (len(sc.Agents) > 0 && !slices.Contains(sc.Agents, a.id)) {
 		return nil, nil
 	}
+	retries := sc.MaxRetries
+	if retries == 0 {
+		retries = e2e.DefaultMaxRetries
+	}
 	s, err := e2e.New(e2e.Config{
 		LocalID:       c.id,
 		PeerID:        a.id,
 		Version:       a.version,
 		MaxSegment:    sc.MaxSegment,
 		MaxReassembly: c.cfg.maxRecordSize,
+		MaxRetries:    retries,
 	}, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSessionFailed, err)
 	}
-	a.session = &session{c: c, a: a, s: s}
+	a.session = &session{c: c, a: a, s: s, inflight: map[string]uint64{}}
 	return a.session, nil
 }
 
-// send wraps one message in the session and sends its records.
-func (s *session) send(ctx context.Context, payload []byte) error {
+// fallback reports whether messages to the agent go without session
+// context, because it refused one and SessionConfig.Fallback allows that.
+func (s *session) fallback() bool {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	return s.c.cfg.session.Fallback && s.refusals > 0
+}
+
+// refusedLocked returns an error while the agent's refusal of session
+// context holds: within the backoff after a Disconnect 7106, or for good
+// after maxRefusals of them.
+func (s *session) refusedLocked(now time.Time) error {
+	if s.refusals == 0 {
+		return nil
+	}
+	if s.refusals >= maxRefusals {
+		return fmt.Errorf("%w with %s: %w (%d times; no more attempts until the agent opens a session)", ErrSessionFailed, s.a.id, ErrSessionRefused, s.refusals)
+	}
+	wait := s.c.cfg.session.RetryInterval << (s.refusals - 1)
+	if now.Sub(s.refusedAt) < wait {
+		return fmt.Errorf("%w with %s: %w (next attempt in %s)", ErrSessionFailed, s.a.id, ErrSessionRefused, (wait - now.Sub(s.refusedAt)).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// send wraps one message in the session and sends its records. msgID
+// names a request whose answer is awaited ("" for answers), so that the
+// retry timer knows what waits on acknowledgements.
+func (s *session) send(ctx context.Context, msgID string, payload []byte) error {
+	s.c.mu.Lock()
+	err := s.refusedLocked(time.Now())
+	s.c.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	recs, err := s.s.Wrap(payload)
 	if err != nil {
 		return fmt.Errorf("%w with %s: %w", ErrSessionFailed, s.a.id, err)
+	}
+	if msgID != "" {
+		s.c.mu.Lock()
+		if s.c.pending[msgID] != nil {
+			s.inflight[msgID] = recs[len(recs)-1].GetSessionContext().GetSequenceId()
+		}
+		s.c.mu.Unlock()
 	}
 	return s.sendRecords(ctx, recs)
 }
@@ -106,11 +177,27 @@ func (s *session) sendRecords(ctx context.Context, recs []*usprecord.Record) err
 	return nil
 }
 
+// fail fails the calls waiting on the agent with a session error, after
+// the session restarted or gave up: their requests or answers were lost
+// with it.
+func (s *session) fail(err error) {
+	s.c.mu.Lock()
+	clear(s.inflight)
+	s.c.mu.Unlock()
+	id := s.a.id
+	s.c.failPending(func(p *pending) bool { return p.agent == id }, fmt.Errorf("%w with %s: %w", ErrSessionFailed, id, err))
+}
+
 // handleSessionRecord handles a SessionContext record from an agent.
 func (c *Controller) handleSessionRecord(a *agentState, r *route, rec *usprecord.Record) {
 	c.mu.Lock()
 	sess, err := c.sessionFor(a)
 	addr, version := a.addr, a.version
+	if sess != nil {
+		// The agent speaks session context now: whatever it refused
+		// before is over.
+		sess.refusals = 0
+	}
 	c.mu.Unlock()
 	if err != nil {
 		c.log.Warn("cannot open a session context", "agent", a.id, "err", err)
@@ -145,24 +232,83 @@ func (c *Controller) handleSessionRecord(a *agentState, r *route, rec *usprecord
 	for _, p := range payloads {
 		c.handlePayload(a, r, p, true)
 	}
+	var pe *e2e.ProtocolError
+	if errors.As(err, &pe) {
+		// Answers to our requests would come in the old session, which
+		// is ignored from now on.
+		sess.fail(err)
+	}
 }
 
-// restartSession gives up the session with an agent, after the agent
-// disconnected: the next message opens a new one.
-func (c *Controller) restartSession(a *agentState) {
+// sessionDisconnectError is the error that calls waiting on an agent get
+// when it sends a DisconnectRecord: a session error when the code is about
+// the session context and the agent has one enabled, as well as
+// [ErrAgentGone].
+func (c *Controller) sessionDisconnectError(from string, d *usprecord.DisconnectRecord) error {
+	base := fmt.Errorf("%w: Disconnect record %d: %s", ErrAgentGone, d.GetReasonCode(), d.GetReason())
+	c.mu.Lock()
+	a := c.agents[from]
+	var sess *session
+	if a != nil {
+		sess, _ = c.sessionFor(a)
+	}
+	c.mu.Unlock()
+	if sess == nil {
+		return base
+	}
+	switch d.GetReasonCode() {
+	case record.CodeSessionNotAllowed:
+		return fmt.Errorf("%w: %w: %w", ErrSessionFailed, ErrSessionRefused, base)
+	case record.CodeSessionTerminated, record.CodeInvalidValue, record.CodeSARNotSupported, record.CodeCannotParse:
+		return fmt.Errorf("%w: %w", ErrSessionFailed, base)
+	}
+	return base
+}
+
+// restartSession ends the session with an agent after the agent sent a
+// DisconnectRecord with the given code. Nothing is sent: the next message
+// opens a new session whose first record has sequence_id 1, unless the
+// agent opens one first (OB-USP-A does right after its Disconnect, with
+// the next session id of its own count). After a refusal (7106) no session
+// record goes to the agent for a while, see [SessionConfig].
+func (c *Controller) restartSession(a *agentState, code uint32) {
 	c.mu.Lock()
 	sess := a.session
+	if sess != nil {
+		clear(sess.inflight)
+		if code == record.CodeSessionNotAllowed {
+			sess.refusals++
+			sess.refusedAt = time.Now()
+		}
+	}
 	c.mu.Unlock()
 	if sess == nil {
 		return
 	}
-	if _, err := sess.s.Restart(0); err != nil {
-		c.log.Warn("could not restart session context", "agent", a.id, "err", err)
+	sess.s.End()
+	// The agent may have lost its session state; let it start again
+	// with the id it counts, even one we had.
+	sess.s.ExpectPeerRestart()
+}
+
+// sessionAnnounced notes that an agent announced itself with a connect
+// record, as after a (re)connection or a reboot: if it lost its session
+// state, its next session may reuse an id (see e2e.Session.ExpectPeerRestart).
+func (c *Controller) sessionAnnounced(from string) {
+	c.mu.Lock()
+	var sess *session
+	if a := c.agents[from]; a != nil {
+		sess = a.session
+	}
+	c.mu.Unlock()
+	if sess != nil {
+		sess.s.ExpectPeerRestart()
 	}
 }
 
-// retrySessions resends what the agents have not acknowledged, for the
-// sessions that made no progress during the last interval.
+// retrySessions resends, with a backoff, what the agents have not
+// acknowledged while calls wait on it, and asks for missing records;
+// sessions that are idle or progressing send nothing.
 func (c *Controller) retrySessions() {
 	t := time.NewTicker(c.cfg.session.RetryInterval)
 	defer t.Stop()
@@ -172,24 +318,68 @@ func (c *Controller) retrySessions() {
 			return
 		case <-t.C:
 		}
-		var stuck []*session
+		var due []*session
 		c.mu.Lock()
 		for _, a := range c.agents {
-			s := a.session
-			if s == nil {
-				continue
+			if s := a.session; s != nil && s.dueLocked() {
+				due = append(due, s)
 			}
-			st := s.s.Stats()
-			if (st.Unacknowledged > 0 || st.OutOfOrder > 0) && st == s.last {
-				stuck = append(stuck, s)
-			}
-			s.last = st
 		}
 		c.mu.Unlock()
-		for _, s := range stuck {
-			if err := s.sendRecords(c.ctx, s.s.Retry()); err != nil {
-				c.log.Info("session retry failed", "agent", s.a.id, "err", err)
-			}
+		for _, s := range due {
+			s.retry()
 		}
 	}
+}
+
+// dueLocked is one tick of the retry timer for s: it reports whether a
+// resend round is due. One is due when the session made no progress since
+// the last tick while a call waits for an unacknowledged request or a gap
+// is open, and the backoff (1, 2, 4... ticks) has passed. c.mu is held.
+func (s *session) dueLocked() bool {
+	st := s.s.Stats()
+	progressed := st.SessionID != s.last.SessionID || st.Expected != s.last.Expected || st.Acknowledged != s.last.Acknowledged
+	s.last = st
+	waiting := false
+	for id, seq := range s.inflight {
+		switch {
+		case s.c.pending[id] == nil || seq < st.Acknowledged:
+			delete(s.inflight, id) // answered, given up, or delivered
+		default:
+			waiting = true
+		}
+	}
+	gap := st.OutOfOrder > 0 || st.Reassembling > 0
+	if progressed || !(waiting || gap) {
+		s.idle = 0
+		return false
+	}
+	s.idle++
+	if s.idle < 1<<min(st.Retries, maxBackoffShift) {
+		return false
+	}
+	s.idle = 0
+	return true
+}
+
+// retry makes one resend round; when the session gives up, the calls
+// waiting on it fail.
+func (s *session) retry() {
+	recs, err := s.s.Retry()
+	if len(recs) > 0 {
+		if err := s.sendRecords(s.c.ctx, recs); err != nil {
+			s.c.log.Info("session retry failed", "agent", s.a.id, "err", err)
+		}
+	}
+	if err == nil {
+		return
+	}
+	s.c.log.Warn("session context made no progress; giving up", "agent", s.a.id, "err", err)
+	var pe *e2e.ProtocolError
+	if !errors.As(err, &pe) {
+		// Only acknowledgements are missing: the agent may have lost the
+		// session. The next message opens a new one.
+		s.s.End()
+	}
+	s.fail(err)
 }

@@ -132,7 +132,7 @@ func (a *Agent) sessionRetries(every time.Duration) {
 			}
 			a.mu.Unlock()
 			for p, s := range peers {
-				recs := s.Retry()
+				recs, _ := s.Retry() // bounded; gives up on a silent controller
 				if len(recs) == 0 {
 					continue
 				}
