@@ -362,13 +362,22 @@ func (s *session) dueLocked() bool {
 	return true
 }
 
-// retry makes one resend round; when the session gives up, the calls
-// waiting on it fail.
+// retry makes one resend round; when the session gives up, the messages
+// it still completed are handled and the calls waiting on it fail.
 func (s *session) retry() {
-	recs, err := s.s.Retry()
+	payloads, recs, err := s.s.Retry()
 	if len(recs) > 0 {
 		if err := s.sendRecords(s.c.ctx, recs); err != nil {
 			s.c.log.Info("session retry failed", "agent", s.a.id, "err", err)
+		}
+	}
+	if len(payloads) > 0 {
+		// Messages that arrived beyond a gap given up.
+		s.c.mu.Lock()
+		r := s.a.route
+		s.c.mu.Unlock()
+		for _, p := range payloads {
+			s.c.handlePayload(s.a, r, p, true)
 		}
 	}
 	if err == nil {

@@ -153,7 +153,7 @@ func FuzzReceive(f *testing.F) {
 				mustEncode(t, s, "Wrap", recs)
 			}
 		}
-		again, _ := s.Retry()
+		_, again, _ := s.Retry()
 		mustEncode(t, s, "Retry", again)
 	})
 }

@@ -73,9 +73,9 @@ func recv(t testing.TB, s *e2e.Session, recs ...*usprecord.Record) (payloads [][
 // retry calls s.Retry and fails the test on an error.
 func retry(t testing.TB, s *e2e.Session) []*usprecord.Record {
 	t.Helper()
-	out, err := s.Retry()
-	if err != nil {
-		t.Fatalf("Retry: %v", err)
+	payloads, out, err := s.Retry()
+	if err != nil || len(payloads) != 0 {
+		t.Fatalf("Retry: %d payloads, %v", len(payloads), err)
 	}
 	return out
 }

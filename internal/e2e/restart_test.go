@@ -150,7 +150,7 @@ func TestRetryBounded(t *testing.T) {
 		var err error
 		for range 10 {
 			var out []*usprecord.Record
-			out, err = agent.Retry()
+			_, out, err = agent.Retry()
 			n += len(out)
 		}
 		if n != 2 || !errors.Is(err, e2e.ErrNoProgress) {
@@ -162,7 +162,7 @@ func TestRetryBounded(t *testing.T) {
 		// Progress starts the count again.
 		recv(t, agent, wrap(t, ctrl, "ack")...)
 		recv(t, ctrl, wrap(t, agent, "z")...)
-		if out, err := agent.Retry(); len(out) != 1 || err != nil {
+		if _, out, err := agent.Retry(); len(out) != 1 || err != nil {
 			t.Fatalf("after progress: %d records, %v", len(out), err)
 		}
 	})
@@ -176,7 +176,7 @@ func TestRetryBounded(t *testing.T) {
 				t.Fatalf("round %d: %v, want one request for 1", i, out)
 			}
 		}
-		out, err := agent.Retry()
+		_, out, err := agent.Retry()
 		var pe *e2e.ProtocolError
 		if !errors.As(err, &pe) || !errors.Is(err, e2e.ErrNoProgress) || pe.Code != record.CodeSessionTerminated {
 			t.Fatalf("err = %v, want a 7105 ProtocolError for ErrNoProgress", err)
@@ -186,7 +186,7 @@ func TestRetryBounded(t *testing.T) {
 		// the limit; nothing after it.
 		n := 0
 		for range 10 {
-			o, _ := agent.Retry()
+			_, o, _ := agent.Retry()
 			for _, r := range o {
 				if r != out[0] {
 					t.Fatalf("resent %v, want the opener", sc(r))

@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 
 	"github.com/gousp/gousp/proto/usprecord"
@@ -611,15 +612,18 @@ func (s *Session) Restart(newID uint64) (*usprecord.Record, error) {
 // Retry gives up after Config.MaxRetries rounds in a row in which the peer
 // made no progress (acknowledged nothing new, sent nothing we missed).
 // With a gap open or a message half reassembled, the session has failed to
-// buffer what it received: as R-E2E.21 requires, a new session starts and
-// Retry returns a [*ProtocolError] wrapping [ErrNoProgress] and the record
-// opening it. With only unacknowledged records, nothing is wrong with the
-// session itself, the peer is just silent: Retry returns an error wrapping
-// [ErrNoProgress] and no records, and resends nothing more until the peer
-// makes progress. Either way the caller should fail whatever waits on the
-// records. An idle session, with nothing unacknowledged and no gap, returns
-// nothing and counts nothing.
-func (s *Session) Retry() ([]*usprecord.Record, error) {
+// buffer what it received: the messages complete among the records held
+// beyond the gap are returned in sequence order (a peer that never
+// retransmits, as OB-USP-A, has sent them in good faith; only what was
+// lost is lost), and, as R-E2E.21 requires, a new session starts: Retry
+// returns a [*ProtocolError] wrapping [ErrNoProgress] and the record
+// opening the new session. With only unacknowledged records, nothing is
+// wrong with the session itself, the peer is just silent: Retry returns an
+// error wrapping [ErrNoProgress] and no records, and resends nothing more
+// until the peer makes progress. Either way the caller should fail
+// whatever still waits on the session. An idle session, with nothing
+// unacknowledged and no gap, returns nothing and counts nothing.
+func (s *Session) Retry() (payloads [][]byte, out []*usprecord.Record, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.id != s.markID || s.acked != s.markAcked || s.expected != s.markExpect {
@@ -627,7 +631,6 @@ func (s *Session) Retry() ([]*usprecord.Record, error) {
 		s.retries, s.gaveUp = 0, false
 	}
 	gap := s.highest >= s.expected || s.reasm.InProgress()
-	var out []*usprecord.Record
 	for _, sr := range s.sent {
 		sc := sr.rec.GetSessionContext()
 		opener := sc.GetSequenceId() == 1 && !s.confirmed
@@ -637,28 +640,60 @@ func (s *Session) Retry() ([]*usprecord.Record, error) {
 	}
 	if len(out) == 0 && !gap {
 		s.retries = 0
-		return nil, nil
+		return nil, nil, nil
 	}
 	if s.gaveUp {
-		return nil, fmt.Errorf("%w: session %d, resends stopped", ErrNoProgress, s.id)
+		return nil, nil, fmt.Errorf("%w: session %d, resends stopped", ErrNoProgress, s.id)
 	}
 	if s.cfg.MaxRetries >= 0 && s.retries >= s.cfg.MaxRetries {
 		if gap {
-			_, open, err := s.failLocked(nil, &ProtocolError{
+			missing := s.expected
+			payloads = s.skipGapLocked()
+			return s.failLocked(payloads, &ProtocolError{
 				Code: record.CodeSessionTerminated,
-				Msg:  fmt.Sprintf("sequence_id %d still missing after %d requests", s.expected, s.retries),
+				Msg:  fmt.Sprintf("sequence_id %d still missing after %d requests", missing, s.retries),
 				Err:  ErrNoProgress,
 			})
-			return open, err
 		}
 		s.gaveUp = true
-		return nil, fmt.Errorf("%w: session %d, %d records unacknowledged after %d resends", ErrNoProgress, s.id, len(out), s.retries)
+		return nil, nil, fmt.Errorf("%w: session %d, %d records unacknowledged after %d resends", ErrNoProgress, s.id, len(out), s.retries)
 	}
 	s.retries++
 	if gap {
 		out = s.gapRequestLocked(out, true)
 	}
-	return out, nil
+	return nil, out, nil
+}
+
+// skipGapLocked gives up the records missing and returns the messages
+// complete among those held beyond them, in sequence order. The session
+// is restarted next, which drops everything else.
+func (s *Session) skipGapLocked() [][]byte {
+	seqs := make([]uint64, 0, len(s.early))
+	for seq := range s.early {
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs)
+	s.reasm.Reset() // a message begun before the gap cannot be finished
+	var payloads [][]byte
+	for _, seq := range seqs {
+		sc := s.early[seq]
+		msg, done, err := s.reasm.Add(sc)
+		if err != nil {
+			// A piece of a message begun in the gap: skip it, and let
+			// the record start a message of its own if it can.
+			s.reasm.Reset()
+			msg, done, err = s.reasm.Add(sc)
+			if err != nil {
+				s.reasm.Reset()
+				continue
+			}
+		}
+		if done {
+			payloads = append(payloads, msg)
+		}
+	}
+	return payloads
 }
 
 // End gives up the current session without opening another, as when the

@@ -93,7 +93,7 @@ func (s fullSession) receive(rec *usprecord.Record) ([][]byte, []*usprecord.Reco
 }
 func (s fullSession) wrap(p []byte) ([]*usprecord.Record, error) { return s.Wrap(p) }
 func (s fullSession) retry() []*usprecord.Record {
-	recs, _ := s.Retry() // bounded: gives up on a silent controller
+	_, recs, _ := s.Retry() // bounded: gives up on a silent controller
 	return recs
 }
 func (s fullSession) active() bool                           { return true }
