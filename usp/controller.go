@@ -334,13 +334,16 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		c.agentSeen(from, r, in.ReplyTo, rec.GetVersion(), true)
 	case *usprecord.Record_Disconnect:
 		d := rt.Disconnect
-		c.agentGone(from, nil, c.sessionDisconnectError(from, d))
+		err := c.sessionDisconnectError(from, d)
 		c.mu.Lock()
 		a := c.agents[from]
 		c.mu.Unlock()
 		if a != nil {
+			// Before the calls fail, so that a call made at once sees
+			// the session ended (and a refusal).
 			c.restartSession(a, d.GetReasonCode())
 		}
+		c.agentGone(from, nil, err)
 	case *usprecord.Record_NoSessionContext:
 		a := c.agentSeen(from, r, in.ReplyTo, rec.GetVersion(), false)
 		c.handlePayload(a, r, rt.NoSessionContext.GetPayload(), false)
