@@ -338,11 +338,13 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		c.mu.Lock()
 		a := c.agents[from]
 		c.mu.Unlock()
-		if a != nil {
-			// Before the calls fail, so that a call made at once sees
-			// the session ended (and a refusal).
-			c.restartSession(a, d.GetReasonCode())
+		if a != nil && c.restartSession(a, d.GetReasonCode()) {
+			// Session context refused, and the requests were sent again
+			// without it: the agent is still there.
+			return
 		}
+		// After restartSession, so that a call made at once sees the
+		// session ended (and a refusal).
 		c.agentGone(from, nil, err)
 	case *usprecord.Record_NoSessionContext:
 		a := c.agentSeen(from, r, in.ReplyTo, rec.GetVersion(), false)

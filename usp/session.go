@@ -36,9 +36,11 @@ type SessionConfig struct {
 	MaxRetries int
 	// Fallback makes the controller exchange messages with an agent
 	// without session context once the agent refused it (Disconnect record
-	// 7106), as an agent whose E2ESession.SessionMode is Allow accepts.
-	// Off by default: an agent in Require mode answers every record
-	// without session context by restarting its session.
+	// 7106): the requests it refused are sent again that way, so the calls
+	// carry on, and so are later ones. Agents without session support and
+	// agents whose E2ESession.SessionMode is Allow take that. Off by
+	// default: an agent in Require mode answers every record without
+	// session context by restarting its session.
 	Fallback bool
 }
 
@@ -79,9 +81,15 @@ type session struct {
 
 	last      e2e.Stats         // at the previous retry tick, to see progress
 	idle      int               // retry ticks without progress since the last Retry
-	inflight  map[string]uint64 // msg_id of a request → sequence_id of its last record
+	inflight  map[string]inflight // requests sent in the session, by msg_id
 	refusals  int               // Disconnect 7106 in a row
 	refusedAt time.Time
+}
+
+// inflight is a request sent in the session whose answer is awaited.
+type inflight struct {
+	seq     uint64 // sequence_id of its last record
+	payload []byte // the message, to send again without session context (Fallback)
 }
 
 // sessionFor returns the agent's session, creating it if session context is
@@ -109,7 +117,7 @@ func (c *Controller) sessionFor(a *agentState) (*session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSessionFailed, err)
 	}
-	a.session = &session{c: c, a: a, s: s, inflight: map[string]uint64{}}
+	a.session = &session{c: c, a: a, s: s, inflight: map[string]inflight{}}
 	return a.session, nil
 }
 
@@ -155,7 +163,7 @@ func (s *session) send(ctx context.Context, msgID string, payload []byte) error 
 	if msgID != "" {
 		s.c.mu.Lock()
 		if s.c.pending[msgID] != nil {
-			s.inflight[msgID] = recs[len(recs)-1].GetSessionContext().GetSequenceId()
+			s.inflight[msgID] = inflight{seq: recs[len(recs)-1].GetSessionContext().GetSequenceId(), payload: payload}
 		}
 		s.c.mu.Unlock()
 	}
@@ -270,25 +278,51 @@ func (c *Controller) sessionDisconnectError(from string, d *usprecord.Disconnect
 // opens a new session whose first record has sequence_id 1, unless the
 // agent opens one first (OB-USP-A does right after its Disconnect, with
 // the next session id of its own count). After a refusal (7106) no session
-// record goes to the agent for a while, see [SessionConfig].
-func (c *Controller) restartSession(a *agentState, code uint32) {
+// record goes to the agent for a while, see [SessionConfig]; with
+// Fallback, the requests it refused are sent again without session context
+// and restartSession reports that it did so: the calls go on waiting.
+func (c *Controller) restartSession(a *agentState, code uint32) (resent bool) {
 	c.mu.Lock()
 	sess := a.session
+	var again [][]byte
+	r, addr, version := a.route, a.addr, a.version
 	if sess != nil {
-		clear(sess.inflight)
 		if code == record.CodeSessionNotAllowed {
 			sess.refusals++
 			sess.refusedAt = time.Now()
+			if c.cfg.session.Fallback {
+				for id, f := range sess.inflight {
+					if c.pending[id] != nil {
+						again = append(again, f.payload)
+					}
+				}
+			}
 		}
+		clear(sess.inflight)
 	}
 	c.mu.Unlock()
 	if sess == nil {
-		return
+		return false
 	}
 	sess.s.End()
 	// The agent may have lost its session state; let it start again
 	// with the id it counts, even one we had.
 	sess.s.ExpectPeerRestart()
+	if code != record.CodeSessionNotAllowed || !c.cfg.session.Fallback {
+		return false
+	}
+	if r == nil || addr.IsZero() {
+		return false
+	}
+	for _, p := range again {
+		// Refused before it was processed: sending it again executes it
+		// once.
+		if err := c.sendRecord(context.Background(), r, addr, record.NewNoSessionContext(version, a.id, c.id, p)); err != nil {
+			c.log.Warn("could not send a refused request without session context", "agent", a.id, "err", err)
+			return false
+		}
+	}
+	return true
 }
 
 // sessionAnnounced notes that an agent announced itself with a connect
@@ -341,9 +375,9 @@ func (s *session) dueLocked() bool {
 	progressed := st.SessionID != s.last.SessionID || st.Expected != s.last.Expected || st.Acknowledged != s.last.Acknowledged
 	s.last = st
 	waiting := false
-	for id, seq := range s.inflight {
+	for id, f := range s.inflight {
 		switch {
-		case s.c.pending[id] == nil || seq < st.Acknowledged:
+		case s.c.pending[id] == nil || f.seq < st.Acknowledged:
 			delete(s.inflight, id) // answered, given up, or delivered
 		default:
 			waiting = true
