@@ -39,6 +39,11 @@ type Faults struct {
 	Seed      uint64        // of the random source
 }
 
+// Counts says how many records each fault hit.
+type Counts struct {
+	Dropped, Duplicated, Held int
+}
+
 // Action is what an intercept decides for one record.
 type Action int
 
@@ -61,6 +66,7 @@ type Faulty struct {
 	held      *heldRecord
 	sent      [][]byte
 	received  [][]byte
+	counts    Counts
 	closed    bool
 	wg        sync.WaitGroup
 	stop      chan struct{}
@@ -76,10 +82,12 @@ func Wrap(t mtp.Transport, f Faults) *Faulty {
 	return &Faulty{Transport: t, f: f, rng: rand.New(rand.NewPCG(f.Seed, 0xfa017)), stop: make(chan struct{})}
 }
 
-// SetFaults replaces the faults from now on (the random source carries on).
+// SetFaults replaces the faults from now on, with a random source seeded
+// anew from f.Seed.
 func (t *Faulty) SetFaults(f Faults) {
 	t.mu.Lock()
 	t.f = f
+	t.rng = rand.New(rand.NewPCG(f.Seed, 0xfa017))
 	t.mu.Unlock()
 }
 
@@ -98,6 +106,13 @@ func (t *Faulty) Sent() [][]byte {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return slices.Clone(t.sent)
+}
+
+// Counts returns how many records the faults hit so far.
+func (t *Faulty) Counts() Counts {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.counts
 }
 
 // Received returns the records t received so far.
@@ -146,13 +161,16 @@ func (t *Faulty) Send(ctx context.Context, to mtp.Address, record []byte) error 
 	var out []heldRecord
 	switch act {
 	case Drop:
+		t.counts.Dropped++
 	case Hold:
+		t.counts.Held++
 		if t.held == nil {
 			t.held = &heldRecord{to, record}
 			break
 		}
 		out = append(out, heldRecord{to, record})
 	case Duplicate:
+		t.counts.Duplicated++
 		out = append(out, heldRecord{to, record}, heldRecord{to, record})
 	default:
 		out = append(out, heldRecord{to, record})

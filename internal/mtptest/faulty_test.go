@@ -102,6 +102,9 @@ func TestIntercept(t *testing.T) {
 	if sent := ft.Sent(); len(sent) != 5 {
 		t.Fatalf("Sent() has %d records, want the 5 handed over", len(sent))
 	}
+	if c := ft.Counts(); c != (mtptest.Counts{Dropped: 1, Duplicated: 1, Held: 1}) {
+		t.Fatalf("Counts() = %+v", c)
+	}
 	// A held record goes out on Flush when nothing follows.
 	send(t, ft, "late")
 	if err := ft.Flush(context.Background()); err != nil {
