@@ -79,10 +79,10 @@ type session struct {
 	a *agentState
 	s *e2e.Session
 
-	last      e2e.Stats         // at the previous retry tick, to see progress
-	idle      int               // retry ticks without progress since the last Retry
+	last      e2e.Stats           // at the previous retry tick, to see progress
+	idle      int                 // retry ticks without progress since the last Retry
 	inflight  map[string]inflight // requests sent in the session, by msg_id
-	refusals  int               // Disconnect 7106 in a row
+	refusals  int                 // Disconnect 7106 in a row
 	refusedAt time.Time
 }
 
