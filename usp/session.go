@@ -264,21 +264,35 @@ func (c *Controller) sessionDisconnectError(from string, d *usprecord.Disconnect
 	if sess == nil {
 		return base
 	}
-	switch d.GetReasonCode() {
-	case record.CodeSessionNotAllowed:
+	switch code := d.GetReasonCode(); {
+	case sess.refusal(code):
 		return fmt.Errorf("%w: %w: %w", ErrSessionFailed, ErrSessionRefused, base)
-	case record.CodeSessionTerminated, record.CodeInvalidValue, record.CodeSARNotSupported, record.CodeCannotParse:
+	case code == record.CodeSessionTerminated || code == record.CodeInvalidValue || code == record.CodeSARNotSupported || code == record.CodeCannotParse:
 		return fmt.Errorf("%w: %w", ErrSessionFailed, base)
 	}
 	return base
+}
+
+// refusal reports whether a Disconnect with code refuses session context:
+// 7106, or 7105 to a session we opened and the agent never wrote in.
+// OB-USP-A's experimental build in SessionMode Forbid answers 7105 ("Session
+// Context not allowed"); in Require mode, a 7105 for an opening it could
+// not take comes with its own opening record, which ends the refusal at
+// once (see handleSessionRecord).
+func (s *session) refusal(code uint32) bool {
+	if code == record.CodeSessionNotAllowed {
+		return true
+	}
+	st := s.s.Stats()
+	return code == record.CodeSessionTerminated && st.SessionID != 0 && st.Originated && !st.Confirmed && st.NextSequence > 1
 }
 
 // restartSession ends the session with an agent after the agent sent a
 // DisconnectRecord with the given code. Nothing is sent: the next message
 // opens a new session whose first record has sequence_id 1, unless the
 // agent opens one first (OB-USP-A does right after its Disconnect, with
-// the next session id of its own count). After a refusal (7106) no session
-// record goes to the agent for a while, see [SessionConfig]; with
+// the next session id of its own count). After a refusal (see refusal) no
+// session record goes to the agent for a while, see [SessionConfig]; with
 // Fallback, the requests it refused are sent again without session context
 // and restartSession reports that it did so: the calls go on waiting.
 func (c *Controller) restartSession(a *agentState, code uint32) (resent bool) {
@@ -286,8 +300,9 @@ func (c *Controller) restartSession(a *agentState, code uint32) (resent bool) {
 	sess := a.session
 	var again [][]byte
 	r, addr, version := a.route, a.addr, a.version
+	refused := sess != nil && sess.refusal(code)
 	if sess != nil {
-		if code == record.CodeSessionNotAllowed {
+		if refused {
 			sess.refusals++
 			sess.refusedAt = time.Now()
 			if c.cfg.session.Fallback {
@@ -308,7 +323,7 @@ func (c *Controller) restartSession(a *agentState, code uint32) (resent bool) {
 	// The agent may have lost its session state; let it start again
 	// with the id it counts, even one we had.
 	sess.s.ExpectPeerRestart()
-	if code != record.CodeSessionNotAllowed || !c.cfg.session.Fallback {
+	if !refused || !c.cfg.session.Fallback {
 		return false
 	}
 	if r == nil || addr.IsZero() {

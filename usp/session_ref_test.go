@@ -495,3 +495,31 @@ func TestReferenceAgentAllowMode(t *testing.T) {
 		t.Fatalf("the agent answered a session request with %v", record.Kind(last))
 	}
 }
+
+// TestReferenceAgentForbid: the reference agent in SessionMode Forbid
+// refuses session records with 7105, not 7106. A 7105 to a session the
+// agent never joined counts as a refusal: ErrSessionRefused, backoff, and
+// Fallback works.
+func TestReferenceAgentForbid(t *testing.T) {
+	forbid := &usptest.SessionConfig{Reference: true, Forbid: true}
+	rig := newRefRig(t, "memory", forbid, usp.SessionConfig{RetryInterval: time.Hour})
+	a := rig.c.Agent(e2eAgentID)
+	_, err := a.GetValue(ctxT(t), "Device.DeviceInfo.Manufacturer")
+	if !errors.Is(err, usp.ErrSessionRefused) || !errors.Is(err, usp.ErrSessionFailed) {
+		t.Fatalf("first call: %v, want ErrSessionRefused", err)
+	}
+	sent := len(rig.ctrlT.Sent())
+	if _, err := a.GetValue(ctxT(t), "Device.DeviceInfo.Manufacturer"); !errors.Is(err, usp.ErrSessionRefused) || len(rig.ctrlT.Sent()) != sent {
+		t.Fatalf("second call: %v, %d records sent", err, len(rig.ctrlT.Sent())-sent)
+	}
+
+	rig = newRefRig(t, "memory", forbid, usp.SessionConfig{RetryInterval: time.Hour, Fallback: true})
+	for i := range 2 {
+		if _, err := rig.c.Agent(e2eAgentID).GetValue(ctxT(t), "Device.DeviceInfo.Manufacturer"); err != nil {
+			t.Fatalf("call %d with Fallback: %v", i, err)
+		}
+	}
+	if n := executions(rig.agent, uspmsg.Header_GET); n != 2 {
+		t.Fatalf("%d Gets executed, want 2", n)
+	}
+}

@@ -14,10 +14,11 @@ import (
 // (see SessionConfig.Reference), written from its documented behaviour.
 // It keeps only counters: no retransmission buffer, no reordering.
 type refSession struct {
-	a     *Agent
-	peer  string
-	allow bool
-	max   int
+	a      *Agent
+	peer   string
+	allow  bool
+	forbid bool
+	max    int
 
 	mu       sync.Mutex
 	id       uint64 // current session id; the next one we open is id+1
@@ -30,7 +31,7 @@ type refSession struct {
 func newRefSession(a *Agent, peer string) *refSession {
 	reasm, _ := record.NewReassembler(a.cfg.maxRecordSize)
 	return &refSession{
-		a: a, peer: peer, allow: a.cfg.session.Allow, max: a.cfg.session.MaxSegment,
+		a: a, peer: peer, allow: a.cfg.session.Allow, forbid: a.cfg.session.Forbid, max: a.cfg.session.MaxSegment,
 		id: 1, reasm: reasm,
 	}
 }
@@ -57,6 +58,9 @@ func (s *refSession) receive(rec *usprecord.Record) ([][]byte, []*usprecord.Reco
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
+	case s.forbid:
+		return nil, []*usprecord.Record{record.NewDisconnect(s.a.cfg.version, s.peer, s.a.id,
+			"E2E Session Context forbidden. (Session Context not allowed)", record.CodeSessionTerminated)}, nil
 	case len(sc.GetPayload()) != 1:
 		return s.failLocked(fmt.Sprintf("record without exactly one payload (n: %d)", len(sc.GetPayload())))
 	case sc.GetSessionId() < 2 || sc.GetSequenceId() < 1 || sc.GetExpectedId() < 1:
@@ -112,13 +116,15 @@ func (s *refSession) retry() []*usprecord.Record { return nil }
 func (s *refSession) active() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !s.allow || s.up
+	return !s.forbid && (!s.allow || s.up)
 }
 
 func (s *refSession) noSession() (bool, []*usprecord.Record) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
+	case s.forbid:
+		return true, nil
 	case !s.allow:
 		_, out, _ := s.failLocked("SessionContext record is mandatory")
 		return false, out

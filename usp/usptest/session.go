@@ -46,6 +46,11 @@ type SessionConfig struct {
 	// the session without opening another, and the agent's own messages
 	// go without session context while none is up.
 	Allow bool
+	// Forbid, with Reference, is SessionMode Forbid: every SessionContext
+	// record is refused with a DisconnectRecord 7105 (the reference agent
+	// writes "Session Context not allowed" but not code 7106), and
+	// NoSessionContext records are processed.
+	Forbid bool
 }
 
 // WithSessionContext makes the agent accept SessionContext records and
@@ -61,8 +66,11 @@ func WithSessionContext(cfg SessionConfig) Option {
 		if cfg.MaxSegment < 0 || cfg.RetryInterval < 0 {
 			return optErr("negative session context setting")
 		}
-		if cfg.Allow && !cfg.Reference {
-			return optErr("SessionConfig.Allow needs Reference")
+		if (cfg.Allow || cfg.Forbid) && !cfg.Reference {
+			return optErr("SessionConfig.Allow and Forbid need Reference")
+		}
+		if cfg.Allow && cfg.Forbid {
+			return optErr("SessionConfig.Allow and Forbid exclude each other")
 		}
 		c.session = &cfg
 		return nil
