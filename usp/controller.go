@@ -338,7 +338,7 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		c.mu.Lock()
 		a := c.agents[from]
 		c.mu.Unlock()
-		if a != nil && c.restartSession(a, d.GetReasonCode()) {
+		if a != nil && c.restartSession(a, d) {
 			// Session context refused, and the requests were sent again
 			// without it: the agent is still there.
 			return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gousp/gousp/internal/e2e"
@@ -82,7 +83,8 @@ type session struct {
 	last      e2e.Stats           // at the previous retry tick, to see progress
 	idle      int                 // retry ticks without progress since the last Retry
 	inflight  map[string]inflight // requests sent in the session, by msg_id
-	refusals  int                 // Disconnect 7106 in a row
+	refusals  int                 // refusals in a row (see refusal)
+	unjoined  int                 // Disconnect 7105 in a row to sessions the agent never joined
 	refusedAt time.Time
 }
 
@@ -204,7 +206,7 @@ func (c *Controller) handleSessionRecord(a *agentState, r *route, rec *usprecord
 	if sess != nil {
 		// The agent speaks session context now: whatever it refused
 		// before is over.
-		sess.refusals = 0
+		sess.refusals, sess.unjoined = 0, 0
 	}
 	c.mu.Unlock()
 	if err != nil {
@@ -265,7 +267,7 @@ func (c *Controller) sessionDisconnectError(from string, d *usprecord.Disconnect
 		return base
 	}
 	switch code := d.GetReasonCode(); {
-	case sess.refusal(code):
+	case sess.refusal(d):
 		return fmt.Errorf("%w: %w: %w", ErrSessionFailed, ErrSessionRefused, base)
 	case code == record.CodeSessionTerminated || code == record.CodeInvalidValue || code == record.CodeSARNotSupported || code == record.CodeCannotParse:
 		return fmt.Errorf("%w: %w", ErrSessionFailed, base)
@@ -273,18 +275,31 @@ func (c *Controller) sessionDisconnectError(from string, d *usprecord.Disconnect
 	return base
 }
 
-// refusal reports whether a Disconnect with code refuses session context:
-// 7106, or 7105 to a session we opened and the agent never wrote in.
-// OB-USP-A's experimental build in SessionMode Forbid answers 7105 ("Session
-// Context not allowed"); in Require mode, a 7105 for an opening it could
-// not take comes with its own opening record, which ends the refusal at
-// once (see handleSessionRecord).
-func (s *session) refusal(code uint32) bool {
-	if code == record.CodeSessionNotAllowed {
+// refusal reports whether a Disconnect refuses session context: 7106, or
+// 7105 to a session we opened and the agent never wrote in, when its reason
+// says session context is not allowed (OB-USP-A's experimental build in
+// SessionMode Forbid answers 7105 "Session Context not allowed") or when
+// the previous one was such a 7105 too. (A single 7105 to an opening can
+// be a failure the agent follows with an opening of its own, as OB-USP-A
+// in Require mode does.)
+func (s *session) refusal(d *usprecord.DisconnectRecord) bool {
+	if d.GetReasonCode() == record.CodeSessionNotAllowed {
 		return true
 	}
+	if !s.unjoined7105(d) {
+		return false
+	}
+	s.c.mu.Lock()
+	again := s.unjoined > 0
+	s.c.mu.Unlock()
+	return again || strings.Contains(strings.ToLower(d.GetReason()), "not allowed")
+}
+
+// unjoined7105 reports whether d is a 7105 to a session we opened, sent
+// records in, and the agent never wrote in.
+func (s *session) unjoined7105(d *usprecord.DisconnectRecord) bool {
 	st := s.s.Stats()
-	return code == record.CodeSessionTerminated && st.SessionID != 0 && st.Originated && !st.Confirmed && st.NextSequence > 1
+	return d.GetReasonCode() == record.CodeSessionTerminated && st.SessionID != 0 && st.Originated && !st.Confirmed && st.NextSequence > 1
 }
 
 // restartSession ends the session with an agent after the agent sent a
@@ -295,13 +310,23 @@ func (s *session) refusal(code uint32) bool {
 // session record goes to the agent for a while, see [SessionConfig]; with
 // Fallback, the requests it refused are sent again without session context
 // and restartSession reports that it did so: the calls go on waiting.
-func (c *Controller) restartSession(a *agentState, code uint32) (resent bool) {
+func (c *Controller) restartSession(a *agentState, d *usprecord.DisconnectRecord) (resent bool) {
 	c.mu.Lock()
 	sess := a.session
+	c.mu.Unlock()
+	refused, unjoined := false, false
+	if sess != nil {
+		refused, unjoined = sess.refusal(d), sess.unjoined7105(d)
+	}
+	c.mu.Lock()
 	var again [][]byte
 	r, addr, version := a.route, a.addr, a.version
-	refused := sess != nil && sess.refusal(code)
 	if sess != nil {
+		if unjoined {
+			sess.unjoined++
+		} else {
+			sess.unjoined = 0
+		}
 		if refused {
 			sess.refusals++
 			sess.refusedAt = time.Now()
