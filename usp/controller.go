@@ -313,10 +313,6 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		c.log.Warn("dropping record whose from_id is not the transport's peer", "from_id", from, "peer", in.PeerID)
 		return
 	}
-	switch rec.GetRecordType().(type) {
-	case *usprecord.Record_MqttConnect, *usprecord.Record_StompConnect, *usprecord.Record_WebsocketConnect, *usprecord.Record_UdsConnect:
-		c.sessionAnnounced(from)
-	}
 	switch rt := rec.GetRecordType().(type) {
 	case *usprecord.Record_MqttConnect:
 		addr := mtp.Address{MTP: r.kind, To: rt.MqttConnect.GetSubscribedTopic()}
@@ -354,6 +350,10 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		c.handleSessionRecord(a, r, rec)
 	default:
 		c.log.Warn("dropping record of unknown type", "from_id", from)
+	}
+	switch rec.GetRecordType().(type) {
+	case *usprecord.Record_MqttConnect, *usprecord.Record_StompConnect, *usprecord.Record_WebsocketConnect, *usprecord.Record_UdsConnect:
+		c.sessionAnnounced(from)
 	}
 }
 

@@ -97,12 +97,17 @@
 // nothing: records the agent never acknowledges (it need not send
 // acknowledgement-only records) are not resent for their own sake.
 //
-// An agent that refuses session context (Disconnect 7106) fails the call
-// with [ErrSessionRefused], which matches [ErrSessionFailed]. The next
-// attempt waits RetryInterval, then twice that; after three refusals the
+// An agent that refuses session context (Disconnect 7106, or 7105 to a
+// session it never joined when the reason says so or it repeats, as
+// OB-USP-A in SessionMode Forbid answers) fails the call with
+// [ErrSessionRefused], which matches [ErrSessionFailed]. The next attempt
+// waits RetryInterval, then twice that; after three refusals the
 // controller stops trying until the agent opens a session itself. With
 // [SessionConfig].Fallback, messages to such an agent go without session
-// context instead, which suits agents whose SessionMode is Allow.
+// context instead, the refused requests included: those are sent again
+// when the agent announces itself with its connect record (OB-USP-A drops
+// its connection after a Disconnect), or after RetryInterval. That suits
+// agents without session support and agents whose SessionMode is Allow.
 //
 // OB-USP-A's experimental session (its E2ESESSION_EXPERIMENTAL_USP_V_1_2
 // build) neither retransmits nor detects duplicates: a request resent

@@ -86,6 +86,7 @@ type session struct {
 	refusals  int                 // refusals in a row (see refusal)
 	unjoined  int                 // Disconnect 7105 in a row to sessions the agent never joined
 	refusedAt time.Time
+	resend    [][]byte // refused requests to send without session context (Fallback)
 }
 
 // inflight is a request sent in the session whose answer is awaited.
@@ -320,7 +321,7 @@ func (c *Controller) restartSession(a *agentState, d *usprecord.DisconnectRecord
 	}
 	c.mu.Lock()
 	var again [][]byte
-	r, addr, version := a.route, a.addr, a.version
+	r, addr := a.route, a.addr
 	if sess != nil {
 		if unjoined {
 			sess.unjoined++
@@ -354,15 +355,36 @@ func (c *Controller) restartSession(a *agentState, d *usprecord.DisconnectRecord
 	if r == nil || addr.IsZero() {
 		return false
 	}
+	// OB-USP-A drops its connection after a Disconnect record and
+	// announces itself again once reconnected: what is sent before is
+	// lost. So the refused requests go on its connect record, or after
+	// RetryInterval from an agent that sends none.
+	c.mu.Lock()
+	sess.resend = append(sess.resend, again...)
+	c.mu.Unlock()
+	time.AfterFunc(c.cfg.session.RetryInterval, sess.flushResend)
+	return true
+}
+
+// flushResend sends the requests refused with session context again
+// without it. They were refused before they were processed: each is
+// executed once.
+func (s *session) flushResend() {
+	c := s.c
+	c.mu.Lock()
+	again := s.resend
+	s.resend = nil
+	r, addr, version, closed := s.a.route, s.a.addr, s.a.version, c.closed
+	c.mu.Unlock()
+	if len(again) == 0 || closed || r == nil || addr.IsZero() {
+		return
+	}
 	for _, p := range again {
-		// Refused before it was processed: sending it again executes it
-		// once.
-		if err := c.sendRecord(context.Background(), r, addr, record.NewNoSessionContext(version, a.id, c.id, p)); err != nil {
-			c.log.Warn("could not send a refused request without session context", "agent", a.id, "err", err)
-			return false
+		if err := c.sendRecord(context.Background(), r, addr, record.NewNoSessionContext(version, s.a.id, c.id, p)); err != nil {
+			c.log.Warn("could not send a refused request without session context", "agent", s.a.id, "err", err)
+			return
 		}
 	}
-	return true
 }
 
 // sessionAnnounced notes that an agent announced itself with a connect
@@ -377,6 +399,7 @@ func (c *Controller) sessionAnnounced(from string) {
 	c.mu.Unlock()
 	if sess != nil {
 		sess.s.ExpectPeerRestart()
+		sess.flushResend()
 	}
 }
 

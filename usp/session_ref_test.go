@@ -459,7 +459,10 @@ func TestSessionRefused(t *testing.T) {
 // TestSessionRefusedFallback: with Fallback, messages go without session
 // context once the agent refused it, the refused one included.
 func TestSessionRefusedFallback(t *testing.T) {
-	rig := newRefRig(t, "memory", nil, usp.SessionConfig{RetryInterval: time.Hour, Fallback: true})
+	// Over MQTT the agent announces itself again after its Disconnect
+	// (as OB-USP-A reconnects): the refused request goes then, not after
+	// RetryInterval.
+	rig := newRefRig(t, "mqtt-mochi", nil, usp.SessionConfig{RetryInterval: time.Hour, Fallback: true})
 	a := rig.c.Agent(e2eAgentID)
 	// The refused request goes again without session context: the
 	// call succeeds, executed once.
@@ -513,7 +516,9 @@ func TestReferenceAgentForbid(t *testing.T) {
 		t.Fatalf("second call: %v, %d records sent", err, len(rig.ctrlT.Sent())-sent)
 	}
 
-	rig = newRefRig(t, "memory", forbid, usp.SessionConfig{RetryInterval: time.Hour, Fallback: true})
+	// No connect record comes: the refused request goes after
+	// RetryInterval.
+	rig = newRefRig(t, "memory", forbid, usp.SessionConfig{RetryInterval: 50 * time.Millisecond, Fallback: true})
 	for i := range 2 {
 		if _, err := rig.c.Agent(e2eAgentID).GetValue(ctxT(t), "Device.DeviceInfo.Manufacturer"); err != nil {
 			t.Fatalf("call %d with Fallback: %v", i, err)
