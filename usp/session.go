@@ -175,9 +175,9 @@ func (s *session) send(ctx context.Context, msgID string, payload []byte) error 
 
 func (s *session) sendRecords(ctx context.Context, recs []*usprecord.Record) error {
 	s.c.mu.Lock()
-	r, addr := s.a.route, s.a.addr
+	r, addr, configured := s.a.route, s.a.addr, s.a.configured
 	s.c.mu.Unlock()
-	if r == nil || addr.IsZero() {
+	if r == nil || (addr.IsZero() && !configured) {
 		return fmt.Errorf("%w %s", ErrUnknownAgent, s.a.id)
 	}
 	for _, rec := range recs {
@@ -321,7 +321,7 @@ func (c *Controller) restartSession(a *agentState, d *usprecord.DisconnectRecord
 	}
 	c.mu.Lock()
 	var again [][]byte
-	r, addr := a.route, a.addr
+	r, addr, configured := a.route, a.addr, a.configured
 	if sess != nil {
 		if unjoined {
 			sess.unjoined++
@@ -352,7 +352,7 @@ func (c *Controller) restartSession(a *agentState, d *usprecord.DisconnectRecord
 	if !refused || !c.cfg.session.Fallback {
 		return false
 	}
-	if r == nil || addr.IsZero() {
+	if r == nil || (addr.IsZero() && !configured) {
 		return false
 	}
 	// OB-USP-A drops its connection after a Disconnect record and
@@ -374,9 +374,9 @@ func (s *session) flushResend() {
 	c.mu.Lock()
 	again := s.resend
 	s.resend = nil
-	r, addr, version, closed := s.a.route, s.a.addr, s.a.version, c.closed
+	r, addr, version, closed, configured := s.a.route, s.a.addr, s.a.version, c.closed, s.a.configured
 	c.mu.Unlock()
-	if len(again) == 0 || closed || r == nil || addr.IsZero() {
+	if len(again) == 0 || closed || r == nil || (addr.IsZero() && !configured) {
 		return
 	}
 	for _, p := range again {
