@@ -353,30 +353,40 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		if addr.To == "" {
 			addr = in.ReplyTo
 		}
-		c.agentSeen(from, r, in, addr, rec.GetVersion(), true)
+		if c.agentSeen(from, r, in, addr, rec.GetVersion(), true) == nil {
+			return
+		}
 	case *usprecord.Record_StompConnect:
 		addr := mtp.Address{MTP: r.kind, To: rt.StompConnect.GetSubscribedDestination()}
 		if addr.To == "" {
 			addr = in.ReplyTo
 		}
-		c.agentSeen(from, r, in, addr, rec.GetVersion(), true)
+		if c.agentSeen(from, r, in, addr, rec.GetVersion(), true) == nil {
+			return
+		}
 	case *usprecord.Record_WebsocketConnect, *usprecord.Record_UdsConnect:
-		c.agentSeen(from, r, in, in.ReplyTo, rec.GetVersion(), true)
+		if c.agentSeen(from, r, in, in.ReplyTo, rec.GetVersion(), true) == nil {
+			return
+		}
 	case *usprecord.Record_Disconnect:
 		d := rt.Disconnect
 		if !c.mayDisconnect(from, r, in) {
 			c.log.Warn("ignoring Disconnect record from another address than the agent's", "from_id", from, "mtp", r.kind, "reply_to", in.ReplyTo)
 			return
 		}
-		reason := fmt.Errorf("%w: Disconnect record %d: %s", ErrAgentGone, d.GetReasonCode(), d.GetReason())
-		c.agentGone(from, nil, reason)
-		c.serviceGone(from, reason)
+		err := c.sessionDisconnectError(from, d)
 		c.mu.Lock()
 		a := c.agents[from]
 		c.mu.Unlock()
-		if a != nil {
-			c.restartSession(a)
+		if a != nil && c.restartSession(a, d) {
+			// Session context refused, and the requests were sent again
+			// without it: the agent is still there.
+			return
 		}
+		// After restartSession, so that a call made at once sees the
+		// session ended (and a refusal).
+		c.agentGone(from, nil, err)
+		c.serviceGone(from, err)
 	case *usprecord.Record_NoSessionContext:
 		a := c.agentSeen(from, r, in, in.ReplyTo, rec.GetVersion(), false)
 		if a == nil {
@@ -391,6 +401,10 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		c.handleSessionRecord(a, r, rec)
 	default:
 		c.log.Warn("dropping record of unknown type", "from_id", from)
+	}
+	switch rec.GetRecordType().(type) {
+	case *usprecord.Record_MqttConnect, *usprecord.Record_StompConnect, *usprecord.Record_WebsocketConnect, *usprecord.Record_UdsConnect:
+		c.sessionAnnounced(from)
 	}
 }
 
@@ -445,6 +459,9 @@ func (c *Controller) sendMsg(ctx context.Context, a *agentState, m *uspmsg.Msg, 
 	if r == nil || (addr.IsZero() && !a.configured) {
 		return fmt.Errorf("%w %s", ErrUnknownAgent, a.id)
 	}
+	if sess != nil && !inSession && sess.fallback() {
+		sess = nil // the agent refused session context; see SessionConfig.Fallback
+	}
 	if inSession || sess != nil {
 		if sess == nil {
 			return fmt.Errorf("%w: no session with %s", ErrSessionFailed, a.id)
@@ -453,7 +470,7 @@ func (c *Controller) sendMsg(ctx context.Context, a *agentState, m *uspmsg.Msg, 
 		if err != nil {
 			return fmt.Errorf("usp: encoding message: %w", err)
 		}
-		return sess.send(ctx, payload)
+		return sess.send(ctx, m.GetHeader().GetMsgId(), payload)
 	}
 	// The common case: the message is written straight into its record.
 	b, err := record.EncodeMsg(version, a.id, c.id, m)

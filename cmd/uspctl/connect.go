@@ -56,10 +56,10 @@ func (a *app) connect(ctx context.Context, agents []agentSpec, opts ...usp.Optio
 	}
 	opts = append([]usp.Option{usp.WithTransport(b.t), usp.WithLogger(a.log)}, opts...)
 	if a.s.sessionContext {
-		opts = append(opts, usp.WithSessionContext(usp.SessionConfig{MaxSegment: a.s.maxSegment}))
-	} else if a.s.maxSegment != 0 {
+		opts = append(opts, usp.WithSessionContext(usp.SessionConfig{MaxSegment: a.s.maxSegment, Fallback: a.s.fallback}))
+	} else if a.s.maxSegment != 0 || a.s.fallback {
 		_ = b.t.Close(context.WithoutCancel(ctx))
-		return nil, usageErrorf("--max-segment needs --session-context")
+		return nil, usageErrorf("--max-segment and --session-fallback need --session-context")
 	}
 	for _, ag := range agents {
 		if addr, ok := b.address(ag); ok {
