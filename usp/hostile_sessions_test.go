@@ -116,19 +116,7 @@ func TestHostileOverSessions(t *testing.T) {
 				forge(record.NewNoSessionContext("1.3", ctrlID, from, b))
 			}
 
-			victim.Faults().Delay(300 * time.Millisecond)
-			before := len(victim.Received())
-			done := make(chan error, 1)
-			var got string
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				var err error
-				got, err = c.Agent(victimID).GetValue(ctx, truePath)
-				done <- err
-			}()
-			waitUntil(t, func() bool { return len(victim.Received()) > before })
-			id := victim.Received()[len(victim.Received())-1].Msg.GetHeader().GetMsgId()
+			id, result := slowCall(t, c, victim)
 
 			forgeMsg(victimID, forgedGetResp(id))                             // the victim's name
 			forge(record.NewDisconnect("1.3", ctrlID, victimID, "bye", 7105)) // the victim's Disconnect
@@ -137,10 +125,9 @@ func TestHostileOverSessions(t *testing.T) {
 			forgeMsg(attackerID, forgedGetResp(id)) // its own name, the victim's msg_id
 			waitUntil(t, func() bool { return logs.count(logWrongResponder) >= 1 })
 
-			if err := <-done; err != nil || got != truth {
+			if got, err := result(); err != nil || got != truth {
 				t.Fatalf("victim's call returned %q, %v; want %q", got, err, truth)
 			}
-			victim.Faults().Reset()
 			// The attacker leaving changes nothing for the victim either.
 			_ = evil.Close(context.Background())
 			info, _ := c.AgentInfo(victimID)

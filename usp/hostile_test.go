@@ -238,19 +238,7 @@ func hostileForgedResponse(t *testing.T, url string) {
 	// The victim answers slowly, so its call is pending while the
 	// attacker fires its guesses, from its own topic and from the
 	// victim's.
-	a.victim.Faults().Delay(300 * time.Millisecond)
-	before := len(a.victim.Received())
-	done := make(chan error, 1)
-	var got string
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		var err error
-		got, err = a.c.Agent(victimID).GetValue(ctx, truePath)
-		done <- err
-	}()
-	// The request is pending once the victim has it.
-	waitUntil(t, func() bool { return len(a.victim.Received()) > before })
+	_, result := slowCall(t, a.c, a.victim)
 	ids := predictions(seen)
 	for _, id := range ids {
 		a.forgeMsg(t, victimID, forgedGetResp(id), attackerTopic)
@@ -260,10 +248,9 @@ func hostileForgedResponse(t *testing.T, url string) {
 	// record is not the victim's; from the victim's, no request matches.
 	a.waitLog(t, logClaimsElsewhere, len(ids))
 	waitUntil(t, func() bool { return a.logs.count(logNoRequest)+a.logs.count(logWrongResponder) >= len(ids) })
-	if err := <-done; err != nil || got != a.truth {
+	if got, err := result(); err != nil || got != a.truth {
 		t.Fatalf("victim's call returned %q, %v; want %q", got, err, a.truth)
 	}
-	a.victim.Faults().Reset()
 	a.victimIntact(t)
 }
 
@@ -275,31 +262,12 @@ func TestHostileKnownIDFromElsewhere(t *testing.T) { onBrokers(t, hostileKnownID
 
 func hostileKnownIDFromElsewhere(t *testing.T, url string) {
 	a := newArena(t, url)
-	a.victim.Faults().Delay(400 * time.Millisecond)
-	defer a.victim.Faults().Reset()
-	done := make(chan error, 1)
-	var got string
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		var err error
-		got, err = a.c.Agent(victimID).GetValue(ctx, truePath)
-		done <- err
-	}()
-	var id string
-	waitUntil(t, func() bool {
-		for _, r := range a.victim.Received() {
-			if r.Msg.GetHeader().GetMsgType() == uspmsg.Header_GET {
-				id = r.Msg.GetHeader().GetMsgId()
-			}
-		}
-		return id != "" && len(a.victim.Received()) >= 2
-	})
+	id, result := slowCall(t, a.c, a.victim)
 	a.forgeMsg(t, victimID, forgedGetResp(id), attackerTopic)   // the victim's name, another address
 	a.forgeMsg(t, attackerID, forgedGetResp(id), attackerTopic) // its own name
 	a.waitLog(t, logClaimsElsewhere, 1)
 	a.waitLog(t, logWrongResponder, 1)
-	if err := <-done; err != nil || got != a.truth {
+	if got, err := result(); err != nil || got != a.truth {
 		t.Fatalf("victim's call returned %q, %v; want %q", got, err, a.truth)
 	}
 }
@@ -366,22 +334,13 @@ func TestHostileDisconnect(t *testing.T) { onBrokers(t, hostileDisconnect) }
 
 func hostileDisconnect(t *testing.T, url string) {
 	a := newArena(t, url)
-	a.victim.Faults().Delay(300 * time.Millisecond)
-	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_, err := a.c.Agent(victimID).GetValue(ctx, truePath)
-		done <- err
-	}()
-	waitUntil(t, func() bool { return len(a.victim.Received()) >= 2 })
+	_, result := slowCall(t, a.c, a.victim)
 	a.forge(t, record.NewDisconnect("1.3", ctrlID, victimID, "bye", 7105), attackerTopic)
 	a.forge(t, record.NewDisconnect("1.3", ctrlID, victimID, "bye", 7105), "")
 	a.waitLog(t, logDisconnectElse, 2)
-	if err := <-done; err != nil {
-		t.Fatalf("victim's call failed: %v", err)
+	if got, err := result(); err != nil || got != a.truth {
+		t.Fatalf("victim's call returned %q, %v; want %q", got, err, a.truth)
 	}
-	a.victim.Faults().Reset()
 	a.victimIntact(t)
 }
 
@@ -514,5 +473,34 @@ func onBrokers(t *testing.T, attack func(t *testing.T, url string)) {
 		start func(testing.TB) string
 	}{{"mochi", brokertest.StartMochi}, {"mosquitto", brokertest.StartMosquitto}} {
 		t.Run(b.name, func(t *testing.T) { attack(t, b.start(t)) })
+	}
+}
+
+// slowCall makes the victim answer slowly and starts a call of truePath to
+// it, so that the call is pending while an attacker acts. It returns once
+// the victim has the request, with the request's msg_id, and result,
+// which waits for the call's outcome and makes the victim quick again.
+func slowCall(t *testing.T, c *usp.Controller, victim *usptest.Agent) (msgID string, result func() (string, error)) {
+	t.Helper()
+	victim.Faults().Delay(300 * time.Millisecond)
+	before := len(victim.Received())
+	type outcome struct {
+		v   string
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		v, err := c.Agent(victimID).GetValue(ctx, truePath)
+		done <- outcome{v, err}
+	}()
+	waitUntil(t, func() bool { return len(victim.Received()) > before })
+	got := victim.Received()
+	msgID = got[len(got)-1].Msg.GetHeader().GetMsgId()
+	return msgID, func() (string, error) {
+		o := <-done
+		victim.Faults().Reset()
+		return o.v, o.err
 	}
 }
