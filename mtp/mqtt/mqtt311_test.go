@@ -3,6 +3,7 @@ package mqtt_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -107,5 +108,33 @@ func TestMQTT311SubscriptionRefused(t *testing.T) {
 	// A v5 peer is not concerned.
 	if err := ctl.NoAnswerReason(mtp.Address{MTP: mqtt.Kind, To: "usp/agent/v5"}); err != nil {
 		t.Errorf("NoAnswerReason for a v5 peer = %v", err)
+	}
+}
+
+// TestMQTT311PeersBounded: the 3.1.1 peers remembered are bounded by the
+// bytes of their topics (16 MiB), and a peer that turns out to speak MQTT 5
+// frees its room. (NoAnswerReason, with the suffixed subscriptions off,
+// tells which peers are remembered as 3.1.1.)
+func TestMQTT311PeersBounded(t *testing.T) {
+	ctl, _, _ := start(t, brokertest.StartMochi(t), "proto::ctl", mqtt.WithTopic("usp/ctl"), mqtt.WithoutMQTT311Peers())
+	peer := func(i int) mtp.Address {
+		p := fmt.Sprintf("agent/%d/", i)
+		return mtp.Address{MTP: mqtt.Kind, To: p + strings.Repeat("x", 65535-len(p))}
+	}
+	known := func(i int) bool { return ctl.NoAnswerReason(peer(i)) != nil }
+	for i := range 256 { // 256 topics of 65535 bytes: just under 16 MiB
+		ctl.SetPeerVersion(peer(i), "3.1.1")
+	}
+	if !known(0) || !known(255) {
+		t.Fatal("peers below the bound were not remembered")
+	}
+	ctl.SetPeerVersion(peer(256), "3.1.1")
+	if known(256) {
+		t.Fatal("a peer past the bound was remembered")
+	}
+	ctl.SetPeerVersion(peer(7), "5.0")
+	ctl.SetPeerVersion(peer(256), "3.1.1")
+	if known(7) || !known(256) {
+		t.Fatalf("after peer 7 turned out to be MQTT 5: known(7) = %v, known(256) = %v", known(7), known(256))
 	}
 }
