@@ -83,7 +83,9 @@
 // what they cost); when a 3.1.1 peer then cannot answer,
 // [Transport.NoAnswerReason] says why ([ErrNo311Subscription]), the
 // transport logs it when it learns of the peer, and the usp controller
-// adds it to the error of a request that timed out.
+// adds it to the error of a request that timed out. (TR-369 calls a 3.1.1
+// client talking to a 5.0 one through a broker a version mismatch, R-MQTT.26a;
+// the suffix carries all that is needed, and OB-USP-A answers the same way.)
 //
 // # Latency
 //
