@@ -189,6 +189,20 @@ func (c *Controller) placement(a *agentState, r *route, addr mtp.Address, authed
 	return false, false
 }
 
+// mayPlace reports whether a connect record claiming agent id, arriving
+// over r with the address addr, will be accepted by agentSeen, without
+// changing anything.
+func (c *Controller) mayPlace(id string, r *route, in mtp.Inbound, addr mtp.Address) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a := c.agents[id]
+	if a == nil {
+		return true
+	}
+	accept, _ := c.placement(a, r, addr, in.PeerID != "", true)
+	return accept
+}
+
 // mayDisconnect reports whether a Disconnect record claiming agent id,
 // from reply address in.ReplyTo over r, may mark it gone: only when the
 // transport authenticated the sender, or the record comes from the

@@ -26,6 +26,8 @@ type binding struct {
 	// randomLocal is the made-up topic or destination this controller
 	// receives on when none was configured; agents do not know it.
 	randomLocal string
+	// timeoutHint is added to the error of a request that got no answer.
+	timeoutHint string
 }
 
 // agentSpec is one agent from --agent or --agents.
