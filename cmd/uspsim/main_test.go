@@ -1,0 +1,14 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/gousp/gousp/internal/brokertest"
+)
+
+// TestMain runs a child role of the memory benchmark when asked to, else
+// the tests, checking for leaked goroutines once they pass.
+func TestMain(m *testing.M) {
+	childMain()
+	brokertest.Main(m)
+}
