@@ -133,7 +133,9 @@ func NewAgent(endpointID string, opts ...Option) (*Agent, error) {
 	m.clock = cfg.clock
 	m.mu.Unlock()
 	a.seed()
-	a.runCtx, a.cancel = context.WithCancel(context.Background())
+	// The model rides in every context the agent gives command handlers:
+	// the default handlers are shared by many models (see servedModel).
+	a.runCtx, a.cancel = context.WithCancel(context.WithValue(context.Background(), modelKey{}, a.model))
 	return a, nil
 }
 
@@ -555,7 +557,7 @@ func (a *Agent) seed() {
 		return
 	}
 	if p := la.def.param("EndpointID"); p != nil {
-		la.values["EndpointID"] = a.id
+		la.setVal("EndpointID", a.id)
 	}
 	if t := la.tables["MTP"]; t != nil && len(t.inst) == 0 {
 		for _, b := range a.bindings {
@@ -669,6 +671,6 @@ func (m *Model) addController(id string, addr mtp.Address) *objInst {
 // has it.
 func (m *Model) loadInto(o *objInst, child, param, value string) {
 	if c := o.single[child]; c != nil && c.def.param(param) != nil {
-		c.values[param] = value
+		c.setVal(param, value)
 	}
 }

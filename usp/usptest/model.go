@@ -43,6 +43,12 @@ type Model struct {
 	owner    *Agent
 	clock    func() time.Time
 	started  time.Time
+
+	// sharedSchema says that root (the supported data model) is shared
+	// with other models, read-only: [DefaultModel] hands out copies of
+	// one template that share its schema, so that a process simulating
+	// thousands of agents keeps one. ownSchema copies it before a change.
+	sharedSchema bool
 }
 
 // objInst is one object instance (or single-instance object).
@@ -53,6 +59,19 @@ type objInst struct {
 	single map[string]*objInst
 	tables map[string]*table
 	tbl    *table // the table holding this instance; nil for single objects
+	// sharedValues says that values is shared with a copy of this
+	// instance (another model's, or a FactoryReset snapshot) and must be
+	// copied before a write: see setVal.
+	sharedValues bool
+}
+
+// setVal sets a parameter's value, copying values first if it is shared.
+func (o *objInst) setVal(name, value string) {
+	if o.sharedValues {
+		o.values = maps.Clone(o.values)
+		o.sharedValues = false
+	}
+	o.values[name] = value
 }
 
 // table holds the instances of one multi-instance object under one parent.
@@ -413,7 +432,7 @@ func (m *Model) setValue(o *objInst, p *paramDef, value string) {
 	if old, ok := o.values[p.name]; ok && old == value {
 		return
 	}
-	o.values[p.name] = value
+	o.setVal(p.name, value)
 	m.emit(change{kind: chValue, path: o.path + p.name, value: value})
 }
 
@@ -778,7 +797,7 @@ func (m *Model) load(path, value string) error {
 	if err := m.checkValue(o, pd, value); err != nil {
 		return err
 	}
-	o.values[pd.name] = value
+	o.setVal(pd.name, value)
 	return nil
 }
 
@@ -791,8 +810,13 @@ func (m *Model) takeSnapshot() snapshot {
 	return snapshot{root: copyInst(m.rootInst)}
 }
 
+// copyInst copies the instance tree under o; the copies share their values
+// with the originals until either is written (see setVal).
 func copyInst(o *objInst) *objInst {
-	c := &objInst{def: o.def, path: o.path, values: maps.Clone(o.values)}
+	if !o.sharedValues {
+		o.sharedValues = true
+	}
+	c := &objInst{def: o.def, path: o.path, values: o.values, sharedValues: true}
 	if o.single != nil {
 		c.single = make(map[string]*objInst, len(o.single))
 		for k, v := range o.single {
@@ -817,7 +841,12 @@ func copyInst(o *objInst) *objInst {
 // restore replaces the instances with a copy of s, silently.
 func (m *Model) restore(s snapshot) {
 	m.rootInst = copyInst(s.root)
-	m.index = map[string]*objInst{}
+	m.reindex()
+}
+
+// reindex rebuilds the index of concrete object paths.
+func (m *Model) reindex() {
+	m.index = make(map[string]*objInst, len(m.index))
 	var walk func(o *objInst)
 	walk = func(o *objInst) {
 		m.index[o.path] = o
@@ -831,4 +860,72 @@ func (m *Model) restore(s snapshot) {
 		}
 	}
 	walk(m.rootInst)
+}
+
+// cloneShared returns a new model with m's instances and values, sharing
+// m's schema (read-only until [Model.ownSchema]) and values (copied on
+// write). m must not change any more: it is a template.
+func (m *Model) cloneShared() *Model {
+	c := &Model{root: m.root, uri: m.uri, clock: time.Now, sharedSchema: true, index: make(map[string]*objInst, len(m.index))}
+	c.rootInst = copyInst(m.rootInst)
+	c.reindex()
+	c.started = c.clock()
+	return c
+}
+
+// ownSchema gives the model a schema of its own before it changes it, if
+// it shares one; callers hold m.mu. Instances (and the agent's
+// FactoryReset snapshot) are moved to the copy.
+func (m *Model) ownSchema() {
+	if !m.sharedSchema {
+		return
+	}
+	m.sharedSchema = false
+	moved := map[*objDef]*objDef{}
+	m.root = copyDef(m.root, nil, moved)
+	var walk func(o *objInst)
+	walk = func(o *objInst) {
+		o.def = moved[o.def]
+		for _, c := range o.single {
+			walk(c)
+		}
+		for _, t := range o.tables {
+			t.def = moved[t.def]
+			for _, c := range t.inst {
+				walk(c)
+			}
+		}
+	}
+	walk(m.rootInst)
+	if m.owner != nil && m.owner.factory.root != nil {
+		walk(m.owner.factory.root)
+	}
+}
+
+// copyDef deep-copies the object definition d and everything below it,
+// recording which copy replaces which definition in moved.
+func copyDef(d, parent *objDef, moved map[*objDef]*objDef) *objDef {
+	c := *d
+	c.parent = parent
+	c.children = make([]*objDef, len(d.children))
+	c.params = make([]*paramDef, len(d.params))
+	c.commands = make([]*cmdDef, len(d.commands))
+	c.events = make([]*eventDef, len(d.events))
+	moved[d] = &c
+	for i, p := range d.params {
+		cp := *p
+		c.params[i] = &cp
+	}
+	for i, cmd := range d.commands {
+		cc := *cmd
+		c.commands[i] = &cc
+	}
+	for i, e := range d.events {
+		ce := *e
+		c.events[i] = &ce
+	}
+	for i, ch := range d.children {
+		c.children[i] = copyDef(ch, &c, moved)
+	}
+	return &c
 }
