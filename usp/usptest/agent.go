@@ -181,7 +181,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	m.observer = a.onChanges
 	m.host = a
 	m.started = a.cfg.clock()
-	a.factory = m.takeSnapshot()
+	m.factoryDue = true // the snapshot is taken before the first change
 	m.mu.Unlock()
 
 	go a.worker()

@@ -49,6 +49,19 @@ type Model struct {
 	// one template that share its schema, so that a process simulating
 	// thousands of agents keeps one. ownSchema copies it before a change.
 	sharedSchema bool
+	// factoryDue says that the agent started and its FactoryReset
+	// snapshot is still the model itself: beforeWrite takes it before the
+	// first change, which most simulated agents never make.
+	factoryDue bool
+}
+
+// beforeWrite takes the FactoryReset snapshot if it is due; every change
+// to the instances calls it first, with m.mu held.
+func (m *Model) beforeWrite() {
+	if m.factoryDue && m.owner != nil {
+		m.owner.factory = m.takeSnapshot()
+		m.factoryDue = false
+	}
 }
 
 // objInst is one object instance (or single-instance object).
@@ -186,6 +199,7 @@ func (m *Model) addChild(o *objInst, c *objDef) {
 // materialize adds a newly defined child object to every existing instance
 // of its parent.
 func (m *Model) materialize(c *objDef) {
+	m.beforeWrite()
 	if m.rootInst == nil {
 		return
 	}
@@ -426,6 +440,7 @@ func (m *Model) Set(path, value string) error {
 
 // setValue stores a value and reports it if it changed.
 func (m *Model) setValue(o *objInst, p *paramDef, value string) {
+	m.beforeWrite()
 	if p.compute != nil {
 		return
 	}
@@ -563,6 +578,7 @@ func (m *Model) nextNumber(t *table) uint32 {
 // with "cpe-N" when the table has one and none was given, and reports the
 // creation.
 func (m *Model) create(t *table, n uint32, values map[string]string) *objInst {
+	m.beforeWrite()
 	if n == 0 {
 		n = m.nextNumber(t)
 	}
@@ -701,6 +717,7 @@ func (m *Model) DeleteInstance(path string) error {
 
 // remove deletes instance o from its table.
 func (m *Model) remove(o *objInst) {
+	m.beforeWrite()
 	p, err := datamodel.Parse(o.path)
 	if err != nil {
 		return
@@ -755,6 +772,7 @@ func (m *Model) LoadValues(values map[string]string) error {
 }
 
 func (m *Model) load(path, value string) error {
+	m.beforeWrite()
 	p, err := parseConcrete(path)
 	if err != nil {
 		return err

@@ -278,6 +278,7 @@ func (m *Model) DefineParam(path string, def ParamDef) error {
 	} else {
 		d.params = append(d.params, pd)
 	}
+	m.beforeWrite()
 	for _, o := range m.instancesOf(d) {
 		if _, ok := o.values[name]; !ok {
 			o.setVal(name, def.Default)
