@@ -257,6 +257,14 @@ func (s *simAgent) outgoing(data []byte) {
 	boot := n.GetEvent().GetEventName() == "Boot!"
 	if !n.GetSendResp() {
 		s.c.notifyNoAck.Add(1)
+		if boot {
+			s.c.bootsSent.Add(1)
+			s.mu.Lock()
+			if s.bootAt.IsZero() {
+				s.bootAt = now
+			}
+			s.mu.Unlock()
+		}
 		return
 	}
 	id := m.GetHeader().GetMsgId()

@@ -199,6 +199,7 @@ func runWorkers(ctx context.Context, o *options, procs int, stderr io.Writer, st
 		return nil, err
 	}
 	c := &o.cfg
+	stderr = &lockedWriter{w: stderr} // the workers' and the progress display's
 	type worker struct {
 		cmd   *exec.Cmd
 		last  workerLine
@@ -336,4 +337,16 @@ func startProgress(every time.Duration, w io.Writer, start time.Time, read func(
 		close(done)
 		wg.Wait()
 	}
+}
+
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
