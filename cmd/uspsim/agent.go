@@ -61,6 +61,9 @@ func newSimAgent(cfg *config, i int, c *counters) (*simAgent, error) {
 		return nil, err
 	}
 	ctrl := mtp.Address{MTP: s.inner.Kind(), To: cfg.controllerAddr}
+	if cfg.mtp == mtp.WebSocket {
+		ctrl.To = cfg.controllerID // the agent's session with the controller it dialled
+	}
 	opts := []usptest.Option{
 		usptest.WithTransport(s),
 		usptest.WithController(cfg.controllerID, ctrl),

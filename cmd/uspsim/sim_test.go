@@ -10,6 +10,10 @@ import (
 	"time"
 
 	"github.com/gousp/gousp/internal/brokertest"
+	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/mtp/stomp"
+	"github.com/gousp/gousp/mtp/websocket"
+	"github.com/gousp/gousp/usp"
 )
 
 // simulate runs uspsim in this process with args and returns its JSON
@@ -191,4 +195,56 @@ func asMain() {
 		return
 	}
 	os.Exit(runMain(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// startControllerOn starts a gousp controller on tr that answers every
+// notification.
+func startControllerOn(t *testing.T, tr mtp.Transport) {
+	t.Helper()
+	c, err := usp.NewController("proto::controller", usp.WithTransport(tr),
+		usp.WithNotifyHandler(func(context.Context, *usp.Notification) error { return nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+}
+
+// The other transports: agents over STOMP and WebSocket, every
+// notification answered.
+func TestSimOtherTransports(t *testing.T) {
+	t.Run("stomp", func(t *testing.T) {
+		addr := brokertest.StartStompServer(t)
+		tr, err := stomp.New(addr, "proto::controller", stomp.WithDestination("usp/controller"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		startControllerOn(t, tr)
+		checkAnswered(t, simulate(t, "-mtp", "stomp", "-broker", addr, "-agents", "10", "-duration", "1s",
+			"-event-rate", "20", "-change-rate", "20"))
+	})
+	t.Run("websocket", func(t *testing.T) {
+		ws, err := websocket.NewServer(websocket.WithListenAddr("127.0.0.1:0"), websocket.WithEndpointID("proto::controller"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		startControllerOn(t, ws)
+		checkAnswered(t, simulate(t, "-mtp", "websocket", "-broker", ws.URL(), "-agents", "10", "-duration", "1s",
+			"-event-rate", "20", "-change-rate", "20"))
+	})
+}
+
+func checkAnswered(t *testing.T, s *summary) {
+	t.Helper()
+	r := s.Totals
+	if r.AgentsUp != r.Agents || r.ConnectsSent < r.Agents {
+		t.Fatalf("%d of %d agents up, %d connect records", r.AgentsUp, r.Agents, r.ConnectsSent)
+	}
+	if r.NotifySent == 0 || r.NotifyAnswered != r.NotifySent || r.NotifySent != r.Events+r.ValueChanges {
+		t.Errorf("notifications: %d sent, %d answered, %d events + %d value changes", r.NotifySent, r.NotifyAnswered, r.Events, r.ValueChanges)
+	}
 }
