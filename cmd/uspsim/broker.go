@@ -6,8 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/gousp/gousp/internal/embedbroker"
 	"github.com/gousp/gousp/mtp/mqtt"
@@ -25,6 +29,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	listen := fs.String("listen", "127.0.0.1:1883", "comma-separated listen addresses, one broker each (port 0 picks one)")
 	ctrlID := fs.String("controller-id", "", "also run a gousp controller with this endpoint ID on each broker")
 	ctrlTopic := fs.String("controller-topic", "usp/controller", "the controller's topic")
+	pending := fs.Int("client-writes-pending", 1024, "publishes queued for one client before the broker drops more (mochi's default, 8192, costs 64 KiB a connection)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,16 +45,16 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if addr == "" {
 			continue
 		}
-		b, err := embedbroker.Start(addr)
+		url, stopBroker, err := startBroker(addr, *pending)
 		if err != nil {
 			return err
 		}
-		closers = append(closers, func() { _ = b.Close() })
-		urls = append(urls, b.URL())
+		closers = append(closers, stopBroker)
+		urls = append(urls, url)
 		if *ctrlID == "" {
 			continue
 		}
-		stop, err := startController(ctx, b.URL(), *ctrlID, *ctrlTopic)
+		stop, err := startController(ctx, url, *ctrlID, *ctrlTopic)
 		if err != nil {
 			return err
 		}
@@ -85,4 +90,76 @@ func startController(ctx context.Context, url, id, topic string) (func(), error)
 		defer cancel()
 		_ = c.Close(cctx)
 	}, nil
+}
+
+// startBroker starts a mochi-mqtt broker on addr that lets every client
+// in, sized for many small clients: each queues at most pending
+// publishes.
+func startBroker(addr string, pending int) (string, func(), error) {
+	caps := mochi.NewDefaultServerCapabilities()
+	caps.MaximumClientWritesPending = int32(max(pending, 16))
+	srv := mochi.New(&mochi.Options{InlineClient: true, Capabilities: caps, Logger: slog.New(slog.DiscardHandler),
+		ClientNetReadBufferSize: 1024, ClientNetWriteBufferSize: 1024})
+	if err := srv.AddHook(new(openDoor), nil); err != nil {
+		return "", nil, err
+	}
+	l := embedbroker.NewListener("tcp", addr, nil)
+	if err := srv.AddListener(l); err != nil {
+		return "", nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	if err := srv.Serve(); err != nil {
+		_ = srv.Close()
+		return "", nil, err
+	}
+	return "mqtt://" + l.Address(), func() { _ = srv.Close() }, nil
+}
+
+// openDoor lets every client connect and use every topic: the broker is
+// for a load test on this machine.
+type openDoor struct{ mochi.HookBase }
+
+func (*openDoor) ID() string { return "uspsim-open-door" }
+
+func (*openDoor) Provides(b byte) bool {
+	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck
+}
+
+func (*openDoor) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { return true }
+
+func (*openDoor) OnACLCheck(*mochi.Client, string, bool) bool { return true }
+
+// runController is "uspsim controller": a gousp controller on each of the
+// given brokers that answers every notification, for a load test on
+// brokers started elsewhere (such as mosquitto). It runs until ctx ends.
+func runController(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("uspsim controller", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	brokers := fs.String("broker", "mqtt://127.0.0.1:1883", "comma-separated broker URLs")
+	ctrlID := fs.String("controller-id", "proto::controller", "the controller's endpoint ID")
+	ctrlTopic := fs.String("controller-topic", "usp/controller", "the controller's topic")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var stops []func()
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
+	for url := range strings.SplitSeq(*brokers, ",") {
+		if url = strings.TrimSpace(url); url == "" {
+			continue
+		}
+		stop, err := startController(ctx, url, *ctrlID, *ctrlTopic)
+		if err != nil {
+			return err
+		}
+		stops = append(stops, stop)
+	}
+	if len(stops) == 0 {
+		return errors.New("-broker: no URL")
+	}
+	fmt.Fprintln(stdout, "ready")
+	<-ctx.Done()
+	return nil
 }

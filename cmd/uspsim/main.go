@@ -50,7 +50,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("uspsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: uspsim [flags]\n       uspsim broker [flags]\n\n%s\nflags:\n", usageText)
+		fmt.Fprintf(stderr, "usage: uspsim [flags]\n       uspsim broker [flags]\n       uspsim controller [flags]\n\n%s\nflags:\n", usageText)
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&o.mtpName, "mtp", "mqtt", "transport of the agents: mqtt, stomp or websocket")
@@ -122,12 +122,16 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 }
 
 func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "broker" {
-		if err := runBroker(ctx, args[1:], stdout, stderr); err != nil {
+	if len(args) > 0 && (args[0] == "broker" || args[0] == "controller") {
+		run := runBroker
+		if args[0] == "controller" {
+			run = runController
+		}
+		if err := run(ctx, args[1:], stdout, stderr); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return exitOK
 			}
-			fmt.Fprintln(stderr, "uspsim broker:", err)
+			fmt.Fprintf(stderr, "uspsim %s: %v\n", args[0], err)
 			return exitFail
 		}
 		return exitOK
@@ -174,4 +178,6 @@ processes of this program by itself.
 
 uspsim broker [-listen addr,...] [-controller-id id -controller-topic t]
 runs embedded MQTT brokers (and, with -controller-id, a gousp controller
-that answers notifications) for a self-contained run.`
+that answers notifications) for a self-contained run of a few thousand
+agents; uspsim controller -broker url,... runs only the controllers, for
+brokers started elsewhere (mosquitto for larger fleets).`
