@@ -1,6 +1,3 @@
-// Command uspsim simulates a fleet of USP agents (usptest agents, one
-// connection each) against any controller, and reports what the controller
-// did. See doc.go.
 package main
 
 import (
