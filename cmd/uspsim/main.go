@@ -30,15 +30,14 @@ const (
 
 // options is the command line.
 type options struct {
-	cfg         config
-	mtpName     string
-	targets     string
-	perProcess  int
-	processes   int
-	jsonPath    string
-	progress    time.Duration
-	worker      bool
-	showVersion bool
+	cfg        config
+	mtpName    string
+	targets    string
+	perProcess int
+	processes  int
+	jsonPath   string
+	progress   time.Duration
+	worker     bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
