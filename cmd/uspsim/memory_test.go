@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -159,25 +158,13 @@ func dialBare(brokerURL string, n int) ([]*paho.Client, error) {
 }
 
 func dialOneBare(addr string, i int) (*paho.Client, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	id := fmt.Sprintf("bare-%06d", i)
+	c, err := dialBareClient(addr, id, agentReceiveMaximum, func(paho.PublishReceived) {})
 	if err != nil {
 		return nil, err
 	}
-	id := fmt.Sprintf("bare-%06d", i)
-	c := paho.NewClient(paho.ClientConfig{
-		Conn:              conn,
-		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(paho.PublishReceived) (bool, error) { return true, nil }},
-		OnClientError:     func(error) {},
-	})
-	rm := uint16(agentReceiveMaximum)
-	if _, err := c.Connect(ctx, &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 60,
-		Properties: &paho.ConnectProperties{ReceiveMaximum: &rm}}); err != nil {
-		_ = conn.Close()
-		return nil, err
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	if _, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "usp/agent/" + id, QoS: 1}}}); err != nil {
 		return nil, err
 	}
