@@ -82,6 +82,9 @@ func (s *summary) finish(o *options, procs int, tot report, elapsed, boot time.D
 	s.Latency.FirstRequest = tot.FirstReq.summary()
 	s.Latency.Reconnect = tot.ReconnectIn.summary()
 	s.Latency.Start = tot.Start.summary()
+	// The histograms travel from the workers; the summary has their
+	// figures in latency_ms.
+	s.Totals.NotifyResp, s.Totals.FirstReq, s.Totals.ReconnectIn, s.Totals.Start = hist{}, hist{}, hist{}, hist{}
 	if tot.AgentsUp > 0 {
 		n := uint64(tot.AgentsUp)
 		s.Memory.HeapPerAgent, s.Memory.StackPerAgent, s.Memory.RSSPerAgent = tot.HeapBytes/n, tot.StackBytes/n, tot.RSSBytes/n

@@ -6,11 +6,15 @@ import (
 	"encoding/json"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gousp/gousp/internal/brokertest"
+	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/mtp/mqtt"
 	"github.com/gousp/gousp/mtp/stomp"
 	"github.com/gousp/gousp/mtp/websocket"
 	"github.com/gousp/gousp/usp"
@@ -246,5 +250,55 @@ func checkAnswered(t *testing.T, s *summary) {
 	}
 	if r.NotifySent == 0 || r.NotifyAnswered != r.NotifySent || r.NotifySent != r.Events+r.ValueChanges {
 		t.Errorf("notifications: %d sent, %d answered, %d events + %d value changes", r.NotifySent, r.NotifyAnswered, r.Events, r.ValueChanges)
+	}
+}
+
+// A controller that reads each agent's DeviceInfo when it boots: every
+// request is counted by type and answered, and the time from Boot! to the
+// first request is measured for each agent.
+func TestSimControllerRequests(t *testing.T) {
+	url := brokertest.StartMochi(t)
+	tr, err := mqtt.New(url, "proto::controller", mqtt.WithTopic("usp/controller"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c *usp.Controller
+	var wg sync.WaitGroup
+	var gets, failed atomic.Int64
+	c, err = usp.NewController("proto::controller", usp.WithTransport(tr),
+		usp.WithNotifyHandler(func(_ context.Context, n *usp.Notification) error {
+			if ev, ok := n.Body.(*msg.Event); ok && ev.EventName == "Boot!" {
+				wg.Go(func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					gets.Add(1)
+					if _, err := c.Agent(n.AgentID).GetValue(ctx, "Device.DeviceInfo.SoftwareVersion"); err != nil {
+						failed.Add(1)
+					}
+				})
+			}
+			return nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	s := simulate(t, "-broker", url, "-agents", "15", "-duration", "1s", "-event-rate", "0", "-change-rate", "0")
+	wg.Wait()
+	r := s.Totals
+	if gets.Load() != 15 || failed.Load() != 0 {
+		t.Fatalf("controller sent %d Gets, %d failed", gets.Load(), failed.Load())
+	}
+	if r.Requests != 15 || r.RequestsByType["GET"] != 15 {
+		t.Errorf("agents counted %d requests %v, want 15 Gets", r.Requests, r.RequestsByType)
+	}
+	if r.Responses != 15 {
+		t.Errorf("%d responses sent for 15 Gets", r.Responses)
+	}
+	if s.Latency.FirstRequest.Count != 15 || s.Latency.FirstRequest.Max <= 0 {
+		t.Errorf("Boot! to first request: %+v", s.Latency.FirstRequest)
 	}
 }

@@ -163,10 +163,10 @@ type report struct {
 	ValueChanges      int64            `json:"value_changes"`
 	Events            int64            `json:"events"`
 	Faulty            map[string]int64 `json:"faulty_agents"`
-	NotifyResp        hist             `json:"notify_resp_hist"`
-	FirstReq          hist             `json:"first_request_hist"`
-	ReconnectIn       hist             `json:"reconnect_hist"`
-	Start             hist             `json:"start_hist"`
+	NotifyResp        hist             `json:"notify_resp_hist,omitzero"`
+	FirstReq          hist             `json:"first_request_hist,omitzero"`
+	ReconnectIn       hist             `json:"reconnect_hist,omitzero"`
+	Start             hist             `json:"start_hist,omitzero"`
 	HeapBytes         uint64           `json:"heap_bytes"`
 	StackBytes        uint64           `json:"stack_bytes"`
 	RSSBytes          uint64           `json:"rss_bytes"`
