@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -109,7 +108,7 @@ func NewAgent(endpointID string, opts ...Option) (*Agent, error) {
 		return nil, ErrNoTransport
 	}
 	if cfg.log == nil {
-		cfg.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.model == nil {
 		cfg.model = DefaultModel()
