@@ -76,7 +76,8 @@ func (a *app) run(ctx context.Context, args []string) int {
 const rootLong = `uspctl talks to USP agents (Broadband Forum TR-369) from the shell: it reads and
 changes their data model, runs commands, lists their supported data model and
 prints their notifications, over MQTT, STOMP, WebSocket or Unix domain sockets.
-decode reads captured USP Records offline.
+decode reads captured USP Records and encode builds them, offline; send sends
+one from a file and prints the answer.
 
 Settings come from flags, then environment variables (USPCTL_ and the flag name
 in upper case with - as _, e.g. USPCTL_MTP, USPCTL_BROKER, USPCTL_AGENT_TOPIC;

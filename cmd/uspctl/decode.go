@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -47,6 +48,9 @@ func (a *app) decodeCommand() *cobra.Command {
 		RunE: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				args = []string{"-"}
+			}
+			if len(args)-len(slices.DeleteFunc(slices.Clone(args), func(s string) bool { return s == "-" })) > 1 {
+				return usageErrorf("decode: stdin can be read once: give \"-\" once")
 			}
 			if len(args) == 1 {
 				out, text, code := a.decodeInput(args[0], "decode", forceHex, bareMsg)
