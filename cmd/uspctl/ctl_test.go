@@ -3,18 +3,21 @@ package main
 import (
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/gousp/gousp/internal/brokertest"
 	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/mtp/websocket"
 	"github.com/gousp/gousp/proto/uspmsg"
 	"github.com/gousp/gousp/record"
 	"github.com/gousp/gousp/usp/usptest"
@@ -265,5 +268,23 @@ func TestSendSilentAgent(t *testing.T) {
 	r.wantCode(t, exitTimeout)
 	if !strings.Contains(r.stderr, `controller ID "proto::stranger"`) {
 		t.Errorf("stderr %s", r.stderr)
+	}
+}
+
+// TestSendWebSocketListen: with --listen, send waits for the agent to dial
+// in before sending.
+func TestSendWebSocketListen(t *testing.T) {
+	const id = "proto::agent-ws-send"
+	addr := fmt.Sprintf("127.0.0.1:%d", brokertest.FreePort(t))
+	tr, err := websocket.NewClient("ws://"+addr+"/usp", id, websocket.WithBackoff(20*time.Millisecond, 100*time.Millisecond))
+	must(t, err)
+	ag := startAgent(t, id, tr, true, usptest.WithController(defaultController, mtp.Address{}))
+	want, _ := ag.Model().Get("Device.DeviceInfo.SerialNumber")
+	enc := runCLI(t, nil, "", "encode", "-a", id, "--hex", "get", "Device.DeviceInfo.SerialNumber")
+	enc.wantCode(t, exitOK)
+	r := runCLI(t, nil, enc.stdout, "send", "--mtp", "websocket", "--listen", addr, "-a", id, "-W", "10s")
+	r.wantCode(t, exitOK)
+	if !strings.Contains(r.stdout, `"`+want+`"`) || !strings.Contains(r.stdout, "GET_RESP") {
+		t.Errorf("stdout %s", r.stdout)
 	}
 }

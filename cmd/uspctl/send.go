@@ -10,6 +10,7 @@ import (
 
 	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/proto/usprecord"
 	"github.com/gousp/gousp/record"
 )
 
@@ -18,7 +19,8 @@ or hex, to the agent named with --agent, as it is: its to_id, from_id and
 message are not changed, like mosquitto_pub -f. Build one with "uspctl encode".
 Then print the answer as "uspctl decode" does: the first record that comes
 back carrying a Msg with the same msg_id (others, such as notifications, are
-skipped), or the first record without a Msg (a Disconnect, say).
+skipped), or the first record without a Msg other than a connect record (a
+Disconnect, say).
 
 The answer comes only if the agent knows the record's from_id as a controller
 and sends to where uspctl receives (--topic, --destination): see --help of the
@@ -147,6 +149,12 @@ func (a *app) send(ctx context.Context, b []byte, wait bool) int {
 			got, _ := record.Decode(data)
 			if got == nil {
 				a.log.Info("skipping a record that does not decode", "bytes", len(data))
+				continue
+			}
+			switch got.GetRecordType().(type) {
+			case *usprecord.Record_WebsocketConnect, *usprecord.Record_MqttConnect, *usprecord.Record_StompConnect, *usprecord.Record_UdsConnect:
+				// An agent announcing itself, not answering.
+				a.log.Info("skipping a connect record", "kind", recordKind(got))
 				continue
 			}
 			var gotID string
