@@ -131,6 +131,18 @@ func TestEncode(t *testing.T) {
 		t.Errorf("to %s from %s msg %v", to, from, m)
 	}
 
+	// Request flags.
+	r = runCLI(t, nil, "", "encode", "-a", "proto::ag", "--hex", "--allow-partial", "delete", "Device.LocalAgent.Controller.2.")
+	r.wantCode(t, exitOK)
+	if m, _, _ := decodeRecordHex(t, r.stdout); !m.GetBody().GetRequest().GetDelete().GetAllowPartial() {
+		t.Errorf("allow_partial not set: %v", m)
+	}
+	r = runCLI(t, nil, "", "encode", "-a", "proto::ag", "--hex", "--command-key", "k1", "operate", "Device.Reboot()")
+	r.wantCode(t, exitOK)
+	if m, _, _ := decodeRecordHex(t, r.stdout); m.GetBody().GetRequest().GetOperate().GetCommandKey() != "k1" {
+		t.Errorf("command_key not set: %v", m)
+	}
+
 	// Binary to a file, then decode -o json, then encode --json again.
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "get.bin")

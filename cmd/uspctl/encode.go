@@ -34,13 +34,24 @@ captured message can be edited and sent again.
 
 The record goes from --controller-id to the agent named with --agent (or --to);
 --msg-id sets the message ID of a request built from arguments (default: a
-new unique one). With --msg the bare USP Msg is written, without a record.
+new unique one); --allow-partial, --max-depth, --first-level-only and
+--command-key set those fields of the request (gsdm asks for everything).
+With --msg the bare USP Msg is written, without a record.
 A message that does not pass validation is still written, with a warning on
 stderr, so that agents can be tested with it; the exit code is then 1.`
+
+// requestOptions are the request flags encode takes from the commands.
+type requestOptions struct {
+	allowPartial   bool
+	maxDepth       uint32
+	firstLevelOnly bool
+	commandKey     string
+}
 
 func (a *app) encodeCommand() *cobra.Command {
 	var jsonFile, to, msgID, version, outFile string
 	var asHex, bareMsg bool
+	var ro requestOptions
 	cmd := &cobra.Command{
 		Use:   "encode [REQUEST ARGS...]",
 		Short: "Build a USP Record from a request or JSON (offline)",
@@ -49,7 +60,7 @@ func (a *app) encodeCommand() *cobra.Command {
 			"  uspctl decode -o json capture.bin | uspctl encode --json - -a os::012345-SN1 --hex",
 		Args: cobra.ArbitraryArgs,
 		RunE: func(_ *cobra.Command, args []string) error {
-			m, err := a.encodeMsg(args, jsonFile, msgID)
+			m, err := a.encodeMsg(args, jsonFile, msgID, ro)
 			if err != nil {
 				return err
 			}
@@ -93,11 +104,15 @@ func (a *app) encodeCommand() *cobra.Command {
 	f.StringVar(&outFile, "out", "", "write to this file instead of stdout")
 	f.BoolVar(&asHex, "hex", false, "write hex text instead of binary")
 	f.BoolVar(&bareMsg, "msg", false, "write the bare USP Msg, not a Record")
+	f.BoolVar(&ro.allowPartial, "allow-partial", false, "set, add, delete: allow_partial")
+	f.Uint32Var(&ro.maxDepth, "max-depth", 0, "get: max_depth")
+	f.BoolVar(&ro.firstLevelOnly, "first-level-only", false, "gsdm, instances: first_level_only")
+	f.StringVar(&ro.commandKey, "command-key", "", "operate: command_key")
 	return cmd
 }
 
 // encodeMsg builds the message from --json or from request arguments.
-func (a *app) encodeMsg(args []string, jsonFile, msgID string) (*uspmsg.Msg, error) {
+func (a *app) encodeMsg(args []string, jsonFile, msgID string, ro requestOptions) (*uspmsg.Msg, error) {
 	if jsonFile != "" {
 		if len(args) > 0 {
 			return nil, usageErrorf("encode: give the message as --json or as arguments, not both")
@@ -111,7 +126,7 @@ func (a *app) encodeMsg(args []string, jsonFile, msgID string) (*uspmsg.Msg, err
 	if len(args) == 0 {
 		return nil, usageErrorf("encode: give a request (e.g. get PATH...) or --json FILE")
 	}
-	req, err := requestFromArgs(args[0], args[1:])
+	req, err := requestFromArgs(args[0], args[1:], ro)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +157,7 @@ func parseMsgJSON(b []byte) (*uspmsg.Msg, error) {
 
 // requestFromArgs builds a request the way the command of the same name
 // reads its arguments, with the same checks.
-func requestFromArgs(kind string, args []string) (msg.Request, error) {
+func requestFromArgs(kind string, args []string, ro requestOptions) (msg.Request, error) {
 	need := func(n int) error {
 		if len(args) < n {
 			return usageErrorf("encode %s: at least %d argument(s) expected", kind, n)
@@ -157,7 +172,7 @@ func requestFromArgs(kind string, args []string) (msg.Request, error) {
 		if err := checkPaths("get", args, datamodel.KindObject, datamodel.KindInstance, datamodel.KindParam); err != nil {
 			return nil, err
 		}
-		return msg.Get{Paths: args}, nil
+		return msg.Get{Paths: args, MaxDepth: ro.maxDepth}, nil
 	case "set", "add":
 		if err := need(1); err != nil {
 			return nil, err
@@ -167,13 +182,13 @@ func requestFromArgs(kind string, args []string) (msg.Request, error) {
 			return nil, err
 		}
 		if kind == "set" {
-			req := msg.Set{}
+			req := msg.Set{AllowPartial: ro.allowPartial}
 			for _, o := range objs {
 				req.Objects = append(req.Objects, msg.SetObject{Path: o.path, Params: paramList(o, nil)})
 			}
 			return req, nil
 		}
-		req := msg.Add{}
+		req := msg.Add{AllowPartial: ro.allowPartial}
 		for _, o := range objs {
 			req.Objects = append(req.Objects, msg.AddObject{Path: o.path, Params: paramList(o, nil)})
 		}
@@ -185,7 +200,7 @@ func requestFromArgs(kind string, args []string) (msg.Request, error) {
 		if err := checkPaths("delete", args, objectKinds...); err != nil {
 			return nil, err
 		}
-		return msg.Delete{Paths: args}, nil
+		return msg.Delete{Paths: args, AllowPartial: ro.allowPartial}, nil
 	case "operate":
 		if err := need(1); err != nil {
 			return nil, err
@@ -197,7 +212,7 @@ func requestFromArgs(kind string, args []string) (msg.Request, error) {
 		if err != nil {
 			return nil, err
 		}
-		return msg.Operate{Command: args[0], SendResp: true, Args: in}, nil
+		return msg.Operate{Command: args[0], CommandKey: ro.commandKey, SendResp: true, Args: in}, nil
 	case "gsdm", "get-supported-dm":
 		if err := need(1); err != nil {
 			return nil, err
@@ -205,7 +220,7 @@ func requestFromArgs(kind string, args []string) (msg.Request, error) {
 		if err := checkPaths("gsdm", args, objectKinds...); err != nil {
 			return nil, err
 		}
-		return msg.GetSupportedDM{Paths: args, ReturnParams: true, ReturnCommands: true, ReturnEvents: true, ReturnUniqueKeySets: true}, nil
+		return msg.GetSupportedDM{Paths: args, FirstLevelOnly: ro.firstLevelOnly, ReturnParams: true, ReturnCommands: true, ReturnEvents: true, ReturnUniqueKeySets: true}, nil
 	case "instances", "get-instances":
 		if err := need(1); err != nil {
 			return nil, err
@@ -213,7 +228,7 @@ func requestFromArgs(kind string, args []string) (msg.Request, error) {
 		if err := checkPaths("instances", args, objectKinds...); err != nil {
 			return nil, err
 		}
-		return msg.GetInstances{Paths: args}, nil
+		return msg.GetInstances{Paths: args, FirstLevelOnly: ro.firstLevelOnly}, nil
 	case "proto", "get-supported-protocol":
 		if len(args) > 0 {
 			return nil, usageErrorf("encode proto: no arguments expected")
