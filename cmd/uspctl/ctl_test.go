@@ -300,3 +300,27 @@ func TestSendWebSocketListen(t *testing.T) {
 		t.Errorf("stdout %s", r.stdout)
 	}
 }
+
+// TestSendUsage: mistakes are found before connecting (the broker named
+// does not exist, so connecting would exit 3).
+func TestSendUsage(t *testing.T) {
+	enc := runCLI(t, nil, "", "encode", "-a", "proto::a", "--hex", "proto")
+	enc.wantCode(t, exitOK)
+	conn := []string{"-b", "tcp://127.0.0.1:1", "-T", "/a", "-W", "200ms"}
+	for name, tc := range map[string]struct {
+		stdin  string
+		args   []string
+		stderr string
+	}{
+		"no agent":     {enc.stdout, []string{"send"}, "exactly one --agent"},
+		"two agents":   {enc.stdout, []string{"send", "-a", "proto::a", "-a", "proto::b"}, "exactly one --agent"},
+		"not a record": {"zz", []string{"send", "-a", "proto::a", "--hex"}, "bad hex"},
+		"garbage":      {"\xff\x01", []string{"send", "-a", "proto::a"}, "not a USP Record"},
+		"missing file": {"", []string{"send", "-a", "proto::a", "/no/such/file"}, "no such file"},
+	} {
+		r := runCLI(t, nil, tc.stdin, append(tc.args, conn...)...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, tc.stderr) {
+			t.Errorf("%s: code %d, stderr %q", name, r.code, r.stderr)
+		}
+	}
+}
