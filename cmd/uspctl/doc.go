@@ -16,7 +16,7 @@
 //	uspctl proto
 //	uspctl listen [--count N] [--for D] [--subscribe TYPE=PATH[,PATH]] [--notif-retry]
 //	uspctl agents [--for D]
-//	uspctl decode [FILE|-]... [--hex] [--msg]
+//	uspctl decode [FILE|-] [--hex] [--msg]
 //	uspctl encode REQUEST ARGS... | --json FILE [--to ID] [--msg-id ID] [--hex] [--msg] [--out FILE]
 //	uspctl send [FILE|-] [--hex] [--no-wait]
 //	uspctl completion bash|zsh|fish|powershell
@@ -26,7 +26,8 @@
 // OperationComplete notification (see [usp.Agent.StartOperation]), waits, and
 // removes the subscription again. listen answers every notification it
 // prints with a NotifyResp when the agent asks for one; its --subscribe also
-// takes TYPE:PATH, the examples' form. encode builds a record offline (from
+// takes TYPE:PATH, the examples' form. decode takes several files at once.
+// encode builds a record offline (from
 // a request written as for the commands above, or from the JSON decode
 // prints) and send sends a record file as it is, printing the answer, like
 // mosquitto_pub -f.
