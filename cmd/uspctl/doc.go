@@ -27,10 +27,9 @@
 // removes the subscription again. listen answers every notification it
 // prints with a NotifyResp when the agent asks for one; its --subscribe also
 // takes TYPE:PATH, the examples' form. decode takes several files at once.
-// encode builds a record offline (from
-// a request written as for the commands above, or from the JSON decode
-// prints) and send sends a record file as it is, printing the answer, like
-// mosquitto_pub -f.
+// encode builds a record offline (from a request written as for the commands
+// above, or from the JSON decode prints) and send sends a record file as it
+// is, printing the answer, like mosquitto_pub -f.
 //
 // # Connecting
 //
