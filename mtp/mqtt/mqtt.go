@@ -137,6 +137,7 @@ func New(brokerURL, endpointID string, opts ...Option) (*Transport, error) {
 		minBackoff:     DefaultMinBackoff,
 		maxBackoff:     DefaultMaxBackoff,
 		maxRecord:      DefaultMaxRecordSize,
+		receiveMax:     DefaultReceiveMaximum,
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -574,7 +575,8 @@ func (t *Transport) onConnectionDown() bool {
 
 // connectPacket completes the CONNECT autopaho built (cp, which carries
 // what a [WithPahoConfig] function set, such as a Will): our client ID,
-// Clean Start, the properties TR-369 asks for and our Maximum Packet Size.
+// Clean Start, the properties TR-369 asks for, our Maximum Packet Size and
+// Receive Maximum.
 func (t *Transport) connectPacket(cp *paho.Connect) *paho.Connect {
 	t.mu.Lock()
 	id := t.cfg.clientID
@@ -586,6 +588,7 @@ func (t *Transport) connectPacket(cp *paho.Connect) *paho.Connect {
 		cp = &paho.Connect{}
 	}
 	maxPacket := uint32(t.maxInbound())
+	receiveMax := t.cfg.receiveMax
 	cp.ClientID = id
 	cp.KeepAlive = uint16(t.cfg.keepAlive / time.Second)
 	cp.CleanStart = true
@@ -595,6 +598,8 @@ func (t *Transport) connectPacket(cp *paho.Connect) *paho.Connect {
 	cp.Properties.RequestProblemInfo = true
 	cp.Properties.RequestResponseInfo = true // R-MQTT.12
 	cp.Properties.MaximumPacketSize = &maxPacket
+	// Receive Maximum also sizes paho's queue of received publishes.
+	cp.Properties.ReceiveMaximum = &receiveMax
 	cp.Properties.User = append(cp.Properties.User, paho.UserProperty{Key: PropEndpointID, Value: t.endpointID}) // R-MQTT.13
 	if t.cfg.hasCreds {
 		cp.UsernameFlag, cp.Username = true, t.cfg.user

@@ -22,6 +22,7 @@ const (
 	DefaultMinBackoff       = time.Second
 	DefaultMaxBackoff       = time.Minute
 	DefaultMaxRecordSize    = 16 << 20
+	DefaultReceiveMaximum   = 65535
 	minimumBackoffAllowed   = 10 * time.Millisecond
 	maxLegacyBytes          = 16 << 20 // topic bytes of known 3.1.1 peers
 	replyTopicInstanceLevel = "reply"
@@ -46,6 +47,7 @@ type config struct {
 	minBackoff      time.Duration
 	maxBackoff      time.Duration
 	maxRecord       int
+	receiveMax      uint16
 	no311Peers      bool
 	noSubscriberErr bool
 	logger          *slog.Logger
@@ -215,6 +217,29 @@ func WithMaxRecordSize(n int) Option {
 			return fmt.Errorf("max record size %d out of range", n)
 		}
 		c.maxRecord = n
+		return nil
+	}
+}
+
+// WithReceiveMaximum sets the CONNECT Receive Maximum: how many QoS 1
+// records the broker may send before we acknowledge them (its flow
+// control). paho.golang sizes a queue of that many slots for every
+// connection, 8 bytes each: the default, [DefaultReceiveMaximum] (MQTT's
+// own), costs 512 KiB per connection, nothing to a controller but too much
+// for a process that simulates thousands of agents. An agent answers one
+// request at a time and needs a few (the fleet simulator uses 32).
+//
+// The default stays at MQTT's because a window that a burst fills puts the
+// broker's flow control to work, and not every broker gets it right:
+// mochi-mqtt v2.7 (the embedded broker) loses track of its window once a
+// client has held records back, and stops delivering to that client; a
+// controller taking a boot storm through it must not have a small window.
+func WithReceiveMaximum(n uint16) Option {
+	return func(c *config) error {
+		if n == 0 {
+			return errors.New("receive maximum must be at least 1")
+		}
+		c.receiveMax = n
 		return nil
 	}
 }
