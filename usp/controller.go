@@ -341,6 +341,11 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		if addr.To == "" {
 			addr = in.ReplyTo
 		}
+		// Before the agent is announced (and asked anything): a 3.1.1
+		// client needs the reply-to suffix on the first request already.
+		if pv, ok := r.t.(mtp.PeerVersions); ok {
+			pv.SetPeerVersion(addr, mqttVersion(rt.MqttConnect.GetVersion()))
+		}
 		c.agentSeen(from, r, addr, rec.GetVersion(), true)
 	case *usprecord.Record_StompConnect:
 		addr := mtp.Address{MTP: r.kind, To: rt.StompConnect.GetSubscribedDestination()}
@@ -552,6 +557,9 @@ func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Requ
 	case res = <-p.ch:
 	case <-ctx.Done():
 		res.err = fmt.Errorf("usp: %s to %s: %w", req.MsgType(), agentID, ctx.Err())
+		if why := c.noAnswerReason(a); why != nil {
+			res.err = fmt.Errorf("usp: %s to %s: %w; %w", req.MsgType(), agentID, ctx.Err(), why)
+		}
 	}
 	var v msg.Message
 	if res.err == nil {
@@ -562,6 +570,34 @@ func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Requ
 		return nil, res.err
 	}
 	return v, nil
+}
+
+// noAnswerReason asks the agent's transport whether it knows why answers
+// from the agent cannot arrive (an MQTT 3.1.1 agent whose suffixed answer
+// topic nobody subscribes to), so that a timeout names the cause.
+func (c *Controller) noAnswerReason(a *agentState) error {
+	c.mu.Lock()
+	r, addr := a.route, a.addr
+	c.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	if pv, ok := r.t.(mtp.PeerVersions); ok {
+		return pv.NoAnswerReason(addr)
+	}
+	return nil
+}
+
+// mqttVersion names the MQTT version of an MQTTConnect record as
+// [mtp.PeerVersions] takes it.
+func mqttVersion(v usprecord.MQTTConnectRecord_MQTTVersion) string {
+	switch v {
+	case usprecord.MQTTConnectRecord_V3_1_1:
+		return "3.1.1"
+	case usprecord.MQTTConnectRecord_V5:
+		return "5.0"
+	}
+	return ""
 }
 
 // send sends a request that expects no response (an Operate with

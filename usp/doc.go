@@ -42,6 +42,11 @@
 // lists the agents and [Controller.OnAgentEvent] observes the changes.
 // Records to an agent carry a USP version it accepts: "1.3" by default, the
 // highest common version once the agent has listed its versions.
+// A transport that frames records by the peer's protocol version
+// ([mtp.PeerVersions], such as mtp/mqtt for MQTT 3.1.1 clients) is told
+// the MQTT version of each MQTTConnect record before the agent is
+// announced, and a request that times out carries the transport's reason
+// when it knows why no answer can arrive.
 //
 // # Notifications
 //
