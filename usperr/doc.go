@@ -14,7 +14,7 @@
 //
 // holds for a *msg.Error from an agent, a *datamodel.PathError from a schema
 // lookup, or any other error of this module with code 7026, and
-// errors.Is(err, record.ErrInvalidValue) for every 7104, whichever package
+// errors.Is(err, record.ErrInvalidRecordValue) for every 7104, whichever package
 // produced it. [Of] gives the code of the first coded error in a chain and
 // [All] every code in it (for example the 7004 of a failed Set followed by
 // its parameters' 7013).
