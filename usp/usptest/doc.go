@@ -25,8 +25,9 @@
 //	p := usptest.NewPair(t)
 //	v, err := p.Agent.GetValue(ctx, "Device.DeviceInfo.SoftwareVersion")
 //
-// [WithAgentOptions], [WithControllerOptions] and [WithPairIDs] adjust the
-// two ends; [Pair.Fake] is the fake agent, to change its model or inject
+// [StartPair] does the same outside a test (an example, a demo) and
+// returns the pair for [Pair.Close]. [WithAgentOptions],
+// [WithControllerOptions] and [WithPairIDs] adjust the two ends; [Pair.Fake] is the fake agent, to change its model or inject
 // faults, and [Pair.Network] cuts and restores links. [StartAgent] starts
 // one more agent on any transport (for example an MQTT transport on a
 // broker from mtp/mqtt/mqtttest) and closes it when the test ends. Both

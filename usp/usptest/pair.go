@@ -2,6 +2,7 @@ package usptest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -81,35 +82,33 @@ func WithControllerOptions(opts ...usp.Option) PairOption {
 	}
 }
 
-// closeTimeout bounds each Close that the helpers register with t.Cleanup.
+// closeTimeout bounds the start and each Close of the helpers that take a
+// [TB].
 const closeTimeout = 10 * time.Second
 
-// NewPair starts a controller and a fake agent (serving [DefaultModel]
-// unless [WithAgentOptions] gives another) over a new memory network, for
-// the rest of the test: t.Cleanup closes both, the agent first. Anything
-// that fails ends the test through t.Fatalf.
+// StartPair starts a controller and a fake agent (serving [DefaultModel]
+// unless [WithAgentOptions] gives another) over a new memory network. The
+// caller closes them with [Pair.Close]; in a test, [NewPair] does that.
 //
-//	p := usptest.NewPair(t)
+//	p, err := usptest.StartPair(ctx)
+//	if err != nil { ... }
+//	defer p.Close(ctx)
 //	v, err := p.Agent.GetValue(ctx, "Device.DeviceInfo.SoftwareVersion")
-func NewPair(t TB, opts ...PairOption) *Pair {
-	t.Helper()
+func StartPair(ctx context.Context, opts ...PairOption) (*Pair, error) {
 	cfg := pairConfig{ctrlID: PairControllerID, agentID: PairAgentID}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
-			t.Fatalf("usptest.NewPair: %v", err)
-			return nil
+			return nil, err
 		}
 	}
 	net := memory.NewNetwork()
 	cep, err := net.Endpoint(cfg.ctrlID)
 	if err != nil {
-		t.Fatalf("usptest.NewPair: %v", err)
-		return nil
+		return nil, err
 	}
 	aep, err := net.Endpoint(cfg.agentID)
 	if err != nil {
-		t.Fatalf("usptest.NewPair: %v", err)
-		return nil
+		return nil, err
 	}
 	ctrlOpts := append([]usp.Option{
 		usp.WithTransport(cep),
@@ -117,29 +116,57 @@ func NewPair(t TB, opts ...PairOption) *Pair {
 	}, cfg.ctrlOpts...)
 	c, err := usp.NewController(cfg.ctrlID, ctrlOpts...)
 	if err != nil {
-		t.Fatalf("usptest.NewPair: %v", err)
-		return nil
+		return nil, err
 	}
+	agentOpts := append([]Option{
+		WithTransport(aep),
+		WithController(cfg.ctrlID, mtp.Address{MTP: mtp.Memory, To: cfg.ctrlID}),
+	}, cfg.agentOpts...)
+	fake, err := NewAgent(cfg.agentID, agentOpts...)
+	if err != nil {
+		return nil, err
+	}
+	// The controller first, so that it hears the agent's connect record
+	// and Boot! event.
+	if err := c.Start(ctx); err != nil {
+		_ = fake.Close(ctx)
+		_ = c.Close(ctx)
+		return nil, fmt.Errorf("starting the controller: %w", err)
+	}
+	if err := fake.Start(ctx); err != nil {
+		_ = fake.Close(ctx)
+		_ = c.Close(ctx)
+		return nil, fmt.Errorf("starting the agent: %w", err)
+	}
+	return &Pair{Controller: c, Agent: c.Agent(cfg.agentID), Fake: fake, Network: net}, nil
+}
+
+// Close closes the fake agent, then the controller, at most until ctx
+// ends.
+func (p *Pair) Close(ctx context.Context) error {
+	return errors.Join(p.Fake.Close(ctx), p.Controller.Close(ctx))
+}
+
+// NewPair is [StartPair] for tests: t.Cleanup closes the pair, and anything
+// that fails ends the test through t.Fatalf.
+//
+//	p := usptest.NewPair(t)
+//	v, err := p.Agent.GetValue(ctx, "Device.DeviceInfo.SoftwareVersion")
+func NewPair(t TB, opts ...PairOption) *Pair {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatalf("usptest.NewPair: starting the controller: %v", err)
+	p, err := StartPair(ctx, opts...)
+	if err != nil {
+		t.Fatalf("usptest.NewPair: %v", err)
 		return nil
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		defer cancel()
-		_ = c.Close(ctx)
+		_ = p.Close(ctx)
 	})
-	agentOpts := append([]Option{
-		WithTransport(aep),
-		WithController(cfg.ctrlID, mtp.Address{MTP: mtp.Memory, To: cfg.ctrlID}),
-	}, cfg.agentOpts...)
-	fake := StartAgent(t, cfg.agentID, agentOpts...)
-	if fake == nil {
-		return nil // t.Fatalf was called
-	}
-	return &Pair{Controller: c, Agent: c.Agent(cfg.agentID), Fake: fake, Network: net}
+	return p
 }
 
 // StartAgent makes and starts a fake agent for the rest of the test, over

@@ -81,9 +81,11 @@ type fakeTB struct {
 	cleanups []func()
 }
 
-func (*fakeTB) Helper()                          {}
-func (f *fakeTB) Fatalf(format string, a ...any) { f.fatals = append(f.fatals, fmt.Sprintf(format, a...)) }
-func (f *fakeTB) Cleanup(c func())               { f.cleanups = append(f.cleanups, c) }
+func (*fakeTB) Helper() {}
+func (f *fakeTB) Fatalf(format string, a ...any) {
+	f.fatals = append(f.fatals, fmt.Sprintf(format, a...))
+}
+func (f *fakeTB) Cleanup(c func()) { f.cleanups = append(f.cleanups, c) }
 func (f *fakeTB) done() {
 	for i := len(f.cleanups) - 1; i >= 0; i-- {
 		f.cleanups[i]()
@@ -124,6 +126,35 @@ func TestHelpersFailThroughFatalf(t *testing.T) {
 			if v != nil {
 				t.Errorf("%s: returned an agent", tc.name)
 			}
+		}
+	}
+}
+
+func TestStartPairAndClose(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := usptest.StartPair(ctx, usptest.WithPairIDs("proto::c", "proto::a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := p.Agent.GetValue(ctx, "Device.DeviceInfo.Manufacturer"); err != nil || v != "gousp" {
+		t.Fatalf("GetValue = %q, %v", v, err)
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Agent.GetValues(ctx, "Device."); !errors.Is(err, usp.ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+	for _, opts := range [][]usptest.PairOption{
+		{usptest.WithPairIDs("", "proto::a")},
+		{usptest.WithPairIDs("proto::c", "bad id")},
+		{usptest.WithControllerOptions(usp.WithNotifyHandler(nil))},
+		{usptest.WithAgentOptions(usptest.WithMaxRecordSize(-1))},
+	} {
+		if p, err := usptest.StartPair(ctx, opts...); err == nil {
+			_ = p.Close(ctx)
+			t.Errorf("StartPair accepted bad options")
 		}
 	}
 }
