@@ -63,24 +63,23 @@ var (
 	ErrSessionRefused = errors.New("usp: agent refused the session context")
 )
 
-// Retryable reports whether err is the kind of failure after which sending
-// the same request again is worth it and cannot make things worse than a
-// second attempt of the same request would. The rule:
+// Retryable reports whether err is a failure after which sending the same
+// request again may succeed without changing it. The rule:
 //
 //   - The request was not sent: the transport was down when it was made
 //     ([mtp.ErrNotConnected]).
 //   - The answer was lost: the call's deadline passed
 //     ([context.DeadlineExceeded]), the transport was lost while waiting
 //     ([ErrTransportLost]) or the agent disconnected ([ErrAgentGone]).
-//   - The agent refused the whole message for a passing reason: error
-//     7003 (internal error) or 7005 (resources exceeded) at the top level of
-//     its answer.
+//   - The agent failed for a passing reason: the first USP code in err
+//     ([msg.CodeOf]) is 7003 (internal error) or 7005 (resources
+//     exceeded).
 //
 // Everything else is false: nil, a cancelled context (the caller gave up),
 // a closed controller or transport, an agent that refused the session
-// context ([ErrSessionRefused]), an unstarted controller, an unknown agent, invalid options or
-// requests, and every other agent error (the request itself is wrong, and
-// will be again).
+// context ([ErrSessionRefused]), an unstarted controller, an unknown agent,
+// invalid options or requests, and every other agent error (the request
+// itself is wrong, and will be again).
 //
 // When the answer was lost the agent may have carried the request out.
 // Get, GetInstances, GetSupportedDM and a Set of absolute values do the

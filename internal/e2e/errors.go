@@ -46,8 +46,8 @@ var (
 //
 // A ProtocolError matches a [*record.Error] (and any other coded error of
 // the module) with the same code under [errors.Is], so errors.Is(err,
-// record.ErrInvalidRecordValue) holds for every 7104 failure; Err holds the cause ([record.ErrTooLarge], [ErrRetransmitLimit],
-// ...).
+// record.ErrInvalidRecordValue) holds for every 7104 failure; Err holds the
+// cause ([record.ErrTooLarge], [ErrRetransmitLimit], ...).
 type ProtocolError struct {
 	Code      uint32 // record error code, 7100-7106
 	Msg       string // what went wrong, for humans
