@@ -28,7 +28,9 @@
 // A Path is a sequence of [Segment] values: names (with optional reference
 // following, [RefKind]), instance numbers, wildcards, expressions ([Expr]) and
 // placeholders. [Path.String] gives the canonical text; whitespace that Agents
-// must tolerate around expression operators is accepted and dropped.
+// must tolerate around expression operators is accepted and dropped. Because it
+// is dropped, an unquoted constant may not start with '=': "[A< =5]" is refused
+// instead of being read as A < "=5" and printed as "[A<=5]".
 // Names may contain '-' beyond the TR-369 grammar, because TR-106 vendor
 // prefixes do (X_EXAMPLE-COM_Param) and agents report such names.
 //
@@ -41,6 +43,12 @@
 // errors.Is(err, [ErrInvalidPathSyntax]) and errors.Is(err, [ErrInvalidPath])
 // work, and [ErrorCode] extracts the code. Value errors are [*ValueError]
 // values that unwrap to [ErrInvalidType] (7011).
+//
+// The codes are of the module's one code type, [usperr.Code] (a package of
+// the standard library's weight, below this one), and every error here is a
+// [usperr.Coder]: the msg package's sentinels match them by code, so
+// errors.Is(err, msg.ErrInvalidPath) holds for a failed Lookup as it does
+// for an agent's 7026, and msg.CodeOf reads their code.
 //
 // # Building and splitting paths
 //

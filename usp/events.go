@@ -128,18 +128,8 @@ func (e *eventQueue) run() {
 				break
 			}
 			for _, f := range e.c.watchers.list() {
-				e.call(f, ev)
+				_ = e.c.safely("agent event handler", func() error { f(ev); return nil })
 			}
 		}
 	}
-}
-
-// call runs one watcher, turning a panic into a log line.
-func (e *eventQueue) call(f func(AgentEvent), ev AgentEvent) {
-	defer func() {
-		if r := recover(); r != nil {
-			e.c.log.Error("agent event handler panicked", "agent", ev.Agent.EndpointID, "event", ev.Kind, "panic", r)
-		}
-	}()
-	f(ev)
 }

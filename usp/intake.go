@@ -387,7 +387,7 @@ func (in *intake) close() {
 // and records without a usable sender are dropped here.
 func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 	if c.cfg.hooks != nil {
-		c.cfg.hooks.RecordReceived(r.kind, len(in.Data))
+		_ = c.safely("Hooks.RecordReceived", func() error { c.cfg.hooks.RecordReceived(r.kind, len(in.Data)); return nil })
 	}
 	key := in.PeerID
 	to, from, err := record.PeekIDs(in.Data)
@@ -439,8 +439,9 @@ func (c *Controller) answerInline(r *route, in mtp.Inbound) bool {
 	if err != nil || !isAnswer(m) {
 		return false
 	}
-	a := c.agentSeen(rec.GetFromId(), r, in.ReplyTo, rec.GetVersion(), false)
-	c.handleAnswer(a, m)
+	if a := c.agentSeen(rec.GetFromId(), r, in, in.ReplyTo, rec.GetVersion(), false); a != nil {
+		c.handleAnswer(a, r, m)
+	} // else refused by the agent policy, as on a worker
 	return true
 }
 

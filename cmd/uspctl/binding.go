@@ -130,6 +130,8 @@ func newMQTTBinding(a *app) (binding, error) {
 		},
 		hint:        "give the agent's topic with --agent-topic",
 		randomLocal: random,
+		local:       topic,
+		localFlag:   "--topic",
 	}, nil
 }
 
@@ -282,5 +284,7 @@ func newSTOMPBinding(a *app) (binding, error) {
 		},
 		hint:        "give the agent's destination with --agent-destination",
 		randomLocal: random,
+		local:       dest,
+		localFlag:   "--destination",
 	}, nil
 }

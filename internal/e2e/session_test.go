@@ -69,8 +69,8 @@ func TestWrapEmptyPayload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 1 || len(sc(recs[0]).Payload) != 0 || sc(recs[0]).SequenceId != 1 {
-		t.Fatalf("Wrap(nil) = %v, want one record without payload", recs)
+	if len(recs) != 1 || !emptyField(sc(recs[0])) || sc(recs[0]).SequenceId != 1 {
+		t.Fatalf("Wrap(nil) = %v, want one record with one empty payload field", recs)
 	}
 	got, out := recv(t, agent, recs...)
 	if len(got) != 0 || len(out) != 0 {
@@ -143,8 +143,8 @@ func TestLossRecovery(t *testing.T) {
 		t.Fatalf("after 3: %q, %d out; want nothing and one request", strs(got), len(out))
 	}
 	req := sc(out[0])
-	if req.RetransmitId != 2 || req.SequenceId != 1 || req.ExpectedId != 2 || len(req.Payload) != 0 {
-		t.Fatalf("request %v, want retransmit_id 2, sequence_id 1, expected_id 2, no payload", req)
+	if req.RetransmitId != 2 || req.SequenceId != 1 || req.ExpectedId != 2 || !emptyField(req) {
+		t.Fatalf("request %v, want retransmit_id 2, sequence_id 1, expected_id 2, one empty payload field", req)
 	}
 	// Only one request per gap.
 	got, out2 := recv(t, agent, recs[3])
@@ -241,7 +241,7 @@ func TestPeerRestart(t *testing.T) {
 	if newID == 100 || newID <= 1 {
 		t.Fatalf("new session id %d", newID)
 	}
-	if s := sc(open); s.SessionId != newID || s.SequenceId != 1 || s.ExpectedId != 1 || len(s.Payload) != 0 {
+	if s := sc(open); s.SessionId != newID || s.SequenceId != 1 || s.ExpectedId != 1 || !emptyField(s) {
 		t.Fatalf("opening record %v", s)
 	}
 	recv(t, ctrl, open)
@@ -349,10 +349,10 @@ func TestOversizedMessage(t *testing.T) {
 				}
 			}
 			var pe *e2e.ProtocolError
-			if !errors.As(err, &pe) || pe.Code != record.CodeInvalidValue || pe.SessionID != 77 {
+			if !errors.As(err, &pe) || pe.Code != record.CodeInvalidRecordValue || pe.SessionID != 77 {
 				t.Fatalf("err = %v, want a 7104 ProtocolError for session 77", err)
 			}
-			if !errors.Is(err, record.ErrTooLarge) || !errors.Is(err, record.ErrInvalidValue) {
+			if !errors.Is(err, record.ErrTooLarge) || !errors.Is(err, record.ErrInvalidRecordValue) {
 				t.Fatalf("err = %v does not match ErrTooLarge and ErrInvalidValue", err)
 			}
 			if !slices.Equal(strs(payloads), []string{"ok"}) {
@@ -383,7 +383,7 @@ func checkRestarted(t *testing.T, s *e2e.Session, old uint64, out []*usprecord.R
 	if len(out) != 1 {
 		t.Fatalf("after a failure %d records out, want the opening one", len(out))
 	}
-	if o := sc(out[0]); o.SessionId != st.SessionID || o.SequenceId != 1 || len(o.Payload) != 0 {
+	if o := sc(out[0]); o.SessionId != st.SessionID || o.SequenceId != 1 || !emptyField(o) {
 		t.Fatalf("opening record %v", o)
 	}
 }
@@ -402,7 +402,7 @@ func TestReceiveErrors(t *testing.T) {
 			return record.NewNoSessionContext("1.3", agentID, ctrlID, []byte("x"))
 		}, e2e.ErrNotSessionContext, 0, false},
 		{"disconnect", func() *usprecord.Record {
-			return record.NewDisconnect("1.3", agentID, ctrlID, "bye", record.CodeSessionTerminated)
+			return record.NewDisconnect("1.3", agentID, ctrlID, "bye", record.CodeSessionContextTerminated)
 		}, e2e.ErrNotSessionContext, 0, false},
 		{"to someone else", func() *usprecord.Record {
 			r := mk(ctrlID, sid, 2, 1, 0, "x")
@@ -414,20 +414,20 @@ func TestReceiveErrors(t *testing.T) {
 			r.FromId = "proto::other"
 			return r
 		}, e2e.ErrNotAddressed, 0, false},
-		{"sequence_id 0", func() *usprecord.Record { return mk(ctrlID, sid, 0, 1, 0, "x") }, record.ErrInvalidValue, 7104, true},
-		{"expected_id 0", func() *usprecord.Record { return mk(ctrlID, sid, 2, 0, 0, "x") }, record.ErrInvalidValue, 7104, true},
+		{"sequence_id 0", func() *usprecord.Record { return mk(ctrlID, sid, 0, 1, 0, "x") }, record.ErrInvalidRecordValue, 7104, true},
+		{"expected_id 0", func() *usprecord.Record { return mk(ctrlID, sid, 2, 0, 0, "x") }, record.ErrInvalidRecordValue, 7104, true},
 		{"no version", func() *usprecord.Record {
 			r := mk(ctrlID, sid, 2, 1, 0, "x")
 			r.Version = ""
 			return r
-		}, record.ErrInvalidValue, 7104, true},
+		}, record.ErrInvalidRecordValue, 7104, true},
 		{"TLS12", func() *usprecord.Record {
 			r := mk(ctrlID, sid, 2, 1, 0, "x")
 			r.PayloadSecurity = usprecord.Record_TLS12
 			return r
 		}, record.ErrSecureSessionNotSupported, 7102, false},
-		{"expected_id beyond what we sent", func() *usprecord.Record { return mk(ctrlID, sid, 2, 3, 0, "") }, record.ErrInvalidValue, 7104, false},
-		{"retransmit_id never sent", func() *usprecord.Record { return mk(ctrlID, sid, 2, 1, 2, "") }, record.ErrInvalidValue, 7104, false},
+		{"expected_id beyond what we sent", func() *usprecord.Record { return mk(ctrlID, sid, 2, 3, 0, "") }, record.ErrInvalidRecordValue, 7104, false},
+		{"retransmit_id never sent", func() *usprecord.Record { return mk(ctrlID, sid, 2, 1, 2, "") }, record.ErrInvalidRecordValue, 7104, false},
 		{"INPROCESS without BEGIN", func() *usprecord.Record {
 			r := mk(ctrlID, sid, 2, 1, 0, "x")
 			sc(r).PayloadSarState = record.SARInProcess
@@ -499,11 +499,11 @@ func TestRetransmitUnavailable(t *testing.T) {
 	}
 	_, back, err := ctrl.Receive(wire(t, out[0]))
 	var pe *e2e.ProtocolError
-	if !errors.As(err, &pe) || pe.Code != record.CodeSessionTerminated || !errors.Is(err, e2e.ErrRetransmitUnavailable) {
+	if !errors.As(err, &pe) || pe.Code != record.CodeSessionContextTerminated || !errors.Is(err, e2e.ErrRetransmitUnavailable) {
 		t.Fatalf("err = %v, want 7105 ErrRetransmitUnavailable", err)
 	}
-	if !errors.Is(err, record.ErrSessionTerminated) {
-		t.Fatal("ProtocolError does not match record.ErrSessionTerminated")
+	if !errors.Is(err, record.ErrSessionContextTerminated) {
+		t.Fatal("ProtocolError does not match record.ErrSessionContextTerminated")
 	}
 	checkRestarted(t, ctrl, 600, back)
 }
@@ -524,12 +524,12 @@ func TestRetransmitLimit(t *testing.T) {
 			if err != nil || len(back) != 1 || back[0] != r1[0] {
 				t.Fatalf("try %d: %v, %v", try, back, err)
 			}
-		} else if !errors.Is(err, e2e.ErrRetransmitLimit) || !errors.Is(err, record.ErrSessionTerminated) {
+		} else if !errors.Is(err, e2e.ErrRetransmitLimit) || !errors.Is(err, record.ErrSessionContextTerminated) {
 			t.Fatalf("try %d: err = %v, want ErrRetransmitLimit", try, err)
 		}
 		// The agent's Retry repeats its unacknowledged requests and
 		// adds a fresh one, last; deliver only that.
-		req = agent.Retry()
+		req = retry(t, agent)
 		req = req[len(req)-1:]
 	}
 }
@@ -558,11 +558,11 @@ func TestRetransmitOfAcknowledgedRecord(t *testing.T) {
 
 func TestRetry(t *testing.T) {
 	ctrl, agent := pair(t, 900, nil)
-	if out := ctrl.Retry(); len(out) != 0 {
+	if out := retry(t, ctrl); len(out) != 0 {
 		t.Fatalf("Retry with nothing sent: %v", out)
 	}
 	lost := append(wrap(t, ctrl, "a"), wrap(t, ctrl, "b")...)
-	again := ctrl.Retry()
+	again := retry(t, ctrl)
 	if len(again) != 2 || again[0] != lost[0] || again[1] != lost[1] {
 		t.Fatalf("Retry = %v, want both unacknowledged records", again)
 	}
@@ -571,7 +571,7 @@ func TestRetry(t *testing.T) {
 		t.Fatalf("got %q", strs(got))
 	}
 	recv(t, ctrl, wrap(t, agent, "ack")...)
-	if out := ctrl.Retry(); len(out) != 0 {
+	if out := retry(t, ctrl); len(out) != 0 {
 		t.Fatalf("Retry after the ack: %v", out)
 	}
 	// With a gap open, Retry asks again even though it asked already.
@@ -581,7 +581,7 @@ func TestRetry(t *testing.T) {
 	if len(out) != 1 {
 		t.Fatalf("first request: %v", out)
 	}
-	retry := agent.Retry()
+	retry := retry(t, agent)
 	last := sc(retry[len(retry)-1])
 	if last.RetransmitId != sc(c[0]).SequenceId || last.SequenceId <= sc(out[0]).SequenceId {
 		t.Fatalf("Retry's request %v", last)
@@ -613,7 +613,7 @@ func TestOutOfOrderWindow(t *testing.T) {
 	if len(got) != 8 {
 		t.Fatalf("got %q", strs(got))
 	}
-	got, _ = recv(t, agent, ctrl.Retry()...)
+	got, _ = recv(t, agent, retry(t, ctrl)...)
 	if !slices.Equal(strs(got), []string{"9"}) {
 		t.Fatalf("after Retry got %q", strs(got))
 	}
@@ -714,10 +714,10 @@ func TestDisconnect(t *testing.T) {
 		err  error
 		code uint32
 	}{
-		{nil, record.CodeSessionTerminated},
-		{errors.New("shutting down"), record.CodeSessionTerminated},
-		{&e2e.ProtocolError{Code: record.CodeInvalidValue}, record.CodeInvalidValue},
-		{fmt.Errorf("wrapped: %w", &record.Error{Code: record.CodeSessionNotAllowed}), record.CodeSessionNotAllowed},
+		{nil, record.CodeSessionContextTerminated},
+		{errors.New("shutting down"), record.CodeSessionContextTerminated},
+		{&e2e.ProtocolError{Code: record.CodeInvalidRecordValue}, record.CodeInvalidRecordValue},
+		{fmt.Errorf("wrapped: %w", &record.Error{Code: record.CodeSessionContextNotAllowed}), record.CodeSessionContextNotAllowed},
 	}
 	for _, tt := range tests {
 		d := s.Disconnect(tt.err)
@@ -737,7 +737,7 @@ func TestProtocolErrorText(t *testing.T) {
 	if err.Error() != want {
 		t.Fatalf("Error() = %q\nwant      %q", err.Error(), want)
 	}
-	if errors.Is(err, record.ErrInvalidValue) || !errors.Is(err, &e2e.ProtocolError{Code: 7105}) {
+	if errors.Is(err, record.ErrInvalidRecordValue) || !errors.Is(err, &e2e.ProtocolError{Code: 7105}) {
 		t.Fatal("Is compares codes")
 	}
 }
@@ -824,7 +824,7 @@ func TestFailureBeforeAnySession(t *testing.T) {
 	agent, _ := e2e.New(ac, 0)
 	_, out, err := agent.Receive(mk(ctrlID, 5, 0, 1, 0, "x"))
 	var pe *e2e.ProtocolError
-	if !errors.As(err, &pe) || pe.Code != record.CodeInvalidValue || pe.SessionID != 0 {
+	if !errors.As(err, &pe) || pe.Code != record.CodeInvalidRecordValue || pe.SessionID != 0 {
 		t.Fatalf("err = %v, want a 7104 ProtocolError without session", err)
 	}
 	if agent.ID() != 0 || len(out) != 0 {

@@ -16,6 +16,23 @@
 //	err = agent.Start(ctx)
 //	defer agent.Close(ctx)
 //
+// # One-call helpers
+//
+// Tests of controller code need none of that wiring. [NewPair] starts a
+// usp.Controller and a fake agent over a memory network of their own and
+// closes both when the test ends:
+//
+//	p := usptest.NewPair(t)
+//	v, err := p.Agent.GetValue(ctx, "Device.DeviceInfo.SoftwareVersion")
+//
+// [StartPair] does the same outside a test (an example, a demo) and
+// returns the pair for [Pair.Close]. [WithAgentOptions],
+// [WithControllerOptions] and [WithPairIDs] adjust the two ends; [Pair.Fake] is the fake agent, to change its model or inject
+// faults, and [Pair.Network] cuts and restores links. [StartAgent] starts
+// one more agent on any transport (for example an MQTT transport on a
+// broker from mtp/mqtt/mqtttest) and closes it when the test ends. Both
+// take a [TB], which *testing.T and *testing.B satisfy.
+//
 // # Messages
 //
 // Get resolves wildcards, search expressions (through package datamodel,
@@ -82,7 +99,16 @@
 // context: it answers SessionContext records inside the session, sends its
 // notifications inside one, and can segment its messages to exercise a
 // controller's reassembly. Without it, as on OB-USP-A, SessionContext
-// records get a DisconnectRecord with code 7106.
+// records get a DisconnectRecord with code 7106, and the agent announces
+// itself again with its connect record. A reboot (Device.Reboot()) loses
+// the session state.
+//
+// [SessionConfig].Reference replaces the complete session context with a
+// model of the reference agent's experimental one, to test a controller
+// against what it meets in the field: session ids counted from 2 again
+// after every reboot, no retransmission and no duplicate detection, a
+// record without exactly one payload field refused with Disconnect 7105,
+// NoSessionContext records refused in Require mode or taken in Allow mode.
 //
 // # Data model
 //
@@ -96,6 +122,10 @@
 // connect records and Boot! again, and FactoryReset restores the model as
 // it was at Start. Firmware activation changes
 // Device.DeviceInfo.SoftwareVersion and reboots with FirmwareUpdated=true.
+//
+// Models from [DefaultModel] are copies of one template per process that
+// share its schema, command handlers and default values until they change
+// them, so that one process can run thousands of agents (cmd/uspsim does).
 //
 // Tests build their own models with [NewModel] and [Model.Define] (a small
 // text format), [Model.DefineObject], [Model.DefineParam],
