@@ -157,6 +157,7 @@ func (c *Controller) agentSeen(id string, r *route, addr mtp.Address, version st
 	a.lastSeen = now
 	info := a.info()
 	c.mu.Unlock()
+	c.live.seen(id, info.Address, now)
 	if ev != 0 {
 		c.emit(AgentEvent{Kind: ev, Agent: info})
 	}
@@ -179,6 +180,7 @@ func (c *Controller) agentSupports(id, versions string) {
 		}
 	}
 	c.mu.Unlock()
+	c.live.versions(id, versions)
 }
 
 // agentGone marks an agent absent and fails its pending calls. A non-nil
@@ -198,6 +200,7 @@ func (c *Controller) agentGone(id string, only *route, reason error) {
 	}
 	info := a.info()
 	c.mu.Unlock()
+	c.live.gone(id, reason)
 	c.failPending(func(p *pending) bool { return p.agent == id }, reason)
 	if wasPresent {
 		c.emit(AgentEvent{Kind: AgentDisconnected, Agent: info, Reason: reason})

@@ -25,6 +25,9 @@ type config struct {
 	session        *SessionConfig
 	hooks          Hooks
 	autoProtocol   bool
+	live           LivenessConfig
+	store          Store
+	stateHandlers  []func(StateChange)
 }
 
 // WithTransport adds a transport; a controller needs at least one and can

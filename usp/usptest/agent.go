@@ -183,6 +183,8 @@ func (a *Agent) Start(ctx context.Context) error {
 	m.mu.Unlock()
 
 	go a.worker()
+	a.wg.Add(1)
+	go a.periodic()
 	if a.cfg.session != nil && a.cfg.session.RetryInterval > 0 {
 		a.wg.Add(1)
 		go a.sessionRetries(a.cfg.session.RetryInterval)

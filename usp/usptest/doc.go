@@ -62,6 +62,10 @@
 // with [WithController] gets a Boot! subscription, as OB-USP-A's factory
 // configuration has) with Cause, CommandKey, FirmwareUpdated, Reason and the
 // ParameterMap of the controller's BootParameter entries.
+// Device.LocalAgent.Periodic! goes to each enabled controller every
+// PeriodicNotifInterval seconds of its Device.LocalAgent.Controller.{i}.
+// entry, to that controller's subscriptions only; changing the interval or
+// a reboot restarts the count, as on OB-USP-A.
 //
 // A notification is sent after the response of the request that caused it.
 // Its msg_id reads "<Type>-<UTC time>-<counter>". When the subscription's

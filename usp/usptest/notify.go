@@ -125,6 +125,9 @@ func (a *Agent) notifyChanges(chs []change) {
 				continue
 			}
 			for _, to := range a.recipients(s.recipient) {
+				if c.to != "" && to != c.to {
+					continue
+				}
 				n := m.notification(c, to)
 				outs = append(outs, outgoing{to: to, sub: s, n: n, sendResp: s.retry, expiration: s.expiration})
 			}
