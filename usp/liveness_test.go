@@ -13,6 +13,7 @@ import (
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/memory"
 	"github.com/gousp/gousp/usp"
+	"github.com/gousp/gousp/usp/store/storetest"
 	"github.com/gousp/gousp/usp/usptest"
 )
 
@@ -438,4 +439,8 @@ func TestStateParse(t *testing.T) {
 	if _, err := usp.ParseAgentState("sleeping"); err == nil {
 		t.Fatal("bad state accepted")
 	}
+}
+
+func TestMemoryStore(t *testing.T) {
+	storetest.Run(t, func(*testing.T) usp.Store { return &usp.MemoryStore{} })
 }
