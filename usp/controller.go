@@ -36,6 +36,7 @@ type Controller struct {
 	subs     map[subKey]*Subscription
 	ops      map[opKey]*Operation
 	live     *liveness // inventory and agent states (liveness.go)
+	cl       *cluster  // nil unless WithCluster (cluster.go)
 
 	routes  []*route
 	workers []*notifyWorker
@@ -100,6 +101,7 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 		c.agents[id] = a
 	}
 	c.live = newLiveness(c)
+	c.cl = newCluster(c, cfg.cluster)
 	return c, nil
 }
 
@@ -294,6 +296,9 @@ func (c *Controller) handleEvent(r *route, ev mtp.Event) {
 func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 	if c.cfg.hooks != nil {
 		c.cfg.hooks.RecordReceived(r.kind, len(in.Data))
+	}
+	if c.cl != nil && c.cl.intercept(r, in) {
+		return
 	}
 	rec, err := record.Decode(in.Data, record.WithMaxSize(c.cfg.maxRecordSize))
 	if err != nil {
@@ -497,7 +502,7 @@ func (c *Controller) failPending(match func(*pending) bool, err error) {
 // It returns the parsed response; Error messages become *msg.Error and a
 // response of the wrong kind ErrUnexpectedResponse.
 func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Request) (msg.Message, error) {
-	a, err := c.agentForSend(agentID)
+	a, err := c.agentToSend(ctx, agentID)
 	if err != nil {
 		return nil, err
 	}
@@ -545,7 +550,7 @@ func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Requ
 // send sends a request that expects no response (an Operate with
 // send_resp false).
 func (c *Controller) send(ctx context.Context, agentID string, req msg.Request) error {
-	a, err := c.agentForSend(agentID)
+	a, err := c.agentToSend(ctx, agentID)
 	if err != nil {
 		return err
 	}

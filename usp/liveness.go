@@ -357,11 +357,17 @@ func (l *liveness) load(ctx context.Context, now int64) error {
 		if err != nil {
 			return fmt.Errorf("%w: loading subscriptions: %w", ErrStore, err)
 		}
+		if !c.owns(s.ID) {
+			continue // another process's, in a shared store
+		}
 		subs[subKey{s.AgentID, s.ID}] = s
 	}
 	for op, err := range l.store.Operations(ctx) {
 		if err != nil {
 			return fmt.Errorf("%w: loading operations: %w", ErrStore, err)
+		}
+		if !c.owns(op.CommandKey) && !c.owns(op.SubscriptionID) {
+			continue
 		}
 		o := &Operation{c: c, agent: op.AgentID, command: op.Command, commandKey: op.CommandKey,
 			requestPath: op.RequestPath, done: make(chan struct{}), started: op.Started, restored: true}

@@ -86,6 +86,8 @@ type inboundNotify struct {
 	n         *Notification
 	a         *agentState
 	inSession bool
+	m         *uspmsg.Msg     // the Notify as received, for forwarding (cluster.go)
+	done      func(err error) // set for a notification forwarded by another process: gets the verdict
 }
 
 // handleNotify runs on the transport's goroutine: it recognises
@@ -131,7 +133,7 @@ func (c *Controller) handleNotify(a *agentState, m *uspmsg.Msg, inSession bool) 
 		return
 	}
 	select {
-	case c.shard(a.id).q <- inboundNotify{n: n, a: a, inSession: inSession}:
+	case c.shard(a.id).q <- inboundNotify{n: n, a: a, inSession: inSession, m: m}:
 	default:
 		c.log.Warn("notification queue full, dropping notification unanswered", "agent", a.id, "msg_id", id)
 	}
@@ -160,6 +162,9 @@ func (w *notifyWorker) run() {
 // deliver runs the handlers for one notification and answers it when they
 // all accepted it.
 func (c *Controller) deliver(in inboundNotify) {
+	if c.cl != nil && c.cl.route(in) {
+		return
+	}
 	n := in.n
 	var failed error
 	for _, h := range c.handlers.list() {
@@ -177,11 +182,18 @@ func (c *Controller) deliver(in inboundNotify) {
 	}
 	if failed != nil {
 		c.log.Info("notification not accepted; leaving it unanswered", "agent", n.AgentID, "msg_id", n.MsgID, "err", failed)
+		if in.done != nil {
+			in.done(failed)
+		}
 		return
 	}
 	c.mu.Lock()
 	in.a.dups.record(n.MsgID, true, c.cfg.dupWindow)
 	c.mu.Unlock()
+	if in.done != nil {
+		in.done(nil) // the process that received it answers the agent
+		return
+	}
 	if n.SendResp {
 		c.reply(in.a, msg.NotifyResp{SubscriptionID: n.SubscriptionID}.Build(n.MsgID), in.inSession)
 	}

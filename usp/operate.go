@@ -79,7 +79,7 @@ func (a *Agent) StartOperation(ctx context.Context, command string, args map[str
 		return nil, fmt.Errorf("usp: Start needs one command, not a wildcard or search path: %q (use Operate)", command)
 	}
 	if cfg.commandKey == "" {
-		cfg.commandKey = "gousp-" + msg.NewID()
+		cfg.commandKey = a.c.newKey()
 	}
 	op := &Operation{c: a.c, agent: a.id, command: command, commandKey: cfg.commandKey, done: make(chan struct{}), started: time.Now()}
 	key := opKey{a.id, cfg.commandKey}

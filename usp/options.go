@@ -27,6 +27,7 @@ type config struct {
 	autoProtocol   bool
 	live           LivenessConfig
 	store          Store
+	cluster        *Cluster
 	stateHandlers  []func(StateChange)
 }
 

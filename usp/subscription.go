@@ -77,7 +77,7 @@ func (a *Agent) Subscribe(ctx context.Context, spec SubscriptionSpec) (*Subscrip
 		return nil, fmt.Errorf("usp: a subscription needs NotifType and ReferenceList")
 	}
 	if spec.ID == "" {
-		spec.ID = "gousp-" + msg.NewID()
+		spec.ID = a.c.newKey()
 	}
 	if spec.Buffer <= 0 {
 		spec.Buffer = 64

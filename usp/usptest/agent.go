@@ -405,7 +405,7 @@ func (a *Agent) routeTo(endpointID string) (route, bool) {
 // subscription it belongs to was created from, else the controller's
 // route.
 func (a *Agent) routeFor(to, subPath string) (route, bool) {
-	if subPath != "" {
+	if subPath != "" && !a.cfg.notifyToCtrl {
 		a.mu.Lock()
 		r, ok := a.subRoutes[subPath]
 		a.mu.Unlock()

@@ -1,0 +1,266 @@
+package usp_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gousp/gousp/internal/brokertest"
+	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/mtp/mqtt"
+	"github.com/gousp/gousp/usp"
+	"github.com/gousp/gousp/usp/usptest"
+)
+
+const fleetTopic = "usp/fleet-ctl"
+
+// fleetAddress is where process p of the fleet receives what is for it
+// alone: mqtt.WithSharedSubscription's reply topic for client ID p.
+func fleetAddress(p string) mtp.Address {
+	return mtp.Address{MTP: mtp.MQTT, To: fleetTopic + "/reply/" + p}
+}
+
+// fleetSink records what the fleet's handlers were given, by process.
+type fleetSink struct {
+	mu  sync.Mutex
+	got map[string][]string // msg_id → processes that handled it
+	dup map[string]int      // msg_id → deliveries flagged Duplicate
+	sub map[string]string   // msg_id → subscription ID
+	fwd atomic.Int64        // notifications forwarded to their owner
+}
+
+// The sink is also the processes' log handler, to count the forwards.
+func (s *fleetSink) Enabled(context.Context, slog.Level) bool { return true }
+func (s *fleetSink) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "notification forwarded to its owner" {
+		s.fwd.Add(1)
+	}
+	return nil
+}
+func (s *fleetSink) WithAttrs([]slog.Attr) slog.Handler { return s }
+func (s *fleetSink) WithGroup(string) slog.Handler      { return s }
+
+func newFleetSink() *fleetSink {
+	return &fleetSink{got: map[string][]string{}, dup: map[string]int{}, sub: map[string]string{}}
+}
+
+func (s *fleetSink) handler(process string) usp.NotifyHandler {
+	return func(_ context.Context, n *usp.Notification) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.got[n.MsgID] = append(s.got[n.MsgID], process)
+		s.sub[n.MsgID] = n.SubscriptionID
+		if n.Duplicate {
+			s.dup[n.MsgID]++
+		}
+		return nil
+	}
+}
+
+// handledBy counts the notifications of one subscription by the process
+// that handled them, each msg_id once; it fails the test when a msg_id was
+// delivered more than once without the later deliveries flagged Duplicate.
+func (s *fleetSink) handledBy(t *testing.T, subID string) map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for id, ps := range s.got {
+		if s.sub[id] != subID {
+			continue
+		}
+		out[ps[0]]++
+		if extra := len(ps) - 1; extra > s.dup[id] {
+			t.Errorf("%s delivered %d times (by %v), %d flagged Duplicate", id, len(ps), ps, s.dup[id])
+		}
+	}
+	return out
+}
+
+func startFleetProcess(t *testing.T, url, process string, store usp.Store, sink *fleetSink, forwardTimeout time.Duration) *usp.Controller {
+	t.Helper()
+	tr, err := mqtt.New(url, ctrlID, mqtt.WithTopic(fleetTopic), mqtt.WithSharedSubscription("fleet"), mqtt.WithClientID(process), mqtt.WithQoS(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := usp.NewController(ctrlID, usp.WithTransport(tr), usp.WithStore(store), usp.WithLogger(slog.New(sink)),
+		usp.WithNotifyHandler(sink.handler(process)),
+		usp.WithCluster(usp.Cluster{Process: process, Address: fleetAddress, ForwardTimeout: forwardTimeout, DeadFor: time.Minute}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
+}
+
+func startFleetAgent(t *testing.T, url, id string) *usptest.Agent {
+	t.Helper()
+	tr, err := mqtt.New(url, id, mqtt.WithTopic("usp/fleet-agent/"+id), mqtt.WithQoS(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := usptest.NewAgent(id, usptest.WithTransport(tr), usptest.WithoutBootSubscription(), usptest.WithNotificationsToController(),
+		usptest.WithController(ctrlID, mtp.Address{MTP: mtp.MQTT, To: fleetTopic}),
+		usptest.WithNotifyRetry(200*time.Millisecond, time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close(context.Background()) })
+	return a
+}
+
+// reachable waits until c can call the agent: some process heard it and
+// the store has its address.
+func reachable(t *testing.T, c *usp.Controller, id string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		_, err := c.Agent(id).GetValue(ctx, "Device.DeviceInfo.SerialNumber")
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, usp.ErrUnknownAgent) || ctx.Err() != nil {
+			t.Fatalf("calling %s: %v", id, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestClusterRouting runs two controller processes (two controllers in
+// this test process) with one endpoint ID behind one broker, sharing a
+// store: each reaches every agent, each operation completes where it was
+// started and each subscription's notifications reach the process that
+// made it, wherever the broker delivers them.
+func TestClusterRouting(t *testing.T) {
+	url := brokertest.StartMochi(t)
+	store := &usp.MemoryStore{}
+	sink := newFleetSink()
+	p1 := startFleetProcess(t, url, "p1", store, sink, 3*time.Second)
+	p2 := startFleetProcess(t, url, "p2", store, sink, 3*time.Second)
+	procs := map[string]*usp.Controller{"p1": p1, "p2": p2}
+	var agents []*usptest.Agent
+	for i := range 4 {
+		agents = append(agents, startFleetAgent(t, url, fmt.Sprintf("os::012345-FLEET%04d", i)))
+	}
+	for _, a := range agents {
+		for _, c := range procs {
+			reachable(t, c, a.EndpointID())
+		}
+	}
+
+	// Operations: each started on one process completes there.
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*len(agents)*3)
+	for name, c := range procs {
+		for _, a := range agents {
+			for range 3 {
+				wg.Go(func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+					defer cancel()
+					op, err := c.Agent(a.EndpointID()).StartOperation(ctx, "Device.ScheduleTimer()", map[string]string{"DelaySeconds": "0"})
+					if err != nil {
+						errs <- fmt.Errorf("%s on %s: %w", name, a.EndpointID(), err)
+						return
+					}
+					if _, err := op.Wait(ctx); err != nil {
+						errs <- fmt.Errorf("%s on %s: %w", name, a.EndpointID(), err)
+					}
+				})
+			}
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+
+	if sink.fwd.Load() == 0 {
+		t.Error("no completion was forwarded: the broker gave each to its owner, nothing was tested")
+	}
+	before := sink.fwd.Load()
+
+	// A subscription made on p1: its notifications reach p1 only, wherever
+	// the broker delivers them.
+	sub, err := p1.Agent(agents[0].EndpointID()).Subscribe(ctxT(t), usp.SubscriptionSpec{
+		NotifType: usp.NotifEvent, ReferenceList: []string{"Device.Boot!"}, NotifRetry: true,
+		Handler: func(context.Context, *usp.Notification) error { return nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const events = 20
+	for range events {
+		if err := agents[0].Emit(ctxT(t), "Device.Boot!", map[string]string{"Cause": "LocalReboot"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool {
+		return len(agents[0].PendingNotifications()) == 0 && sink.handledBy(t, sub.ID())["p1"] >= events
+	})
+	if got := sink.handledBy(t, sub.ID()); got["p2"] != 0 || got["p1"] != events {
+		t.Fatalf("notifications of p1's subscription handled %v, want p1: %d", got, events)
+	}
+	if sink.fwd.Load() == before {
+		t.Error("no notification of p1's subscription was forwarded")
+	}
+
+	// p1 goes away: its subscription's notifications go to p2's handlers
+	// once forwarding to p1 fails, and none is lost. (Close keeps the
+	// subscription on the agent: the operation store needs nothing here,
+	// so remove the handler side only.)
+	if err := p1.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	for range events {
+		if err := agents[0].Emit(ctxT(t), "Device.Boot!", map[string]string{"Cause": "LocalReboot"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool {
+		return len(agents[0].PendingNotifications()) == 0 && sink.handledBy(t, sub.ID())["p2"] >= events
+	})
+	if got := sink.handledBy(t, sub.ID()); got["p2"] != events {
+		t.Fatalf("after p1 closed, p2 handled %d of %d notifications of p1's subscription", got["p2"], events)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 20s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestClusterOptions(t *testing.T) {
+	tr, err := mqtt.New("tcp://127.0.0.1:1", ctrlID, mqtt.WithTopic(fleetTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range []usp.Cluster{
+		{Process: "", Address: fleetAddress},
+		{Process: "a:b", Address: fleetAddress},
+		{Process: "p1"},
+		{Process: "p1", Address: func(string) mtp.Address { return mtp.Address{} }},
+		{Process: "p1", Address: fleetAddress, ForwardTimeout: -1},
+	} {
+		if _, err := usp.NewController(ctrlID, usp.WithTransport(tr), usp.WithCluster(cl)); !errors.Is(err, usp.ErrInvalidOption) {
+			t.Errorf("%+v: %v", cl, err)
+		}
+	}
+}
