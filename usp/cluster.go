@@ -516,15 +516,15 @@ func decodeEnvelope(b []byte, secret []byte) (envelope, error) {
 	if len(b) < 2 {
 		return e, fmt.Errorf("%w: truncated header", errEnvelope)
 	}
-	e.kind, e.dup = b[0], b[1]&1 != 0
-	if e.kind != envForward && e.kind != envVerdict {
-		return e, fmt.Errorf("%w: unknown kind %d", errEnvelope, e.kind)
+	e.kind, e.dup = b[0], b[1] == 1
+	if e.kind != envForward && e.kind != envVerdict || b[1] > 1 {
+		return e, fmt.Errorf("%w: unknown kind %d or flags %d", errEnvelope, e.kind, b[1])
 	}
 	b = b[2:]
 	var fields [4][]byte
 	for i := range fields {
 		n, k := binary.Uvarint(b)
-		if k <= 0 || n > maxEnvelopeField || n > uint64(len(b)-k) {
+		if k <= 0 || k != uvarintLen(n) || n > maxEnvelopeField || n > uint64(len(b)-k) {
 			return e, fmt.Errorf("%w: field %d truncated", errEnvelope, i)
 		}
 		fields[i] = b[k : k+int(n)]
@@ -546,4 +546,11 @@ func (m *MemoryStore) Agent(_ context.Context, endpointID string) (InventoryEntr
 	defer m.mu.Unlock()
 	e, ok := m.agents[endpointID]
 	return e, ok, nil
+}
+
+// uvarintLen is the length of n's shortest encoding: only that one is
+// accepted, so that a record has one encoding.
+func uvarintLen(n uint64) int {
+	var b [binary.MaxVarintLen64]byte
+	return len(binary.AppendUvarint(b[:0], n))
 }
