@@ -22,7 +22,12 @@ import (
 	"github.com/gousp/gousp/usp/store/storetest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(fleetEnv) != "" {
+		os.Exit(fleetProcess()) // one controller process of TestFleetProcesses
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // required reports whether a missing PostgreSQL fails the tests instead of
 // skipping them (CI sets it, as for the brokers).
