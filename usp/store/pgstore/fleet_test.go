@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gousp/gousp/internal/brokertest"
+	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/mqtt"
 	"github.com/gousp/gousp/usp"
@@ -78,7 +79,11 @@ func fleetProcess() int {
 	fwd := &forwardCounter{}
 	c, err := usp.NewController(fleetCtrl, usp.WithTransport(tr), usp.WithStore(st), usp.WithLogger(slog.New(fwd)),
 		usp.WithNotifyHandler(func(_ context.Context, n *usp.Notification) error {
-			say("notify %s %s %s %t %T", n.AgentID, n.MsgID, n.SubscriptionID, n.Duplicate, n.Body)
+			key := "-"
+			if oc, ok := n.Body.(*msg.OperationComplete); ok {
+				key = oc.CommandKey
+			}
+			say("notify %s %s %s %t %T %s", n.AgentID, n.MsgID, n.SubscriptionID, n.Duplicate, n.Body, key)
 			return nil
 		}),
 		usp.WithCluster(usp.Cluster{Process: name, Address: fleetAddress, ForwardTimeout: time.Second, DeadFor: time.Minute}))
@@ -137,6 +142,13 @@ func fleetProcess() int {
 				return err
 			})
 			say("ops %d %d %d %v", ok, failed, fwd.n.Load()-before, last)
+		case "startops":
+			// Operations that are still running when the test kills us.
+			ok, failed, last := each(func(ctx context.Context, id string) error {
+				_, err := c.Agent(id).StartOperation(ctx, "Device.ScheduleTimer()", map[string]string{"DelaySeconds": "2"})
+				return err
+			})
+			say("started %d %d %v", ok, failed, last)
 		case "subscribe":
 			ok, failed, last := each(func(ctx context.Context, id string) error {
 				_, err := c.Agent(id).Subscribe(ctx, usp.SubscriptionSpec{NotifType: usp.NotifEvent,
@@ -205,6 +217,7 @@ type delivery struct {
 	process, agent, msgID, subID string
 	dup                          bool
 	kind                         string // the body's Go type
+	key                          string // an OperationComplete's command key
 }
 
 // TestFleetProcesses: three controller processes share one endpoint ID
@@ -266,9 +279,9 @@ func TestFleetProcesses(t *testing.T) {
 			sc := bufio.NewScanner(stdout)
 			for sc.Scan() {
 				f := strings.Fields(sc.Text())
-				if len(f) == 6 && f[0] == "notify" {
+				if len(f) == 7 && f[0] == "notify" {
 					mu.Lock()
-					got = append(got, delivery{process: name, agent: f[1], msgID: f[2], subID: f[3], dup: f[4] == "true", kind: f[5]})
+					got = append(got, delivery{process: name, agent: f[1], msgID: f[2], subID: f[3], dup: f[4] == "true", kind: f[5], key: f[6]})
 					mu.Unlock()
 					continue
 				}
@@ -345,6 +358,9 @@ func TestFleetProcesses(t *testing.T) {
 	if f := procs["p3"].do(t, "subscribe", "subscribe"); f[1] != strconv.Itoa(nAgents) {
 		t.Fatalf("p3 subscribed to %s of %d agents: %v", f[1], nAgents, f[3:])
 	}
+	if f := procs["p3"].do(t, "startops", "started"); f[1] != strconv.Itoa(nAgents) {
+		t.Fatalf("p3 started %s of %d operations: %v", f[1], nAgents, f[3:])
+	}
 	const rounds = 6
 	emit := func() {
 		for _, a := range agents {
@@ -368,8 +384,39 @@ func TestFleetProcesses(t *testing.T) {
 			t.Fatalf("after the kill %s reached %s of %d agents: %v", name, f[1], nAgents, f[3:])
 		}
 	}
-	// Every notification is answered (the agents stop retrying) ...
+	// p3's operations: the one of the ops phase and the one it left
+	// running, each completion delivered to some process's handlers.
+	p3done := func() map[string]map[string]bool {
+		mu.Lock()
+		defer mu.Unlock()
+		completions := map[string]map[string]bool{}
+		for _, d := range got {
+			if strings.HasPrefix(d.key, "gousp@p3:") {
+				if completions[d.agent] == nil {
+					completions[d.agent] = map[string]bool{}
+				}
+				completions[d.agent][d.key] = true
+			}
+		}
+		return completions
+	}
 	deadline := time.Now().Add(45 * time.Second)
+	for {
+		completions, missing := p3done(), 0
+		for _, id := range ids {
+			if len(completions[id]) != 2 {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d agents lack a completion of p3's 2 operations: %v", missing, completions)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Every notification is answered (the agents stop retrying) ...
 	for _, a := range agents {
 		for len(a.PendingNotifications()) > 0 {
 			if time.Now().After(deadline) {
