@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gousp/gousp/internal/brokertest"
+	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/mqtt"
+	"github.com/gousp/gousp/mtp/stomp"
 	"github.com/gousp/gousp/usp"
 	"github.com/gousp/gousp/usp/usptest"
 )
@@ -23,6 +26,63 @@ const fleetTopic = "usp/fleet-ctl"
 // alone: mqtt.WithSharedSubscription's reply topic for client ID p.
 func fleetAddress(p string) mtp.Address {
 	return mtp.Address{MTP: mtp.MQTT, To: fleetTopic + "/reply/" + p}
+}
+
+// fleetBinding makes the transports of a fleet test on one broker.
+type fleetBinding struct {
+	shared  mtp.Address                   // the controller's address, shared by the processes
+	address func(p string) mtp.Address    // process p's own
+	ctrl    func(p string) mtp.Transport  // process p's transport
+	agent   func(id string) mtp.Transport // an agent's
+}
+
+func mqttFleet(t *testing.T) fleetBinding {
+	url := brokertest.StartMochi(t)
+	return fleetBinding{
+		shared:  mtp.Address{MTP: mtp.MQTT, To: fleetTopic},
+		address: fleetAddress,
+		ctrl: func(p string) mtp.Transport {
+			tr, err := mqtt.New(url, ctrlID, mqtt.WithTopic(fleetTopic), mqtt.WithSharedSubscription("fleet"), mqtt.WithClientID(p), mqtt.WithQoS(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tr
+		},
+		agent: func(id string) mtp.Transport {
+			tr, err := mqtt.New(url, id, mqtt.WithTopic("usp/fleet-agent/"+id), mqtt.WithQoS(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tr
+		},
+	}
+}
+
+// stompFleet: the processes are competing consumers on one RabbitMQ queue,
+// each with a reply queue of its own.
+func stompFleet(t *testing.T) fleetBinding {
+	addr := brokertest.StartRabbitMQ(t)
+	q := "/queue/fleet-" + strings.ReplaceAll(msg.NewID(), "-", "") // the node outlives this test
+	opts := []stomp.Option{stomp.WithCredentials("guest", "guest"), stomp.WithHost("/")}
+	address := func(p string) mtp.Address { return mtp.Address{MTP: mtp.STOMP, To: q + "." + p} }
+	return fleetBinding{
+		shared:  mtp.Address{MTP: mtp.STOMP, To: q},
+		address: address,
+		ctrl: func(p string) mtp.Transport {
+			tr, err := stomp.New(addr, ctrlID, append(opts, stomp.WithDestination(q), stomp.WithReplyDestination(address(p).To))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tr
+		},
+		agent: func(id string) mtp.Transport {
+			tr, err := stomp.New(addr, id, append(opts, stomp.WithDestination(q+".agent."+strings.ReplaceAll(id, ":", "")))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tr
+		},
+	}
 }
 
 // fleetSink records what the fleet's handlers were given, by process.
@@ -81,15 +141,11 @@ func (s *fleetSink) handledBy(t *testing.T, subID string) map[string]int {
 	return out
 }
 
-func startFleetProcess(t *testing.T, url, process string, store usp.Store, sink *fleetSink, forwardTimeout time.Duration) *usp.Controller {
+func startFleetProcess(t *testing.T, b fleetBinding, process string, store usp.Store, sink *fleetSink, forwardTimeout time.Duration) *usp.Controller {
 	t.Helper()
-	tr, err := mqtt.New(url, ctrlID, mqtt.WithTopic(fleetTopic), mqtt.WithSharedSubscription("fleet"), mqtt.WithClientID(process), mqtt.WithQoS(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := usp.NewController(ctrlID, usp.WithTransport(tr), usp.WithStore(store), usp.WithLogger(slog.New(sink)),
+	c, err := usp.NewController(ctrlID, usp.WithTransport(b.ctrl(process)), usp.WithStore(store), usp.WithLogger(slog.New(sink)),
 		usp.WithNotifyHandler(sink.handler(process)),
-		usp.WithCluster(usp.Cluster{Process: process, Address: fleetAddress, ForwardTimeout: forwardTimeout, DeadFor: time.Minute}))
+		usp.WithCluster(usp.Cluster{Process: process, Address: b.address, ForwardTimeout: forwardTimeout, DeadFor: time.Minute}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,14 +156,10 @@ func startFleetProcess(t *testing.T, url, process string, store usp.Store, sink 
 	return c
 }
 
-func startFleetAgent(t *testing.T, url, id string) *usptest.Agent {
+func startFleetAgent(t *testing.T, b fleetBinding, id string) *usptest.Agent {
 	t.Helper()
-	tr, err := mqtt.New(url, id, mqtt.WithTopic("usp/fleet-agent/"+id), mqtt.WithQoS(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := usptest.NewAgent(id, usptest.WithTransport(tr), usptest.WithoutBootSubscription(), usptest.WithNotificationsToController(),
-		usptest.WithController(ctrlID, mtp.Address{MTP: mtp.MQTT, To: fleetTopic}),
+	a, err := usptest.NewAgent(id, usptest.WithTransport(b.agent(id)), usptest.WithoutBootSubscription(), usptest.WithNotificationsToController(),
+		usptest.WithController(ctrlID, b.shared),
 		usptest.WithNotifyRetry(200*time.Millisecond, time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -143,15 +195,19 @@ func reachable(t *testing.T, c *usp.Controller, id string) {
 // started and each subscription's notifications reach the process that
 // made it, wherever the broker delivers them.
 func TestClusterRouting(t *testing.T) {
-	url := brokertest.StartMochi(t)
+	t.Run("mqtt", func(t *testing.T) { testClusterRouting(t, mqttFleet(t)) })
+	t.Run("stomp-rabbitmq", func(t *testing.T) { testClusterRouting(t, stompFleet(t)) })
+}
+
+func testClusterRouting(t *testing.T, b fleetBinding) {
 	store := &usp.MemoryStore{}
 	sink := newFleetSink()
-	p1 := startFleetProcess(t, url, "p1", store, sink, 3*time.Second)
-	p2 := startFleetProcess(t, url, "p2", store, sink, 3*time.Second)
+	p1 := startFleetProcess(t, b, "p1", store, sink, 3*time.Second)
+	p2 := startFleetProcess(t, b, "p2", store, sink, 3*time.Second)
 	procs := map[string]*usp.Controller{"p1": p1, "p2": p2}
 	var agents []*usptest.Agent
 	for i := range 4 {
-		agents = append(agents, startFleetAgent(t, url, fmt.Sprintf("os::012345-FLEET%04d", i)))
+		agents = append(agents, startFleetAgent(t, b, fmt.Sprintf("os::012345-FLEET%04d", i)))
 	}
 	for _, a := range agents {
 		for _, c := range procs {
