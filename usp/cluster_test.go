@@ -36,7 +36,7 @@ type fleetBinding struct {
 	agent   func(id string) mtp.Transport // an agent's
 }
 
-func mqttFleet(t *testing.T) fleetBinding {
+func mqttFleet(t testing.TB) fleetBinding {
 	url := brokertest.StartMochi(t)
 	return fleetBinding{
 		shared:  mtp.Address{MTP: mtp.MQTT, To: fleetTopic},
@@ -60,7 +60,7 @@ func mqttFleet(t *testing.T) fleetBinding {
 
 // stompFleet: the processes are competing consumers on one RabbitMQ queue,
 // each with a reply queue of its own.
-func stompFleet(t *testing.T) fleetBinding {
+func stompFleet(t testing.TB) fleetBinding {
 	addr := brokertest.StartRabbitMQ(t)
 	q := "/queue/fleet-" + strings.ReplaceAll(msg.NewID(), "-", "") // the node outlives this test
 	opts := []stomp.Option{stomp.WithCredentials("guest", "guest"), stomp.WithHost("/")}
@@ -141,7 +141,7 @@ func (s *fleetSink) handledBy(t *testing.T, subID string) map[string]int {
 	return out
 }
 
-func startFleetProcess(t *testing.T, b fleetBinding, process string, store usp.Store, sink *fleetSink, forwardTimeout time.Duration) *usp.Controller {
+func startFleetProcess(t testing.TB, b fleetBinding, process string, store usp.Store, sink *fleetSink, forwardTimeout time.Duration) *usp.Controller {
 	t.Helper()
 	c, err := usp.NewController(ctrlID, usp.WithTransport(b.ctrl(process)), usp.WithStore(store), usp.WithLogger(slog.New(sink)),
 		usp.WithNotifyHandler(sink.handler(process)),
@@ -156,7 +156,7 @@ func startFleetProcess(t *testing.T, b fleetBinding, process string, store usp.S
 	return c
 }
 
-func startFleetAgent(t *testing.T, b fleetBinding, id string) *usptest.Agent {
+func startFleetAgent(t testing.TB, b fleetBinding, id string) *usptest.Agent {
 	t.Helper()
 	a, err := usptest.NewAgent(id, usptest.WithTransport(b.agent(id)), usptest.WithoutBootSubscription(), usptest.WithNotificationsToController(),
 		usptest.WithController(ctrlID, b.shared),
@@ -173,7 +173,7 @@ func startFleetAgent(t *testing.T, b fleetBinding, id string) *usptest.Agent {
 
 // reachable waits until c can call the agent: some process heard it and
 // the store has its address.
-func reachable(t *testing.T, c *usp.Controller, id string) {
+func reachable(t testing.TB, c *usp.Controller, id string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
