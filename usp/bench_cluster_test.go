@@ -58,11 +58,19 @@ func BenchmarkCluster(b *testing.B) {
 				}
 			})
 			b.Run("notify", func(b *testing.B) {
-				got := make(chan struct{}, 1024)
+				got := make(chan string, 1024)
 				for _, a := range agents {
 					if _, err := ctls[0].Agent(a.EndpointID()).Subscribe(ctx, usp.SubscriptionSpec{
 						NotifType: usp.NotifEvent, ReferenceList: []string{"Device.Boot!"}, NotifRetry: true,
-						Handler: func(context.Context, *usp.Notification) error { got <- struct{}{}; return nil },
+						Handler: func(_ context.Context, n *usp.Notification) error {
+							if !n.Duplicate {
+								select {
+								case got <- n.MsgID:
+								default: // never block the controller's worker
+								}
+							}
+							return nil
+						},
 					}); err != nil {
 						b.Fatal(err)
 					}

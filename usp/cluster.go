@@ -50,9 +50,10 @@ type Cluster struct {
 	Secret []byte
 }
 
-// ErrForward is returned (wrapped) when a notification could not be
-// handed to the process that owns it.
-var ErrForward = errors.New("usp: cluster forward")
+// errForward reports a notification that could not be handed to the
+// process that owns it (logged; the notification goes to this process's
+// handlers instead).
+var errForward = errors.New("usp: cluster forward")
 
 // WithCluster makes the controller one process of a fleet controller:
 // several processes with the same endpoint ID, each receiving a share of
@@ -232,6 +233,9 @@ func (cl *cluster) route(in inboundNotify) bool {
 func (cl *cluster) settle(owner string, in inboundNotify) {
 	c := cl.c
 	verdict, err := cl.forward(owner, in)
+	if err != nil && c.ctx.Err() != nil {
+		return // closing: unanswered, the agent sends it again to a live process
+	}
 	if err != nil {
 		c.log.Warn("owner of a notification did not take it; handling it here", "owner", owner, "agent", in.n.AgentID, "msg_id", in.n.MsgID, "err", err)
 		cl.mu.Lock()
@@ -260,11 +264,11 @@ func (cl *cluster) forward(owner string, in inboundNotify) (string, error) {
 	addr := cl.cfg.Address(owner)
 	r := c.routeFor(addr.MTP)
 	if r == nil {
-		return "", fmt.Errorf("%w: no %s transport to reach %s", ErrForward, addr.MTP, owner)
+		return "", fmt.Errorf("%w: no %s transport to reach %s", errForward, addr.MTP, owner)
 	}
 	payload, err := proto.Marshal(in.m)
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrForward, err)
+		return "", fmt.Errorf("%w: %w", errForward, err)
 	}
 	id := msg.NewID()
 	ch := make(chan string, 1)
@@ -280,13 +284,13 @@ func (cl *cluster) forward(owner string, in inboundNotify) (string, error) {
 	ctx, cancel := context.WithTimeout(c.ctx, cl.cfg.ForwardTimeout)
 	defer cancel()
 	if err := r.t.Send(ctx, addr, env.encode(cl.cfg.Secret)); err != nil {
-		return "", fmt.Errorf("%w to %s: %w", ErrForward, owner, err)
+		return "", fmt.Errorf("%w to %s: %w", errForward, owner, err)
 	}
 	select {
 	case v := <-ch:
 		return v, nil
 	case <-ctx.Done():
-		return "", fmt.Errorf("%w to %s: no answer: %w", ErrForward, owner, ctx.Err())
+		return "", fmt.Errorf("%w to %s: no answer: %w", errForward, owner, ctx.Err())
 	}
 }
 
