@@ -320,3 +320,50 @@ func TestClusterOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterLoadsOwnRecordsOnly: in a store the processes share, a
+// starting process takes back its own operations (and leaves the others'
+// operations and subscriptions alone: it neither restores nor deletes
+// them).
+func TestClusterLoadsOwnRecordsOnly(t *testing.T) {
+	b := mqttFleet(t)
+	store := &usp.MemoryStore{}
+	at := time.Now()
+	agent := "os::012345-FLEET0100"
+	for _, p := range []string{"p1", "p2"} {
+		sub := usp.StoredSubscription{AgentID: agent, ID: "gousp@" + p + ":s-1", Path: "Device.LocalAgent.Subscription.1.",
+			NotifType: usp.NotifOperationComplete, ReferenceList: []string{"Device.ScheduleTimer()"}, Created: at}
+		if err := store.PutSubscription(ctxT(t), sub); err != nil {
+			t.Fatal(err)
+		}
+		op := usp.StoredOperation{AgentID: agent, Command: "Device.ScheduleTimer()", CommandKey: "gousp@" + p + ":k-1",
+			RequestPath: "Device.LocalAgent.Request.1", SubscriptionID: sub.ID, Started: at}
+		if err := store.PutOperation(ctxT(t), op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := startFleetProcess(t, b, "p1", store, newFleetSink(), time.Second)
+	ops := c.PendingOperations()
+	if len(ops) != 1 || ops[0].CommandKey() != "gousp@p1:k-1" {
+		var keys []string
+		for _, op := range ops {
+			keys = append(keys, op.CommandKey())
+		}
+		t.Fatalf("p1 restored operations %v, want only its own", keys)
+	}
+	if err := c.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for s, err := range store.Subscriptions(ctxT(t)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.ID == "gousp@p2:s-1" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Error("p2's subscription is gone from the shared store after p1 ran")
+	}
+}
