@@ -19,12 +19,19 @@ type agentState struct {
 	addr       mtp.Address
 	configured bool // addr came from WithAgent
 	present    bool
+	authed     bool   // addr is a session whose peer the transport authenticated
+	inflight   int    // calls waiting for this agent's answer
+	answered   bool   // it answered a call: it is reachable where it says
 	version    string // Record version written to the agent
 	versions   string // versions the agent said it supports, if known
 	lastSeen   time.Time
 	dups       dupRing
 	session    *session
 	schema     *datamodel.Schema // from Agent.Schema, if called
+	cert       *mtp.PeerCert     // of its last TLS session
+	// sessionNew: present since its session's PeerUp, so the connect
+	// record that follows on the session is no new announcement.
+	sessionNew bool
 }
 
 // AgentInfo describes an agent the controller knows.
@@ -41,6 +48,10 @@ type AgentInfo struct {
 	// (GetSupportedProtocol, OnBoardRequest).
 	SupportedVersions string
 	LastSeen          time.Time
+	// PeerCert is the certificate the agent presented on its last TLS
+	// session (WebSocket), with its fingerprint and the endpoint ID it
+	// names; nil if it never used one.
+	PeerCert *mtp.PeerCert
 }
 
 // AgentEventKind says what happened to an agent.
@@ -49,8 +60,9 @@ type AgentEventKind int
 // Agent events.
 const (
 	// AgentConnected: the agent announced itself (connect record, also
-	// when it was thought present: it reconnected unnoticed) or sent
-	// something after being absent or unknown.
+	// when it was thought present: it reconnected unnoticed), its UDS or
+	// WebSocket session opened, or it sent something after being absent
+	// or unknown.
 	AgentConnected AgentEventKind = iota + 1
 	// AgentDisconnected: the agent sent a Disconnect record, its WebSocket
 	// or UDS session closed, or the transport reaching it went down.
@@ -91,6 +103,7 @@ func (a *agentState) info() AgentInfo {
 		Version:           a.version,
 		SupportedVersions: a.versions,
 		LastSeen:          a.lastSeen,
+		PeerCert:          a.cert,
 	}
 }
 
@@ -125,30 +138,51 @@ func (c *Controller) OnAgentEvent(f func(AgentEvent)) (remove func()) {
 }
 
 // agentSeen records traffic from an agent: where to answer it, and which
-// Record version it writes. announce is set for connect records: an agent
-// that announces itself again has reconnected, even if the controller did
-// not notice it leave (over a broker it cannot).
-func (c *Controller) agentSeen(id string, r *route, addr mtp.Address, version string, announce bool) *agentState {
+// Record version it writes. addr is where the record says to answer (a
+// connect record's subscribed topic, or in.ReplyTo); announce is set for
+// connect records: an agent that announces itself again has reconnected,
+// even if the controller did not notice it leave (over a broker it
+// cannot). It returns nil when the record must be dropped: it claims an
+// agent whose address it may not change (see [MovePolicy]), or it would
+// be one learned agent too many.
+func (c *Controller) agentSeen(id string, r *route, in mtp.Inbound, addr mtp.Address, version string, announce bool) *agentState {
 	now := time.Now()
+	authed := in.PeerID != "" // handleRecord has checked it is id
 	c.mu.Lock()
 	a := c.agents[id]
 	if a == nil {
+		if !c.admitNewAgent() {
+			c.mu.Unlock()
+			c.log.Warn("dropping record from a new agent: too many agents known", "from_id", id, "limit", c.cfg.maxLearned)
+			return nil
+		}
 		a = c.newAgent(id)
 		c.agents[id] = a
+		c.learned++
+	}
+	accept, move := c.placement(a, r, addr, authed, announce)
+	if !accept {
+		known := a.addr
+		c.mu.Unlock()
+		c.log.Warn("dropping record that claims an agent from another address", "from_id", id, "mtp", r.kind, "from", addr, "known", known, "err", ErrPeerRefused)
+		return nil
 	}
 	var ev AgentEventKind
-	if !addr.IsZero() && (a.addr != addr || a.route != r) {
-		if a.present {
+	if move {
+		if a.present && !a.addr.IsZero() {
 			ev = AgentMoved
 		}
-		a.route, a.addr = r, addr
+		a.route, a.addr, a.authed = r, addr, authed
 	}
 	switch {
 	case a.route != nil && !a.present:
 		a.present = true
 		ev = AgentConnected
-	case a.route != nil && announce && ev == 0:
+	case a.route != nil && announce && ev == 0 && !a.sessionNew:
 		ev = AgentConnected // announced again at the same address
+	}
+	if announce {
+		a.sessionNew = false
 	}
 	if version != "" && a.versions == "" {
 		// Until the agent lists its versions, write the version it writes.
@@ -165,6 +199,54 @@ func (c *Controller) agentSeen(id string, r *route, addr mtp.Address, version st
 		c.negotiateLater(id)
 	}
 	return a
+}
+
+// agentSession records a session that a transport with a session per peer
+// opened for an authenticated endpoint ID (mtp.PeerUp): the session is the
+// agent's address and its presence, before any record arrives on it.
+func (c *Controller) agentSession(id string, r *route, addr mtp.Address, cert *mtp.PeerCert) {
+	if !record.ValidEndpointID(id) || addr.IsZero() {
+		// Only endpoint IDs get entries, as for records.
+		return
+	}
+	c.mu.Lock()
+	a := c.agents[id]
+	if a == nil {
+		if !c.admitNewAgent() {
+			c.mu.Unlock()
+			c.log.Warn("not addressing a new session: too many agents known", "peer", id, "limit", c.cfg.maxLearned)
+			return
+		}
+		a = c.newAgent(id)
+		c.agents[id] = a
+		c.learned++
+	}
+	var ev AgentEventKind
+	// The session authenticates its peer, but the move policy still
+	// holds: a pinned agent stays where it was configured.
+	if _, move := c.placement(a, r, addr, true, true); move {
+		if a.present && (a.addr != addr || a.route != r) {
+			ev = AgentMoved
+		}
+		a.route, a.addr, a.authed = r, addr, true
+	}
+	if cert != nil {
+		a.cert = cert
+	}
+	if !a.present {
+		a.present = true
+		ev = AgentConnected
+	}
+	a.sessionNew = true
+	a.lastSeen = time.Now()
+	info := a.info()
+	c.mu.Unlock()
+	if ev != 0 {
+		c.emit(AgentEvent{Kind: ev, Agent: info})
+	}
+	if ev == AgentConnected && c.cfg.autoProtocol {
+		c.negotiateLater(id)
+	}
 }
 
 // agentSupports records the agent's list of supported USP versions.
@@ -196,7 +278,7 @@ func (c *Controller) agentGone(id string, only *route, reason error) {
 	a.present = false
 	if only != nil && !a.configured {
 		// A WebSocket or UDS address is the session itself; it is gone.
-		a.addr, a.route = mtp.Address{}, nil
+		a.addr, a.route, a.authed = mtp.Address{}, nil, false
 	}
 	info := a.info()
 	c.mu.Unlock()
@@ -269,7 +351,7 @@ func (e *eventQueue) run() {
 			e.q = e.q[1:]
 			e.mu.Unlock()
 			for _, f := range e.c.watchers.list() {
-				f(ev)
+				_ = e.c.safely("agent event handler", func() error { f(ev); return nil })
 			}
 		}
 	}

@@ -379,8 +379,14 @@ func (cl *cluster) accept(r *route, replyTo mtp.Address, env envelope) {
 	}
 	a := c.agents[env.agent]
 	if a == nil {
+		if !c.admitNewAgent() {
+			c.mu.Unlock()
+			verdict(errors.New("too many agents known"))
+			return
+		}
 		a = c.newAgent(env.agent)
 		c.agents[env.agent] = a
+		c.learned++
 	}
 	seen, acked := a.dups.lookup(id)
 	if !seen {
@@ -425,8 +431,12 @@ func (c *Controller) lookupAgent(ctx context.Context, agentID string) (*agentSta
 	}
 	a := c.agents[agentID]
 	if a == nil {
+		if !c.admitNewAgent() {
+			return nil, false
+		}
 		a = c.newAgent(agentID)
 		c.agents[agentID] = a
+		c.learned++
 	}
 	if a.route == nil || a.addr.IsZero() {
 		a.route, a.addr = rt, e.Address

@@ -38,14 +38,18 @@ type Controller struct {
 	live     *liveness // inventory and agent states (liveness.go)
 	cl       *cluster  // nil unless WithCluster (cluster.go)
 
-	routes  []*route
-	workers []*notifyWorker
-	events  *eventQueue
-	seed    maphash.Seed
-	closing chan struct{}
-	ctx     context.Context // handed to callbacks; ends with Close
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	brokerSt brokerState // see broker.go
+
+	routes      []*route
+	workers     []*notifyWorker
+	learned     int           // agents not from WithAgent; guarded by mu
+	negotiating chan struct{} // a token per protocol negotiation running
+	events      *eventQueue
+	seed        maphash.Seed
+	closing     chan struct{}
+	ctx         context.Context // handed to callbacks; ends with Close
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
 
 	// Operations remove their own subscriptions from agents in the
 	// background; Close lets them finish first (cleanupCtx bounds them).
@@ -79,6 +83,8 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 		ops:     make(map[opKey]*Operation),
 		seed:    maphash.MakeSeed(),
 		closing: make(chan struct{}),
+
+		negotiating: make(chan struct{}, cfg.negotiations),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.cleanupCtx, c.cleanupCancel = context.WithCancel(context.Background())
@@ -95,6 +101,9 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 		r := c.routeFor(addr.MTP)
 		if r == nil {
 			return nil, fmt.Errorf("%w: agent %s uses %s, but no such transport was given", ErrInvalidOption, id, addr.MTP)
+		}
+		if _, onePeer := r.t.(singlePeer); addr.To == "" && !onePeer {
+			return nil, fmt.Errorf("%w: agent %s: an empty address needs a transport with one peer (a UDS or WebSocket client), not %T", ErrInvalidOption, id, r.t)
 		}
 		a := c.newAgent(id)
 		a.route, a.addr, a.configured = r, addr, true
@@ -140,6 +149,10 @@ func (c *Controller) Start(ctx context.Context) error {
 	if err := c.live.start(ctx); err != nil {
 		_ = c.Close(context.WithoutCancel(ctx))
 		return err
+	}
+	if c.cfg.agentIdle > 0 {
+		c.wg.Add(1)
+		go func() { defer c.wg.Done(); c.sweepIdle() }()
 	}
 	for _, r := range c.routes {
 		if err := r.t.Start(ctx, r); err != nil {
@@ -254,6 +267,12 @@ func (c *Controller) routeFor(k mtp.Kind) *route {
 	return nil
 }
 
+// singlePeer is implemented by client transports with one peer (UDS and
+// WebSocket clients), which accept sends with an empty To.
+type singlePeer interface {
+	PeerID() string
+}
+
 // rejecter is implemented by transports with a session per peer
 // (WebSocket and UDS servers) that can end one peer's session.
 type rejecter interface {
@@ -283,10 +302,21 @@ func (c *Controller) handleEvent(r *route, ev mtp.Event) {
 		// Responses to calls sent over this transport may never come.
 		c.failPending(func(p *pending) bool { return p.route == r }, ErrTransportLost)
 		c.markRouteDown(r, ev.Err)
+	case mtp.PeerUp:
+		// The transport authenticated the peer (UDS handshake, WebSocket
+		// eid or certificate): that is enough to address it, before its
+		// connect record arrives, and after it replaced an older session.
+		if ev.PeerID != "" {
+			c.agentSession(ev.PeerID, r, ev.Peer, ev.PeerCert)
+		}
+		c.sessionHook(r, ev)
 	case mtp.PeerDown:
 		if ev.PeerID != "" {
-			c.agentGone(ev.PeerID, r, fmt.Errorf("%w: %s session closed", ErrAgentGone, r.kind))
+			reason := fmt.Errorf("%w: %s session closed", ErrAgentGone, r.kind)
+			c.agentGone(ev.PeerID, r, reason)
+			c.serviceGone(ev.PeerID, reason)
 		}
+		c.sessionHook(r, ev)
 	}
 }
 
@@ -295,7 +325,7 @@ func (c *Controller) handleEvent(r *route, ev mtp.Event) {
 // panic it; bad input is logged and dropped.
 func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 	if c.cfg.hooks != nil {
-		c.cfg.hooks.RecordReceived(r.kind, len(in.Data))
+		_ = c.safely("Hooks.RecordReceived", func() error { c.cfg.hooks.RecordReceived(r.kind, len(in.Data)); return nil })
 	}
 	if c.cl != nil && c.cl.intercept(r, in) {
 		return
@@ -330,38 +360,74 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		c.log.Warn("dropping record whose from_id is not the transport's peer", "from_id", from, "peer", in.PeerID)
 		return
 	}
+	if err := c.verifyPeer(from, in); err != nil {
+		c.log.Warn("dropping record", "from_id", from, "mtp", r.kind, "reply_to", in.ReplyTo, "err", err)
+		return
+	}
 	switch rt := rec.GetRecordType().(type) {
 	case *usprecord.Record_MqttConnect:
 		addr := mtp.Address{MTP: r.kind, To: rt.MqttConnect.GetSubscribedTopic()}
 		if addr.To == "" {
 			addr = in.ReplyTo
 		}
-		c.agentSeen(from, r, addr, rec.GetVersion(), true)
+		// Before the agent is announced (and asked anything): a 3.1.1
+		// client needs the reply-to suffix on the first request already.
+		// Only for a record that may speak for the agent at addr.
+		if pv, ok := r.t.(mtp.PeerVersions); ok && c.mayPlace(from, r, in, addr) {
+			pv.SetPeerVersion(addr, mqttVersion(rt.MqttConnect.GetVersion()))
+		}
+		if c.agentSeen(from, r, in, addr, rec.GetVersion(), true) == nil {
+			return
+		}
 	case *usprecord.Record_StompConnect:
 		addr := mtp.Address{MTP: r.kind, To: rt.StompConnect.GetSubscribedDestination()}
 		if addr.To == "" {
 			addr = in.ReplyTo
 		}
-		c.agentSeen(from, r, addr, rec.GetVersion(), true)
+		if c.agentSeen(from, r, in, addr, rec.GetVersion(), true) == nil {
+			return
+		}
 	case *usprecord.Record_WebsocketConnect, *usprecord.Record_UdsConnect:
-		c.agentSeen(from, r, in.ReplyTo, rec.GetVersion(), true)
+		if c.agentSeen(from, r, in, in.ReplyTo, rec.GetVersion(), true) == nil {
+			return
+		}
 	case *usprecord.Record_Disconnect:
 		d := rt.Disconnect
-		c.agentGone(from, nil, fmt.Errorf("%w: Disconnect record %d: %s", ErrAgentGone, d.GetReasonCode(), d.GetReason()))
+		if !c.mayDisconnect(from, r, in) {
+			c.log.Warn("ignoring Disconnect record from another address than the agent's", "from_id", from, "mtp", r.kind, "reply_to", in.ReplyTo)
+			return
+		}
+		err := c.sessionDisconnectError(from, d)
 		c.mu.Lock()
 		a := c.agents[from]
 		c.mu.Unlock()
-		if a != nil {
-			c.restartSession(a)
+		if a != nil && c.restartSession(a, d) {
+			// Session context refused, and the requests were sent again
+			// without it: the agent is still there.
+			return
 		}
+		// After restartSession, so that a call made at once sees the
+		// session ended (and a refusal).
+		c.agentGone(from, nil, err)
+		c.serviceGone(from, err)
 	case *usprecord.Record_NoSessionContext:
-		a := c.agentSeen(from, r, in.ReplyTo, rec.GetVersion(), false)
+		a := c.agentSeen(from, r, in, in.ReplyTo, rec.GetVersion(), false)
+		if a == nil {
+			return
+		}
 		c.handlePayload(a, r, rt.NoSessionContext.GetPayload(), false)
 	case *usprecord.Record_SessionContext:
-		a := c.agentSeen(from, r, in.ReplyTo, rec.GetVersion(), false)
+		a := c.agentSeen(from, r, in, in.ReplyTo, rec.GetVersion(), false)
+		if a == nil {
+			return
+		}
 		c.handleSessionRecord(a, r, rec)
 	default:
 		c.log.Warn("dropping record of unknown type", "from_id", from)
+	}
+	switch rec.GetRecordType().(type) {
+	case *usprecord.Record_MqttConnect, *usprecord.Record_StompConnect, *usprecord.Record_WebsocketConnect, *usprecord.Record_UdsConnect:
+		c.sessionAnnounced(from)
 	}
 }
 
@@ -371,6 +437,11 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 func (c *Controller) handlePayload(a *agentState, r *route, payload []byte, inSession bool) {
 	m, err := msg.Decode(payload)
 	if err != nil {
+		// An invalid answer to a pending call fails the call at once,
+		// rather than leaving it to time out.
+		if h := m.GetHeader(); h.GetMsgId() != "" && (m.GetBody().GetError() != nil || msg.IsResponse(h.GetMsgType())) {
+			c.completePending(a, r, h.GetMsgId(), result{err: fmt.Errorf("%w from %s: %w", ErrMalformedResponse, a.id, err)})
+		}
 		c.log.Warn("dropping invalid USP message", "agent", a.id, "err", err)
 		return
 	}
@@ -378,7 +449,7 @@ func (c *Controller) handlePayload(a *agentState, r *route, payload []byte, inSe
 	id := m.GetHeader().GetMsgId()
 	switch {
 	case m.GetBody().GetError() != nil || msg.IsResponse(t):
-		c.completePending(a.id, id, m)
+		c.completePending(a, r, id, result{m: m})
 	case t == uspmsg.Header_NOTIFY:
 		c.handleNotify(a, m, inSession)
 	case t == uspmsg.Header_REGISTER || t == uspmsg.Header_DEREGISTER:
@@ -408,8 +479,11 @@ func (c *Controller) sendMsg(ctx context.Context, a *agentState, m *uspmsg.Msg, 
 	if err != nil {
 		return err
 	}
-	if r == nil || addr.IsZero() {
+	if r == nil || (addr.IsZero() && !a.configured) {
 		return fmt.Errorf("%w %s", ErrUnknownAgent, a.id)
+	}
+	if sess != nil && !inSession && sess.fallback() {
+		sess = nil // the agent refused session context; see SessionConfig.Fallback
 	}
 	if inSession || sess != nil {
 		if sess == nil {
@@ -419,7 +493,7 @@ func (c *Controller) sendMsg(ctx context.Context, a *agentState, m *uspmsg.Msg, 
 		if err != nil {
 			return fmt.Errorf("usp: encoding message: %w", err)
 		}
-		return sess.send(ctx, payload)
+		return sess.send(ctx, m.GetHeader().GetMsgId(), payload)
 	}
 	// The common case: the message is written straight into its record.
 	b, err := record.EncodeMsg(version, a.id, c.id, m)
@@ -443,7 +517,7 @@ func (c *Controller) sendBytes(ctx context.Context, r *route, addr mtp.Address, 
 		return fmt.Errorf("usp: sending to %s over %s: %w", to, r.kind, err)
 	}
 	if c.cfg.hooks != nil {
-		c.cfg.hooks.RecordSent(r.kind, len(b))
+		_ = c.safely("Hooks.RecordSent", func() error { c.cfg.hooks.RecordSent(r.kind, len(b)); return nil })
 	}
 	return nil
 }
@@ -452,6 +526,7 @@ func (c *Controller) sendBytes(ctx context.Context, r *route, addr mtp.Address, 
 type pending struct {
 	agent string
 	route *route
+	addr  mtp.Address // where the request went
 	typ   uspmsg.Header_MsgType
 	once  sync.Once
 	ch    chan result
@@ -466,21 +541,25 @@ func (p *pending) finish(m *uspmsg.Msg, err error) {
 	p.once.Do(func() { p.ch <- result{m, err} })
 }
 
-func (c *Controller) completePending(agentID, msgID string, m *uspmsg.Msg) {
+// completePending hands res to the call waiting for msgID, if the answer
+// came from the agent the request went to, over the route and (where the
+// transport does not authenticate the peer) from the address it went to.
+func (c *Controller) completePending(a *agentState, r *route, msgID string, res result) {
 	c.mu.Lock()
 	p := c.pending[msgID]
-	if p == nil || p.agent != agentID {
+	if p == nil || p.agent != a.id || p.route != r || p.addr != a.addr {
 		c.mu.Unlock()
 		if p != nil {
-			c.log.Warn("dropping response from the wrong agent", "msg_id", msgID, "from", agentID, "expected", p.agent)
+			c.log.Warn("dropping response from the wrong agent or address", "msg_id", msgID, "from", a.id, "mtp", r.kind, "expected", p.agent)
 		} else {
-			c.log.Info("dropping response that matches no request", "msg_id", msgID, "from", agentID)
+			c.log.Info("dropping response that matches no request", "msg_id", msgID, "from", a.id)
 		}
 		return
 	}
 	delete(c.pending, msgID)
+	a.answered = a.answered || res.err == nil
 	c.mu.Unlock()
-	p.finish(m, nil)
+	p.finish(res.m, res.err)
 }
 
 func (c *Controller) failPending(match func(*pending) bool, err error) {
@@ -515,14 +594,16 @@ func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Requ
 		c.mu.Unlock()
 		return nil, ErrClosed
 	}
-	p.route = a.route
+	p.route, p.addr = a.route, a.addr
 	c.pending[id] = p
+	a.inflight++
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
 		if c.pending[id] == p {
 			delete(c.pending, id)
 		}
+		a.inflight--
 		c.mu.Unlock()
 	}()
 
@@ -535,6 +616,9 @@ func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Requ
 	case res = <-p.ch:
 	case <-ctx.Done():
 		res.err = fmt.Errorf("usp: %s to %s: %w", req.MsgType(), agentID, ctx.Err())
+		if why := c.noAnswerReason(a); why != nil {
+			res.err = fmt.Errorf("usp: %s to %s: %w; %w", req.MsgType(), agentID, ctx.Err(), why)
+		}
 	}
 	var v msg.Message
 	if res.err == nil {
@@ -545,6 +629,34 @@ func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Requ
 		return nil, res.err
 	}
 	return v, nil
+}
+
+// noAnswerReason asks the agent's transport whether it knows why answers
+// from the agent cannot arrive (an MQTT 3.1.1 agent whose suffixed answer
+// topic nobody subscribes to), so that a timeout names the cause.
+func (c *Controller) noAnswerReason(a *agentState) error {
+	c.mu.Lock()
+	r, addr := a.route, a.addr
+	c.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	if pv, ok := r.t.(mtp.PeerVersions); ok {
+		return pv.NoAnswerReason(addr)
+	}
+	return nil
+}
+
+// mqttVersion names the MQTT version of an MQTTConnect record as
+// [mtp.PeerVersions] takes it.
+func mqttVersion(v usprecord.MQTTConnectRecord_MQTTVersion) string {
+	switch v {
+	case usprecord.MQTTConnectRecord_V3_1_1:
+		return "3.1.1"
+	case usprecord.MQTTConnectRecord_V5:
+		return "5.0"
+	}
+	return ""
 }
 
 // send sends a request that expects no response (an Operate with
@@ -559,7 +671,7 @@ func (c *Controller) send(ctx context.Context, agentID string, req msg.Request) 
 
 func (c *Controller) observe(agentID string, t uspmsg.Header_MsgType, start time.Time, err error) {
 	if c.cfg.hooks != nil {
-		c.cfg.hooks.RequestDone(agentID, t, time.Since(start), err)
+		_ = c.safely("Hooks.RequestDone", func() error { c.cfg.hooks.RequestDone(agentID, t, time.Since(start), err); return nil })
 	}
 }
 
@@ -590,7 +702,7 @@ func (c *Controller) agentForSend(agentID string) (*agentState, error) {
 		return nil, ErrNotStarted
 	}
 	a := c.agents[agentID]
-	if a == nil || a.route == nil || a.addr.IsZero() {
+	if a == nil || a.route == nil || (a.addr.IsZero() && !a.configured) {
 		return nil, fmt.Errorf("%w %s", ErrUnknownAgent, agentID)
 	}
 	return a, nil

@@ -130,6 +130,8 @@ func newMQTTBinding(a *app) (binding, error) {
 		},
 		hint:        "give the agent's topic with --agent-topic",
 		randomLocal: random,
+		local:       topic,
+		localFlag:   "--topic",
 	}, nil
 }
 
@@ -151,6 +153,13 @@ func newWebSocketBinding(a *app) (binding, error) {
 	if err != nil {
 		return binding{}, err
 	}
+	var roots *x509.CertPool
+	if s.tlsAgentID {
+		if tlsCfg == nil || tlsCfg.RootCAs == nil || s.tlsInsecure {
+			return binding{}, usageErrorf("--tls-agent-id needs --tls-ca (the CA of the agents' certificates) and no --tls-insecure")
+		}
+		roots = tlsCfg.RootCAs
+	}
 	switch {
 	case s.listen != "" && s.wsURL != "":
 		return binding{}, usageErrorf("--listen (server role) and --ws-url (client role) exclude each other")
@@ -163,6 +172,9 @@ func newWebSocketBinding(a *app) (binding, error) {
 		}
 		if tlsCfg != nil {
 			opts = append(opts, websocket.WithTLS(tlsCfg))
+		}
+		if roots != nil {
+			opts = append(opts, websocket.WithClientCertificates(roots))
 		}
 		srv, err := websocket.NewServer(opts...)
 		if err != nil {
@@ -190,6 +202,9 @@ func newWebSocketBinding(a *app) (binding, error) {
 		}
 		if tlsCfg != nil {
 			opts = append(opts, websocket.WithTLS(tlsCfg))
+		}
+		if roots != nil {
+			opts = append(opts, websocket.WithServerCertificate(roots))
 		}
 		c, err := websocket.NewClient(s.wsURL, s.controllerID, opts...)
 		if err != nil {
@@ -269,5 +284,7 @@ func newSTOMPBinding(a *app) (binding, error) {
 		},
 		hint:        "give the agent's destination with --agent-destination",
 		randomLocal: random,
+		local:       dest,
+		localFlag:   "--destination",
 	}, nil
 }

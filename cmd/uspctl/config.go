@@ -38,6 +38,7 @@ type settings struct {
 	tlsCert     string
 	tlsKey      string
 	tlsInsecure bool
+	tlsAgentID  bool
 
 	destination      string
 	agentDestination string
@@ -48,6 +49,7 @@ type settings struct {
 
 	sessionContext bool
 	maxSegment     int
+	fallback       bool
 
 	timeout time.Duration
 	output  string
@@ -74,22 +76,23 @@ const (
 func (s *settings) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&s.configFile, flagConfig, "", "configuration file (JSON; default $XDG_CONFIG_HOME/uspctl/config.json if it exists)")
 	f.StringVar(&s.mtp, "mtp", "mqtt", "message transfer protocol: mqtt, stomp, websocket or uds")
-	f.StringVar(&s.controllerID, "controller-id", defaultController, "this controller's endpoint ID")
-	f.StringArrayVar(&s.agents, "agent", nil, "agent endpoint ID (repeatable; with an optional address: ID=ADDRESS)")
+	f.StringVarP(&s.controllerID, "controller-id", "c", defaultController, "this controller's endpoint ID: one the agent knows (an EndpointID in its Device.LocalAgent.Controller. table), or it drops the requests unanswered")
+	f.StringArrayVarP(&s.agents, "agent", "a", nil, "agent endpoint ID (repeatable; with an optional address: ID=ADDRESS)")
 	f.StringVar(&s.agentsFile, "agents", "", "file listing agents, one per line: ENDPOINT-ID [ADDRESS]")
 	f.IntVar(&s.parallel, "parallel", defaultParallel, "with several agents, how many to talk to at once")
 	f.BoolVar(&s.noProgress, "no-progress", false, "never show the progress bar")
 
-	f.StringVar(&s.broker, "broker", "", "MQTT broker URL (default "+defaultMQTTBroker+") or STOMP broker host:port (default "+defaultSTOMPBroker+")")
-	f.StringVar(&s.topic, "topic", "", "MQTT topic this controller receives on (default /usp/controller/<controller instance>-<random>)")
-	f.StringVar(&s.agentTopic, "agent-topic", "", "MQTT topic the agent subscribes to; "+placeholderEndpoint+" stands for the agent's endpoint ID")
-	f.IntVar(&s.qos, "qos", 1, "MQTT QoS of published records (0 or 1)")
-	f.StringVar(&s.username, "username", "", "MQTT or STOMP user name")
-	f.StringVar(&s.password, "password", "", "MQTT or STOMP password (prefer USPCTL_PASSWORD or the config file)")
+	f.StringVarP(&s.broker, "broker", "b", "", "MQTT broker URL (default "+defaultMQTTBroker+") or STOMP broker host:port (default "+defaultSTOMPBroker+")")
+	f.StringVarP(&s.topic, "topic", "t", "", "MQTT topic this controller receives on: the agent's configured controller topic (default /usp/controller/<controller instance>-<random>, which only MQTT 5 agents answer on)")
+	f.StringVarP(&s.agentTopic, "agent-topic", "T", "", "MQTT topic the agent subscribes to; "+placeholderEndpoint+" stands for the agent's endpoint ID")
+	f.IntVarP(&s.qos, "qos", "q", 1, "MQTT QoS of published records (0 or 1)")
+	f.StringVarP(&s.username, "username", "u", "", "MQTT or STOMP user name")
+	f.StringVarP(&s.password, "password", "P", "", "MQTT or STOMP password (prefer USPCTL_PASSWORD or the config file)")
 	f.StringVar(&s.tlsCA, "tls-ca", "", "PEM file of the CA that signs the broker's (or agent's) certificate")
 	f.StringVar(&s.tlsCert, "tls-cert", "", "PEM client certificate")
 	f.StringVar(&s.tlsKey, "tls-key", "", "PEM key of the client certificate")
 	f.BoolVar(&s.tlsInsecure, "tls-insecure", false, "do not verify the server's certificate")
+	f.BoolVar(&s.tlsAgentID, "tls-agent-id", false, "WebSocket: verify the agent's certificate against --tls-ca and require its urn:bbf:usp:id: URI to name the agent, instead of the host name (--ws-url), or to name the endpoint it dials in as (--listen)")
 
 	f.StringVar(&s.destination, "destination", "", "STOMP destination this controller receives on (default /queue/usp-controller-<controller instance>-<random>)")
 	f.StringVar(&s.agentDestination, "agent-destination", "", "STOMP destination the agent subscribes to; "+placeholderEndpoint+" stands for the agent's endpoint ID")
@@ -100,8 +103,9 @@ func (s *settings) addFlags(f *pflag.FlagSet) {
 
 	f.BoolVar(&s.sessionContext, "session-context", false, "exchange messages inside an end-to-end session context (most agents do not enable it)")
 	f.IntVar(&s.maxSegment, "max-segment", 0, "with --session-context, split messages longer than this many bytes over several records (0: never)")
+	f.BoolVar(&s.fallback, "session-fallback", false, "with --session-context, go without it when the agent refuses it (Disconnect 7106); for agents whose SessionMode is Allow")
 
-	f.DurationVar(&s.timeout, "timeout", defaultTimeout, "how long to wait for each answer (and for connecting)")
+	f.DurationVarP(&s.timeout, "timeout", "W", defaultTimeout, "how long to wait for each answer (and for connecting)")
 	f.StringVarP(&s.output, flagOutput, "o", outputText, "output format: text or json")
 	f.CountVarP(&s.verbose, "verbose", "v", "log to stderr (-v: info, -vv: debug)")
 }

@@ -158,6 +158,10 @@ func (a *app) runRequest(ctx context.Context, f requestFunc) error {
 			return finish(id, nil, err)
 		}
 		res, err := f(ctx, cn, cn.c.Agent(id))
+		if exitCode(err) == exitTimeout {
+			info, _ := cn.c.AgentInfo(id)
+			err = fmt.Errorf("no answer within %s: %w; %s", a.s.timeout, err, a.noAnswerHint(a.s.controllerID, cn.b, info.Address))
+		}
 		return finish(id, res, err)
 	}
 	if !multi {

@@ -6,13 +6,18 @@
 // with this controller's endpoint ID and topic, then:
 //
 //	go run ./examples/mqtt-controller --agent os::012345-000000000001 \
-//		--subscribe ValueChange:Device.WiFi.SSID.*.SSID --listen 1m
+//		--subscribe ValueChange=Device.WiFi.SSID.*.SSID --listen 1m
 //
 // The agent's topic is learned from the MQTTConnect record an agent sends
 // when it connects (start the controller first), or given with --agent-topic
 // for an agent that is online already. For an mqtts:// broker, --tls-ca names
 // the authority that signed the broker's certificate, and --tls-cert and
 // --tls-key a client certificate for brokers that ask for one.
+//
+// Agents whose MQTT client is 3.1.1 need nothing more: the broker must
+// speak both versions (mosquitto does), and the agent must be configured
+// with this controller's topic (--topic), where it sends its records with
+// a reply-to suffix that the transport subscribes to by default.
 //
 // Only the transport is MQTT-specific: the controller code, in
 // examples/internal/walkthrough, is the same one the STOMP example runs.

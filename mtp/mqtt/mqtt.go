@@ -21,6 +21,7 @@ import (
 	"github.com/eclipse/paho.golang/paho/session"
 
 	"github.com/gousp/gousp/internal/backoff"
+	"github.com/gousp/gousp/internal/writeguard"
 	"github.com/gousp/gousp/mtp"
 )
 
@@ -49,6 +50,11 @@ const (
 var ErrNoTopic = errors.New("mqtt: no topic to receive on: configure WithTopic or WithReplyTopic")
 
 var errConnectionLost = errors.New("mqtt: connection to broker lost")
+
+// ErrNo311Subscription is what [Transport.NoAnswerReason] wraps when a
+// peer is an MQTT 3.1.1 client and no subscription of the transport covers
+// the suffixed topic its answers go to.
+var ErrNo311Subscription = errors.New("mqtt: no subscription for the answers of MQTT 3.1.1 peers")
 
 // packetOverhead bounds the bytes a PUBLISH adds around a record besides
 // its two topics, for the Maximum Packet Size we announce.
@@ -96,8 +102,10 @@ type Transport struct {
 	wasUp   bool      // Up was reported for the current connection
 	upAt    time.Time // when it was
 
-	legacyMu sync.Mutex
-	legacy   map[string]struct{} // peer topics that only understand the reply-to suffix
+	legacyMu    sync.Mutex
+	legacy      map[string]struct{} // peer topics that only understand the reply-to suffix
+	legacyBytes int                 // their total length, bounded by maxLegacyBytes
+	legacyFull  bool                // the bound was hit (warned once)
 }
 
 // link is a connection the transport is Up on.
@@ -105,9 +113,15 @@ type link struct {
 	conn      *guardConn
 	reply     string // our Response Topic on it
 	maxPacket uint32 // the broker's Maximum Packet Size, 0 if none
+	// suffixOK: a granted subscription covers <reply>/reply-to=..., where
+	// MQTT 3.1.1 peers answer.
+	suffixOK bool
 }
 
-var _ mtp.Transport = (*Transport)(nil)
+var (
+	_ mtp.Transport    = (*Transport)(nil)
+	_ mtp.PeerVersions = (*Transport)(nil)
+)
 
 // New checks the configuration and returns a transport for the broker at
 // brokerURL (mqtt:// or mqtts://host:port; tcp://, ssl:// and tls:// are
@@ -124,6 +138,8 @@ func New(brokerURL, endpointID string, opts ...Option) (*Transport, error) {
 		minBackoff:     DefaultMinBackoff,
 		maxBackoff:     DefaultMaxBackoff,
 		maxRecord:      DefaultMaxRecordSize,
+		writeTimeout:   DefaultWriteTimeout,
+		receiveMax:     DefaultReceiveMaximum,
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -135,6 +151,9 @@ func New(brokerURL, endpointID string, opts ...Option) (*Transport, error) {
 	}
 	if cfg.shareGroup != "" && cfg.topic == "" {
 		return nil, errors.New("mqtt: WithSharedSubscription needs WithTopic")
+	}
+	if cfg.shareGroup != "" && cfg.responseTopicFor != nil {
+		return nil, errors.New("mqtt: WithResponseTopicFor does not combine with WithSharedSubscription")
 	}
 	u, err := url.Parse(brokerURL)
 	if err != nil {
@@ -163,7 +182,14 @@ func New(brokerURL, endpointID string, opts ...Option) (*Transport, error) {
 		if cfg.dial == nil {
 			return nil, fmt.Errorf("mqtt: unsupported URL scheme %q (WithDialer can handle others)", u.Scheme)
 		}
-		tlsCfg = cfg.tls
+		if cfg.tls != nil {
+			// The dialer decides whether to use it; if it does, never
+			// below TLS 1.2 either (R-MQTT.48).
+			tlsCfg = cfg.tls.Clone()
+			if tlsCfg.MinVersion < tls.VersionTLS12 {
+				tlsCfg.MinVersion = tls.VersionTLS12
+			}
+		}
 	}
 	if u.Port() == "" {
 		u.Host = net.JoinHostPort(u.Hostname(), port)
@@ -358,7 +384,7 @@ func (t *Transport) attemptConnection(ctx context.Context, _ autopaho.ClientConf
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: dial %s: %w", t.url.Host, err)
 	}
-	gc := newGuardConn(conn, t.maxInbound(), t.connEnded)
+	gc := newGuardConn(writeguard.New(conn, t.cfg.writeTimeout), t.maxInbound(), t.connEnded)
 	t.mu.Lock()
 	t.dialed = gc
 	t.mu.Unlock()
@@ -471,12 +497,14 @@ func (t *Transport) onConnectionUp(cm *autopaho.ConnectionManager, ca *paho.Conn
 		t.hangUp(gc)
 		return
 	}
-	replyOK := false
+	replyOK, suffixOK := false, false
+	suffixed := JoinReplyTo(reply, "p") // where a 3.1.1 peer answers
 	var failed []string
 	for i, f := range filters {
 		if i < len(sa.Reasons) && sa.Reasons[i] < 0x80 {
-			if !strings.HasPrefix(f, "$share/") && matchTopic(f, reply) {
-				replyOK = true
+			if !strings.HasPrefix(f, "$share/") {
+				replyOK = replyOK || matchTopic(f, reply)
+				suffixOK = suffixOK || matchTopic(f, suffixed)
 			}
 			continue
 		}
@@ -488,6 +516,10 @@ func (t *Transport) onConnectionUp(cm *autopaho.ConnectionManager, ca *paho.Conn
 	}
 	if len(failed) > 0 {
 		t.log.Warn("broker refused subscriptions", "filters", failed)
+	}
+	if replyOK && !suffixOK && !t.cfg.no311Peers {
+		t.log.Warn("no subscription for the answers of MQTT 3.1.1 agents: requests to them will time out; let the broker's ACL allow the filter",
+			"filter", reply+"/+")
 	}
 	if !replyOK {
 		// R-MQTT.17: without a subscription we cannot receive answers, so
@@ -503,7 +535,7 @@ func (t *Transport) onConnectionUp(cm *autopaho.ConnectionManager, ca *paho.Conn
 		t.mu.Unlock()
 		return
 	}
-	t.cur = &link{conn: gc, reply: reply, maxPacket: maxPacket}
+	t.cur = &link{conn: gc, reply: reply, maxPacket: maxPacket, suffixOK: suffixOK}
 	t.lastErr = nil
 	t.setState(mtp.Connected)
 	t.mu.Unlock()
@@ -555,7 +587,8 @@ func (t *Transport) onConnectionDown() bool {
 
 // connectPacket completes the CONNECT autopaho built (cp, which carries
 // what a [WithPahoConfig] function set, such as a Will): our client ID,
-// Clean Start, the properties TR-369 asks for and our Maximum Packet Size.
+// Clean Start, the properties TR-369 asks for, our Maximum Packet Size and
+// Receive Maximum.
 func (t *Transport) connectPacket(cp *paho.Connect) *paho.Connect {
 	t.mu.Lock()
 	id := t.cfg.clientID
@@ -567,6 +600,7 @@ func (t *Transport) connectPacket(cp *paho.Connect) *paho.Connect {
 		cp = &paho.Connect{}
 	}
 	maxPacket := uint32(t.maxInbound())
+	receiveMax := t.cfg.receiveMax
 	cp.ClientID = id
 	cp.KeepAlive = uint16(t.cfg.keepAlive / time.Second)
 	cp.CleanStart = true
@@ -576,6 +610,8 @@ func (t *Transport) connectPacket(cp *paho.Connect) *paho.Connect {
 	cp.Properties.RequestProblemInfo = true
 	cp.Properties.RequestResponseInfo = true // R-MQTT.12
 	cp.Properties.MaximumPacketSize = &maxPacket
+	// Receive Maximum also sizes paho's queue of received publishes.
+	cp.Properties.ReceiveMaximum = &receiveMax
 	cp.Properties.User = append(cp.Properties.User, paho.UserProperty{Key: PropEndpointID, Value: t.endpointID}) // R-MQTT.13
 	if t.cfg.hasCreds {
 		cp.UsernameFlag, cp.Username = true, t.cfg.user
@@ -625,7 +661,7 @@ func (t *Transport) subscriptionFilters(reply string, ca *paho.Connack) []string
 		}
 	}
 	withChildren := func(topic string) []string {
-		if t.cfg.mqtt311Peers {
+		if !t.cfg.no311Peers {
 			return []string{topic, topic + "/+"}
 		}
 		return []string{topic}
@@ -695,7 +731,7 @@ func (t *Transport) onPublish(pr paho.PublishReceived) (bool, error) {
 		t.log.Warn("dropping oversized record", "topic", p.Topic, "size", len(p.Payload), "max", t.cfg.maxRecord)
 		return true, nil
 	}
-	in := mtp.Inbound{Data: p.Payload}
+	in := mtp.Inbound{Data: p.Payload, ReceivedOn: mtp.Address{MTP: Kind, To: p.Topic}}
 	if rt != "" {
 		if err := checkTopicName(rt); err != nil {
 			t.log.Warn("ignoring unusable Response Topic", "topic", p.Topic, "response_topic", rt, "err", err)
@@ -705,8 +741,9 @@ func (t *Transport) onPublish(pr paho.PublishReceived) (bool, error) {
 		}
 	}
 	if in.ReplyTo.IsZero() {
-		if _, r, ok := SplitReplyTo(p.Topic); ok {
+		if base, r, ok := SplitReplyTo(p.Topic); ok {
 			in.ReplyTo = mtp.Address{MTP: Kind, To: r} // R-MQTT.25
+			in.ReceivedOn.To = base
 			t.setLegacy(r, true)
 		}
 	}
@@ -727,19 +764,89 @@ func (t *Transport) emitEvent(ev mtp.Event) {
 }
 
 // setLegacy records whether a peer topic is served by an MQTT 3.1.1 client
-// that needs the reply-to suffix. The set is bounded: past the bound,
-// further 3.1.1 peers are answered without the suffix.
+// that needs the reply-to suffix. The set is bounded by the length of its
+// topics (maxLegacyBytes, room for some 200 000 typical ones), since any
+// client can publish with made-up suffixes: past the bound, further 3.1.1
+// peers are answered without the suffix, and a warning says so once.
 func (t *Transport) setLegacy(topic string, legacy bool) {
 	t.legacyMu.Lock()
-	defer t.legacyMu.Unlock()
-	if !legacy {
-		delete(t.legacy, topic)
+	_, known := t.legacy[topic]
+	switch {
+	case !legacy:
+		if known {
+			delete(t.legacy, topic)
+			t.legacyBytes -= len(topic)
+		}
+		t.legacyMu.Unlock()
 		return
-	}
-	if _, ok := t.legacy[topic]; ok || len(t.legacy) >= maxLegacyTopicsTracked {
+	case known:
+		t.legacyMu.Unlock()
+		return
+	case t.legacyBytes+len(topic) > maxLegacyBytes:
+		warn := !t.legacyFull
+		t.legacyFull = true
+		n := len(t.legacy)
+		t.legacyMu.Unlock()
+		if warn {
+			t.log.Warn("too many MQTT 3.1.1 peers to remember: further ones are sent records without the reply-to suffix",
+				"peers", n, "topic", topic)
+		}
 		return
 	}
 	t.legacy[topic] = struct{}{}
+	t.legacyBytes += len(topic)
+	t.legacyMu.Unlock()
+	if err := t.no311Answers(topic); err != nil {
+		t.log.Warn("MQTT 3.1.1 peer cannot answer our requests", "peer_topic", topic, "err", err)
+	}
+}
+
+// SetPeerVersion tells the transport which MQTT version the client of the
+// peer at to speaks, as the peer's MQTTConnect record says: "3.1.1" makes
+// every send to that topic carry the reply-to suffix from the first one on,
+// "5.0" (or "5") sends plainly. Records with a Response Topic or a reply-to
+// suffix from that topic update it later. Other versions are ignored. It
+// implements [mtp.PeerVersions].
+func (t *Transport) SetPeerVersion(to mtp.Address, version string) {
+	if (to.MTP != Kind && to.MTP != "") || checkTopicName(to.To) != nil {
+		return
+	}
+	switch version {
+	case "3.1.1":
+		t.setLegacy(to.To, true)
+	case "5.0", "5":
+		t.setLegacy(to.To, false)
+	}
+}
+
+// NoAnswerReason returns an error wrapping [ErrNo311Subscription] when the
+// peer at to is known to be an MQTT 3.1.1 client and no subscription of
+// the current connection covers the topic its answers go to: the option
+// [WithoutMQTT311Peers] is set, or the broker refused the filter. It
+// returns nil otherwise. It implements [mtp.PeerVersions]; the usp
+// controller adds it to the error of a request that timed out.
+func (t *Transport) NoAnswerReason(to mtp.Address) error {
+	if (to.MTP != Kind && to.MTP != "") || !t.isLegacy(to.To) {
+		return nil
+	}
+	return t.no311Answers(to.To)
+}
+
+// no311Answers explains why a 3.1.1 peer at topic cannot answer us, or
+// returns nil while it can (or while we are down, which is another story).
+func (t *Transport) no311Answers(topic string) error {
+	t.mu.Lock()
+	l := t.cur
+	t.mu.Unlock()
+	if l == nil || l.suffixOK {
+		return nil
+	}
+	why := "the broker refused the subscription to " + l.reply + "/+"
+	if t.cfg.no311Peers {
+		why = "WithoutMQTT311Peers is set"
+	}
+	return fmt.Errorf("%w: %s is an MQTT 3.1.1 client, which answers on %s, and %s",
+		ErrNo311Subscription, topic, JoinReplyTo(l.reply, topic), why)
 }
 
 func (t *Transport) isLegacy(topic string) bool {
@@ -775,16 +882,30 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 	if l == nil || cm == nil || l.conn.ended.Err() != nil {
 		return fmt.Errorf("mqtt: send to %q: %w", to.To, mtp.ErrNotConnected)
 	}
-	topic := to.To
-	if t.isLegacy(topic) {
-		topic = JoinReplyTo(topic, l.reply)
+	topic, reply := to.To, l.reply
+	if f := t.cfg.responseTopicFor; f != nil {
+		if rt := f(to.To); rt != "" {
+			if err := checkTopicName(rt); err != nil {
+				return fmt.Errorf("mqtt: send to %q: response topic %q: %w: %v", to.To, rt, mtp.ErrBadAddress, err)
+			}
+			reply = rt
+		}
 	}
-	if l.maxPacket > 0 && publishSize(topic, l.reply, len(record)) > int(l.maxPacket) {
+	if t.isLegacy(topic) {
+		topic = JoinReplyTo(topic, reply)
+	}
+	if l.maxPacket > 0 && publishSize(topic, reply, len(record)) > int(l.maxPacket) {
 		return fmt.Errorf("mqtt: send %d bytes: broker accepts packets up to %d bytes: %w", len(record), l.maxPacket, mtp.ErrTooLarge)
 	}
 	// paho waits for a QoS 1 PUBACK until its packet timeout even when the
 	// connection is gone; end the wait when it goes, so that a send fails
 	// at once as the package promises.
+	if ctx.Done() != nil {
+		// A broker that stopped reading blocks the write of our PUBLISH
+		// (or of the packet before it); the caller's context ends it.
+		stop := context.AfterFunc(ctx, func() { l.conn.abortWrites() })
+		defer stop()
+	}
 	pctx := ctx
 	if t.cfg.qos > 0 {
 		var cancel context.CancelFunc
@@ -799,7 +920,7 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 		Payload: record,
 		Properties: &paho.PublishProperties{
 			ContentType:   ContentType, // R-MQTT.27
-			ResponseTopic: l.reply,     // R-MQTT.23
+			ResponseTopic: reply,       // R-MQTT.23
 		},
 	})
 	if err == nil {
@@ -865,6 +986,15 @@ func (t *Transport) Close(ctx context.Context) error {
 	case <-t.closed:
 		return nil
 	case <-ctx.Done():
+		// The DISCONNECT (or something before it) is stuck in a write
+		// to a broker that stopped reading: cut the connection, so that
+		// paho and autopaho end now rather than after the write timeout.
+		t.mu.Lock()
+		gc := t.dialed
+		t.mu.Unlock()
+		if gc != nil {
+			_ = gc.Close()
+		}
 		return fmt.Errorf("mqtt: close: %w", ctx.Err())
 	}
 }

@@ -16,14 +16,18 @@ import (
 
 // Defaults for the options.
 const (
-	DefaultQoS              = 1
-	DefaultKeepAlive        = 60 * time.Second
-	DefaultConnectTimeout   = 10 * time.Second
-	DefaultMinBackoff       = time.Second
-	DefaultMaxBackoff       = time.Minute
-	DefaultMaxRecordSize    = 16 << 20
+	DefaultQoS            = 1
+	DefaultKeepAlive      = 60 * time.Second
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultMinBackoff     = time.Second
+	DefaultMaxBackoff     = time.Minute
+	DefaultMaxRecordSize  = 16 << 20
+	DefaultReceiveMaximum = 65535
+	// DefaultWriteTimeout bounds each write to the broker (see
+	// [WithWriteTimeout]).
+	DefaultWriteTimeout     = 30 * time.Second
 	minimumBackoffAllowed   = 10 * time.Millisecond
-	maxLegacyTopicsTracked  = 4096
+	maxLegacyBytes          = 16 << 20 // topic bytes of known 3.1.1 peers
 	replyTopicInstanceLevel = "reply"
 )
 
@@ -46,12 +50,16 @@ type config struct {
 	minBackoff      time.Duration
 	maxBackoff      time.Duration
 	maxRecord       int
-	mqtt311Peers    bool
+	receiveMax      uint16
+	no311Peers      bool
 	noSubscriberErr bool
 	logger          *slog.Logger
 	pahoHooks       []func(*autopaho.ClientConfig)
 	connectHooks    []func(*paho.Connect)
 	dial            func(context.Context, *url.URL, *tls.Config) (net.Conn, error)
+
+	responseTopicFor func(to string) string
+	writeTimeout     time.Duration
 }
 
 // WithTopic sets the topic this endpoint is reached on: it subscribes to
@@ -79,6 +87,40 @@ func WithReplyTopic(topic string) Option {
 			return fmt.Errorf("reply topic %q: %w", topic, err)
 		}
 		c.replyTopic = topic
+		return nil
+	}
+}
+
+// WithWriteTimeout bounds each write to the broker (default
+// [DefaultWriteTimeout]): a broker that stops reading for that long loses
+// the connection, which the transport then makes again. A Send whose
+// context ends while its record is stuck in a write returns at once, and
+// ends the connection too, since half a packet cannot be taken back.
+func WithWriteTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("write timeout %v, want > 0", d)
+		}
+		c.writeTimeout = d
+		return nil
+	}
+}
+
+// WithResponseTopicFor makes the Response Topic of each publish depend on
+// its destination: f gets the topic published to and returns the Response
+// Topic to give (no wildcards), or "" for the usual one. It lets a
+// controller ask each agent to answer on a topic of that agent's own
+// (e.g. usp/agent/A answers on usp/controller/A), which a broker ACL can
+// reserve to that agent, so that where a record arrives names its sender
+// (see SECURITY.md). Subscribe to those topics with [WithSubscriptions].
+// Not with [WithSharedSubscription], whose processes need answers on
+// topics of their own.
+func WithResponseTopicFor(f func(to string) string) Option {
+	return func(c *config) error {
+		if f == nil {
+			return errors.New("nil response topic function")
+		}
+		c.responseTopicFor = f
 		return nil
 	}
 }
@@ -219,18 +261,61 @@ func WithMaxRecordSize(n int) Option {
 	}
 }
 
-// WithMQTT311Peers prepares the transport for peers whose broker side is
-// MQTT 3.1.1: they cannot send a Response Topic and instead publish to
-// <our topic>/reply-to=<their topic>, so the transport also subscribes to
-// one level below each of its topics (<topic>/+). Without this option
-// such publishes only arrive if another subscription covers them. Either
-// way, a record that arrives with a reply-to suffix is answered with one
-// (see [SplitReplyTo]).
-func WithMQTT311Peers() Option {
+// WithReceiveMaximum sets the CONNECT Receive Maximum: how many QoS 1
+// records the broker may send before we acknowledge them (its flow
+// control). paho.golang sizes a queue of that many slots for every
+// connection, 8 bytes each: the default, [DefaultReceiveMaximum] (MQTT's
+// own), costs 512 KiB per connection, nothing to a controller but too much
+// for a process that simulates thousands of agents. An agent answers one
+// request at a time and needs a few (the fleet simulator uses 32).
+//
+// The default stays at MQTT's because a window that a burst fills puts the
+// broker's flow control to work, and not every broker gets it right:
+// mochi-mqtt v2.7 (the embedded broker) loses track of its window once a
+// client has held records back, and stops delivering to that client; a
+// controller taking a boot storm through it must not have a small window.
+func WithReceiveMaximum(n uint16) Option {
 	return func(c *config) error {
-		c.mqtt311Peers = true
+		if n == 0 {
+			return errors.New("receive maximum must be at least 1")
+		}
+		c.receiveMax = n
 		return nil
 	}
+}
+
+// WithoutMQTT311Peers stops the transport from subscribing to the topics
+// that peers whose MQTT client is 3.1.1 answer on. By default the
+// transport serves them: such a client cannot send or receive a Response
+// Topic and instead publishes to <our topic>/reply-to=<its topic>, so the
+// transport subscribes to <topic>/+ beside each of its topics and its
+// reply topic, and sends to a 3.1.1 peer with its own reply-to suffix (see
+// [SplitReplyTo] and [Transport.SetPeerVersion]).
+//
+// The subscription costs one more topic filter per topic, and nothing per
+// message while no 3.1.1 peer publishes. A broker whose ACL grants exact
+// topics only must also allow <topic>/+ for reading. mosquitto grants
+// every SUBSCRIBE and drops at delivery what its acl_file does not allow,
+// so there a missing line shows only as 3.1.1 agents that never answer;
+// brokers that refuse the filter in the SUBACK (mochi-mqtt, for one) make
+// the transport log a warning at each connection, and
+// [Transport.NoAnswerReason] names the refusal. AWS IoT Core policies
+// match '+' literally: the topicfilter resource must name "<topic>/+" or
+// end in "*". Use this option where every agent speaks MQTT 5 and the ACL
+// is not to mention the extra filter. A record that still arrives with a
+// reply-to suffix (through another subscription) is answered with one.
+func WithoutMQTT311Peers() Option {
+	return func(c *config) error {
+		c.no311Peers = true
+		return nil
+	}
+}
+
+// WithMQTT311Peers does nothing: 3.1.1 peers are served by default.
+//
+// Deprecated: leave it out; [WithoutMQTT311Peers] turns the default off.
+func WithMQTT311Peers() Option {
+	return func(*config) error { return nil }
 }
 
 // WithNoSubscriberError makes a QoS 1 send fail with an error matching

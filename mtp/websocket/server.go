@@ -26,6 +26,7 @@ type Server struct {
 	endpoint
 	upgrader websocket.Upgrader
 	peers    *peerconn.Peers[*session]
+	gate     *peerconn.Gate
 
 	mu sync.Mutex
 	ln net.Listener // the ready listener; guarded by mu
@@ -42,7 +43,7 @@ func NewServer(opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{endpoint: newEndpoint(cfg, peerconn.ServerRole)}
+	s := &Server{endpoint: newEndpoint(cfg, peerconn.ServerRole), gate: peerconn.NewGate(cfg.MaxSessions, cfg.MaxSessionsPerAddr)}
 	s.peers = peerconn.NewPeers[*session](s.core, !cfg.rejectDuplicates, ErrReplaced)
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.HandshakeTimeout,
@@ -143,8 +144,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.core.Exit()
+	release, err := s.gate.Enter(remoteHost(r.RemoteAddr))
+	if err != nil {
+		s.log.Warn("refusing client", "remote", r.RemoteAddr, "err", err)
+		http.Error(w, "too many sessions", http.StatusServiceUnavailable)
+		return
+	}
+	defer release()
 
-	id, status, err := s.admit(r)
+	id, cert, status, err := s.admit(r)
 	if err != nil {
 		s.log.Info("refusing client", "remote", r.RemoteAddr, "status", status, "err", err)
 		http.Error(w, err.Error(), status)
@@ -162,6 +170,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess := newSession(&s.endpoint, ws, id, mtp.Address{MTP: mtp.WebSocket, To: id})
+	sess.cert = cert
 	old, err := s.peers.Add(sess)
 	if err != nil {
 		// Closed meanwhile, or a duplicate lost a race: say so with a
@@ -183,41 +192,35 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // admit checks an opening handshake before the upgrade and returns the
-// client's endpoint ID, or the HTTP status and reason to refuse it with.
-func (s *Server) admit(r *http.Request) (string, int, error) {
+// client's endpoint ID and certificate, or the HTTP status and reason to
+// refuse it with.
+func (s *Server) admit(r *http.Request) (string, *mtp.PeerCert, int, error) {
 	if !websocket.IsWebSocketUpgrade(r) {
-		return "", http.StatusBadRequest, fmt.Errorf("%w: not a WebSocket upgrade request", ErrHandshake)
+		return "", nil, http.StatusBadRequest, fmt.Errorf("%w: not a WebSocket upgrade request", ErrHandshake)
 	}
 	if !slices.Contains(websocket.Subprotocols(r), Subprotocol) {
 		// R-WS.12a: no session without the USP subprotocol.
-		return "", http.StatusBadRequest, fmt.Errorf("%w: subprotocol %s not offered", ErrHandshake, Subprotocol)
+		return "", nil, http.StatusBadRequest, fmt.Errorf("%w: subprotocol %s not offered", ErrHandshake, Subprotocol)
 	}
 	id, found, err := queryEID(r.URL.RawQuery)
 	if err != nil {
-		return "", http.StatusBadRequest, fmt.Errorf("%w: %w", ErrHandshake, err)
+		return "", nil, http.StatusBadRequest, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
 	if !found {
 		// Clients older than USP 1.3 name themselves in the extension.
 		id, _ = extensionEID(r.Header.Values("Sec-WebSocket-Extensions"))
 	}
-	if s.cfg.certIdentity {
-		certID := certEndpointID(r.TLS)
-		switch {
-		case certID == "":
-			return "", http.StatusForbidden, fmt.Errorf("%w: no verified client certificate naming an endpoint", ErrHandshake)
-		case id == "":
-			id = certID
-		case id != certID:
-			return "", http.StatusForbidden, fmt.Errorf("%w: eid %q does not match certificate endpoint %q", ErrHandshake, id, certID)
-		}
+	id, cert, err := s.clientIdentity(r.TLS, id)
+	if err != nil {
+		return "", nil, http.StatusForbidden, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
 	if id == "" {
-		return "", http.StatusBadRequest, fmt.Errorf("%w: no eid query parameter naming the client endpoint", ErrHandshake)
+		return "", nil, http.StatusBadRequest, fmt.Errorf("%w: no eid query parameter naming the client endpoint", ErrHandshake)
 	}
 	if s.cfg.rejectDuplicates && s.peers.Has(id) {
-		return "", http.StatusConflict, fmt.Errorf("%w: endpoint %s already has a session", ErrHandshake, id)
+		return "", nil, http.StatusConflict, fmt.Errorf("%w: endpoint %s already has a session", ErrHandshake, id)
 	}
-	return id, 0, nil
+	return id, cert, 0, nil
 }
 
 // Send sends record in one binary frame to the client whose endpoint ID is
@@ -247,6 +250,19 @@ func (s *Server) Reject(peerID, reason string) error {
 // Peers returns the endpoint IDs of the clients with an open session,
 // sorted.
 func (s *Server) Peers() []string { return s.peers.IDs() }
+
+// Sessions reports the sessions the server holds, those still in their
+// opening handshake included.
+func (s *Server) Sessions() int { return s.gate.Open() }
+
+// remoteHost is the IP address part of an http.Request's RemoteAddr, the
+// unit the per-address session limit counts.
+func remoteHost(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
 
 // Close stops the ready listener, closes every session with status 1001
 // and waits for the server's goroutines, ServeHTTP calls included, at most

@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/gousp/gousp/datamodel"
-	"github.com/gousp/gousp/internal/e2e"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/proto/uspmsg"
 	"github.com/gousp/gousp/proto/usprecord"
@@ -63,8 +61,9 @@ type Agent struct {
 	received  []Received
 	counters  map[string]int // notification msg_id counters, per kind
 	pending   map[string]*pendingNotify
-	requests  int                     // Device.LocalAgent.Request numbers handed out without a table
-	sessions  map[string]*e2e.Session // session contexts, by controller
+	calls     map[string]chan *uspmsg.Msg // requests of its own (Register) waiting for an answer
+	requests  int                         // Device.LocalAgent.Request numbers handed out without a table
+	sessions  map[string]agentSession     // session contexts, by controller
 	factory   snapshot
 }
 
@@ -109,14 +108,14 @@ func NewAgent(endpointID string, opts ...Option) (*Agent, error) {
 		return nil, ErrNoTransport
 	}
 	if cfg.log == nil {
-		cfg.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.model == nil {
 		cfg.model = DefaultModel()
 	}
 	a := &Agent{
 		id: endpointID, cfg: cfg, model: cfg.model, log: cfg.log.With("agent", endpointID),
-		learned: map[string]route{}, subRoutes: map[string]route{}, sessions: map[string]*e2e.Session{}, counters: map[string]int{}, pending: map[string]*pendingNotify{},
+		learned: map[string]route{}, subRoutes: map[string]route{}, sessions: map[string]agentSession{}, counters: map[string]int{}, pending: map[string]*pendingNotify{},
 		queue: jobQueue{signal: make(chan struct{}, 1)}, stopped: make(chan struct{}),
 	}
 	a.faults = &Faults{a: a}
@@ -133,7 +132,9 @@ func NewAgent(endpointID string, opts ...Option) (*Agent, error) {
 	m.clock = cfg.clock
 	m.mu.Unlock()
 	a.seed()
-	a.runCtx, a.cancel = context.WithCancel(context.Background())
+	// The model rides in every context the agent gives command handlers:
+	// the default handlers are shared by many models (see servedModel).
+	a.runCtx, a.cancel = context.WithCancel(context.WithValue(context.Background(), modelKey{}, a.model))
 	return a, nil
 }
 
@@ -179,13 +180,13 @@ func (a *Agent) Start(ctx context.Context) error {
 	m.observer = a.onChanges
 	m.host = a
 	m.started = a.cfg.clock()
-	a.factory = m.takeSnapshot()
+	m.factoryDue = true // the snapshot is taken before the first change
 	m.mu.Unlock()
 
 	go a.worker()
 	a.wg.Add(1)
 	go a.periodic()
-	if a.cfg.session != nil && a.cfg.session.RetryInterval > 0 {
+	if a.cfg.session != nil && a.cfg.session.RetryInterval > 0 && !a.cfg.session.Reference {
 		a.wg.Add(1)
 		go a.sessionRetries(a.cfg.session.RetryInterval)
 	}
@@ -557,7 +558,7 @@ func (a *Agent) seed() {
 		return
 	}
 	if p := la.def.param("EndpointID"); p != nil {
-		la.values["EndpointID"] = a.id
+		la.setVal("EndpointID", a.id)
 	}
 	if t := la.tables["MTP"]; t != nil && len(t.inst) == 0 {
 		for _, b := range a.bindings {
@@ -671,6 +672,6 @@ func (m *Model) addController(id string, addr mtp.Address) *objInst {
 // has it.
 func (m *Model) loadInto(o *objInst, child, param, value string) {
 	if c := o.single[child]; c != nil && c.def.param(param) != nil {
-		c.values[param] = value
+		c.setVal(param, value)
 	}
 }
