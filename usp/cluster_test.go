@@ -145,7 +145,8 @@ func startFleetProcess(t testing.TB, b fleetBinding, process string, store usp.S
 	t.Helper()
 	c, err := usp.NewController(ctrlID, usp.WithTransport(b.ctrl(process)), usp.WithStore(store), usp.WithLogger(slog.New(sink)),
 		usp.WithNotifyHandler(sink.handler(process)),
-		usp.WithCluster(usp.Cluster{Process: process, Address: b.address, ForwardTimeout: forwardTimeout, DeadFor: time.Minute}))
+		usp.WithCluster(usp.Cluster{Process: process, Address: b.address, ForwardTimeout: forwardTimeout, DeadFor: time.Minute,
+			Secret: []byte("fleet secret")}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,5 +367,56 @@ func TestClusterLoadsOwnRecordsOnly(t *testing.T) {
 	}
 	if n != 1 {
 		t.Error("p2's subscription is gone from the shared store after p1 ran")
+	}
+}
+
+// TestClusterOwnerRefuses: a notification the owner's handler refuses is
+// left unanswered by the process that received it, so the agent sends it
+// again, until the owner accepts it.
+func TestClusterOwnerRefuses(t *testing.T) {
+	b := mqttFleet(t)
+	store := &usp.MemoryStore{}
+	sink := newFleetSink()
+	p1 := startFleetProcess(t, b, "p1", store, sink, 3*time.Second)
+	p2 := startFleetProcess(t, b, "p2", store, sink, 3*time.Second)
+	agent := startFleetAgent(t, b, "os::012345-FLEET0200")
+	reachable(t, p1, agent.EndpointID())
+	reachable(t, p2, agent.EndpointID())
+	var mu sync.Mutex
+	tries := map[string]int{}
+	if _, err := p1.Agent(agent.EndpointID()).Subscribe(ctxT(t), usp.SubscriptionSpec{
+		NotifType: usp.NotifEvent, ReferenceList: []string{"Device.Boot!"}, NotifRetry: true,
+		Handler: func(_ context.Context, n *usp.Notification) error {
+			mu.Lock()
+			defer mu.Unlock()
+			tries[n.MsgID]++
+			if tries[n.MsgID] == 1 {
+				return errors.New("not yet")
+			}
+			return nil
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const events = 10
+	for range events {
+		if err := agent.Emit(ctxT(t), "Device.Boot!", map[string]string{"Cause": "LocalReboot"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFleet(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(tries) == events && len(agent.PendingNotifications()) == 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for id, n := range tries {
+		if n < 2 {
+			t.Errorf("%s answered after %d delivery: the refusal did not keep it unanswered", id, n)
+		}
+	}
+	if sink.fwd.Load() == 0 {
+		t.Error("no notification was forwarded to p1")
 	}
 }
