@@ -204,6 +204,7 @@ func (cl *cluster) route(in inboundNotify) bool {
 	}
 	cl.mu.Unlock()
 	if dead {
+		cl.orphaned(owner, in.n)
 		return false
 	}
 	// The verdict is awaited on a goroutine of its own: a worker that
@@ -243,6 +244,7 @@ func (cl *cluster) settle(owner string, in inboundNotify) {
 		cl.mu.Unlock()
 		in.m = nil // not again
 		c.deliver(in)
+		cl.orphaned(owner, in.n)
 		return
 	}
 	if verdict != "" {
@@ -255,6 +257,22 @@ func (cl *cluster) settle(owner string, in inboundNotify) {
 	c.mu.Unlock()
 	if in.n.SendResp {
 		c.reply(in.a, msg.NotifyResp{SubscriptionID: in.n.SubscriptionID}.Build(in.n.MsgID), false)
+	}
+}
+
+// orphaned removes from the store the operation whose completion goes to
+// this process's handlers because its owner is gone: the operation is over,
+// and a restarted owner must not wait for it again.
+func (cl *cluster) orphaned(owner string, n *Notification) {
+	c := cl.c
+	oc, ok := n.Body.(*msg.OperationComplete)
+	if !ok || c.cfg.store == nil || ownerOf(oc.CommandKey) != owner {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, backgroundTimeout)
+	defer cancel()
+	if err := c.cfg.store.DeleteOperation(ctx, n.AgentID, oc.CommandKey); err != nil {
+		c.log.Info("could not remove a completed operation of another process from the store", "owner", owner, "agent", n.AgentID, "err", err)
 	}
 }
 

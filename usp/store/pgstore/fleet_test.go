@@ -157,6 +157,8 @@ func fleetProcess() int {
 				return err
 			})
 			say("subscribe %d %d %v", ok, failed, last)
+		case "pending":
+			say("pending %d", len(c.PendingOperations()))
 		case "quit":
 			err := c.Close(ctx)
 			st.Close()
@@ -254,7 +256,7 @@ func TestFleetProcesses(t *testing.T) {
 	var mu sync.Mutex
 	var got []delivery
 	procs := map[string]*proc{}
-	for _, name := range []string{"p1", "p2", "p3"} {
+	spawn := func(name string) {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), fleetEnv+"="+name, "GOUSP_FLEET_MQTT="+url, "GOUSP_FLEET_PG="+conn,
 			"GOUSP_FLEET_AGENTS="+strings.Join(ids, ","))
@@ -300,6 +302,9 @@ func TestFleetProcesses(t *testing.T) {
 			}
 			<-done
 		})
+	}
+	for _, name := range []string{"p1", "p2", "p3"} {
+		spawn(name)
 	}
 	for _, p := range procs {
 		p.expect(t, "ready")
@@ -459,7 +464,15 @@ func TestFleetProcesses(t *testing.T) {
 		t.Error("after p3 died, no notification of its subscriptions went to the other processes' handlers")
 	}
 	t.Logf("first deliveries by process %v; %d repeated deliveries, %d of them flagged Duplicate", byProcess, repeats, flagged)
-	for _, name := range []string{"p1", "p2"} {
+	// p3 restarted under its name finds no operation of its previous run
+	// left waiting: those that completed while it was gone were removed
+	// from the store by the process that handled their completion.
+	spawn("p3")
+	procs["p3"].expect(t, "ready")
+	if f := procs["p3"].do(t, "pending", "pending"); f[1] != "0" {
+		t.Errorf("restarted p3 waits for %s operations that completed while it was dead", f[1])
+	}
+	for _, name := range []string{"p1", "p2", "p3"} {
 		procs[name].do(t, "quit", "bye")
 	}
 }
