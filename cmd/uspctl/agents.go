@@ -218,4 +218,3 @@ func (a *app) printInventory(c *usp.Controller, q usp.Query) error {
 	a.writeText(b.String())
 	return nil
 }
-
