@@ -199,6 +199,10 @@ func (c *Controller) StateChanges(ctx context.Context, buffer int) iter.Seq2[Sta
 	}
 }
 
+// maxProbes bounds the probes in flight: with ProbeRate and ProbeTimeout
+// it caps the goroutines probing a fleet that does not answer.
+const maxProbes = 256
+
 // heartbeatSubID is the ID of the Periodic! subscription the controller
 // keeps on each agent; (ID, Recipient) is unique on the agent, so every
 // controller has its own.
@@ -223,7 +227,8 @@ type liveness struct {
 	tokens  float64
 	refill  int64
 	blind   map[mtp.Kind]int64 // last time the binding was seen not connected
-	setups  chan struct{}      // bounds concurrent setups and probes
+	setups  chan struct{}      // bounds concurrent setups and clean-ups
+	probing int                // probes in flight, at most maxProbes
 
 	watchers handlerSet[func(StateChange)]
 	q        changeQueue
@@ -564,8 +569,13 @@ func (l *liveness) onNotify(_ context.Context, n *Notification) error {
 }
 
 // background runs f on a goroutine of the controller, bounded by the
-// setup semaphore; it reports false if the controller is closing.
+// setup semaphore if bounded; it reports false if the controller is
+// closing.
 func (l *liveness) background(f func(ctx context.Context)) bool {
+	return l.goroutine(true, f)
+}
+
+func (l *liveness) goroutine(bounded bool, f func(ctx context.Context)) bool {
 	c := l.c
 	c.mu.Lock()
 	if c.closed {
@@ -576,12 +586,14 @@ func (l *liveness) background(f func(ctx context.Context)) bool {
 	c.mu.Unlock()
 	go func() {
 		defer c.wg.Done()
-		select {
-		case l.setups <- struct{}{}:
-		case <-c.closing:
-			return
+		if bounded {
+			select {
+			case l.setups <- struct{}{}:
+			case <-c.closing:
+				return
+			}
+			defer func() { <-l.setups }()
 		}
-		defer func() { <-l.setups }()
 		f(c.ctx)
 	}()
 	return true
@@ -814,14 +826,16 @@ func (l *liveness) check(t time.Time) {
 					continue
 				}
 			}
-			if probeIdle > 0 && !e.probing && now-last >= probeIdle && now >= e.probeAt && l.tokens >= 1 {
+			if probeIdle > 0 && !e.probing && now-last >= probeIdle && now >= e.probeAt && l.tokens >= 1 && l.probing < maxProbes {
 				l.tokens--
+				l.probing++
 				e.probing = true
 				probes = append(probes, e.id)
 			}
 		default:
-			if probeIdle > 0 && !e.probing && now >= e.probeAt && l.tokens >= 1 {
+			if probeIdle > 0 && !e.probing && now >= e.probeAt && l.tokens >= 1 && l.probing < maxProbes {
 				l.tokens--
+				l.probing++
 				e.probing = true
 				probes = append(probes, e.id)
 			}
@@ -832,8 +846,9 @@ func (l *liveness) check(t time.Time) {
 		l.q.push(ch)
 	}
 	for _, id := range probes {
-		if !l.background(func(ctx context.Context) { l.probe(ctx, id) }) {
+		if !l.goroutine(false, func(ctx context.Context) { l.probe(ctx, id) }) {
 			l.mu.Lock()
+			l.probing--
 			if e := l.ents[id]; e != nil {
 				e.probing = false
 			}
@@ -852,6 +867,7 @@ func (l *liveness) probe(ctx context.Context, id string) {
 	now := time.Now().UnixNano()
 	var ch *StateChange
 	l.mu.Lock()
+	l.probing--
 	e := l.ents[id]
 	if e == nil {
 		l.mu.Unlock()
