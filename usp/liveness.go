@@ -883,6 +883,11 @@ func (l *liveness) probe(ctx context.Context, id string) {
 	case errors.Is(err, mtp.ErrNotConnected), errors.Is(err, ErrTransportLost), errors.Is(err, ErrUnknownAgent):
 		// Our side cannot reach anyone: no evidence about the agent.
 		e.probeAt = now + int64(l.cfg.Probe)
+	case errors.Is(err, mtp.ErrUnknownPeer):
+		// The send reported it (sendFailed): the agent goes offline
+		// after the hold, for the reason the broker gave.
+		e.probeWait = min(max(2*e.probeWait, int64(l.cfg.Probe)), int64(l.cfg.ProbeBackoff))
+		e.probeAt = now + e.probeWait
 	default:
 		if e.misses < math.MaxUint8 {
 			e.misses++

@@ -277,3 +277,49 @@ func TestLivenessPerBinding(t *testing.T) {
 		})
 	}
 }
+
+// TestNoSubscriberMosquitto: with mqtt.WithNoSubscriberError, the probe
+// of an agent whose connection died finds no subscriber at once: the
+// agent is offline one hold after the probe, with ErrAgentUnreachable,
+// instead of after Misses probe timeouts.
+func TestNoSubscriberMosquitto(t *testing.T) {
+	broker := brokertest.StartMosquitto(t)
+	const ctrlTopic = "/usp/controller/nosub"
+	ct, err := mqtt.New(broker, ctrlID, mqtt.WithTopic(ctrlTopic), mqtt.WithQoS(1), mqtt.WithNoSubscriberError())
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := newStateLog()
+	const probe, timeout, hold = 300 * time.Millisecond, 5 * time.Second, 200 * time.Millisecond
+	c, err := usp.NewController(ctrlID, usp.WithTransport(ct), usp.WithStateHandler(log.add),
+		usp.WithLiveness(usp.LivenessConfig{Probe: probe, ProbeTimeout: timeout, Hold: hold}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	ks := &killSwitch{}
+	at, err := mqtt.New(broker, e2eAgentID, mqtt.WithTopic("/usp/agent/nosub"), mqtt.WithQoS(1),
+		mqtt.WithDialer(func(ctx context.Context, u *url.URL, _ *tls.Config) (net.Conn, error) { return ks.dial(ctx, "tcp", u.Host) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := usptest.NewAgent(e2eAgentID, usptest.WithTransport(at), usptest.WithController(ctrlID, mtp.Address{MTP: mtp.MQTT, To: ctrlTopic}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close(context.Background()) })
+	log.wait(t, e2eAgentID, 1, 10*time.Second)
+	ks.kill()
+	killed := time.Now()
+	chs := log.wait(t, e2eAgentID, 2, 10*time.Second)
+	wantChange(t, chs[1], usp.StateOnline, usp.StateOffline, usp.ErrAgentUnreachable)
+	if d := time.Since(killed); d > probe+hold+2*time.Second || d >= timeout {
+		t.Fatalf("offline %v after the kill; the broker's answer should beat the probe timeout (%v)", d, timeout)
+	}
+}
