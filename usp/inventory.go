@@ -253,16 +253,13 @@ func (inv *Inventory) Len() int {
 	return len(inv.l.ents)
 }
 
-// Count returns how many agents are in each state.
+// Count returns how many agents are in each state; it costs nothing
+// however large the fleet.
 func (inv *Inventory) Count() map[AgentState]int {
 	l := inv.l
-	out := map[AgentState]int{StateUnknown: 0, StateOnline: 0, StateOffline: 0}
 	l.mu.Lock()
-	for _, e := range l.ents {
-		out[e.state]++
-	}
-	l.mu.Unlock()
-	return out
+	defer l.mu.Unlock()
+	return map[AgentState]int{StateUnknown: l.counts[StateUnknown], StateOnline: l.counts[StateOnline], StateOffline: l.counts[StateOffline]}
 }
 
 // Query selects inventory entries. The zero Query selects every agent.
@@ -311,7 +308,8 @@ func (inv *Inventory) Query(q Query) iter.Seq[InventoryEntry] {
 func (inv *Inventory) Forget(ctx context.Context, endpointID string) error {
 	l := inv.l
 	l.mu.Lock()
-	if _, ok := l.ents[endpointID]; ok {
+	if e, ok := l.ents[endpointID]; ok {
+		l.counts[e.state]--
 		delete(l.ents, endpointID)
 		l.ids = nil
 	}

@@ -229,6 +229,7 @@ type liveness struct {
 	blind   map[mtp.Kind]int64 // last time the binding was seen not connected
 	setups  chan struct{}      // bounds concurrent setups and clean-ups
 	probing int                // probes in flight, at most maxProbes
+	counts  [4]int             // entries by state
 
 	watchers handlerSet[func(StateChange)]
 	q        changeQueue
@@ -293,6 +294,7 @@ func (l *liveness) start(ctx context.Context) error {
 	for id, a := range c.agents {
 		if l.ents[id] == nil {
 			l.ents[id] = &invEntry{id: id, addr: a.addr, state: StateUnknown, since: now}
+			l.counts[StateUnknown]++
 		}
 	}
 	l.mu.Unlock()
@@ -324,8 +326,9 @@ func (l *liveness) load(ctx context.Context, now int64) error {
 		l.mu.Lock()
 		e := l.ents[r.EndpointID]
 		if e == nil {
-			e = &invEntry{id: r.EndpointID}
+			e = &invEntry{id: r.EndpointID, state: StateUnknown}
 			l.ents[r.EndpointID] = e
+			l.counts[StateUnknown]++
 		}
 		configured := !e.addr.IsZero()
 		addr := e.addr
@@ -401,6 +404,7 @@ func (l *liveness) seen(id string, addr mtp.Address, now time.Time) {
 	if e == nil {
 		e = &invEntry{id: id, first: ns, state: StateUnknown, since: ns}
 		l.ents[id] = e
+		l.counts[StateUnknown]++
 		l.ids = nil
 	}
 	if e.first == 0 {
@@ -458,6 +462,8 @@ func (l *liveness) gone(id string, reason error) {
 // change to announce once the lock is released.
 func (l *liveness) transition(e *invEntry, to AgentState, reason error, at int64) *StateChange {
 	from := e.state
+	l.counts[from]--
+	l.counts[to]++
 	e.state, e.since = to, at
 	e.reason = ""
 	if reason != nil {

@@ -121,7 +121,7 @@ func BenchmarkInventory100k(b *testing.B) {
 		b.ReportMetric(perAgent, "B/agent")
 		for b.Loop() {
 			n := 0
-			for range c.Inventory().Query(usp.Query{Prefix: "os::012345-00000010", State: usp.StateOnline}) {
+			for range c.Inventory().Query(usp.Query{Prefix: "os::012345-0000001", State: usp.StateOnline}) {
 				n++
 			}
 			if n != 1000 {

@@ -302,7 +302,9 @@ func TestNoSubscriberMosquitto(t *testing.T) {
 	t.Cleanup(func() { _ = c.Close(context.Background()) })
 	ks := &killSwitch{}
 	at, err := mqtt.New(broker, e2eAgentID, mqtt.WithTopic("/usp/agent/nosub"), mqtt.WithQoS(1),
-		mqtt.WithDialer(func(ctx context.Context, u *url.URL, _ *tls.Config) (net.Conn, error) { return ks.dial(ctx, "tcp", u.Host) }))
+		mqtt.WithDialer(func(ctx context.Context, u *url.URL, _ *tls.Config) (net.Conn, error) {
+			return ks.dial(ctx, "tcp", u.Host)
+		}))
 	if err != nil {
 		t.Fatal(err)
 	}
