@@ -51,6 +51,9 @@ type Inbound struct {
 	// told it (WebSocket ?eid=, UDS handshake, TLS client certificate); empty
 	// when the binding gives no such identity (MQTT, STOMP).
 	PeerID string
+	// PeerCert is the certificate the peer presented on a TLS session
+	// (WebSocket); nil without one.
+	PeerCert *PeerCert
 }
 
 // State is a transport's connection state.
@@ -118,6 +121,9 @@ type Event struct {
 	// Peer and PeerID identify the peer for PeerUp and PeerDown.
 	Peer   Address
 	PeerID string
+	// PeerCert is the certificate the peer presented, for PeerUp of a TLS
+	// session (WebSocket); nil otherwise.
+	PeerCert *PeerCert
 	// Err says why the connection went Down, when known.
 	Err error
 }

@@ -37,6 +37,8 @@ type Controller struct {
 	ops      map[opKey]*Operation
 	live     *liveness // inventory and agent states (liveness.go)
 
+	brokerSt brokerState // see broker.go
+
 	routes  []*route
 	workers []*notifyWorker
 	events  *eventQueue
@@ -94,6 +96,9 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 		r := c.routeFor(addr.MTP)
 		if r == nil {
 			return nil, fmt.Errorf("%w: agent %s uses %s, but no such transport was given", ErrInvalidOption, id, addr.MTP)
+		}
+		if _, onePeer := r.t.(singlePeer); addr.To == "" && !onePeer {
+			return nil, fmt.Errorf("%w: agent %s: an empty address needs a transport with one peer (a UDS or WebSocket client), not %T", ErrInvalidOption, id, r.t)
 		}
 		a := c.newAgent(id)
 		a.route, a.addr, a.configured = r, addr, true
@@ -252,6 +257,12 @@ func (c *Controller) routeFor(k mtp.Kind) *route {
 	return nil
 }
 
+// singlePeer is implemented by client transports with one peer (UDS and
+// WebSocket clients), which accept sends with an empty To.
+type singlePeer interface {
+	PeerID() string
+}
+
 // rejecter is implemented by transports with a session per peer
 // (WebSocket and UDS servers) that can end one peer's session.
 type rejecter interface {
@@ -281,10 +292,21 @@ func (c *Controller) handleEvent(r *route, ev mtp.Event) {
 		// Responses to calls sent over this transport may never come.
 		c.failPending(func(p *pending) bool { return p.route == r }, ErrTransportLost)
 		c.markRouteDown(r, ev.Err)
+	case mtp.PeerUp:
+		// The transport authenticated the peer (UDS handshake, WebSocket
+		// eid or certificate): that is enough to address it, before its
+		// connect record arrives, and after it replaced an older session.
+		if ev.PeerID != "" {
+			c.agentSession(ev.PeerID, r, ev.Peer, ev.PeerCert)
+		}
+		c.sessionHook(r, ev)
 	case mtp.PeerDown:
 		if ev.PeerID != "" {
-			c.agentGone(ev.PeerID, r, fmt.Errorf("%w: %s session closed", ErrAgentGone, r.kind))
+			reason := fmt.Errorf("%w: %s session closed", ErrAgentGone, r.kind)
+			c.agentGone(ev.PeerID, r, reason)
+			c.serviceGone(ev.PeerID, reason)
 		}
+		c.sessionHook(r, ev)
 	}
 }
 
@@ -342,7 +364,9 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		c.agentSeen(from, r, in.ReplyTo, rec.GetVersion(), true)
 	case *usprecord.Record_Disconnect:
 		d := rt.Disconnect
-		c.agentGone(from, nil, fmt.Errorf("%w: Disconnect record %d: %s", ErrAgentGone, d.GetReasonCode(), d.GetReason()))
+		reason := fmt.Errorf("%w: Disconnect record %d: %s", ErrAgentGone, d.GetReasonCode(), d.GetReason())
+		c.agentGone(from, nil, reason)
+		c.serviceGone(from, reason)
 		c.mu.Lock()
 		a := c.agents[from]
 		c.mu.Unlock()
@@ -403,7 +427,7 @@ func (c *Controller) sendMsg(ctx context.Context, a *agentState, m *uspmsg.Msg, 
 	if err != nil {
 		return err
 	}
-	if r == nil || addr.IsZero() {
+	if r == nil || (addr.IsZero() && !a.configured) {
 		return fmt.Errorf("%w %s", ErrUnknownAgent, a.id)
 	}
 	if inSession || sess != nil {
@@ -585,7 +609,7 @@ func (c *Controller) agentForSend(agentID string) (*agentState, error) {
 		return nil, ErrNotStarted
 	}
 	a := c.agents[agentID]
-	if a == nil || a.route == nil || a.addr.IsZero() {
+	if a == nil || a.route == nil || (a.addr.IsZero() && !a.configured) {
 		return nil, fmt.Errorf("%w %s", ErrUnknownAgent, agentID)
 	}
 	return a, nil

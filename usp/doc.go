@@ -33,7 +33,12 @@
 // The controller learns where each agent is from its connect records
 // (MQTTConnect, STOMPConnect, WebSocketConnect, UDSConnect), from the reply
 // address of everything it sends, and from [WithAgent]. Disconnect records
-// and lost WebSocket or UDS sessions mark it gone; [Controller.Agents]
+// and lost WebSocket or UDS sessions mark it gone. Over UDS and WebSocket
+// the session itself names the peer (handshake, ?eid=, certificate): the
+// agent is addressable, and listed as connected, from the mtp.PeerUp event
+// on, so a request right after a client transport's Start needs no
+// [WithAgent], and an agent whose session replaced an older one is reached
+// through the new one at once. [Controller.Agents]
 // lists the agents and [Controller.OnAgentEvent] observes the changes.
 // Records to an agent carry a USP version it accepts: "1.3" by default, the
 // highest common version once the agent has listed its versions.
@@ -135,7 +140,17 @@
 //
 // With [WithBrokerHandler], Register and Deregister requests from USP
 // Services reach a [BrokerHandler]; without one they are refused with
-// error 7001.
+// error 7001. The handler gets the Service as an [Agent] handle, is called
+// one request at a time in arrival order, and cannot take the controller
+// down: a panic, a nil response or a nil *msg.Error becomes error 7003.
+// With allow_partial false, a RegisterResp with a failed path is sent as an
+// Error message (7028, a ParamErr per path), as TR-369 requires. A handler
+// that also implements [AfterRegisterer] acts once the RegisterResp is out
+// (asking the Service for its supported data model), and one that
+// implements [ServiceWatcher] learns when a Service's session ends, which
+// voids its registrations. [Registry] implements all three: it keeps which
+// Service owns which path, refuses overlaps with 7029, accepts a Service
+// registering its own paths again, and frees them when it leaves.
 //
 // # Session context
 //
@@ -158,5 +173,8 @@
 //
 // Logs go to the *slog.Logger given with [WithLogger]. [WithHooks] installs
 // a [Hooks] implementation that sees every record and every request's
-// outcome and duration.
+// outcome and duration; one that also implements [SessionHooks] sees each
+// UDS or WebSocket session open, with the certificate the peer presented,
+// and close. [AgentInfo.PeerCert] keeps the certificate of an agent's last
+// TLS session, with its fingerprint and the endpoint ID it names.
 package usp

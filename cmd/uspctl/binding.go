@@ -151,6 +151,13 @@ func newWebSocketBinding(a *app) (binding, error) {
 	if err != nil {
 		return binding{}, err
 	}
+	var roots *x509.CertPool
+	if s.tlsAgentID {
+		if tlsCfg == nil || tlsCfg.RootCAs == nil || s.tlsInsecure {
+			return binding{}, usageErrorf("--tls-agent-id needs --tls-ca (the CA of the agents' certificates) and no --tls-insecure")
+		}
+		roots = tlsCfg.RootCAs
+	}
 	switch {
 	case s.listen != "" && s.wsURL != "":
 		return binding{}, usageErrorf("--listen (server role) and --ws-url (client role) exclude each other")
@@ -163,6 +170,9 @@ func newWebSocketBinding(a *app) (binding, error) {
 		}
 		if tlsCfg != nil {
 			opts = append(opts, websocket.WithTLS(tlsCfg))
+		}
+		if roots != nil {
+			opts = append(opts, websocket.WithClientCertificates(roots))
 		}
 		srv, err := websocket.NewServer(opts...)
 		if err != nil {
@@ -190,6 +200,9 @@ func newWebSocketBinding(a *app) (binding, error) {
 		}
 		if tlsCfg != nil {
 			opts = append(opts, websocket.WithTLS(tlsCfg))
+		}
+		if roots != nil {
+			opts = append(opts, websocket.WithServerCertificate(roots))
 		}
 		c, err := websocket.NewClient(s.wsURL, s.controllerID, opts...)
 		if err != nil {

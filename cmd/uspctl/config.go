@@ -38,6 +38,7 @@ type settings struct {
 	tlsCert     string
 	tlsKey      string
 	tlsInsecure bool
+	tlsAgentID  bool
 
 	destination      string
 	agentDestination string
@@ -90,6 +91,7 @@ func (s *settings) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&s.tlsCert, "tls-cert", "", "PEM client certificate")
 	f.StringVar(&s.tlsKey, "tls-key", "", "PEM key of the client certificate")
 	f.BoolVar(&s.tlsInsecure, "tls-insecure", false, "do not verify the server's certificate")
+	f.BoolVar(&s.tlsAgentID, "tls-agent-id", false, "WebSocket: verify the agent's certificate against --tls-ca and require its urn:bbf:usp:id: URI to name the agent, instead of the host name (--ws-url), or to name the endpoint it dials in as (--listen)")
 
 	f.StringVar(&s.destination, "destination", "", "STOMP destination this controller receives on (default /queue/usp-controller-<controller instance>-<random>)")
 	f.StringVar(&s.agentDestination, "agent-destination", "", "STOMP destination the agent subscribes to; "+placeholderEndpoint+" stands for the agent's endpoint ID")

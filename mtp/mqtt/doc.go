@@ -87,5 +87,9 @@
 // # TLS
 //
 // mqtts:// brokers are reached over TLS 1.2 or later; [WithTLS] supplies
-// roots and, for mutual TLS, a client certificate.
+// roots and, for mutual TLS, a client certificate. This TLS runs between
+// the transport and its broker, which authenticates the client; the agent
+// at the other end of the broker is not seen, so the controller trusts the
+// broker's access control (which client may publish to which topic), not a
+// certificate, for who an agent is.
 package mqtt

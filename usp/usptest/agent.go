@@ -63,8 +63,9 @@ type Agent struct {
 	received  []Received
 	counters  map[string]int // notification msg_id counters, per kind
 	pending   map[string]*pendingNotify
-	requests  int                     // Device.LocalAgent.Request numbers handed out without a table
-	sessions  map[string]*e2e.Session // session contexts, by controller
+	calls     map[string]chan *uspmsg.Msg // requests of its own (Register) waiting for an answer
+	requests  int                         // Device.LocalAgent.Request numbers handed out without a table
+	sessions  map[string]*e2e.Session     // session contexts, by controller
 	factory   snapshot
 }
 

@@ -35,7 +35,9 @@
 // dot) and finished by an OperationComplete notification. GetSupportedDM
 // honours every flag, GetInstances first_level_only, and
 // GetSupportedProtocol reports [WithSupportedVersions]. Notify, Register
-// and Deregister are refused with 7002, a message whose type disagrees
+// and Deregister from a controller are refused with 7002 (the agent can
+// play a USP Service itself: [Agent.Register] and [Agent.Deregister] send
+// them to a USP Broker and wait for the answer), a message whose type disagrees
 // with its body with 7001, and responses the agent did not ask for are
 // ignored, as are records for another endpoint and bytes that do not
 // decode. Encrypted payloads (7104) and Disconnect records (7105) are

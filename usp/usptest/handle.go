@@ -151,6 +151,8 @@ func (a *Agent) handlePayload(r route, canReply bool, from string, in mtp.Inboun
 			a.ackNotify(id)
 		}
 		return
+	case (t == uspmsg.Header_ERROR || msg.IsResponse(t)) && a.answered(m):
+		return
 	case t == uspmsg.Header_ERROR || msg.IsResponse(t):
 		a.log.Debug("ignoring unsolicited response", "from_id", from, "msg_type", t, "msg_id", id)
 		return
