@@ -688,6 +688,12 @@ func (l *liveness) setHeartbeat(ctx context.Context, a *Agent, secs uint32) erro
 	if err == nil {
 		err = resp.Err()
 	}
+	if err == nil && (len(resp.Results) == 0 || len(resp.Results[0].Updated) == 0) {
+		// The agent has no Controller entry for us (it learned of this
+		// controller some other way): no Periodic! would come, and the
+		// deadline would call a live agent offline.
+		err = errors.New("the agent has no Device.LocalAgent.Controller entry for this controller")
+	}
 	if err != nil {
 		return fmt.Errorf("setting PeriodicNotifInterval: %w", err)
 	}

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/memory"
+	"github.com/gousp/gousp/proto/uspmsg"
 	"github.com/gousp/gousp/usp"
 	"github.com/gousp/gousp/usp/store/storetest"
 	"github.com/gousp/gousp/usp/usptest"
@@ -443,4 +445,45 @@ func TestStateParse(t *testing.T) {
 
 func TestMemoryStore(t *testing.T) {
 	storetest.Run(t, func(*testing.T) usp.Store { return &usp.MemoryStore{} })
+}
+
+// TestHeartbeatWithoutControllerEntry: an agent whose Set of
+// PeriodicNotifInterval changes nothing (it has no
+// Device.LocalAgent.Controller entry for this controller) will send no
+// Periodic!: the heartbeat is not set up, and the agent is not called
+// offline for heartbeats it was never asked for.
+func TestHeartbeatWithoutControllerEntry(t *testing.T) {
+	net := memory.NewNetwork()
+	log := newStateLog()
+	const id = "proto::stranger-agent"
+	var sets, adds atomic.Int32
+	newScripted(t, net, id, answer(func(req *uspmsg.Msg) msg.Message {
+		switch req.GetHeader().GetMsgType() {
+		case uspmsg.Header_SET:
+			sets.Add(1)
+			return &msg.SetResp{Results: []msg.SetResult{{Requested: "Device.LocalAgent.Controller.[EndpointID==\"x\"]."}}}
+		case uspmsg.Header_ADD:
+			adds.Add(1)
+			return &msg.AddResp{Results: []msg.AddResult{{Requested: "Device.LocalAgent.Subscription.", Path: "Device.LocalAgent.Subscription.9."}}}
+		}
+		return &msg.GetResp{}
+	}))
+	c := newController(t, net, usp.WithHeartbeat(time.Second), usp.WithStateHandler(log.add), usp.WithAgent(id, memAddr(id)))
+	if _, err := c.Agent(id).Get(ctxT(t), msg.Get{Paths: []string{"Device.DeviceInfo.SerialNumber"}}); err != nil {
+		t.Fatal(err)
+	}
+	log.wait(t, id, 1, 5*time.Second)
+	time.Sleep(3500 * time.Millisecond) // past the deadline a heartbeat would have
+	if sets.Load() != 1 {
+		t.Fatalf("%d Sets of PeriodicNotifInterval, want 1", sets.Load())
+	}
+	if adds.Load() != 0 {
+		t.Fatalf("subscribed to Periodic! (%d Adds) although the interval could not be set", adds.Load())
+	}
+	if got := log.of(id); len(got) != 1 {
+		t.Fatalf("changes: %s", describeChanges(got))
+	}
+	if e, _ := c.Inventory().Get(id); e.Heartbeat != 0 || e.State != usp.StateOnline {
+		t.Fatalf("entry %+v", e)
+	}
 }
