@@ -487,3 +487,60 @@ func TestHeartbeatWithoutControllerEntry(t *testing.T) {
 		t.Fatalf("entry %+v", e)
 	}
 }
+
+// probesTo counts the GetSupportedProtocol requests a scripted agent got.
+func probesTo(s *scripted) int {
+	n := 0
+	for _, m := range s.received() {
+		if m.GetHeader().GetMsgType() == uspmsg.Header_GET_SUPPORTED_PROTO {
+			n++
+		}
+	}
+	return n
+}
+
+// TestProbeRateAndBackoff: probes of a fleet that does not answer respect
+// the fleet-wide rate, and an absent agent is probed less and less often.
+func TestProbeRateAndBackoff(t *testing.T) {
+	net := memory.NewNetwork()
+	const agents, rate = 20, 5
+	var opts []usp.Option
+	var silent []*scripted
+	for i := range agents {
+		id := fmt.Sprintf("proto::silent-%02d", i)
+		silent = append(silent, newScripted(t, net, id, nil)) // never answers
+		opts = append(opts, usp.WithAgent(id, memAddr(id)))
+	}
+	const probe, timeout, backoff = 100 * time.Millisecond, 100 * time.Millisecond, 800 * time.Millisecond
+	start := time.Now()
+	newController(t, net, append(opts, usp.WithLiveness(usp.LivenessConfig{Probe: probe, ProbeTimeout: timeout, ProbeBackoff: backoff, ProbeRate: rate}))...)
+	time.Sleep(time.Second)
+	total := 0
+	for _, s := range silent {
+		total += probesTo(s)
+	}
+	elapsed := time.Since(start).Seconds()
+	// rate a second, plus the burst of one second's worth.
+	if limit := int(rate*elapsed) + rate + 1; total > limit {
+		t.Fatalf("%d probes in %.1fs at %d/s (limit %d)", total, elapsed, rate, limit)
+	}
+	if total == 0 {
+		t.Fatal("no probes")
+	}
+
+	// One absent agent alone: after two misses it is offline, then probed
+	// at 100, 200, 400, 800, 800 ms...
+	net2 := memory.NewNetwork()
+	s := newScripted(t, net2, "proto::absent", nil)
+	log := newStateLog()
+	newController(t, net2, usp.WithAgent("proto::absent", memAddr("proto::absent")), usp.WithStateHandler(log.add),
+		usp.WithLiveness(usp.LivenessConfig{Probe: probe, ProbeTimeout: timeout, ProbeBackoff: backoff}))
+	chs := log.wait(t, "proto::absent", 1, 5*time.Second)
+	wantChange(t, chs[0], usp.StateUnknown, usp.StateOffline, usp.ErrProbeFailed)
+	base := probesTo(s)
+	time.Sleep(3 * time.Second)
+	// Without backoff, one probe per 200 ms (interval plus timeout): 15.
+	if n := probesTo(s) - base; n > 8 || n < 2 {
+		t.Fatalf("%d probes of an absent agent in 3s; backoff up to %v gives about 5, and it must go on", n, backoff)
+	}
+}
