@@ -17,7 +17,9 @@
 //
 // A transport tells where to answer each inbound record ([Inbound.ReplyTo]);
 // the layer above remembers it per agent. Addresses are also learned from
-// connect records or configured by the user.
+// connect records or configured by the user. A binding whose framing
+// depends on the peer's protocol version (MQTT 3.1.1 against 5.0) also
+// implements [PeerVersions], so that what a connect record says reaches it.
 //
 // # Peer identity
 //

@@ -353,6 +353,11 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		if addr.To == "" {
 			addr = in.ReplyTo
 		}
+		// Before the agent is announced (and asked anything): a 3.1.1
+		// client needs the reply-to suffix on the first request already.
+		if pv, ok := r.t.(mtp.PeerVersions); ok {
+			pv.SetPeerVersion(addr, mqttVersion(rt.MqttConnect.GetVersion()))
+		}
 		c.agentSeen(from, r, addr, rec.GetVersion(), true)
 	case *usprecord.Record_StompConnect:
 		addr := mtp.Address{MTP: r.kind, To: rt.StompConnect.GetSubscribedDestination()}
@@ -364,15 +369,19 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		c.agentSeen(from, r, in.ReplyTo, rec.GetVersion(), true)
 	case *usprecord.Record_Disconnect:
 		d := rt.Disconnect
-		reason := fmt.Errorf("%w: Disconnect record %d: %s", ErrAgentGone, d.GetReasonCode(), d.GetReason())
-		c.agentGone(from, nil, reason)
-		c.serviceGone(from, reason)
+		err := c.sessionDisconnectError(from, d)
 		c.mu.Lock()
 		a := c.agents[from]
 		c.mu.Unlock()
-		if a != nil {
-			c.restartSession(a)
+		if a != nil && c.restartSession(a, d) {
+			// Session context refused, and the requests were sent again
+			// without it: the agent is still there.
+			return
 		}
+		// After restartSession, so that a call made at once sees the
+		// session ended (and a refusal).
+		c.agentGone(from, nil, err)
+		c.serviceGone(from, err)
 	case *usprecord.Record_NoSessionContext:
 		a := c.agentSeen(from, r, in.ReplyTo, rec.GetVersion(), false)
 		c.handlePayload(a, r, rt.NoSessionContext.GetPayload(), false)
@@ -381,6 +390,10 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		c.handleSessionRecord(a, r, rec)
 	default:
 		c.log.Warn("dropping record of unknown type", "from_id", from)
+	}
+	switch rec.GetRecordType().(type) {
+	case *usprecord.Record_MqttConnect, *usprecord.Record_StompConnect, *usprecord.Record_WebsocketConnect, *usprecord.Record_UdsConnect:
+		c.sessionAnnounced(from)
 	}
 }
 
@@ -430,6 +443,9 @@ func (c *Controller) sendMsg(ctx context.Context, a *agentState, m *uspmsg.Msg, 
 	if r == nil || (addr.IsZero() && !a.configured) {
 		return fmt.Errorf("%w %s", ErrUnknownAgent, a.id)
 	}
+	if sess != nil && !inSession && sess.fallback() {
+		sess = nil // the agent refused session context; see SessionConfig.Fallback
+	}
 	if inSession || sess != nil {
 		if sess == nil {
 			return fmt.Errorf("%w: no session with %s", ErrSessionFailed, a.id)
@@ -438,7 +454,7 @@ func (c *Controller) sendMsg(ctx context.Context, a *agentState, m *uspmsg.Msg, 
 		if err != nil {
 			return fmt.Errorf("usp: encoding message: %w", err)
 		}
-		return sess.send(ctx, payload)
+		return sess.send(ctx, m.GetHeader().GetMsgId(), payload)
 	}
 	// The common case: the message is written straight into its record.
 	b, err := record.EncodeMsg(version, a.id, c.id, m)
@@ -554,6 +570,9 @@ func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Requ
 	case res = <-p.ch:
 	case <-ctx.Done():
 		res.err = fmt.Errorf("usp: %s to %s: %w", req.MsgType(), agentID, ctx.Err())
+		if why := c.noAnswerReason(a); why != nil {
+			res.err = fmt.Errorf("usp: %s to %s: %w; %w", req.MsgType(), agentID, ctx.Err(), why)
+		}
 	}
 	var v msg.Message
 	if res.err == nil {
@@ -564,6 +583,34 @@ func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Requ
 		return nil, res.err
 	}
 	return v, nil
+}
+
+// noAnswerReason asks the agent's transport whether it knows why answers
+// from the agent cannot arrive (an MQTT 3.1.1 agent whose suffixed answer
+// topic nobody subscribes to), so that a timeout names the cause.
+func (c *Controller) noAnswerReason(a *agentState) error {
+	c.mu.Lock()
+	r, addr := a.route, a.addr
+	c.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	if pv, ok := r.t.(mtp.PeerVersions); ok {
+		return pv.NoAnswerReason(addr)
+	}
+	return nil
+}
+
+// mqttVersion names the MQTT version of an MQTTConnect record as
+// [mtp.PeerVersions] takes it.
+func mqttVersion(v usprecord.MQTTConnectRecord_MQTTVersion) string {
+	switch v {
+	case usprecord.MQTTConnectRecord_V3_1_1:
+		return "3.1.1"
+	case usprecord.MQTTConnectRecord_V5:
+		return "5.0"
+	}
+	return ""
 }
 
 // send sends a request that expects no response (an Operate with

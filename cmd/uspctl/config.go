@@ -49,6 +49,7 @@ type settings struct {
 
 	sessionContext bool
 	maxSegment     int
+	fallback       bool
 
 	timeout time.Duration
 	output  string
@@ -102,6 +103,7 @@ func (s *settings) addFlags(f *pflag.FlagSet) {
 
 	f.BoolVar(&s.sessionContext, "session-context", false, "exchange messages inside an end-to-end session context (most agents do not enable it)")
 	f.IntVar(&s.maxSegment, "max-segment", 0, "with --session-context, split messages longer than this many bytes over several records (0: never)")
+	f.BoolVar(&s.fallback, "session-fallback", false, "with --session-context, go without it when the agent refuses it (Disconnect 7106); for agents whose SessionMode is Allow")
 
 	f.DurationVar(&s.timeout, "timeout", defaultTimeout, "how long to wait for each answer (and for connecting)")
 	f.StringVarP(&s.output, flagOutput, "o", outputText, "output format: text or json")

@@ -86,7 +86,16 @@
 // context: it answers SessionContext records inside the session, sends its
 // notifications inside one, and can segment its messages to exercise a
 // controller's reassembly. Without it, as on OB-USP-A, SessionContext
-// records get a DisconnectRecord with code 7106.
+// records get a DisconnectRecord with code 7106, and the agent announces
+// itself again with its connect record. A reboot (Device.Reboot()) loses
+// the session state.
+//
+// [SessionConfig].Reference replaces the complete session context with a
+// model of the reference agent's experimental one, to test a controller
+// against what it meets in the field: session ids counted from 2 again
+// after every reboot, no retransmission and no duplicate detection, a
+// record without exactly one payload field refused with Disconnect 7105,
+// NoSessionContext records refused in Require mode or taken in Allow mode.
 //
 // # Data model
 //

@@ -38,6 +38,10 @@ func (a *Agent) handleRecord(b *binding, in mtp.Inbound) {
 	r, ok := a.replyRoute(b, in, from)
 	switch rt := rec.GetRecordType().(type) {
 	case *usprecord.Record_NoSessionContext:
+		if !a.handleNoSession(r, ok, from) {
+			a.log.Debug("refusing a NoSessionContext record: session context is required", "from_id", from)
+			return
+		}
 		a.handlePayload(r, ok, from, in, rt.NoSessionContext.GetPayload(), func(resp []byte) {
 			_ = a.sendPayload(r, from, resp)
 		})
