@@ -544,3 +544,61 @@ func TestProbeRateAndBackoff(t *testing.T) {
 		t.Fatalf("%d probes of an absent agent in 3s; backoff up to %v gives about 5, and it must go on", n, backoff)
 	}
 }
+
+// TestStateChangesIterator: the iterator yields the changes in order and
+// ends with the context's error.
+func TestStateChangesIterator(t *testing.T) {
+	net := memory.NewNetwork()
+	c := newController(t, net, usp.WithLiveness(usp.LivenessConfig{Hold: -1}))
+	ctx, cancel := context.WithCancel(ctxT(t))
+	const id = "proto::iterated-agent"
+	a := memAgent(t, net, id)
+	var got []usp.StateChange
+	var last error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ch, err := range c.StateChanges(ctx, 8) {
+			if err != nil {
+				last = err
+				continue
+			}
+			got = append(got, ch)
+			if len(got) == 3 {
+				cancel()
+			}
+		}
+	}()
+	// The iteration starts at some point of this: the agent flaps until
+	// three changes came through.
+	for flap := 0; ; flap++ {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("iterator did not end")
+		default:
+			if flap%2 == 0 {
+				_ = a.Faults().Disconnect(ctxT(t), 7105, "bye")
+			} else {
+				_ = a.Emit(ctxT(t), "Device.Boot!", nil)
+			}
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		break
+	}
+	if len(got) != 3 {
+		t.Fatalf("changes %s", describeChanges(got))
+	}
+	for i, ch := range got {
+		if ch.EndpointID != id || ch.From == ch.To {
+			t.Fatalf("change %d: %s", i, describeChanges(got))
+		}
+		if i > 0 && (ch.From != got[i-1].To || ch.At.Before(got[i-1].At)) {
+			t.Fatalf("changes out of order: %s", describeChanges(got))
+		}
+	}
+	if !errors.Is(last, context.Canceled) {
+		t.Fatalf("iterator ended with %v", last)
+	}
+}
