@@ -19,11 +19,20 @@ func (a *Agent) wakePeriodic() {
 	}
 }
 
-// controllerChanged reports whether a change touches
-// Device.LocalAgent.Controller entries.
+// controllerChanged reports whether a change touches what Periodic!
+// depends on: a Device.LocalAgent.Controller entry created or deleted, or
+// its PeriodicNotifInterval, Enable or EndpointID.
 func controllerChanged(chs []change) bool {
 	for _, c := range chs {
-		if strings.HasPrefix(c.path, "Device.LocalAgent.Controller.") {
+		rest, ok := strings.CutPrefix(c.path, "Device.LocalAgent.Controller.")
+		if !ok {
+			continue
+		}
+		if c.kind != chValue {
+			return true
+		}
+		inst, param, _ := strings.Cut(rest, ".")
+		if inst != "" && (param == "PeriodicNotifInterval" || param == "Enable" || param == "EndpointID") {
 			return true
 		}
 	}
