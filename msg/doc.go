@@ -73,8 +73,9 @@
 //
 // # Identifiers and JSON
 //
-// [NewID] returns msg_ids unique across processes (random prefix plus an
-// atomic counter). [JSON] and [JSONIndent] render messages with protojson
+// [NewID] returns msg_ids of 96 random bits, unique across processes and
+// unpredictable, so that no agent can forge the answer to a request sent
+// to another. [JSON] and [JSONIndent] render messages with protojson
 // for logs and the CLI; [FromJSON] reads them back. Compare messages with
 // proto.Equal, never byte-wise: agents emit map entries in their own order.
 package msg

@@ -205,6 +205,21 @@
 // giving the gap up. Choose a RetryInterval above the slowest answer
 // expected from such agents. usptest's SessionConfig.Reference models it.
 //
+// # Untrusted agents
+//
+// Every agent may lie about who it is. Request msg_ids are unpredictable,
+// and a response counts only when it comes from the agent the request went
+// to, over the same transport and from the same address; an invalid answer
+// fails its call with [ErrMalformedResponse]. Which records may change an
+// agent's address is a [MovePolicy] ([WithMovePolicy]; agents configured
+// with [WithAgent] are pinned unless [WithConfiguredAgentMoves]); a
+// Disconnect record counts only from the agent's own address. Over MQTT
+// and STOMP, where the transport cannot tell who sent a record, a
+// [PeerVerifier] ([WithPeerVerifier]) ties each from_id to what the
+// broker vouches for. [WithAgentLimits] and [WithNegotiationLimit] bound
+// what unknown agents cost. SECURITY.md at the top of the repository has
+// the threat model, the broker recipes and every limit.
+//
 // # Errors
 //
 // Controller state errors are sentinels ([ErrClosed], [ErrUnknownAgent],

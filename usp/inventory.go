@@ -322,6 +322,19 @@ func (inv *Inventory) Forget(ctx context.Context, endpointID string) error {
 	return nil
 }
 
+// forget drops an agent the controller evicted (WithAgentLimits), so that
+// made-up endpoint IDs cannot grow the inventory either; the store keeps
+// its record. Called with c.mu held: the lock order is c.mu, then l.mu.
+func (l *liveness) forget(id string) {
+	l.mu.Lock()
+	if e, ok := l.ents[id]; ok {
+		l.counts[e.state]--
+		delete(l.ents, id)
+		l.ids = nil
+	}
+	l.mu.Unlock()
+}
+
 // sortedIDs returns the endpoint IDs in order. The slice is rebuilt only
 // after agents were added or removed, and never changed once handed out.
 func (l *liveness) sortedIDs() []string {

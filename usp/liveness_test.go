@@ -14,6 +14,7 @@ import (
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/memory"
 	"github.com/gousp/gousp/proto/uspmsg"
+	"github.com/gousp/gousp/record"
 	"github.com/gousp/gousp/usp"
 	"github.com/gousp/gousp/usp/store/storetest"
 	"github.com/gousp/gousp/usp/usptest"
@@ -600,5 +601,49 @@ func TestStateChangesIterator(t *testing.T) {
 	}
 	if !errors.Is(last, context.Canceled) {
 		t.Fatalf("iterator ended with %v", last)
+	}
+}
+
+// TestInventoryFollowsEviction: agents the controller evicts under
+// WithAgentLimits leave the inventory too, so made-up endpoint IDs cannot
+// grow it without bound.
+func TestInventoryFollowsEviction(t *testing.T) {
+	net := memory.NewNetwork()
+	c := newController(t, net, usp.WithAgentLimits(3, 0))
+	for i := range 10 {
+		id := fmt.Sprintf("proto::made-up-%d", i)
+		r, err := record.Encode(record.NewMQTTConnect("1.3", ctrlID, id, 1, "/usp/agent/"+id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := net.Inject(id, ctrlID, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The records are handled in order; the controller's agent table and
+	// the inventory must hold the same 3 agents once they are.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var inv, agents []string
+		for e := range c.Inventory().All() {
+			inv = append(inv, e.EndpointID)
+		}
+		for _, a := range c.Agents() {
+			agents = append(agents, a.EndpointID)
+		}
+		if len(inv) == 3 && strings.Join(inv, ",") == strings.Join(agents, ",") {
+			break
+		}
+		if time.Now().After(deadline) || len(inv) > 3 {
+			t.Fatalf("inventory %v, agents %v; the limit is 3", inv, agents)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // any record still in flight
+	if n, agents := c.Inventory().Len(), len(c.Agents()); n != 3 || agents != 3 {
+		t.Fatalf("inventory %d agents, controller %d; the limit is 3", n, agents)
+	}
+	if got := c.Inventory().Count(); got[usp.StateOnline] != 3 {
+		t.Fatalf("counts %v", got)
 	}
 }

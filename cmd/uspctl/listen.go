@@ -84,10 +84,21 @@ func (a *app) listenCommand() *cobra.Command {
 	return cmd
 }
 
+// cutSubscription splits TYPE=PATH, also accepting TYPE:PATH (the form
+// of the examples' --subscribe); notification type names have neither
+// character, so the first one found is the separator.
+func cutSubscription(s string) (typ, paths string, ok bool) {
+	i := strings.IndexAny(s, "=:")
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+1:], true
+}
+
 func parseSubscriptions(args []string, retry bool) ([]usp.SubscriptionSpec, error) {
 	var out []usp.SubscriptionSpec
 	for _, s := range args {
-		typ, paths, ok := strings.Cut(s, "=")
+		typ, paths, ok := cutSubscription(s)
 		if !ok || paths == "" {
 			return nil, usageErrorf("--subscribe %q: expected TYPE=PATH[,PATH...]", s)
 		}

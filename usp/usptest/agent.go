@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -111,7 +110,7 @@ func NewAgent(endpointID string, opts ...Option) (*Agent, error) {
 		return nil, ErrNoTransport
 	}
 	if cfg.log == nil {
-		cfg.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.model == nil {
 		cfg.model = DefaultModel()
@@ -135,7 +134,9 @@ func NewAgent(endpointID string, opts ...Option) (*Agent, error) {
 	m.clock = cfg.clock
 	m.mu.Unlock()
 	a.seed()
-	a.runCtx, a.cancel = context.WithCancel(context.Background())
+	// The model rides in every context the agent gives command handlers:
+	// the default handlers are shared by many models (see servedModel).
+	a.runCtx, a.cancel = context.WithCancel(context.WithValue(context.Background(), modelKey{}, a.model))
 	return a, nil
 }
 
@@ -181,7 +182,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	m.observer = a.onChanges
 	m.host = a
 	m.started = a.cfg.clock()
-	a.factory = m.takeSnapshot()
+	m.factoryDue = true // the snapshot is taken before the first change
 	m.mu.Unlock()
 
 	go a.worker()
@@ -559,7 +560,7 @@ func (a *Agent) seed() {
 		return
 	}
 	if p := la.def.param("EndpointID"); p != nil {
-		la.values["EndpointID"] = a.id
+		la.setVal("EndpointID", a.id)
 	}
 	if t := la.tables["MTP"]; t != nil && len(t.inst) == 0 {
 		for _, b := range a.bindings {
@@ -673,6 +674,6 @@ func (m *Model) addController(id string, addr mtp.Address) *objInst {
 // has it.
 func (m *Model) loadInto(o *objInst, child, param, value string) {
 	if c := o.single[child]; c != nil && c.def.param(param) != nil {
-		c.values[param] = value
+		c.setVal(param, value)
 	}
 }

@@ -110,6 +110,10 @@
 // it was at Start. Firmware activation changes
 // Device.DeviceInfo.SoftwareVersion and reboots with FirmwareUpdated=true.
 //
+// Models from [DefaultModel] are copies of one template per process that
+// share its schema, command handlers and default values until they change
+// them, so that one process can run thousands of agents (cmd/uspsim does).
+//
 // Tests build their own models with [NewModel] and [Model.Define] (a small
 // text format), [Model.DefineObject], [Model.DefineParam],
 // [Model.DefineCommand] and [Model.DefineEvent], or load a real device's

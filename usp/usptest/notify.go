@@ -460,7 +460,9 @@ func (a *Agent) factoryReset(commandKey string) {
 		}
 		m := a.model
 		m.mu.Lock()
-		m.restore(a.factory)
+		if !m.factoryDue { // else nothing changed since Start
+			m.restore(a.factory)
+		}
 		m.started = a.cfg.clock()
 		m.mu.Unlock()
 		a.wakePeriodic()
