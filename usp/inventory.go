@@ -228,7 +228,9 @@ func (e *invEntry) restore(r InventoryEntry) {
 // from, configured, or loaded from its [Store], with its state. Get one
 // with [Controller.Inventory]. Its methods are safe for concurrent use and
 // cheap with 100,000 agents: lookups are by map, queries walk a sorted
-// index from the prefix on.
+// index from the prefix on. Agents the controller forgets under
+// [WithAgentLimits] leave the inventory too (a [Store] keeps their
+// record).
 type Inventory struct{ l *liveness }
 
 // Inventory returns the controller's inventory.
