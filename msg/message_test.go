@@ -317,3 +317,22 @@ func BenchmarkNewIDParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestRequestSetClosed checks that the request kinds, and only they,
+// satisfy Request, so a response cannot be sent where a request belongs.
+func TestRequestSetClosed(t *testing.T) {
+	requests := []Message{Get{}, Set{}, Add{}, Delete{}, Operate{}, GetSupportedDM{}, GetInstances{},
+		GetSupportedProtocol{}, Register{}, Deregister{}, Notify{}}
+	others := []Message{GetResp{}, SetResp{}, AddResp{}, DeleteResp{}, OperateResp{}, GetSupportedDMResp{},
+		GetInstancesResp{}, GetSupportedProtocolResp{}, RegisterResp{}, DeregisterResp{}, NotifyResp{}, &Error{}}
+	for _, m := range requests {
+		if _, ok := m.(Request); !ok || !IsRequest(m.MsgType()) {
+			t.Errorf("%T is not a Request", m)
+		}
+	}
+	for _, m := range others {
+		if _, ok := m.(Request); ok || IsRequest(m.MsgType()) {
+			t.Errorf("%T is a Request", m)
+		}
+	}
+}

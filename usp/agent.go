@@ -76,7 +76,7 @@ func (a *Agent) GetValue(ctx context.Context, path string) (string, error) {
 			return v, nil
 		}
 	}
-	return "", fmt.Errorf("usp: %s: the agent returned %d values, not one", path, len(vals))
+	return "", fmt.Errorf("%w: %s: the agent returned %d values", ErrNotOneValue, path, len(vals))
 }
 
 // Set changes parameters.

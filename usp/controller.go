@@ -99,7 +99,7 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 	for id, addr := range cfg.agents {
 		r := c.routeFor(addr.MTP)
 		if r == nil {
-			return nil, fmt.Errorf("%w: agent %s uses %s, but no such transport was given", ErrInvalidOption, id, addr.MTP)
+			return nil, fmt.Errorf("%w: %w: agent %s uses %s, but no such transport was given", ErrInvalidOption, ErrNoTransport, id, addr.MTP)
 		}
 		if _, onePeer := r.t.(singlePeer); addr.To == "" && !onePeer {
 			return nil, fmt.Errorf("%w: agent %s: an empty address needs a transport with one peer (a UDS or WebSocket client), not %T", ErrInvalidOption, id, r.t)
@@ -126,7 +126,7 @@ func (c *Controller) Start(ctx context.Context) error {
 	}
 	if c.started {
 		c.mu.Unlock()
-		return errors.New("usp: controller already started")
+		return ErrAlreadyStarted
 	}
 	c.started = true
 	c.events = newEventQueue(c)

@@ -223,9 +223,13 @@
 // # Errors
 //
 // Controller state errors are sentinels ([ErrClosed], [ErrUnknownAgent],
-// [ErrTransportLost], [ErrAgentGone], [ErrUnexpectedResponse], ...);
-// transport errors wrap the mtp sentinels; context errors wrap
-// context.DeadlineExceeded or context.Canceled. Nothing an agent sends can
+// [ErrTransportLost], [ErrAgentGone], [ErrUnexpectedResponse],
+// [ErrInvalidRequest], [ErrExists], ...); transport errors wrap the mtp
+// sentinels; context errors wrap context.DeadlineExceeded or
+// context.Canceled; agent errors are *msg.Error values that match the msg
+// sentinels by code. [Retryable] answers whether sending a request again is
+// worth it (not sent, answer lost, or a passing 7003/7005 refusal) and says
+// when a repeat may apply it twice. Nothing an agent sends can
 // panic the controller: undecodable or misaddressed records are logged and
 // dropped, and a WebSocket or UDS peer that sends one is rejected.
 //

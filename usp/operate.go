@@ -73,10 +73,10 @@ func (a *Agent) StartOperation(ctx context.Context, command string, args map[str
 		o(&cfg)
 	}
 	if !strings.HasSuffix(command, "()") {
-		return nil, fmt.Errorf("usp: %q is not a command path (it must end with \"()\")", command)
+		return nil, fmt.Errorf("%w: %q is not a command path (it must end with \"()\")", ErrInvalidRequest, command)
 	}
 	if strings.ContainsAny(command, "*[") {
-		return nil, fmt.Errorf("usp: Start needs one command, not a wildcard or search path: %q (use Operate)", command)
+		return nil, fmt.Errorf("%w: Start needs one command, not a wildcard or search path: %q (use Operate)", ErrInvalidRequest, command)
 	}
 	if cfg.commandKey == "" {
 		cfg.commandKey = "gousp-" + msg.NewID()
@@ -90,7 +90,7 @@ func (a *Agent) StartOperation(ctx context.Context, command string, args map[str
 	}
 	if _, dup := a.c.ops[key]; dup {
 		a.c.mu.Unlock()
-		return nil, fmt.Errorf("usp: an operation with command key %q is running on %s", cfg.commandKey, a.id)
+		return nil, fmt.Errorf("%w: an operation with command key %q is running on %s", ErrExists, cfg.commandKey, a.id)
 	}
 	a.c.ops[key] = op
 	a.c.mu.Unlock()
@@ -193,7 +193,7 @@ func (op *Operation) Wait(ctx context.Context) (map[string]string, error) {
 // and its subscription removed. The command itself goes on on the agent.
 func (op *Operation) Abandon() {
 	op.c.dropOperation(opKey{op.agent, op.commandKey}, op)
-	op.finish(nil, fmt.Errorf("usp: operation %s abandoned", op.commandKey))
+	op.finish(nil, fmt.Errorf("%w: %s", ErrAbandoned, op.commandKey))
 	op.cleanup()
 }
 

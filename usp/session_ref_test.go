@@ -342,7 +342,7 @@ func TestReferenceAgentDisconnect(t *testing.T) {
 	}
 	rig.agentT.SetIntercept(nil)
 	start := len(rig.ctrlT.Sent())
-	if err := rig.agent.Faults().Disconnect(ctxT(t), record.CodeSessionTerminated, "E2E session terminated"); err != nil {
+	if err := rig.agent.Faults().Disconnect(ctxT(t), record.CodeSessionContextTerminated, "E2E session terminated"); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-errc; !errors.Is(err, usp.ErrSessionFailed) || !errors.Is(err, usp.ErrAgentGone) {

@@ -2,7 +2,6 @@ package usp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"iter"
 	"strconv"
@@ -74,7 +73,7 @@ type subKey struct{ agent, id string }
 // deletes the object again.
 func (a *Agent) Subscribe(ctx context.Context, spec SubscriptionSpec) (*Subscription, error) {
 	if spec.NotifType == "" || len(spec.ReferenceList) == 0 {
-		return nil, fmt.Errorf("usp: a subscription needs NotifType and ReferenceList")
+		return nil, fmt.Errorf("%w: a subscription needs NotifType and ReferenceList", ErrInvalidRequest)
 	}
 	if spec.ID == "" {
 		spec.ID = "gousp-" + msg.NewID()
@@ -101,7 +100,7 @@ func (a *Agent) Subscribe(ctx context.Context, spec SubscriptionSpec) (*Subscrip
 	}
 	if _, dup := a.c.subs[key]; dup {
 		a.c.mu.Unlock()
-		return nil, fmt.Errorf("usp: subscription %q to %s exists already", spec.ID, a.id)
+		return nil, fmt.Errorf("%w: subscription %q to %s", ErrExists, spec.ID, a.id)
 	}
 	a.c.subs[key] = s
 	a.c.mu.Unlock()
@@ -171,7 +170,7 @@ func (s *Subscription) Err() error {
 func (s *Subscription) Notifications(ctx context.Context) iter.Seq2[*Notification, error] {
 	return func(yield func(*Notification, error) bool) {
 		if s.ch == nil {
-			yield(nil, errors.New("usp: this subscription delivers to its Handler"))
+			yield(nil, fmt.Errorf("%w: this subscription delivers to its Handler", ErrInvalidRequest))
 			return
 		}
 		for {
