@@ -241,6 +241,7 @@ func (c *Controller) agentSession(id string, r *route, addr mtp.Address, cert *m
 	a.lastSeen = time.Now()
 	info := a.info()
 	c.mu.Unlock()
+	c.live.seen(id, addr, info.LastSeen)
 	if ev != 0 {
 		c.emit(AgentEvent{Kind: ev, Agent: info})
 	}

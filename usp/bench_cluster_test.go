@@ -13,7 +13,7 @@ import (
 
 // BenchmarkCluster measures 1, 2 and 3 controller processes (controllers
 // in this process, each with its own broker connection) serving 8 agents
-// through the embedded broker with a shared subscription:
+// through mosquitto with a shared subscription:
 //
 //   - get: one fan-out (a Get to every agent at once) per op, the
 //     processes taking turns;

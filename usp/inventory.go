@@ -228,7 +228,9 @@ func (e *invEntry) restore(r InventoryEntry) {
 // from, configured, or loaded from its [Store], with its state. Get one
 // with [Controller.Inventory]. Its methods are safe for concurrent use and
 // cheap with 100,000 agents: lookups are by map, queries walk a sorted
-// index from the prefix on.
+// index from the prefix on. Agents the controller forgets under
+// [WithAgentLimits] leave the inventory too (a [Store] keeps their
+// record).
 type Inventory struct{ l *liveness }
 
 // Inventory returns the controller's inventory.
@@ -253,16 +255,13 @@ func (inv *Inventory) Len() int {
 	return len(inv.l.ents)
 }
 
-// Count returns how many agents are in each state.
+// Count returns how many agents are in each state; it costs nothing
+// however large the fleet.
 func (inv *Inventory) Count() map[AgentState]int {
 	l := inv.l
-	out := map[AgentState]int{StateUnknown: 0, StateOnline: 0, StateOffline: 0}
 	l.mu.Lock()
-	for _, e := range l.ents {
-		out[e.state]++
-	}
-	l.mu.Unlock()
-	return out
+	defer l.mu.Unlock()
+	return map[AgentState]int{StateUnknown: l.counts[StateUnknown], StateOnline: l.counts[StateOnline], StateOffline: l.counts[StateOffline]}
 }
 
 // Query selects inventory entries. The zero Query selects every agent.
@@ -311,7 +310,8 @@ func (inv *Inventory) Query(q Query) iter.Seq[InventoryEntry] {
 func (inv *Inventory) Forget(ctx context.Context, endpointID string) error {
 	l := inv.l
 	l.mu.Lock()
-	if _, ok := l.ents[endpointID]; ok {
+	if e, ok := l.ents[endpointID]; ok {
+		l.counts[e.state]--
 		delete(l.ents, endpointID)
 		l.ids = nil
 	}
@@ -322,6 +322,19 @@ func (inv *Inventory) Forget(ctx context.Context, endpointID string) error {
 		}
 	}
 	return nil
+}
+
+// forget drops an agent the controller evicted (WithAgentLimits), so that
+// made-up endpoint IDs cannot grow the inventory either; the store keeps
+// its record. Called with c.mu held: the lock order is c.mu, then l.mu.
+func (l *liveness) forget(id string) {
+	l.mu.Lock()
+	if e, ok := l.ents[id]; ok {
+		l.counts[e.state]--
+		delete(l.ents, id)
+		l.ids = nil
+	}
+	l.mu.Unlock()
 }
 
 // sortedIDs returns the endpoint IDs in order. The slice is rebuilt only

@@ -199,6 +199,10 @@ func (c *Controller) StateChanges(ctx context.Context, buffer int) iter.Seq2[Sta
 	}
 }
 
+// maxProbes bounds the probes in flight: with ProbeRate and ProbeTimeout
+// it caps the goroutines probing a fleet that does not answer.
+const maxProbes = 256
+
 // heartbeatSubID is the ID of the Periodic! subscription the controller
 // keeps on each agent; (ID, Recipient) is unique on the agent, so every
 // controller has its own.
@@ -223,7 +227,9 @@ type liveness struct {
 	tokens  float64
 	refill  int64
 	blind   map[mtp.Kind]int64 // last time the binding was seen not connected
-	setups  chan struct{}      // bounds concurrent setups and probes
+	setups  chan struct{}      // bounds concurrent setups and clean-ups
+	probing int                // probes in flight, at most maxProbes
+	counts  [4]int             // entries by state
 
 	watchers handlerSet[func(StateChange)]
 	q        changeQueue
@@ -288,6 +294,7 @@ func (l *liveness) start(ctx context.Context) error {
 	for id, a := range c.agents {
 		if l.ents[id] == nil {
 			l.ents[id] = &invEntry{id: id, addr: a.addr, state: StateUnknown, since: now}
+			l.counts[StateUnknown]++
 		}
 	}
 	l.mu.Unlock()
@@ -319,8 +326,9 @@ func (l *liveness) load(ctx context.Context, now int64) error {
 		l.mu.Lock()
 		e := l.ents[r.EndpointID]
 		if e == nil {
-			e = &invEntry{id: r.EndpointID}
+			e = &invEntry{id: r.EndpointID, state: StateUnknown}
 			l.ents[r.EndpointID] = e
+			l.counts[StateUnknown]++
 		}
 		configured := !e.addr.IsZero()
 		addr := e.addr
@@ -402,6 +410,7 @@ func (l *liveness) seen(id string, addr mtp.Address, now time.Time) {
 	if e == nil {
 		e = &invEntry{id: id, first: ns, state: StateUnknown, since: ns}
 		l.ents[id] = e
+		l.counts[StateUnknown]++
 		l.ids = nil
 	}
 	if e.first == 0 {
@@ -459,6 +468,8 @@ func (l *liveness) gone(id string, reason error) {
 // change to announce once the lock is released.
 func (l *liveness) transition(e *invEntry, to AgentState, reason error, at int64) *StateChange {
 	from := e.state
+	l.counts[from]--
+	l.counts[to]++
 	e.state, e.since = to, at
 	e.reason = ""
 	if reason != nil {
@@ -570,8 +581,13 @@ func (l *liveness) onNotify(_ context.Context, n *Notification) error {
 }
 
 // background runs f on a goroutine of the controller, bounded by the
-// setup semaphore; it reports false if the controller is closing.
+// setup semaphore if bounded; it reports false if the controller is
+// closing.
 func (l *liveness) background(f func(ctx context.Context)) bool {
+	return l.goroutine(true, f)
+}
+
+func (l *liveness) goroutine(bounded bool, f func(ctx context.Context)) bool {
 	c := l.c
 	c.mu.Lock()
 	if c.closed {
@@ -582,12 +598,14 @@ func (l *liveness) background(f func(ctx context.Context)) bool {
 	c.mu.Unlock()
 	go func() {
 		defer c.wg.Done()
-		select {
-		case l.setups <- struct{}{}:
-		case <-c.closing:
-			return
+		if bounded {
+			select {
+			case l.setups <- struct{}{}:
+			case <-c.closing:
+				return
+			}
+			defer func() { <-l.setups }()
 		}
-		defer func() { <-l.setups }()
 		f(c.ctx)
 	}()
 	return true
@@ -675,6 +693,12 @@ func (l *liveness) setHeartbeat(ctx context.Context, a *Agent, secs uint32) erro
 	resp, err := a.SetValues(ctx, ctrl, map[string]string{"PeriodicNotifInterval": strconv.FormatUint(uint64(secs), 10)})
 	if err == nil {
 		err = resp.Err()
+	}
+	if err == nil && (len(resp.Results) == 0 || len(resp.Results[0].Updated) == 0) {
+		// The agent has no Controller entry for us (it learned of this
+		// controller some other way): no Periodic! would come, and the
+		// deadline would call a live agent offline.
+		err = errors.New("the agent has no Device.LocalAgent.Controller entry for this controller")
 	}
 	if err != nil {
 		return fmt.Errorf("setting PeriodicNotifInterval: %w", err)
@@ -820,14 +844,16 @@ func (l *liveness) check(t time.Time) {
 					continue
 				}
 			}
-			if probeIdle > 0 && !e.probing && now-last >= probeIdle && now >= e.probeAt && l.tokens >= 1 {
+			if probeIdle > 0 && !e.probing && now-last >= probeIdle && now >= e.probeAt && l.tokens >= 1 && l.probing < maxProbes {
 				l.tokens--
+				l.probing++
 				e.probing = true
 				probes = append(probes, e.id)
 			}
 		default:
-			if probeIdle > 0 && !e.probing && now >= e.probeAt && l.tokens >= 1 {
+			if probeIdle > 0 && !e.probing && now >= e.probeAt && l.tokens >= 1 && l.probing < maxProbes {
 				l.tokens--
+				l.probing++
 				e.probing = true
 				probes = append(probes, e.id)
 			}
@@ -838,8 +864,9 @@ func (l *liveness) check(t time.Time) {
 		l.q.push(ch)
 	}
 	for _, id := range probes {
-		if !l.background(func(ctx context.Context) { l.probe(ctx, id) }) {
+		if !l.goroutine(false, func(ctx context.Context) { l.probe(ctx, id) }) {
 			l.mu.Lock()
+			l.probing--
 			if e := l.ents[id]; e != nil {
 				e.probing = false
 			}
@@ -858,6 +885,7 @@ func (l *liveness) probe(ctx context.Context, id string) {
 	now := time.Now().UnixNano()
 	var ch *StateChange
 	l.mu.Lock()
+	l.probing--
 	e := l.ents[id]
 	if e == nil {
 		l.mu.Unlock()
@@ -873,6 +901,11 @@ func (l *liveness) probe(ctx context.Context, id string) {
 	case errors.Is(err, mtp.ErrNotConnected), errors.Is(err, ErrTransportLost), errors.Is(err, ErrUnknownAgent):
 		// Our side cannot reach anyone: no evidence about the agent.
 		e.probeAt = now + int64(l.cfg.Probe)
+	case errors.Is(err, mtp.ErrUnknownPeer):
+		// The send reported it (sendFailed): the agent goes offline
+		// after the hold, for the reason the broker gave.
+		e.probeWait = min(max(2*e.probeWait, int64(l.cfg.Probe)), int64(l.cfg.ProbeBackoff))
+		e.probeAt = now + e.probeWait
 	default:
 		if e.misses < math.MaxUint8 {
 			e.misses++

@@ -277,3 +277,143 @@ func TestLivenessPerBinding(t *testing.T) {
 		})
 	}
 }
+
+// TestNoSubscriberMosquitto: with mqtt.WithNoSubscriberError, the probe
+// of an agent whose connection died finds no subscriber at once: the
+// agent is offline one hold after the probe, with ErrAgentUnreachable,
+// instead of after Misses probe timeouts.
+func TestNoSubscriberMosquitto(t *testing.T) {
+	broker := brokertest.StartMosquitto(t)
+	const ctrlTopic = "/usp/controller/nosub"
+	ct, err := mqtt.New(broker, ctrlID, mqtt.WithTopic(ctrlTopic), mqtt.WithQoS(1), mqtt.WithNoSubscriberError())
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := newStateLog()
+	const probe, timeout, hold = 300 * time.Millisecond, 5 * time.Second, 200 * time.Millisecond
+	c, err := usp.NewController(ctrlID, usp.WithTransport(ct), usp.WithStateHandler(log.add),
+		usp.WithLiveness(usp.LivenessConfig{Probe: probe, ProbeTimeout: timeout, Hold: hold}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	ks := &killSwitch{}
+	at, err := mqtt.New(broker, e2eAgentID, mqtt.WithTopic("/usp/agent/nosub"), mqtt.WithQoS(1),
+		mqtt.WithDialer(func(ctx context.Context, u *url.URL, _ *tls.Config) (net.Conn, error) {
+			return ks.dial(ctx, "tcp", u.Host)
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := usptest.NewAgent(e2eAgentID, usptest.WithTransport(at), usptest.WithController(ctrlID, mtp.Address{MTP: mtp.MQTT, To: ctrlTopic}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close(context.Background()) })
+	log.wait(t, e2eAgentID, 1, 10*time.Second)
+	ks.kill()
+	killed := time.Now()
+	chs := log.wait(t, e2eAgentID, 2, 10*time.Second)
+	wantChange(t, chs[1], usp.StateOnline, usp.StateOffline, usp.ErrAgentUnreachable)
+	if d := time.Since(killed); d > probe+hold+2*time.Second || d >= timeout {
+		t.Fatalf("offline %v after the kill; the broker's answer should beat the probe timeout (%v)", d, timeout)
+	}
+}
+
+// freezer wraps connections that can go silent without closing: reads
+// block and writes vanish, as when a peer's power is cut or a NAT forgets
+// the flow. No FIN ever arrives.
+type freezer struct {
+	frozen chan struct{} // closed when frozen
+}
+
+func newFreezer() *freezer { return &freezer{frozen: make(chan struct{})} }
+
+func (f *freezer) freeze() { close(f.frozen) }
+
+func (f *freezer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &frozenConn{Conn: c, f: f}, nil
+}
+
+type frozenConn struct {
+	net.Conn
+	f *freezer
+}
+
+// Read drops what arrives once frozen; deadlines and Close still work, as
+// on a real connection whose peer went silent.
+func (c *frozenConn) Read(p []byte) (int, error) {
+	for {
+		n, err := c.Conn.Read(p)
+		select {
+		case <-c.f.frozen:
+			if err != nil {
+				return 0, err
+			}
+			continue
+		default:
+		}
+		return n, err
+	}
+}
+
+func (c *frozenConn) Write(p []byte) (int, error) {
+	select {
+	case <-c.f.frozen:
+		return len(p), nil
+	default:
+	}
+	return c.Conn.Write(p)
+}
+
+// TestWebSocketSilentPeer: a WebSocket agent that goes silent without
+// closing anything is noticed by the server's keep-alive (no pong within
+// its timeout) and is offline one hold later.
+func TestWebSocketSilentPeer(t *testing.T) {
+	const ping, pongTimeout, hold = 100 * time.Millisecond, 400 * time.Millisecond, 200 * time.Millisecond
+	srv, err := websocket.NewServer(websocket.WithListenAddr("127.0.0.1:0"), websocket.WithEndpointID(ctrlID), websocket.WithKeepAlive(ping, pongTimeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := newStateLog()
+	c, err := usp.NewController(ctrlID, usp.WithTransport(srv), usp.WithStateHandler(log.add), usp.WithLiveness(usp.LivenessConfig{Hold: hold}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	f := newFreezer()
+	cl, err := websocket.NewClient(srv.URL(), e2eAgentID, websocket.WithPeerID(ctrlID), websocket.WithBackoff(time.Hour, time.Hour),
+		websocket.WithDialer(&gorilla.Dialer{NetDialContext: f.dial, HandshakeTimeout: 5 * time.Second}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := usptest.NewAgent(e2eAgentID, usptest.WithTransport(cl), usptest.WithController(ctrlID, mtp.Address{MTP: mtp.WebSocket, To: ctrlID}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close(context.Background()) })
+	log.wait(t, e2eAgentID, 1, 10*time.Second)
+	f.freeze()
+	frozen := time.Now()
+	chs := log.wait(t, e2eAgentID, 2, 10*time.Second)
+	wantChange(t, chs[1], usp.StateOnline, usp.StateOffline, usp.ErrAgentGone)
+	if d := time.Since(frozen); d < hold || d > pongTimeout+ping+hold+1500*time.Millisecond {
+		t.Fatalf("offline %v after the peer went silent; bound: pong timeout %v + hold %v", d, pongTimeout, hold)
+	}
+}

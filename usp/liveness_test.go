@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/memory"
+	"github.com/gousp/gousp/proto/uspmsg"
+	"github.com/gousp/gousp/record"
 	"github.com/gousp/gousp/usp"
 	"github.com/gousp/gousp/usp/store/storetest"
 	"github.com/gousp/gousp/usp/usptest"
@@ -443,4 +446,204 @@ func TestStateParse(t *testing.T) {
 
 func TestMemoryStore(t *testing.T) {
 	storetest.Run(t, func(*testing.T) usp.Store { return &usp.MemoryStore{} })
+}
+
+// TestHeartbeatWithoutControllerEntry: an agent whose Set of
+// PeriodicNotifInterval changes nothing (it has no
+// Device.LocalAgent.Controller entry for this controller) will send no
+// Periodic!: the heartbeat is not set up, and the agent is not called
+// offline for heartbeats it was never asked for.
+func TestHeartbeatWithoutControllerEntry(t *testing.T) {
+	net := memory.NewNetwork()
+	log := newStateLog()
+	const id = "proto::stranger-agent"
+	var sets, adds atomic.Int32
+	newScripted(t, net, id, answer(func(req *uspmsg.Msg) msg.Message {
+		switch req.GetHeader().GetMsgType() {
+		case uspmsg.Header_SET:
+			sets.Add(1)
+			return &msg.SetResp{Results: []msg.SetResult{{Requested: "Device.LocalAgent.Controller.[EndpointID==\"x\"]."}}}
+		case uspmsg.Header_ADD:
+			adds.Add(1)
+			return &msg.AddResp{Results: []msg.AddResult{{Requested: "Device.LocalAgent.Subscription.", Path: "Device.LocalAgent.Subscription.9."}}}
+		}
+		return &msg.GetResp{}
+	}))
+	c := newController(t, net, usp.WithHeartbeat(time.Second), usp.WithStateHandler(log.add), usp.WithAgent(id, memAddr(id)))
+	if _, err := c.Agent(id).Get(ctxT(t), msg.Get{Paths: []string{"Device.DeviceInfo.SerialNumber"}}); err != nil {
+		t.Fatal(err)
+	}
+	log.wait(t, id, 1, 5*time.Second)
+	time.Sleep(3500 * time.Millisecond) // past the deadline a heartbeat would have
+	if sets.Load() != 1 {
+		t.Fatalf("%d Sets of PeriodicNotifInterval, want 1", sets.Load())
+	}
+	if adds.Load() != 0 {
+		t.Fatalf("subscribed to Periodic! (%d Adds) although the interval could not be set", adds.Load())
+	}
+	if got := log.of(id); len(got) != 1 {
+		t.Fatalf("changes: %s", describeChanges(got))
+	}
+	if e, _ := c.Inventory().Get(id); e.Heartbeat != 0 || e.State != usp.StateOnline {
+		t.Fatalf("entry %+v", e)
+	}
+}
+
+// probesTo counts the GetSupportedProtocol requests a scripted agent got.
+func probesTo(s *scripted) int {
+	n := 0
+	for _, m := range s.received() {
+		if m.GetHeader().GetMsgType() == uspmsg.Header_GET_SUPPORTED_PROTO {
+			n++
+		}
+	}
+	return n
+}
+
+// TestProbeRateAndBackoff: probes of a fleet that does not answer respect
+// the fleet-wide rate, and an absent agent is probed less and less often.
+func TestProbeRateAndBackoff(t *testing.T) {
+	net := memory.NewNetwork()
+	const agents, rate = 20, 5
+	var opts []usp.Option
+	var silent []*scripted
+	for i := range agents {
+		id := fmt.Sprintf("proto::silent-%02d", i)
+		silent = append(silent, newScripted(t, net, id, nil)) // never answers
+		opts = append(opts, usp.WithAgent(id, memAddr(id)))
+	}
+	const probe, timeout, backoff = 100 * time.Millisecond, 100 * time.Millisecond, 800 * time.Millisecond
+	start := time.Now()
+	newController(t, net, append(opts, usp.WithLiveness(usp.LivenessConfig{Probe: probe, ProbeTimeout: timeout, ProbeBackoff: backoff, ProbeRate: rate}))...)
+	time.Sleep(time.Second)
+	total := 0
+	for _, s := range silent {
+		total += probesTo(s)
+	}
+	elapsed := time.Since(start).Seconds()
+	// rate a second, plus the burst of one second's worth.
+	if limit := int(rate*elapsed) + rate + 1; total > limit {
+		t.Fatalf("%d probes in %.1fs at %d/s (limit %d)", total, elapsed, rate, limit)
+	}
+	if total == 0 {
+		t.Fatal("no probes")
+	}
+
+	// One absent agent alone: after two misses it is offline, then probed
+	// at 100, 200, 400, 800, 800 ms...
+	net2 := memory.NewNetwork()
+	s := newScripted(t, net2, "proto::absent", nil)
+	log := newStateLog()
+	newController(t, net2, usp.WithAgent("proto::absent", memAddr("proto::absent")), usp.WithStateHandler(log.add),
+		usp.WithLiveness(usp.LivenessConfig{Probe: probe, ProbeTimeout: timeout, ProbeBackoff: backoff}))
+	chs := log.wait(t, "proto::absent", 1, 5*time.Second)
+	wantChange(t, chs[0], usp.StateUnknown, usp.StateOffline, usp.ErrProbeFailed)
+	base := probesTo(s)
+	time.Sleep(3 * time.Second)
+	// Without backoff, one probe per 200 ms (interval plus timeout): 15.
+	if n := probesTo(s) - base; n > 8 || n < 2 {
+		t.Fatalf("%d probes of an absent agent in 3s; backoff up to %v gives about 5, and it must go on", n, backoff)
+	}
+}
+
+// TestStateChangesIterator: the iterator yields the changes in order and
+// ends with the context's error.
+func TestStateChangesIterator(t *testing.T) {
+	net := memory.NewNetwork()
+	c := newController(t, net, usp.WithLiveness(usp.LivenessConfig{Hold: -1}))
+	ctx, cancel := context.WithCancel(ctxT(t))
+	const id = "proto::iterated-agent"
+	a := memAgent(t, net, id)
+	var got []usp.StateChange
+	var last error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ch, err := range c.StateChanges(ctx, 8) {
+			if err != nil {
+				last = err
+				continue
+			}
+			got = append(got, ch)
+			if len(got) == 3 {
+				cancel()
+			}
+		}
+	}()
+	// The iteration starts at some point of this: the agent flaps until
+	// three changes came through.
+	for flap := 0; ; flap++ {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("iterator did not end")
+		default:
+			if flap%2 == 0 {
+				_ = a.Faults().Disconnect(ctxT(t), 7105, "bye")
+			} else {
+				_ = a.Emit(ctxT(t), "Device.Boot!", nil)
+			}
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		break
+	}
+	if len(got) != 3 {
+		t.Fatalf("changes %s", describeChanges(got))
+	}
+	for i, ch := range got {
+		if ch.EndpointID != id || ch.From == ch.To {
+			t.Fatalf("change %d: %s", i, describeChanges(got))
+		}
+		if i > 0 && (ch.From != got[i-1].To || ch.At.Before(got[i-1].At)) {
+			t.Fatalf("changes out of order: %s", describeChanges(got))
+		}
+	}
+	if !errors.Is(last, context.Canceled) {
+		t.Fatalf("iterator ended with %v", last)
+	}
+}
+
+// TestInventoryFollowsEviction: agents the controller evicts under
+// WithAgentLimits leave the inventory too, so made-up endpoint IDs cannot
+// grow it without bound.
+func TestInventoryFollowsEviction(t *testing.T) {
+	net := memory.NewNetwork()
+	c := newController(t, net, usp.WithAgentLimits(3, 0))
+	for i := range 10 {
+		id := fmt.Sprintf("proto::made-up-%d", i)
+		r, err := record.Encode(record.NewMQTTConnect("1.3", ctrlID, id, 1, "/usp/agent/"+id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := net.Inject(id, ctrlID, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The records are handled in order; the controller's agent table and
+	// the inventory must hold the same 3 agents once they are.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var inv, agents []string
+		for e := range c.Inventory().All() {
+			inv = append(inv, e.EndpointID)
+		}
+		for _, a := range c.Agents() {
+			agents = append(agents, a.EndpointID)
+		}
+		if len(inv) == 3 && strings.Join(inv, ",") == strings.Join(agents, ",") {
+			break
+		}
+		if time.Now().After(deadline) || len(inv) > 3 {
+			t.Fatalf("inventory %v, agents %v; the limit is 3", inv, agents)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // any record still in flight
+	if n, agents := c.Inventory().Len(), len(c.Agents()); n != 3 || agents != 3 {
+		t.Fatalf("inventory %d agents, controller %d; the limit is 3", n, agents)
+	}
+	if got := c.Inventory().Count(); got[usp.StateOnline] != 3 {
+		t.Fatalf("counts %v", got)
+	}
 }

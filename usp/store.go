@@ -92,7 +92,7 @@ var ErrStore = errors.New("usp: store")
 // [Controller.Start]: a restarted controller knows its fleet at once
 // (every agent's state is [StateUnknown] until it is heard from again),
 // deletes the subscriptions its previous run left on agents when each
-// agent is next online (see [Controller.StoredSubscriptions]), and
+// agent is next online (see [Controller.LeftoverSubscriptions]), and
 // completes the operations still running (see
 // [Controller.PendingOperations]). With a store, [Controller.Close] no
 // longer removes the completion subscriptions of running operations: the

@@ -51,6 +51,8 @@ type Agent struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	stopped chan struct{} // closed when the worker ends
+	// periodicWake tells the Periodic! goroutine to read the settings.
+	periodicWake chan struct{}
 
 	mu      sync.Mutex
 	state   int
@@ -116,7 +118,7 @@ func NewAgent(endpointID string, opts ...Option) (*Agent, error) {
 	a := &Agent{
 		id: endpointID, cfg: cfg, model: cfg.model, log: cfg.log.With("agent", endpointID),
 		learned: map[string]route{}, subRoutes: map[string]route{}, sessions: map[string]agentSession{}, counters: map[string]int{}, pending: map[string]*pendingNotify{},
-		queue: jobQueue{signal: make(chan struct{}, 1)}, stopped: make(chan struct{}),
+		queue: jobQueue{signal: make(chan struct{}, 1)}, stopped: make(chan struct{}), periodicWake: make(chan struct{}, 1),
 	}
 	a.faults = &Faults{a: a}
 	for _, t := range cfg.transports {

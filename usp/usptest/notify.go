@@ -31,6 +31,9 @@ func (a *Agent) onChanges(chs []change) {
 	if a.running() != nil {
 		return
 	}
+	if controllerChanged(chs) {
+		a.wakePeriodic()
+	}
 	a.enqueue(func() { a.notifyChanges(chs) })
 }
 
@@ -443,6 +446,7 @@ func (a *Agent) reboot(cause, commandKey string, firmwareUpdated bool) {
 			m.pending = m.pending[:mark]
 		})
 		a.forgetSessions()
+		a.wakePeriodic()
 		a.reconnect()
 		a.sendBoot(cause, commandKey, firmwareUpdated)
 	})
@@ -461,6 +465,7 @@ func (a *Agent) factoryReset(commandKey string) {
 		}
 		m.started = a.cfg.clock()
 		m.mu.Unlock()
+		a.wakePeriodic()
 		a.forgetSessions()
 		a.reconnect()
 		a.sendBoot("RemoteFactoryReset", commandKey, false)

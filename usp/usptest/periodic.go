@@ -1,6 +1,7 @@
 package usptest
 
 import (
+	"strings"
 	"time"
 
 	"github.com/gousp/gousp/datamodel"
@@ -9,14 +10,41 @@ import (
 // periodicEvent is the heartbeat event of TR-181's LocalAgent.
 const periodicEvent = "Device.LocalAgent.Periodic!"
 
-// periodicTick is how often the agent looks at its controllers'
-// PeriodicNotifInterval settings.
-const periodicTick = 20 * time.Millisecond
+// wakePeriodic makes the periodic goroutine read the controllers'
+// settings again: one changed, or the agent rebooted.
+func (a *Agent) wakePeriodic() {
+	select {
+	case a.periodicWake <- struct{}{}:
+	default:
+	}
+}
+
+// controllerChanged reports whether a change touches what Periodic!
+// depends on: a Device.LocalAgent.Controller entry created or deleted, or
+// its PeriodicNotifInterval, Enable or EndpointID.
+func controllerChanged(chs []change) bool {
+	for _, c := range chs {
+		rest, ok := strings.CutPrefix(c.path, "Device.LocalAgent.Controller.")
+		if !ok {
+			continue
+		}
+		if c.kind != chValue {
+			return true
+		}
+		inst, param, _ := strings.Cut(rest, ".")
+		if inst != "" && (param == "PeriodicNotifInterval" || param == "Enable" || param == "EndpointID") {
+			return true
+		}
+	}
+	return false
+}
 
 // periodic sends Device.LocalAgent.Periodic! to each enabled controller
 // every PeriodicNotifInterval seconds of that controller, as OB-USP-A
 // does: the event goes only to that controller's subscriptions. A changed
-// interval, or a reboot, starts the count again.
+// interval, or a reboot, starts the count again. It sleeps until the next
+// event is due or the settings change, so an agent costs nothing between
+// events.
 func (a *Agent) periodic() {
 	defer a.wg.Done()
 	type timer struct {
@@ -25,15 +53,16 @@ func (a *Agent) periodic() {
 	}
 	timers := map[string]*timer{}
 	var booted time.Time
-	t := time.NewTicker(periodicTick)
+	t := time.NewTimer(0) // read the settings at once
 	defer t.Stop()
 	for {
-		var now time.Time
 		select {
 		case <-a.runCtx.Done():
 			return
-		case now = <-t.C:
+		case <-t.C:
+		case <-a.periodicWake:
 		}
+		now := time.Now()
 		m := a.model
 		want := map[string]uint32{}
 		m.mu.RLock()
@@ -59,21 +88,34 @@ func (a *Agent) periodic() {
 				delete(timers, id)
 			}
 		}
+		var next time.Time
 		for id, secs := range want {
 			tm := timers[id]
-			if tm == nil || tm.secs != secs {
-				timers[id] = &timer{secs: secs, next: now.Add(time.Duration(secs) * time.Second)}
-				continue
+			period := time.Duration(secs) * time.Second
+			switch {
+			case tm == nil || tm.secs != secs:
+				tm = &timer{secs: secs, next: now.Add(period)}
+				timers[id] = tm
+			case !now.Before(tm.next):
+				tm.next = tm.next.Add(period)
+				if tm.next.Before(now) {
+					tm.next = now.Add(period)
+				}
+				c := change{kind: chEvent, path: periodicEvent, to: id}
+				a.enqueue(func() { a.notifyChanges([]change{c}) })
 			}
-			if now.Before(tm.next) {
-				continue
+			if next.IsZero() || tm.next.Before(next) {
+				next = tm.next
 			}
-			tm.next = tm.next.Add(time.Duration(secs) * time.Second)
-			if tm.next.Before(now) {
-				tm.next = now.Add(time.Duration(secs) * time.Second)
+		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
 			}
-			c := change{kind: chEvent, path: periodicEvent, to: id}
-			a.enqueue(func() { a.notifyChanges([]change{c}) })
+		}
+		if !next.IsZero() {
+			t.Reset(next.Sub(now))
 		}
 	}
 }
