@@ -39,6 +39,19 @@ func messageErr(path string, err *msg.Error) *msg.Error {
 	}
 }
 
+// objectErr is the Error message for an Add or Delete (without
+// allow_partial) whose object path fails: TP-469 (1.4, 1.6, 1.26, 1.28)
+// wants the failed path in param_errs whatever the code. Set keeps
+// messageErr, which is what OB-USP-A answers (capture 30).
+func objectErr(path string, err *msg.Error) *msg.Error {
+	e := messageErr(path, err)
+	if len(e.ParamErrs) == 0 {
+		e = &msg.Error{Code: e.Code, Message: e.Message,
+			ParamErrs: []msg.ParamError{{Path: path, Code: e.Code, Message: e.Message}}}
+	}
+	return e
+}
+
 // paramsErr is the Error message for required parameters that failed
 // without allow_partial.
 func paramsErr(pes []msg.ParamError) *msg.Error {
@@ -201,7 +214,7 @@ func (a *Agent) handleAdd(orig origin, ad *uspmsg.Add) msg.Message {
 			tables, err := m.addTargets(co.GetObjPath())
 			if err != nil {
 				if !partial {
-					fail = messageErr(co.GetObjPath(), err)
+					fail = objectErr(co.GetObjPath(), err)
 					return
 				}
 				res.Err = err
@@ -344,7 +357,7 @@ func (a *Agent) handleDelete(d *uspmsg.Delete) msg.Message {
 			}
 			if err != nil {
 				if !partial {
-					fail = messageErr(path, err)
+					fail = objectErr(path, err)
 					return
 				}
 				res.Err = err

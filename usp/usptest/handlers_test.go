@@ -357,7 +357,8 @@ func TestAdd(t *testing.T) {
 		{
 			name:  "nested table of a missing parent",
 			add:   msg.Add{Objects: []msg.AddObject{{Path: "Device.IP.Interface.9.IPv4Address."}}},
-			want:  []string{"ERROR 7016"},
+			// TP-469 1.4: the failed object path is in param_errs.
+			want:  []string{"ERROR 7016 Device.IP.Interface.9.IPv4Address.:7016"},
 			ssids: 6,
 		},
 	}

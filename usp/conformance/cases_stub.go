@@ -1,0 +1,3 @@
+package conformance
+
+var section3, section9 []*Case

@@ -1,0 +1,73 @@
+package conformance
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/mtp/memory"
+	"github.com/gousp/gousp/usp/usptest"
+)
+
+const (
+	testController = "proto::tp469-equipment"
+	testAgent      = "proto::tp469-agent"
+)
+
+// memoryBench starts a usptest agent and the test equipment on one memory
+// network and closes both when the test ends.
+func memoryBench(t *testing.T, opts ...usptest.Option) (*Equipment, *usptest.Agent) {
+	t.Helper()
+	net := memory.NewNetwork()
+	aep, err := net.Endpoint(testAgent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cep, err := net.Endpoint(testController)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq, err := NewEquipment(cep, testController, testAgent,
+		WithAgentAddress(mtp.Address{MTP: mtp.Memory, To: testAgent}), WithResponseTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := eq.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	agent, err := usptest.NewAgent(testAgent, append([]usptest.Option{usptest.WithTransport(aep),
+		usptest.WithController(testController, mtp.Address{MTP: mtp.Memory, To: testController})}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = agent.Close(ctx)
+		_ = eq.Close(ctx)
+	})
+	return eq, agent
+}
+
+// quickConfig keeps the kit's own waits short for tests.
+var quickConfig = Config{QuietPeriod: Duration(500 * time.Millisecond), NotifyTimeout: Duration(5 * time.Second)}
+
+// TestUSPTestConforms runs every implemented case against usptest over the
+// memory transport: each case that applies must pass.
+func TestUSPTestConforms(t *testing.T) {
+	eq, _ := memoryBench(t)
+	cfg := quickConfig
+	if testing.Short() {
+		cfg.MaxSlow = Duration(time.Second)
+	}
+	rep := RunTests(t, eq, cfg, All())
+	if rep.Count(Pass) == 0 {
+		t.Fatal("no case passed")
+	}
+}
