@@ -376,7 +376,7 @@ func setOne(allowPartial, byKey bool) func(*T) {
 		_, next := retryValue(t, sub)
 		target := sub
 		if byKey {
-			keys := t.GetValues(sub + "ID", sub + "Recipient")
+			keys := t.GetValues(sub+"ID", sub+"Recipient")
 			target = fmt.Sprintf(`%s[ID==%q&&Recipient==%q].`, subObj, keys[sub+"ID"], keys[sub+"Recipient"])
 			t.Notef("unique key path used: %s", target)
 		}

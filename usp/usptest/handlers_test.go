@@ -355,8 +355,8 @@ func TestAdd(t *testing.T) {
 			ssids: 6,
 		},
 		{
-			name:  "nested table of a missing parent",
-			add:   msg.Add{Objects: []msg.AddObject{{Path: "Device.IP.Interface.9.IPv4Address."}}},
+			name: "nested table of a missing parent",
+			add:  msg.Add{Objects: []msg.AddObject{{Path: "Device.IP.Interface.9.IPv4Address."}}},
 			// TP-469 1.4: the failed object path is in param_errs.
 			want:  []string{"ERROR 7016 Device.IP.Interface.9.IPv4Address.:7016"},
 			ssids: 6,
