@@ -21,6 +21,8 @@ const (
 	agentEID = "Device.LocalAgent.EndpointID"
 )
 
+func init() { register(section1...) }
+
 var section1 = []*Case{
 	{ID: "1.1", Title: "Add message with allow partial false, single object, required parameters succeed", Run: addOne(false, "add1")},
 	{ID: "1.2", Title: "Add message with allow partial true, single object, required parameters succeed", Run: addOne(true, "add2")},

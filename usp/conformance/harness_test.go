@@ -2,9 +2,11 @@ package conformance
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/memory"
 	"github.com/gousp/gousp/usp/usptest"
@@ -69,5 +71,51 @@ func TestUSPTestConforms(t *testing.T) {
 	rep := RunTests(t, eq, cfg, All())
 	if rep.Count(Pass) == 0 {
 		t.Fatal("no case passed")
+	}
+}
+
+// snapshot reads the agent's whole instantiated data model.
+func snapshot(t *testing.T, eq *Equipment) map[string]string {
+	t.Helper()
+	ex := eq.Send(t.Context(), msg.Get{Paths: []string{"Device."}})
+	if ex.Err != nil {
+		t.Fatal(ex.Err)
+	}
+	r, err := msg.ParseGetResp(ex.Response)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Values()
+}
+
+// TestLeavesAgentAsFound checks the kit's cleanup: after every case that
+// changes nothing it cannot restore, the agent's data model is what it was.
+func TestLeavesAgentAsFound(t *testing.T) {
+	eq, _ := memoryBench(t)
+	before := snapshot(t, eq)
+	cfg := quickConfig
+	cfg.MaxSlow = Duration(time.Second)
+	r := &Runner{Equipment: eq, Config: cfg}
+	rep := r.Run(t.Context(), All())
+	for _, res := range rep.Results {
+		if len(res.Cleanup) > 0 {
+			t.Errorf("%s: cleanup failed: %v", res.ID, res.Cleanup)
+		}
+	}
+	after := snapshot(t, eq)
+	volatile := func(p string) bool {
+		return strings.HasSuffix(p, ".UpTime") || strings.HasSuffix(p, "CurrentLocalTime")
+	}
+	for p, v := range before {
+		if w, ok := after[p]; !ok {
+			t.Errorf("%s (%q) is gone", p, v)
+		} else if w != v && !volatile(p) {
+			t.Errorf("%s changed from %q to %q", p, v, w)
+		}
+	}
+	for p, v := range after {
+		if _, ok := before[p]; !ok {
+			t.Errorf("%s = %q was left behind", p, v)
+		}
 	}
 }

@@ -1,3 +1,0 @@
-package conformance
-
-var section3, section9 []*Case
