@@ -194,7 +194,7 @@ func responseKind(m *uspmsg.Msg) string {
 func Expect[R msg.Message](t *T, metric int, ex *Exchange) R {
 	var zero R
 	want := msg.ResponseType(ex.Request.GetHeader().GetMsgType())
-	text := "the EUT sends a " + want.String()
+	text := "the EUT sends " + article(msgName(want))
 	if ex.Err != nil {
 		t.Require(metric, text, false, "%v", ex.Err)
 	}
@@ -402,4 +402,27 @@ func (t *T) NeedParam(path string) {
 	if t.env.Objects != nil && !t.env.HasParam(path) {
 		t.Skipf("the agent's data model has no %s", path)
 	}
+}
+
+// msgName writes a message type as TP-469 does: ADD_RESP is AddResp.
+func msgName(t uspmsg.Header_MsgType) string {
+	var b strings.Builder
+	for _, w := range strings.Split(t.String(), "_") {
+		switch w {
+		case "DM":
+			b.WriteString("DM")
+		case "PROTO":
+			b.WriteString("Protocol")
+		default:
+			b.WriteString(w[:1] + strings.ToLower(w[1:]))
+		}
+	}
+	return b.String()
+}
+
+func article(s string) string {
+	if strings.ContainsRune("AEIOU", rune(s[0])) {
+		return "an " + s
+	}
+	return "a " + s
 }
