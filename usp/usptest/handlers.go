@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/gousp/gousp/datamodel"
 	"github.com/gousp/gousp/msg"
@@ -454,6 +455,11 @@ func (a *Agent) handleSupportedDM(g *uspmsg.GetSupportedDM) msg.Message {
 		res := msg.SupportedDMResult{Requested: path, DataModelInstURI: m.uri}
 		d, err := m.supportedDef(path)
 		if err != nil {
+			if o, ok := m.supportedElement(path, g); ok {
+				res.Objects = append(res.Objects, o)
+				resp.Results = append(resp.Results, res)
+				continue
+			}
 			res.Err = err
 			resp.Results = append(resp.Results, res)
 			continue
@@ -496,6 +502,27 @@ func (m *Model) supportedDef(path string) (*objDef, *msg.Error) {
 		return nil, invalidPath("path is invalid: %s", path)
 	}
 	return d, nil
+}
+
+// supportedElement answers a GetSupportedDM on one parameter, command or
+// event (USP 1.4; TP-469 1.105-1.107): its object's entry with only that
+// element.
+func (m *Model) supportedElement(path string, g *uspmsg.GetSupportedDM) (msg.SupportedObject, bool) {
+	i := strings.LastIndexByte(path, '.')
+	if i < 0 || i == len(path)-1 {
+		return msg.SupportedObject{}, false
+	}
+	d, err := m.supportedDef(path[:i+1])
+	if err != nil {
+		return msg.SupportedObject{}, false
+	}
+	name := path[i+1:]
+	o := describe(d, g)
+	o.Params = slices.DeleteFunc(o.Params, func(p msg.SupportedParam) bool { return p.Name != name })
+	o.Commands = slices.DeleteFunc(o.Commands, func(c msg.SupportedCommand) bool { return c.Name != name })
+	o.Events = slices.DeleteFunc(o.Events, func(e msg.SupportedEvent) bool { return e.Name != name })
+	o.UniqueKeySets = nil
+	return o, len(o.Params)+len(o.Commands)+len(o.Events) == 1
 }
 
 // describe gives the GetSupportedDM entry of one object, with what the
