@@ -40,6 +40,9 @@ type Config struct {
 	// MaxSlow leaves out cases that wait longer than this by design
 	// (zero: run them all).
 	MaxSlow Duration `json:"max_slow,omitempty"`
+	// RebootTimeout bounds the wait for a rebooted agent to come back
+	// (default 5m).
+	RebootTimeout Duration `json:"reboot_timeout,omitempty"`
 	// Skip lists case numbers not to run, with the reason as value.
 	Skip map[string]string `json:"skip,omitempty"`
 }
@@ -96,6 +99,7 @@ func ParseConfig(b []byte) (Config, error) {
 
 func (c Config) responseTimeout() time.Duration { return orDefault(c.ResponseTimeout, 10*time.Second) }
 func (c Config) notifyTimeout() time.Duration   { return orDefault(c.NotifyTimeout, 10*time.Second) }
+func (c Config) rebootTimeout() time.Duration   { return orDefault(c.RebootTimeout, 5*time.Minute) }
 func (c Config) quietPeriod() time.Duration     { return orDefault(c.QuietPeriod, 3*time.Second) }
 
 func orDefault(d Duration, def time.Duration) time.Duration {

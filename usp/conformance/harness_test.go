@@ -48,6 +48,7 @@ func memoryBench(t *testing.T, opts ...usptest.Option) (*Equipment, *usptest.Age
 	if err := agent.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	seedMTPs(t, agent)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -117,5 +118,22 @@ func TestLeavesAgentAsFound(t *testing.T) {
 		if _, ok := before[p]; !ok {
 			t.Errorf("%s = %q was left behind", p, v)
 		}
+	}
+}
+
+// seedMTPs gives usptest the MTP entries a real agent has (its own, and
+// the one it reaches the controller by), which 1.66-1.70 look for.
+func seedMTPs(t *testing.T, agent *usptest.Agent) {
+	t.Helper()
+	m := agent.Model()
+	if _, err := m.AddInstance("Device.LocalAgent.MTP.", map[string]string{"Enable": "true", "Protocol": "MQTT"}); err != nil {
+		t.Fatal(err)
+	}
+	ctrls, err := m.Instances("Device.LocalAgent.Controller.")
+	if err != nil || len(ctrls) == 0 {
+		t.Fatalf("controllers %v %v", ctrls, err)
+	}
+	if _, err := m.AddInstance(ctrls[0]+"MTP.", map[string]string{"Enable": "true", "Protocol": "MQTT"}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -74,6 +74,9 @@ func (m *Model) checkSet(o *objInst, name, value string) (*paramDef, *msg.Error)
 	if !p.Access.Writable() {
 		return nil, msg.Errorf(msg.CodeParamReadOnly, "parameter %s%s is read-only", o.path, name)
 	}
+	if p.WriteOnce {
+		return nil, msg.Errorf(msg.CodeParamReadOnly, "parameter %s%s is set only when the object is created", o.path, name)
+	}
 	if err := m.checkValue(o, p, value); err != nil {
 		return nil, err
 	}
@@ -302,7 +305,10 @@ func (a *Agent) addValues(from string, t *table, settings []*uspmsg.Add_CreatePa
 			perr = m.checkValue(&objInst{path: t.path + "{i}."}, p, value)
 		}
 		if perr != nil {
-			if ps.GetRequired() {
+			// A writable unique key given a bad value fails the creation
+			// even when not required (TP-469 1.88).
+			badKey := p != nil && p.Access.Writable() && slices.ContainsFunc(t.def.uniqueKeys, func(k []string) bool { return slices.Contains(k, name) })
+			if ps.GetRequired() || badKey {
 				return nil, nil, &msg.ParamError{Path: t.path + "{i}." + name, Code: perr.Code, Message: perr.Message}
 			}
 			optional = append(optional, msg.ParamError{Path: name, Code: perr.Code, Message: perr.Message})

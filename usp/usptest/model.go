@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/gousp/gousp/datamodel"
 	"github.com/gousp/gousp/msg"
@@ -423,6 +424,10 @@ func (m *Model) checkValue(o *objInst, p *paramDef, value string) *msg.Error {
 	full := o.path + p.name
 	if err := datamodel.ValidateValue(p.Type, value); err != nil {
 		return msg.Errorf(msg.CodeInvalidType, "%s: expected %s (got %q)", full, p.Type, value)
+	}
+	if p.name == "Alias" && value != "" && !unicode.IsLetter(rune(value[0])) {
+		// TR-181's Alias data type: the value starts with a letter.
+		return msg.Errorf(msg.CodeInvalidValue, "%s: an Alias starts with a letter (got %q)", full, value)
 	}
 	if len(p.Enum) > 0 {
 		items := []string{value}

@@ -383,6 +383,14 @@ func DefaultModel() *Model {
 	if d := m.defOf(datamodel.MustParse("Device.LocalAgent.Request.{i}."), 4); d != nil {
 		d.reuseNumbers = true
 	}
+	// TR-181 makes a Subscription's ID and Alias writeOnceReadOnly.
+	if d := m.defOf(datamodel.MustParse(subscriptionPath), 4); d != nil {
+		for _, n := range []string{"ID", "Alias"} {
+			if p := d.param(n); p != nil {
+				p.WriteOnce = true
+			}
+		}
+	}
 	m.mu.Unlock()
 	if err := m.LoadValues(defaultValues); err != nil {
 		panic("usptest: default values: " + err.Error())
