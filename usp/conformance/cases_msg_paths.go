@@ -375,44 +375,7 @@ func run1_34(t *T) {
 	subscription(t, "tp469-wild1", nil)
 	subscription(t, "tp469-wild2", nil)
 	before := allSubs(t)
-	// Give back the Subscriptions the case did not create, as far as a
-	// controller can: their Recipient becomes the test equipment's
-	// Controller and their instance numbers change, which is reported.
-	t.Cleanup("re-create the agent's own Subscriptions", func(ctx context.Context) error {
-		var lost []string
-		for _, inst := range slices.Sorted(maps.Keys(before)) {
-			ps := before[inst]
-			if strings.HasPrefix(ps["ID"], "tp469-") {
-				continue
-			}
-			params := map[string]string{}
-			for _, n := range subWritable {
-				if v, ok := ps[n]; ok && v != "" {
-					params[n] = v
-				}
-			}
-			ex := t.eq.Send(ctx, msg.Add{Objects: []msg.AddObject{{Path: subObj, Params: msg.Params(params)}}})
-			r, err := msg.ParseAddResp(ex.Response)
-			switch {
-			case ex.Err != nil:
-				lost = append(lost, inst+": "+ex.Err.Error())
-			case err != nil:
-				lost = append(lost, inst+": "+err.Error())
-			default:
-				note := inst + " re-created as " + strings.Join(r.Paths(), "")
-				if ps["Recipient"] != "" && ps["Recipient"] != t.env.Controller {
-					note += " with Recipient " + t.env.Controller + " instead of " + ps["Recipient"]
-					lost = append(lost, note)
-				} else {
-					t.Notef("%s", note)
-				}
-			}
-		}
-		if len(lost) > 0 {
-			return fmt.Errorf("%s", strings.Join(lost, "; "))
-		}
-		return nil
-	})
+	recreateLater(t, before)
 	ex := t.Send(msg.Delete{Paths: []string{subObj + "*."}})
 	Expect[*msg.DeleteResp](t, 1, ex)
 	res := deleteResults(ex)
