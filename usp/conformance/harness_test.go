@@ -213,3 +213,19 @@ func TestLeavesAgentAsFound(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionContextCases runs section 3 against usptest with the session
+// context on, declared by the configuration as TP-469 feature 24.
+func TestSessionContextCases(t *testing.T) {
+	eq, _ := memoryBench(t, usptest.WithSessionContext(usptest.SessionConfig{}))
+	cfg := quickConfig
+	cfg.Features = map[string]bool{"24": true}
+	cs, err := Select(All(), "3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := RunTests(t, eq, cfg, cs)
+	if rep.Count(Pass) != len(cs) {
+		t.Errorf("%d of %d passed", rep.Count(Pass), len(cs))
+	}
+}
