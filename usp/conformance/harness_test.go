@@ -134,20 +134,37 @@ func seedMTPs(t *testing.T, agent *usptest.Agent) {
 var quickConfig = Config{QuietPeriod: Duration(500 * time.Millisecond), NotifyTimeout: Duration(5 * time.Second),
 	Skip: map[string]string{"1.59": "usptest does not send the Periodic! event"}}
 
-// TestUSPTestConforms runs every implemented case against usptest over the
-// memory transport: each case that applies passes. Cases that wait by
-// design (up to two minutes) run unless -short.
+// TestUSPTestConforms runs every implemented case that does not wait by
+// design against usptest over the memory transport: each case that applies
+// passes. Destructive cases (reboots, deleting every Subscription) run too.
 func TestUSPTestConforms(t *testing.T) {
 	eq, _ := memoryBench(t)
 	cfg := quickConfig
 	cfg.AllowDestructive = true
 	cfg.RebootTimeout = Duration(20 * time.Second)
-	if testing.Short() {
-		cfg.MaxSlow = Duration(time.Second)
-	}
+	cfg.MaxSlow = Duration(time.Second)
 	rep := RunTests(t, eq, cfg, All())
 	if rep.Count(Pass) < 80 {
 		t.Errorf("only %d cases passed", rep.Count(Pass))
+	}
+}
+
+// TestSlowCases runs the cases that wait by design (up to two minutes
+// each), each against its own agent and in parallel, so that the package
+// takes as long as the slowest.
+func TestSlowCases(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the plan's own waits take minutes")
+	}
+	for _, c := range All() {
+		if c.Slow <= time.Second {
+			continue
+		}
+		t.Run(c.ID, func(t *testing.T) {
+			t.Parallel()
+			eq, _ := memoryBench(t)
+			RunTests(t, eq, quickConfig, []*Case{c})
+		})
 	}
 }
 

@@ -104,9 +104,16 @@ func (r *Runner) Env(ctx context.Context) *Env {
 	r.once.Do(func() {
 		r.rep = &Report{Agent: r.Equipment.AgentID(), Controller: r.Equipment.ControllerID(),
 			Transport: string(r.Equipment.Transport().Kind()), Started: time.Now()}
-		r.Equipment.setSink(func(te TraceEntry) { r.rep.Setup = append(r.rep.Setup, te) })
+		var mu sync.Mutex
+		r.Equipment.setSink(func(te TraceEntry) {
+			mu.Lock()
+			r.rep.Setup = append(r.rep.Setup, te)
+			mu.Unlock()
+		})
 		r.env = prepare(ctx, r.Equipment, r.Config)
 		r.Equipment.setSink(nil)
+		mu.Lock() // wait for a delivery still appending
+		mu.Unlock()
 		r.rep.Features = map[string]any{}
 		for f, v := range r.env.Features {
 			r.rep.Features[fmt.Sprint(int(f))] = map[string]any{"supported": v, "source": r.env.FeatureSource[f]}
