@@ -89,6 +89,9 @@ func TestBuilderErrors(t *testing.T) {
 		{"bare value", func() (Path, error) {
 			return Obj("Device", "X").Where(Cond{Param: "A", Op: OpEq, Value: "a b"}).Path()
 		}, "quote strings"},
+		{"constant joins operator", func() (Path, error) {
+			return Obj("Device", "X").Where(Cond{Param: "A", Op: OpLt, Value: "=5"}).Path()
+		}, "starts with '='"},
 		{"bad param", func() (Path, error) { return Obj("Device").Param("a.b") }, "unexpected '.'"},
 		{"bad command", func() (Path, error) { return Obj("Device").Command("Re boot()") }, "unexpected ' '"},
 		{"leaf only", func() (Path, error) { return Builder{}.Param("X") }, "must start with an object name"},

@@ -28,7 +28,9 @@
 // A Path is a sequence of [Segment] values: names (with optional reference
 // following, [RefKind]), instance numbers, wildcards, expressions ([Expr]) and
 // placeholders. [Path.String] gives the canonical text; whitespace that Agents
-// must tolerate around expression operators is accepted and dropped.
+// must tolerate around expression operators is accepted and dropped. Because it
+// is dropped, an unquoted constant may not start with '=': "[A< =5]" is refused
+// instead of being read as A < "=5" and printed as "[A<=5]".
 // Names may contain '-' beyond the TR-369 grammar, because TR-106 vendor
 // prefixes do (X_EXAMPLE-COM_Param) and agents report such names.
 //

@@ -204,6 +204,12 @@ func (pr *pathParser) cond(open int) (Cond, error) {
 		c.Value, c.Quoted = v, true
 		return c, nil
 	}
+	if pr.s[pr.i] == '=' {
+		// Whitespace may surround an operator (TR-369 R-ARC.9a), but no
+		// TR-106 literal starts with '=': "A< =5" is a split "<=", and
+		// taking it as A < "=5" would print back as A<=5, another condition.
+		return c, pr.errAt(pr.i, "a constant cannot start with '='; write the operator without a space inside it")
+	}
 	vs := pr.i
 	for pr.i < len(pr.s) && isBareChar(pr.s[pr.i]) {
 		pr.i++
@@ -225,7 +231,8 @@ func (pr *pathParser) cond(open int) (Cond, error) {
 }
 
 // isBareChar reports the characters of unquoted constants: numbers, booleans,
-// dateTimes, hexBinary and base64 need nothing else.
+// dateTimes, hexBinary and base64 need nothing else. '=' is base64 padding and
+// never comes first (cond and validate refuse that).
 func isBareChar(c byte) bool {
 	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' ||
 		c == '+' || c == '-' || c == '.' || c == ':' || c == '_' || c == '/' || c == '='
@@ -631,6 +638,9 @@ func (c Cond) validate() error {
 	if !c.Quoted {
 		if c.Value == "" {
 			return evalError("condition on " + c.Param + " has an empty unquoted constant")
+		}
+		if c.Value[0] == '=' {
+			return evalError("unquoted constant " + strconv.Quote(c.Value) + " starts with '=', which would join the operator")
 		}
 		for i := 0; i < len(c.Value); i++ {
 			if !isBareChar(c.Value[i]) {

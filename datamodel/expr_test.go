@@ -44,6 +44,42 @@ func TestParseExpr(t *testing.T) {
 	}
 }
 
+// TestParseExprSpaceAfterOperator pins the rule for whitespace between an
+// operator and its constant: TR-369 allows it (R-ARC.9a), so "A > 5" is A>5,
+// but a constant never starts with '=', so "A> =" and "A< =5" are refused
+// rather than read as conditions whose canonical text means something else.
+func TestParseExprSpaceAfterOperator(t *testing.T) {
+	for in, want := range map[string]string{
+		"[A > 5]":       "[A>5]",
+		"[A <= 5]":      "[A<=5]",
+		"[A\t>=\t5]":    "[A>=5]",
+		`[A == "=x"]`:   `[A=="=x"]`,
+		"[B==Zm8=]":     "[B==Zm8=]",
+		"[A~= 5&&B!=1]": "[A~=5&&B!=1]",
+	} {
+		e, err := ParseExpr(in)
+		if err != nil {
+			t.Errorf("ParseExpr(%q): %v", in, err)
+			continue
+		}
+		if got := e.String(); got != want {
+			t.Errorf("ParseExpr(%q).String() = %q, want %q", in, got, want)
+		}
+		if _, err := ParseExpr(e.String()); err != nil {
+			t.Errorf("canonical %q of %q does not parse: %v", e.String(), in, err)
+		}
+	}
+	for _, bad := range []string{"[A> =]", "[A< =5]", "[A>==5]", "[A== =1]", "[A!= =]", "[A<==]"} {
+		_, err := ParseExpr(bad)
+		if !errors.Is(err, ErrInvalidPathSyntax) || !strings.Contains(err.Error(), "cannot start with '='") {
+			t.Errorf("ParseExpr(%q) error = %v, want a constant starting with '=' refused", bad, err)
+		}
+		if _, err := Parse("Device.X." + bad + ".Y"); !errors.Is(err, ErrInvalidPathSyntax) {
+			t.Errorf("Parse of a path with %q: error = %v", bad, err)
+		}
+	}
+}
+
 // values is an instance for Eval tests: parameter name to value and type.
 type values map[string]struct {
 	v string

@@ -87,7 +87,7 @@ func FuzzParseExpr(f *testing.F) {
 		}
 		for i := range e.Conds {
 			if e.Conds[i] != e2.Conds[i] {
-				t.Fatalf("cond %d changed: %+v vs %+v", i, e.Conds[i], e2.Conds[i])
+				t.Fatalf("cond %d changed: %#v vs %#v", i, e.Conds[i], e2.Conds[i])
 			}
 		}
 		// The expression works as an instance identifier too.

@@ -17,7 +17,20 @@
 //
 // A transport tells where to answer each inbound record ([Inbound.ReplyTo]);
 // the layer above remembers it per agent. Addresses are also learned from
-// connect records or configured by the user.
+// connect records or configured by the user. A binding whose framing
+// depends on the peer's protocol version (MQTT 3.1.1 against 5.0) also
+// implements [PeerVersions], so that what a connect record says reaches it.
+//
+// # Peer identity
+//
+// Bindings with a session per peer (WebSocket, UDS) name the peer on
+// [Inbound.PeerID] and on the [PeerUp] event: the UDS handshake, the
+// WebSocket ?eid=, or the peer's certificate. Over TLS, [Inbound.PeerCert]
+// and [Event.PeerCert] carry the certificate the peer presented, its
+// fingerprint and the endpoint ID it names ([PeerCert]). TR-369 names an
+// endpoint in a certificate by a URI subjectAltName "urn:bbf:usp:id:<id>"
+// ([CertEndpointIDs]); the common name is a weaker fallback
+// ([CertCommonNameID]) that mtp/websocket reads only when told to.
 //
 // # Errors
 //

@@ -51,6 +51,9 @@ type Inbound struct {
 	// told it (WebSocket ?eid=, UDS handshake, TLS client certificate); empty
 	// when the binding gives no such identity (MQTT, STOMP).
 	PeerID string
+	// PeerCert is the certificate the peer presented on a TLS session
+	// (WebSocket); nil without one.
+	PeerCert *PeerCert
 }
 
 // State is a transport's connection state.
@@ -118,6 +121,9 @@ type Event struct {
 	// Peer and PeerID identify the peer for PeerUp and PeerDown.
 	Peer   Address
 	PeerID string
+	// PeerCert is the certificate the peer presented, for PeerUp of a TLS
+	// session (WebSocket); nil otherwise.
+	PeerCert *PeerCert
 	// Err says why the connection went Down, when known.
 	Err error
 }
@@ -169,6 +175,23 @@ type Transport interface {
 	State() State
 	// Close disconnects and releases every goroutine. It is idempotent.
 	Close(ctx context.Context) error
+}
+
+// PeerVersions is implemented by transports whose binding frames records
+// differently for peers of different protocol versions, and so must know
+// which one a peer's client speaks before it first sends to it (mtp/mqtt:
+// an MQTT 3.1.1 client is sent records with a reply-to suffix on the topic,
+// because its broker drops the MQTT 5 Response Topic). The usp controller
+// passes on the version a peer's connect record names, and asks for an
+// explanation when a request to the peer gets no answer in time.
+type PeerVersions interface {
+	// SetPeerVersion records that the peer reached at to speaks version of
+	// the binding's protocol, as its connect record says ("3.1.1" or "5.0"
+	// for MQTT). A version the binding does not know is ignored.
+	SetPeerVersion(to Address, version string)
+	// NoAnswerReason returns an error saying why answers from the peer at
+	// to cannot reach this transport, or nil when it knows of no reason.
+	NoAnswerReason(to Address) error
 }
 
 // Errors common to every binding; bindings wrap them with detail.

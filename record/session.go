@@ -54,16 +54,21 @@ func SARStateFor(i, n int) usprecord.SessionContextRecord_PayloadSARState {
 // payloadrec_sar_state set (equal, as TR-369 prescribes for PLAINTEXT). The
 // session state machine fills session_id, sequence_id, expected_id and
 // retransmit_id before wrapping each with [NewSessionContext].
+//
+// An empty message gives one record with one empty payload field: TR-369
+// lets a record without a message open a session or carry an
+// acknowledgement, and one empty field is what every reading of it accepts
+// (OB-USP-A refuses a session_context record without exactly one payload
+// field).
 func SessionSegments(payload []byte, max int) []*usprecord.SessionContextRecord {
 	pieces := Segment(payload, max)
 	out := make([]*usprecord.SessionContextRecord, len(pieces))
 	for i, p := range pieces {
 		s := SARStateFor(i, len(pieces))
-		out[i] = &usprecord.SessionContextRecord{PayloadSarState: s, PayloadrecSarState: s}
-		if len(p) > 0 {
-			// An empty message travels as a record without payload.
-			out[i].Payload = [][]byte{p}
+		if p == nil {
+			p = []byte{}
 		}
+		out[i] = &usprecord.SessionContextRecord{PayloadSarState: s, PayloadrecSarState: s, Payload: [][]byte{p}}
 	}
 	return out
 }

@@ -274,8 +274,22 @@ func TestReassemblerReset(t *testing.T) {
 
 func TestSessionSegmentsEmpty(t *testing.T) {
 	scs := SessionSegments(nil, 10)
-	if len(scs) != 1 || scs[0].Payload != nil || scs[0].PayloadSarState != SARNone {
+	if len(scs) != 1 || len(scs[0].Payload) != 1 || len(scs[0].Payload[0]) != 0 || scs[0].PayloadSarState != SARNone {
 		t.Fatalf("SessionSegments(nil) = %v", scs)
+	}
+	// The empty field is on the wire, so that a peer counting payload
+	// fields sees exactly one.
+	scs[0].SessionId, scs[0].SequenceId, scs[0].ExpectedId = 2, 1, 1
+	b, err := Encode(NewSessionContext("1.3", "proto::a", "proto::b", scs[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.GetSessionContext().GetPayload(); len(got) != 1 || len(got[0]) != 0 {
+		t.Fatalf("decoded payload fields = %q, want one empty field", got)
 	}
 }
 

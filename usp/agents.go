@@ -25,6 +25,10 @@ type agentState struct {
 	dups       dupRing
 	session    *session
 	schema     *datamodel.Schema // from Agent.Schema, if called
+	cert       *mtp.PeerCert     // of its last TLS session
+	// sessionNew: present since its session's PeerUp, so the connect
+	// record that follows on the session is no new announcement.
+	sessionNew bool
 }
 
 // AgentInfo describes an agent the controller knows.
@@ -41,6 +45,10 @@ type AgentInfo struct {
 	// (GetSupportedProtocol, OnBoardRequest).
 	SupportedVersions string
 	LastSeen          time.Time
+	// PeerCert is the certificate the agent presented on its last TLS
+	// session (WebSocket), with its fingerprint and the endpoint ID it
+	// names; nil if it never used one.
+	PeerCert *mtp.PeerCert
 }
 
 // AgentEventKind says what happened to an agent.
@@ -49,8 +57,9 @@ type AgentEventKind int
 // Agent events.
 const (
 	// AgentConnected: the agent announced itself (connect record, also
-	// when it was thought present: it reconnected unnoticed) or sent
-	// something after being absent or unknown.
+	// when it was thought present: it reconnected unnoticed), its UDS or
+	// WebSocket session opened, or it sent something after being absent
+	// or unknown.
 	AgentConnected AgentEventKind = iota + 1
 	// AgentDisconnected: the agent sent a Disconnect record, its WebSocket
 	// or UDS session closed, or the transport reaching it went down.
@@ -91,6 +100,7 @@ func (a *agentState) info() AgentInfo {
 		Version:           a.version,
 		SupportedVersions: a.versions,
 		LastSeen:          a.lastSeen,
+		PeerCert:          a.cert,
 	}
 }
 
@@ -147,8 +157,11 @@ func (c *Controller) agentSeen(id string, r *route, addr mtp.Address, version st
 	case a.route != nil && !a.present:
 		a.present = true
 		ev = AgentConnected
-	case a.route != nil && announce && ev == 0:
+	case a.route != nil && announce && ev == 0 && !a.sessionNew:
 		ev = AgentConnected // announced again at the same address
+	}
+	if announce {
+		a.sessionNew = false
 	}
 	if version != "" && a.versions == "" {
 		// Until the agent lists its versions, write the version it writes.
@@ -164,6 +177,44 @@ func (c *Controller) agentSeen(id string, r *route, addr mtp.Address, version st
 		c.negotiateLater(id)
 	}
 	return a
+}
+
+// agentSession records a session that a transport with a session per peer
+// opened for an authenticated endpoint ID (mtp.PeerUp): the session is the
+// agent's address and its presence, before any record arrives on it.
+func (c *Controller) agentSession(id string, r *route, addr mtp.Address, cert *mtp.PeerCert) {
+	if !record.ValidEndpointID(id) || addr.IsZero() {
+		// Only endpoint IDs get entries, as for records.
+		return
+	}
+	c.mu.Lock()
+	a := c.agents[id]
+	if a == nil {
+		a = c.newAgent(id)
+		c.agents[id] = a
+	}
+	var ev AgentEventKind
+	if a.present && (a.addr != addr || a.route != r) {
+		ev = AgentMoved
+	}
+	a.route, a.addr = r, addr
+	if cert != nil {
+		a.cert = cert
+	}
+	if !a.present {
+		a.present = true
+		ev = AgentConnected
+	}
+	a.sessionNew = true
+	a.lastSeen = time.Now()
+	info := a.info()
+	c.mu.Unlock()
+	if ev != 0 {
+		c.emit(AgentEvent{Kind: ev, Agent: info})
+	}
+	if ev == AgentConnected && c.cfg.autoProtocol {
+		c.negotiateLater(id)
+	}
 }
 
 // agentSupports records the agent's list of supported USP versions.

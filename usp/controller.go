@@ -36,6 +36,8 @@ type Controller struct {
 	subs     map[subKey]*Subscription
 	ops      map[opKey]*Operation
 
+	brokerSt brokerState // see broker.go
+
 	routes  []*route
 	workers []*notifyWorker
 	events  *eventQueue
@@ -93,6 +95,9 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 		r := c.routeFor(addr.MTP)
 		if r == nil {
 			return nil, fmt.Errorf("%w: agent %s uses %s, but no such transport was given", ErrInvalidOption, id, addr.MTP)
+		}
+		if _, onePeer := r.t.(singlePeer); addr.To == "" && !onePeer {
+			return nil, fmt.Errorf("%w: agent %s: an empty address needs a transport with one peer (a UDS or WebSocket client), not %T", ErrInvalidOption, id, r.t)
 		}
 		a := c.newAgent(id)
 		a.route, a.addr, a.configured = r, addr, true
@@ -243,6 +248,12 @@ func (c *Controller) routeFor(k mtp.Kind) *route {
 	return nil
 }
 
+// singlePeer is implemented by client transports with one peer (UDS and
+// WebSocket clients), which accept sends with an empty To.
+type singlePeer interface {
+	PeerID() string
+}
+
 // rejecter is implemented by transports with a session per peer
 // (WebSocket and UDS servers) that can end one peer's session.
 type rejecter interface {
@@ -272,10 +283,21 @@ func (c *Controller) handleEvent(r *route, ev mtp.Event) {
 		// Responses to calls sent over this transport may never come.
 		c.failPending(func(p *pending) bool { return p.route == r }, ErrTransportLost)
 		c.markRouteDown(r, ev.Err)
+	case mtp.PeerUp:
+		// The transport authenticated the peer (UDS handshake, WebSocket
+		// eid or certificate): that is enough to address it, before its
+		// connect record arrives, and after it replaced an older session.
+		if ev.PeerID != "" {
+			c.agentSession(ev.PeerID, r, ev.Peer, ev.PeerCert)
+		}
+		c.sessionHook(r, ev)
 	case mtp.PeerDown:
 		if ev.PeerID != "" {
-			c.agentGone(ev.PeerID, r, fmt.Errorf("%w: %s session closed", ErrAgentGone, r.kind))
+			reason := fmt.Errorf("%w: %s session closed", ErrAgentGone, r.kind)
+			c.agentGone(ev.PeerID, r, reason)
+			c.serviceGone(ev.PeerID, reason)
 		}
+		c.sessionHook(r, ev)
 	}
 }
 
@@ -319,6 +341,11 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		if addr.To == "" {
 			addr = in.ReplyTo
 		}
+		// Before the agent is announced (and asked anything): a 3.1.1
+		// client needs the reply-to suffix on the first request already.
+		if pv, ok := r.t.(mtp.PeerVersions); ok {
+			pv.SetPeerVersion(addr, mqttVersion(rt.MqttConnect.GetVersion()))
+		}
 		c.agentSeen(from, r, addr, rec.GetVersion(), true)
 	case *usprecord.Record_StompConnect:
 		addr := mtp.Address{MTP: r.kind, To: rt.StompConnect.GetSubscribedDestination()}
@@ -330,13 +357,19 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		c.agentSeen(from, r, in.ReplyTo, rec.GetVersion(), true)
 	case *usprecord.Record_Disconnect:
 		d := rt.Disconnect
-		c.agentGone(from, nil, fmt.Errorf("%w: Disconnect record %d: %s", ErrAgentGone, d.GetReasonCode(), d.GetReason()))
+		err := c.sessionDisconnectError(from, d)
 		c.mu.Lock()
 		a := c.agents[from]
 		c.mu.Unlock()
-		if a != nil {
-			c.restartSession(a)
+		if a != nil && c.restartSession(a, d) {
+			// Session context refused, and the requests were sent again
+			// without it: the agent is still there.
+			return
 		}
+		// After restartSession, so that a call made at once sees the
+		// session ended (and a refusal).
+		c.agentGone(from, nil, err)
+		c.serviceGone(from, err)
 	case *usprecord.Record_NoSessionContext:
 		a := c.agentSeen(from, r, in.ReplyTo, rec.GetVersion(), false)
 		c.handlePayload(a, r, rt.NoSessionContext.GetPayload(), false)
@@ -345,6 +378,10 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		c.handleSessionRecord(a, r, rec)
 	default:
 		c.log.Warn("dropping record of unknown type", "from_id", from)
+	}
+	switch rec.GetRecordType().(type) {
+	case *usprecord.Record_MqttConnect, *usprecord.Record_StompConnect, *usprecord.Record_WebsocketConnect, *usprecord.Record_UdsConnect:
+		c.sessionAnnounced(from)
 	}
 }
 
@@ -391,8 +428,11 @@ func (c *Controller) sendMsg(ctx context.Context, a *agentState, m *uspmsg.Msg, 
 	if err != nil {
 		return err
 	}
-	if r == nil || addr.IsZero() {
+	if r == nil || (addr.IsZero() && !a.configured) {
 		return fmt.Errorf("%w %s", ErrUnknownAgent, a.id)
+	}
+	if sess != nil && !inSession && sess.fallback() {
+		sess = nil // the agent refused session context; see SessionConfig.Fallback
 	}
 	if inSession || sess != nil {
 		if sess == nil {
@@ -402,7 +442,7 @@ func (c *Controller) sendMsg(ctx context.Context, a *agentState, m *uspmsg.Msg, 
 		if err != nil {
 			return fmt.Errorf("usp: encoding message: %w", err)
 		}
-		return sess.send(ctx, payload)
+		return sess.send(ctx, m.GetHeader().GetMsgId(), payload)
 	}
 	// The common case: the message is written straight into its record.
 	b, err := record.EncodeMsg(version, a.id, c.id, m)
@@ -517,6 +557,9 @@ func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Requ
 	case res = <-p.ch:
 	case <-ctx.Done():
 		res.err = fmt.Errorf("usp: %s to %s: %w", req.MsgType(), agentID, ctx.Err())
+		if why := c.noAnswerReason(a); why != nil {
+			res.err = fmt.Errorf("usp: %s to %s: %w; %w", req.MsgType(), agentID, ctx.Err(), why)
+		}
 	}
 	var v msg.Message
 	if res.err == nil {
@@ -527,6 +570,34 @@ func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Requ
 		return nil, res.err
 	}
 	return v, nil
+}
+
+// noAnswerReason asks the agent's transport whether it knows why answers
+// from the agent cannot arrive (an MQTT 3.1.1 agent whose suffixed answer
+// topic nobody subscribes to), so that a timeout names the cause.
+func (c *Controller) noAnswerReason(a *agentState) error {
+	c.mu.Lock()
+	r, addr := a.route, a.addr
+	c.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	if pv, ok := r.t.(mtp.PeerVersions); ok {
+		return pv.NoAnswerReason(addr)
+	}
+	return nil
+}
+
+// mqttVersion names the MQTT version of an MQTTConnect record as
+// [mtp.PeerVersions] takes it.
+func mqttVersion(v usprecord.MQTTConnectRecord_MQTTVersion) string {
+	switch v {
+	case usprecord.MQTTConnectRecord_V3_1_1:
+		return "3.1.1"
+	case usprecord.MQTTConnectRecord_V5:
+		return "5.0"
+	}
+	return ""
 }
 
 // send sends a request that expects no response (an Operate with
@@ -572,7 +643,7 @@ func (c *Controller) agentForSend(agentID string) (*agentState, error) {
 		return nil, ErrNotStarted
 	}
 	a := c.agents[agentID]
-	if a == nil || a.route == nil || a.addr.IsZero() {
+	if a == nil || a.route == nil || (a.addr.IsZero() && !a.configured) {
 		return nil, fmt.Errorf("%w %s", ErrUnknownAgent, agentID)
 	}
 	return a, nil

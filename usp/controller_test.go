@@ -355,7 +355,7 @@ func TestRegisterWithoutBrokerIsRefused(t *testing.T) {
 
 type broker struct{ calls atomic.Int32 }
 
-func (b *broker) Register(_ context.Context, svc string, r *msg.Register) (*msg.RegisterResp, error) {
+func (b *broker) Register(_ context.Context, _ *usp.Agent, r *msg.Register) (*msg.RegisterResp, error) {
 	b.calls.Add(1)
 	var out msg.RegisterResp
 	for _, p := range r.Paths {
@@ -368,7 +368,7 @@ func (b *broker) Register(_ context.Context, svc string, r *msg.Register) (*msg.
 	return &out, nil
 }
 
-func (b *broker) Deregister(context.Context, string, *msg.Deregister) (*msg.DeregisterResp, error) {
+func (b *broker) Deregister(context.Context, *usp.Agent, *msg.Deregister) (*msg.DeregisterResp, error) {
 	b.calls.Add(1)
 	return nil, &msg.Error{Code: msg.CodeDeregisterFailure, Message: "nothing registered"}
 }
@@ -412,6 +412,7 @@ func TestNewControllerChecksOptions(t *testing.T) {
 		{"no transport", ctrlID, nil},
 		{"agent on a missing MTP", ctrlID, []usp.Option{usp.WithTransport(ep), usp.WithAgent("proto::a", mtp.Address{MTP: mtp.MQTT, To: "t"})}},
 		{"empty agent address", ctrlID, []usp.Option{usp.WithTransport(ep), usp.WithAgent("proto::a", mtp.Address{})}},
+		{"empty To on a memory endpoint", ctrlID, []usp.Option{usp.WithTransport(ep), usp.WithAgent("proto::a", mtp.Address{MTP: mtp.Memory})}},
 		{"nil transport", ctrlID, []usp.Option{usp.WithTransport(nil)}},
 	}
 	for _, tc := range cases {

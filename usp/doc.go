@@ -33,10 +33,20 @@
 // The controller learns where each agent is from its connect records
 // (MQTTConnect, STOMPConnect, WebSocketConnect, UDSConnect), from the reply
 // address of everything it sends, and from [WithAgent]. Disconnect records
-// and lost WebSocket or UDS sessions mark it gone; [Controller.Agents]
+// and lost WebSocket or UDS sessions mark it gone. Over UDS and WebSocket
+// the session itself names the peer (handshake, ?eid=, certificate): the
+// agent is addressable, and listed as connected, from the mtp.PeerUp event
+// on, so a request right after a client transport's Start needs no
+// [WithAgent], and an agent whose session replaced an older one is reached
+// through the new one at once. [Controller.Agents]
 // lists the agents and [Controller.OnAgentEvent] observes the changes.
 // Records to an agent carry a USP version it accepts: "1.3" by default, the
 // highest common version once the agent has listed its versions.
+// A transport that frames records by the peer's protocol version
+// ([mtp.PeerVersions], such as mtp/mqtt for MQTT 3.1.1 clients) is told
+// the MQTT version of each MQTTConnect record before the agent is
+// announced, and a request that times out carries the transport's reason
+// when it knows why no answer can arrive.
 //
 // # Notifications
 //
@@ -66,7 +76,17 @@
 //
 // With [WithBrokerHandler], Register and Deregister requests from USP
 // Services reach a [BrokerHandler]; without one they are refused with
-// error 7001.
+// error 7001. The handler gets the Service as an [Agent] handle, is called
+// one request at a time in arrival order, and cannot take the controller
+// down: a panic, a nil response or a nil *msg.Error becomes error 7003.
+// With allow_partial false, a RegisterResp with a failed path is sent as an
+// Error message (7028, a ParamErr per path), as TR-369 requires. A handler
+// that also implements [AfterRegisterer] acts once the RegisterResp is out
+// (asking the Service for its supported data model), and one that
+// implements [ServiceWatcher] learns when a Service's session ends, which
+// voids its registrations. [Registry] implements all three: it keeps which
+// Service owns which path, refuses overlaps with 7029, accepts a Service
+// registering its own paths again, and frees them when it leaves.
 //
 // # Session context
 //
@@ -75,6 +95,46 @@
 // retransmission and segmentation of large messages. It is off by default,
 // as agents in the field do not enable it; an agent that sends a session
 // record anyway gets a Disconnect record with code 7106.
+//
+// Either side opens the session with its first record. When the agent
+// ends it with a Disconnect record, the calls waiting on it fail with an
+// error matching [ErrSessionFailed] and [ErrAgentGone], nothing is sent,
+// and the next message opens a new session starting at sequence_id 1
+// (unless the agent opens one first, which is adopted). An agent that
+// restarts its session with an id it used before, as OB-USP-A does after
+// every boot, is followed (see internal/e2e, "Peers that reuse session
+// ids"): its connect record or Disconnect tells the controller to expect
+// it.
+//
+// Recovery is bounded. While a call waits for a request the agent has not
+// acknowledged, or records from the agent are missing, the controller
+// resends the request and asks for the missing records after
+// [SessionConfig].RetryInterval without progress, then after twice that,
+// and so on, [SessionConfig].MaxRetries times. Then it gives up: the
+// waiting calls fail with [ErrSessionFailed]; a gap that could not be
+// closed restarts the session (TR-369 R-E2E.21) after the messages
+// complete beyond it are handled. A session with nothing waiting sends
+// nothing: records the agent never acknowledges (it need not send
+// acknowledgement-only records) are not resent for their own sake.
+//
+// An agent that refuses session context (Disconnect 7106, or 7105 to a
+// session it never joined when the reason says so or it repeats, as
+// OB-USP-A in SessionMode Forbid answers) fails the call with
+// [ErrSessionRefused], which matches [ErrSessionFailed]. The next attempt
+// waits RetryInterval, then twice that; after three refusals the
+// controller stops trying until the agent opens a session itself. With
+// [SessionConfig].Fallback, messages to such an agent go without session
+// context instead, the refused requests included: those are sent again
+// when the agent announces itself with its connect record (OB-USP-A drops
+// its connection after a Disconnect), or after RetryInterval. That suits
+// agents without session support and agents whose SessionMode is Allow.
+//
+// OB-USP-A's experimental session (its E2ESESSION_EXPERIMENTAL_USP_V_1_2
+// build) neither retransmits nor detects duplicates: a request resent
+// because its answer was lost, or was slower than RetryInterval, is
+// executed again, and a lost record of the agent's is recovered only by
+// giving the gap up. Choose a RetryInterval above the slowest answer
+// expected from such agents. usptest's SessionConfig.Reference models it.
 //
 // # Errors
 //
@@ -89,5 +149,8 @@
 //
 // Logs go to the *slog.Logger given with [WithLogger]. [WithHooks] installs
 // a [Hooks] implementation that sees every record and every request's
-// outcome and duration.
+// outcome and duration; one that also implements [SessionHooks] sees each
+// UDS or WebSocket session open, with the certificate the peer presented,
+// and close. [AgentInfo.PeerCert] keeps the certificate of an agent's last
+// TLS session, with its fingerprint and the endpoint ID it names.
 package usp

@@ -33,4 +33,10 @@ var (
 	ErrSubscriptionClosed = errors.New("usp: subscription closed")
 	// ErrSessionFailed: the end-to-end session with the agent failed.
 	ErrSessionFailed = errors.New("usp: session context failed")
+	// ErrSessionRefused: the agent refused the end-to-end session context
+	// (Disconnect record 7106, or 7105 to a session it never joined, as
+	// OB-USP-A in SessionMode Forbid answers). Errors that carry it match
+	// [ErrSessionFailed] too. See [SessionConfig] for what the controller
+	// does next.
+	ErrSessionRefused = errors.New("usp: agent refused the session context")
 )

@@ -130,3 +130,42 @@ func ExampleController_OnAgentEvent() {
 	// Output:
 	// os::012345-EXAMPLE02
 }
+
+// A USP Broker: a Service registers the paths it serves, and the Broker
+// asks it for their supported data model once the RegisterResp is out.
+func ExampleRegistry() {
+	net := memory.NewNetwork()
+	bt, _ := net.Endpoint("proto::example-broker")
+	st, _ := net.Endpoint("proto::example-service")
+	described := make(chan int, 1)
+	reg := &usp.Registry{
+		Registered: func(ctx context.Context, svc *usp.Agent, paths []string) {
+			dm, err := svc.GetSupportedDM(ctx, msg.GetSupportedDM{Paths: paths, FirstLevelOnly: true})
+			if err != nil {
+				described <- -1
+				return
+			}
+			described <- len(dm.Results[0].Objects)
+		},
+	}
+	broker, _ := usp.NewController("proto::example-broker", usp.WithTransport(bt), usp.WithBrokerHandler(reg))
+	_ = broker.Start(context.Background())
+	defer broker.Close(context.Background())
+	svc, _ := usptest.NewAgent("proto::example-service", usptest.WithTransport(st),
+		usptest.WithController("proto::example-broker", mtp.Address{MTP: mtp.Memory, To: "proto::example-broker"}))
+	_ = svc.Start(context.Background())
+	defer svc.Close(context.Background())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := svc.Register(ctx, "proto::example-broker", msg.Register{Paths: []string{"Device.WiFi.", "Device.Nope"}})
+	fmt.Println(resp, err) // allow_partial false: one bad path fails all
+	resp, _ = svc.Register(ctx, "proto::example-broker", msg.Register{Paths: []string{"Device.WiFi."}})
+	fmt.Println(resp.Results[0].Path, <-described > 0)
+	owner, _ := reg.Owner("Device.WiFi.SSID.1.SSID")
+	fmt.Println(owner)
+	// Output:
+	// <nil> usp error 7028 (register failure): registration failed and allow_partial is false: no path was registered; Device.Nope: 7028 (register failure): not an object path of the supported data model
+	// Device.WiFi. true
+	// proto::example-service
+}

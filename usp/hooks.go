@@ -32,3 +32,26 @@ func (NopHooks) RecordReceived(mtp.Kind, int) {}
 
 // RequestDone does nothing.
 func (NopHooks) RequestDone(string, uspmsg.Header_MsgType, time.Duration, error) {}
+
+// SessionHooks is an optional extension of [Hooks] for transports with a
+// session per peer (UDS, WebSocket): the controller calls SessionOpened
+// when a peer's session opens, with the certificate it presented over TLS
+// (nil otherwise), and SessionClosed when it ends, so that an audit log
+// can record which certificate each agent used.
+type SessionHooks interface {
+	SessionOpened(kind mtp.Kind, peerID string, cert *mtp.PeerCert)
+	SessionClosed(kind mtp.Kind, peerID string, err error)
+}
+
+// sessionHook reports a PeerUp or PeerDown to the hooks that want it.
+func (c *Controller) sessionHook(r *route, ev mtp.Event) {
+	h, ok := c.cfg.hooks.(SessionHooks)
+	if !ok {
+		return
+	}
+	if ev.Kind == mtp.PeerUp {
+		h.SessionOpened(r.kind, ev.PeerID, ev.PeerCert)
+	} else {
+		h.SessionClosed(r.kind, ev.PeerID, ev.Err)
+	}
+}

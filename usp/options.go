@@ -53,14 +53,17 @@ func WithLogger(l *slog.Logger) Option {
 
 // WithAgent configures the address of an agent, for agents that never
 // announce themselves (or before they do). Addresses learned from the
-// agent's own traffic replace it.
+// agent's own traffic replace it. addr.To may be empty where the binding
+// needs no destination: a UDS or WebSocket client, whose one peer is the
+// agent (NewController checks it). Over a session transport the agent is
+// addressable from the moment its session opens, without WithAgent.
 func WithAgent(endpointID string, addr mtp.Address) Option {
 	return func(c *config) error {
 		if endpointID == "" {
 			return fmt.Errorf("%w: empty agent endpoint ID", ErrInvalidOption)
 		}
-		if addr.IsZero() || addr.MTP == "" {
-			return fmt.Errorf("%w: agent %s: address needs an MTP and a destination", ErrInvalidOption, endpointID)
+		if addr.MTP == "" {
+			return fmt.Errorf("%w: agent %s: address needs an MTP", ErrInvalidOption, endpointID)
 		}
 		if c.agents == nil {
 			c.agents = make(map[string]mtp.Address)

@@ -52,7 +52,8 @@ func newSessAgent(t *testing.T, net *memory.Network, id string, maxSegment int) 
 			case <-a.done:
 				return
 			case <-tick.C:
-				a.send(a.sess.Retry())
+				_, recs, _ := a.sess.Retry()
+				a.send(recs)
 			}
 		}
 	}()

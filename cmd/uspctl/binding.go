@@ -90,10 +90,13 @@ func newMQTTBinding(a *app) (binding, error) {
 	if broker == "" {
 		broker = defaultMQTTBroker
 	}
-	topic, random := s.topic, ""
+	topic, random, timeoutHint := s.topic, "", ""
 	if topic == "" {
 		topic = "/usp/controller/" + instanceOf(s.controllerID) + "-" + randomTag()
 		random = topic
+		// A 3.1.1 client gets no Response Topic through the broker, so it
+		// answers a first request on the topic it was configured with.
+		timeoutHint = "an agent whose MQTT client is 3.1.1 answers on the controller topic it is configured with: give that topic with --topic"
 	}
 	if s.qos != 0 && s.qos != 1 {
 		return binding{}, usageErrorf("--qos must be 0 or 1")
@@ -130,6 +133,7 @@ func newMQTTBinding(a *app) (binding, error) {
 		},
 		hint:        "give the agent's topic with --agent-topic",
 		randomLocal: random,
+		timeoutHint: timeoutHint,
 	}, nil
 }
 
@@ -151,6 +155,13 @@ func newWebSocketBinding(a *app) (binding, error) {
 	if err != nil {
 		return binding{}, err
 	}
+	var roots *x509.CertPool
+	if s.tlsAgentID {
+		if tlsCfg == nil || tlsCfg.RootCAs == nil || s.tlsInsecure {
+			return binding{}, usageErrorf("--tls-agent-id needs --tls-ca (the CA of the agents' certificates) and no --tls-insecure")
+		}
+		roots = tlsCfg.RootCAs
+	}
 	switch {
 	case s.listen != "" && s.wsURL != "":
 		return binding{}, usageErrorf("--listen (server role) and --ws-url (client role) exclude each other")
@@ -163,6 +174,9 @@ func newWebSocketBinding(a *app) (binding, error) {
 		}
 		if tlsCfg != nil {
 			opts = append(opts, websocket.WithTLS(tlsCfg))
+		}
+		if roots != nil {
+			opts = append(opts, websocket.WithClientCertificates(roots))
 		}
 		srv, err := websocket.NewServer(opts...)
 		if err != nil {
@@ -190,6 +204,9 @@ func newWebSocketBinding(a *app) (binding, error) {
 		}
 		if tlsCfg != nil {
 			opts = append(opts, websocket.WithTLS(tlsCfg))
+		}
+		if roots != nil {
+			opts = append(opts, websocket.WithServerCertificate(roots))
 		}
 		c, err := websocket.NewClient(s.wsURL, s.controllerID, opts...)
 		if err != nil {

@@ -38,6 +38,7 @@ type settings struct {
 	tlsCert     string
 	tlsKey      string
 	tlsInsecure bool
+	tlsAgentID  bool
 
 	destination      string
 	agentDestination string
@@ -48,6 +49,7 @@ type settings struct {
 
 	sessionContext bool
 	maxSegment     int
+	fallback       bool
 
 	timeout time.Duration
 	output  string
@@ -90,6 +92,7 @@ func (s *settings) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&s.tlsCert, "tls-cert", "", "PEM client certificate")
 	f.StringVar(&s.tlsKey, "tls-key", "", "PEM key of the client certificate")
 	f.BoolVar(&s.tlsInsecure, "tls-insecure", false, "do not verify the server's certificate")
+	f.BoolVar(&s.tlsAgentID, "tls-agent-id", false, "WebSocket: verify the agent's certificate against --tls-ca and require its urn:bbf:usp:id: URI to name the agent, instead of the host name (--ws-url), or to name the endpoint it dials in as (--listen)")
 
 	f.StringVar(&s.destination, "destination", "", "STOMP destination this controller receives on (default /queue/usp-controller-<controller instance>-<random>)")
 	f.StringVar(&s.agentDestination, "agent-destination", "", "STOMP destination the agent subscribes to; "+placeholderEndpoint+" stands for the agent's endpoint ID")
@@ -100,6 +103,7 @@ func (s *settings) addFlags(f *pflag.FlagSet) {
 
 	f.BoolVar(&s.sessionContext, "session-context", false, "exchange messages inside an end-to-end session context (most agents do not enable it)")
 	f.IntVar(&s.maxSegment, "max-segment", 0, "with --session-context, split messages longer than this many bytes over several records (0: never)")
+	f.BoolVar(&s.fallback, "session-fallback", false, "with --session-context, go without it when the agent refuses it (Disconnect 7106); for agents whose SessionMode is Allow")
 
 	f.DurationVar(&s.timeout, "timeout", defaultTimeout, "how long to wait for each answer (and for connecting)")
 	f.StringVarP(&s.output, flagOutput, "o", outputText, "output format: text or json")

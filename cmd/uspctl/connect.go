@@ -26,6 +26,8 @@ type binding struct {
 	// randomLocal is the made-up topic or destination this controller
 	// receives on when none was configured; agents do not know it.
 	randomLocal string
+	// timeoutHint is added to the error of a request that got no answer.
+	timeoutHint string
 }
 
 // agentSpec is one agent from --agent or --agents.
@@ -56,10 +58,10 @@ func (a *app) connect(ctx context.Context, agents []agentSpec, opts ...usp.Optio
 	}
 	opts = append([]usp.Option{usp.WithTransport(b.t), usp.WithLogger(a.log)}, opts...)
 	if a.s.sessionContext {
-		opts = append(opts, usp.WithSessionContext(usp.SessionConfig{MaxSegment: a.s.maxSegment}))
-	} else if a.s.maxSegment != 0 {
+		opts = append(opts, usp.WithSessionContext(usp.SessionConfig{MaxSegment: a.s.maxSegment, Fallback: a.s.fallback}))
+	} else if a.s.maxSegment != 0 || a.s.fallback {
 		_ = b.t.Close(context.WithoutCancel(ctx))
-		return nil, usageErrorf("--max-segment needs --session-context")
+		return nil, usageErrorf("--max-segment and --session-fallback need --session-context")
 	}
 	for _, ag := range agents {
 		if addr, ok := b.address(ag); ok {

@@ -30,7 +30,8 @@
 // --username/--password, --tls-*), stomp (--broker host:port,
 // --destination, --agent-destination), websocket (--listen ADDR for agents
 // that dial in and announce themselves with a WebSocketConnect record, or
-// --ws-url to dial an agent) or uds (--socket). Agents are named with
+// --ws-url to dial an agent; --tls-agent-id checks the agent's certificate
+// by the endpoint ID it names, see SECURITY.md) or uds (--socket). Agents are named with
 // --agent ID (repeatable, optionally ID=ADDRESS) or --agents FILE. The
 // "{id}" placeholder in --agent-topic and --agent-destination stands for
 // each agent's endpoint ID. --timeout bounds connecting and each request.

@@ -158,6 +158,9 @@ func (a *app) runRequest(ctx context.Context, f requestFunc) error {
 			return finish(id, nil, err)
 		}
 		res, err := f(ctx, cn, cn.c.Agent(id))
+		if cn.b.timeoutHint != "" && exitCode(err) == exitTimeout {
+			err = fmt.Errorf("%w (%s)", err, cn.b.timeoutHint)
+		}
 		return finish(id, res, err)
 	}
 	if !multi {

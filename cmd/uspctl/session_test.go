@@ -39,8 +39,17 @@ func TestSessionContext(t *testing.T) {
 	if r := e.run(plain, "get", "--session-context", "--timeout", "2s", "Device.DeviceInfo.ModelName"); r.code == exitOK {
 		t.Fatalf("a session-context get succeeded against an agent without session context:\n%s", r.stdout)
 	}
-	// --max-segment alone is a usage error.
+	if r := e.run(plain, "get", "--session-context", "--timeout", "2s", "Device.DeviceInfo.ModelName"); !strings.Contains(r.stderr, "refused the session context") {
+		t.Fatalf("the refusal is not said:\n%s", r.stderr)
+	}
+	// With --session-fallback the refused request goes again without
+	// session context.
+	if r := e.run(plain, "get", "--session-context", "--session-fallback", "--timeout", "5s", "Device.DeviceInfo.ModelName"); r.code != exitOK {
+		t.Fatalf("with --session-fallback: exit %d\n%s", r.code, r.stderr)
+	}
+	// --max-segment or --session-fallback alone is a usage error.
 	e.run(id, "get", "--max-segment", "64", "Device.DeviceInfo.ModelName").wantCode(t, exitUsage)
+	e.run(id, "get", "--session-fallback", "Device.DeviceInfo.ModelName").wantCode(t, exitUsage)
 }
 
 // TestAgentNotOnBroker: an agent whose topic nobody subscribes to is

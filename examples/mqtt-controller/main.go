@@ -14,6 +14,11 @@
 // the authority that signed the broker's certificate, and --tls-cert and
 // --tls-key a client certificate for brokers that ask for one.
 //
+// Agents whose MQTT client is 3.1.1 need nothing more: the broker must
+// speak both versions (mosquitto does), and the agent must be configured
+// with this controller's topic (--topic), where it sends its records with
+// a reply-to suffix that the transport subscribes to by default.
+//
 // Only the transport is MQTT-specific: the controller code, in
 // examples/internal/walkthrough, is the same one the STOMP example runs.
 package main

@@ -157,3 +157,34 @@ func TestSharedRabbitMQ(t *testing.T) {
 	}
 	stompRoundTrip(t, addr, stomp.ConnOpt.Host("/"), stomp.ConnOpt.Login("guest", "guest"))
 }
+
+func TestMosquittoClients311(t *testing.T) {
+	url := StartMosquitto(t)
+	sub := SubscribeMQTT311(t, url, "legacy-agent", "agent/legacy/#", "other")
+	v5 := DialPaho(t, url, "ctl/v5")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// Binary payload with a newline and a space: lines carry it in hex.
+	bin := []byte{0, 1, '\n', ' ', 0xff}
+	if err := v5.Publish(ctx, "agent/legacy/reply-to=ctl%2Fv5", "ctl/v5", 1, bin); err != nil {
+		t.Fatal(err)
+	}
+	m, err := sub.Receive(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Topic != "agent/legacy/reply-to=ctl%2Fv5" || !bytes.Equal(m.Payload, bin) {
+		t.Fatalf("mosquitto_sub got %q %q", m.Topic, m.Payload)
+	}
+	if err := PublishMQTT311(t, url, "ctl/v5", bin); err != nil {
+		t.Fatal(err)
+	}
+	got, err := v5.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A 3.1.1 publish reaches an MQTT 5 subscriber without properties.
+	if !bytes.Equal(got.Payload, bin) || got.Properties.ResponseTopic != "" || got.Properties.ContentType != "" {
+		t.Fatalf("v5 client got %q %+v", got.Payload, got.Properties)
+	}
+}

@@ -36,5 +36,7 @@
 //
 // [DialPaho] is a bare paho.golang client ([PahoPeer]) for benchmarks
 // against gousp's transports and for scripted peers; [DialMQTT311] is a
-// minimal MQTT 3.1.1 client, to play agents that only speak 3.1.1.
+// minimal MQTT 3.1.1 client, to play agents that only speak 3.1.1;
+// [SubscribeMQTT311] and [PublishMQTT311] drive Debian's mosquitto-clients
+// with -V mqttv311, a 3.1.1 client that gousp did not write.
 package brokertest

@@ -26,6 +26,10 @@ type MochiConfig struct {
 	MaximumPacketSize uint32
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
+	// ACL, when set, decides which topics a client may publish to (write)
+	// and which filters it may subscribe to or receive from; a refused
+	// subscription gets SUBACK reason 0x87. Nil allows everything.
+	ACL func(cl *mqtt.Client, topic string, write bool) bool
 }
 
 // Mochi is an embedded mochi-mqtt broker owned by one test. Every Start
@@ -92,7 +96,7 @@ func (m *Mochi) Start() {
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = m.cfg.MaximumPacketSize
 	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: logger, Capabilities: caps})
-	if err := srv.AddHook(new(allowAll), nil); err != nil {
+	if err := srv.AddHook(&allowAll{acl: m.cfg.ACL}, nil); err != nil {
 		m.t.Fatalf("brokertest: mochi hook: %v", err)
 	}
 	for _, h := range m.cfg.Hooks {
@@ -138,9 +142,13 @@ func (m *Mochi) Restart() {
 	m.Start()
 }
 
-// allowAll lets every client connect and use every topic (mochi's own
-// allow-all hook lives in a package with dependencies outside go.mod).
-type allowAll struct{ mqtt.HookBase }
+// allowAll lets every client connect and use every topic that acl, if
+// set, allows (mochi's own allow-all hook lives in a package with
+// dependencies outside go.mod).
+type allowAll struct {
+	mqtt.HookBase
+	acl func(*mqtt.Client, string, bool) bool
+}
 
 func (*allowAll) ID() string { return "gousp-allow-all" }
 
@@ -150,4 +158,6 @@ func (*allowAll) Provides(b byte) bool {
 
 func (*allowAll) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
 
-func (*allowAll) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
+func (a *allowAll) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	return a.acl == nil || a.acl(cl, topic, write)
+}

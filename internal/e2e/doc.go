@@ -32,6 +32,70 @@
 // that a lost opening record does not leave the two ends apart. [Session.Restart] starts a new session on our side, for instance
 // when the peer sent a DisconnectRecord with code 7105.
 //
+// # State machine
+//
+// A Session is in one of these states; "peer" is the other endpoint.
+//
+//   - None: no session id yet ([New] with 0) or the session was given up
+//     with [Session.End]. Wrap opens a session of ours (Opening); a record
+//     of the peer with a session id not given up opens the peer's (Up).
+//   - Opening: we chose the id (Originated) and the peer has not written
+//     in it yet (not Confirmed). Our first record has sequence_id 1; a
+//     record without a message opens the session too. Retry sends that
+//     first record again while the peer stays silent; records of the peer
+//     in another session are answered with it now and then (see Sessions).
+//   - Up: both ends write in the session (Confirmed). Records are
+//     numbered, acknowledged, held until gaps fill, reassembled.
+//
+// Transitions out of Opening and Up:
+//
+//   - a record with a session id we have not used: R-E2E.6, the peer's
+//     new session, Up (with the exceptions under Sessions);
+//   - a record that reuses the current or a given-up id with sequence_id
+//     1, after the peer restarted (see Peers that reuse session ids): Up
+//     in the peer's new session;
+//   - a record that cannot be processed, or a gap Retry gave up on
+//     (R-E2E.21): a new session of ours, Opening, with the opening record
+//     returned to send;
+//   - [Session.Restart]: a new session of ours, Opening, with its opening
+//     record returned (send it: the next record of ours follows it);
+//   - [Session.End], as when the peer sent a DisconnectRecord: None,
+//     nothing to send; the next record of ours has sequence_id 1.
+//
+// Every record without a message (an opening record, an acknowledgement,
+// a retransmit request) carries one empty payload field: TR-369 allows a
+// record without payload to open a session, R-E2E.2 asks for a payload or
+// a retransmit_id, and OB-USP-A refuses any session_context record without
+// exactly one payload field. One empty field satisfies every reading.
+//
+// # Peers that reuse session ids
+//
+// OB-USP-A counts its session ids from 2 after every boot and starts
+// again at sequence_id 1, so the first record of its new session looks
+// like a duplicate of the first record of the old one. A record with the
+// current session id, sequence_id 1 and expected_id 1, when we have
+// processed sequence_id 1 already, is taken as the first record of a new
+// session with the same id when
+//
+//   - its content differs from the first record we processed in the
+//     session (an honest peer never sends two different records under one
+//     sequence_id; a replayed or duplicated copy is byte for byte the
+//     same and stays a duplicate), or
+//   - it carries no message and the peer told us it may have restarted:
+//     [Session.ExpectPeerRestart], which the controller calls when the
+//     agent sends a DisconnectRecord or a connect record (what an agent
+//     sends after a reboot). Processing a copy of a record without a
+//     message does nothing twice, so at worst a duplicate resets the
+//     sequence state, once per announcement.
+//
+// A given-up id (after End) is reused this way only after
+// ExpectPeerRestart, so a late record of an ended session is not taken for
+// a new one. The announcement lapses when the peer carries on with the
+// current session (a record with sequence_id above 1 processed in order)
+// or once it is used. Records of the new session that overtook its first
+// one are taken for old ones and dropped; they are asked for again like
+// any lost record.
+//
 // # Sequencing and acknowledgement
 //
 // Every record we write takes the next sequence_id, from 1 (R-E2E.14,
@@ -54,8 +118,18 @@
 // record no longer kept, or asked for more than Config.MaxRetransmitTries
 // times, fails the session. The specification leaves timeouts to the
 // implementation, and so does this package: when an answer is overdue, the
-// caller sends what [Session.Retry] returns (unacknowledged records and a
-// fresh request for a gap).
+// caller sends what [Session.Retry] returns (the unacknowledged records
+// that carry a message, the opening record while the peer has not joined,
+// and a fresh request for a gap), from a timer with a backoff.
+//
+// Retry is bounded: after Config.MaxRetries rounds in a row without
+// progress it gives up. A gap that cannot be closed (the peer does not
+// retransmit) fails the session as R-E2E.21 requires: the messages
+// complete beyond the gap are still returned, then a new session opens.
+// Records that stay unacknowledged (the peer sends no acknowledgement-only
+// records, or is gone) stop being resent until the peer makes progress;
+// the session itself is not failed. An idle session, with nothing
+// unacknowledged and no gap, gives Retry nothing to send.
 //
 // # Segmentation and reassembly
 //
@@ -84,8 +158,14 @@
 // Where TR-369 is silent or ambiguous, this package chooses:
 //
 //   - retransmit_id and expected_id are honoured when a record arrives, not
-//     when its turn comes, so that losses in both directions at once cannot
-//     deadlock two ends whose requests each wait behind a gap;
+//     when its turn comes, even for a record too far ahead to hold, so that
+//     losses in both directions at once cannot deadlock two ends whose
+//     requests each wait behind a gap;
+//   - a record without a message carries one empty payload field;
+//   - a peer's session with a reused id is recognised as described under
+//     Peers that reuse session ids;
+//   - Retry gives up after a bounded number of rounds, and a gap given up
+//     still delivers the complete messages held beyond it;
 //   - a retransmit request is served before the same record's expected_id
 //     releases kept records;
 //   - records too far ahead to hold are dropped rather than failing the

@@ -24,6 +24,10 @@ var (
 	// ErrRetransmitLimit: the peer asked for the same record more than
 	// MaxRetransmitTries times.
 	ErrRetransmitLimit = errors.New("e2e: record retransmitted too many times")
+	// ErrNoProgress: [Session.Retry] resent Config.MaxRetries times in a
+	// row and the peer made no progress: it acknowledged nothing new and
+	// sent none of the records we miss.
+	ErrNoProgress = errors.New("e2e: peer made no progress")
 	// ErrInvalidConfig: a [Config] field is out of range.
 	ErrInvalidConfig = errors.New("e2e: invalid configuration")
 	// ErrInvalidSessionID: a session id given to [Session.Restart] cannot be

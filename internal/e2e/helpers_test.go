@@ -70,6 +70,16 @@ func recv(t testing.TB, s *e2e.Session, recs ...*usprecord.Record) (payloads [][
 	return payloads, out
 }
 
+// retry calls s.Retry and fails the test on an error.
+func retry(t testing.TB, s *e2e.Session) []*usprecord.Record {
+	t.Helper()
+	payloads, out, err := s.Retry()
+	if err != nil || len(payloads) != 0 {
+		t.Fatalf("Retry: %d payloads, %v", len(payloads), err)
+	}
+	return out
+}
+
 func wrap(t testing.TB, s *e2e.Session, payload string) []*usprecord.Record {
 	t.Helper()
 	recs, err := s.Wrap([]byte(payload))
@@ -101,4 +111,22 @@ func strs(ps [][]byte) []string {
 		out[i] = string(p)
 	}
 	return out
+}
+
+// emptyField reports whether sc carries exactly one payload field, empty,
+// after a trip through the codec: what OB-USP-A requires of a record
+// without a message.
+func emptyField(sc *usprecord.SessionContextRecord) bool {
+	r := &usprecord.Record{Version: "1.3", ToId: agentID, FromId: ctrlID,
+		RecordType: &usprecord.Record_SessionContext{SessionContext: sc}}
+	b, err := record.Encode(r)
+	if err != nil {
+		return false
+	}
+	d, err := record.Decode(b)
+	if err != nil {
+		return false
+	}
+	p := d.GetSessionContext().GetPayload()
+	return len(p) == 1 && len(p[0]) == 0
 }

@@ -88,6 +88,7 @@ func TestPropertyUnreliableNetwork(t *testing.T) {
 			// Enough to keep every record, so that no loss is fatal.
 			c.RetransmitKeep = 1 << 16
 			c.MaxRetransmitTries = -1
+			c.MaxRetries = -1
 		}
 		cc, ac := cfgs(nil)
 		tweak(&cc)
@@ -135,11 +136,11 @@ func TestPropertyUnreliableNetwork(t *testing.T) {
 				break
 			}
 			if retries++; retries > 10000 {
-				t.Fatalf("%s: no progress after %d retries: agent has %d/%d, controller %d/%d",
-					params, retries, len(agent.received), len(ctrl.sent), len(ctrl.received), len(agent.sent))
+				t.Fatalf("%s: no progress after %d retries: agent has %d/%d, controller %d/%d\nctrl %+v\nagent %+v",
+					params, retries, len(agent.received), len(ctrl.sent), len(ctrl.received), len(agent.sent), ctrlSess.Stats(), agentSess.Stats())
 			}
-			toAgent.send(ctrlSess.Retry()...)
-			toCtrl.send(agentSess.Retry()...)
+			toAgent.send(retry(t, ctrlSess)...)
+			toCtrl.send(retry(t, agentSess)...)
 		}
 		same(t, params+": controller to agent", ctrl.sent, agent.received)
 		same(t, params+": agent to controller", agent.sent, ctrl.received)
@@ -194,6 +195,7 @@ func TestPropertyRestarts(t *testing.T) {
 			c.MaxSegment = 16
 			c.RetransmitKeep = 1 << 16
 			c.MaxRetransmitTries = -1
+			c.MaxRetries = -1
 		})
 		loss, dup, reorder := rng.Float64()*0.2, rng.Float64()*0.1, rng.IntN(10)
 		params := fmt.Sprintf("seed %d: loss %.2f dup %.2f reorder %d", seed, loss, dup, reorder)
@@ -250,8 +252,8 @@ func TestPropertyRestarts(t *testing.T) {
 			if retries > 1000 {
 				t.Fatalf("%s: sessions never settle:\ncontroller %+v\nagent      %+v", params, ctrlSess.Stats(), agentSess.Stats())
 			}
-			toAgent.send(ctrlSess.Retry()...)
-			toCtrl.send(agentSess.Retry()...)
+			toAgent.send(retry(t, ctrlSess)...)
+			toCtrl.send(retry(t, agentSess)...)
 			run(false)
 		}
 
@@ -263,8 +265,8 @@ func TestPropertyRestarts(t *testing.T) {
 				t.Fatalf("%s: after settling, %d and %d of 20 messages arrived", params, len(agent.received), len(ctrl.received))
 			}
 			run(false)
-			toAgent.send(ctrlSess.Retry()...)
-			toCtrl.send(agentSess.Retry()...)
+			toAgent.send(retry(t, ctrlSess)...)
+			toCtrl.send(retry(t, agentSess)...)
 		}
 		run(false)
 		same(t, params+": after settling, controller to agent", ctrl.sent, agent.received)

@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 
 	"github.com/gousp/gousp/proto/usprecord"
@@ -17,6 +20,7 @@ const (
 	DefaultRetransmitKeep     = 64
 	DefaultMaxOutOfOrder      = 64
 	DefaultMaxRetransmitTries = 5
+	DefaultMaxRetries         = 4
 )
 
 // exhaustionMargin is how close to the largest sequence_id a session may get
@@ -74,6 +78,11 @@ type Config struct {
 	// E2ESession.MaxRetransmitTries); 0 means [DefaultMaxRetransmitTries],
 	// a negative value means no limit.
 	MaxRetransmitTries int
+	// MaxRetries is how many times in a row [Session.Retry] resends
+	// without the peer making progress (acknowledging a record, or sending
+	// the next one we miss) before it gives up; 0 means
+	// [DefaultMaxRetries], a negative value means no limit.
+	MaxRetries int
 }
 
 func (c Config) check() (Config, error) {
@@ -105,6 +114,9 @@ func (c Config) check() (Config, error) {
 	if c.MaxRetransmitTries == 0 {
 		c.MaxRetransmitTries = DefaultMaxRetransmitTries
 	}
+	if c.MaxRetries == 0 {
+		c.MaxRetries = DefaultMaxRetries
+	}
 	return c, nil
 }
 
@@ -127,7 +139,7 @@ func NewSessionID() uint64 {
 func (s *Session) nextIDLocked() uint64 {
 	top := s.id
 	for _, r := range s.retired {
-		top = max(top, r)
+		top = max(top, r.id)
 	}
 	if top == 0 || top > math.MaxUint64-(1<<33) {
 		return NewSessionID()
@@ -144,9 +156,11 @@ type Session struct {
 	id         uint64 // 0 until the first Wrap or Receive
 	originated bool   // we chose id rather than adopting the peer's
 	confirmed  bool   // the peer has sent a record within id
-	retired    [retiredKept]uint64
-	retiredAt  int // next slot of retired to overwrite
-	ignored    int // records of other sessions ignored since id began
+	retired    [retiredKept]retiredSession
+	retiredAt  int  // next slot of retired to overwrite
+	ignored    int  // records of other sessions ignored since id began
+	rebirth    bool // the peer said it may have lost its state (ExpectPeerRestart)
+	first      digest
 
 	// Sending side.
 	nextSeq  uint64        // sequence_id of the next record we write
@@ -161,6 +175,43 @@ type Session struct {
 	early      map[uint64]*usprecord.SessionContextRecord
 	earlyBytes int
 	reasm      *record.Reassembler
+
+	// Retry's bookkeeping: rounds without progress since the mark.
+	retries    int
+	markID     uint64
+	markAcked  uint64
+	markExpect uint64
+	gaveUp     bool // resends stopped until the peer makes progress
+}
+
+// digest identifies the first record the peer sent in a session (its
+// sequence_id 1), to tell a duplicate of it from the first record of a
+// new session that reuses the id; see rebornLocked.
+type digest struct {
+	sum uint64
+	set bool
+}
+
+func digestOf(sc *usprecord.SessionContextRecord) digest {
+	h := fnv.New64a()
+	var b [16]byte
+	binary.BigEndian.PutUint32(b[:], uint32(sc.GetPayloadSarState()))
+	binary.BigEndian.PutUint32(b[4:], uint32(sc.GetPayloadrecSarState()))
+	binary.BigEndian.PutUint64(b[8:], sc.GetRetransmitId())
+	h.Write(b[:])
+	for _, p := range sc.GetPayload() {
+		binary.BigEndian.PutUint64(b[:8], uint64(len(p)))
+		h.Write(b[:8])
+		h.Write(p)
+	}
+	return digest{sum: h.Sum64(), set: true}
+}
+
+// retiredSession is a session id given up, with the digest of the peer's
+// first record in it.
+type retiredSession struct {
+	id    uint64
+	first digest
 }
 
 type sentRecord struct {
@@ -207,6 +258,8 @@ type Stats struct {
 	Confirmed      bool   // the peer has sent a record within it
 	NextSequence   uint64 // sequence_id of our next record
 	Expected       uint64 // next sequence_id expected from the peer
+	Acknowledged   uint64 // highest expected_id from the peer: it holds our records below
+	Retries        int    // Retry rounds in a row without progress
 	Unacknowledged int    // records kept for retransmission
 	OutOfOrder     int    // records held until a gap fills
 	Reassembling   int    // bytes of an unfinished segmented message
@@ -222,6 +275,8 @@ func (s *Session) Stats() Stats {
 		Confirmed:      s.confirmed,
 		NextSequence:   s.nextSeq,
 		Expected:       s.expected,
+		Acknowledged:   s.acked,
+		Retries:        s.retries,
 		Unacknowledged: len(s.sent),
 		OutOfOrder:     len(s.early),
 		Reassembling:   s.reasm.Buffered(),
@@ -254,12 +309,8 @@ func (s *Session) Wrap(payload []byte) ([]*usprecord.Record, error) {
 }
 
 func (s *Session) wrapLocked(payload []byte) []*usprecord.Record {
-	var scs []*usprecord.SessionContextRecord
-	if len(payload) == 0 {
-		scs = []*usprecord.SessionContextRecord{{}}
-	} else {
-		scs = record.SessionSegments(payload, s.cfg.MaxSegment)
-	}
+	// An empty payload gives one record with one empty payload field.
+	scs := record.SessionSegments(payload, s.cfg.MaxSegment)
 	out := make([]*usprecord.Record, len(scs))
 	for i, sc := range scs {
 		out[i] = s.sendLocked(sc)
@@ -350,7 +401,12 @@ func (s *Session) Receive(r *usprecord.Record) (payloads [][]byte, out []*usprec
 			Msg:  fmt.Sprintf("payload_security %s is not supported", r.GetPayloadSecurity()),
 		})
 	}
-	if id := sc.GetSessionId(); id != s.id {
+	if id := sc.GetSessionId(); s.rebornLocked(sc) {
+		// The peer restarted and reuses a session id (see
+		// ExpectPeerRestart): a new session with that id.
+		s.resetLocked(id, false)
+		s.rebirth = false
+	} else if id != s.id {
 		switch {
 		case s.retiredLocked(id):
 			// A late record of a session we left, or the peer has
@@ -383,17 +439,18 @@ func (s *Session) Receive(r *usprecord.Record) (payloads [][]byte, out []*usprec
 		return nil, nil, nil // duplicate (R-E2E.25)
 	}
 	s.highest = max(s.highest, seq)
+	// Retransmit requests and acknowledgements are honoured on arrival,
+	// not when the record's turn comes, even for a record too far ahead
+	// to hold: if both ends lost a record, each end's request would
+	// otherwise wait behind its own gap forever.
+	if out, err = s.honourLocked(sc, out); err != nil {
+		return s.failLocked(nil, err)
+	}
 	n := payloadLen(sc)
 	if seq > s.expected && (seq-s.expected > uint64(s.cfg.MaxOutOfOrder) || s.earlyBytes+n > s.cfg.MaxReassembly) {
 		// Too far ahead to hold: forget it, it is asked for again once
 		// the gap before it fills.
-		return nil, s.gapRequestLocked(nil, false), nil
-	}
-	// Retransmit requests and acknowledgements are honoured on arrival,
-	// not when the record's turn comes: if both ends lost a record, each
-	// end's request would otherwise wait behind its own gap forever.
-	if out, err = s.honourLocked(sc, out); err != nil {
-		return s.failLocked(nil, err)
+		return nil, s.gapRequestLocked(out, false), nil
 	}
 	if seq > s.expected {
 		s.early[seq] = sc
@@ -401,6 +458,13 @@ func (s *Session) Receive(r *usprecord.Record) (payloads [][]byte, out []*usprec
 		return nil, s.gapRequestLocked(out, false), nil
 	}
 	for {
+		if sc.GetSequenceId() == 1 {
+			s.first = digestOf(sc)
+		} else {
+			// The peer carries on with the session: it has not
+			// restarted since it last told us it might.
+			s.rebirth = false
+		}
 		msg, done, err := s.reasm.Add(sc)
 		s.expected++
 		if err != nil {
@@ -476,7 +540,7 @@ func (s *Session) gapRequestLocked(out []*usprecord.Record, force bool) []*uspre
 		return out
 	}
 	s.requested = s.expected
-	r := s.sendLocked(&usprecord.SessionContextRecord{RetransmitId: s.expected})
+	r := s.sendLocked(&usprecord.SessionContextRecord{RetransmitId: s.expected, Payload: [][]byte{{}}})
 	s.evictLocked(1)
 	return append(out, r)
 }
@@ -536,19 +600,167 @@ func (s *Session) Restart(newID uint64) (*usprecord.Record, error) {
 	return s.wrapLocked(nil)[0], nil
 }
 
-// Retry returns the records to send when an answer is overdue: every record
-// the peer has not acknowledged yet, so that a lost last record is
-// recovered (the peer ignores copies it already has), and, when a gap is
-// open, a new request for the first missing sequence_id. TR-369 leaves
-// timing to the implementation; call Retry from a timer of your choosing.
-func (s *Session) Retry() []*usprecord.Record {
+// Retry returns the records to send when an answer is overdue: the
+// unacknowledged records that carry a message, so that a lost last record
+// is recovered (the peer ignores copies it already has), our opening
+// record while the peer has not written in our session, and, when a gap
+// is open, a new request for the first missing sequence_id. Records
+// without payload that only acknowledged or asked are not sent again.
+// TR-369 leaves timing to the implementation; call Retry from a timer of
+// your choosing, with a backoff.
+//
+// Retry gives up after Config.MaxRetries rounds in a row in which the peer
+// made no progress (acknowledged nothing new, sent nothing we missed).
+// With a gap open or a message half reassembled, the session has failed to
+// buffer what it received: the messages complete among the records held
+// beyond the gap are returned in sequence order (a peer that never
+// retransmits, as OB-USP-A, has sent them in good faith; only what was
+// lost is lost), and, as R-E2E.21 requires, a new session starts: Retry
+// returns a [*ProtocolError] wrapping [ErrNoProgress] and the record
+// opening the new session. With only unacknowledged records, nothing is
+// wrong with the session itself, the peer is just silent: Retry returns an
+// error wrapping [ErrNoProgress] and no records, and resends nothing more
+// until the peer makes progress. Either way the caller should fail
+// whatever still waits on the session. An idle session, with nothing
+// unacknowledged and no gap, returns nothing and counts nothing.
+func (s *Session) Retry() (payloads [][]byte, out []*usprecord.Record, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]*usprecord.Record, 0, len(s.sent)+1)
-	for _, sr := range s.sent {
-		out = append(out, sr.rec)
+	if s.id != s.markID || s.acked != s.markAcked || s.expected != s.markExpect {
+		s.markID, s.markAcked, s.markExpect = s.id, s.acked, s.expected
+		s.retries, s.gaveUp = 0, false
 	}
-	return s.gapRequestLocked(out, true)
+	gap := s.highest >= s.expected || s.reasm.InProgress()
+	for _, sr := range s.sent {
+		sc := sr.rec.GetSessionContext()
+		opener := sc.GetSequenceId() == 1 && !s.confirmed
+		if payloadLen(sc) > 0 || opener {
+			out = append(out, sr.rec)
+		}
+	}
+	if len(out) == 0 && !gap {
+		s.retries = 0
+		return nil, nil, nil
+	}
+	if s.gaveUp {
+		return nil, nil, fmt.Errorf("%w: session %d, resends stopped", ErrNoProgress, s.id)
+	}
+	if s.cfg.MaxRetries >= 0 && s.retries >= s.cfg.MaxRetries {
+		if gap {
+			missing := s.expected
+			payloads = s.skipGapLocked()
+			return s.failLocked(payloads, &ProtocolError{
+				Code: record.CodeSessionTerminated,
+				Msg:  fmt.Sprintf("sequence_id %d still missing after %d requests", missing, s.retries),
+				Err:  ErrNoProgress,
+			})
+		}
+		s.gaveUp = true
+		return nil, nil, fmt.Errorf("%w: session %d, %d records unacknowledged after %d resends", ErrNoProgress, s.id, len(out), s.retries)
+	}
+	s.retries++
+	if gap {
+		out = s.gapRequestLocked(out, true)
+	}
+	return nil, out, nil
+}
+
+// skipGapLocked gives up the records missing and returns the messages
+// complete among those held beyond them, in sequence order. The session
+// is restarted next, which drops everything else.
+func (s *Session) skipGapLocked() [][]byte {
+	seqs := make([]uint64, 0, len(s.early))
+	for seq := range s.early {
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs)
+	s.reasm.Reset() // a message begun before the gap cannot be finished
+	var payloads [][]byte
+	for _, seq := range seqs {
+		sc := s.early[seq]
+		msg, done, err := s.reasm.Add(sc)
+		if err != nil {
+			// A piece of a message begun in the gap: skip it, and let
+			// the record start a message of its own if it can.
+			s.reasm.Reset()
+			msg, done, err = s.reasm.Add(sc)
+			if err != nil {
+				s.reasm.Reset()
+				continue
+			}
+		}
+		if done {
+			payloads = append(payloads, msg)
+		}
+	}
+	return payloads
+}
+
+// End gives up the current session without opening another, as when the
+// peer ended it with a DisconnectRecord: records of it received later are
+// ignored, the next [Session.Wrap] opens a new session whose first record
+// has sequence_id 1, and a session the peer opens first is adopted.
+func (s *Session) End() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.id != 0 {
+		s.resetLocked(0, false)
+	}
+}
+
+// ExpectPeerRestart tells the session that the peer may have lost its
+// session state: it sent a DisconnectRecord, or announced itself again
+// with a connect record as after a reboot. Until the peer carries on with
+// the current session, its next record with sequence_id 1 and expected_id
+// 1 opens a new session even when it reuses the current session id or one
+// given up (OB-USP-A counts session ids from 2 again after each boot).
+// See "Peers that reuse session ids" in the package documentation for why
+// this is safe against duplicates.
+func (s *Session) ExpectPeerRestart() {
+	s.mu.Lock()
+	s.rebirth = true
+	s.mu.Unlock()
+}
+
+// rebornLocked reports whether sc is the first record of a new session
+// that the peer opened with the id of the current session or of one given
+// up. A record with sequence_id 1 and expected_id 1 whose sequence_id we
+// have processed already in that session is normally a duplicate; it is
+// not one when its content differs from the record we processed (an
+// honest peer never sends two different records under one sequence_id), or
+// when it carries no message at all and the peer said it might restart
+// (replaying an empty record processes nothing twice). Ids given up are
+// reused only after the peer said it might restart.
+func (s *Session) rebornLocked(sc *usprecord.SessionContextRecord) bool {
+	if sc.GetSequenceId() != 1 || sc.GetExpectedId() != 1 {
+		return false
+	}
+	id := sc.GetSessionId()
+	var first digest
+	switch {
+	case id == s.id:
+		if s.expected <= 1 {
+			return false // the first record: the ordinary path
+		}
+		first = s.first
+	case s.rebirth:
+		found := false
+		for _, r := range s.retired {
+			if r.id == id {
+				first, found = r.first, true
+				break
+			}
+		}
+		if !found {
+			return false // a new id: the ordinary path
+		}
+	default:
+		return false
+	}
+	if payloadLen(sc) == 0 {
+		return s.rebirth
+	}
+	return !first.set || digestOf(sc) != first
 }
 
 // Disconnect returns a DisconnectRecord telling the peer why the session
@@ -575,10 +787,11 @@ func (s *Session) Disconnect(err error) *usprecord.Record {
 // state, remembering the previous id as given up.
 func (s *Session) resetLocked(id uint64, originated bool) {
 	if s.id != 0 {
-		s.retired[s.retiredAt] = s.id
+		s.retired[s.retiredAt] = retiredSession{id: s.id, first: s.first}
 		s.retiredAt = (s.retiredAt + 1) % retiredKept
 	}
 	s.id = id
+	s.first = digest{}
 	s.originated = originated
 	s.confirmed = false
 	s.ignored = 0
@@ -597,7 +810,7 @@ func (s *Session) resetLocked(id uint64, originated bool) {
 
 func (s *Session) retiredLocked(id uint64) bool {
 	for _, r := range s.retired {
-		if r == id && r != 0 {
+		if r.id == id && r.id != 0 {
 			return true
 		}
 	}

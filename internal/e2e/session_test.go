@@ -69,8 +69,8 @@ func TestWrapEmptyPayload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 1 || len(sc(recs[0]).Payload) != 0 || sc(recs[0]).SequenceId != 1 {
-		t.Fatalf("Wrap(nil) = %v, want one record without payload", recs)
+	if len(recs) != 1 || !emptyField(sc(recs[0])) || sc(recs[0]).SequenceId != 1 {
+		t.Fatalf("Wrap(nil) = %v, want one record with one empty payload field", recs)
 	}
 	got, out := recv(t, agent, recs...)
 	if len(got) != 0 || len(out) != 0 {
@@ -143,8 +143,8 @@ func TestLossRecovery(t *testing.T) {
 		t.Fatalf("after 3: %q, %d out; want nothing and one request", strs(got), len(out))
 	}
 	req := sc(out[0])
-	if req.RetransmitId != 2 || req.SequenceId != 1 || req.ExpectedId != 2 || len(req.Payload) != 0 {
-		t.Fatalf("request %v, want retransmit_id 2, sequence_id 1, expected_id 2, no payload", req)
+	if req.RetransmitId != 2 || req.SequenceId != 1 || req.ExpectedId != 2 || !emptyField(req) {
+		t.Fatalf("request %v, want retransmit_id 2, sequence_id 1, expected_id 2, one empty payload field", req)
 	}
 	// Only one request per gap.
 	got, out2 := recv(t, agent, recs[3])
@@ -241,7 +241,7 @@ func TestPeerRestart(t *testing.T) {
 	if newID == 100 || newID <= 1 {
 		t.Fatalf("new session id %d", newID)
 	}
-	if s := sc(open); s.SessionId != newID || s.SequenceId != 1 || s.ExpectedId != 1 || len(s.Payload) != 0 {
+	if s := sc(open); s.SessionId != newID || s.SequenceId != 1 || s.ExpectedId != 1 || !emptyField(s) {
 		t.Fatalf("opening record %v", s)
 	}
 	recv(t, ctrl, open)
@@ -383,7 +383,7 @@ func checkRestarted(t *testing.T, s *e2e.Session, old uint64, out []*usprecord.R
 	if len(out) != 1 {
 		t.Fatalf("after a failure %d records out, want the opening one", len(out))
 	}
-	if o := sc(out[0]); o.SessionId != st.SessionID || o.SequenceId != 1 || len(o.Payload) != 0 {
+	if o := sc(out[0]); o.SessionId != st.SessionID || o.SequenceId != 1 || !emptyField(o) {
 		t.Fatalf("opening record %v", o)
 	}
 }
@@ -529,7 +529,7 @@ func TestRetransmitLimit(t *testing.T) {
 		}
 		// The agent's Retry repeats its unacknowledged requests and
 		// adds a fresh one, last; deliver only that.
-		req = agent.Retry()
+		req = retry(t, agent)
 		req = req[len(req)-1:]
 	}
 }
@@ -558,11 +558,11 @@ func TestRetransmitOfAcknowledgedRecord(t *testing.T) {
 
 func TestRetry(t *testing.T) {
 	ctrl, agent := pair(t, 900, nil)
-	if out := ctrl.Retry(); len(out) != 0 {
+	if out := retry(t, ctrl); len(out) != 0 {
 		t.Fatalf("Retry with nothing sent: %v", out)
 	}
 	lost := append(wrap(t, ctrl, "a"), wrap(t, ctrl, "b")...)
-	again := ctrl.Retry()
+	again := retry(t, ctrl)
 	if len(again) != 2 || again[0] != lost[0] || again[1] != lost[1] {
 		t.Fatalf("Retry = %v, want both unacknowledged records", again)
 	}
@@ -571,7 +571,7 @@ func TestRetry(t *testing.T) {
 		t.Fatalf("got %q", strs(got))
 	}
 	recv(t, ctrl, wrap(t, agent, "ack")...)
-	if out := ctrl.Retry(); len(out) != 0 {
+	if out := retry(t, ctrl); len(out) != 0 {
 		t.Fatalf("Retry after the ack: %v", out)
 	}
 	// With a gap open, Retry asks again even though it asked already.
@@ -581,7 +581,7 @@ func TestRetry(t *testing.T) {
 	if len(out) != 1 {
 		t.Fatalf("first request: %v", out)
 	}
-	retry := agent.Retry()
+	retry := retry(t, agent)
 	last := sc(retry[len(retry)-1])
 	if last.RetransmitId != sc(c[0]).SequenceId || last.SequenceId <= sc(out[0]).SequenceId {
 		t.Fatalf("Retry's request %v", last)
@@ -613,7 +613,7 @@ func TestOutOfOrderWindow(t *testing.T) {
 	if len(got) != 8 {
 		t.Fatalf("got %q", strs(got))
 	}
-	got, _ = recv(t, agent, ctrl.Retry()...)
+	got, _ = recv(t, agent, retry(t, ctrl)...)
 	if !slices.Equal(strs(got), []string{"9"}) {
 		t.Fatalf("after Retry got %q", strs(got))
 	}

@@ -2,6 +2,7 @@ package peerconn
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -23,6 +24,25 @@ type Client[S Session] struct {
 
 	firstUp     chan struct{} // closed when the first session opens
 	firstUpOnce sync.Once
+	refused     chan struct{} // closed when a first attempt was refused for good
+	refusal     error         // why; set before refused is closed
+}
+
+// Permanent is implemented by dial errors that retrying cannot fix (an
+// HTTP 403, a certificate the peer refuses or that fails verification):
+// errors.As finds it in a chain. Before the first session opens, such an
+// error ends Start at once instead of being retried until its context
+// ends. Once a session has opened, the client retries as after any loss:
+// a refusal then may pass (a renewed certificate, an old session the
+// server has not dropped yet).
+type Permanent interface {
+	error
+	Permanent() bool
+}
+
+func isPermanent(err error) bool {
+	var p Permanent
+	return errors.As(err, &p) && p.Permanent()
 }
 
 // NewClient returns the redialling loop of a client whose core is core.
@@ -31,7 +51,7 @@ type Client[S Session] struct {
 // returns how long to wait before the retry-th consecutive attempt
 // (1, 2, ...); the count starts again once a session has opened.
 func NewClient[S Session](core *Core, where string, dial func(ctx context.Context) (S, error), backoff func(retry int) time.Duration) *Client[S] {
-	return &Client[S]{core: core, where: where, dial: dial, backoff: backoff, firstUp: make(chan struct{})}
+	return &Client[S]{core: core, where: where, dial: dial, backoff: backoff, firstUp: make(chan struct{}), refused: make(chan struct{})}
 }
 
 // Start begins dialling and returns once the first session is open. If
@@ -47,6 +67,9 @@ func (c *Client[S]) Start(ctx context.Context, h mtp.Handler) error {
 	select {
 	case <-c.firstUp:
 		return nil
+	case <-c.refused:
+		_ = c.core.Close(context.Background())
+		return c.core.errorf("start: %w", c.refusal)
 	case <-c.core.Context().Done():
 		return mtp.ErrClosed
 	case <-ctx.Done():
@@ -105,6 +128,11 @@ func (c *Client[S]) run() {
 			}
 			log.Info("connect failed", "err", err)
 			c.ended(err)
+			if isPermanent(err) && !c.wasUp() {
+				c.refusal = err
+				close(c.refused)
+				return
+			}
 			continue
 		}
 		if !c.open(sess) {
@@ -115,7 +143,7 @@ func (c *Client[S]) run() {
 
 		log.Info("connected", "peer", sess.PeerID())
 		c.core.Emit(mtp.Event{Kind: mtp.Up})
-		c.core.Emit(mtp.Event{Kind: mtp.PeerUp, Peer: sess.Peer(), PeerID: sess.PeerID()})
+		c.core.Emit(upEvent(sess))
 		c.firstUpOnce.Do(func() { close(c.firstUp) })
 
 		stop := context.AfterFunc(ctx, sess.Stop)
@@ -125,6 +153,16 @@ func (c *Client[S]) run() {
 		c.ended(err)
 		c.core.Emit(mtp.Event{Kind: mtp.PeerDown, Peer: sess.Peer(), PeerID: sess.PeerID(), Err: err})
 		c.core.Emit(mtp.Event{Kind: mtp.Down, Err: err})
+	}
+}
+
+// wasUp reports whether a session has ever opened.
+func (c *Client[S]) wasUp() bool {
+	select {
+	case <-c.firstUp:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -3,6 +3,7 @@ package peerconn_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -187,4 +188,50 @@ func TestClientClosedWhileDialling(t *testing.T) {
 	if k := r.Kinds(); len(k) != 0 {
 		t.Errorf("events = %v", k)
 	}
+}
+
+// refusedForGood is a dial error that retrying cannot fix.
+type refusedForGood struct{}
+
+func (refusedForGood) Error() string   { return "HTTP 403" }
+func (refusedForGood) Permanent() bool { return true }
+
+// TestClientPermanentRefusal: before any session, a permanent refusal ends
+// Start at once; after one, the client keeps trying as after any loss.
+func TestClientPermanentRefusal(t *testing.T) {
+	t.Run("first attempt", func(t *testing.T) {
+		core, cli, d := newClient()
+		d.outcomes <- errors.New("connection refused") // retried
+		d.outcomes <- fmt.Errorf("dial: %w", refusedForGood{})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err := cli.Start(ctx, peerconntest.NewRecorder(t))
+		var p peerconn.Permanent
+		if !errors.As(err, &p) || ctx.Err() != nil {
+			t.Fatalf("Start = %v, want the refusal at once", err)
+		}
+		if s := core.State(); s != mtp.Closed {
+			t.Errorf("state = %v, want closed", s)
+		}
+	})
+	t.Run("after a session", func(t *testing.T) {
+		core, cli, d := newClient()
+		first := newFake(core, "proto::server")
+		d.outcomes <- first
+		r := peerconntest.NewRecorder(t)
+		if err := cli.Start(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+		d.outcomes <- refusedForGood{}
+		second := newFake(core, "proto::server")
+		d.outcomes <- second
+		first.end <- errors.New("lost")
+		r.WaitEvent(mtp.PeerUp, 1)
+		if got, err := cli.Current(mtp.Address{}); err != nil || got != second {
+			t.Errorf("Current = %v, %v", got, err)
+		}
+		if err := core.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

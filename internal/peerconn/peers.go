@@ -71,7 +71,7 @@ func (p *Peers[S]) Add(sess S) (old S, err error) {
 		c.h.HandleEvent(mtp.Event{Kind: mtp.PeerDown, Peer: old.Peer(), PeerID: id, Err: p.replaced})
 	}
 	c.log.Info("session open", "peer", id)
-	c.h.HandleEvent(mtp.Event{Kind: mtp.PeerUp, Peer: sess.Peer(), PeerID: id})
+	c.h.HandleEvent(upEvent(sess))
 	return old, nil
 }
 

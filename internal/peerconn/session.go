@@ -28,6 +28,21 @@ type Session interface {
 	Drop()
 }
 
+// certSession is implemented by sessions that may run over TLS.
+type certSession interface {
+	PeerCert() *mtp.PeerCert
+}
+
+// upEvent is the PeerUp event of sess, with its peer certificate if the
+// binding has one.
+func upEvent[S Session](sess S) mtp.Event {
+	ev := mtp.Event{Kind: mtp.PeerUp, Peer: sess.Peer(), PeerID: sess.PeerID()}
+	if cs, ok := any(sess).(certSession); ok {
+		ev.PeerCert = cs.PeerCert()
+	}
+	return ev
+}
+
 // Cause keeps why a session ended, as the side that ended it said: the
 // first reason given wins. Without it, a session that we close because a
 // newer one replaced it, or because its peer sent garbage, would report

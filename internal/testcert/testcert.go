@@ -17,6 +17,13 @@
 // URI and also the bare endpoint ID as the subject common name, so code that
 // reads either can be tested. [EndpointURI] builds the URI.
 //
+// # Any certificate
+//
+// [CA.Issue] makes a certificate from a [Spec]: common name, endpoint URIs,
+// IP addresses, host names, key usage and validity are each chosen, so that
+// tests can present the certificates a deployment meets (CN-only, URI-only,
+// IP-only, expired, from another CA) and check who is let in.
+//
 // Keys are ECDSA P-256: quick to generate, so each test can have its own CA.
 package testcert
 
@@ -159,12 +166,56 @@ func NewMutual(t testing.TB, endpointID string) (serverTLS, clientTLS *tls.Confi
 	return ca.ServerConfig(t, ca), ca.ClientConfig(&cert)
 }
 
+// Spec says what a certificate made by [CA.Issue] holds.
+type Spec struct {
+	// CommonName is the subject common name.
+	CommonName string
+	// EndpointIDs become URI subjectAltNames [EndpointURI](id).
+	EndpointIDs []string
+	// IPs and DNSNames become IP and DNS subjectAltNames.
+	IPs      []net.IP
+	DNSNames []string
+	// Usage is the extended key usage; empty means none, which Go's
+	// verifier accepts for any purpose.
+	Usage []x509.ExtKeyUsage
+	// Expired makes a certificate whose validity ended an hour ago.
+	Expired bool
+}
+
+// Loopback is the IP addresses of the loopback interface, for a Spec.
+var Loopback = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
+
+// Issue issues a certificate as spec says.
+func (ca *CA) Issue(t testing.TB, spec Spec) tls.Certificate {
+	t.Helper()
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: spec.CommonName},
+		IPAddresses: spec.IPs,
+		DNSNames:    spec.DNSNames,
+		ExtKeyUsage: spec.Usage,
+	}
+	for _, id := range spec.EndpointIDs {
+		u, err := url.Parse(EndpointURI(id))
+		if err != nil {
+			t.Fatalf("testcert: endpoint ID %q does not make a URI: %v", id, err)
+		}
+		tmpl.URIs = append(tmpl.URIs, u)
+	}
+	if spec.Expired {
+		tmpl.NotBefore = time.Now().Add(-48 * time.Hour)
+		tmpl.NotAfter = time.Now().Add(-time.Hour)
+	}
+	return ca.issue(t, tmpl)
+}
+
 func (ca *CA) issue(t testing.TB, tmpl *x509.Certificate) tls.Certificate {
 	t.Helper()
 	key := newKey(t)
 	tmpl.SerialNumber = serial(t)
-	tmpl.NotBefore = time.Now().Add(-time.Hour)
-	tmpl.NotAfter = time.Now().Add(24 * time.Hour)
+	if tmpl.NotAfter.IsZero() {
+		tmpl.NotBefore = time.Now().Add(-time.Hour)
+		tmpl.NotAfter = time.Now().Add(24 * time.Hour)
+	}
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
 	if err != nil {

@@ -2,6 +2,7 @@ package testcert_test
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"testing"
 
@@ -107,5 +108,24 @@ func TestMinVersion(t *testing.T) {
 	_, _, err := handshake(t, s, c)
 	if err == nil {
 		t.Fatal("a TLS 1.1 client connected")
+	}
+}
+
+func TestIssue(t *testing.T) {
+	ca := testcert.NewCA(t)
+	cert := ca.Issue(t, testcert.Spec{CommonName: "cn", EndpointIDs: []string{"proto::a", "proto::b"}, IPs: testcert.Loopback, Expired: true})
+	leaf := cert.Leaf
+	if leaf.Subject.CommonName != "cn" || len(leaf.URIs) != 2 || leaf.URIs[1].String() != "urn:bbf:usp:id:proto::b" || len(leaf.IPAddresses) != 2 {
+		t.Fatalf("certificate = %+v", leaf)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: ca.Pool}); err == nil {
+		t.Fatal("an expired certificate verified")
+	}
+	fresh := ca.Issue(t, testcert.Spec{DNSNames: []string{"agent.example"}})
+	if _, err := fresh.Leaf.Verify(x509.VerifyOptions{Roots: ca.Pool, DNSName: "agent.example"}); err != nil {
+		t.Fatalf("fresh certificate: %v", err)
+	}
+	if _, err := fresh.Leaf.Verify(x509.VerifyOptions{Roots: testcert.NewCA(t).Pool}); err == nil {
+		t.Fatal("verified against another CA")
 	}
 }

@@ -69,9 +69,23 @@
 // # MQTT 3.1.1
 //
 // paho.golang speaks only MQTT 5, so this transport always connects with
-// MQTT 5. Agents whose MQTT client is 3.1.1 are reached through a broker
-// that serves both versions: [WithMQTT311Peers] subscribes to the suffixed
-// topics they publish to, and answers to them carry the reply-to suffix.
+// MQTT 5; agents whose MQTT client is 3.1.1 are served through a broker
+// that speaks both, by default. Such a client gets no Response Topic (the
+// broker drops it on the way) and sends none: it publishes to
+// <topic>/reply-to=<its own topic, '/' as %2F> (TR-369 R-MQTT.24). So the
+// transport subscribes to <topic>/+ beside each of its topics and its
+// reply topic, takes the reply address of such records from the suffix,
+// and sends to their peer with its own suffix. [Transport.SetPeerVersion]
+// marks a peer as 3.1.1 before any record came from it; the usp
+// controller calls it with the version of each MQTTConnect record, so even
+// the first request to a 3.1.1 agent carries the suffix.
+// [WithoutMQTT311Peers] leaves out the extra subscriptions (it describes
+// what they cost); when a 3.1.1 peer then cannot answer,
+// [Transport.NoAnswerReason] says why ([ErrNo311Subscription]), the
+// transport logs it when it learns of the peer, and the usp controller
+// adds it to the error of a request that timed out. (TR-369 calls a 3.1.1
+// client talking to a 5.0 one through a broker a version mismatch, R-MQTT.26a;
+// the suffix carries all that is needed, and OB-USP-A answers the same way.)
 //
 // # Latency
 //
@@ -87,5 +101,9 @@
 // # TLS
 //
 // mqtts:// brokers are reached over TLS 1.2 or later; [WithTLS] supplies
-// roots and, for mutual TLS, a client certificate.
+// roots and, for mutual TLS, a client certificate. This TLS runs between
+// the transport and its broker, which authenticates the client; the agent
+// at the other end of the broker is not seen, so the controller trusts the
+// broker's access control (which client may publish to which topic), not a
+// certificate, for who an agent is.
 package mqtt

@@ -50,6 +50,11 @@ var ErrNoTopic = errors.New("mqtt: no topic to receive on: configure WithTopic o
 
 var errConnectionLost = errors.New("mqtt: connection to broker lost")
 
+// ErrNo311Subscription is what [Transport.NoAnswerReason] wraps when a
+// peer is an MQTT 3.1.1 client and no subscription of the transport covers
+// the suffixed topic its answers go to.
+var ErrNo311Subscription = errors.New("mqtt: no subscription for the answers of MQTT 3.1.1 peers")
+
 // packetOverhead bounds the bytes a PUBLISH adds around a record besides
 // its two topics, for the Maximum Packet Size we announce.
 const packetOverhead = 64
@@ -96,8 +101,10 @@ type Transport struct {
 	wasUp   bool      // Up was reported for the current connection
 	upAt    time.Time // when it was
 
-	legacyMu sync.Mutex
-	legacy   map[string]struct{} // peer topics that only understand the reply-to suffix
+	legacyMu    sync.Mutex
+	legacy      map[string]struct{} // peer topics that only understand the reply-to suffix
+	legacyBytes int                 // their total length, bounded by maxLegacyBytes
+	legacyFull  bool                // the bound was hit (warned once)
 }
 
 // link is a connection the transport is Up on.
@@ -105,9 +112,15 @@ type link struct {
 	conn      *guardConn
 	reply     string // our Response Topic on it
 	maxPacket uint32 // the broker's Maximum Packet Size, 0 if none
+	// suffixOK: a granted subscription covers <reply>/reply-to=..., where
+	// MQTT 3.1.1 peers answer.
+	suffixOK bool
 }
 
-var _ mtp.Transport = (*Transport)(nil)
+var (
+	_ mtp.Transport    = (*Transport)(nil)
+	_ mtp.PeerVersions = (*Transport)(nil)
+)
 
 // New checks the configuration and returns a transport for the broker at
 // brokerURL (mqtt:// or mqtts://host:port; tcp://, ssl:// and tls:// are
@@ -471,12 +484,14 @@ func (t *Transport) onConnectionUp(cm *autopaho.ConnectionManager, ca *paho.Conn
 		t.hangUp(gc)
 		return
 	}
-	replyOK := false
+	replyOK, suffixOK := false, false
+	suffixed := JoinReplyTo(reply, "p") // where a 3.1.1 peer answers
 	var failed []string
 	for i, f := range filters {
 		if i < len(sa.Reasons) && sa.Reasons[i] < 0x80 {
-			if !strings.HasPrefix(f, "$share/") && matchTopic(f, reply) {
-				replyOK = true
+			if !strings.HasPrefix(f, "$share/") {
+				replyOK = replyOK || matchTopic(f, reply)
+				suffixOK = suffixOK || matchTopic(f, suffixed)
 			}
 			continue
 		}
@@ -488,6 +503,10 @@ func (t *Transport) onConnectionUp(cm *autopaho.ConnectionManager, ca *paho.Conn
 	}
 	if len(failed) > 0 {
 		t.log.Warn("broker refused subscriptions", "filters", failed)
+	}
+	if replyOK && !suffixOK && !t.cfg.no311Peers {
+		t.log.Warn("no subscription for the answers of MQTT 3.1.1 agents: requests to them will time out; let the broker's ACL allow the filter",
+			"filter", reply+"/+")
 	}
 	if !replyOK {
 		// R-MQTT.17: without a subscription we cannot receive answers, so
@@ -503,7 +522,7 @@ func (t *Transport) onConnectionUp(cm *autopaho.ConnectionManager, ca *paho.Conn
 		t.mu.Unlock()
 		return
 	}
-	t.cur = &link{conn: gc, reply: reply, maxPacket: maxPacket}
+	t.cur = &link{conn: gc, reply: reply, maxPacket: maxPacket, suffixOK: suffixOK}
 	t.lastErr = nil
 	t.setState(mtp.Connected)
 	t.mu.Unlock()
@@ -625,7 +644,7 @@ func (t *Transport) subscriptionFilters(reply string, ca *paho.Connack) []string
 		}
 	}
 	withChildren := func(topic string) []string {
-		if t.cfg.mqtt311Peers {
+		if !t.cfg.no311Peers {
 			return []string{topic, topic + "/+"}
 		}
 		return []string{topic}
@@ -727,19 +746,89 @@ func (t *Transport) emitEvent(ev mtp.Event) {
 }
 
 // setLegacy records whether a peer topic is served by an MQTT 3.1.1 client
-// that needs the reply-to suffix. The set is bounded: past the bound,
-// further 3.1.1 peers are answered without the suffix.
+// that needs the reply-to suffix. The set is bounded by the length of its
+// topics (maxLegacyBytes, room for some 200 000 typical ones), since any
+// client can publish with made-up suffixes: past the bound, further 3.1.1
+// peers are answered without the suffix, and a warning says so once.
 func (t *Transport) setLegacy(topic string, legacy bool) {
 	t.legacyMu.Lock()
-	defer t.legacyMu.Unlock()
-	if !legacy {
-		delete(t.legacy, topic)
+	_, known := t.legacy[topic]
+	switch {
+	case !legacy:
+		if known {
+			delete(t.legacy, topic)
+			t.legacyBytes -= len(topic)
+		}
+		t.legacyMu.Unlock()
 		return
-	}
-	if _, ok := t.legacy[topic]; ok || len(t.legacy) >= maxLegacyTopicsTracked {
+	case known:
+		t.legacyMu.Unlock()
+		return
+	case t.legacyBytes+len(topic) > maxLegacyBytes:
+		warn := !t.legacyFull
+		t.legacyFull = true
+		n := len(t.legacy)
+		t.legacyMu.Unlock()
+		if warn {
+			t.log.Warn("too many MQTT 3.1.1 peers to remember: further ones are sent records without the reply-to suffix",
+				"peers", n, "topic", topic)
+		}
 		return
 	}
 	t.legacy[topic] = struct{}{}
+	t.legacyBytes += len(topic)
+	t.legacyMu.Unlock()
+	if err := t.no311Answers(topic); err != nil {
+		t.log.Warn("MQTT 3.1.1 peer cannot answer our requests", "peer_topic", topic, "err", err)
+	}
+}
+
+// SetPeerVersion tells the transport which MQTT version the client of the
+// peer at to speaks, as the peer's MQTTConnect record says: "3.1.1" makes
+// every send to that topic carry the reply-to suffix from the first one on,
+// "5.0" (or "5") sends plainly. Records with a Response Topic or a reply-to
+// suffix from that topic update it later. Other versions are ignored. It
+// implements [mtp.PeerVersions].
+func (t *Transport) SetPeerVersion(to mtp.Address, version string) {
+	if (to.MTP != Kind && to.MTP != "") || checkTopicName(to.To) != nil {
+		return
+	}
+	switch version {
+	case "3.1.1":
+		t.setLegacy(to.To, true)
+	case "5.0", "5":
+		t.setLegacy(to.To, false)
+	}
+}
+
+// NoAnswerReason returns an error wrapping [ErrNo311Subscription] when the
+// peer at to is known to be an MQTT 3.1.1 client and no subscription of
+// the current connection covers the topic its answers go to: the option
+// [WithoutMQTT311Peers] is set, or the broker refused the filter. It
+// returns nil otherwise. It implements [mtp.PeerVersions]; the usp
+// controller adds it to the error of a request that timed out.
+func (t *Transport) NoAnswerReason(to mtp.Address) error {
+	if (to.MTP != Kind && to.MTP != "") || !t.isLegacy(to.To) {
+		return nil
+	}
+	return t.no311Answers(to.To)
+}
+
+// no311Answers explains why a 3.1.1 peer at topic cannot answer us, or
+// returns nil while it can (or while we are down, which is another story).
+func (t *Transport) no311Answers(topic string) error {
+	t.mu.Lock()
+	l := t.cur
+	t.mu.Unlock()
+	if l == nil || l.suffixOK {
+		return nil
+	}
+	why := "the broker refused the subscription to " + l.reply + "/+"
+	if t.cfg.no311Peers {
+		why = "WithoutMQTT311Peers is set"
+	}
+	return fmt.Errorf("%w: %s is an MQTT 3.1.1 client, which answers on %s, and %s",
+		ErrNo311Subscription, topic, JoinReplyTo(l.reply, topic), why)
 }
 
 func (t *Transport) isLegacy(topic string) bool {

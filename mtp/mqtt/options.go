@@ -23,7 +23,7 @@ const (
 	DefaultMaxBackoff       = time.Minute
 	DefaultMaxRecordSize    = 16 << 20
 	minimumBackoffAllowed   = 10 * time.Millisecond
-	maxLegacyTopicsTracked  = 4096
+	maxLegacyBytes          = 16 << 20 // topic bytes of known 3.1.1 peers
 	replyTopicInstanceLevel = "reply"
 )
 
@@ -46,7 +46,7 @@ type config struct {
 	minBackoff      time.Duration
 	maxBackoff      time.Duration
 	maxRecord       int
-	mqtt311Peers    bool
+	no311Peers      bool
 	noSubscriberErr bool
 	logger          *slog.Logger
 	pahoHooks       []func(*autopaho.ClientConfig)
@@ -219,18 +219,38 @@ func WithMaxRecordSize(n int) Option {
 	}
 }
 
-// WithMQTT311Peers prepares the transport for peers whose broker side is
-// MQTT 3.1.1: they cannot send a Response Topic and instead publish to
-// <our topic>/reply-to=<their topic>, so the transport also subscribes to
-// one level below each of its topics (<topic>/+). Without this option
-// such publishes only arrive if another subscription covers them. Either
-// way, a record that arrives with a reply-to suffix is answered with one
-// (see [SplitReplyTo]).
-func WithMQTT311Peers() Option {
+// WithoutMQTT311Peers stops the transport from subscribing to the topics
+// that peers whose MQTT client is 3.1.1 answer on. By default the
+// transport serves them: such a client cannot send or receive a Response
+// Topic and instead publishes to <our topic>/reply-to=<its topic>, so the
+// transport subscribes to <topic>/+ beside each of its topics and its
+// reply topic, and sends to a 3.1.1 peer with its own reply-to suffix (see
+// [SplitReplyTo] and [Transport.SetPeerVersion]).
+//
+// The subscription costs one more topic filter per topic, and nothing per
+// message while no 3.1.1 peer publishes. A broker whose ACL grants exact
+// topics only must also allow <topic>/+ for reading. mosquitto grants
+// every SUBSCRIBE and drops at delivery what its acl_file does not allow,
+// so there a missing line shows only as 3.1.1 agents that never answer;
+// brokers that refuse the filter in the SUBACK (mochi-mqtt, for one) make
+// the transport log a warning at each connection, and
+// [Transport.NoAnswerReason] names the refusal. AWS IoT Core policies
+// match '+' literally: the topicfilter resource must name "<topic>/+" or
+// end in "*". Use this option where every agent speaks MQTT 5 and the ACL
+// is not to mention the extra filter. A record that still arrives with a
+// reply-to suffix (through another subscription) is answered with one.
+func WithoutMQTT311Peers() Option {
 	return func(c *config) error {
-		c.mqtt311Peers = true
+		c.no311Peers = true
 		return nil
 	}
+}
+
+// WithMQTT311Peers does nothing: 3.1.1 peers are served by default.
+//
+// Deprecated: leave it out; [WithoutMQTT311Peers] turns the default off.
+func WithMQTT311Peers() Option {
+	return func(*config) error { return nil }
 }
 
 // WithNoSubscriberError makes a QoS 1 send fail with an error matching

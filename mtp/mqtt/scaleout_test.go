@@ -94,7 +94,8 @@ func TestMQTT311Agent(t *testing.T) {
 	for _, b := range brokers {
 		t.Run(b.name, func(t *testing.T) {
 			url := b.start(t)
-			ctl, rec, _ := start(t, url, "proto::ctl", mqtt.WithTopic("usp/ctl"), mqtt.WithMQTT311Peers())
+			// No option: 3.1.1 peers are served by default.
+			ctl, rec, _ := start(t, url, "proto::ctl", mqtt.WithTopic("usp/ctl"))
 			legacy := brokertest.DialMQTT311(t, url, "legacy-agent")
 			// The 3.1.1 agent subscribes to a wildcard filter below its
 			// topic (TR-369 R-MQTT.15, last bullet).

@@ -42,5 +42,8 @@
 // # TLS
 //
 // [WithTLS] connects over TLS 1.2 or later; add a client certificate for
-// mutual TLS.
+// mutual TLS. This TLS runs between the transport and its broker; the
+// agent behind the broker is not seen, so who an agent is rests on the
+// broker's access control (which login may send to which destination),
+// not on a certificate.
 package stomp

@@ -2,6 +2,7 @@ package websocket
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -69,6 +70,21 @@ func NewClient(rawURL, localEndpointID string, opts ...Option) (*Client, error) 
 	if cfg.tls != nil {
 		c.dialer.TLSClientConfig = cfg.tls
 	}
+	if cfg.serverRoots != nil {
+		if u.Scheme != "wss" {
+			return nil, errors.New("websocket: WithServerCertificate needs a wss:// URL")
+		}
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if c.dialer.TLSClientConfig != nil {
+			tc = c.dialer.TLSClientConfig.Clone()
+		}
+		// The chain and the endpoint ID are checked by verifyServer, in
+		// place of Go's host name check, which TR-369 certificates that
+		// carry only a urn:bbf:usp:id: URI cannot pass.
+		tc.InsecureSkipVerify = true
+		tc.VerifyConnection = c.verifyServer
+		c.dialer.TLSClientConfig = tc
+	}
 	if c.dialer.WriteBufferSize == 0 {
 		// gorilla splits a client message into frames of this size;
 		// records up to it travel unfragmented (R-WS.14a).
@@ -111,10 +127,7 @@ func (c *Client) dial(ctx context.Context) (*session, error) {
 	defer cancel()
 	ws, resp, err := c.dialer.DialContext(ctx, c.url, c.cfg.header)
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("%w: HTTP %s: %w", ErrHandshake, resp.Status, err)
-		}
-		return nil, err
+		return nil, classifyDial(resp, err)
 	}
 	if ws.Subprotocol() != Subprotocol {
 		// R-WS.12: no session unless the server accepts v1.usp.
@@ -123,20 +136,32 @@ func (c *Client) dial(ctx context.Context) (*session, error) {
 	}
 	// Some agents send the extension unasked; it only tells us their ID.
 	echoed, _ := extensionEID(resp.Header.Values("Sec-WebSocket-Extensions"))
+	var cs *tls.ConnectionState
+	if tc, ok := ws.NetConn().(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		cs = &st
+	}
+	certID, cert := c.serverCert(cs)
 	peerID := c.cfg.peerID
-	if peerID == "" {
+	switch {
+	case peerID == "" && certID != "":
+		peerID = certID // named by its verified certificate
+	case peerID == "":
 		peerID = echoed
-	} else if echoed != "" && echoed != peerID {
-		c.log.Warn("server names another endpoint ID", "configured", peerID, "echoed", echoed)
+	}
+	if echoed != "" && echoed != peerID {
+		c.log.Warn("server names another endpoint ID", "peer", peerID, "echoed", echoed)
 	}
 	c.mu.Lock()
-	c.learnt = echoed
+	c.learnt = peerID
 	c.mu.Unlock()
 	reply := mtp.Address{MTP: mtp.WebSocket, To: peerID}
 	if peerID == "" {
 		reply.To = c.url
 	}
-	return newSession(&c.endpoint, ws, peerID, reply), nil
+	sess := newSession(&c.endpoint, ws, peerID, reply)
+	sess.cert = cert
+	return sess, nil
 }
 
 func (c *Client) current(to mtp.Address) (*session, error) {

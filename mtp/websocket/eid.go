@@ -1,7 +1,6 @@
 package websocket
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -15,9 +14,6 @@ const Subprotocol = "v1.usp"
 
 // extensionName is the deprecated extension that once carried endpoint IDs.
 const extensionName = "bbf-usp-protocol"
-
-// certURNPrefix starts the URI subjectAltName naming a USP endpoint.
-const certURNPrefix = "urn:bbf:usp:id:"
 
 // MaxEndpointIDLen bounds an endpoint ID taken from a request; TR-369 IDs
 // are far shorter.
@@ -139,20 +135,4 @@ func unquote(v string) string {
 // extensionHeader is the value a server sends to echo the extension.
 func extensionHeader(localID string) string {
 	return extensionName + `; eid="` + localID + `"`
-}
-
-// certEndpointID returns the endpoint ID in a verified client certificate:
-// the URI subjectAltName urn:bbf:usp:id:<id> (TR-369), else the subject
-// common name; "" without a verified certificate.
-func certEndpointID(cs *tls.ConnectionState) string {
-	if cs == nil || len(cs.VerifiedChains) == 0 || len(cs.PeerCertificates) == 0 {
-		return ""
-	}
-	leaf := cs.PeerCertificates[0]
-	for _, u := range leaf.URIs {
-		if s := u.String(); strings.HasPrefix(s, certURNPrefix) {
-			return strings.TrimPrefix(s, certURNPrefix)
-		}
-	}
-	return leaf.Subject.CommonName
 }

@@ -1,7 +1,6 @@
 package websocket
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"net/url"
@@ -82,26 +81,32 @@ func TestExtensionEID(t *testing.T) {
 	}
 }
 
-func TestCertEndpointID(t *testing.T) {
+func TestCertIDs(t *testing.T) {
 	urn, _ := url.Parse("urn:bbf:usp:id:proto::agent-1")
+	urn2, _ := url.Parse("urn:bbf:usp:id:proto::agent-2")
 	other, _ := url.Parse("https://example.com/")
-	verified := [][]*x509.Certificate{{}}
 	tests := []struct {
-		name string
-		cs   *tls.ConnectionState
-		want string
+		name       string
+		cert       *x509.Certificate
+		commonName bool
+		claimed    string
+		want       string // "" for an error
 	}{
-		{"no TLS", nil, ""},
-		{"unverified", &tls.ConnectionState{PeerCertificates: []*x509.Certificate{{URIs: []*url.URL{urn}}}}, ""},
-		{"URI SAN", &tls.ConnectionState{VerifiedChains: verified, PeerCertificates: []*x509.Certificate{
-			{URIs: []*url.URL{other, urn}, Subject: pkix.Name{CommonName: "cn"}}}}, "proto::agent-1"},
-		{"common name", &tls.ConnectionState{VerifiedChains: verified, PeerCertificates: []*x509.Certificate{
-			{URIs: []*url.URL{other}, Subject: pkix.Name{CommonName: "proto::cn"}}}}, "proto::cn"},
+		{"URI SAN", &x509.Certificate{URIs: []*url.URL{other, urn}, Subject: pkix.Name{CommonName: "proto::cn"}}, true, "", "proto::agent-1"},
+		{"URI SAN claimed", &x509.Certificate{URIs: []*url.URL{urn}}, false, "proto::agent-1", "proto::agent-1"},
+		{"URI SAN of another", &x509.Certificate{URIs: []*url.URL{urn}}, false, "proto::agent-2", ""},
+		{"common name ignored", &x509.Certificate{Subject: pkix.Name{CommonName: "proto::cn"}}, false, "proto::cn", ""},
+		{"common name allowed", &x509.Certificate{Subject: pkix.Name{CommonName: "proto::cn"}}, true, "proto::cn", "proto::cn"},
+		{"URI wins over common name", &x509.Certificate{URIs: []*url.URL{urn}, Subject: pkix.Name{CommonName: "proto::cn"}}, true, "proto::cn", ""},
+		{"two URIs, none claimed", &x509.Certificate{URIs: []*url.URL{urn, urn2}}, false, "", ""},
+		{"two URIs, one claimed", &x509.Certificate{URIs: []*url.URL{urn, urn2}}, false, "proto::agent-2", "proto::agent-2"},
+		{"nothing", &x509.Certificate{}, true, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := certEndpointID(tt.cs); got != tt.want {
-				t.Errorf("certEndpointID = %q, want %q", got, tt.want)
+			got, err := pickID(tt.claimed, certIDs(tt.cert, tt.commonName))
+			if got != tt.want || (err == nil) != (tt.want != "") {
+				t.Errorf("pickID = %q, %v; want %q", got, err, tt.want)
 			}
 		})
 	}

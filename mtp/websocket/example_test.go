@@ -2,6 +2,8 @@ package websocket_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 
 	"github.com/gousp/gousp/mtp"
@@ -38,4 +40,27 @@ func Example() {
 	in := <-fromAgents
 	fmt.Printf("%s from %s\n", in.Data, in.PeerID)
 	// Output: echo: hello from proto::agent
+}
+
+// A controller dials an agent's WebSocket server whose certificate names
+// the agent only by its endpoint ID, as TR-369 has it.
+func ExampleWithServerCertificate() {
+	agentRoots := x509.NewCertPool() // the CA that issues the agents' certificates
+	c, err := websocket.NewClient("wss://192.0.2.10:8443/usp", "proto::controller",
+		websocket.WithServerCertificate(agentRoots),
+		websocket.WithPeerID("os::012345-SERIAL01"))
+	fmt.Println(c.URL(), err)
+	// Output: wss://192.0.2.10:8443/usp?eid=proto%3A%3Acontroller <nil>
+}
+
+// A controller admits only agents whose certificate names the endpoint
+// they dial in as.
+func ExampleWithClientCertificates() {
+	var serverCert tls.Certificate // the controller's own certificate
+	agentRoots := x509.NewCertPool()
+	_, err := websocket.NewServer(websocket.WithListenAddr(":8443"),
+		websocket.WithTLS(&tls.Config{Certificates: []tls.Certificate{serverCert}}),
+		websocket.WithClientCertificates(agentRoots))
+	fmt.Println(err)
+	// Output: <nil>
 }

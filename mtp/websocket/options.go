@@ -2,6 +2,7 @@ package websocket
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,6 +40,7 @@ type Option func(*config) error
 type config struct {
 	peerconn.Options
 	tls          *tls.Config
+	commonName   bool // WithCommonNameIdentity
 	pingInterval time.Duration
 	pongTimeout  time.Duration
 
@@ -47,13 +49,15 @@ type config struct {
 	localID          string
 	rejectDuplicates bool
 	certIdentity     bool
+	clientRoots      *x509.CertPool
 
 	// client
-	peerID     string
-	backoffMin time.Duration
-	backoffMax time.Duration
-	header     http.Header
-	dialer     *websocket.Dialer
+	peerID      string
+	serverRoots *x509.CertPool
+	backoffMin  time.Duration
+	backoffMax  time.Duration
+	header      http.Header
+	dialer      *websocket.Dialer
 }
 
 func newConfig(r peerconn.Role, opts []Option) (config, error) {
@@ -80,6 +84,14 @@ func newConfig(r peerconn.Role, opts []Option) (config, error) {
 	}
 	if c.tls != nil && r == peerconn.ServerRole && c.listenAddr == "" {
 		return c, errors.New("websocket: WithTLS on a server needs WithListenAddr; a mounted handler gets TLS from its http.Server")
+	}
+	if c.clientRoots != nil && c.listenAddr != "" && c.tls == nil {
+		return c, errors.New("websocket: WithClientCertificates on a listening server needs WithTLS")
+	}
+	if c.clientRoots != nil && c.tls != nil && c.tls.ClientAuth < tls.RequestClientCert {
+		// Ask for the certificate; the server verifies it itself, so that
+		// a client without a good one gets a 403 that says why.
+		c.tls.ClientAuth = tls.RequestClientCert
 	}
 	return c, nil
 }
@@ -190,11 +202,74 @@ func WithRejectDuplicates() Option {
 	}
 }
 
-// WithCertificateIdentity makes the server take the client's endpoint ID
-// from its verified TLS client certificate (URI subjectAltName
-// urn:bbf:usp:id:<id>, else the subject common name) and refuse, with HTTP
-// 403, a client without one or whose ?eid= names another endpoint. Use it
-// with mutual TLS. Server only.
+// WithClientCertificates makes the server admit only clients whose TLS
+// certificate verifies against roots (for client authentication) and names
+// the endpoint ID the client claims in a urn:bbf:usp:id: URI
+// subjectAltName, as TR-369 has it; a client that gives no ?eid= is named
+// by its certificate, which must then name one endpoint. Any other client
+// is refused with HTTP 403 before the upgrade: no certificate, an untrusted
+// or expired one, one without a URI, one naming another endpoint. This is
+// the setting for a controller whose agents dial in with certificates.
+//
+// A listening server needs [WithTLS], whose configuration is made to ask
+// for client certificates; a mounted server needs its http.Server's
+// TLSConfig to ask for them (tls.RequestClientCert or stronger). The
+// certificate's common name is ignored unless [WithCommonNameIdentity] is
+// given. Server only.
+func WithClientCertificates(roots *x509.CertPool) Option {
+	return func(c *config) error {
+		if roots == nil {
+			return errors.New("websocket: nil client certificate roots")
+		}
+		c.clientRoots = roots
+		c.Only("WithClientCertificates", peerconn.ServerRole)
+		return nil
+	}
+}
+
+// WithServerCertificate makes the client accept only a server whose TLS
+// certificate verifies against roots (for server authentication) and
+// names the server's endpoint ID in a urn:bbf:usp:id: URI subjectAltName:
+// the one given with [WithPeerID], or, without it, the only one the
+// certificate names, which then becomes the peer ID. The host name of the
+// URL is not checked, as agents' certificates often carry only their
+// endpoint ID. This is the setting for a controller that dials an agent's
+// WebSocket server; no InsecureSkipVerify is needed. A refused
+// certificate fails Start at once with [ErrCertificate]. The URL must be
+// wss://. Client only.
+func WithServerCertificate(roots *x509.CertPool) Option {
+	return func(c *config) error {
+		if roots == nil {
+			return errors.New("websocket: nil server certificate roots")
+		}
+		c.serverRoots = roots
+		c.Only("WithServerCertificate", peerconn.ClientRole)
+		return nil
+	}
+}
+
+// WithCommonNameIdentity lets [WithClientCertificates],
+// [WithServerCertificate] and [WithCertificateIdentity] take the endpoint
+// ID from the subject common name of a certificate that has no
+// urn:bbf:usp:id: URI. It is weaker: certificate authorities issue common
+// names for many purposes, and any certificate from a trusted authority
+// whose common name happens to equal an endpoint ID would pass for that
+// endpoint and, with the default newest-session-wins policy, take over its
+// session. Use it only with an authority that issues nothing else.
+func WithCommonNameIdentity() Option {
+	return func(c *config) error {
+		c.commonName = true
+		return nil
+	}
+}
+
+// WithCertificateIdentity is [WithClientCertificates] for a server whose
+// TLS configuration verifies client certificates itself (ClientAuth
+// tls.RequireAndVerifyClientCert and ClientCAs, for instance on the
+// http.Server a mounted server runs under): the server refuses, with HTTP
+// 403, a client without a verified certificate or whose certificate does
+// not name the endpoint of its ?eid= in a urn:bbf:usp:id: URI. Server
+// only.
 func WithCertificateIdentity() Option {
 	return func(c *config) error {
 		c.certIdentity = true

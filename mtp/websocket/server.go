@@ -144,7 +144,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.core.Exit()
 
-	id, status, err := s.admit(r)
+	id, cert, status, err := s.admit(r)
 	if err != nil {
 		s.log.Info("refusing client", "remote", r.RemoteAddr, "status", status, "err", err)
 		http.Error(w, err.Error(), status)
@@ -162,6 +162,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess := newSession(&s.endpoint, ws, id, mtp.Address{MTP: mtp.WebSocket, To: id})
+	sess.cert = cert
 	old, err := s.peers.Add(sess)
 	if err != nil {
 		// Closed meanwhile, or a duplicate lost a race: say so with a
@@ -183,41 +184,35 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // admit checks an opening handshake before the upgrade and returns the
-// client's endpoint ID, or the HTTP status and reason to refuse it with.
-func (s *Server) admit(r *http.Request) (string, int, error) {
+// client's endpoint ID and certificate, or the HTTP status and reason to
+// refuse it with.
+func (s *Server) admit(r *http.Request) (string, *mtp.PeerCert, int, error) {
 	if !websocket.IsWebSocketUpgrade(r) {
-		return "", http.StatusBadRequest, fmt.Errorf("%w: not a WebSocket upgrade request", ErrHandshake)
+		return "", nil, http.StatusBadRequest, fmt.Errorf("%w: not a WebSocket upgrade request", ErrHandshake)
 	}
 	if !slices.Contains(websocket.Subprotocols(r), Subprotocol) {
 		// R-WS.12a: no session without the USP subprotocol.
-		return "", http.StatusBadRequest, fmt.Errorf("%w: subprotocol %s not offered", ErrHandshake, Subprotocol)
+		return "", nil, http.StatusBadRequest, fmt.Errorf("%w: subprotocol %s not offered", ErrHandshake, Subprotocol)
 	}
 	id, found, err := queryEID(r.URL.RawQuery)
 	if err != nil {
-		return "", http.StatusBadRequest, fmt.Errorf("%w: %w", ErrHandshake, err)
+		return "", nil, http.StatusBadRequest, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
 	if !found {
 		// Clients older than USP 1.3 name themselves in the extension.
 		id, _ = extensionEID(r.Header.Values("Sec-WebSocket-Extensions"))
 	}
-	if s.cfg.certIdentity {
-		certID := certEndpointID(r.TLS)
-		switch {
-		case certID == "":
-			return "", http.StatusForbidden, fmt.Errorf("%w: no verified client certificate naming an endpoint", ErrHandshake)
-		case id == "":
-			id = certID
-		case id != certID:
-			return "", http.StatusForbidden, fmt.Errorf("%w: eid %q does not match certificate endpoint %q", ErrHandshake, id, certID)
-		}
+	id, cert, err := s.clientIdentity(r.TLS, id)
+	if err != nil {
+		return "", nil, http.StatusForbidden, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
 	if id == "" {
-		return "", http.StatusBadRequest, fmt.Errorf("%w: no eid query parameter naming the client endpoint", ErrHandshake)
+		return "", nil, http.StatusBadRequest, fmt.Errorf("%w: no eid query parameter naming the client endpoint", ErrHandshake)
 	}
 	if s.cfg.rejectDuplicates && s.peers.Has(id) {
-		return "", http.StatusConflict, fmt.Errorf("%w: endpoint %s already has a session", ErrHandshake, id)
+		return "", nil, http.StatusConflict, fmt.Errorf("%w: endpoint %s already has a session", ErrHandshake, id)
 	}
-	return id, 0, nil
+	return id, cert, 0, nil
 }
 
 // Send sends record in one binary frame to the client whose endpoint ID is

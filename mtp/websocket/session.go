@@ -29,6 +29,17 @@ var (
 	// ErrKeepAlive: the peer sent nothing, not even a pong, within the
 	// keep-alive timeout.
 	ErrKeepAlive = errors.New("websocket: peer silent past keep-alive timeout")
+	// ErrForbidden: the server refused the client with HTTP 401 or 403,
+	// as a server does when the client's certificate does not name its
+	// endpoint ID ([WithClientCertificates]).
+	ErrForbidden = errors.New("websocket: server refused the client (HTTP 403)")
+	// ErrDuplicate: the server refused the client with HTTP 409 because
+	// its endpoint ID already has a session ([WithRejectDuplicates]).
+	ErrDuplicate = errors.New("websocket: endpoint already has a session (HTTP 409)")
+	// ErrCertificate: a TLS certificate was refused, the server's by the
+	// client ([WithServerCertificate]: untrusted, expired, or not naming
+	// the expected endpoint) or the client's by the server (a TLS alert).
+	ErrCertificate = errors.New("websocket: certificate refused")
 )
 
 // CloseError is a close frame from the peer: its status code and reason.
@@ -58,6 +69,7 @@ type session struct {
 	wsem    chan struct{}
 	closing atomic.Bool    // our close frame is sent; ignore data
 	cause   peerconn.Cause // why we ended the session
+	cert    *mtp.PeerCert  // the peer's TLS certificate, if any
 }
 
 func newSession(ep *endpoint, ws *websocket.Conn, peerID string, reply mtp.Address) *session {
@@ -66,6 +78,9 @@ func newSession(ep *endpoint, ws *websocket.Conn, peerID string, reply mtp.Addre
 
 func (s *session) PeerID() string    { return s.peerID }
 func (s *session) Peer() mtp.Address { return s.reply }
+
+// PeerCert returns the certificate the peer presented, or nil.
+func (s *session) PeerCert() *mtp.PeerCert { return s.cert }
 
 // Serve delivers records until the connection ends, closes it, and
 // returns why it ended.
@@ -152,7 +167,7 @@ func (s *session) readLoop() error {
 				continue
 			}
 		}
-		s.ep.core.Deliver(mtp.Inbound{Data: data, ReplyTo: s.reply, PeerID: s.peerID})
+		s.ep.core.Deliver(mtp.Inbound{Data: data, ReplyTo: s.reply, PeerID: s.peerID, PeerCert: s.cert})
 	}
 }
 

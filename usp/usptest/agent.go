@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gousp/gousp/datamodel"
-	"github.com/gousp/gousp/internal/e2e"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/proto/uspmsg"
 	"github.com/gousp/gousp/proto/usprecord"
@@ -63,8 +62,9 @@ type Agent struct {
 	received  []Received
 	counters  map[string]int // notification msg_id counters, per kind
 	pending   map[string]*pendingNotify
-	requests  int                     // Device.LocalAgent.Request numbers handed out without a table
-	sessions  map[string]*e2e.Session // session contexts, by controller
+	calls     map[string]chan *uspmsg.Msg // requests of its own (Register) waiting for an answer
+	requests  int                         // Device.LocalAgent.Request numbers handed out without a table
+	sessions  map[string]agentSession     // session contexts, by controller
 	factory   snapshot
 }
 
@@ -116,7 +116,7 @@ func NewAgent(endpointID string, opts ...Option) (*Agent, error) {
 	}
 	a := &Agent{
 		id: endpointID, cfg: cfg, model: cfg.model, log: cfg.log.With("agent", endpointID),
-		learned: map[string]route{}, subRoutes: map[string]route{}, sessions: map[string]*e2e.Session{}, counters: map[string]int{}, pending: map[string]*pendingNotify{},
+		learned: map[string]route{}, subRoutes: map[string]route{}, sessions: map[string]agentSession{}, counters: map[string]int{}, pending: map[string]*pendingNotify{},
 		queue: jobQueue{signal: make(chan struct{}, 1)}, stopped: make(chan struct{}),
 	}
 	a.faults = &Faults{a: a}
@@ -183,7 +183,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	m.mu.Unlock()
 
 	go a.worker()
-	if a.cfg.session != nil && a.cfg.session.RetryInterval > 0 {
+	if a.cfg.session != nil && a.cfg.session.RetryInterval > 0 && !a.cfg.session.Reference {
 		a.wg.Add(1)
 		go a.sessionRetries(a.cfg.session.RetryInterval)
 	}

@@ -35,7 +35,9 @@
 // dot) and finished by an OperationComplete notification. GetSupportedDM
 // honours every flag, GetInstances first_level_only, and
 // GetSupportedProtocol reports [WithSupportedVersions]. Notify, Register
-// and Deregister are refused with 7002, a message whose type disagrees
+// and Deregister from a controller are refused with 7002 (the agent can
+// play a USP Service itself: [Agent.Register] and [Agent.Deregister] send
+// them to a USP Broker and wait for the answer), a message whose type disagrees
 // with its body with 7001, and responses the agent did not ask for are
 // ignored, as are records for another endpoint and bytes that do not
 // decode. Encrypted payloads (7104) and Disconnect records (7105) are
@@ -80,7 +82,16 @@
 // context: it answers SessionContext records inside the session, sends its
 // notifications inside one, and can segment its messages to exercise a
 // controller's reassembly. Without it, as on OB-USP-A, SessionContext
-// records get a DisconnectRecord with code 7106.
+// records get a DisconnectRecord with code 7106, and the agent announces
+// itself again with its connect record. A reboot (Device.Reboot()) loses
+// the session state.
+//
+// [SessionConfig].Reference replaces the complete session context with a
+// model of the reference agent's experimental one, to test a controller
+// against what it meets in the field: session ids counted from 2 again
+// after every reboot, no retransmission and no duplicate detection, a
+// record without exactly one payload field refused with Disconnect 7105,
+// NoSessionContext records refused in Require mode or taken in Allow mode.
 //
 // # Data model
 //

@@ -38,6 +38,10 @@ func (a *Agent) handleRecord(b *binding, in mtp.Inbound) {
 	r, ok := a.replyRoute(b, in, from)
 	switch rt := rec.GetRecordType().(type) {
 	case *usprecord.Record_NoSessionContext:
+		if !a.handleNoSession(r, ok, from) {
+			a.log.Debug("refusing a NoSessionContext record: session context is required", "from_id", from)
+			return
+		}
 		a.handlePayload(r, ok, from, in, rt.NoSessionContext.GetPayload(), func(resp []byte) {
 			_ = a.sendPayload(r, from, resp)
 		})
@@ -150,6 +154,8 @@ func (a *Agent) handlePayload(r route, canReply bool, from string, in mtp.Inboun
 		if m.GetBody().GetResponse().GetNotifyResp() != nil {
 			a.ackNotify(id)
 		}
+		return
+	case (t == uspmsg.Header_ERROR || msg.IsResponse(t)) && a.answered(m):
 		return
 	case t == uspmsg.Header_ERROR || msg.IsResponse(t):
 		a.log.Debug("ignoring unsolicited response", "from_id", from, "msg_type", t, "msg_id", id)

@@ -341,7 +341,7 @@ func (a *Agent) sendNotification(to, subPath string, payload, data []byte) bool 
 	if !ok {
 		return false
 	}
-	if s := a.sessionWith(to, true); s != nil {
+	if s := a.sessionWith(to, true); s != nil && s.active() {
 		a.sendInSession(r, s, payload)
 		return true
 	}
@@ -439,6 +439,7 @@ func (a *Agent) reboot(cause, commandKey string, firmwareUpdated bool) {
 			}
 			m.pending = m.pending[:mark]
 		})
+		a.forgetSessions()
 		a.reconnect()
 		a.sendBoot(cause, commandKey, firmwareUpdated)
 	})
@@ -455,6 +456,7 @@ func (a *Agent) factoryReset(commandKey string) {
 		m.restore(a.factory)
 		m.started = a.cfg.clock()
 		m.mu.Unlock()
+		a.forgetSessions()
 		a.reconnect()
 		a.sendBoot("RemoteFactoryReset", commandKey, false)
 	})

@@ -18,29 +18,98 @@ type SessionConfig struct {
 	MaxSegment int
 	// RetryInterval is how often the agent sends again the records a
 	// controller has not acknowledged; 0 never does (the controller can
-	// still ask for them with retransmit_id).
+	// still ask for them with retransmit_id). Ignored with Reference.
 	RetryInterval time.Duration
+	// Reference makes the session context behave like the reference
+	// agent's, OB-USP-A built with its experimental
+	// E2ESESSION_EXPERIMENTAL_USP_V_1_2 and E2ESession.SessionMode
+	// Require, rather than like a complete implementation:
+	//
+	//   - its session ids count from 2 per controller, and from 2 again
+	//     after a reboot (Device.Reboot()), with sequence_id 1 again;
+	//   - a record without exactly one payload field (one empty field
+	//     is what a record without a message must carry), with a new
+	//     session_id but a sequence_id other than 1, or with SAR states out
+	//     of order, is answered with a DisconnectRecord 7105 and a record
+	//     opening the agent's next session;
+	//   - a new session_id from the controller is always adopted;
+	//   - retransmit_id is ignored, nothing is kept or resent, and no
+	//     record is sent only to acknowledge;
+	//   - records are processed as they arrive: no reordering and no
+	//     duplicate detection (a record received twice is executed twice);
+	//   - a NoSessionContext record is not processed: it restarts the
+	//     session like a failed record.
+	Reference bool
+	// Allow, with Reference, is SessionMode Allow: NoSessionContext
+	// records are processed while no session is up (one that is up is
+	// ended with a DisconnectRecord 7105 instead), a failed record ends
+	// the session without opening another, and the agent's own messages
+	// go without session context while none is up.
+	Allow bool
+	// Forbid, with Reference, is SessionMode Forbid: every SessionContext
+	// record is refused with a DisconnectRecord 7105 (the reference agent
+	// writes "Session Context not allowed" but not code 7106), and
+	// NoSessionContext records are processed.
+	Forbid bool
 }
 
 // WithSessionContext makes the agent accept SessionContext records and
 // answer inside the session, and send its notifications to a controller
 // inside a session (opening one if needed). Without it, SessionContext
-// records are answered with a DisconnectRecord (7106), as OB-USP-A does.
+// records are answered with a DisconnectRecord (7106), as OB-USP-A does,
+// and the agent announces itself again with its connect record, as
+// OB-USP-A does after it dropped the connection the Disconnect ended.
 // Requests that come in NoSessionContext records are still answered that
-// way.
+// way (except with Reference, see [SessionConfig]).
 func WithSessionContext(cfg SessionConfig) Option {
 	return func(c *config) error {
 		if cfg.MaxSegment < 0 || cfg.RetryInterval < 0 {
 			return optErr("negative session context setting")
+		}
+		if (cfg.Allow || cfg.Forbid) && !cfg.Reference {
+			return optErr("SessionConfig.Allow and Forbid need Reference")
+		}
+		if cfg.Allow && cfg.Forbid {
+			return optErr("SessionConfig.Allow and Forbid exclude each other")
 		}
 		c.session = &cfg
 		return nil
 	}
 }
 
+// agentSession is the agent's end of a session context with one
+// controller: a complete one (e2e.Session) or the reference agent's.
+type agentSession interface {
+	// receive takes a SessionContext record; out goes back at once.
+	receive(rec *usprecord.Record) (payloads [][]byte, out []*usprecord.Record, err error)
+	// wrap returns the records carrying a message of the agent's.
+	wrap(payload []byte) ([]*usprecord.Record, error)
+	// retry returns what the retry timer sends again.
+	retry() []*usprecord.Record
+	// active reports whether the agent's own messages go in the session.
+	active() bool
+	// noSession is told of a NoSessionContext record: it reports whether
+	// to process it, and returns records to send back.
+	noSession() (process bool, out []*usprecord.Record)
+}
+
+// fullSession is a complete session context end.
+type fullSession struct{ *e2e.Session }
+
+func (s fullSession) receive(rec *usprecord.Record) ([][]byte, []*usprecord.Record, error) {
+	return s.Receive(rec)
+}
+func (s fullSession) wrap(p []byte) ([]*usprecord.Record, error) { return s.Wrap(p) }
+func (s fullSession) retry() []*usprecord.Record {
+	_, recs, _ := s.Retry() // bounded: gives up on a silent controller
+	return recs
+}
+func (s fullSession) active() bool                           { return true }
+func (s fullSession) noSession() (bool, []*usprecord.Record) { return true, nil }
+
 // sessionWith returns the session with a controller, creating it when
 // session context is on and create is set; nil otherwise.
-func (a *Agent) sessionWith(peer string, create bool) *e2e.Session {
+func (a *Agent) sessionWith(peer string, create bool) agentSession {
 	if a.cfg.session == nil {
 		return nil
 	}
@@ -49,22 +118,39 @@ func (a *Agent) sessionWith(peer string, create bool) *e2e.Session {
 	if s := a.sessions[peer]; s != nil || !create {
 		return s
 	}
-	s, err := e2e.New(e2e.Config{
-		LocalID: a.id, PeerID: peer, Version: a.cfg.version,
-		MaxSegment: a.cfg.session.MaxSegment, MaxReassembly: a.cfg.maxRecordSize,
-	}, 0)
-	if err != nil {
-		a.log.Error("creating session context", "peer", peer, "err", err)
-		return nil
+	var s agentSession
+	if a.cfg.session.Reference {
+		s = newRefSession(a, peer)
+	} else {
+		es, err := e2e.New(e2e.Config{
+			LocalID: a.id, PeerID: peer, Version: a.cfg.version,
+			MaxSegment: a.cfg.session.MaxSegment, MaxReassembly: a.cfg.maxRecordSize,
+		}, 0)
+		if err != nil {
+			a.log.Error("creating session context", "peer", peer, "err", err)
+			return nil
+		}
+		s = fullSession{es}
 	}
 	a.sessions[peer] = s
 	return s
 }
 
 // endSession forgets the session with a controller, after its Disconnect.
+// The reference agent keeps its state (and its session id count).
 func (a *Agent) endSession(peer string) {
+	if a.cfg.session != nil && a.cfg.session.Reference {
+		return
+	}
 	a.mu.Lock()
 	delete(a.sessions, peer)
+	a.mu.Unlock()
+}
+
+// forgetSessions drops every session state, as a reboot does.
+func (a *Agent) forgetSessions() {
+	a.mu.Lock()
+	clear(a.sessions)
 	a.mu.Unlock()
 }
 
@@ -76,10 +162,13 @@ func (a *Agent) handleSession(r route, ok bool, from string, in mtp.Inbound, rec
 	if s == nil {
 		if ok {
 			a.disconnect(r, from, record.CodeSessionNotAllowed, "session context records are not supported")
+			// OB-USP-A drops the connection after a Disconnect record
+			// and announces itself again once reconnected.
+			a.sendConnectTo(r.b, from, r.addr)
 		}
 		return
 	}
-	payloads, out, err := s.Receive(rec)
+	payloads, out, err := s.receive(rec)
 	if err != nil {
 		var pe *e2e.ProtocolError
 		if !errors.As(err, &pe) {
@@ -98,9 +187,28 @@ func (a *Agent) handleSession(r route, ok bool, from string, in mtp.Inbound, rec
 	}
 }
 
+// handleNoSession reports whether a NoSessionContext record from a
+// controller is processed; the reference agent in Require mode refuses it.
+func (a *Agent) handleNoSession(r route, ok bool, from string) bool {
+	if a.cfg.session == nil || !a.cfg.session.Reference {
+		return true
+	}
+	s := a.sessionWith(from, true)
+	if s == nil {
+		return true
+	}
+	process, out := s.noSession()
+	if ok {
+		for _, o := range out {
+			_ = a.sendRecord(r, o)
+		}
+	}
+	return process
+}
+
 // sendInSession wraps a message in the records of a session and sends them.
-func (a *Agent) sendInSession(r route, s *e2e.Session, payload []byte) {
-	recs, err := s.Wrap(payload)
+func (a *Agent) sendInSession(r route, s agentSession, payload []byte) {
+	recs, err := s.wrap(payload)
 	if err != nil {
 		a.log.Error("wrapping a message in the session context", "err", err)
 		return
@@ -126,13 +234,13 @@ func (a *Agent) sessionRetries(every time.Duration) {
 		}
 		a.enqueue(func() {
 			a.mu.Lock()
-			peers := make(map[string]*e2e.Session, len(a.sessions))
+			peers := make(map[string]agentSession, len(a.sessions))
 			for p, s := range a.sessions {
 				peers[p] = s
 			}
 			a.mu.Unlock()
 			for p, s := range peers {
-				recs := s.Retry()
+				recs := s.retry()
 				if len(recs) == 0 {
 					continue
 				}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package usp_test
+
+const raceEnabled = false
