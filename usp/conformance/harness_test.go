@@ -156,6 +156,7 @@ func TestSlowCases(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the plan's own waits take minutes")
 	}
+	t.Parallel()
 	for _, c := range All() {
 		if c.Slow <= time.Second {
 			continue
@@ -173,6 +174,7 @@ func TestSlowCases(t *testing.T) {
 func TestUSPTestConformsOverBindings(t *testing.T) {
 	for _, b := range []string{"mqtt-mochi", "mqtt-mosquitto", "websocket"} {
 		t.Run(b, func(t *testing.T) {
+			t.Parallel()
 			eq, _ := bench(t, b)
 			cfg := quickConfig
 			cfg.MaxSlow = Duration(time.Second)
