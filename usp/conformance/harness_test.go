@@ -129,10 +129,8 @@ func seedMTPs(t *testing.T, agent *usptest.Agent) {
 	}
 }
 
-// quickConfig keeps the kit's own waits short for tests. usptest does not
-// send Periodic! (TP-469 1.59): that case is left out, with the reason.
-var quickConfig = Config{QuietPeriod: Duration(500 * time.Millisecond), NotifyTimeout: Duration(5 * time.Second),
-	Skip: map[string]string{"1.59": "usptest does not send the Periodic! event"}}
+// quickConfig keeps the kit's own waits short for tests.
+var quickConfig = Config{QuietPeriod: Duration(500 * time.Millisecond), NotifyTimeout: Duration(5 * time.Second)}
 
 // TestUSPTestConforms runs every implemented case that does not wait by
 // design against usptest over the memory transport: each case that applies

@@ -183,6 +183,10 @@ func (a *Agent) Start(ctx context.Context) error {
 	m.mu.Unlock()
 
 	go a.worker()
+	if m.hasPeriodic() {
+		a.wg.Add(1)
+		go a.periodicEvents()
+	}
 	if a.cfg.session != nil && a.cfg.session.RetryInterval > 0 && !a.cfg.session.Reference {
 		a.wg.Add(1)
 		go a.sessionRetries(a.cfg.session.RetryInterval)

@@ -60,10 +60,12 @@
 // ObjectCreation and ObjectDeletion follow Add and Delete (or
 // [Model.AddInstance] and [Model.DeleteInstance]); OperationComplete
 // follows asynchronous commands whose path the ReferenceList covers; Event
-// follows [Agent.Emit], and Boot! is sent at Start (each controller given
-// with [WithController] gets a Boot! subscription, as OB-USP-A's factory
-// configuration has) with Cause, CommandKey, FirmwareUpdated, Reason and the
-// ParameterMap of the controller's BootParameter entries.
+// follows [Agent.Emit], Periodic! follows each enabled controller's
+// PeriodicNotifInterval and PeriodicNotifTime, and Boot! is sent at Start
+// (each controller given with [WithController] gets a Boot! subscription,
+// as OB-USP-A's factory configuration has) with Cause, CommandKey,
+// FirmwareUpdated, Reason and the ParameterMap of the controller's
+// BootParameter entries.
 //
 // A notification is sent after the response of the request that caused it.
 // Its msg_id reads "<Type>-<UTC time>-<counter>". When the subscription's
