@@ -40,6 +40,12 @@ type Config struct {
 	// MaxSlow leaves out cases that wait longer than this by design
 	// (zero: run them all).
 	MaxSlow Duration `json:"max_slow,omitempty"`
+	// FirmwareURL is the firmware image the Firmware:1 cases (9.3) install,
+	// FirmwareVersion the SoftwareVersion the agent reports after it, and
+	// FirmwareSize its size in bytes (optional).
+	FirmwareURL     string `json:"firmware_url,omitempty"`
+	FirmwareVersion string `json:"firmware_version,omitempty"`
+	FirmwareSize    string `json:"firmware_size,omitempty"`
 	// RebootTimeout bounds the wait for a rebooted agent to come back
 	// (default 5m).
 	RebootTimeout Duration `json:"reboot_timeout,omitempty"`

@@ -141,6 +141,7 @@ func TestUSPTestConforms(t *testing.T) {
 	cfg.AllowDestructive = true
 	cfg.RebootTimeout = Duration(20 * time.Second)
 	cfg.MaxSlow = Duration(time.Second)
+	cfg.FirmwareURL, cfg.FirmwareVersion = "http://192.0.2.1/fw/usptest-2.0.bin", "2.0"
 	rep := RunTests(t, eq, cfg, All())
 	if rep.Count(Pass) < 80 {
 		t.Errorf("only %d cases passed", rep.Count(Pass))
