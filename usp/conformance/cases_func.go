@@ -84,7 +84,7 @@ func run9_3(t *T) {
 		t.NeedsOperatorf("needs a firmware image for the agent: set firmware_url and firmware_version in the configuration")
 	}
 	const info = "Device.DeviceInfo."
-	active := strings.TrimSuffix(t.GetValues(info+"ActiveFirmwareImage")[info+"ActiveFirmwareImage"], ".") + "."
+	active := strings.TrimSuffix(t.GetValues(info + "ActiveFirmwareImage")[info+"ActiveFirmwareImage"], ".") + "."
 	var spare string
 	for _, img := range t.Instances(info + "FirmwareImage.") {
 		if img != active {
