@@ -203,7 +203,31 @@ func run1_83(t *T) {
 }
 
 func run1_78(t *T) {
-	t.NeedsOperatorf("needs a second controller simulated by the test equipment, which this kit does not provide yet")
+	second := t.Secondary()
+	ctrl, _ := t.Create("Device.LocalAgent.Controller.", map[string]string{"EndpointID": second.ControllerID(), "Enable": "true"})
+	// The secondary controller creates a Subscription of its own.
+	ex := second.Send(t.ctx, msg.Add{Objects: []msg.AddObject{{Path: subObj, Params: subParams("tp469-secondary", "ValueChange", swVer, false)}}})
+	if ex.Err != nil {
+		t.Abortf("setup: the second controller's Add: %v", ex.Err)
+	}
+	r, err := msg.ParseAddResp(ex.Response)
+	if err == nil {
+		err = r.Err()
+	}
+	if err != nil {
+		t.Abortf("setup: the second controller's Add: %v", err)
+	}
+	sub := r.Results[0].Path
+	t.DeleteLater(sub)
+	rcp := t.GetValues(sub + "Recipient")[sub+"Recipient"]
+	if strings.TrimSuffix(rcp, ".") != strings.TrimSuffix(ctrl, ".") {
+		t.Abortf("setup: the Subscription's Recipient is %q, not the second controller %s", rcp, ctrl)
+	}
+	d := Expect[*msg.DeleteResp](t, 0, t.Send(msg.Delete{Paths: []string{ctrl}}))
+	if d.Err() != nil {
+		t.Abortf("Delete %s: %v", ctrl, d.Err())
+	}
+	t.Check(1, "the Subscription table no longer has the second controller's Subscription", allSubs(t)[sub] == nil, "%s still exists", sub)
 }
 
 // awaitReboot waits for the agent to come back after a reboot: a connect

@@ -54,7 +54,8 @@
 //
 // Implemented: section 1 (Messages and Path Names) entirely; 3.1, 3.8,
 // 3.9, 3.11, 3.12 and 3.15 (USP Records); 9.1, 9.3, 9.10 and 9.11
-// (Functionality). 1.78 needs a second simulated controller and 1.92's
-// second metric a packet capture: both report needs-operator. Sections 2,
+// (Functionality). 1.78 needs a second test equipment endpoint
+// ([Runner].Secondary) and reports needs-operator without one; 1.92's
+// second metric needs a capture of the agent's ICMP traffic. Sections 2,
 // 4, 6, 7, 8, 10 and 11, and the rest of 3 and 9, are to come.
 package conformance

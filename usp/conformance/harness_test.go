@@ -250,3 +250,51 @@ func TestSessionContextCases(t *testing.T) {
 		t.Errorf("%d of %d passed", rep.Count(Pass), len(cs))
 	}
 }
+
+// TestSecondController runs 1.78 with a second test equipment endpoint on
+// the memory network.
+func TestSecondController(t *testing.T) {
+	net := memory.NewNetwork()
+	ctx := t.Context()
+	endpoint := func(name string) *memory.Endpoint {
+		ep, err := net.Endpoint(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ep
+	}
+	equipment := func(name string) *Equipment {
+		eq, err := NewEquipment(endpoint(name), name, testAgent, WithAgentAddress(mtp.Address{MTP: mtp.Memory, To: testAgent}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := eq.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = eq.Close(context.Background()) })
+		return eq
+	}
+	primary, second := equipment(testController), equipment("proto::tp469-second")
+	agent, err := usptest.NewAgent(testAgent, usptest.WithTransport(endpoint(testAgent)),
+		usptest.WithController(testController, mtp.Address{MTP: mtp.Memory, To: testController}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = agent.Close(context.Background()) })
+	cs, _ := Select(All(), "1.78")
+	r := &Runner{Equipment: primary, Secondary: second, Config: quickConfig}
+	rep := r.Tests(t, cs)
+	if rep.Count(Pass) != 1 {
+		t.Errorf("1.78: %s %s", rep.Results[0].Verdict, rep.Results[0].Reason)
+	}
+	var fromSecond bool
+	for _, e := range rep.Results[0].Trace {
+		fromSecond = fromSecond || strings.Contains(e.Note, "second controller")
+	}
+	if !fromSecond {
+		t.Error("the second controller's records are not in the trace")
+	}
+}

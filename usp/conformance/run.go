@@ -90,6 +90,9 @@ func (r *Report) OK() bool { return r.Count(Fail) == 0 && r.Count(Error) == 0 }
 // Runner runs cases against the agent behind one Equipment.
 type Runner struct {
 	Equipment *Equipment
+	// Secondary, when set, is a second test equipment endpoint on the same
+	// agent, for the cases that need a second controller (1.78).
+	Secondary *Equipment
 	Config    Config
 	// Progress, when set, is called before (r nil) and after each case.
 	Progress func(done, total int, c *Case, r *Result)
@@ -161,12 +164,21 @@ func (r *Runner) RunCase(ctx context.Context, env *Env, c *Case) *Result {
 		res.Verdict, res.Reason = Skip, fmt.Sprintf("waits %v by design, more than max_slow %v", c.Slow, time.Duration(r.Config.MaxSlow))
 		return res
 	}
-	t := &T{ctx: ctx, eq: r.Equipment, env: env, cfg: r.Config, c: c, res: res}
+	t := &T{ctx: ctx, eq: r.Equipment, second: r.Secondary, env: env, cfg: r.Config, c: c, res: res}
 	r.Equipment.setSink(func(te TraceEntry) {
 		t.mu.Lock()
 		res.Trace = append(res.Trace, te)
 		t.mu.Unlock()
 	})
+	if r.Secondary != nil {
+		r.Secondary.setSink(func(te TraceEntry) {
+			te.Note = strings.TrimPrefix(te.Note+"; second controller", "; ")
+			t.mu.Lock()
+			res.Trace = append(res.Trace, te)
+			t.mu.Unlock()
+		})
+		defer r.Secondary.setSink(nil)
+	}
 	t.mark = r.Equipment.Mark()
 	func() {
 		defer func() {
@@ -206,7 +218,13 @@ func (r *Runner) RunCase(ctx context.Context, env *Env, c *Case) *Result {
 // apply is skipped with the reason. It returns the report.
 func RunTests(t *testing.T, eq *Equipment, cfg Config, cases []*Case) *Report {
 	t.Helper()
-	r := &Runner{Equipment: eq, Config: cfg}
+	return (&Runner{Equipment: eq, Config: cfg}).Tests(t, cases)
+}
+
+// Tests is RunTests for a Runner set up by the caller (with a Secondary
+// equipment, say).
+func (r *Runner) Tests(t *testing.T, cases []*Case) *Report {
+	t.Helper()
 	ctx := t.Context()
 	env := r.Env(ctx)
 	for _, c := range cases {

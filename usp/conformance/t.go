@@ -19,12 +19,13 @@ import (
 // methods that end the procedure (Require, Skipf, Abortf, ...) must be
 // called from the goroutine running the case.
 type T struct {
-	ctx  context.Context
-	eq   *Equipment
-	env  *Env
-	cfg  Config
-	c    *Case
-	mark int
+	ctx    context.Context
+	eq     *Equipment
+	second *Equipment
+	env    *Env
+	cfg    Config
+	c      *Case
+	mark   int
 
 	mu       sync.Mutex
 	res      *Result
@@ -50,6 +51,15 @@ func (t *T) Config() Config { return t.cfg }
 
 // Equipment is the test equipment.
 func (t *T) Equipment() *Equipment { return t.eq }
+
+// Secondary returns the second test equipment endpoint, or ends the case
+// as needing an operator when the run has none.
+func (t *T) Secondary() *Equipment {
+	if t.second == nil {
+		t.NeedsOperatorf("needs a second controller simulated by the test equipment (Runner.Secondary)")
+	}
+	return t.second
+}
 
 // Metric collects the problems found while checking one test metric;
 // End records it.

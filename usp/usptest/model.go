@@ -706,6 +706,23 @@ func (m *Model) remove(o *objInst) {
 	delete(t.inst, seg.Instance)
 	m.unindex(o)
 	m.emit(change{kind: chDeleted, path: o.path})
+	if o.def.path == "Device.LocalAgent.Controller.{i}." {
+		m.removeSubscriptionsOf(o.path)
+	}
+}
+
+// removeSubscriptionsOf deletes the Subscriptions whose Recipient is a
+// deleted Controller: TR-181 has them go with it (TP-469 1.78).
+func (m *Model) removeSubscriptionsOf(ctrl string) {
+	la := m.instByPath("Device.LocalAgent.")
+	if la == nil || la.tables["Subscription"] == nil {
+		return
+	}
+	for _, s := range la.tables["Subscription"].sorted() {
+		if r := s.values["Recipient"]; r != "" && strings.TrimSuffix(r, ".") == strings.TrimSuffix(ctrl, ".") {
+			m.remove(s)
+		}
+	}
 }
 
 // Instances returns the paths of the instances of a table
