@@ -224,15 +224,17 @@ func (e *Equipment) receive(in mtp.Inbound) {
 		ib.Msg, ib.Err = m, err
 		if m != nil && err == nil {
 			if msg.IsResponse(m.GetHeader().GetMsgType()) || m.GetBody().GetError() != nil {
+				// Under the lock, so that a Wait giving up at the same
+				// moment sees either the response or none.
 				e.mu.Lock()
 				ex := e.pending[m.GetHeader().GetMsgId()]
 				if ex != nil {
 					delete(e.pending, m.GetHeader().GetMsgId())
+					ex.Response, ex.Received = m, ib.Time
+					close(ex.done)
 				}
 				e.mu.Unlock()
 				if ex != nil {
-					ex.Response, ex.Received = m, ib.Time
-					close(ex.done)
 					return
 				}
 			}
