@@ -54,6 +54,7 @@ func expectFail(t *testing.T, res *Result, metric int, detail, traced string) {
 // TestBrokenAgentFails injects faults into usptest and checks that the
 // matching cases fail, on the right criterion, with evidence.
 func TestBrokenAgentFails(t *testing.T) {
+	t.Parallel()
 	t.Run("Error instead of GetResp", func(t *testing.T) {
 		eq, agent := memoryBench(t)
 		res := runOne(t, eq, "1.36", func() { agent.Faults().FailNext(uspmsg.Header_GET, msg.CodeInternal) })

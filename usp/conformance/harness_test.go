@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,6 +137,7 @@ var quickConfig = Config{QuietPeriod: Duration(500 * time.Millisecond), NotifyTi
 // design against usptest over the memory transport: each case that applies
 // passes. Destructive cases (reboots, deleting every Subscription) run too.
 func TestUSPTestConforms(t *testing.T) {
+	t.Parallel()
 	eq, _ := memoryBench(t)
 	cfg := quickConfig
 	cfg.AllowDestructive = true
@@ -149,21 +151,38 @@ func TestUSPTestConforms(t *testing.T) {
 }
 
 // TestSlowCases runs the cases that wait by design (up to two minutes
-// each), each against its own agent and in parallel, so that the package
-// takes as long as the slowest.
+// each), each against its own agent and all at once (they mostly wait, so
+// go test's -parallel limit would only serialise them), then reports each
+// as a subtest.
 func TestSlowCases(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the plan's own waits take minutes")
 	}
 	t.Parallel()
+	var slow []*Case
 	for _, c := range All() {
-		if c.Slow <= time.Second {
-			continue
+		if c.Slow > time.Second {
+			slow = append(slow, c)
 		}
+	}
+	results := make([]*Result, len(slow))
+	var wg sync.WaitGroup
+	for i, c := range slow {
+		eq, _ := memoryBench(t)
+		r := &Runner{Equipment: eq, Config: quickConfig}
+		env := r.Env(t.Context())
+		wg.Go(func() { results[i] = r.RunCase(t.Context(), env, c) })
+	}
+	wg.Wait()
+	for i, c := range slow {
 		t.Run(c.ID, func(t *testing.T) {
-			t.Parallel()
-			eq, _ := memoryBench(t)
-			RunTests(t, eq, quickConfig, []*Case{c})
+			res := results[i]
+			if res.Verdict != Pass && res.Verdict != Skip {
+				t.Errorf("%s: %s\n%s", res.Verdict, res.Reason, TextEvidence(res))
+			}
+			if len(res.Cleanup) > 0 {
+				t.Errorf("cleanup failed: %v", res.Cleanup)
+			}
 		})
 	}
 }
@@ -171,6 +190,7 @@ func TestSlowCases(t *testing.T) {
 // TestUSPTestConformsOverBrokers runs the quick cases over MQTT (embedded
 // and mosquitto) and WebSocket.
 func TestUSPTestConformsOverBindings(t *testing.T) {
+	t.Parallel()
 	for _, b := range []string{"mqtt-mochi", "mqtt-mosquitto", "websocket"} {
 		t.Run(b, func(t *testing.T) {
 			t.Parallel()
@@ -203,6 +223,7 @@ func snapshot(t *testing.T, eq *Equipment) map[string]string {
 // change nothing they cannot restore, the agent's data model is what it
 // was.
 func TestLeavesAgentAsFound(t *testing.T) {
+	t.Parallel()
 	eq, _ := memoryBench(t)
 	before := snapshot(t, eq)
 	cfg := quickConfig
@@ -235,6 +256,7 @@ func TestLeavesAgentAsFound(t *testing.T) {
 // TestSessionContextCases runs section 3 against usptest with the session
 // context on, declared by the configuration as TP-469 feature 24.
 func TestSessionContextCases(t *testing.T) {
+	t.Parallel()
 	eq, _ := memoryBench(t, usptest.WithSessionContext(usptest.SessionConfig{}))
 	cfg := quickConfig
 	cfg.Features = map[string]bool{"24": true}
@@ -254,6 +276,7 @@ func TestSessionContextCases(t *testing.T) {
 // TestSecondController runs 1.78 with a second test equipment endpoint on
 // the memory network.
 func TestSecondController(t *testing.T) {
+	t.Parallel()
 	net := memory.NewNetwork()
 	ctx := t.Context()
 	endpoint := func(name string) *memory.Endpoint {
