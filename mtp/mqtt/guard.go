@@ -1,13 +1,14 @@
 package mqtt
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"net"
 	"sync"
+
+	"github.com/gousp/gousp/internal/writeguard"
 )
 
 // errMalformedLength reports a Remaining Length longer than four bytes.
@@ -89,9 +90,16 @@ type guardConn struct {
 	net.Conn
 	g  packetGuard
 	mu sync.Mutex
-	// br buffers what paho reads: paho reads a packet's header one byte
-	// at a time, which unbuffered costs a system call per byte.
-	br *bufio.Reader
+	// Reads: paho reads a packet's header one byte at a time, which
+	// unbuffered costs a system call per byte. rbuf holds what was read
+	// ahead, rbuf[rpos:rend]. It starts as the small array rsmall, enough
+	// for headers and small packets, and becomes guardReadBuf bytes once a
+	// read fills it (more data was waiting: a busy connection), so that an
+	// idle one, such as a simulated agent's, does not keep 4 KiB.
+	rbuf       []byte
+	rpos, rend int
+	rerr       error
+	rsmall     [guardSmallReadBuf]byte
 
 	// Writes: paho writes a packet as several buffers (a PUBLISH as four),
 	// through net.Buffers, which only a *net.TCPConn turns into one
@@ -111,9 +119,13 @@ type guardConn struct {
 	reason chan error
 }
 
-// guardReadBuf is the size of a guardConn's read buffer: a few small
+// guardReadBuf is the size of a busy guardConn's read buffer: a few small
 // packets, such as a PUBACK and the PUBLISH behind it, in one read.
-const guardReadBuf = 4096
+// guardSmallReadBuf is what every connection starts with.
+const (
+	guardReadBuf      = 4096
+	guardSmallReadBuf = 256
+)
 
 func newGuardConn(c net.Conn, maxPacket int, onEnd func(*guardConn)) *guardConn {
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -126,15 +138,9 @@ func newGuardConn(c net.Conn, maxPacket int, onEnd func(*guardConn)) *guardConn 
 		onEnd:  onEnd,
 		reason: make(chan error, 1),
 	}
-	gc.br = bufio.NewReaderSize(guardReader{gc}, guardReadBuf)
+	gc.rbuf = gc.rsmall[:]
 	return gc
 }
-
-// guardReader reads the network connection through the guard, under
-// guardConn's buffer.
-type guardReader struct{ c *guardConn }
-
-func (r guardReader) Read(p []byte) (int, error) { return r.c.readGuarded(p) }
 
 // Lock is taken by paho around the write of one packet.
 func (c *guardConn) Lock() { c.mu.Lock() }
@@ -143,7 +149,33 @@ func (c *guardConn) Lock() { c.mu.Lock() }
 func (c *guardConn) Unlock() { c.mu.Unlock() }
 
 // Read reads through the buffer; bytes reach it only through the guard.
-func (c *guardConn) Read(p []byte) (int, error) { return c.br.Read(p) }
+// Only paho's reading goroutine calls it.
+func (c *guardConn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if c.rpos == c.rend {
+		if c.rerr != nil {
+			return 0, c.rerr
+		}
+		if len(p) >= len(c.rbuf) {
+			return c.readGuarded(p) // a packet body: no copy
+		}
+		n, err := c.readGuarded(c.rbuf)
+		c.rpos, c.rend, c.rerr = 0, n, err
+		if n == 0 {
+			return 0, err
+		}
+		if n == len(c.rbuf) && len(c.rbuf) < guardReadBuf {
+			big := make([]byte, guardReadBuf)
+			copy(big, c.rbuf[:n])
+			c.rbuf = big
+		}
+	}
+	n := copy(p, c.rbuf[c.rpos:c.rend])
+	c.rpos += n
+	return n, nil
+}
 
 func (c *guardConn) readGuarded(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
@@ -189,7 +221,11 @@ func (c *guardConn) Write(p []byte) (int, error) {
 	var err error
 	if len(p) > maxHeldWrite {
 		bufs := net.Buffers{c.wbuf, p}
-		_, err = bufs.WriteTo(c.Conn)
+		if bw, ok := c.Conn.(buffersWriter); ok {
+			_, err = bw.WriteBuffers(bufs)
+		} else {
+			_, err = bufs.WriteTo(c.Conn)
+		}
 	} else {
 		c.wbuf = append(c.wbuf, p...)
 		_, err = c.Conn.Write(c.wbuf)
@@ -202,6 +238,21 @@ func (c *guardConn) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// buffersWriter writes several buffers in one writev where it can (a
+// *writeguard.Conn over a TCP connection); net.Buffers.WriteTo does so
+// only on the net package's own connections.
+type buffersWriter interface {
+	WriteBuffers(net.Buffers) (int64, error)
+}
+
+// abortWrites ends a write stuck on a broker that stopped reading, which
+// ends the connection; it does nothing if no write is in progress.
+func (c *guardConn) abortWrites() {
+	if w, ok := c.Conn.(*writeguard.Conn); ok && w.Abort() {
+		c.finish(writeguard.ErrAborted)
+	}
 }
 
 // Close closes the connection and marks it ended.

@@ -190,3 +190,46 @@ func TestGuardConnWriteError(t *testing.T) {
 		t.Fatalf("after a failure the network got %q, want %q", rc.writes, want.Bytes())
 	}
 }
+
+// TestGuardConnReads reads a broker's stream through the guard as paho
+// does (header byte by byte, then the body at once): every packet comes
+// out intact, an idle connection keeps only the small buffer, and a busy
+// one gets the large buffer.
+func TestGuardConnReads(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		data []byte
+		big  bool // the buffer should have grown
+	}{
+		{"pingresps", stream(t, 0), false},
+		{"one small publish", stream(t, 40), false},
+		{"large publishes", stream(t, 3000, 100, 70000, 5), true},
+		{"many small publishes", stream(t, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, server := net.Pipe()
+			defer client.Close()
+			go func() {
+				_, _ = server.Write(tc.data)
+				_ = server.Close()
+			}()
+			gc := newGuardConn(client, 1<<20, nil)
+			var got bytes.Buffer
+			for {
+				p, err := packets.ReadPacket(gc)
+				if err != nil {
+					break
+				}
+				if _, err := p.WriteTo(&got); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !bytes.Equal(got.Bytes(), tc.data) {
+				t.Fatalf("read %d bytes of packets, want %d", got.Len(), len(tc.data))
+			}
+			if big := len(gc.rbuf) == guardReadBuf; big != tc.big {
+				t.Errorf("read buffer of %d bytes, want the large one: %v", len(gc.rbuf), tc.big)
+			}
+		})
+	}
+}

@@ -153,6 +153,9 @@ func TestWireProperties(t *testing.T) {
 	if c.Properties.RequestResponseInfo != 1 {
 		t.Error("CONNECT does not request Response Information")
 	}
+	if c.Properties.ReceiveMaximum != mqtt.DefaultReceiveMaximum {
+		t.Errorf("CONNECT Receive Maximum %d, want %d", c.Properties.ReceiveMaximum, mqtt.DefaultReceiveMaximum)
+	}
 	found := false
 	for _, p := range c.Properties.User {
 		if p.Key == mqtt.PropEndpointID && p.Val == "proto::ctl" {
@@ -455,6 +458,7 @@ func TestNewValidation(t *testing.T) {
 		{"backoff inverted", "mqtt://127.0.0.1:1", "proto::x", []mqtt.Option{mqtt.WithReconnectBackoff(time.Second, time.Millisecond)}},
 		{"keep alive too long", "mqtt://127.0.0.1:1", "proto::x", []mqtt.Option{mqtt.WithKeepAlive(100000 * time.Second)}},
 		{"max record zero", "mqtt://127.0.0.1:1", "proto::x", []mqtt.Option{mqtt.WithMaxRecordSize(0)}},
+		{"receive maximum zero", "mqtt://127.0.0.1:1", "proto::x", []mqtt.Option{mqtt.WithReceiveMaximum(0)}},
 		{"nil logger", "mqtt://127.0.0.1:1", "proto::x", []mqtt.Option{mqtt.WithLogger(nil)}},
 	} {
 		if _, err := mqtt.New(tc.url, tc.id, tc.opts...); err == nil {
@@ -463,5 +467,34 @@ func TestNewValidation(t *testing.T) {
 	}
 	if _, err := mqtt.New("mqtts://127.0.0.1", "proto::x", mqtt.WithTopic("t"), mqtt.WithTLS(&tls.Config{})); err != nil {
 		t.Errorf("valid config rejected: %v", err)
+	}
+}
+
+// A small Receive Maximum is announced, and a burst larger than it still
+// arrives whole: the broker holds records back until we acknowledge.
+// The burst goes through mosquitto: mochi-mqtt v2.7 stalls after a few
+// (see WithReceiveMaximum).
+func TestReceiveMaximum(t *testing.T) {
+	hook := &packetLog{}
+	b := brokertest.NewMochi(t, brokertest.MochiConfig{Hooks: []mochi.Hook{hook}})
+	start(t, b.URL(), "proto::agent", mqtt.WithTopic("agent"), mqtt.WithReceiveMaximum(2))
+	hook.mu.Lock()
+	got := hook.connects[0].Properties.ReceiveMaximum
+	hook.mu.Unlock()
+	if got != 2 {
+		t.Fatalf("CONNECT Receive Maximum %d, want 2", got)
+	}
+
+	url := brokertest.StartMosquitto(t)
+	_, rec, _ := start(t, url, "proto::agent", mqtt.WithTopic("agent"), mqtt.WithReceiveMaximum(2))
+	ctl, _, _ := start(t, url, "proto::ctl", mqtt.WithTopic("ctl"))
+	const n = 50
+	for i := range n {
+		send(t, ctl, "agent", fmt.Sprintf("r%d", i))
+	}
+	for i := range n {
+		if in := rec.Record(); string(in.Data) != fmt.Sprintf("r%d", i) {
+			t.Fatalf("record %d is %q", i, in.Data)
+		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -52,6 +51,8 @@ type Agent struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	stopped chan struct{} // closed when the worker ends
+	// periodicWake tells the Periodic! goroutine to read the settings.
+	periodicWake chan struct{}
 
 	mu      sync.Mutex
 	state   int
@@ -109,7 +110,7 @@ func NewAgent(endpointID string, opts ...Option) (*Agent, error) {
 		return nil, ErrNoTransport
 	}
 	if cfg.log == nil {
-		cfg.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.model == nil {
 		cfg.model = DefaultModel()
@@ -117,7 +118,7 @@ func NewAgent(endpointID string, opts ...Option) (*Agent, error) {
 	a := &Agent{
 		id: endpointID, cfg: cfg, model: cfg.model, log: cfg.log.With("agent", endpointID),
 		learned: map[string]route{}, subRoutes: map[string]route{}, sessions: map[string]agentSession{}, counters: map[string]int{}, pending: map[string]*pendingNotify{},
-		queue: jobQueue{signal: make(chan struct{}, 1)}, stopped: make(chan struct{}),
+		queue: jobQueue{signal: make(chan struct{}, 1)}, stopped: make(chan struct{}), periodicWake: make(chan struct{}, 1),
 	}
 	a.faults = &Faults{a: a}
 	for _, t := range cfg.transports {
@@ -133,7 +134,9 @@ func NewAgent(endpointID string, opts ...Option) (*Agent, error) {
 	m.clock = cfg.clock
 	m.mu.Unlock()
 	a.seed()
-	a.runCtx, a.cancel = context.WithCancel(context.Background())
+	// The model rides in every context the agent gives command handlers:
+	// the default handlers are shared by many models (see servedModel).
+	a.runCtx, a.cancel = context.WithCancel(context.WithValue(context.Background(), modelKey{}, a.model))
 	return a, nil
 }
 
@@ -179,14 +182,12 @@ func (a *Agent) Start(ctx context.Context) error {
 	m.observer = a.onChanges
 	m.host = a
 	m.started = a.cfg.clock()
-	a.factory = m.takeSnapshot()
+	m.factoryDue = true // the snapshot is taken before the first change
 	m.mu.Unlock()
 
 	go a.worker()
-	if m.hasPeriodic() {
-		a.wg.Add(1)
-		go a.periodicEvents()
-	}
+	a.wg.Add(1)
+	go a.periodic()
 	if a.cfg.session != nil && a.cfg.session.RetryInterval > 0 && !a.cfg.session.Reference {
 		a.wg.Add(1)
 		go a.sessionRetries(a.cfg.session.RetryInterval)
@@ -559,7 +560,7 @@ func (a *Agent) seed() {
 		return
 	}
 	if p := la.def.param("EndpointID"); p != nil {
-		la.values["EndpointID"] = a.id
+		la.setVal("EndpointID", a.id)
 	}
 	if t := la.tables["MTP"]; t != nil && len(t.inst) == 0 {
 		for _, b := range a.bindings {
@@ -673,6 +674,6 @@ func (m *Model) addController(id string, addr mtp.Address) *objInst {
 // has it.
 func (m *Model) loadInto(o *objInst, child, param, value string) {
 	if c := o.single[child]; c != nil && c.def.param(param) != nil {
-		c.values[param] = value
+		c.setVal(param, value)
 	}
 }

@@ -16,6 +16,23 @@
 //	err = agent.Start(ctx)
 //	defer agent.Close(ctx)
 //
+// # One-call helpers
+//
+// Tests of controller code need none of that wiring. [NewPair] starts a
+// usp.Controller and a fake agent over a memory network of their own and
+// closes both when the test ends:
+//
+//	p := usptest.NewPair(t)
+//	v, err := p.Agent.GetValue(ctx, "Device.DeviceInfo.SoftwareVersion")
+//
+// [StartPair] does the same outside a test (an example, a demo) and
+// returns the pair for [Pair.Close]. [WithAgentOptions],
+// [WithControllerOptions] and [WithPairIDs] adjust the two ends; [Pair.Fake] is the fake agent, to change its model or inject
+// faults, and [Pair.Network] cuts and restores links. [StartAgent] starts
+// one more agent on any transport (for example an MQTT transport on a
+// broker from mtp/mqtt/mqtttest) and closes it when the test ends. Both
+// take a [TB], which *testing.T and *testing.B satisfy.
+//
 // # Messages
 //
 // Get resolves wildcards, search expressions (through package datamodel,
@@ -60,12 +77,14 @@
 // ObjectCreation and ObjectDeletion follow Add and Delete (or
 // [Model.AddInstance] and [Model.DeleteInstance]); OperationComplete
 // follows asynchronous commands whose path the ReferenceList covers; Event
-// follows [Agent.Emit], Periodic! follows each enabled controller's
-// PeriodicNotifInterval and PeriodicNotifTime, and Boot! is sent at Start
-// (each controller given with [WithController] gets a Boot! subscription,
-// as OB-USP-A's factory configuration has) with Cause, CommandKey,
-// FirmwareUpdated, Reason and the ParameterMap of the controller's
-// BootParameter entries.
+// follows [Agent.Emit], and Boot! is sent at Start (each controller given
+// with [WithController] gets a Boot! subscription, as OB-USP-A's factory
+// configuration has) with Cause, CommandKey, FirmwareUpdated, Reason and the
+// ParameterMap of the controller's BootParameter entries.
+// Device.LocalAgent.Periodic! goes to each enabled controller every
+// PeriodicNotifInterval seconds of its Device.LocalAgent.Controller.{i}.
+// entry, to that controller's subscriptions only; changing the interval or
+// a reboot restarts the count, as on OB-USP-A.
 //
 // A notification is sent after the response of the request that caused it.
 // Its msg_id reads "<Type>-<UTC time>-<counter>". When the subscription's
@@ -107,6 +126,10 @@
 // connect records and Boot! again, and FactoryReset restores the model as
 // it was at Start. Firmware activation changes
 // Device.DeviceInfo.SoftwareVersion and reboots with FirmwareUpdated=true.
+//
+// Models from [DefaultModel] are copies of one template per process that
+// share its schema, command handlers and default values until they change
+// them, so that one process can run thousands of agents (cmd/uspsim does).
 //
 // Tests build their own models with [NewModel] and [Model.Define] (a small
 // text format), [Model.DefineObject], [Model.DefineParam],

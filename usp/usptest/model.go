@@ -44,6 +44,25 @@ type Model struct {
 	owner    *Agent
 	clock    func() time.Time
 	started  time.Time
+
+	// sharedSchema says that root (the supported data model) is shared
+	// with other models, read-only: [DefaultModel] hands out copies of
+	// one template that share its schema, so that a process simulating
+	// thousands of agents keeps one. ownSchema copies it before a change.
+	sharedSchema bool
+	// factoryDue says that the agent started and its FactoryReset
+	// snapshot is still the model itself: beforeWrite takes it before the
+	// first change, which most simulated agents never make.
+	factoryDue bool
+}
+
+// beforeWrite takes the FactoryReset snapshot if it is due; every change
+// to the instances calls it first, with m.mu held.
+func (m *Model) beforeWrite() {
+	if m.factoryDue && m.owner != nil {
+		m.owner.factory = m.takeSnapshot()
+		m.factoryDue = false
+	}
 }
 
 // objInst is one object instance (or single-instance object).
@@ -54,6 +73,19 @@ type objInst struct {
 	single map[string]*objInst
 	tables map[string]*table
 	tbl    *table // the table holding this instance; nil for single objects
+	// sharedValues says that values is shared with a copy of this
+	// instance (another model's, or a FactoryReset snapshot) and must be
+	// copied before a write: see setVal.
+	sharedValues bool
+}
+
+// setVal sets a parameter's value, copying values first if it is shared.
+func (o *objInst) setVal(name, value string) {
+	if o.sharedValues {
+		o.values = maps.Clone(o.values)
+		o.sharedValues = false
+	}
+	o.values[name] = value
 }
 
 // table holds the instances of one multi-instance object under one parent.
@@ -92,6 +124,7 @@ type change struct {
 	keys   map[string]string // chCreated: unique keys; chEvent / chOpComplete: arguments
 	cmdKey string            // chOpComplete
 	err    *msg.Error        // chOpComplete failure
+	to     string            // if set, only this controller is told (Periodic!)
 }
 
 // host is what the model needs from the agent serving it, for the commands
@@ -168,6 +201,7 @@ func (m *Model) addChild(o *objInst, c *objDef) {
 // materialize adds a newly defined child object to every existing instance
 // of its parent.
 func (m *Model) materialize(c *objDef) {
+	m.beforeWrite()
 	if m.rootInst == nil {
 		return
 	}
@@ -408,13 +442,14 @@ func (m *Model) Set(path, value string) error {
 
 // setValue stores a value and reports it if it changed.
 func (m *Model) setValue(o *objInst, p *paramDef, value string) {
+	m.beforeWrite()
 	if p.compute != nil {
 		return
 	}
 	if old, ok := o.values[p.name]; ok && old == value {
 		return
 	}
-	o.values[p.name] = value
+	o.setVal(p.name, value)
 	m.emit(change{kind: chValue, path: o.path + p.name, value: value})
 }
 
@@ -549,6 +584,7 @@ func (m *Model) nextNumber(t *table) uint32 {
 // with "cpe-N" when the table has one and none was given, and reports the
 // creation.
 func (m *Model) create(t *table, n uint32, values map[string]string) *objInst {
+	m.beforeWrite()
 	if n == 0 {
 		n = m.nextNumber(t)
 	}
@@ -687,6 +723,7 @@ func (m *Model) DeleteInstance(path string) error {
 
 // remove deletes instance o from its table.
 func (m *Model) remove(o *objInst) {
+	m.beforeWrite()
 	p, err := datamodel.Parse(o.path)
 	if err != nil {
 		return
@@ -758,6 +795,7 @@ func (m *Model) LoadValues(values map[string]string) error {
 }
 
 func (m *Model) load(path, value string) error {
+	m.beforeWrite()
 	p, err := parseConcrete(path)
 	if err != nil {
 		return err
@@ -800,7 +838,7 @@ func (m *Model) load(path, value string) error {
 	if err := m.checkValue(o, pd, value); err != nil {
 		return err
 	}
-	o.values[pd.name] = value
+	o.setVal(pd.name, value)
 	return nil
 }
 
@@ -813,8 +851,13 @@ func (m *Model) takeSnapshot() snapshot {
 	return snapshot{root: copyInst(m.rootInst)}
 }
 
+// copyInst copies the instance tree under o; the copies share their values
+// with the originals until either is written (see setVal).
 func copyInst(o *objInst) *objInst {
-	c := &objInst{def: o.def, path: o.path, values: maps.Clone(o.values)}
+	if !o.sharedValues {
+		o.sharedValues = true
+	}
+	c := &objInst{def: o.def, path: o.path, values: o.values, sharedValues: true}
 	if o.single != nil {
 		c.single = make(map[string]*objInst, len(o.single))
 		for k, v := range o.single {
@@ -839,7 +882,12 @@ func copyInst(o *objInst) *objInst {
 // restore replaces the instances with a copy of s, silently.
 func (m *Model) restore(s snapshot) {
 	m.rootInst = copyInst(s.root)
-	m.index = map[string]*objInst{}
+	m.reindex()
+}
+
+// reindex rebuilds the index of concrete object paths.
+func (m *Model) reindex() {
+	m.index = make(map[string]*objInst, len(m.index))
 	var walk func(o *objInst)
 	walk = func(o *objInst) {
 		m.index[o.path] = o
@@ -853,4 +901,72 @@ func (m *Model) restore(s snapshot) {
 		}
 	}
 	walk(m.rootInst)
+}
+
+// cloneShared returns a new model with m's instances and values, sharing
+// m's schema (read-only until [Model.ownSchema]) and values (copied on
+// write). m must not change any more: it is a template.
+func (m *Model) cloneShared() *Model {
+	c := &Model{root: m.root, uri: m.uri, clock: time.Now, sharedSchema: true, index: make(map[string]*objInst, len(m.index))}
+	c.rootInst = copyInst(m.rootInst)
+	c.reindex()
+	c.started = c.clock()
+	return c
+}
+
+// ownSchema gives the model a schema of its own before it changes it, if
+// it shares one; callers hold m.mu. Instances (and the agent's
+// FactoryReset snapshot) are moved to the copy.
+func (m *Model) ownSchema() {
+	if !m.sharedSchema {
+		return
+	}
+	m.sharedSchema = false
+	moved := map[*objDef]*objDef{}
+	m.root = copyDef(m.root, nil, moved)
+	var walk func(o *objInst)
+	walk = func(o *objInst) {
+		o.def = moved[o.def]
+		for _, c := range o.single {
+			walk(c)
+		}
+		for _, t := range o.tables {
+			t.def = moved[t.def]
+			for _, c := range t.inst {
+				walk(c)
+			}
+		}
+	}
+	walk(m.rootInst)
+	if m.owner != nil && m.owner.factory.root != nil {
+		walk(m.owner.factory.root)
+	}
+}
+
+// copyDef deep-copies the object definition d and everything below it,
+// recording which copy replaces which definition in moved.
+func copyDef(d, parent *objDef, moved map[*objDef]*objDef) *objDef {
+	c := *d
+	c.parent = parent
+	c.children = make([]*objDef, len(d.children))
+	c.params = make([]*paramDef, len(d.params))
+	c.commands = make([]*cmdDef, len(d.commands))
+	c.events = make([]*eventDef, len(d.events))
+	moved[d] = &c
+	for i, p := range d.params {
+		cp := *p
+		c.params[i] = &cp
+	}
+	for i, cmd := range d.commands {
+		cc := *cmd
+		c.commands[i] = &cc
+	}
+	for i, e := range d.events {
+		ce := *e
+		c.events[i] = &ce
+	}
+	for i, ch := range d.children {
+		c.children[i] = copyDef(ch, &c, moved)
+	}
+	return &c
 }

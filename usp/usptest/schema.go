@@ -237,6 +237,7 @@ func (m *Model) splitLeaf(path string, want datamodel.PathKind) (*objDef, string
 func (m *Model) DefineObject(path string, access datamodel.ObjectAccess, uniqueKeys ...[]string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.ownSchema()
 	d, err := m.defineObject(path)
 	if err != nil {
 		return err
@@ -262,6 +263,7 @@ func (m *Model) DefineObject(path string, access datamodel.ObjectAccess, uniqueK
 func (m *Model) DefineParam(path string, def ParamDef) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.ownSchema()
 	d, name, err := m.splitLeaf(path, datamodel.KindParam)
 	if err != nil {
 		return err
@@ -280,9 +282,10 @@ func (m *Model) DefineParam(path string, def ParamDef) error {
 	} else {
 		d.params = append(d.params, pd)
 	}
+	m.beforeWrite()
 	for _, o := range m.instancesOf(d) {
 		if _, ok := o.values[name]; !ok {
-			o.values[name] = def.Default
+			o.setVal(name, def.Default)
 		}
 	}
 	m.computeDefaults(d)
@@ -294,6 +297,7 @@ func (m *Model) DefineParam(path string, def ParamDef) error {
 func (m *Model) DefineCommand(path string, def CommandDef) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.ownSchema()
 	d, name, err := m.splitLeaf(path, datamodel.KindCommand)
 	if err != nil {
 		return err
@@ -312,6 +316,7 @@ func (m *Model) DefineCommand(path string, def CommandDef) error {
 func (m *Model) HandleCommand(path string, run CommandFunc) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.ownSchema()
 	p, err := datamodel.Parse(path)
 	if err != nil {
 		return err
@@ -332,6 +337,7 @@ func (m *Model) HandleCommand(path string, run CommandFunc) error {
 func (m *Model) DefineEvent(path string, args ...string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.ownSchema()
 	d, name, err := m.splitLeaf(path, datamodel.KindEvent)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gousp/gousp/datamodel"
@@ -373,8 +374,48 @@ var defaultValues = map[string]string{
 //     Device.LocalAgent.TransferComplete! and
 //     Device.SoftwareModules.DUStateChange!.
 //
-// Each call returns an independent model.
+// Each call returns an independent model. Models share what they have not
+// changed (the schema, the command handlers, default values) with one
+// template built once per process, so that a process can simulate many
+// agents: a model copies a part before changing it.
 func DefaultModel() *Model {
+	return defaultTemplate().cloneShared()
+}
+
+// defaultTemplate is the model every [DefaultModel] starts as a copy of.
+var defaultTemplate = sync.OnceValue(func() *Model {
+	m := buildDefaultModel()
+	m.rootInst = copyInst(m.rootInst) // marks every instance's values shared
+	m.reindex()
+	return m
+})
+
+// servedModel is the model served by the agent whose command is running:
+// the default command handlers are shared by every copy of the template,
+// and find their model through ctx (see callModel).
+func servedModel(ctx context.Context) (*Model, error) {
+	if m, ok := ctx.Value(modelKey{}).(*Model); ok {
+		return m, nil
+	}
+	return nil, msg.Errorf(msg.CodeCommandFailure, "the model is not served by a started agent")
+}
+
+// modelKey carries the agent's model in its contexts.
+type modelKey struct{}
+
+// onModel adapts a Model method to a CommandFunc that runs it on the model
+// of the agent calling it.
+func onModel(f func(m *Model, ctx context.Context, path string, args map[string]string) (map[string]string, error)) CommandFunc {
+	return func(ctx context.Context, path string, args map[string]string) (map[string]string, error) {
+		m, err := servedModel(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return f(m, ctx, path, args)
+	}
+}
+
+func buildDefaultModel() *Model {
 	m := NewModel()
 	if err := m.Define(tr181); err != nil {
 		panic("usptest: default schema: " + err.Error()) // a bug in this file, not an input
@@ -396,21 +437,21 @@ func DefaultModel() *Model {
 		panic("usptest: default values: " + err.Error())
 	}
 	handlers := map[string]CommandFunc{
-		"Device.Reboot()": func(ctx context.Context, _ string, _ map[string]string) (map[string]string, error) {
+		"Device.Reboot()": onModel(func(m *Model, ctx context.Context, _ string, _ map[string]string) (map[string]string, error) {
 			return nil, m.withHost(func(h host) { h.reboot("RemoteReboot", CommandKey(ctx), false) })
-		},
-		"Device.FactoryReset()": func(ctx context.Context, _ string, _ map[string]string) (map[string]string, error) {
+		}),
+		"Device.FactoryReset()": onModel(func(m *Model, ctx context.Context, _ string, _ map[string]string) (map[string]string, error) {
 			return nil, m.withHost(func(h host) { h.factoryReset(CommandKey(ctx)) })
-		},
+		}),
 		"Device.ScheduleTimer()":                                scheduleTimer,
 		"Device.SelfTestDiagnostics()":                          selfTest,
-		"Device.LocalAgent.Controller.{i}.SendOnBoardRequest()": m.sendOnBoardRequest,
-		"Device.DeviceInfo.FirmwareImage.{i}.Download()":        m.firmwareDownload,
-		"Device.DeviceInfo.FirmwareImage.{i}.Activate()":        m.firmwareActivate,
+		"Device.LocalAgent.Controller.{i}.SendOnBoardRequest()": onModel((*Model).sendOnBoardRequest),
+		"Device.DeviceInfo.FirmwareImage.{i}.Download()":        onModel((*Model).firmwareDownload),
+		"Device.DeviceInfo.FirmwareImage.{i}.Activate()":        onModel((*Model).firmwareActivate),
 		"Device.WiFi.NeighboringWiFiDiagnostic()":               neighboringWiFi,
-		"Device.IP.Diagnostics.IPPing()":                        m.ipPing,
-		"Device.SoftwareModules.InstallDU()":                    m.installDU,
-		"Device.SoftwareModules.DeploymentUnit.{i}.Uninstall()": m.uninstallDU,
+		"Device.IP.Diagnostics.IPPing()":                        onModel((*Model).ipPing),
+		"Device.SoftwareModules.InstallDU()":                    onModel((*Model).installDU),
+		"Device.SoftwareModules.DeploymentUnit.{i}.Uninstall()": onModel((*Model).uninstallDU),
 	}
 	for p, h := range handlers {
 		if err := m.HandleCommand(p, h); err != nil {

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/gousp/gousp/internal/embedbroker"
+	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/mtp/mqtt"
+)
+
+// The memory benchmark runs the broker and each kind of client in a
+// process of its own (this test binary, started again with childEnv set),
+// so that what a process measures is its clients and nothing else.
+const childEnv = "USPSIM_TEST_CHILD"
+
+var memAgents = flag.Int("uspsim.memagents", 2000, "clients per kind in BenchmarkAgentMemory")
+
+// childMain runs the role childEnv names, if any, and exits.
+func childMain() {
+	role := os.Getenv(childEnv)
+	if role == "" {
+		return
+	}
+	var err error
+	switch role {
+	case "broker":
+		err = childBroker()
+	case "bare", "agents", "transports":
+		n, _ := strconv.Atoi(os.Getenv(childEnv + "_N"))
+		err = childClients(role, os.Getenv(childEnv+"_URL"), n)
+	default:
+		err = fmt.Errorf("unknown role %q", role)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// childBroker runs an embedded broker until its standard input closes.
+func childBroker() error {
+	b, err := embedbroker.Start("127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	fmt.Println(b.URL())
+	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+	return nil
+}
+
+// memFigures is what a client process measured: the growth of its live
+// heap, goroutine stacks and resident set from before the first client to
+// when all n are connected.
+type memFigures struct {
+	N     int    `json:"n"`
+	Heap  uint64 `json:"heap"`
+	Stack uint64 `json:"stack"`
+	RSS   uint64 `json:"rss"`
+}
+
+func childClients(role, brokerURL string, n int) error {
+	heap0, stack0 := memory(true)
+	rss0 := rss()
+	var fig memFigures
+	measure := func() {
+		heap, stack := memory(true)
+		fig = memFigures{N: n, Heap: heap - heap0, Stack: stack - stack0, RSS: rss() - rss0}
+	}
+	switch role {
+	case "bare":
+		clients, err := dialBare(brokerURL, n)
+		if err != nil {
+			return err
+		}
+		measure()
+		for _, c := range clients {
+			_ = c.Disconnect(&paho.Disconnect{})
+		}
+	case "transports":
+		var trs []*mqtt.Transport
+		for i := range n {
+			id := fmt.Sprintf("proto::tr-%06d", i)
+			tr, err := mqtt.New(brokerURL, id, mqtt.WithTopic("usp/agent/"+id), mqtt.WithClientID(id),
+				mqtt.WithReceiveMaximum(agentReceiveMaximum))
+			if err != nil {
+				return err
+			}
+			if err := tr.Start(context.Background(), mtp.HandlerFuncs{}); err != nil {
+				return err
+			}
+			trs = append(trs, tr)
+		}
+		measure()
+		for _, tr := range trs {
+			_ = tr.Close(context.Background())
+		}
+	case "agents":
+		cfg := &config{mtp: mtp.MQTT, targets: []string{brokerURL}, controllerID: "proto::controller",
+			controllerAddr: "usp/controller", topicPrefix: "usp/agent/", prefix: "mem", count: n, seed: 1,
+			bootParallel: 200, subscribe: true, notifyRetry: 5 * time.Second, keepAlive: 60 * time.Second,
+			backoffMin: time.Second, backoffMax: 30 * time.Second, share: 1}
+		f := newFleet(cfg)
+		if err := f.run(context.Background(), nil); err != nil {
+			return err
+		}
+		if up := f.c.agentsUp.Load(); up != int64(n) {
+			return fmt.Errorf("%d of %d agents started", up, n)
+		}
+		fig = memFigures{N: n, Heap: f.peakHeap - heap0, Stack: f.peakStack - stack0, RSS: f.peakRSS - rss0}
+	}
+	return json.NewEncoder(os.Stdout).Encode(fig)
+}
+
+// dialBare connects n bare paho.golang clients (no autopaho, no gousp
+// code) with the simulated agents' Receive Maximum, each subscribed to a
+// topic of its own as an agent is.
+func dialBare(brokerURL string, n int) ([]*paho.Client, error) {
+	u, err := url.Parse(brokerURL)
+	if err != nil {
+		return nil, err
+	}
+	clients := make([]*paho.Client, n)
+	sem := make(chan struct{}, 200)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			c, err := dialOneBare(u.Host, i)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			clients[i] = c
+		})
+	}
+	wg.Wait()
+	return clients, firstErr
+}
+
+func dialOneBare(addr string, i int) (*paho.Client, error) {
+	id := fmt.Sprintf("bare-%06d", i)
+	c, err := dialBareClient(addr, id, agentReceiveMaximum, func(paho.PublishReceived) {})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "usp/agent/" + id, QoS: 1}}}); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// startChild starts this test binary in a role; its first line of output
+// is returned.
+func startChild(tb testing.TB, role string, env ...string) (*exec.Cmd, *bufio.Reader, func()) {
+	tb.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), append([]string{childEnv + "=" + role}, env...)...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	stop := func() {
+		_ = stdin.Close()
+		_ = cmd.Wait()
+	}
+	return cmd, bufio.NewReader(out), stop
+}
+
+// BenchmarkAgentMemory measures the memory one simulated agent costs (a
+// usptest agent with the default TR-181 model on a gousp MQTT transport,
+// as uspsim runs it, once connected, subscribed and booted) beside a bare
+// paho.golang client with the same Receive Maximum, each kind -uspsim.memagents
+// strong in a process of its own, against one embedded broker in another.
+//
+//	go test -run '^$' -bench AgentMemory -benchtime 1x ./cmd/uspsim/
+func BenchmarkAgentMemory(b *testing.B) {
+	n := *memAgents
+	_, brokerOut, stopBroker := startChild(b, "broker")
+	defer stopBroker()
+	line, err := brokerOut.ReadString('\n')
+	if err != nil {
+		b.Fatalf("broker: %v", err)
+	}
+	brokerURL := strings.TrimSpace(line)
+	run := func(role string) memFigures {
+		_, out, stop := startChild(b, role, childEnv+"_URL="+brokerURL, childEnv+"_N="+strconv.Itoa(n))
+		defer stop()
+		var fig memFigures
+		if err := json.NewDecoder(out).Decode(&fig); err != nil {
+			b.Fatalf("%s: %v", role, err)
+		}
+		return fig
+	}
+	per := func(v uint64) float64 { return float64(v) / float64(n) }
+	for b.Loop() {
+		bare := run("bare")
+		trs := run("transports")
+		agents := run("agents")
+		b.ReportMetric(per(trs.Heap+trs.Stack), "transport-heap+stack-B/client")
+		b.ReportMetric(per(trs.RSS), "transport-rss-B/client")
+		b.ReportMetric(per(bare.Heap+bare.Stack), "bare-heap+stack-B/client")
+		b.ReportMetric(per(bare.RSS), "bare-rss-B/client")
+		b.ReportMetric(per(agents.Heap+agents.Stack), "agent-heap+stack-B/agent")
+		b.ReportMetric(per(agents.RSS), "agent-rss-B/agent")
+		b.ReportMetric(float64(agents.Heap+agents.Stack)/float64(bare.Heap+bare.Stack), "heap+stack-ratio")
+		b.ReportMetric(float64(agents.RSS)/float64(bare.RSS), "rss-ratio")
+	}
+}
