@@ -108,14 +108,18 @@ func (r *Runner) Env(ctx context.Context) *Env {
 		r.rep = &Report{Agent: r.Equipment.AgentID(), Controller: r.Equipment.ControllerID(),
 			Transport: string(r.Equipment.Transport().Kind()), Started: time.Now()}
 		var mu sync.Mutex
+		done := false
 		r.Equipment.setSink(func(te TraceEntry) {
 			mu.Lock()
-			r.rep.Setup = append(r.rep.Setup, te)
+			if !done { // a late delivery must not touch the finished report
+				r.rep.Setup = append(r.rep.Setup, te)
+			}
 			mu.Unlock()
 		})
 		r.env = prepare(ctx, r.Equipment, r.Config)
 		r.Equipment.setSink(nil)
-		mu.Lock() // wait for a delivery still appending
+		mu.Lock()
+		done = true
 		mu.Unlock()
 		r.rep.Features = map[string]any{}
 		for f, v := range r.env.Features {
@@ -165,17 +169,11 @@ func (r *Runner) RunCase(ctx context.Context, env *Env, c *Case) *Result {
 		return res
 	}
 	t := &T{ctx: ctx, eq: r.Equipment, second: r.Secondary, env: env, cfg: r.Config, c: c, res: res}
-	r.Equipment.setSink(func(te TraceEntry) {
-		t.mu.Lock()
-		res.Trace = append(res.Trace, te)
-		t.mu.Unlock()
-	})
+	r.Equipment.setSink(t.trace)
 	if r.Secondary != nil {
 		r.Secondary.setSink(func(te TraceEntry) {
 			te.Note = strings.TrimPrefix(te.Note+"; second controller", "; ")
-			t.mu.Lock()
-			res.Trace = append(res.Trace, te)
-			t.mu.Unlock()
+			t.trace(te)
 		})
 		defer r.Secondary.setSink(nil)
 	}
@@ -196,6 +194,7 @@ func (r *Runner) RunCase(ctx context.Context, env *Env, c *Case) *Result {
 	r.Equipment.setSink(nil)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.done = true
 	switch {
 	case len(res.Failed()) > 0:
 		res.Verdict = Fail

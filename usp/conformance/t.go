@@ -29,6 +29,7 @@ type T struct {
 
 	mu       sync.Mutex
 	res      *Result
+	done     bool // the result is final: late records stay out of it
 	cleanups []cleanup
 }
 
@@ -112,6 +113,15 @@ func (t *T) Require(metric int, text string, ok bool, detail string, args ...any
 	if !t.Check(metric, text, ok, detail, args...) {
 		panic(stopCase{})
 	}
+}
+
+// trace adds a record to the case's evidence, until the case is over.
+func (t *T) trace(te TraceEntry) {
+	t.mu.Lock()
+	if !t.done {
+		t.res.Trace = append(t.res.Trace, te)
+	}
+	t.mu.Unlock()
 }
 
 func (t *T) record(c Criterion) {
