@@ -92,7 +92,7 @@ type table struct {
 	def  *objDef
 	path string // "Device.WiFi.SSID."
 	next uint32
-	inst map[uint32]*objInst
+	inst map[uint32]*objInst // nil while empty: most tables of a simulated agent stay so
 }
 
 func (t *table) sorted() []*objInst {
@@ -187,7 +187,7 @@ func (m *Model) addChild(o *objInst, c *objDef) {
 		if o.tables == nil {
 			o.tables = map[string]*table{}
 		}
-		o.tables[c.name] = &table{def: c, path: o.path + c.name + ".", next: 1, inst: map[uint32]*objInst{}}
+		o.tables[c.name] = &table{def: c, path: o.path + c.name + ".", next: 1}
 		return
 	}
 	if o.single == nil {
@@ -591,6 +591,9 @@ func (m *Model) create(t *table, n uint32, values map[string]string) *objInst {
 	if p := t.def.param("Alias"); p != nil && o.values["Alias"] == "" {
 		o.values["Alias"] = "cpe-" + strconv.FormatUint(uint64(n), 10)
 	}
+	if t.inst == nil {
+		t.inst = map[uint32]*objInst{}
+	}
 	t.inst[n] = o
 	if n >= t.next {
 		t.next = n + 1 // wraps to 0 after 2^32-1; nextNumber then searches
@@ -844,7 +847,10 @@ func copyInst(o *objInst) *objInst {
 	if o.tables != nil {
 		c.tables = make(map[string]*table, len(o.tables))
 		for k, t := range o.tables {
-			nt := &table{def: t.def, path: t.path, next: t.next, inst: make(map[uint32]*objInst, len(t.inst))}
+			nt := &table{def: t.def, path: t.path, next: t.next}
+			if len(t.inst) > 0 {
+				nt.inst = make(map[uint32]*objInst, len(t.inst))
+			}
 			for n, v := range t.inst {
 				ci := copyInst(v)
 				ci.tbl = nt
@@ -859,12 +865,13 @@ func copyInst(o *objInst) *objInst {
 // restore replaces the instances with a copy of s, silently.
 func (m *Model) restore(s snapshot) {
 	m.rootInst = copyInst(s.root)
-	m.reindex()
+	m.reindex(len(m.index))
 }
 
-// reindex rebuilds the index of concrete object paths.
-func (m *Model) reindex() {
-	m.index = make(map[string]*objInst, len(m.index))
+// reindex rebuilds the index of concrete object paths, sized for n
+// instances so that it does not grow step by step.
+func (m *Model) reindex(n int) {
+	m.index = make(map[string]*objInst, n)
 	var walk func(o *objInst)
 	walk = func(o *objInst) {
 		m.index[o.path] = o
@@ -884,9 +891,9 @@ func (m *Model) reindex() {
 // m's schema (read-only until [Model.ownSchema]) and values (copied on
 // write). m must not change any more: it is a template.
 func (m *Model) cloneShared() *Model {
-	c := &Model{root: m.root, uri: m.uri, clock: time.Now, sharedSchema: true, index: make(map[string]*objInst, len(m.index))}
+	c := &Model{root: m.root, uri: m.uri, clock: time.Now, sharedSchema: true}
 	c.rootInst = copyInst(m.rootInst)
-	c.reindex()
+	c.reindex(len(m.index))
 	c.started = c.clock()
 	return c
 }
