@@ -579,7 +579,7 @@ func (a *Agent) seed() {
 	if p := la.def.param("EndpointID"); p != nil {
 		la.setVal("EndpointID", a.id)
 	}
-	if t := la.tables["MTP"]; t != nil && len(t.inst) == 0 {
+	if t := la.tables.get("MTP"); t != nil && len(t.inst) == 0 {
 		for _, b := range a.bindings {
 			proto := protocolName(b.t.Kind())
 			if proto == "" {
@@ -596,7 +596,7 @@ func (a *Agent) seed() {
 		if ctrl == nil || a.cfg.noBootSubs {
 			continue
 		}
-		subs := la.tables["Subscription"]
+		subs := la.tables.get("Subscription")
 		if subs == nil {
 			continue
 		}
@@ -649,7 +649,7 @@ func (m *Model) controllerByID(id string) *objInst {
 	if la == nil {
 		return nil
 	}
-	t := la.tables["Controller"]
+	t := la.tables.get("Controller")
 	if t == nil {
 		return nil
 	}
@@ -668,12 +668,12 @@ func (m *Model) addController(id string, addr mtp.Address) *objInst {
 	if la == nil {
 		return nil
 	}
-	t := la.tables["Controller"]
+	t := la.tables.get("Controller")
 	if t == nil {
 		return nil
 	}
 	o := m.create(t, 0, filterParams(t.def, map[string]string{"EndpointID": id, "Enable": "true"}))
-	if mt := o.tables["MTP"]; mt != nil {
+	if mt := o.tables.get("MTP"); mt != nil {
 		if proto := protocolName(addr.MTP); proto != "" {
 			mo := m.create(mt, 0, filterParams(mt.def, map[string]string{"Protocol": proto, "Enable": "true"}))
 			switch addr.MTP {
@@ -690,7 +690,7 @@ func (m *Model) addController(id string, addr mtp.Address) *objInst {
 // loadInto sets a parameter of a single-instance child object, if the model
 // has it.
 func (m *Model) loadInto(o *objInst, child, param, value string) {
-	if c := o.single[child]; c != nil && c.def.param(param) != nil {
+	if c := o.single.get(child); c != nil && c.def.param(param) != nil {
 		c.setVal(param, value)
 	}
 }

@@ -415,7 +415,7 @@ func (a *Agent) handleInstances(g *uspmsg.GetInstances) msg.Message {
 func (m *Model) nested(o *objInst, first bool, found map[string]*objInst) {
 	for _, c := range o.def.children {
 		if c.multi {
-			t := o.tables[c.name]
+			t := o.tables.get(c.name)
 			if t == nil {
 				continue
 			}
@@ -425,7 +425,7 @@ func (m *Model) nested(o *objInst, first bool, found map[string]*objInst) {
 					m.nested(ci, false, found)
 				}
 			}
-		} else if ci := o.single[c.name]; ci != nil && !first {
+		} else if ci := o.single.get(c.name); ci != nil && !first {
 			m.nested(ci, false, found)
 		}
 	}

@@ -69,13 +69,37 @@ type objInst struct {
 	def    *objDef
 	path   string // "Device.WiFi.SSID.1."
 	values map[string]string
-	single map[string]*objInst
-	tables map[string]*table
+	single singles // by def name; slices, not maps: an agent holds many small ones
+	tables tables
 	tbl    *table // the table holding this instance; nil for single objects
 	// sharedValues says that values is shared with a copy of this
 	// instance (another model's, or a FactoryReset snapshot) and must be
 	// copied before a write: see setVal.
 	sharedValues bool
+}
+
+// singles are an instance's single-instance child objects.
+type singles []*objInst
+
+func (s singles) get(name string) *objInst {
+	for _, c := range s {
+		if c.def.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// tables are an instance's child tables.
+type tables []*table
+
+func (ts tables) get(name string) *table {
+	for _, t := range ts {
+		if t.def.name == name {
+			return t
+		}
+	}
+	return nil
 }
 
 // setVal sets a parameter's value, copying values first if it is shared.
@@ -184,16 +208,20 @@ func (m *Model) newInst(d *objDef, path string) *objInst {
 
 func (m *Model) addChild(o *objInst, c *objDef) {
 	if c.multi {
-		if o.tables == nil {
-			o.tables = map[string]*table{}
+		t := &table{def: c, path: o.path + c.name + ".", next: 1}
+		if i := slices.IndexFunc(o.tables, func(x *table) bool { return x.def.name == c.name }); i >= 0 {
+			o.tables[i] = t
+		} else {
+			o.tables = append(o.tables, t)
 		}
-		o.tables[c.name] = &table{def: c, path: o.path + c.name + ".", next: 1}
 		return
 	}
-	if o.single == nil {
-		o.single = map[string]*objInst{}
+	ci := m.newInst(c, o.path+c.name+".")
+	if i := slices.IndexFunc(o.single, func(x *objInst) bool { return x.def.name == c.name }); i >= 0 {
+		o.single[i] = ci
+	} else {
+		o.single = append(o.single, ci)
 	}
-	o.single[c.name] = m.newInst(c, o.path+c.name+".")
 }
 
 // materialize adds a newly defined child object to every existing instance
@@ -216,10 +244,10 @@ func (m *Model) instancesOf(d *objDef) []*objInst {
 	var out []*objInst
 	for _, p := range m.instancesOf(d.parent) {
 		if d.multi {
-			if t := p.tables[d.name]; t != nil {
+			if t := p.tables.get(d.name); t != nil {
 				out = append(out, t.sorted()...)
 			}
-		} else if c := p.single[d.name]; c != nil {
+		} else if c := p.single.get(d.name); c != nil {
 			out = append(out, c)
 		}
 	}
@@ -250,7 +278,7 @@ func (m *Model) computeDefaults(d *objDef) {
 		if tname, ok := strings.CutSuffix(p.name, "NumberOfEntries"); ok {
 			if c := d.child(tname); c != nil && c.multi {
 				p.compute = func(_ *Model, o *objInst) string {
-					if t := o.tables[tname]; t != nil {
+					if t := o.tables.get(tname); t != nil {
 						return strconv.Itoa(len(t.inst))
 					}
 					return "0"
@@ -310,7 +338,7 @@ func (m *Model) lookupRel(o *objInst, rel string) (string, datamodel.ValueType, 
 			}
 			continue
 		}
-		if o = o.single[name]; o == nil {
+		if o = o.single.get(name); o == nil {
 			return "", 0, false
 		}
 	}
@@ -525,7 +553,7 @@ func (m *Model) tableByPath(path string) (*table, *msg.Error) {
 		}
 		return nil, msg.Errorf(msg.CodeObjectNotFound, "object %s does not exist", parent)
 	}
-	t := o.tables[name]
+	t := o.tables.get(name)
 	if t == nil {
 		if o.def.child(name) != nil {
 			return nil, msg.Errorf(msg.CodeNotATable, "%s is not a table", path)
@@ -733,7 +761,7 @@ func (m *Model) remove(o *objInst) {
 	if parent == nil {
 		return
 	}
-	t := parent.tables[o.def.name]
+	t := parent.tables.get(o.def.name)
 	if t == nil {
 		return
 	}
@@ -789,7 +817,7 @@ func (m *Model) load(path, value string) error {
 	}
 	for i := 1; i < p.Len()-1; i++ {
 		s := p.Segment(i)
-		if t := o.tables[s.Name]; t != nil {
+		if t := o.tables.get(s.Name); t != nil {
 			if i+1 >= p.Len()-1 || p.Segment(i+1).Kind != datamodel.SegInstance {
 				return invalidPath("%s: %s needs an instance number", path, s.Name)
 			}
@@ -805,7 +833,7 @@ func (m *Model) load(path, value string) error {
 			o = c
 			continue
 		}
-		c := o.single[s.Name]
+		c := o.single.get(s.Name)
 		if c == nil {
 			return invalidPath("%s is not in the supported data model", path)
 		}
@@ -839,13 +867,13 @@ func copyInst(o *objInst) *objInst {
 	}
 	c := &objInst{def: o.def, path: o.path, values: o.values, sharedValues: true}
 	if o.single != nil {
-		c.single = make(map[string]*objInst, len(o.single))
+		c.single = make(singles, len(o.single))
 		for k, v := range o.single {
 			c.single[k] = copyInst(v)
 		}
 	}
 	if o.tables != nil {
-		c.tables = make(map[string]*table, len(o.tables))
+		c.tables = make(tables, len(o.tables))
 		for k, t := range o.tables {
 			nt := &table{def: t.def, path: t.path, next: t.next}
 			if len(t.inst) > 0 {
