@@ -190,7 +190,6 @@ func (a *Agent) handleAdd(orig origin, ad *uspmsg.Add) msg.Message {
 				u := undo[i]
 				if o := u.t.inst[u.n]; o != nil {
 					delete(u.t.inst, u.n)
-					m.unindex(o)
 				}
 				u.t.next = u.next
 			}
@@ -358,7 +357,7 @@ func (a *Agent) handleDelete(d *uspmsg.Delete) msg.Message {
 			resp.Results = append(resp.Results, res)
 		}
 		for _, o := range doomed {
-			if m.index[o.path] == o { // not already gone with an ancestor
+			if m.instByPath(o.path) == o { // not already gone with an ancestor
 				m.remove(o)
 			}
 		}

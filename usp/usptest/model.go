@@ -32,7 +32,6 @@ type Model struct {
 	mu       sync.RWMutex
 	root     *objDef
 	rootInst *objInst
-	index    map[string]*objInst // concrete object path -> instance
 	uri      string
 
 	// pending collects what changed while mu is held; write hands it to
@@ -159,7 +158,7 @@ type host interface {
 
 // NewModel returns a model with the root object "Device." and nothing else.
 func NewModel() *Model {
-	m := &Model{uri: DefaultDataModelURI, index: map[string]*objInst{}, clock: time.Now}
+	m := &Model{uri: DefaultDataModelURI, clock: time.Now}
 	m.root = &objDef{name: "Device", path: "Device."}
 	m.rootInst = m.newInst(m.root, "Device.")
 	m.started = m.clock()
@@ -193,13 +192,12 @@ func (m *Model) emit(c change) {
 }
 
 // newInst creates an instance of d at path with default values, its
-// single-instance children and empty tables, and indexes it.
+// single-instance children and empty tables.
 func (m *Model) newInst(d *objDef, path string) *objInst {
 	o := &objInst{def: d, path: path, values: make(map[string]string, len(d.params))}
 	for _, p := range d.params {
 		o.values[p.name] = p.Default
 	}
-	m.index[path] = o
 	for _, c := range d.children {
 		m.addChild(o, c)
 	}
@@ -297,25 +295,36 @@ func (m *Model) computeDefaults(d *objDef) {
 }
 
 // instByPath returns the instance at a concrete object path, with or
-// without its trailing dot.
+// without its trailing dot. It walks the tree rather than keeping an index
+// of paths: a simulated agent's tree is a few levels deep, and an index
+// would cost each of thousands of agents a map.
 func (m *Model) instByPath(path string) *objInst {
-	if !strings.HasSuffix(path, ".") {
-		path += "."
+	rest := strings.TrimSuffix(path, ".")
+	o := m.rootInst
+	seg, rest, more := strings.Cut(rest, ".")
+	if o == nil || seg != o.def.name {
+		return nil
 	}
-	return m.index[path]
-}
-
-// unindex forgets o and everything below it, and returns their paths.
-func (m *Model) unindex(o *objInst) {
-	delete(m.index, o.path)
-	for _, c := range o.single {
-		m.unindex(c)
-	}
-	for _, t := range o.tables {
-		for _, c := range t.inst {
-			m.unindex(c)
+	for more {
+		seg, rest, more = strings.Cut(rest, ".")
+		if t := o.tables.get(seg); t != nil {
+			if !more {
+				return nil // a table, not an instance
+			}
+			seg, rest, more = strings.Cut(rest, ".")
+			n, err := strconv.ParseUint(seg, 10, 32)
+			if err != nil || seg[0] == '0' {
+				return nil // instance numbers are written without leading zeros
+			}
+			o = t.inst[uint32(n)]
+		} else {
+			o = o.single.get(seg)
+		}
+		if o == nil {
+			return nil
 		}
 	}
+	return o
 }
 
 // lookupRel gives the value and type of a parameter named relative to an
@@ -766,7 +775,6 @@ func (m *Model) remove(o *objInst) {
 		return
 	}
 	delete(t.inst, seg.Instance)
-	m.unindex(o)
 	m.emit(change{kind: chDeleted, path: o.path})
 }
 
@@ -893,26 +901,6 @@ func copyInst(o *objInst) *objInst {
 // restore replaces the instances with a copy of s, silently.
 func (m *Model) restore(s snapshot) {
 	m.rootInst = copyInst(s.root)
-	m.reindex(len(m.index))
-}
-
-// reindex rebuilds the index of concrete object paths, sized for n
-// instances so that it does not grow step by step.
-func (m *Model) reindex(n int) {
-	m.index = make(map[string]*objInst, n)
-	var walk func(o *objInst)
-	walk = func(o *objInst) {
-		m.index[o.path] = o
-		for _, c := range o.single {
-			walk(c)
-		}
-		for _, t := range o.tables {
-			for _, c := range t.inst {
-				walk(c)
-			}
-		}
-	}
-	walk(m.rootInst)
 }
 
 // cloneShared returns a new model with m's instances and values, sharing
@@ -921,7 +909,6 @@ func (m *Model) reindex(n int) {
 func (m *Model) cloneShared() *Model {
 	c := &Model{root: m.root, uri: m.uri, clock: time.Now, sharedSchema: true}
 	c.rootInst = copyInst(m.rootInst)
-	c.reindex(len(m.index))
 	c.started = c.clock()
 	return c
 }

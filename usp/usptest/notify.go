@@ -155,7 +155,7 @@ func (a *Agent) scheduleExpiry(path string) {
 			return
 		}
 		m.write(func() {
-			if m.index[path] == o { // not replaced by a factory reset
+			if m.instByPath(path) == o { // not replaced by a factory reset
 				m.remove(o)
 			}
 		})

@@ -386,7 +386,6 @@ func DefaultModel() *Model {
 var defaultTemplate = sync.OnceValue(func() *Model {
 	m := buildDefaultModel()
 	m.rootInst = copyInst(m.rootInst) // marks every instance's values shared
-	m.reindex(len(m.index))
 	return m
 })
 
