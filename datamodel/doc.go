@@ -44,6 +44,12 @@
 // work, and [ErrorCode] extracts the code. Value errors are [*ValueError]
 // values that unwrap to [ErrInvalidType] (7011).
 //
+// The codes are of the module's one code type, [usperr.Code] (a package of
+// the standard library's weight, below this one), and every error here is a
+// [usperr.Coder]: the msg package's sentinels match them by code, so
+// errors.Is(err, msg.ErrInvalidPath) holds for a failed Lookup as it does
+// for an agent's 7026, and msg.CodeOf reads their code.
+//
 // # Building and splitting paths
 //
 // A [Builder] makes paths in code and cannot produce an invalid one:

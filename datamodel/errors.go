@@ -3,27 +3,31 @@ package datamodel
 import (
 	"errors"
 	"strconv"
+
+	"github.com/gousp/gousp/usperr"
 )
 
-// USP error codes that this package produces. They are the codes an Agent
-// uses for the same faults, so a Controller can predict the answer and a fake
-// Agent can give it.
+// USP error codes that this package produces, of the module's one code type
+// [usperr.Code]. They are the codes an Agent uses for the same faults, so a
+// Controller can predict the answer and a fake Agent can give it.
 const (
-	CodeInvalidPathSyntax  uint32 = 7008 // the path cannot be parsed
-	CodeUnsupportedParam   uint32 = 7010 // the parameter is not in the supported data model
-	CodeInvalidType        uint32 = 7011 // the value is not of the parameter's type
-	CodeInvalidValue       uint32 = 7012 // the value is of the right type but not acceptable
-	CodeParamReadOnly      uint32 = 7013 // Set or Add of a read-only parameter
-	CodeNotATable          uint32 = 7018 // Add or Delete on a single-instance object
-	CodeNotCreatable       uint32 = 7019 // Add on a table that does not allow it
-	CodeDeleteFailure      uint32 = 7024 // Delete on a table that does not allow it
-	CodeInvalidPath        uint32 = 7026 // well formed, but not in the supported data model
-	CodeInvalidCommandArgs uint32 = 7027 // unknown input argument of a command
+	CodeInvalidPathSyntax  usperr.Code = 7008 // the path cannot be parsed
+	CodeUnsupportedParam   usperr.Code = 7010 // the parameter is not in the supported data model
+	CodeInvalidType        usperr.Code = 7011 // the value is not of the parameter's type
+	CodeInvalidValue       usperr.Code = 7012 // the value is of the right type but not acceptable
+	CodeParamReadOnly      usperr.Code = 7013 // Set or Add of a read-only parameter
+	CodeNotATable          usperr.Code = 7018 // Add or Delete on a single-instance object
+	CodeNotCreatable       usperr.Code = 7019 // Add on a table that does not allow it
+	CodeDeleteFailure      usperr.Code = 7024 // Delete on a table that does not allow it
+	CodeInvalidPath        usperr.Code = 7026 // well formed, but not in the supported data model
+	CodeInvalidCommandArgs usperr.Code = 7027 // unknown input argument of a command
 )
 
 // Sentinel errors, one per code. A *PathError or *ValueError unwraps to the
 // sentinel of its code, so errors.Is(err, ErrInvalidPathSyntax) works on them;
-// ErrorCode gives the number.
+// ErrorCode gives the number. They match every error of the module with the
+// same code, and the other packages' sentinels match them: errors.Is(err,
+// msg.ErrInvalidPath) holds for a *PathError with Code 7026.
 var (
 	ErrInvalidPathSyntax  error = sentinels[0] // 7008
 	ErrUnsupportedParam   error = sentinels[1] // 7010
@@ -57,13 +61,20 @@ var sentinels = []*codeError{
 
 // codeError is the type of the sentinels: a USP error code with its name.
 type codeError struct {
-	code uint32
+	code usperr.Code
 	name string
 }
 
 func (e *codeError) Error() string { return "datamodel: " + e.name }
 
-func sentinelFor(code uint32) error {
+// USPCode makes the sentinels [usperr.Coder]s.
+func (e *codeError) USPCode() usperr.Code { return e.code }
+
+// Is reports whether target is any error of the module with the same code
+// (another package's sentinel, a *msg.Error from an agent).
+func (e *codeError) Is(target error) bool { return usperr.Matches(e.code, target) }
+
+func sentinelFor(code usperr.Code) error {
 	for _, s := range sentinels {
 		if s.code == code {
 			return s
@@ -83,8 +94,17 @@ type PathError struct {
 	Path string
 	Pos  int
 	Msg  string
-	Code uint32
+	Code usperr.Code
 	Err  error
+}
+
+// USPCode returns e.Code (0 for a nil e), so that msg.CodeOf and
+// [usperr.Of] find it.
+func (e *PathError) USPCode() usperr.Code {
+	if e == nil {
+		return 0
+	}
+	return e.Code
 }
 
 // Error returns a message naming the fault and where it is, for example
@@ -146,6 +166,9 @@ func (e *ValueError) Error() string {
 // Unwrap returns ErrInvalidType, the code an Agent answers for such a value.
 func (e *ValueError) Unwrap() error { return ErrInvalidType }
 
+// USPCode returns 7011 (invalid type).
+func (e *ValueError) USPCode() usperr.Code { return CodeInvalidType }
+
 func valueErr(t ValueType, v, msg string) *ValueError {
 	return &ValueError{Type: t, Value: v, Msg: msg}
 }
@@ -153,7 +176,7 @@ func valueErr(t ValueType, v, msg string) *ValueError {
 // ErrorCode returns the USP error code an error from this package carries: the
 // Code of the first *PathError in its chain, or the code of a sentinel (a
 // *ValueError gives 7011). ok is false for other errors.
-func ErrorCode(err error) (code uint32, ok bool) {
+func ErrorCode(err error) (code usperr.Code, ok bool) {
 	var pe *PathError
 	if errors.As(err, &pe) {
 		return pe.Code, true

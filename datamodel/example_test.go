@@ -54,7 +54,7 @@ func ExampleParse_error() {
 	fmt.Println(err)
 	var pe *datamodel.PathError
 	if errors.As(err, &pe) {
-		fmt.Println(pe.Code, pe.Pos, errors.Is(err, datamodel.ErrInvalidPathSyntax))
+		fmt.Println(uint32(pe.Code), pe.Pos, errors.Is(err, datamodel.ErrInvalidPathSyntax))
 	}
 	// Output:
 	// datamodel: invalid path syntax at offset 29 in "Device.LocalAgent.Controller.[Enable==true.EndpointID": unterminated search expression: no ']'

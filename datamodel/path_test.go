@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gousp/gousp/usperr"
 )
 
 func TestParseValid(t *testing.T) {
@@ -277,7 +279,7 @@ func TestErrorCode(t *testing.T) {
 	_, verr := ParseInt("x")
 	tests := []struct {
 		err  error
-		code uint32
+		code usperr.Code
 		ok   bool
 	}{
 		{perr, 7008, true},

@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/gousp/gousp/usperr"
 )
 
 // SupportedObject describes one object of an Agent's supported data model, as
@@ -465,7 +467,7 @@ func (e *Expr) condOffset(k int) int {
 // ---- request checks ----
 
 // paramErr reports a fault with parameter name of object obj.
-func paramErr(obj Path, name string, code uint32, msg string, cause error) error {
+func paramErr(obj Path, name string, code usperr.Code, msg string, cause error) error {
 	return &PathError{Path: obj.s + name, Pos: len(obj.s), Msg: msg, Code: code, Err: cause}
 }
 

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gousp/gousp/usperr"
 )
 
 func TestObuspaSchemaLoads(t *testing.T) {
@@ -172,7 +174,7 @@ func TestObuspaSchemaErrors(t *testing.T) {
 	s, _ := loadObuspaSchema(t, "68-gsdm-device-full")
 	tests := []struct {
 		path string
-		code uint32
+		code usperr.Code
 		pos  int
 		msg  string
 	}{
@@ -215,8 +217,8 @@ func TestObuspaSchemaErrors(t *testing.T) {
 func TestObuspaSchemaChecks(t *testing.T) {
 	s, _ := loadObuspaSchema(t, "68-gsdm-device-full")
 	p := MustParse
-	codes := func(err error) []uint32 {
-		var out []uint32
+	codes := func(err error) []usperr.Code {
+		var out []usperr.Code
 		var walk func(error)
 		walk = func(err error) {
 			if pe, ok := err.(*PathError); ok {
@@ -235,25 +237,25 @@ func TestObuspaSchemaChecks(t *testing.T) {
 	tests := []struct {
 		name string
 		err  error
-		want []uint32
+		want []usperr.Code
 	}{
 		{"set ok (capture 19)", s.CheckSet(p("Device.LocalAgent.Controller.2."), map[string]string{"ProvisioningCode": "probe-prov-1", "PeriodicNotifInterval": "3600"}), nil},
 		{"set wildcard (capture 20)", s.CheckSet(p("Device.LocalAgent.Controller.*."), map[string]string{"ProvisioningCode": "x"}), nil},
 		{"set search (capture 21)", s.CheckSet(p(`Device.LocalAgent.Controller.[EndpointID=="proto::other-controller"].`), map[string]string{"ProvisioningCode": "x"}), nil},
-		{"set read-only (capture 24)", s.CheckSet(p("Device.DeviceInfo."), map[string]string{"SerialNumber": "x"}), []uint32{7013}},
-		{"set wrong type (capture 25)", s.CheckSet(p("Device.LocalAgent.Controller.2."), map[string]string{"PeriodicNotifInterval": "not-a-number"}), []uint32{7011}},
-		{"set unknown (capture 26)", s.CheckSet(p("Device.LocalAgent.Controller.2."), map[string]string{"NoSuchParam": "x"}), []uint32{7010}},
-		{"set several faults in name order", s.CheckSet(p("Device.LocalAgent.Controller.2."), map[string]string{"Enable": "yes", "InheritedRole": "x", "Zzz": "1", "Alias": "ok"}), []uint32{7011, 7013, 7010}},
-		{"set nonexistent object (capture 30)", s.CheckSet(p("Device.NoSuchObject."), map[string]string{"Foo": "x"}), []uint32{7026}},
+		{"set read-only (capture 24)", s.CheckSet(p("Device.DeviceInfo."), map[string]string{"SerialNumber": "x"}), []usperr.Code{7013}},
+		{"set wrong type (capture 25)", s.CheckSet(p("Device.LocalAgent.Controller.2."), map[string]string{"PeriodicNotifInterval": "not-a-number"}), []usperr.Code{7011}},
+		{"set unknown (capture 26)", s.CheckSet(p("Device.LocalAgent.Controller.2."), map[string]string{"NoSuchParam": "x"}), []usperr.Code{7010}},
+		{"set several faults in name order", s.CheckSet(p("Device.LocalAgent.Controller.2."), map[string]string{"Enable": "yes", "InheritedRole": "x", "Zzz": "1", "Alias": "ok"}), []usperr.Code{7011, 7013, 7010}},
+		{"set nonexistent object (capture 30)", s.CheckSet(p("Device.NoSuchObject."), map[string]string{"Foo": "x"}), []usperr.Code{7026}},
 		{"set sub-object param", s.CheckSet(p("Device.LocalAgent.MTP.1."), map[string]string{"MQTT.PublishQoS": "1"}), nil},
-		{"set on table", s.CheckSet(p("Device.LocalAgent.Controller."), map[string]string{"Alias": "x"}), []uint32{7026}},
-		{"set on param path", s.CheckSet(p("Device.LocalAgent.Controller.1.Alias"), map[string]string{"Alias": "x"}), []uint32{7008}},
+		{"set on table", s.CheckSet(p("Device.LocalAgent.Controller."), map[string]string{"Alias": "x"}), []usperr.Code{7026}},
+		{"set on param path", s.CheckSet(p("Device.LocalAgent.Controller.1.Alias"), map[string]string{"Alias": "x"}), []usperr.Code{7008}},
 		{"delete ok (capture 86)", s.CheckDelete(p("Device.LocalAgent.Controller.2.")), nil},
 		{"delete search (capture 48)", s.CheckDelete(p(`Device.LocalAgent.Subscription.[ID=="vc-1"].`)), nil},
-		{"delete single-instance (capture 45)", s.CheckDelete(p("Device.DeviceInfo.")), []uint32{7018}},
-		{"delete table path", s.CheckDelete(p("Device.LocalAgent.Controller.")), []uint32{7026}},
-		{"delete read-only table", s.CheckDelete(p("Device.LocalAgent.Request.1.")), []uint32{7024}},
-		{"delete unknown", s.CheckDelete(p("Device.NoSuchObject.1.")), []uint32{7026}},
+		{"delete single-instance (capture 45)", s.CheckDelete(p("Device.DeviceInfo.")), []usperr.Code{7018}},
+		{"delete table path", s.CheckDelete(p("Device.LocalAgent.Controller.")), []usperr.Code{7026}},
+		{"delete read-only table", s.CheckDelete(p("Device.LocalAgent.Request.1.")), []usperr.Code{7024}},
+		{"delete unknown", s.CheckDelete(p("Device.NoSuchObject.1.")), []usperr.Code{7026}},
 	}
 	for _, tt := range tests {
 		if got := codes(tt.err); !slices.Equal(got, tt.want) {
@@ -274,14 +276,14 @@ func TestObuspaSchemaChecks(t *testing.T) {
 		name string
 		path string
 		prm  map[string]string
-		want []uint32
+		want []usperr.Code
 	}{
-		{"not a table (capture 37)", "Device.DeviceInfo.", nil, []uint32{7018}},
-		{"read-only table", "Device.LocalAgent.Request.", nil, []uint32{7019}},
-		{"unknown param", "Device.LocalAgent.Controller.1.BootParameter.", map[string]string{"NoSuchParam": "x"}, []uint32{7010}},
-		{"read-only param", "Device.LocalAgent.Subscription.", map[string]string{"Recipient": "x"}, []uint32{7013}},
-		{"bad type", "Device.LocalAgent.Subscription.", map[string]string{"Enable": "maybe"}, []uint32{7011}},
-		{"instance path", "Device.LocalAgent.Controller.1.", nil, []uint32{7026}},
+		{"not a table (capture 37)", "Device.DeviceInfo.", nil, []usperr.Code{7018}},
+		{"read-only table", "Device.LocalAgent.Request.", nil, []usperr.Code{7019}},
+		{"unknown param", "Device.LocalAgent.Controller.1.BootParameter.", map[string]string{"NoSuchParam": "x"}, []usperr.Code{7010}},
+		{"read-only param", "Device.LocalAgent.Subscription.", map[string]string{"Recipient": "x"}, []usperr.Code{7013}},
+		{"bad type", "Device.LocalAgent.Subscription.", map[string]string{"Enable": "maybe"}, []usperr.Code{7011}},
+		{"instance path", "Device.LocalAgent.Controller.1.", nil, []usperr.Code{7026}},
 	}
 	for _, tt := range addErrs {
 		_, err := s.CheckAdd(p(tt.path), tt.prm)

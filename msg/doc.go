@@ -57,10 +57,19 @@
 //
 // USP errors are [*Error] values with a [Code]; named constants cover
 // 7000-7031 and the record codes 7100-7106, and [Code.IsDataModelDefined]
-// and [Code.IsVendor] test the 7200-7299 and 7800-7999 ranges. [Error.Is]
-// compares codes, so errors.Is(err, [ErrInvalidPath]) works through the
-// joined errors of a response and through wrapping. [CodeOf] extracts the
-// code from any error chain. Failures of this package itself wrap
+// and [Code.IsVendor] test the 7200-7299 and 7800-7999 ranges. Code is the
+// module's one code type, shared through package usperr with the record and
+// datamodel packages: every error of the module that carries a code matches
+// the sentinels of every package by that code. [Error.Is] compares codes, so
+// errors.Is(err, [ErrInvalidPath]) holds for an agent's 7026 through the
+// joined errors of a response and through wrapping, and just as well for a
+// *datamodel.PathError from Schema.LookupString; errors.Is(err,
+// [ErrInvalidRecordValue]) holds for a *record.Error with code 7104.
+//
+// [CodeOf] extracts the first code from any error chain: for a failed Set
+// that is the top-level 7004 (invalid arguments). [ParamCode] gives the
+// code of the parameter that failed (7013, 7011, ...), the one to branch
+// on, and [Codes] lists every code in the chain. Failures of this package itself wrap
 // [ErrDecode], [ErrInvalid] (as a [*ValidationError]) or
 // [ErrUnexpectedType].
 //
@@ -73,8 +82,9 @@
 //
 // # Identifiers and JSON
 //
-// [NewID] returns msg_ids unique across processes (random prefix plus an
-// atomic counter). [JSON] and [JSONIndent] render messages with protojson
+// [NewID] returns msg_ids of 96 random bits, unique across processes and
+// unpredictable, so that no agent can forge the answer to a request sent
+// to another. [JSON] and [JSONIndent] render messages with protojson
 // for logs and the CLI; [FromJSON] reads them back. Compare messages with
 // proto.Equal, never byte-wise: agents emit map entries in their own order.
 package msg

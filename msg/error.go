@@ -7,131 +7,56 @@ import (
 	"strings"
 
 	"github.com/gousp/gousp/proto/uspmsg"
+	"github.com/gousp/gousp/usperr"
 )
 
-// Code is a USP error code (TR-369 section "Error Codes"). Message errors use
-// 7000-7031, record errors 7100-7106, data models define 7200-7299 and
-// vendors 7800-7999.
-type Code uint32
+// Code is a USP error code (TR-369 section "Error Codes"): the module's one
+// code type, defined in [usperr] so that the layers below msg share it.
+type Code = usperr.Code
 
-// Message error codes.
+// Message error codes 7000-7031 and record error codes 7100-7106, the same
+// constants as in [usperr].
 const (
-	CodeMessageFailed         Code = 7000 // general failure, described in the message
-	CodeNotSupported          Code = 7001 // message not understood
-	CodeRequestDenied         Code = 7002 // request denied, no reason given
-	CodeInternal              Code = 7003 // internal error
-	CodeInvalidArguments      Code = 7004 // invalid values in the request
-	CodeResourcesExceeded     Code = 7005 // memory or processing limits
-	CodePermissionDenied      Code = 7006 // sender not authorised
-	CodeInvalidConfiguration  Code = 7007 // would leave the agent unstable
-	CodeInvalidPathSyntax     Code = 7008 // path not understood
-	CodeParamActionFailed     Code = 7009 // parameter failed to update
-	CodeUnsupportedParam      Code = 7010 // no such instantiated parameter
-	CodeInvalidType           Code = 7011 // value of the wrong type
-	CodeInvalidValue          Code = 7012 // value out of range
-	CodeParamReadOnly         Code = 7013 // parameter is not writeable
-	CodeValueConflict         Code = 7014 // conflicts with other values
-	CodeOperationError        Code = 7015 // create/update/delete failed
-	CodeObjectNotFound        Code = 7016 // object does not exist
-	CodeObjectNotCreated      Code = 7017 // object could not be created
-	CodeNotATable             Code = 7018 // object is not multi-instance
-	CodeNotCreatable          Code = 7019 // object cannot be created
-	CodeObjectNotUpdated      Code = 7020 // object could not be updated
-	CodeRequiredParamFailed   Code = 7021 // a required parameter failed
-	CodeCommandFailure        Code = 7022 // command failed
-	CodeCommandCanceled       Code = 7023 // command canceled
-	CodeDeleteFailure         Code = 7024 // instance could not be deleted
-	CodeDuplicateKey          Code = 7025 // unique keys already in use
-	CodeInvalidPath           Code = 7026 // path not in the supported data model
-	CodeInvalidCommandArgs    Code = 7027 // invalid or unknown command arguments
-	CodeRegisterFailure       Code = 7028 // Register of a path failed
-	CodeAlreadyInUse          Code = 7029 // Register: path registered by another service
-	CodeDeregisterFailure     Code = 7030 // Deregister of a path failed
-	CodePathAlreadyRegistered Code = 7031 // Deregister: path registered by another service (the spec's name)
+	CodeMessageFailed             = usperr.CodeMessageFailed
+	CodeNotSupported              = usperr.CodeNotSupported
+	CodeRequestDenied             = usperr.CodeRequestDenied
+	CodeInternal                  = usperr.CodeInternal
+	CodeInvalidArguments          = usperr.CodeInvalidArguments
+	CodeResourcesExceeded         = usperr.CodeResourcesExceeded
+	CodePermissionDenied          = usperr.CodePermissionDenied
+	CodeInvalidConfiguration      = usperr.CodeInvalidConfiguration
+	CodeInvalidPathSyntax         = usperr.CodeInvalidPathSyntax
+	CodeParamActionFailed         = usperr.CodeParamActionFailed
+	CodeUnsupportedParam          = usperr.CodeUnsupportedParam
+	CodeInvalidType               = usperr.CodeInvalidType
+	CodeInvalidValue              = usperr.CodeInvalidValue
+	CodeParamReadOnly             = usperr.CodeParamReadOnly
+	CodeValueConflict             = usperr.CodeValueConflict
+	CodeOperationError            = usperr.CodeOperationError
+	CodeObjectNotFound            = usperr.CodeObjectNotFound
+	CodeObjectNotCreated          = usperr.CodeObjectNotCreated
+	CodeNotATable                 = usperr.CodeNotATable
+	CodeNotCreatable              = usperr.CodeNotCreatable
+	CodeObjectNotUpdated          = usperr.CodeObjectNotUpdated
+	CodeRequiredParamFailed       = usperr.CodeRequiredParamFailed
+	CodeCommandFailure            = usperr.CodeCommandFailure
+	CodeCommandCanceled           = usperr.CodeCommandCanceled
+	CodeDeleteFailure             = usperr.CodeDeleteFailure
+	CodeDuplicateKey              = usperr.CodeDuplicateKey
+	CodeInvalidPath               = usperr.CodeInvalidPath
+	CodeInvalidCommandArgs        = usperr.CodeInvalidCommandArgs
+	CodeRegisterFailure           = usperr.CodeRegisterFailure
+	CodeAlreadyInUse              = usperr.CodeAlreadyInUse
+	CodeDeregisterFailure         = usperr.CodeDeregisterFailure
+	CodePathAlreadyRegistered     = usperr.CodePathAlreadyRegistered
+	CodeRecordNotParsed           = usperr.CodeRecordNotParsed
+	CodeSecureSessionRequired     = usperr.CodeSecureSessionRequired
+	CodeSecureSessionNotSupported = usperr.CodeSecureSessionNotSupported
+	CodeSegmentationNotSupported  = usperr.CodeSegmentationNotSupported
+	CodeInvalidRecordValue        = usperr.CodeInvalidRecordValue
+	CodeSessionContextTerminated  = usperr.CodeSessionContextTerminated
+	CodeSessionContextNotAllowed  = usperr.CodeSessionContextNotAllowed
 )
-
-// Record error codes, carried by DisconnectRecord and record-level errors.
-const (
-	CodeRecordNotParsed           Code = 7100
-	CodeSecureSessionRequired     Code = 7101
-	CodeSecureSessionNotSupported Code = 7102
-	CodeSegmentationNotSupported  Code = 7103
-	CodeInvalidRecordValue        Code = 7104
-	CodeSessionContextTerminated  Code = 7105
-	CodeSessionContextNotAllowed  Code = 7106
-)
-
-var codeNames = map[Code]string{
-	CodeMessageFailed:             "message failed",
-	CodeNotSupported:              "message not supported",
-	CodeRequestDenied:             "request denied",
-	CodeInternal:                  "internal error",
-	CodeInvalidArguments:          "invalid arguments",
-	CodeResourcesExceeded:         "resources exceeded",
-	CodePermissionDenied:          "permission denied",
-	CodeInvalidConfiguration:      "invalid configuration",
-	CodeInvalidPathSyntax:         "invalid path syntax",
-	CodeParamActionFailed:         "parameter action failed",
-	CodeUnsupportedParam:          "unsupported parameter",
-	CodeInvalidType:               "invalid type",
-	CodeInvalidValue:              "invalid value",
-	CodeParamReadOnly:             "attempt to update non-writeable parameter",
-	CodeValueConflict:             "value conflict",
-	CodeOperationError:            "operation error",
-	CodeObjectNotFound:            "object does not exist",
-	CodeObjectNotCreated:          "object could not be created",
-	CodeNotATable:                 "object is not a table",
-	CodeNotCreatable:              "attempt to create non-creatable object",
-	CodeObjectNotUpdated:          "object could not be updated",
-	CodeRequiredParamFailed:       "required parameter failed",
-	CodeCommandFailure:            "command failure",
-	CodeCommandCanceled:           "command canceled",
-	CodeDeleteFailure:             "delete failure",
-	CodeDuplicateKey:              "object exists with duplicate key",
-	CodeInvalidPath:               "invalid path",
-	CodeInvalidCommandArgs:        "invalid command arguments",
-	CodeRegisterFailure:           "register failure",
-	CodeAlreadyInUse:              "already in use",
-	CodeDeregisterFailure:         "deregister failure",
-	CodePathAlreadyRegistered:     "path already registered",
-	CodeRecordNotParsed:           "record could not be parsed",
-	CodeSecureSessionRequired:     "secure session required",
-	CodeSecureSessionNotSupported: "secure session not supported",
-	CodeSegmentationNotSupported:  "segmentation and reassembly not supported",
-	CodeInvalidRecordValue:        "invalid record value",
-	CodeSessionContextTerminated:  "session context terminated",
-	CodeSessionContextNotAllowed:  "session context not allowed",
-}
-
-// String gives the name the specification gives c (lower case), or the
-// range it falls in for codes the specification does not name.
-func (c Code) String() string {
-	if s, ok := codeNames[c]; ok {
-		return s
-	}
-	switch {
-	case c.IsDataModelDefined():
-		return "data model defined error"
-	case c.IsVendor():
-		return "vendor error"
-	case c >= 7100 && c <= 7199:
-		return "record error"
-	}
-	return "unknown error " + strconv.FormatUint(uint64(c), 10)
-}
-
-// IsDataModelDefined reports whether c is in the range 7200-7299 that data
-// models define.
-func (c Code) IsDataModelDefined() bool { return c >= 7200 && c <= 7299 }
-
-// IsVendor reports whether c is in the vendor range 7800-7999.
-func (c Code) IsVendor() bool { return c >= 7800 && c <= 7999 }
-
-// IsRecord reports whether c is a record error (7100-7199).
-func (c Code) IsRecord() bool { return c >= 7100 && c <= 7199 }
-
-// IsKnown reports whether the specification names c.
-func (c Code) IsKnown() bool { _, ok := codeNames[c]; return ok }
 
 // Error is a USP error: the body of an Error message, or the failure of one
 // path, object or command inside a response. Its Is method compares codes,
@@ -184,11 +109,21 @@ func (p ParamError) String() string {
 	return s
 }
 
-// Is reports whether target is an *Error with the same code; messages and
-// parameter errors are not compared.
+// Is reports whether target carries the same code: another *Error, or any
+// error of this module that reports a code ([usperr.Coder]: a record error,
+// a data model path error, ...). Messages and parameter errors are not
+// compared.
 func (e *Error) Is(target error) bool {
-	t, ok := target.(*Error)
-	return ok && t != nil && e != nil && t.Code == e.Code
+	return e != nil && usperr.Matches(e.Code, target)
+}
+
+// USPCode returns e.Code, or 0 for a nil e; it makes *Error a
+// [usperr.Coder].
+func (e *Error) USPCode() Code {
+	if e == nil {
+		return 0
+	}
+	return e.Code
 }
 
 // Unwrap returns the parameter errors as *Error values, so that
@@ -253,13 +188,35 @@ func errCode(e *Error) (uint32, string) {
 	return uint32(e.Code), e.Message
 }
 
-// CodeOf returns the code of the first *Error in err's chain, or 0.
-func CodeOf(err error) Code {
+// CodeOf returns the code of the first coded error in err's chain (an
+// *Error, or any other [usperr.Coder] such as a *datamodel.PathError), or 0.
+// For a response error that is the top-level code, which for a failed Set or
+// Add is often the general 7004 or 7021; [ParamCode] gives the code of the
+// parameter that failed, and [Codes] every code in the chain.
+func CodeOf(err error) Code { return usperr.Of(err) }
+
+// Codes returns every USP error code in err's tree, outermost first: for a
+// failed Set, for example, [7004 7013] (invalid arguments, because a
+// parameter is read-only). A code met twice is listed once; nil for an error
+// without codes.
+func Codes(err error) []Code { return usperr.All(err) }
+
+// ParamCode returns the most specific code in err: the code of the first
+// parameter error of the first *Error in err's chain, or that error's own
+// code when it has no parameter errors, or [CodeOf] for other coded errors.
+// It is the code to branch on after a failed Set or Add, where the top-level
+// code says only that something in the request was wrong.
+func ParamCode(err error) Code {
 	var e *Error
-	if errors.As(err, &e) {
+	if errors.As(err, &e) && e != nil {
+		for _, p := range e.ParamErrs {
+			if p.Code != 0 {
+				return p.Code
+			}
+		}
 		return e.Code
 	}
-	return 0
+	return CodeOf(err)
 }
 
 // Sentinels for errors.Is; each matches any *Error with its code.

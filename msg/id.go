@@ -2,34 +2,25 @@ package msg
 
 import (
 	"crypto/rand"
-	"encoding/base32"
-	"strconv"
-	"strings"
-	"sync/atomic"
+	"encoding/base64"
 )
 
-// The prefix has 64 random bits, so two processes (or two restarts of one)
-// practically never share it; the counter makes IDs within a process
-// unique without locking.
-var (
-	idPrefix  = newIDPrefix()
-	idCounter atomic.Uint64
-)
+// idBytes is how many random bytes a msg_id carries: 96 bits, so that an
+// agent that sees any number of msg_ids (its own requests) learns nothing
+// about the others, and cannot guess one the controller has outstanding
+// with another agent. 96 bits encode in 16 characters, the length of the
+// counter-based IDs they replace.
+const idBytes = 12
 
-func newIDPrefix() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // never fails since Go 1.24; it crashes the program instead
-	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
-}
-
-// NewID returns a msg_id unique across processes: a random per-process
-// prefix, "-", and a per-process counter in base 36 ("k5d3...q-1a"). It
-// costs one small allocation.
+// NewID returns a new msg_id: 96 bits from crypto/rand, base64url-encoded
+// without padding (16 characters of A-Z a-z 0-9 - _). IDs are unique
+// across processes with overwhelming probability, and unpredictable: a
+// response can only name a request whose msg_id its sender has seen. It
+// costs one small allocation and, on Linux 6.11 or later, no system call.
 func NewID() string {
-	n := idCounter.Add(1)
-	var buf [40]byte
-	b := append(buf[:0], idPrefix...)
-	b = append(b, '-')
-	b = strconv.AppendUint(b, n, 36)
-	return string(b)
+	var b [idBytes]byte
+	_, _ = rand.Read(b[:]) // never fails since Go 1.24; it crashes the program instead
+	var buf [16]byte
+	base64.RawURLEncoding.Encode(buf[:], b[:])
+	return string(buf[:])
 }

@@ -20,12 +20,27 @@ type Message interface {
 
 // Request is a message that asks for an answer: [Get], [Set], [Add],
 // [Delete], [Operate], [GetSupportedDM], [GetInstances],
-// [GetSupportedProtocol], [Register], [Deregister] and [Notify]. Its method
-// set equals [Message]'s; use [IsRequest] on MsgType to tell them apart.
+// [GetSupportedProtocol], [Register], [Deregister] and [Notify]. An
+// unexported method closes the set, so that passing a response where a
+// request belongs (Agent.Do(ctx, msg.GetResp{})) does not compile. Every
+// Request is a [Message].
 type Request interface {
-	MsgType() uspmsg.Header_MsgType
-	Build(msgID string) *uspmsg.Msg
+	Message
+	request()
 }
+
+// The request kinds; the methods live here so that the list is in one place.
+func (Get) request()                  {}
+func (Set) request()                  {}
+func (Add) request()                  {}
+func (Delete) request()               {}
+func (Operate) request()              {}
+func (GetSupportedDM) request()       {}
+func (GetInstances) request()         {}
+func (GetSupportedProtocol) request() {}
+func (Register) request()             {}
+func (Deregister) request()           {}
+func (Notify) request()               {}
 
 // Param is one parameter setting of a [Set] or [Add]. Required makes the
 // whole object fail when this parameter cannot be set.

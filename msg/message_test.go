@@ -1,10 +1,13 @@
 package msg
 
 import (
+	"encoding/base64"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gousp/gousp/proto/uspmsg"
@@ -240,20 +243,69 @@ func TestNewID(t *testing.T) {
 	}
 	wg.Wait()
 	id := NewID()
-	prefix, counter, ok := strings.Cut(id, "-")
-	if !ok || prefix != idPrefix || len(prefix) != 13 || counter == "" {
-		t.Errorf("id %q", id)
-	}
-	// A new process draws a new prefix.
-	if p1, p2 := newIDPrefix(), newIDPrefix(); p1 == p2 {
-		t.Error("two prefixes are equal")
+	if len(id) != 16 || strings.Trim(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+		t.Errorf("id %q: want 16 characters of base64url", id)
 	}
 }
+
+// TestNewIDUnpredictable checks that IDs carry no structure an agent could
+// extrapolate from: consecutive IDs share no prefix beyond chance, and every
+// bit position of many IDs takes both values.
+func TestNewIDUnpredictable(t *testing.T) {
+	const n = 4096
+	var ones [idBytes * 8]int
+	prev := NewID()
+	shared := 0
+	for range n {
+		id := NewID()
+		for shared < len(id) && id[:shared+1] == prev[:shared+1] {
+			shared++
+		}
+		raw, err := base64.RawURLEncoding.DecodeString(id)
+		if err != nil || len(raw) != idBytes {
+			t.Fatalf("id %q does not decode to %d bytes: %v", id, idBytes, err)
+		}
+		for i := range ones {
+			if raw[i/8]&(1<<(i%8)) != 0 {
+				ones[i]++
+			}
+		}
+		prev = id
+	}
+	if shared > 3 {
+		t.Errorf("consecutive IDs shared a %d-character prefix", shared)
+	}
+	for i, k := range ones {
+		// Each bit is a fair coin: 4096 draws land within 1700..2400 with
+		// probability far above 1 - 1e-12.
+		if k < 1700 || k > 2400 {
+			t.Errorf("bit %d was set in %d of %d IDs", i, k, n)
+		}
+	}
+}
+
+// BenchmarkNewIDCounter is the counter-based scheme NewID replaced (random
+// per-process prefix, "-", atomic counter in base 36), kept as the baseline
+// the random IDs are measured against.
+func BenchmarkNewIDCounter(b *testing.B) {
+	prefix := "k5d3q7r2m1x0a"
+	var counter atomic.Uint64
+	b.ReportAllocs()
+	for b.Loop() {
+		var buf [40]byte
+		p := append(buf[:0], prefix...)
+		p = append(p, '-')
+		p = strconv.AppendUint(p, counter.Add(1), 36)
+		idSink = string(p)
+	}
+}
+
+var idSink string
 
 func BenchmarkNewID(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = NewID()
+		idSink = NewID()
 	}
 }
 
@@ -264,4 +316,23 @@ func BenchmarkNewIDParallel(b *testing.B) {
 			_ = NewID()
 		}
 	})
+}
+
+// TestRequestSetClosed checks that the request kinds, and only they,
+// satisfy Request, so a response cannot be sent where a request belongs.
+func TestRequestSetClosed(t *testing.T) {
+	requests := []Message{Get{}, Set{}, Add{}, Delete{}, Operate{}, GetSupportedDM{}, GetInstances{},
+		GetSupportedProtocol{}, Register{}, Deregister{}, Notify{}}
+	others := []Message{GetResp{}, SetResp{}, AddResp{}, DeleteResp{}, OperateResp{}, GetSupportedDMResp{},
+		GetInstancesResp{}, GetSupportedProtocolResp{}, RegisterResp{}, DeregisterResp{}, NotifyResp{}, &Error{}}
+	for _, m := range requests {
+		if _, ok := m.(Request); !ok || !IsRequest(m.MsgType()) {
+			t.Errorf("%T is not a Request", m)
+		}
+	}
+	for _, m := range others {
+		if _, ok := m.(Request); ok || IsRequest(m.MsgType()) {
+			t.Errorf("%T is a Request", m)
+		}
+	}
 }

@@ -51,6 +51,12 @@ type Inbound struct {
 	// told it (WebSocket ?eid=, UDS handshake, TLS client certificate); empty
 	// when the binding gives no such identity (MQTT, STOMP).
 	PeerID string
+	// ReceivedOn is the MQTT topic (without a 3.1.1 reply-to suffix) or
+	// the STOMP destination the record was published to; zero on the
+	// bindings without one. Unlike ReplyTo, which the sender writes, a
+	// broker whose ACL lets each client publish only to topics of its own
+	// vouches for it.
+	ReceivedOn Address
 	// PeerCert is the certificate the peer presented on a TLS session
 	// (WebSocket); nil without one.
 	PeerCert *PeerCert

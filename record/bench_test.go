@@ -108,7 +108,7 @@ func TestEncodeMsgMatchesEncode(t *testing.T) {
 
 func isInvalid(err error) bool {
 	e, ok := err.(*Error)
-	return ok && e.Code == CodeInvalidValue
+	return ok && e.Code == CodeInvalidRecordValue
 }
 
 func mustDecode(t *testing.T, b []byte) *usprecord.Record {

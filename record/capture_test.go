@@ -253,9 +253,9 @@ func TestCaptureDetails(t *testing.T) {
 		sent   error
 		reason string
 	}{
-		{"80-disconnect-encrypted-payload", CodeInvalidValue, ErrInvalidValue, "encrypted payload without Session Context"},
-		{"82-disconnect-session-context", CodeSessionNotAllowed, ErrSessionNotAllowed, "Session Context record type not supported"},
-		{"84-disconnect-reply-to-disconnect", CodeSessionTerminated, ErrSessionTerminated, "USP Disconnect record received"},
+		{"80-disconnect-encrypted-payload", CodeInvalidRecordValue, ErrInvalidRecordValue, "encrypted payload without Session Context"},
+		{"82-disconnect-session-context", CodeSessionContextNotAllowed, ErrSessionContextNotAllowed, "Session Context record type not supported"},
+		{"84-disconnect-reply-to-disconnect", CodeSessionContextTerminated, ErrSessionContextTerminated, "USP Disconnect record received"},
 	}
 	for _, d := range disconnects {
 		dr := load(t, d.name).GetDisconnect()

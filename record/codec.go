@@ -34,7 +34,7 @@ func AppendEncode(dst []byte, r *usprecord.Record) ([]byte, error) {
 		// bytes.
 		b, err := marshalOpts.MarshalAppend(dst, r)
 		if err != nil {
-			return dst, &Error{Code: CodeInvalidValue, Msg: "cannot encode", Err: err}
+			return dst, &Error{Code: CodeInvalidRecordValue, Msg: "cannot encode", Err: err}
 		}
 		return b, nil
 	}
@@ -42,7 +42,7 @@ func AppendEncode(dst []byte, r *usprecord.Record) ([]byte, error) {
 	n := r.SizeVT()
 	b := slices.Grow(dst, n)[:len(dst)+n]
 	if _, err := r.MarshalToSizedBufferVT(b[len(dst):]); err != nil {
-		return dst, &Error{Code: CodeInvalidValue, Msg: "cannot encode", Err: err}
+		return dst, &Error{Code: CodeInvalidRecordValue, Msg: "cannot encode", Err: err}
 	}
 	return b, nil
 }
@@ -111,9 +111,9 @@ func WithoutValidation() DecodeOption {
 
 // Decode parses one record and validates it.
 //
-// Errors are [*Error] values: code 7100 ([ErrCannotParse]) when b is larger
+// Errors are [*Error] values: code 7100 ([ErrRecordNotParsed]) when b is larger
 // than the size limit (the cause is then [ErrTooLarge]) or is not a
-// protobuf Record, and 7104 ([ErrInvalidValue]) when a field breaks a rule
+// protobuf Record, and 7104 ([ErrInvalidRecordValue]) when a field breaks a rule
 // of [Validate]. On a 7104 error the decoded record is returned as well, so
 // that the caller can address an answer (a DisconnectRecord or an Error
 // message) to its from_id.
@@ -131,7 +131,7 @@ func Decode(b []byte, opts ...DecodeOption) (*usprecord.Record, error) {
 	}
 	if len(b) > cfg.maxSize {
 		return nil, &Error{
-			Code: CodeCannotParse,
+			Code: CodeRecordNotParsed,
 			Msg:  fmt.Sprintf("record is %d bytes, limit %d", len(b), cfg.maxSize),
 			Err:  ErrTooLarge,
 		}
@@ -141,7 +141,7 @@ func Decode(b []byte, opts ...DecodeOption) (*usprecord.Record, error) {
 	// anything it would judge differently to protobuf-go, so that Decode
 	// accepts exactly what proto.Unmarshal accepts.
 	if err := pbfast.Unmarshal(b, r); err != nil {
-		return nil, &Error{Code: CodeCannotParse, Msg: "not a USP Record", Err: err}
+		return nil, &Error{Code: CodeRecordNotParsed, Msg: "not a USP Record", Err: err}
 	}
 	if !cfg.validate {
 		return r, nil
@@ -151,10 +151,10 @@ func Decode(b []byte, opts ...DecodeOption) (*usprecord.Record, error) {
 	}
 	if cfg.strictIDs {
 		if _, err := ParseEndpointID(r.ToId); err != nil {
-			return r, &Error{Code: CodeInvalidValue, Msg: "to_id", Err: err}
+			return r, &Error{Code: CodeInvalidRecordValue, Msg: "to_id", Err: err}
 		}
 		if _, err := ParseEndpointID(r.FromId); err != nil {
-			return r, &Error{Code: CodeInvalidValue, Msg: "from_id", Err: err}
+			return r, &Error{Code: CodeInvalidRecordValue, Msg: "from_id", Err: err}
 		}
 	}
 	return r, nil

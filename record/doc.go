@@ -35,13 +35,15 @@
 //
 // Decode and Validate fail with an [*Error] whose Code is the TR-369 record
 // error to report to the peer, normally in a DisconnectRecord: 7100
-// ([ErrCannotParse]) for bytes that are not a record or exceed the size
-// limit ([ErrTooLarge] in the chain), 7104 ([ErrInvalidValue]) for a field
-// with a wrong value. All seven record codes are constants ([CodeCannotParse]
-// ... [CodeSessionNotAllowed]) with matching sentinels; errors.Is compares
-// codes, so errors.Is(err, record.ErrInvalidValue) holds for every 7104
-// error. After a 7104 failure Decode still returns the record so that the
-// caller knows whom to answer.
+// ([ErrRecordNotParsed]) for bytes that are not a record or exceed the size
+// limit ([ErrTooLarge] in the chain), 7104 ([ErrInvalidRecordValue]) for a
+// field with a wrong value. All seven record codes are constants
+// ([CodeRecordNotParsed] ... [CodeSessionContextNotAllowed]) with matching
+// sentinels, under the names the msg package and [usperr] give them;
+// errors.Is compares codes across packages, so errors.Is(err,
+// record.ErrInvalidRecordValue) and errors.Is(err, msg.ErrInvalidRecordValue)
+// both hold for every 7104 error. After a 7104 failure Decode still returns
+// the record so that the caller knows whom to answer.
 //
 // # Versions
 //

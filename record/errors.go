@@ -4,39 +4,39 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/gousp/gousp/usperr"
 )
 
-// Record error codes (TR-369 "USP Record Errors", range 7100-7199). They are
-// untyped so they fit DisconnectRecord.reason_code (fixed32) and the msg
-// package's error codes without conversion.
+// Record error codes (TR-369 "USP Record Errors", range 7100-7199), under
+// the same names and values as in [usperr] and msg. They are untyped so they
+// fit DisconnectRecord.reason_code (fixed32) without conversion.
 const (
-	CodeCannotParse               = 7100 // record could not be parsed
+	CodeRecordNotParsed           = 7100 // record could not be parsed
 	CodeSecureSessionRequired     = 7101 // E2E secure session required
 	CodeSecureSessionNotSupported = 7102 // E2E secure session not supported
-	CodeSARNotSupported           = 7103 // segmentation and reassembly not supported
-	CodeInvalidValue              = 7104 // at least one record field is invalid
-	CodeSessionTerminated         = 7105 // session context terminated
-	CodeSessionNotAllowed         = 7106 // session context not allowed or not supported
+	CodeSegmentationNotSupported  = 7103 // segmentation and reassembly not supported
+	CodeInvalidRecordValue        = 7104 // at least one record field is invalid
+	CodeSessionContextTerminated  = 7105 // session context terminated
+	CodeSessionContextNotAllowed  = 7106 // session context not allowed or not supported
+)
+
+// Former names of the record error codes.
+//
+// Deprecated: use the names above, which msg and [usperr] share.
+const (
+	CodeCannotParse       = CodeRecordNotParsed
+	CodeSARNotSupported   = CodeSegmentationNotSupported
+	CodeInvalidValue      = CodeInvalidRecordValue
+	CodeSessionTerminated = CodeSessionContextTerminated
+	CodeSessionNotAllowed = CodeSessionContextNotAllowed
 )
 
 // CodeText returns the specification's name of a record error code, or ""
 // for a code outside 7100-7106.
 func CodeText(code uint32) string {
-	switch code {
-	case CodeCannotParse:
-		return "record could not be parsed"
-	case CodeSecureSessionRequired:
-		return "secure session required"
-	case CodeSecureSessionNotSupported:
-		return "secure session not supported"
-	case CodeSARNotSupported:
-		return "segmentation and reassembly not supported"
-	case CodeInvalidValue:
-		return "invalid record value"
-	case CodeSessionTerminated:
-		return "session context terminated"
-	case CodeSessionNotAllowed:
-		return "session context not allowed"
+	if c := usperr.Code(code); c.IsRecord() && c.IsKnown() {
+		return c.String()
 	}
 	return ""
 }
@@ -46,7 +46,7 @@ func CodeText(code uint32) string {
 // return it.
 //
 // Two *Error values match under [errors.Is] when their codes are equal, so
-// errors.Is(err, ErrInvalidValue) holds for every 7104 error whatever its
+// errors.Is(err, ErrInvalidRecordValue) holds for every 7104 error whatever its
 // message. Err holds the underlying cause (a protobuf error, [ErrTooLarge],
 // ...) and is reachable through Unwrap.
 type Error struct {
@@ -75,21 +75,43 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is reports whether target is an *Error with the same code.
+// Is reports whether target carries the same code: another *Error, or any
+// error of the module with that code ([usperr.Coder]), such as
+// msg.ErrInvalidRecordValue for a 7104.
 func (e *Error) Is(target error) bool {
-	t, ok := target.(*Error)
-	return ok && t != nil && t.Code == e.Code
+	return e != nil && usperr.Matches(usperr.Code(e.Code), target)
 }
 
-// Sentinels, one per record error code; compare with errors.Is.
+// USPCode returns e.Code as the module's code type (0 for a nil e).
+func (e *Error) USPCode() usperr.Code {
+	if e == nil {
+		return 0
+	}
+	return usperr.Code(e.Code)
+}
+
+// Sentinels, one per record error code; compare with errors.Is. Each
+// matches every error of the module with its code, and the msg package's
+// sentinels of the same names match record errors.
 var (
-	ErrCannotParse               = &Error{Code: CodeCannotParse}
+	ErrRecordNotParsed           = &Error{Code: CodeRecordNotParsed}
 	ErrSecureSessionRequired     = &Error{Code: CodeSecureSessionRequired}
 	ErrSecureSessionNotSupported = &Error{Code: CodeSecureSessionNotSupported}
-	ErrSARNotSupported           = &Error{Code: CodeSARNotSupported}
-	ErrInvalidValue              = &Error{Code: CodeInvalidValue}
-	ErrSessionTerminated         = &Error{Code: CodeSessionTerminated}
-	ErrSessionNotAllowed         = &Error{Code: CodeSessionNotAllowed}
+	ErrSegmentationNotSupported  = &Error{Code: CodeSegmentationNotSupported}
+	ErrInvalidRecordValue        = &Error{Code: CodeInvalidRecordValue}
+	ErrSessionContextTerminated  = &Error{Code: CodeSessionContextTerminated}
+	ErrSessionContextNotAllowed  = &Error{Code: CodeSessionContextNotAllowed}
+)
+
+// Former names of the sentinels.
+//
+// Deprecated: use the names above, which msg shares.
+var (
+	ErrCannotParse       = ErrRecordNotParsed
+	ErrSARNotSupported   = ErrSegmentationNotSupported
+	ErrInvalidValue      = ErrInvalidRecordValue
+	ErrSessionTerminated = ErrSessionContextTerminated
+	ErrSessionNotAllowed = ErrSessionContextNotAllowed
 )
 
 // Finer-grained causes, found in the Err chain of an *Error or returned on
@@ -112,5 +134,5 @@ var (
 )
 
 func invalid(format string, args ...any) *Error {
-	return &Error{Code: CodeInvalidValue, Msg: fmt.Sprintf(format, args...)}
+	return &Error{Code: CodeInvalidRecordValue, Msg: fmt.Sprintf(format, args...)}
 }

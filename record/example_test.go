@@ -48,12 +48,12 @@ func ExampleDecode_errors() {
 	r, err := record.Decode(b)
 	var re *record.Error
 	if errors.As(err, &re) {
-		fmt.Println(re.Code, errors.Is(err, record.ErrInvalidValue), r.FromId)
+		fmt.Println(re.Code, errors.Is(err, record.ErrInvalidRecordValue), r.FromId)
 	}
 
 	// Too large for the limit: 7100.
 	_, err = record.Decode(b, record.WithMaxSize(10))
-	fmt.Println(errors.Is(err, record.ErrCannotParse), errors.Is(err, record.ErrTooLarge))
+	fmt.Println(errors.Is(err, record.ErrRecordNotParsed), errors.Is(err, record.ErrTooLarge))
 	fmt.Println(err)
 	// Output:
 	// 7104 true proto::ctrl
@@ -71,7 +71,7 @@ func ExampleNewMQTTConnect() {
 
 func ExampleNewDisconnect() {
 	r := record.NewDisconnect("1.3", "proto::agent", "proto::ctrl",
-		"session context not supported", record.CodeSessionNotAllowed)
+		"session context not supported", record.CodeSessionContextNotAllowed)
 	fmt.Println(r.GetDisconnect().GetReasonCode(), record.CodeText(r.GetDisconnect().GetReasonCode()))
 	// Output: 7106 session context not allowed
 }

@@ -35,14 +35,14 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("Decode error %v is not *Error", err)
 			}
 			switch re.Code {
-			case CodeCannotParse:
+			case CodeRecordNotParsed:
 				if parseErr == nil {
 					t.Fatalf("7100 for bytes protobuf-go parses: %v", err)
 				}
 				if r != nil {
 					t.Fatal("record returned with 7100")
 				}
-			case CodeInvalidValue:
+			case CodeInvalidRecordValue:
 				if parseErr != nil || r == nil {
 					t.Fatalf("7104 but parse error %v / record %v", parseErr, r)
 				}

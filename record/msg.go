@@ -89,7 +89,7 @@ func AppendEncodeMsg(dst []byte, version, to, from string, m proto.Message) ([]b
 		b, err = cachedSizeOpts.MarshalAppend(b, m)
 	}
 	if err != nil {
-		return dst, &Error{Code: CodeInvalidValue, Msg: "cannot encode message", Err: err}
+		return dst, &Error{Code: CodeInvalidRecordValue, Msg: "cannot encode message", Err: err}
 	}
 	if len(b)-start != n {
 		// m changed between sizing and marshaling (a data race in the

@@ -40,7 +40,7 @@ func roundTripCases() []struct {
 		{"mqtt_connect_v5", NewMQTTConnect("1.3", controllerID, agentID, usprecord.MQTTConnectRecord_V5, "/usp/agent/obuspa"), TypeMQTTConnect},
 		{"mqtt_connect_v311", NewMQTTConnect("1.3", controllerID, agentID, usprecord.MQTTConnectRecord_V3_1_1, "usp/agent"), TypeMQTTConnect},
 		{"stomp_connect", NewSTOMPConnect("1.3", controllerID, agentID, "/queue/usp-agent-obuspa"), TypeSTOMPConnect},
-		{"disconnect", NewDisconnect("1.3", agentID, controllerID, "bye", CodeSessionTerminated), TypeDisconnect},
+		{"disconnect", NewDisconnect("1.3", agentID, controllerID, "bye", CodeSessionContextTerminated), TypeDisconnect},
 		{"disconnect_empty", NewDisconnect("1.3", agentID, controllerID, "", 0), TypeDisconnect},
 		{"uds_connect", NewUDSConnect("1.3", agentID, controllerID), TypeUDSConnect},
 	}
@@ -182,13 +182,13 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("Validate = %q, want it to contain %q", err, tc.wantErr)
 			}
 			var re *Error
-			if !errors.As(err, &re) || re.Code != CodeInvalidValue || !errors.Is(err, ErrInvalidValue) {
+			if !errors.As(err, &re) || re.Code != CodeInvalidRecordValue || !errors.Is(err, ErrInvalidRecordValue) {
 				t.Fatalf("Validate error %#v is not a 7104 *Error", err)
 			}
-			if errors.Is(err, ErrCannotParse) {
-				t.Fatal("7104 error matches ErrCannotParse")
+			if errors.Is(err, ErrRecordNotParsed) {
+				t.Fatal("7104 error matches ErrRecordNotParsed")
 			}
-			if _, err := Encode(tc.rec); !errors.Is(err, ErrInvalidValue) {
+			if _, err := Encode(tc.rec); !errors.Is(err, ErrInvalidRecordValue) {
 				t.Fatalf("Encode of invalid record = %v, want 7104", err)
 			}
 		})
@@ -209,23 +209,23 @@ func TestDecodeErrors(t *testing.T) {
 		tooLarge bool
 		record   bool // a record is returned with the error
 	}{
-		{"garbage", []byte("this is not protobuf \xff\xff"), nil, CodeCannotParse, false, false},
-		{"truncated", valid[:len(valid)-1], nil, CodeCannotParse, false, false},
-		{"empty input", nil, nil, CodeInvalidValue, false, true},
-		{"too large", valid, []DecodeOption{WithMaxSize(len(valid) - 1)}, CodeCannotParse, true, false},
+		{"garbage", []byte("this is not protobuf \xff\xff"), nil, CodeRecordNotParsed, false, false},
+		{"truncated", valid[:len(valid)-1], nil, CodeRecordNotParsed, false, false},
+		{"empty input", nil, nil, CodeInvalidRecordValue, false, true},
+		{"too large", valid, []DecodeOption{WithMaxSize(len(valid) - 1)}, CodeRecordNotParsed, true, false},
 		{"exactly at limit", valid, []DecodeOption{WithMaxSize(len(valid))}, 0, false, true},
-		{"missing version", noVersion, nil, CodeInvalidValue, false, true},
+		{"missing version", noVersion, nil, CodeInvalidRecordValue, false, true},
 		{"bad utf8 in to_id", func() []byte {
 			b := protowire.AppendTag(nil, 1, protowire.BytesType)
 			b = protowire.AppendString(b, "1.3")
 			b = protowire.AppendTag(b, 2, protowire.BytesType)
 			return protowire.AppendBytes(b, []byte{0xff, 0xfe})
-		}(), nil, CodeCannotParse, false, false},
+		}(), nil, CodeRecordNotParsed, false, false},
 		{"strict ids ok", valid, []DecodeOption{WithStrictEndpointIDs()}, 0, false, true},
 		{"strict ids bad", func() []byte {
 			b, _ := Encode(NewNoSessionContext("1.3", "agent", controllerID, []byte{1}))
 			return b
-		}(), []DecodeOption{WithStrictEndpointIDs()}, CodeInvalidValue, false, true},
+		}(), []DecodeOption{WithStrictEndpointIDs()}, CodeInvalidRecordValue, false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -266,7 +266,7 @@ func TestDecodeOptions(t *testing.T) {
 	if err != nil || r.Version != "1.3" {
 		t.Fatalf("WithoutValidation: %v, %v", r, err)
 	}
-	if _, err := Decode(raw); !errors.Is(err, ErrInvalidValue) {
+	if _, err := Decode(raw); !errors.Is(err, ErrInvalidRecordValue) {
 		t.Fatalf("validated decode = %v, want 7104", err)
 	}
 	// The size limit holds without validation too.
@@ -277,7 +277,7 @@ func TestDecodeOptions(t *testing.T) {
 
 func TestDecodeDefaultMaxSize(t *testing.T) {
 	big := make([]byte, DefaultMaxSize+1)
-	if _, err := Decode(big); !errors.Is(err, ErrTooLarge) || !errors.Is(err, ErrCannotParse) {
+	if _, err := Decode(big); !errors.Is(err, ErrTooLarge) || !errors.Is(err, ErrRecordNotParsed) {
 		t.Fatalf("Decode of %d bytes = %v, want 7100 ErrTooLarge", len(big), err)
 	}
 	// A payload just under the default limit decodes.
@@ -401,18 +401,18 @@ func TestPayload(t *testing.T) {
 	if _, err := Payload(nil); !errors.Is(err, ErrWrongType) {
 		t.Fatalf("Payload(nil) = %v, want ErrWrongType", err)
 	}
-	if _, err := Payload(NewNoSessionContext("1.3", agentID, controllerID, nil)); !errors.Is(err, ErrInvalidValue) {
+	if _, err := Payload(NewNoSessionContext("1.3", agentID, controllerID, nil)); !errors.Is(err, ErrInvalidRecordValue) {
 		t.Fatalf("Payload(empty) = %v, want 7104", err)
 	}
 }
 
 func TestErrorMatching(t *testing.T) {
-	e := &Error{Code: CodeInvalidValue, Msg: "to_id is empty"}
-	if !errors.Is(e, ErrInvalidValue) || errors.Is(e, ErrCannotParse) || errors.Is(e, ErrTooLarge) {
+	e := &Error{Code: CodeInvalidRecordValue, Msg: "to_id is empty"}
+	if !errors.Is(e, ErrInvalidRecordValue) || errors.Is(e, ErrRecordNotParsed) || errors.Is(e, ErrTooLarge) {
 		t.Fatal("code matching is wrong")
 	}
-	wrapped := &Error{Code: CodeCannotParse, Msg: "x", Err: ErrTooLarge}
-	if !errors.Is(wrapped, ErrTooLarge) || !errors.Is(wrapped, ErrCannotParse) {
+	wrapped := &Error{Code: CodeRecordNotParsed, Msg: "x", Err: ErrTooLarge}
+	if !errors.Is(wrapped, ErrTooLarge) || !errors.Is(wrapped, ErrRecordNotParsed) {
 		t.Fatal("cause not reachable")
 	}
 	if got := e.Error(); got != "record: invalid record value (7104): to_id is empty" {
@@ -421,8 +421,8 @@ func TestErrorMatching(t *testing.T) {
 	if got := (&Error{Code: 7199}).Error(); got != "record: error 7199" {
 		t.Fatalf("Error() = %q", got)
 	}
-	sentinels := []*Error{ErrCannotParse, ErrSecureSessionRequired, ErrSecureSessionNotSupported,
-		ErrSARNotSupported, ErrInvalidValue, ErrSessionTerminated, ErrSessionNotAllowed}
+	sentinels := []*Error{ErrRecordNotParsed, ErrSecureSessionRequired, ErrSecureSessionNotSupported,
+		ErrSegmentationNotSupported, ErrInvalidRecordValue, ErrSessionContextTerminated, ErrSessionContextNotAllowed}
 	for i, s := range sentinels {
 		if s.Code != uint32(7100+i) {
 			t.Errorf("sentinel %d has code %d", i, s.Code)

@@ -211,12 +211,12 @@ func joinPayload(dst []byte, sc *usprecord.SessionContextRecord) []byte {
 }
 
 func sarError(format string, args ...any) *Error {
-	return &Error{Code: CodeInvalidValue, Msg: fmt.Sprintf(format, args...), Err: ErrSAR}
+	return &Error{Code: CodeInvalidRecordValue, Msg: fmt.Sprintf(format, args...), Err: ErrSAR}
 }
 
 func tooLarge(n, max int) *Error {
 	return &Error{
-		Code: CodeInvalidValue,
+		Code: CodeInvalidRecordValue,
 		Msg:  fmt.Sprintf("reassembled message is %d bytes, limit %d", n, max),
 		Err:  ErrTooLarge,
 	}

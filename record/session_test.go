@@ -211,8 +211,8 @@ func TestReassembler(t *testing.T) {
 			{sc(1, SARBegin, "ab"), "", nil},
 			{sc(2, SARComplete, "cd"), "abcd", nil},
 		}},
-		{"unknown state", 10, []step{{sc(1, 7, "a"), "", ErrInvalidValue}}},
-		{"nil record", 10, []step{{nil, "", ErrInvalidValue}}},
+		{"unknown state", 10, []step{{sc(1, 7, "a"), "", ErrInvalidRecordValue}}},
+		{"nil record", 10, []step{{nil, "", ErrInvalidRecordValue}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -223,7 +223,7 @@ func TestReassembler(t *testing.T) {
 			for i, s := range tc.steps {
 				got, done, err := re.Add(s.rec)
 				if s.err != nil {
-					if !errors.Is(err, s.err) || !errors.Is(err, ErrInvalidValue) {
+					if !errors.Is(err, s.err) || !errors.Is(err, ErrInvalidRecordValue) {
 						t.Fatalf("step %d: err = %v, want %v (7104)", i, err, s.err)
 					}
 					if re.InProgress() || re.Buffered() != 0 {

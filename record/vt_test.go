@@ -54,7 +54,7 @@ func TestDecodeRejectsInvalidUTF8LikeProtobufGo(t *testing.T) {
 				t.Fatal("protobuf-go accepts it; test input is wrong")
 			}
 			for _, opts := range [][]DecodeOption{nil, {WithoutValidation()}} {
-				if _, err := Decode(in, opts...); !errors.Is(err, ErrCannotParse) {
+				if _, err := Decode(in, opts...); !errors.Is(err, ErrRecordNotParsed) {
 					t.Fatalf("Decode = %v, want 7100", err)
 				}
 			}

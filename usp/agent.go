@@ -76,7 +76,7 @@ func (a *Agent) GetValue(ctx context.Context, path string) (string, error) {
 			return v, nil
 		}
 	}
-	return "", fmt.Errorf("usp: %s: the agent returned %d values, not one", path, len(vals))
+	return "", fmt.Errorf("%w: %s: the agent returned %d values", ErrNotOneValue, path, len(vals))
 }
 
 // Set changes parameters.
@@ -145,10 +145,21 @@ func (c *Controller) negotiateLater(id string) {
 		c.mu.Unlock()
 		return
 	}
+	select {
+	case c.negotiating <- struct{}{}:
+	default:
+		// Every agent appearing at once (or an agent flooding made-up
+		// IDs) must not start a request each: this one keeps the default
+		// version until it reconnects.
+		c.mu.Unlock()
+		c.log.Debug("not negotiating the protocol version: too many negotiations running", "agent", id)
+		return
+	}
 	c.wg.Add(1)
 	c.mu.Unlock()
 	go func() {
 		defer c.wg.Done()
+		defer func() { <-c.negotiating }()
 		ctx, cancel := context.WithTimeout(c.ctx, backgroundTimeout)
 		defer cancel()
 		if _, err := c.Agent(id).GetSupportedProtocol(ctx); err != nil && !errors.Is(err, ErrClosed) {

@@ -19,6 +19,9 @@ type agentState struct {
 	addr       mtp.Address
 	configured bool // addr came from WithAgent
 	present    bool
+	authed     bool   // addr is a session whose peer the transport authenticated
+	inflight   int    // calls waiting for this agent's answer
+	answered   bool   // it answered a call: it is reachable where it says
 	version    string // Record version written to the agent
 	versions   string // versions the agent said it supports, if known
 	lastSeen   time.Time
@@ -135,23 +138,41 @@ func (c *Controller) OnAgentEvent(f func(AgentEvent)) (remove func()) {
 }
 
 // agentSeen records traffic from an agent: where to answer it, and which
-// Record version it writes. announce is set for connect records: an agent
-// that announces itself again has reconnected, even if the controller did
-// not notice it leave (over a broker it cannot).
-func (c *Controller) agentSeen(id string, r *route, addr mtp.Address, version string, announce bool) *agentState {
+// Record version it writes. addr is where the record says to answer (a
+// connect record's subscribed topic, or in.ReplyTo); announce is set for
+// connect records: an agent that announces itself again has reconnected,
+// even if the controller did not notice it leave (over a broker it
+// cannot). It returns nil when the record must be dropped: it claims an
+// agent whose address it may not change (see [MovePolicy]), or it would
+// be one learned agent too many.
+func (c *Controller) agentSeen(id string, r *route, in mtp.Inbound, addr mtp.Address, version string, announce bool) *agentState {
 	now := time.Now()
+	authed := in.PeerID != "" // handleRecord has checked it is id
 	c.mu.Lock()
 	a := c.agents[id]
 	if a == nil {
+		if !c.admitNewAgent() {
+			c.mu.Unlock()
+			c.log.Warn("dropping record from a new agent: too many agents known", "from_id", id, "limit", c.cfg.maxLearned)
+			return nil
+		}
 		a = c.newAgent(id)
 		c.agents[id] = a
+		c.learned++
+	}
+	accept, move := c.placement(a, r, addr, authed, announce)
+	if !accept {
+		known := a.addr
+		c.mu.Unlock()
+		c.log.Warn("dropping record that claims an agent from another address", "from_id", id, "mtp", r.kind, "from", addr, "known", known, "err", ErrPeerRefused)
+		return nil
 	}
 	var ev AgentEventKind
-	if !addr.IsZero() && (a.addr != addr || a.route != r) {
-		if a.present {
+	if move {
+		if a.present && !a.addr.IsZero() {
 			ev = AgentMoved
 		}
-		a.route, a.addr = r, addr
+		a.route, a.addr, a.authed = r, addr, authed
 	}
 	switch {
 	case a.route != nil && !a.present:
@@ -170,6 +191,7 @@ func (c *Controller) agentSeen(id string, r *route, addr mtp.Address, version st
 	a.lastSeen = now
 	info := a.info()
 	c.mu.Unlock()
+	c.live.seen(id, info.Address, now)
 	if ev != 0 {
 		c.emit(AgentEvent{Kind: ev, Agent: info})
 	}
@@ -190,14 +212,24 @@ func (c *Controller) agentSession(id string, r *route, addr mtp.Address, cert *m
 	c.mu.Lock()
 	a := c.agents[id]
 	if a == nil {
+		if !c.admitNewAgent() {
+			c.mu.Unlock()
+			c.log.Warn("not addressing a new session: too many agents known", "peer", id, "limit", c.cfg.maxLearned)
+			return
+		}
 		a = c.newAgent(id)
 		c.agents[id] = a
+		c.learned++
 	}
 	var ev AgentEventKind
-	if a.present && (a.addr != addr || a.route != r) {
-		ev = AgentMoved
+	// The session authenticates its peer, but the move policy still
+	// holds: a pinned agent stays where it was configured.
+	if _, move := c.placement(a, r, addr, true, true); move {
+		if a.present && (a.addr != addr || a.route != r) {
+			ev = AgentMoved
+		}
+		a.route, a.addr, a.authed = r, addr, true
 	}
-	a.route, a.addr = r, addr
 	if cert != nil {
 		a.cert = cert
 	}
@@ -209,6 +241,7 @@ func (c *Controller) agentSession(id string, r *route, addr mtp.Address, cert *m
 	a.lastSeen = time.Now()
 	info := a.info()
 	c.mu.Unlock()
+	c.live.seen(id, addr, info.LastSeen)
 	if ev != 0 {
 		c.emit(AgentEvent{Kind: ev, Agent: info})
 	}
@@ -230,6 +263,7 @@ func (c *Controller) agentSupports(id, versions string) {
 		}
 	}
 	c.mu.Unlock()
+	c.live.versions(id, versions)
 }
 
 // agentGone marks an agent absent and fails its pending calls. A non-nil
@@ -245,10 +279,11 @@ func (c *Controller) agentGone(id string, only *route, reason error) {
 	a.present = false
 	if only != nil && !a.configured {
 		// A WebSocket or UDS address is the session itself; it is gone.
-		a.addr, a.route = mtp.Address{}, nil
+		a.addr, a.route, a.authed = mtp.Address{}, nil, false
 	}
 	info := a.info()
 	c.mu.Unlock()
+	c.live.gone(id, reason)
 	c.failPending(func(p *pending) bool { return p.agent == id }, reason)
 	if wasPresent {
 		c.emit(AgentEvent{Kind: AgentDisconnected, Agent: info, Reason: reason})
@@ -317,7 +352,7 @@ func (e *eventQueue) run() {
 			e.q = e.q[1:]
 			e.mu.Unlock()
 			for _, f := range e.c.watchers.list() {
-				f(ev)
+				_ = e.c.safely("agent event handler", func() error { f(ev); return nil })
 			}
 		}
 	}

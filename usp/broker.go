@@ -130,6 +130,19 @@ func (c *Controller) handleBroker(a *agentState, m *uspmsg.Msg, inSession bool) 
 func (c *Controller) answerBroker(a *agentState, id string, req msg.Message, inSession bool) {
 	svc := c.Agent(a.id)
 	out, reg := c.callBroker(svc, id, req)
+	// The Service is known to have registered before its answer leaves:
+	// once it has the RegisterResp it may go at once, and its going must
+	// find it here.
+	_, watching := c.cfg.broker.(ServiceWatcher)
+	b := &c.brokerSt
+	if reg != nil && watching {
+		b.mu.Lock()
+		if b.services == nil {
+			b.services = make(map[string]bool)
+		}
+		b.services[a.id] = true
+		b.mu.Unlock()
+	}
 	// Not c.ctx: Close lets an answer in progress go out.
 	if err := c.sendMsg(context.Background(), a, out, inSession); err != nil {
 		c.log.Warn("could not answer service", "service", a.id, "msg_id", id, "err", err)
@@ -137,15 +150,6 @@ func (c *Controller) answerBroker(a *agentState, id string, req msg.Message, inS
 	}
 	if reg == nil {
 		return
-	}
-	if _, ok := c.cfg.broker.(ServiceWatcher); ok {
-		b := &c.brokerSt
-		b.mu.Lock()
-		if b.services == nil {
-			b.services = make(map[string]bool)
-		}
-		b.services[a.id] = true
-		b.mu.Unlock()
 	}
 	after, ok := c.cfg.broker.(AfterRegisterer)
 	if !ok {

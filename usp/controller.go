@@ -35,17 +35,20 @@ type Controller struct {
 	watchers handlerSet[func(AgentEvent)]
 	subs     map[subKey]*Subscription
 	ops      map[opKey]*Operation
+	live     *liveness // inventory and agent states (liveness.go)
 
 	brokerSt brokerState // see broker.go
 
-	routes  []*route
-	workers []*notifyWorker
-	events  *eventQueue
-	seed    maphash.Seed
-	closing chan struct{}
-	ctx     context.Context // handed to callbacks; ends with Close
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	routes      []*route
+	workers     []*notifyWorker
+	learned     int           // agents not from WithAgent; guarded by mu
+	negotiating chan struct{} // a token per protocol negotiation running
+	events      *eventQueue
+	seed        maphash.Seed
+	closing     chan struct{}
+	ctx         context.Context // handed to callbacks; ends with Close
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
 
 	// Operations remove their own subscriptions from agents in the
 	// background; Close lets them finish first (cleanupCtx bounds them).
@@ -79,6 +82,8 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 		ops:     make(map[opKey]*Operation),
 		seed:    maphash.MakeSeed(),
 		closing: make(chan struct{}),
+
+		negotiating: make(chan struct{}, cfg.negotiations),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.cleanupCtx, c.cleanupCancel = context.WithCancel(context.Background())
@@ -94,7 +99,7 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 	for id, addr := range cfg.agents {
 		r := c.routeFor(addr.MTP)
 		if r == nil {
-			return nil, fmt.Errorf("%w: agent %s uses %s, but no such transport was given", ErrInvalidOption, id, addr.MTP)
+			return nil, fmt.Errorf("%w: %w: agent %s uses %s, but no such transport was given", ErrInvalidOption, ErrNoTransport, id, addr.MTP)
 		}
 		if _, onePeer := r.t.(singlePeer); addr.To == "" && !onePeer {
 			return nil, fmt.Errorf("%w: agent %s: an empty address needs a transport with one peer (a UDS or WebSocket client), not %T", ErrInvalidOption, id, r.t)
@@ -103,6 +108,7 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 		a.route, a.addr, a.configured = r, addr, true
 		c.agents[id] = a
 	}
+	c.live = newLiveness(c)
 	return c, nil
 }
 
@@ -120,7 +126,7 @@ func (c *Controller) Start(ctx context.Context) error {
 	}
 	if c.started {
 		c.mu.Unlock()
-		return errors.New("usp: controller already started")
+		return ErrAlreadyStarted
 	}
 	c.started = true
 	c.events = newEventQueue(c)
@@ -137,6 +143,14 @@ func (c *Controller) Start(ctx context.Context) error {
 	if c.cfg.session != nil {
 		c.wg.Add(1)
 		go func() { defer c.wg.Done(); c.retrySessions() }()
+	}
+	if err := c.live.start(ctx); err != nil {
+		_ = c.Close(context.WithoutCancel(ctx))
+		return err
+	}
+	if c.cfg.agentIdle > 0 {
+		c.wg.Add(1)
+		go func() { defer c.wg.Done(); c.sweepIdle() }()
 	}
 	for _, r := range c.routes {
 		if err := r.t.Start(ctx, r); err != nil {
@@ -164,6 +178,9 @@ func (c *Controller) Close(ctx context.Context) error {
 		running = append(running, op)
 	}
 	c.mu.Unlock()
+	if c.live.keepOperations() {
+		running = nil // the store keeps them, with their subscriptions, for the next run
+	}
 	// Operations still running will never be waited for: remove their
 	// completion subscriptions now, or the agent keeps retrying the
 	// completion to a controller that is gone.
@@ -306,10 +323,13 @@ func (c *Controller) handleEvent(r *route, ev mtp.Event) {
 // panic it; bad input is logged and dropped.
 func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 	if c.cfg.hooks != nil {
-		c.cfg.hooks.RecordReceived(r.kind, len(in.Data))
+		_ = c.safely("Hooks.RecordReceived", func() error { c.cfg.hooks.RecordReceived(r.kind, len(in.Data)); return nil })
 	}
 	rec, err := record.Decode(in.Data, record.WithMaxSize(c.cfg.maxRecordSize))
 	if err != nil {
+		if c.live.will(r, in.Data) {
+			return
+		}
 		c.log.Warn("dropping undecodable record", "mtp", r.kind, "from", in.ReplyTo, "err", err)
 		// On a WebSocket the spec has such a session closed (1003); the
 		// bindings with sessions per peer offer Reject for that.
@@ -335,6 +355,10 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		c.log.Warn("dropping record whose from_id is not the transport's peer", "from_id", from, "peer", in.PeerID)
 		return
 	}
+	if err := c.verifyPeer(from, in); err != nil {
+		c.log.Warn("dropping record", "from_id", from, "mtp", r.kind, "reply_to", in.ReplyTo, "err", err)
+		return
+	}
 	switch rt := rec.GetRecordType().(type) {
 	case *usprecord.Record_MqttConnect:
 		addr := mtp.Address{MTP: r.kind, To: rt.MqttConnect.GetSubscribedTopic()}
@@ -343,20 +367,31 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		}
 		// Before the agent is announced (and asked anything): a 3.1.1
 		// client needs the reply-to suffix on the first request already.
-		if pv, ok := r.t.(mtp.PeerVersions); ok {
+		// Only for a record that may speak for the agent at addr.
+		if pv, ok := r.t.(mtp.PeerVersions); ok && c.mayPlace(from, r, in, addr) {
 			pv.SetPeerVersion(addr, mqttVersion(rt.MqttConnect.GetVersion()))
 		}
-		c.agentSeen(from, r, addr, rec.GetVersion(), true)
+		if c.agentSeen(from, r, in, addr, rec.GetVersion(), true) == nil {
+			return
+		}
 	case *usprecord.Record_StompConnect:
 		addr := mtp.Address{MTP: r.kind, To: rt.StompConnect.GetSubscribedDestination()}
 		if addr.To == "" {
 			addr = in.ReplyTo
 		}
-		c.agentSeen(from, r, addr, rec.GetVersion(), true)
+		if c.agentSeen(from, r, in, addr, rec.GetVersion(), true) == nil {
+			return
+		}
 	case *usprecord.Record_WebsocketConnect, *usprecord.Record_UdsConnect:
-		c.agentSeen(from, r, in.ReplyTo, rec.GetVersion(), true)
+		if c.agentSeen(from, r, in, in.ReplyTo, rec.GetVersion(), true) == nil {
+			return
+		}
 	case *usprecord.Record_Disconnect:
 		d := rt.Disconnect
+		if !c.mayDisconnect(from, r, in) {
+			c.log.Warn("ignoring Disconnect record from another address than the agent's", "from_id", from, "mtp", r.kind, "reply_to", in.ReplyTo)
+			return
+		}
 		err := c.sessionDisconnectError(from, d)
 		c.mu.Lock()
 		a := c.agents[from]
@@ -371,10 +406,16 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		c.agentGone(from, nil, err)
 		c.serviceGone(from, err)
 	case *usprecord.Record_NoSessionContext:
-		a := c.agentSeen(from, r, in.ReplyTo, rec.GetVersion(), false)
+		a := c.agentSeen(from, r, in, in.ReplyTo, rec.GetVersion(), false)
+		if a == nil {
+			return
+		}
 		c.handlePayload(a, r, rt.NoSessionContext.GetPayload(), false)
 	case *usprecord.Record_SessionContext:
-		a := c.agentSeen(from, r, in.ReplyTo, rec.GetVersion(), false)
+		a := c.agentSeen(from, r, in, in.ReplyTo, rec.GetVersion(), false)
+		if a == nil {
+			return
+		}
 		c.handleSessionRecord(a, r, rec)
 	default:
 		c.log.Warn("dropping record of unknown type", "from_id", from)
@@ -391,6 +432,11 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 func (c *Controller) handlePayload(a *agentState, r *route, payload []byte, inSession bool) {
 	m, err := msg.Decode(payload)
 	if err != nil {
+		// An invalid answer to a pending call fails the call at once,
+		// rather than leaving it to time out.
+		if h := m.GetHeader(); h.GetMsgId() != "" && (m.GetBody().GetError() != nil || msg.IsResponse(h.GetMsgType())) {
+			c.completePending(a, r, h.GetMsgId(), result{err: fmt.Errorf("%w from %s: %w", ErrMalformedResponse, a.id, err)})
+		}
 		c.log.Warn("dropping invalid USP message", "agent", a.id, "err", err)
 		return
 	}
@@ -398,7 +444,7 @@ func (c *Controller) handlePayload(a *agentState, r *route, payload []byte, inSe
 	id := m.GetHeader().GetMsgId()
 	switch {
 	case m.GetBody().GetError() != nil || msg.IsResponse(t):
-		c.completePending(a.id, id, m)
+		c.completePending(a, r, id, result{m: m})
 	case t == uspmsg.Header_NOTIFY:
 		c.handleNotify(a, m, inSession)
 	case t == uspmsg.Header_REGISTER || t == uspmsg.Header_DEREGISTER:
@@ -462,10 +508,11 @@ func (c *Controller) sendRecord(ctx context.Context, r *route, addr mtp.Address,
 
 func (c *Controller) sendBytes(ctx context.Context, r *route, addr mtp.Address, to string, b []byte) error {
 	if err := r.t.Send(ctx, addr, b); err != nil {
+		c.live.sendFailed(to, err)
 		return fmt.Errorf("usp: sending to %s over %s: %w", to, r.kind, err)
 	}
 	if c.cfg.hooks != nil {
-		c.cfg.hooks.RecordSent(r.kind, len(b))
+		_ = c.safely("Hooks.RecordSent", func() error { c.cfg.hooks.RecordSent(r.kind, len(b)); return nil })
 	}
 	return nil
 }
@@ -474,6 +521,7 @@ func (c *Controller) sendBytes(ctx context.Context, r *route, addr mtp.Address, 
 type pending struct {
 	agent string
 	route *route
+	addr  mtp.Address // where the request went
 	typ   uspmsg.Header_MsgType
 	once  sync.Once
 	ch    chan result
@@ -488,21 +536,25 @@ func (p *pending) finish(m *uspmsg.Msg, err error) {
 	p.once.Do(func() { p.ch <- result{m, err} })
 }
 
-func (c *Controller) completePending(agentID, msgID string, m *uspmsg.Msg) {
+// completePending hands res to the call waiting for msgID, if the answer
+// came from the agent the request went to, over the route and (where the
+// transport does not authenticate the peer) from the address it went to.
+func (c *Controller) completePending(a *agentState, r *route, msgID string, res result) {
 	c.mu.Lock()
 	p := c.pending[msgID]
-	if p == nil || p.agent != agentID {
+	if p == nil || p.agent != a.id || p.route != r || p.addr != a.addr {
 		c.mu.Unlock()
 		if p != nil {
-			c.log.Warn("dropping response from the wrong agent", "msg_id", msgID, "from", agentID, "expected", p.agent)
+			c.log.Warn("dropping response from the wrong agent or address", "msg_id", msgID, "from", a.id, "mtp", r.kind, "expected", p.agent)
 		} else {
-			c.log.Info("dropping response that matches no request", "msg_id", msgID, "from", agentID)
+			c.log.Info("dropping response that matches no request", "msg_id", msgID, "from", a.id)
 		}
 		return
 	}
 	delete(c.pending, msgID)
+	a.answered = a.answered || res.err == nil
 	c.mu.Unlock()
-	p.finish(m, nil)
+	p.finish(res.m, res.err)
 }
 
 func (c *Controller) failPending(match func(*pending) bool, err error) {
@@ -537,14 +589,16 @@ func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Requ
 		c.mu.Unlock()
 		return nil, ErrClosed
 	}
-	p.route = a.route
+	p.route, p.addr = a.route, a.addr
 	c.pending[id] = p
+	a.inflight++
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
 		if c.pending[id] == p {
 			delete(c.pending, id)
 		}
+		a.inflight--
 		c.mu.Unlock()
 	}()
 
@@ -612,7 +666,7 @@ func (c *Controller) send(ctx context.Context, agentID string, req msg.Request) 
 
 func (c *Controller) observe(agentID string, t uspmsg.Header_MsgType, start time.Time, err error) {
 	if c.cfg.hooks != nil {
-		c.cfg.hooks.RequestDone(agentID, t, time.Since(start), err)
+		_ = c.safely("Hooks.RequestDone", func() error { c.cfg.hooks.RequestDone(agentID, t, time.Since(start), err); return nil })
 	}
 }
 

@@ -277,7 +277,7 @@ func TestPresenceFromConnectAndDisconnectRecords(t *testing.T) {
 		done <- err
 	}()
 	agent.waitFor(func(m []*uspmsg.Msg) bool { return len(m) == 2 })
-	agent.sendRecord(record.NewDisconnect("1.3", ctrlID, agent.id, "bye", record.CodeSessionTerminated))
+	agent.sendRecord(record.NewDisconnect("1.3", ctrlID, agent.id, "bye", record.CodeSessionContextTerminated))
 	if err := <-done; !errors.Is(err, usp.ErrAgentGone) {
 		t.Fatalf("err = %v, want ErrAgentGone", err)
 	}

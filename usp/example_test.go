@@ -13,42 +13,19 @@ import (
 	"github.com/gousp/gousp/usp/usptest"
 )
 
-// exampleSetup starts a controller and a usptest agent on an in-process
-// network; real programs use mtp/mqtt, mtp/stomp, mtp/websocket or mtp/uds.
-func exampleSetup() (*usp.Controller, *usptest.Agent, func()) {
-	net := memory.NewNetwork()
-	ct, _ := net.Endpoint("proto::example-controller")
-	at, _ := net.Endpoint("os::012345-EXAMPLE01")
-	c, err := usp.NewController("proto::example-controller",
-		usp.WithTransport(ct),
-		usp.WithAgent("os::012345-EXAMPLE01", mtp.Address{MTP: mtp.Memory, To: "os::012345-EXAMPLE01"}))
-	if err != nil {
-		panic(err)
-	}
-	if err := c.Start(context.Background()); err != nil {
-		panic(err)
-	}
-	agent, err := usptest.NewAgent("os::012345-EXAMPLE01", usptest.WithTransport(at),
-		usptest.WithController("proto::example-controller", mtp.Address{MTP: mtp.Memory, To: "proto::example-controller"}))
-	if err != nil {
-		panic(err)
-	}
-	if err := agent.Start(context.Background()); err != nil {
-		panic(err)
-	}
-	return c, agent, func() {
-		_ = c.Close(context.Background())
-		_ = agent.Close(context.Background())
-	}
-}
-
+// The examples run against a controller and a usptest agent on an
+// in-process network, which usptest.StartPair sets up; real programs use
+// mtp/mqtt, mtp/stomp, mtp/websocket or mtp/uds.
 func ExampleAgent_GetValues() {
-	c, _, done := exampleSetup()
-	defer done()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	p, err := usptest.StartPair(ctx)
+	if err != nil {
+		panic(err)
+	}
+	defer p.Close(ctx)
 
-	dev := c.Agent("os::012345-EXAMPLE01")
+	dev := p.Agent // p.Controller.Agent(usptest.PairAgentID)
 	vals, err := dev.GetValues(ctx, "Device.DeviceInfo.SoftwareVersion", "Device.DeviceInfo.NoSuchParam")
 	fmt.Println(vals["Device.DeviceInfo.SoftwareVersion"])
 	fmt.Println(errors.Is(err, msg.ErrInvalidPath)) // the bad path's own error
@@ -58,12 +35,15 @@ func ExampleAgent_GetValues() {
 }
 
 func ExampleAgent_Subscribe() {
-	c, agent, done := exampleSetup()
-	defer done()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	p, err := usptest.StartPair(ctx)
+	if err != nil {
+		panic(err)
+	}
+	defer p.Close(ctx)
 
-	dev := c.Agent("os::012345-EXAMPLE01")
+	dev := p.Agent
 	sub, err := dev.Subscribe(ctx, usp.SubscriptionSpec{
 		NotifType:     usp.NotifValueChange,
 		ReferenceList: []string{"Device.WiFi.SSID.*.SSID"},
@@ -75,7 +55,7 @@ func ExampleAgent_Subscribe() {
 	defer sub.Unsubscribe(ctx)
 
 	// The device changes a value on its own.
-	_ = agent.Model().Set("Device.WiFi.SSID.2.SSID", "guest")
+	_ = p.Fake.Model().Set("Device.WiFi.SSID.2.SSID", "guest")
 	for n, err := range sub.Notifications(ctx) {
 		if err != nil {
 			panic(err)
@@ -89,13 +69,16 @@ func ExampleAgent_Subscribe() {
 }
 
 func ExampleAgent_Call() {
-	c, _, done := exampleSetup()
-	defer done()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	p, err := usptest.StartPair(ctx)
+	if err != nil {
+		panic(err)
+	}
+	defer p.Close(ctx)
 
 	// IPPing() is asynchronous: Call waits for its OperationComplete.
-	out, err := c.Agent("os::012345-EXAMPLE01").Call(ctx, "Device.IP.Diagnostics.IPPing()",
+	out, err := p.Agent.Call(ctx, "Device.IP.Diagnostics.IPPing()",
 		map[string]string{"Host": "127.0.0.1", "NumberOfRepetitions": "2"})
 	if err != nil {
 		panic(err)

@@ -121,7 +121,7 @@ func TestFaultyAgent(t *testing.T) {
 
 	t.Run("disconnect and come back", func(t *testing.T) {
 		f.Reset()
-		if err := f.Disconnect(ctxT(t), record.CodeSessionTerminated, "maintenance"); err != nil {
+		if err := f.Disconnect(ctxT(t), record.CodeSessionContextTerminated, "maintenance"); err != nil {
 			t.Fatal(err)
 		}
 		waitUntil(t, func() bool { info, _ := c.AgentInfo(bad.EndpointID()); return !info.Connected })

@@ -234,7 +234,7 @@ func TestSessionContextRefusedWhenNotEnabled(t *testing.T) {
 			}
 		}
 		agent.mu.Unlock()
-		if code == record.CodeSessionNotAllowed {
+		if code == record.CodeSessionContextNotAllowed {
 			return
 		}
 		if time.Now().After(deadline) {

@@ -31,6 +31,8 @@ type Operation struct {
 	once        sync.Once
 	out         map[string]string
 	err         error
+	started     time.Time
+	restored    bool // loaded from the store, started by a previous run
 }
 
 type opKey struct{ agent, key string }
@@ -71,15 +73,15 @@ func (a *Agent) StartOperation(ctx context.Context, command string, args map[str
 		o(&cfg)
 	}
 	if !strings.HasSuffix(command, "()") {
-		return nil, fmt.Errorf("usp: %q is not a command path (it must end with \"()\")", command)
+		return nil, fmt.Errorf("%w: %q is not a command path (it must end with \"()\")", ErrInvalidRequest, command)
 	}
 	if strings.ContainsAny(command, "*[") {
-		return nil, fmt.Errorf("usp: Start needs one command, not a wildcard or search path: %q (use Operate)", command)
+		return nil, fmt.Errorf("%w: Start needs one command, not a wildcard or search path: %q (use Operate)", ErrInvalidRequest, command)
 	}
 	if cfg.commandKey == "" {
 		cfg.commandKey = "gousp-" + msg.NewID()
 	}
-	op := &Operation{c: a.c, agent: a.id, command: command, commandKey: cfg.commandKey, done: make(chan struct{})}
+	op := &Operation{c: a.c, agent: a.id, command: command, commandKey: cfg.commandKey, done: make(chan struct{}), started: time.Now()}
 	key := opKey{a.id, cfg.commandKey}
 	a.c.mu.Lock()
 	if a.c.closed {
@@ -88,7 +90,7 @@ func (a *Agent) StartOperation(ctx context.Context, command string, args map[str
 	}
 	if _, dup := a.c.ops[key]; dup {
 		a.c.mu.Unlock()
-		return nil, fmt.Errorf("usp: an operation with command key %q is running on %s", cfg.commandKey, a.id)
+		return nil, fmt.Errorf("%w: an operation with command key %q is running on %s", ErrExists, cfg.commandKey, a.id)
 	}
 	a.c.ops[key] = op
 	a.c.mu.Unlock()
@@ -132,6 +134,7 @@ func (a *Agent) StartOperation(ctx context.Context, command string, args map[str
 		op.mu.Lock()
 		op.requestPath = res.RequestObjPath
 		op.mu.Unlock()
+		a.c.live.opStarted(ctx, op)
 		return op, nil
 	default:
 		a.c.dropOperation(key, op)
@@ -190,7 +193,7 @@ func (op *Operation) Wait(ctx context.Context) (map[string]string, error) {
 // and its subscription removed. The command itself goes on on the agent.
 func (op *Operation) Abandon() {
 	op.c.dropOperation(opKey{op.agent, op.commandKey}, op)
-	op.finish(nil, fmt.Errorf("usp: operation %s abandoned", op.commandKey))
+	op.finish(nil, fmt.Errorf("%w: %s", ErrAbandoned, op.commandKey))
 	op.cleanup()
 }
 
@@ -198,6 +201,7 @@ func (op *Operation) finish(out map[string]string, err error) {
 	op.once.Do(func() {
 		op.out, op.err = out, err
 		close(op.done)
+		op.c.live.opEnded(op, err)
 	})
 }
 

@@ -3,6 +3,7 @@ package usp
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/gousp/gousp/mtp"
 )
@@ -25,6 +26,15 @@ type config struct {
 	session        *SessionConfig
 	hooks          Hooks
 	autoProtocol   bool
+	live           LivenessConfig
+	store          Store
+	stateHandlers  []func(StateChange)
+	negotiations   int
+	movePolicy     MovePolicy
+	moveConfigured bool
+	verifier       PeerVerifier
+	maxLearned     int
+	agentIdle      time.Duration
 }
 
 // WithTransport adds a transport; a controller needs at least one and can
@@ -52,11 +62,13 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithAgent configures the address of an agent, for agents that never
-// announce themselves (or before they do). Addresses learned from the
-// agent's own traffic replace it. addr.To may be empty where the binding
-// needs no destination: a UDS or WebSocket client, whose one peer is the
-// agent (NewController checks it). Over a session transport the agent is
-// addressable from the moment its session opens, without WithAgent.
+// announce themselves (or before they do). The agent is pinned there:
+// records that claim it from another address are dropped, unless
+// [WithConfiguredAgentMoves] lets them move it as the [MovePolicy] says.
+// addr.To may be empty where the binding needs no destination: a UDS or
+// WebSocket client, whose one peer is the agent (NewController checks
+// it). Over a session transport the agent is addressable from the moment
+// its session opens, without WithAgent.
 func WithAgent(endpointID string, addr mtp.Address) Option {
 	return func(c *config) error {
 		if endpointID == "" {
@@ -177,7 +189,8 @@ func WithHooks(h Hooks) Option {
 // supported USP versions (GetSupportedProtocol) when it first appears, so
 // the Record version sent to it is the highest both support. Off by
 // default: records use [WithRecordVersion]'s version, raised or lowered as
-// the agent's own records and OnBoardRequest tell.
+// the agent's own records and OnBoardRequest tell. At most
+// [WithNegotiationLimit] such requests run at once.
 func WithProtocolNegotiation() Option {
 	return func(c *config) error {
 		c.autoProtocol = true
@@ -193,5 +206,7 @@ func defaultConfig() config {
 		notifyWorkers: 4,
 		notifyQueue:   1024,
 		dupWindow:     64,
+		negotiations:  DefaultNegotiations,
+		maxLearned:    DefaultMaxLearnedAgents,
 	}
 }

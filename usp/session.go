@@ -220,7 +220,7 @@ func (c *Controller) handleSessionRecord(a *agentState, r *route, rec *usprecord
 		if addr.IsZero() {
 			return
 		}
-		d := record.NewDisconnect(version, a.id, c.id, "session context is not enabled for this agent", record.CodeSessionNotAllowed)
+		d := record.NewDisconnect(version, a.id, c.id, "session context is not enabled for this agent", record.CodeSessionContextNotAllowed)
 		if err := c.sendRecord(context.Background(), r, addr, d); err != nil {
 			c.log.Warn("could not refuse a session context", "agent", a.id, "err", err)
 		}
@@ -270,7 +270,7 @@ func (c *Controller) sessionDisconnectError(from string, d *usprecord.Disconnect
 	switch code := d.GetReasonCode(); {
 	case sess.refusal(d):
 		return fmt.Errorf("%w: %w: %w", ErrSessionFailed, ErrSessionRefused, base)
-	case code == record.CodeSessionTerminated || code == record.CodeInvalidValue || code == record.CodeSARNotSupported || code == record.CodeCannotParse:
+	case code == record.CodeSessionContextTerminated || code == record.CodeInvalidRecordValue || code == record.CodeSegmentationNotSupported || code == record.CodeRecordNotParsed:
 		return fmt.Errorf("%w: %w", ErrSessionFailed, base)
 	}
 	return base
@@ -284,7 +284,7 @@ func (c *Controller) sessionDisconnectError(from string, d *usprecord.Disconnect
 // be a failure the agent follows with an opening of its own, as OB-USP-A
 // in Require mode does.)
 func (s *session) refusal(d *usprecord.DisconnectRecord) bool {
-	if d.GetReasonCode() == record.CodeSessionNotAllowed {
+	if d.GetReasonCode() == record.CodeSessionContextNotAllowed {
 		return true
 	}
 	if !s.unjoined7105(d) {
@@ -300,7 +300,7 @@ func (s *session) refusal(d *usprecord.DisconnectRecord) bool {
 // records in, and the agent never wrote in.
 func (s *session) unjoined7105(d *usprecord.DisconnectRecord) bool {
 	st := s.s.Stats()
-	return d.GetReasonCode() == record.CodeSessionTerminated && st.SessionID != 0 && st.Originated && !st.Confirmed && st.NextSequence > 1
+	return d.GetReasonCode() == record.CodeSessionContextTerminated && st.SessionID != 0 && st.Originated && !st.Confirmed && st.NextSequence > 1
 }
 
 // restartSession ends the session with an agent after the agent sent a

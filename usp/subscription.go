@@ -2,7 +2,6 @@ package usp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"iter"
 	"strconv"
@@ -74,7 +73,7 @@ type subKey struct{ agent, id string }
 // deletes the object again.
 func (a *Agent) Subscribe(ctx context.Context, spec SubscriptionSpec) (*Subscription, error) {
 	if spec.NotifType == "" || len(spec.ReferenceList) == 0 {
-		return nil, fmt.Errorf("usp: a subscription needs NotifType and ReferenceList")
+		return nil, fmt.Errorf("%w: a subscription needs NotifType and ReferenceList", ErrInvalidRequest)
 	}
 	if spec.ID == "" {
 		spec.ID = "gousp-" + msg.NewID()
@@ -101,7 +100,7 @@ func (a *Agent) Subscribe(ctx context.Context, spec SubscriptionSpec) (*Subscrip
 	}
 	if _, dup := a.c.subs[key]; dup {
 		a.c.mu.Unlock()
-		return nil, fmt.Errorf("usp: subscription %q to %s exists already", spec.ID, a.id)
+		return nil, fmt.Errorf("%w: subscription %q to %s", ErrExists, spec.ID, a.id)
 	}
 	a.c.subs[key] = s
 	a.c.mu.Unlock()
@@ -126,6 +125,7 @@ func (a *Agent) Subscribe(ctx context.Context, spec SubscriptionSpec) (*Subscrip
 		s.end(err)
 		return nil, fmt.Errorf("usp: subscribing on %s: %w", a.id, err)
 	}
+	a.c.live.subscribed(ctx, s, spec)
 	return s, nil
 }
 
@@ -170,7 +170,7 @@ func (s *Subscription) Err() error {
 func (s *Subscription) Notifications(ctx context.Context) iter.Seq2[*Notification, error] {
 	return func(yield func(*Notification, error) bool) {
 		if s.ch == nil {
-			yield(nil, errors.New("usp: this subscription delivers to its Handler"))
+			yield(nil, fmt.Errorf("%w: this subscription delivers to its Handler", ErrInvalidRequest))
 			return
 		}
 		for {
@@ -213,6 +213,7 @@ func (s *Subscription) Unsubscribe(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("usp: deleting %s on %s: %w", s.path, s.agent, err)
 	}
+	s.c.live.unsubscribed(ctx, s)
 	return resp.Err()
 }
 

@@ -76,7 +76,8 @@ func (a *app) run(ctx context.Context, args []string) int {
 const rootLong = `uspctl talks to USP agents (Broadband Forum TR-369) from the shell: it reads and
 changes their data model, runs commands, lists their supported data model and
 prints their notifications, over MQTT, STOMP, WebSocket or Unix domain sockets.
-decode reads captured USP Records offline.
+decode reads captured USP Records and encode builds them, offline; send sends
+one from a file and prints the answer.
 
 Settings come from flags, then environment variables (USPCTL_ and the flag name
 in upper case with - as _, e.g. USPCTL_MTP, USPCTL_BROKER, USPCTL_AGENT_TOPIC;
@@ -85,6 +86,13 @@ repeatable flags take comma-separated lists), then the configuration file
 JSON object keyed by flag names, e.g. {"mtp": "mqtt", "broker":
 "tcp://10.0.0.1:1883", "agent-topic": "/usp/agent/{id}", "timeout": "10s"}),
 then the built-in defaults.
+
+Common flags have mosquitto_pub/sub-like short forms: -b broker, -a agent,
+-c controller-id, -t topic, -T agent-topic, -u username, -P password, -q qos,
+-W timeout, -o output, -v verbose. An agent answers only a controller it
+knows: give its endpoint ID with -c and, for an MQTT 3.1.1 agent, the topic it
+sends to with -t. "uspctl completion bash|zsh|fish|powershell" writes a shell
+completion script.
 
 Text output is aligned columns; -o json prints one JSON object per agent (an
 array with --agents or several --agent flags), shaped as
@@ -107,8 +115,12 @@ func (a *app) rootCommand() *cobra.Command {
 		},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return a.setup(cmd) },
 	}
-	root.CompletionOptions.DisableDefaultCmd = true
+	// cobra's "completion" command writes the bash, zsh, fish and
+	// PowerShell scripts; the flags with a fixed set of values complete them.
 	a.s.addFlags(root.PersistentFlags())
+	completeValues(root, "mtp", "mqtt", "stomp", "websocket", "uds")
+	completeValues(root, flagOutput, outputText, outputJSON)
+	root.AddCommand(a.encodeCommand(), a.sendCommand())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: err}
 	})
@@ -118,6 +130,11 @@ func (a *app) rootCommand() *cobra.Command {
 		a.decodeCommand(),
 	)
 	return root
+}
+
+// completeValues makes the shell complete a root flag with a fixed list.
+func completeValues(root *cobra.Command, flag string, values ...string) {
+	_ = root.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))
 }
 
 // setup completes the settings from the environment and the configuration

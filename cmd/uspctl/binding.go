@@ -90,13 +90,10 @@ func newMQTTBinding(a *app) (binding, error) {
 	if broker == "" {
 		broker = defaultMQTTBroker
 	}
-	topic, random, timeoutHint := s.topic, "", ""
+	topic, random := s.topic, ""
 	if topic == "" {
 		topic = "/usp/controller/" + instanceOf(s.controllerID) + "-" + randomTag()
 		random = topic
-		// A 3.1.1 client gets no Response Topic through the broker, so it
-		// answers a first request on the topic it was configured with.
-		timeoutHint = "an agent whose MQTT client is 3.1.1 answers on the controller topic it is configured with: give that topic with --topic"
 	}
 	if s.qos != 0 && s.qos != 1 {
 		return binding{}, usageErrorf("--qos must be 0 or 1")
@@ -133,7 +130,8 @@ func newMQTTBinding(a *app) (binding, error) {
 		},
 		hint:        "give the agent's topic with --agent-topic",
 		randomLocal: random,
-		timeoutHint: timeoutHint,
+		local:       topic,
+		localFlag:   "--topic",
 	}, nil
 }
 
@@ -286,5 +284,7 @@ func newSTOMPBinding(a *app) (binding, error) {
 		},
 		hint:        "give the agent's destination with --agent-destination",
 		randomLocal: random,
+		local:       dest,
+		localFlag:   "--destination",
 	}, nil
 }

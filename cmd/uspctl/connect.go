@@ -26,8 +26,11 @@ type binding struct {
 	// randomLocal is the made-up topic or destination this controller
 	// receives on when none was configured; agents do not know it.
 	randomLocal string
-	// timeoutHint is added to the error of a request that got no answer.
-	timeoutHint string
+	// local is the topic or destination this controller receives on
+	// (random or configured), named when an agent does not answer.
+	local string
+	// localFlag is the flag that sets local.
+	localFlag string
 }
 
 // agentSpec is one agent from --agent or --agents.
@@ -131,4 +134,29 @@ func (cn *conn) waitAgent(ctx context.Context, id string) error {
 		}
 	}
 	return nil
+}
+
+// noAnswerHint lists the usual reasons an agent stays silent, naming the
+// values used, for the error of a request that timed out. An agent drops
+// records from a controller it does not know without a word (OB-USP-A
+// does), and one whose MQTT client is 3.1.1 gets no Response Topic, so it
+// sends to the controller topic it is configured with. controllerID is the
+// sender named in the request; to is where the
+// request went, if known.
+func (a *app) noAnswerHint(controllerID string, b binding, to mtp.Address) string {
+	causes := []string{fmt.Sprintf("the agent does not know controller ID %q and drops its requests unanswered (give an EndpointID from the agent's Device.LocalAgent.Controller. table with -c/--controller-id)", controllerID)}
+	switch {
+	case b.local == "":
+	case b.t.Kind() == mtp.MQTT:
+		causes = append(causes, fmt.Sprintf("the agent sends its answers to the controller topic it is configured with, not to %q; an MQTT 3.1.1 agent always does (give that topic with -t/--topic)", b.local))
+	default:
+		causes = append(causes, fmt.Sprintf("the agent sends its answers to the controller destination it is configured with, not to %q (give it with %s)", b.local, b.localFlag))
+	}
+	switch to.MTP {
+	case mtp.MQTT:
+		causes = append(causes, fmt.Sprintf("the agent is not subscribed to %q (give its topic with -T/--agent-topic)", to.To))
+	case mtp.STOMP:
+		causes = append(causes, fmt.Sprintf("the agent is not subscribed to %q (give its destination with --agent-destination)", to.To))
+	}
+	return "usual causes: " + strings.Join(causes, "; ")
 }

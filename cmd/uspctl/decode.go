@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -20,7 +21,7 @@ import (
 	"github.com/gousp/gousp/record"
 )
 
-const decodeLong = `Decode a USP Record (or with --msg a bare USP Msg) from FILE, or from stdin when
+const decodeLong = `Decode USP Records (or with --msg bare USP Msgs) from each FILE, or from stdin when
 FILE is "-" or missing. The input is the binary protobuf, or its hex form
 (detected, or forced with --hex; whitespace and a 0x prefix are ignored).
 Works offline: no connection is made.
@@ -29,35 +30,53 @@ Text: the record as protobuf text with its payload elided, then the USP Msg it
 carries (NoSessionContext, or an unsegmented SessionContext), as protobuf text.
 JSON: {"record": {...}, "payload_size": N, "msg": {...}}, both in the protobuf
 JSON mapping with the .proto field names; "record" is absent with --msg.
-Exit code 1 when the input is not a valid record or message (what could be
-decoded is still printed), 2 when it cannot be read.`
+With several files, text output puts a "==> FILE <==" line before each, and
+JSON output is an array of those objects with a "file" member.
+Exit code 1 when an input is not a valid record or message (what could be
+decoded is still printed, and the other files are decoded), 2 when one cannot
+be read.`
 
 func (a *app) decodeCommand() *cobra.Command {
 	var forceHex, bareMsg bool
 	cmd := &cobra.Command{
-		Use:     "decode [FILE|-]",
-		Short:   "Decode a USP Record or Msg from a file or stdin (offline)",
+		Use:     "decode [FILE|-]...",
+		Short:   "Decode USP Records or Msgs from files or stdin (offline)",
 		Long:    decodeLong,
-		Example: "  uspctl decode capture.bin\n  echo 0a03312e33... | uspctl decode -o json",
-		Args:    cobra.MaximumNArgs(1),
+		Example: "  uspctl decode capture.bin\n  uspctl decode -o json captures/*.bin\n  echo 0a03312e33... | uspctl decode -o json",
+		Args:    cobra.ArbitraryArgs,
 		// decode needs no connection settings.
 		RunE: func(_ *cobra.Command, args []string) error {
-			name := "-"
+			if len(args) == 0 {
+				args = []string{"-"}
+			}
+			if len(args)-len(slices.DeleteFunc(slices.Clone(args), func(s string) bool { return s == "-" })) > 1 {
+				return usageErrorf("decode: stdin can be read once: give \"-\" once")
+			}
 			if len(args) == 1 {
-				name = args[0]
+				out, text, code := a.decodeInput(args[0], "decode", forceHex, bareMsg)
+				return codeErr(worst(code, a.printDecoded(out, text)))
 			}
-			b, err := a.readInput(name)
-			if err != nil {
-				return usageErrorf("decode: %v", err)
-			}
-			if forceHex || looksHex(b) {
-				b, err = decodeHex(b)
-				if err != nil {
-					a.errorf("decode: %v", err)
-					return codeErr(exitFailed)
+			code := exitOK
+			outs := []decodeOutput{}
+			for _, name := range args {
+				out, text, c := a.decodeInput(name, "decode: "+name, forceHex, bareMsg)
+				code = worst(code, c)
+				if c == exitUsage {
+					continue
+				}
+				out.File = name
+				outs = append(outs, out)
+				if !a.jsonOutput() {
+					a.writeText("==> " + name + " <==\n" + text)
 				}
 			}
-			return codeErr(a.decode(b, bareMsg))
+			if a.jsonOutput() {
+				if err := a.writeJSON(outs); err != nil {
+					a.errorf("decode: %v", err)
+					code = worst(code, exitFailed)
+				}
+			}
+			return codeErr(code)
 		},
 	}
 	cmd.Flags().BoolVar(&forceHex, "hex", false, "the input is hex text")
@@ -104,17 +123,53 @@ func decodeHex(b []byte) ([]byte, error) {
 	return out, nil
 }
 
+// decodeInput reads and decodes one named input (a file, or "-" for
+// stdin); warnings on stderr start with label. Code exitUsage means it
+// could not be read.
+func (a *app) decodeInput(name, label string, forceHex, bareMsg bool) (decodeOutput, string, int) {
+	b, err := a.readInput(name)
+	if err != nil {
+		a.errorf("%s: %v", label, err)
+		return decodeOutput{}, "", exitUsage
+	}
+	if forceHex || looksHex(b) {
+		b, err = decodeHex(b)
+		if err != nil {
+			a.errorf("%s: %v", label, err)
+			return decodeOutput{}, "", exitFailed
+		}
+	}
+	return a.decodeBytes(b, label, bareMsg)
+}
+
+// printDecoded writes one decoded input on stdout.
+func (a *app) printDecoded(out decodeOutput, text string) int {
+	if a.jsonOutput() {
+		if err := a.writeJSON(out); err != nil {
+			a.errorf("decode: %v", err)
+			return exitFailed
+		}
+		return exitOK
+	}
+	a.writeText(text)
+	return exitOK
+}
+
 // decodeOutput is the JSON shape of decode.
 type decodeOutput struct {
+	File        string          `json:"file,omitempty"`
 	Record      json.RawMessage `json:"record,omitempty"`
 	PayloadSize *int            `json:"payload_size,omitempty"`
 	Msg         json.RawMessage `json:"msg,omitempty"`
 }
 
-func (a *app) decode(b []byte, bareMsg bool) int {
+// decodeBytes decodes a record (or with bareMsg a Msg) into its JSON
+// shape and its text form, reporting problems on stderr after label. What
+// could be decoded is kept; the code is exitFailed when something could not.
+func (a *app) decodeBytes(b []byte, label string, bareMsg bool) (decodeOutput, string, int) {
 	code := exitOK
 	warn := func(format string, args ...any) {
-		a.errorf("decode: "+format, args...)
+		a.errorf(label+": "+format, args...)
 		code = exitFailed
 	}
 	var rec *usprecord.Record
@@ -125,8 +180,8 @@ func (a *app) decode(b []byte, bareMsg bool) int {
 		var err error
 		rec, err = record.Decode(b)
 		if rec == nil {
-			a.errorf("decode: not a USP Record: %v", err)
-			return exitFailed
+			a.errorf("%s: not a USP Record: %v", label, err)
+			return decodeOutput{}, "", exitFailed
 		}
 		if err != nil {
 			warn("invalid record: %v", err)
@@ -147,8 +202,8 @@ func (a *app) decode(b []byte, bareMsg bool) int {
 		}
 	}
 
+	var out decodeOutput
 	if a.jsonOutput() {
-		var out decodeOutput
 		if rec != nil {
 			rb, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(elidePayload(rec))
 			if err != nil {
@@ -167,10 +222,7 @@ func (a *app) decode(b []byte, bareMsg bool) int {
 			}
 			out.Msg = mb
 		}
-		if err := a.writeJSON(out); err != nil {
-			warn("%v", err)
-		}
-		return code
+		return out, "", code
 	}
 
 	var w bytes.Buffer
@@ -188,8 +240,7 @@ func (a *app) decode(b []byte, bareMsg bool) int {
 		fmt.Fprintf(&w, "# usp.Msg, %d bytes (%s %s)\n", len(payload), m.GetHeader().GetMsgType(), m.GetHeader().GetMsgId())
 		writeMessage(&w, m.ProtoReflect(), "")
 	}
-	a.writeText(w.String())
-	return code
+	return out, w.String(), code
 }
 
 // recordPayload returns the USP Msg a record carries whole, or nil.

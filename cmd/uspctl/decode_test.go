@@ -208,7 +208,8 @@ func TestDecodeBadInput(t *testing.T) {
 		{"not a record", []string{"decode", garbage}, "", exitFailed, "not a USP Record"},
 		{"bad hex", []string{"decode", "--hex"}, "0a0", exitFailed, "bad hex"},
 		{"missing file", []string{"decode", filepath.Join(dir, "nope")}, "", exitUsage, "no such file"},
-		{"two files", []string{"decode", "a", "b"}, "", exitUsage, "accepts at most 1 arg"},
+		{"two missing files", []string{"decode", "a", "b"}, "", exitUsage, "decode: b: open b"},
+		{"stdin twice", []string{"decode", "-", "x", "-"}, "", exitUsage, "stdin can be read once"},
 		{"payload not a msg", []string{"decode"}, string(badPayload), exitFailed, "payload"},
 	}
 	for _, tt := range tests {

@@ -15,14 +15,21 @@
 //	uspctl instances PATH... [--first-level-only]
 //	uspctl proto
 //	uspctl listen [--count N] [--for D] [--subscribe TYPE=PATH[,PATH]] [--notif-retry]
-//	uspctl agents [--for D]
+//	uspctl agents [--for D] [--watch] [--heartbeat D] [--probe D] [--state S] [--prefix P] [--store FILE]
 //	uspctl decode [FILE|-] [--hex] [--msg]
+//	uspctl encode REQUEST ARGS... | --json FILE [--to ID] [--msg-id ID] [--hex] [--msg] [--out FILE]
+//	uspctl send [FILE|-] [--hex] [--no-wait]
+//	uspctl completion bash|zsh|fish|powershell
 //
 // Paths and NAME=VALUE arguments are checked before anything is sent.
 // operate waits for asynchronous commands: it subscribes to their
 // OperationComplete notification (see [usp.Agent.StartOperation]), waits, and
 // removes the subscription again. listen answers every notification it
-// prints with a NotifyResp when the agent asks for one.
+// prints with a NotifyResp when the agent asks for one; its --subscribe also
+// takes TYPE:PATH, the examples' form. decode takes several files at once.
+// encode builds a record offline (from a request written as for the commands
+// above, or from the JSON decode prints) and send sends a record file as it
+// is, printing the answer, like mosquitto_pub -f.
 //
 // # Connecting
 //
@@ -35,6 +42,16 @@
 // --agent ID (repeatable, optionally ID=ADDRESS) or --agents FILE. The
 // "{id}" placeholder in --agent-topic and --agent-destination stands for
 // each agent's endpoint ID. --timeout bounds connecting and each request.
+//
+// The common flags have short forms after mosquitto_pub/sub: -b broker,
+// -a agent, -c controller-id, -t topic, -T agent-topic, -u username,
+// -P password, -q qos, -W timeout, -o output, -v verbose (-h stays help).
+// Agents such as OB-USP-A drop records from a controller ID they do not
+// know without a word, so -c must name one in the agent's
+// Device.LocalAgent.Controller. table; an agent whose MQTT client is 3.1.1
+// answers on the controller topic it is configured with, so -t must name
+// it. When nothing answers, the error lists these causes with the values
+// used.
 //
 // # Configuration
 //

@@ -84,10 +84,21 @@ func (a *app) listenCommand() *cobra.Command {
 	return cmd
 }
 
+// cutSubscription splits TYPE=PATH, also accepting TYPE:PATH (the form
+// of the examples' --subscribe); notification type names have neither
+// character, so the first one found is the separator.
+func cutSubscription(s string) (typ, paths string, ok bool) {
+	i := strings.IndexAny(s, "=:")
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+1:], true
+}
+
 func parseSubscriptions(args []string, retry bool) ([]usp.SubscriptionSpec, error) {
 	var out []usp.SubscriptionSpec
 	for _, s := range args {
-		typ, paths, ok := strings.Cut(s, "=")
+		typ, paths, ok := cutSubscription(s)
 		if !ok || paths == "" {
 			return nil, usageErrorf("--subscribe %q: expected TYPE=PATH[,PATH...]", s)
 		}
@@ -314,104 +325,4 @@ func writeNotificationText(w io.Writer, n *usp.Notification) {
 		detail += " (retransmitted)"
 	}
 	fmt.Fprintf(w, "%s  %s  %s  %s  %s\n", n.Received.UTC().Format(time.RFC3339), n.AgentID, kind, sub, strings.TrimSpace(detail))
-}
-
-const agentsLong = `Connect, wait --for (default 5s) and list the agents seen: those that announced
-themselves (connect records, WebSocket or UDS sessions) or sent anything, and
-those named with --agent or --agents. Over MQTT and STOMP, agents announce
-themselves to the topic or destination they have configured for this
-controller: give it with --topic or --destination.
-
-Text: a table with a header line: ENDPOINT ID, MTP, ADDRESS, CONNECTED, VERSION,
-LAST SEEN.
-JSON: [{"endpoint_id", "mtp", "address", "connected", "version",
-"supported_versions", "last_seen"}].`
-
-type agentJSON struct {
-	EndpointID        string     `json:"endpoint_id"`
-	MTP               string     `json:"mtp"`
-	Address           string     `json:"address"`
-	Connected         bool       `json:"connected"`
-	Version           string     `json:"version"`
-	SupportedVersions []string   `json:"supported_versions,omitempty"`
-	LastSeen          *time.Time `json:"last_seen,omitempty"`
-}
-
-func (a *app) agentsCommand() *cobra.Command {
-	var forDur time.Duration
-	cmd := &cobra.Command{
-		Use:   "agents",
-		Short: "List the agents that connect within a time",
-		Long:  agentsLong,
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if forDur < 0 {
-				return usageErrorf("--for cannot be negative")
-			}
-			agents, _, err := a.agentList()
-			if err != nil {
-				return err
-			}
-			cn, err := a.connect(cmd.Context(), agents)
-			if err != nil {
-				return err
-			}
-			defer cn.close()
-			if cn.b.randomLocal != "" {
-				a.errorf("note: receiving on %s, which no agent knows; give the topic or destination agents send to (--topic, --destination)", cn.b.randomLocal)
-			}
-			a.ready()
-			select {
-			case <-time.After(forDur):
-			case <-cmd.Context().Done():
-				return &exitError{code: exitInterrupted, quiet: true}
-			}
-			return a.printAgents(cn.c.Agents())
-		},
-	}
-	cmd.Flags().DurationVar(&forDur, "for", 5*time.Second, "how long to wait for agents")
-	return cmd
-}
-
-func (a *app) printAgents(infos []usp.AgentInfo) error {
-	if a.jsonOutput() {
-		out := make([]agentJSON, 0, len(infos))
-		for _, in := range infos {
-			j := agentJSON{
-				EndpointID: in.EndpointID, MTP: string(in.Address.MTP), Address: in.Address.To,
-				Connected: in.Connected, Version: in.Version, SupportedVersions: msg.VersionList(in.SupportedVersions),
-			}
-			if !in.LastSeen.IsZero() {
-				t := in.LastSeen.UTC()
-				j.LastSeen = &t
-			}
-			out = append(out, j)
-		}
-		return a.writeJSON(out)
-	}
-	var b strings.Builder
-	t := newTable(&b)
-	fmt.Fprintln(t, "ENDPOINT ID\tMTP\tADDRESS\tCONNECTED\tVERSION\tLAST SEEN")
-	for _, in := range infos {
-		seen := "-"
-		if !in.LastSeen.IsZero() {
-			seen = in.LastSeen.UTC().Format(time.RFC3339)
-		}
-		conn := "no"
-		if in.Connected {
-			conn = "yes"
-		}
-		addr := in.Address.To
-		if addr == "" {
-			addr = "-"
-		}
-		mtpName := string(in.Address.MTP)
-		if mtpName == "" {
-			mtpName = "-"
-		}
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\n", in.EndpointID, mtpName, addr, conn, in.Version, seen)
-	}
-	t.Flush()
-	a.writeText(b.String())
-	return nil
 }

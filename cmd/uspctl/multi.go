@@ -158,8 +158,9 @@ func (a *app) runRequest(ctx context.Context, f requestFunc) error {
 			return finish(id, nil, err)
 		}
 		res, err := f(ctx, cn, cn.c.Agent(id))
-		if cn.b.timeoutHint != "" && exitCode(err) == exitTimeout {
-			err = fmt.Errorf("%w (%s)", err, cn.b.timeoutHint)
+		if exitCode(err) == exitTimeout {
+			info, _ := cn.c.AgentInfo(id)
+			err = fmt.Errorf("no answer within %s: %w; %s", a.s.timeout, err, a.noAnswerHint(a.s.controllerID, cn.b, info.Address))
 		}
 		return finish(id, res, err)
 	}

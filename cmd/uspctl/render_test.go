@@ -154,7 +154,7 @@ func TestRequestErrorJSON(t *testing.T) {
 }
 
 func TestWriteMessage(t *testing.T) {
-	rec := record.NewDisconnect("1.3", "proto::c", "proto::a", "bye\n", record.CodeSessionTerminated)
+	rec := record.NewDisconnect("1.3", "proto::c", "proto::a", "bye\n", record.CodeSessionContextTerminated)
 	var buf bytes.Buffer
 	writeMessage(&buf, rec.ProtoReflect(), "")
 	want := "version: \"1.3\"\nto_id: \"proto::c\"\nfrom_id: \"proto::a\"\ndisconnect:\n  reason: \"bye\\n\"\n  reason_code: 7105\n"

@@ -36,10 +36,10 @@ import (
 	"time"
 
 	"github.com/gousp/gousp/examples/internal/walkthrough"
-	"github.com/gousp/gousp/internal/embedbroker"
 	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/mqtt"
+	"github.com/gousp/gousp/mtp/mqtt/mqtttest"
 	"github.com/gousp/gousp/usp"
 	"github.com/gousp/gousp/usp/usptest"
 )
@@ -86,7 +86,7 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 	defer cancel()
 
 	if cfg.broker == "" {
-		broker, err := embedbroker.Start("127.0.0.1:0")
+		broker, err := mqtttest.Start("127.0.0.1:0")
 		if err != nil {
 			return err
 		}

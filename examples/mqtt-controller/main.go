@@ -6,7 +6,7 @@
 // with this controller's endpoint ID and topic, then:
 //
 //	go run ./examples/mqtt-controller --agent os::012345-000000000001 \
-//		--subscribe ValueChange:Device.WiFi.SSID.*.SSID --listen 1m
+//		--subscribe ValueChange=Device.WiFi.SSID.*.SSID --listen 1m
 //
 // The agent's topic is learned from the MQTTConnect record an agent sends
 // when it connects (start the controller first), or given with --agent-topic

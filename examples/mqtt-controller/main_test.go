@@ -140,7 +140,7 @@ func TestMQTTControllerErrors(t *testing.T) {
 		want string
 	}{
 		{"no agent", []string{"--broker", url}, `--agent is required`},
-		{"bad subscribe", []string{"--agent", agentID, "--subscribe", "ValueChange"}, `want TYPE:PATH`},
+		{"bad subscribe", []string{"--agent", agentID, "--subscribe", "ValueChange"}, `want TYPE=PATH`},
 		{"missing CA file", []string{"--agent", agentID, "--tls-ca", "/nonexistent.pem"}, `nonexistent\.pem`},
 		{"agent never connects", []string{"--broker", url, "--agent", agentID, "--wait", "200ms"}, `no MQTTConnect record from ` + agentID + ` \(give --agent-topic`},
 	} {

@@ -28,10 +28,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/gousp/gousp/internal/embedbroker"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/memory"
 	"github.com/gousp/gousp/mtp/mqtt"
+	"github.com/gousp/gousp/mtp/mqtt/mqtttest"
 	"github.com/gousp/gousp/usp"
 	"github.com/gousp/gousp/usp/usptest"
 )
@@ -253,14 +253,14 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 // embedded MQTT broker or an in-process memory network.
 type network struct {
 	kind   string
-	broker *embedbroker.Broker
+	broker *mqtttest.Broker
 	mem    *memory.Network
 }
 
 func newNetwork(kind string) (*network, error) {
 	switch kind {
 	case "mqtt":
-		b, err := embedbroker.Start("127.0.0.1:0")
+		b, err := mqtttest.Start("127.0.0.1:0")
 		if err != nil {
 			return nil, err
 		}

@@ -16,10 +16,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/gousp/gousp/internal/embedbroker"
 	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/mqtt"
+	"github.com/gousp/gousp/mtp/mqtt/mqtttest"
 	"github.com/gousp/gousp/usp"
 	"github.com/gousp/gousp/usp/usptest"
 )
@@ -42,7 +42,7 @@ func main() {
 
 func run(ctx context.Context, out io.Writer) (err error) {
 	// 1. An MQTT broker inside this process.
-	broker, err := embedbroker.Start("127.0.0.1:0")
+	broker, err := mqtttest.Start("127.0.0.1:0")
 	if err != nil {
 		return err
 	}

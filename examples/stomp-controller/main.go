@@ -8,7 +8,7 @@
 //
 //	go run ./examples/stomp-controller --broker 127.0.0.1:61613 \
 //		--agent os::012345-000000000001 --login guest --passcode guest \
-//		--subscribe ValueChange:Device.WiFi.SSID.*.SSID --listen 1m
+//		--subscribe ValueChange=Device.WiFi.SSID.*.SSID --listen 1m
 //
 // The agent's destination is learned from the STOMPConnect record an agent
 // sends when it connects (start the controller first), or given with

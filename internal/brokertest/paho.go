@@ -31,6 +31,15 @@ type PahoPeer struct {
 // when the test ends.
 func DialPaho(tb testing.TB, brokerURL, topic string) *PahoPeer {
 	tb.Helper()
+	var id [6]byte
+	_, _ = rand.Read(id[:])
+	return DialPahoAs(tb, brokerURL, "bare-"+hex.EncodeToString(id[:]), topic)
+}
+
+// DialPahoAs is [DialPaho] with the given MQTT client ID, which broker
+// ACLs may match (mosquitto's %c).
+func DialPahoAs(tb testing.TB, brokerURL, clientID, topic string) *PahoPeer {
+	tb.Helper()
 	u, err := url.Parse(brokerURL)
 	if err != nil {
 		tb.Fatalf("brokertest: %v", err)
@@ -55,9 +64,7 @@ func DialPaho(tb testing.TB, brokerURL, topic string) *PahoPeer {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var id [6]byte
-	_, _ = rand.Read(id[:])
-	if _, err := p.cli.Connect(ctx, &paho.Connect{ClientID: "bare-" + hex.EncodeToString(id[:]), CleanStart: true, KeepAlive: 60}); err != nil {
+	if _, err := p.cli.Connect(ctx, &paho.Connect{ClientID: clientID, CleanStart: true, KeepAlive: 60}); err != nil {
 		_ = conn.Close()
 		tb.Fatalf("brokertest: paho connect: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -209,6 +210,23 @@ func newRabbitMQ(bin, epmd, dir string, cfg RabbitMQConfig, t testing.TB) (*Rabb
 		"RABBITMQ_STREAM_DIR=" + filepath.Join(dir, "stream"),
 	}
 	return r, nil
+}
+
+// Ctl runs rabbitmqctl against the node with args (e.g. "add_user", name,
+// password) and returns its output.
+func (r *RabbitMQ) Ctl(ctx context.Context, args ...string) (string, error) {
+	bin, ok := lookBinary("/usr/lib/rabbitmq/bin/rabbitmqctl", "rabbitmqctl", "/usr/sbin/rabbitmqctl")
+	if !ok {
+		return "", errors.New("rabbitmqctl not found")
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), r.env...)
+	cmd.Dir = r.dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("rabbitmqctl %s: %w: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
 }
 
 // StompAddr is the plain STOMP listener's host:port.

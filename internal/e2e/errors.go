@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gousp/gousp/record"
+	"github.com/gousp/gousp/usperr"
 )
 
 // Causes found in the Err chain of a [*ProtocolError], and errors that
@@ -43,10 +44,10 @@ var (
 // code (7100-7106) to put in a DisconnectRecord if the caller tells the peer;
 // see [Session.Disconnect].
 //
-// A ProtocolError matches a [*record.Error] with the same code under
-// [errors.Is], so errors.Is(err, record.ErrInvalidValue) holds for every 7104
-// failure; Err holds the cause ([record.ErrTooLarge], [ErrRetransmitLimit],
-// ...).
+// A ProtocolError matches a [*record.Error] (and any other coded error of
+// the module) with the same code under [errors.Is], so errors.Is(err,
+// record.ErrInvalidRecordValue) holds for every 7104 failure; Err holds the
+// cause ([record.ErrTooLarge], [ErrRetransmitLimit], ...).
 type ProtocolError struct {
 	Code      uint32 // record error code, 7100-7106
 	Msg       string // what went wrong, for humans
@@ -75,14 +76,17 @@ func (e *ProtocolError) Error() string {
 // Unwrap returns the underlying cause.
 func (e *ProtocolError) Unwrap() error { return e.Err }
 
-// Is reports whether target is a *ProtocolError or a [*record.Error] with the
-// same code.
+// Is reports whether target carries the same code: another *ProtocolError,
+// a [*record.Error], msg's record sentinels, or any other
+// [usperr.Coder].
 func (e *ProtocolError) Is(target error) bool {
-	switch t := target.(type) {
-	case *ProtocolError:
-		return t.Code == e.Code
-	case *record.Error:
-		return t.Code == e.Code
+	return e != nil && usperr.Matches(usperr.Code(e.Code), target)
+}
+
+// USPCode returns e.Code as the module's code type (0 for a nil e).
+func (e *ProtocolError) USPCode() usperr.Code {
+	if e == nil {
+		return 0
 	}
-	return false
+	return usperr.Code(e.Code)
 }

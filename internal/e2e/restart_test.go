@@ -178,7 +178,7 @@ func TestRetryBounded(t *testing.T) {
 		}
 		_, out, err := agent.Retry()
 		var pe *e2e.ProtocolError
-		if !errors.As(err, &pe) || !errors.Is(err, e2e.ErrNoProgress) || pe.Code != record.CodeSessionTerminated {
+		if !errors.As(err, &pe) || !errors.Is(err, e2e.ErrNoProgress) || pe.Code != record.CodeSessionContextTerminated {
 			t.Fatalf("err = %v, want a 7105 ProtocolError for ErrNoProgress", err)
 		}
 		checkRestarted(t, agent, 3200, out)

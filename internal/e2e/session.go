@@ -491,7 +491,7 @@ func (s *Session) honourLocked(sc *usprecord.SessionContextRecord, out []*usprec
 	if want := sc.GetRetransmitId(); want != 0 {
 		if want >= s.nextSeq {
 			return out, &record.Error{
-				Code: record.CodeInvalidValue,
+				Code: record.CodeInvalidRecordValue,
 				Msg:  fmt.Sprintf("retransmit_id %d: we have sent only up to %d", want, s.nextSeq-1),
 			}
 		}
@@ -499,7 +499,7 @@ func (s *Session) honourLocked(sc *usprecord.SessionContextRecord, out []*usprec
 		case sr != nil:
 			if s.cfg.MaxRetransmitTries > 0 && sr.tries >= s.cfg.MaxRetransmitTries {
 				return out, &ProtocolError{
-					Code: record.CodeSessionTerminated,
+					Code: record.CodeSessionContextTerminated,
 					Msg:  fmt.Sprintf("sequence_id %d asked for %d times", want, sr.tries+1),
 					Err:  ErrRetransmitLimit,
 				}
@@ -508,7 +508,7 @@ func (s *Session) honourLocked(sc *usprecord.SessionContextRecord, out []*usprec
 			out = append(out, sr.rec)
 		case want >= s.acked:
 			return out, &ProtocolError{
-				Code: record.CodeSessionTerminated,
+				Code: record.CodeSessionContextTerminated,
 				Msg:  fmt.Sprintf("sequence_id %d was dropped from the retransmission buffer", want),
 				Err:  ErrRetransmitUnavailable,
 			}
@@ -519,7 +519,7 @@ func (s *Session) honourLocked(sc *usprecord.SessionContextRecord, out []*usprec
 	ack := sc.GetExpectedId()
 	if ack > s.nextSeq {
 		return out, &record.Error{
-			Code: record.CodeInvalidValue,
+			Code: record.CodeInvalidRecordValue,
 			Msg:  fmt.Sprintf("expected_id %d: we have sent only up to %d", ack, s.nextSeq-1),
 		}
 	}
@@ -565,7 +565,7 @@ func (s *Session) nudgeLocked() []*usprecord.Record {
 func (s *Session) failLocked(payloads [][]byte, err error) ([][]byte, []*usprecord.Record, error) {
 	pe, ok := err.(*ProtocolError)
 	if !ok {
-		pe = &ProtocolError{Code: record.CodeInvalidValue, Err: err}
+		pe = &ProtocolError{Code: record.CodeInvalidRecordValue, Err: err}
 		var re *record.Error
 		if errors.As(err, &re) {
 			// Flatten: the record error's code and words are ours.
@@ -650,7 +650,7 @@ func (s *Session) Retry() (payloads [][]byte, out []*usprecord.Record, err error
 			missing := s.expected
 			payloads = s.skipGapLocked()
 			return s.failLocked(payloads, &ProtocolError{
-				Code: record.CodeSessionTerminated,
+				Code: record.CodeSessionContextTerminated,
 				Msg:  fmt.Sprintf("sequence_id %d still missing after %d requests", missing, s.retries),
 				Err:  ErrNoProgress,
 			})
@@ -767,7 +767,7 @@ func (s *Session) rebornLocked(sc *usprecord.SessionContextRecord) bool {
 // ended: the code of err when it is a [*ProtocolError] or a [*record.Error],
 // otherwise 7105 (session context terminated), with err's text as reason.
 func (s *Session) Disconnect(err error) *usprecord.Record {
-	code := uint32(record.CodeSessionTerminated)
+	code := uint32(record.CodeSessionContextTerminated)
 	reason := record.CodeText(code)
 	if err != nil {
 		reason = err.Error()

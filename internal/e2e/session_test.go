@@ -349,10 +349,10 @@ func TestOversizedMessage(t *testing.T) {
 				}
 			}
 			var pe *e2e.ProtocolError
-			if !errors.As(err, &pe) || pe.Code != record.CodeInvalidValue || pe.SessionID != 77 {
+			if !errors.As(err, &pe) || pe.Code != record.CodeInvalidRecordValue || pe.SessionID != 77 {
 				t.Fatalf("err = %v, want a 7104 ProtocolError for session 77", err)
 			}
-			if !errors.Is(err, record.ErrTooLarge) || !errors.Is(err, record.ErrInvalidValue) {
+			if !errors.Is(err, record.ErrTooLarge) || !errors.Is(err, record.ErrInvalidRecordValue) {
 				t.Fatalf("err = %v does not match ErrTooLarge and ErrInvalidValue", err)
 			}
 			if !slices.Equal(strs(payloads), []string{"ok"}) {
@@ -402,7 +402,7 @@ func TestReceiveErrors(t *testing.T) {
 			return record.NewNoSessionContext("1.3", agentID, ctrlID, []byte("x"))
 		}, e2e.ErrNotSessionContext, 0, false},
 		{"disconnect", func() *usprecord.Record {
-			return record.NewDisconnect("1.3", agentID, ctrlID, "bye", record.CodeSessionTerminated)
+			return record.NewDisconnect("1.3", agentID, ctrlID, "bye", record.CodeSessionContextTerminated)
 		}, e2e.ErrNotSessionContext, 0, false},
 		{"to someone else", func() *usprecord.Record {
 			r := mk(ctrlID, sid, 2, 1, 0, "x")
@@ -414,20 +414,20 @@ func TestReceiveErrors(t *testing.T) {
 			r.FromId = "proto::other"
 			return r
 		}, e2e.ErrNotAddressed, 0, false},
-		{"sequence_id 0", func() *usprecord.Record { return mk(ctrlID, sid, 0, 1, 0, "x") }, record.ErrInvalidValue, 7104, true},
-		{"expected_id 0", func() *usprecord.Record { return mk(ctrlID, sid, 2, 0, 0, "x") }, record.ErrInvalidValue, 7104, true},
+		{"sequence_id 0", func() *usprecord.Record { return mk(ctrlID, sid, 0, 1, 0, "x") }, record.ErrInvalidRecordValue, 7104, true},
+		{"expected_id 0", func() *usprecord.Record { return mk(ctrlID, sid, 2, 0, 0, "x") }, record.ErrInvalidRecordValue, 7104, true},
 		{"no version", func() *usprecord.Record {
 			r := mk(ctrlID, sid, 2, 1, 0, "x")
 			r.Version = ""
 			return r
-		}, record.ErrInvalidValue, 7104, true},
+		}, record.ErrInvalidRecordValue, 7104, true},
 		{"TLS12", func() *usprecord.Record {
 			r := mk(ctrlID, sid, 2, 1, 0, "x")
 			r.PayloadSecurity = usprecord.Record_TLS12
 			return r
 		}, record.ErrSecureSessionNotSupported, 7102, false},
-		{"expected_id beyond what we sent", func() *usprecord.Record { return mk(ctrlID, sid, 2, 3, 0, "") }, record.ErrInvalidValue, 7104, false},
-		{"retransmit_id never sent", func() *usprecord.Record { return mk(ctrlID, sid, 2, 1, 2, "") }, record.ErrInvalidValue, 7104, false},
+		{"expected_id beyond what we sent", func() *usprecord.Record { return mk(ctrlID, sid, 2, 3, 0, "") }, record.ErrInvalidRecordValue, 7104, false},
+		{"retransmit_id never sent", func() *usprecord.Record { return mk(ctrlID, sid, 2, 1, 2, "") }, record.ErrInvalidRecordValue, 7104, false},
 		{"INPROCESS without BEGIN", func() *usprecord.Record {
 			r := mk(ctrlID, sid, 2, 1, 0, "x")
 			sc(r).PayloadSarState = record.SARInProcess
@@ -499,11 +499,11 @@ func TestRetransmitUnavailable(t *testing.T) {
 	}
 	_, back, err := ctrl.Receive(wire(t, out[0]))
 	var pe *e2e.ProtocolError
-	if !errors.As(err, &pe) || pe.Code != record.CodeSessionTerminated || !errors.Is(err, e2e.ErrRetransmitUnavailable) {
+	if !errors.As(err, &pe) || pe.Code != record.CodeSessionContextTerminated || !errors.Is(err, e2e.ErrRetransmitUnavailable) {
 		t.Fatalf("err = %v, want 7105 ErrRetransmitUnavailable", err)
 	}
-	if !errors.Is(err, record.ErrSessionTerminated) {
-		t.Fatal("ProtocolError does not match record.ErrSessionTerminated")
+	if !errors.Is(err, record.ErrSessionContextTerminated) {
+		t.Fatal("ProtocolError does not match record.ErrSessionContextTerminated")
 	}
 	checkRestarted(t, ctrl, 600, back)
 }
@@ -524,7 +524,7 @@ func TestRetransmitLimit(t *testing.T) {
 			if err != nil || len(back) != 1 || back[0] != r1[0] {
 				t.Fatalf("try %d: %v, %v", try, back, err)
 			}
-		} else if !errors.Is(err, e2e.ErrRetransmitLimit) || !errors.Is(err, record.ErrSessionTerminated) {
+		} else if !errors.Is(err, e2e.ErrRetransmitLimit) || !errors.Is(err, record.ErrSessionContextTerminated) {
 			t.Fatalf("try %d: err = %v, want ErrRetransmitLimit", try, err)
 		}
 		// The agent's Retry repeats its unacknowledged requests and
@@ -714,10 +714,10 @@ func TestDisconnect(t *testing.T) {
 		err  error
 		code uint32
 	}{
-		{nil, record.CodeSessionTerminated},
-		{errors.New("shutting down"), record.CodeSessionTerminated},
-		{&e2e.ProtocolError{Code: record.CodeInvalidValue}, record.CodeInvalidValue},
-		{fmt.Errorf("wrapped: %w", &record.Error{Code: record.CodeSessionNotAllowed}), record.CodeSessionNotAllowed},
+		{nil, record.CodeSessionContextTerminated},
+		{errors.New("shutting down"), record.CodeSessionContextTerminated},
+		{&e2e.ProtocolError{Code: record.CodeInvalidRecordValue}, record.CodeInvalidRecordValue},
+		{fmt.Errorf("wrapped: %w", &record.Error{Code: record.CodeSessionContextNotAllowed}), record.CodeSessionContextNotAllowed},
 	}
 	for _, tt := range tests {
 		d := s.Disconnect(tt.err)
@@ -737,7 +737,7 @@ func TestProtocolErrorText(t *testing.T) {
 	if err.Error() != want {
 		t.Fatalf("Error() = %q\nwant      %q", err.Error(), want)
 	}
-	if errors.Is(err, record.ErrInvalidValue) || !errors.Is(err, &e2e.ProtocolError{Code: 7105}) {
+	if errors.Is(err, record.ErrInvalidRecordValue) || !errors.Is(err, &e2e.ProtocolError{Code: 7105}) {
 		t.Fatal("Is compares codes")
 	}
 }
@@ -824,7 +824,7 @@ func TestFailureBeforeAnySession(t *testing.T) {
 	agent, _ := e2e.New(ac, 0)
 	_, out, err := agent.Receive(mk(ctrlID, 5, 0, 1, 0, "x"))
 	var pe *e2e.ProtocolError
-	if !errors.As(err, &pe) || pe.Code != record.CodeInvalidValue || pe.SessionID != 0 {
+	if !errors.As(err, &pe) || pe.Code != record.CodeInvalidRecordValue || pe.SessionID != 0 {
 		t.Fatalf("err = %v, want a 7104 ProtocolError without session", err)
 	}
 	if agent.ID() != 0 || len(out) != 0 {

@@ -1,6 +1,7 @@
 // Package embedbroker runs an MQTT 5 broker inside the process (mochi-mqtt)
-// for the examples and the command line's demo mode, so that they need
-// nothing installed. Tests use internal/brokertest instead.
+// so that examples and demos need nothing installed. Its public face is
+// mtp/mqtt/mqtttest; internal/brokertest builds its configurable brokers on
+// the [Listener] here.
 package embedbroker
 
 import (

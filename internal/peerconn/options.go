@@ -35,6 +35,10 @@ type Options struct {
 	WriteTimeout     time.Duration // bounds a send whose context has none
 	MaxRecordSize    int
 	RecordCheck      func(record []byte) error // vets received records; nil accepts all
+	// MaxSessions and MaxSessionsPerAddr are a server's limits (see
+	// [Gate]); NewOptions-style defaults are the binding's to set.
+	MaxSessions        int
+	MaxSessionsPerAddr int
 
 	only map[string]Role // options that fit one role, by name
 }
@@ -76,6 +80,16 @@ func (o *Options) SetMaxRecordSize(n int) error {
 		return o.errorf("max record size %d, want at least 1", n)
 	}
 	o.MaxRecordSize = n
+	return nil
+}
+
+// SetSessionLimits sets a server's limits on connections, in total and
+// per remote address; both must be positive.
+func (o *Options) SetSessionLimits(total, perAddr int) error {
+	if total < 1 || perAddr < 1 {
+		return o.errorf("session limits %d in total, %d per address; want at least 1", total, perAddr)
+	}
+	o.MaxSessions, o.MaxSessionsPerAddr = total, perAddr
 	return nil
 }
 

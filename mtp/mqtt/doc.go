@@ -25,7 +25,18 @@
 // [WithReplyTopic], else the [WithTopic] topic (or, with
 // [WithSharedSubscription], a per-process topic below it). The Up event's
 // Local address is that topic. Reply topics never contain wildcards; [New]
-// rejects them.
+// rejects them. [WithResponseTopicFor] gives each destination a Response
+// Topic of its own, so that a broker ACL can confine each agent to its
+// topics; [mtp.Inbound.ReceivedOn] is the topic a record was published to
+// (see SECURITY.md at the top of the repository).
+//
+// # Stuck brokers
+//
+// Every write to the broker has a deadline ([WithWriteTimeout]); a Send
+// whose context ends while its packet is stuck in a write to a broker that
+// stopped reading returns at once and ends the connection (half a packet
+// cannot be taken back), which then reconnects. Close cuts the connection
+// when its context ends.
 //
 // # Received records
 //

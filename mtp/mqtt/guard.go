@@ -7,6 +7,8 @@ import (
 	"math"
 	"net"
 	"sync"
+
+	"github.com/gousp/gousp/internal/writeguard"
 )
 
 // errMalformedLength reports a Remaining Length longer than four bytes.
@@ -219,7 +221,11 @@ func (c *guardConn) Write(p []byte) (int, error) {
 	var err error
 	if len(p) > maxHeldWrite {
 		bufs := net.Buffers{c.wbuf, p}
-		_, err = bufs.WriteTo(c.Conn)
+		if bw, ok := c.Conn.(buffersWriter); ok {
+			_, err = bw.WriteBuffers(bufs)
+		} else {
+			_, err = bufs.WriteTo(c.Conn)
+		}
 	} else {
 		c.wbuf = append(c.wbuf, p...)
 		_, err = c.Conn.Write(c.wbuf)
@@ -232,6 +238,21 @@ func (c *guardConn) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// buffersWriter writes several buffers in one writev where it can (a
+// *writeguard.Conn over a TCP connection); net.Buffers.WriteTo does so
+// only on the net package's own connections.
+type buffersWriter interface {
+	WriteBuffers(net.Buffers) (int64, error)
+}
+
+// abortWrites ends a write stuck on a broker that stopped reading, which
+// ends the connection; it does nothing if no write is in progress.
+func (c *guardConn) abortWrites() {
+	if w, ok := c.Conn.(*writeguard.Conn); ok && w.Abort() {
+		c.finish(writeguard.ErrAborted)
+	}
 }
 
 // Close closes the connection and marks it ended.

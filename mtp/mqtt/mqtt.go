@@ -21,6 +21,7 @@ import (
 	"github.com/eclipse/paho.golang/paho/session"
 
 	"github.com/gousp/gousp/internal/backoff"
+	"github.com/gousp/gousp/internal/writeguard"
 	"github.com/gousp/gousp/mtp"
 )
 
@@ -137,6 +138,7 @@ func New(brokerURL, endpointID string, opts ...Option) (*Transport, error) {
 		minBackoff:     DefaultMinBackoff,
 		maxBackoff:     DefaultMaxBackoff,
 		maxRecord:      DefaultMaxRecordSize,
+		writeTimeout:   DefaultWriteTimeout,
 		receiveMax:     DefaultReceiveMaximum,
 	}
 	for _, o := range opts {
@@ -149,6 +151,9 @@ func New(brokerURL, endpointID string, opts ...Option) (*Transport, error) {
 	}
 	if cfg.shareGroup != "" && cfg.topic == "" {
 		return nil, errors.New("mqtt: WithSharedSubscription needs WithTopic")
+	}
+	if cfg.shareGroup != "" && cfg.responseTopicFor != nil {
+		return nil, errors.New("mqtt: WithResponseTopicFor does not combine with WithSharedSubscription")
 	}
 	u, err := url.Parse(brokerURL)
 	if err != nil {
@@ -177,7 +182,14 @@ func New(brokerURL, endpointID string, opts ...Option) (*Transport, error) {
 		if cfg.dial == nil {
 			return nil, fmt.Errorf("mqtt: unsupported URL scheme %q (WithDialer can handle others)", u.Scheme)
 		}
-		tlsCfg = cfg.tls
+		if cfg.tls != nil {
+			// The dialer decides whether to use it; if it does, never
+			// below TLS 1.2 either (R-MQTT.48).
+			tlsCfg = cfg.tls.Clone()
+			if tlsCfg.MinVersion < tls.VersionTLS12 {
+				tlsCfg.MinVersion = tls.VersionTLS12
+			}
+		}
 	}
 	if u.Port() == "" {
 		u.Host = net.JoinHostPort(u.Hostname(), port)
@@ -372,7 +384,7 @@ func (t *Transport) attemptConnection(ctx context.Context, _ autopaho.ClientConf
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: dial %s: %w", t.url.Host, err)
 	}
-	gc := newGuardConn(conn, t.maxInbound(), t.connEnded)
+	gc := newGuardConn(writeguard.New(conn, t.cfg.writeTimeout), t.maxInbound(), t.connEnded)
 	t.mu.Lock()
 	t.dialed = gc
 	t.mu.Unlock()
@@ -719,7 +731,7 @@ func (t *Transport) onPublish(pr paho.PublishReceived) (bool, error) {
 		t.log.Warn("dropping oversized record", "topic", p.Topic, "size", len(p.Payload), "max", t.cfg.maxRecord)
 		return true, nil
 	}
-	in := mtp.Inbound{Data: p.Payload}
+	in := mtp.Inbound{Data: p.Payload, ReceivedOn: mtp.Address{MTP: Kind, To: p.Topic}}
 	if rt != "" {
 		if err := checkTopicName(rt); err != nil {
 			t.log.Warn("ignoring unusable Response Topic", "topic", p.Topic, "response_topic", rt, "err", err)
@@ -729,8 +741,9 @@ func (t *Transport) onPublish(pr paho.PublishReceived) (bool, error) {
 		}
 	}
 	if in.ReplyTo.IsZero() {
-		if _, r, ok := SplitReplyTo(p.Topic); ok {
+		if base, r, ok := SplitReplyTo(p.Topic); ok {
 			in.ReplyTo = mtp.Address{MTP: Kind, To: r} // R-MQTT.25
+			in.ReceivedOn.To = base
 			t.setLegacy(r, true)
 		}
 	}
@@ -869,16 +882,30 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 	if l == nil || cm == nil || l.conn.ended.Err() != nil {
 		return fmt.Errorf("mqtt: send to %q: %w", to.To, mtp.ErrNotConnected)
 	}
-	topic := to.To
-	if t.isLegacy(topic) {
-		topic = JoinReplyTo(topic, l.reply)
+	topic, reply := to.To, l.reply
+	if f := t.cfg.responseTopicFor; f != nil {
+		if rt := f(to.To); rt != "" {
+			if err := checkTopicName(rt); err != nil {
+				return fmt.Errorf("mqtt: send to %q: response topic %q: %w: %v", to.To, rt, mtp.ErrBadAddress, err)
+			}
+			reply = rt
+		}
 	}
-	if l.maxPacket > 0 && publishSize(topic, l.reply, len(record)) > int(l.maxPacket) {
+	if t.isLegacy(topic) {
+		topic = JoinReplyTo(topic, reply)
+	}
+	if l.maxPacket > 0 && publishSize(topic, reply, len(record)) > int(l.maxPacket) {
 		return fmt.Errorf("mqtt: send %d bytes: broker accepts packets up to %d bytes: %w", len(record), l.maxPacket, mtp.ErrTooLarge)
 	}
 	// paho waits for a QoS 1 PUBACK until its packet timeout even when the
 	// connection is gone; end the wait when it goes, so that a send fails
 	// at once as the package promises.
+	if ctx.Done() != nil {
+		// A broker that stopped reading blocks the write of our PUBLISH
+		// (or of the packet before it); the caller's context ends it.
+		stop := context.AfterFunc(ctx, func() { l.conn.abortWrites() })
+		defer stop()
+	}
 	pctx := ctx
 	if t.cfg.qos > 0 {
 		var cancel context.CancelFunc
@@ -893,7 +920,7 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 		Payload: record,
 		Properties: &paho.PublishProperties{
 			ContentType:   ContentType, // R-MQTT.27
-			ResponseTopic: l.reply,     // R-MQTT.23
+			ResponseTopic: reply,       // R-MQTT.23
 		},
 	})
 	if err == nil {
@@ -959,6 +986,15 @@ func (t *Transport) Close(ctx context.Context) error {
 	case <-t.closed:
 		return nil
 	case <-ctx.Done():
+		// The DISCONNECT (or something before it) is stuck in a write
+		// to a broker that stopped reading: cut the connection, so that
+		// paho and autopaho end now rather than after the write timeout.
+		t.mu.Lock()
+		gc := t.dialed
+		t.mu.Unlock()
+		if gc != nil {
+			_ = gc.Close()
+		}
 		return fmt.Errorf("mqtt: close: %w", ctx.Err())
 	}
 }

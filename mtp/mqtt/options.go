@@ -16,13 +16,16 @@ import (
 
 // Defaults for the options.
 const (
-	DefaultQoS              = 1
-	DefaultKeepAlive        = 60 * time.Second
-	DefaultConnectTimeout   = 10 * time.Second
-	DefaultMinBackoff       = time.Second
-	DefaultMaxBackoff       = time.Minute
-	DefaultMaxRecordSize    = 16 << 20
-	DefaultReceiveMaximum   = 65535
+	DefaultQoS            = 1
+	DefaultKeepAlive      = 60 * time.Second
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultMinBackoff     = time.Second
+	DefaultMaxBackoff     = time.Minute
+	DefaultMaxRecordSize  = 16 << 20
+	DefaultReceiveMaximum = 65535
+	// DefaultWriteTimeout bounds each write to the broker (see
+	// [WithWriteTimeout]).
+	DefaultWriteTimeout     = 30 * time.Second
 	minimumBackoffAllowed   = 10 * time.Millisecond
 	maxLegacyBytes          = 16 << 20 // topic bytes of known 3.1.1 peers
 	replyTopicInstanceLevel = "reply"
@@ -54,6 +57,9 @@ type config struct {
 	pahoHooks       []func(*autopaho.ClientConfig)
 	connectHooks    []func(*paho.Connect)
 	dial            func(context.Context, *url.URL, *tls.Config) (net.Conn, error)
+
+	responseTopicFor func(to string) string
+	writeTimeout     time.Duration
 }
 
 // WithTopic sets the topic this endpoint is reached on: it subscribes to
@@ -81,6 +87,40 @@ func WithReplyTopic(topic string) Option {
 			return fmt.Errorf("reply topic %q: %w", topic, err)
 		}
 		c.replyTopic = topic
+		return nil
+	}
+}
+
+// WithWriteTimeout bounds each write to the broker (default
+// [DefaultWriteTimeout]): a broker that stops reading for that long loses
+// the connection, which the transport then makes again. A Send whose
+// context ends while its record is stuck in a write returns at once, and
+// ends the connection too, since half a packet cannot be taken back.
+func WithWriteTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("write timeout %v, want > 0", d)
+		}
+		c.writeTimeout = d
+		return nil
+	}
+}
+
+// WithResponseTopicFor makes the Response Topic of each publish depend on
+// its destination: f gets the topic published to and returns the Response
+// Topic to give (no wildcards), or "" for the usual one. It lets a
+// controller ask each agent to answer on a topic of that agent's own
+// (e.g. usp/agent/A answers on usp/controller/A), which a broker ACL can
+// reserve to that agent, so that where a record arrives names its sender
+// (see SECURITY.md). Subscribe to those topics with [WithSubscriptions].
+// Not with [WithSharedSubscription], whose processes need answers on
+// topics of their own.
+func WithResponseTopicFor(f func(to string) string) Option {
+	return func(c *config) error {
+		if f == nil {
+			return errors.New("nil response topic function")
+		}
+		c.responseTopicFor = f
 		return nil
 	}
 }

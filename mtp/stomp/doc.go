@@ -26,8 +26,13 @@
 // # Sending and receiving
 //
 // Every SEND carries content-type application/vnd.bbf.usp.msg,
-// content-length and reply-to-dest (our destination); [WithReceipts] makes
-// sends wait for the broker's RECEIPT. [mtp.Inbound.ReplyTo] is the
+// content-length and reply-to-dest (our destination, or the one
+// [WithReplyToDestFor] picks for the destination sent to); [WithReceipts]
+// makes sends wait for the broker's RECEIPT. A send returns when its
+// context ends; every write to the broker is bounded by
+// [WithConnectTimeout], and a connection stuck on a broker that stopped
+// reading is cut (by a send's context, or by Close's).
+// [mtp.Inbound.ReceivedOn] is the MESSAGE's destination. [mtp.Inbound.ReplyTo] is the
 // reply-to-dest of the MESSAGE. Messages with another content type are
 // dropped and logged; a frame larger than [WithMaxRecordSize] ends the
 // connection before it is read.

@@ -40,6 +40,7 @@ type config struct {
 	receipts       bool
 	logger         *slog.Logger
 	dial           func(ctx context.Context, addr string) (net.Conn, error)
+	replyToFor     func(to string) string
 }
 
 // WithDestination sets the destination this endpoint subscribes to and
@@ -51,6 +52,22 @@ func WithDestination(dest string) Option {
 			return err
 		}
 		c.destination = dest
+		return nil
+	}
+}
+
+// WithReplyToDestFor makes the reply-to-dest of each SEND depend on its
+// destination: f gets the destination sent to and returns the
+// reply-to-dest to give, or "" for the usual one (our own destination).
+// It lets a controller ask each agent to answer on a destination of that
+// agent's own, which broker permissions can reserve to it, so that where a
+// record arrives names its sender (see SECURITY.md).
+func WithReplyToDestFor(f func(to string) string) Option {
+	return func(c *config) error {
+		if f == nil {
+			return errors.New("nil reply-to-dest function")
+		}
+		c.replyToFor = f
 		return nil
 	}
 }
@@ -107,7 +124,10 @@ func WithTLS(cfg *tls.Config) Option {
 }
 
 // WithConnectTimeout bounds each connection attempt (dial, TLS, STOMP and
-// CONNECTED) and each send. The default is [DefaultConnectTimeout].
+// CONNECTED), each write to the broker (a broker that stops reading for
+// that long loses the connection) and each send whose context has no
+// deadline. A send returns when its context ends. The default is
+// [DefaultConnectTimeout].
 func WithConnectTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {

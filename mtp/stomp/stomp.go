@@ -17,6 +17,7 @@ import (
 	"github.com/go-stomp/stomp/v3/frame"
 
 	"github.com/gousp/gousp/internal/backoff"
+	"github.com/gousp/gousp/internal/writeguard"
 	"github.com/gousp/gousp/mtp"
 )
 
@@ -73,8 +74,9 @@ type Transport struct {
 
 	mu      sync.Mutex
 	running bool
-	conn    *gostomp.Conn // current connection, nil while down
-	dest    string        // our destination on the current connection
+	conn    *gostomp.Conn    // current connection, nil while down
+	dest    string           // our destination on the current connection
+	w       *writeguard.Conn // the current connection's writes
 	lastErr error
 }
 
@@ -208,6 +210,7 @@ type session struct {
 	sub   *gostomp.Subscription
 	dest  string
 	guard *frameGuard
+	w     *writeguard.Conn
 }
 
 // run keeps a connection to the broker until Close; go-stomp has no
@@ -279,7 +282,10 @@ func (t *Transport) connect() (*session, error) {
 	// go-stomp's handshake only heeds a deadline; closing the connection
 	// also ends it when Close comes first.
 	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
-	gc := &guardConn{Conn: nc, g: newFrameGuard(maxHeaderBytes, t.cfg.maxRecord)}
+	// go-stomp writes without deadlines: a broker that stops reading
+	// would hold its writer, and every send queued behind it, for ever.
+	wg := writeguard.New(nc, t.cfg.connectTimeout)
+	gc := &guardConn{Conn: wg, g: newFrameGuard(maxHeaderBytes, t.cfg.maxRecord)}
 	var connected *frame.Header
 	opts := []func(*gostomp.Conn) error{
 		// R-STOMP.2 asks for the STOMP command rather than CONNECT.
@@ -339,9 +345,9 @@ func (t *Transport) connect() (*session, error) {
 		_ = conn.MustDisconnect()
 		return nil, fmt.Errorf("stomp: subscribe %s: %w", dest, err)
 	}
-	s := &session{conn: conn, sub: sub, dest: dest, guard: gc.g}
+	s := &session{conn: conn, sub: sub, dest: dest, guard: gc.g, w: wg}
 	t.mu.Lock()
-	t.conn, t.dest, t.lastErr = conn, dest, nil
+	t.conn, t.dest, t.lastErr, t.w = conn, dest, nil, wg
 	t.mu.Unlock()
 	t.state.Store(int32(mtp.Connected))
 	t.log.Debug("connected", "destination", dest, "server", conn.Server(), "version", conn.Version())
@@ -426,6 +432,13 @@ func (t *Transport) shutdown(s *session) {
 	t.mu.Lock()
 	t.conn = nil
 	t.mu.Unlock()
+	if s.w.Abort() || s.w.Broken() {
+		// A broker that stopped reading would never take our
+		// DISCONNECT, and go-stomp would wait on it for ever.
+		_ = s.conn.MustDisconnect()
+		t.drain(s)
+		return
+	}
 	drained := make(chan struct{})
 	go func() {
 		t.drain(s)
@@ -465,7 +478,7 @@ func (t *Transport) deliver(m *gostomp.Message) {
 		t.log.Warn("dropping oversized record", "size", len(m.Body), "max", t.cfg.maxRecord)
 		return
 	}
-	in := mtp.Inbound{Data: m.Body}
+	in := mtp.Inbound{Data: m.Body, ReceivedOn: mtp.Address{MTP: Kind, To: m.Destination}}
 	if rd := m.Header.Get(HeaderReplyToDest); rd != "" {
 		if err := checkDestination(rd); err == nil {
 			in.ReplyTo = mtp.Address{MTP: Kind, To: rd} // R-STOMP.23
@@ -523,12 +536,20 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 	if conn == nil || t.State() != mtp.Connected {
 		return fmt.Errorf("stomp: send to %s: %w", to.To, mtp.ErrNotConnected)
 	}
+	if f := t.cfg.replyToFor; f != nil {
+		if rd := f(to.To); rd != "" {
+			if err := checkDestination(rd); err != nil {
+				return fmt.Errorf("stomp: send to %s: reply-to-dest %q: %w: %v", to.To, rd, mtp.ErrBadAddress, err)
+			}
+			dest = rd
+		}
+	}
 	opts := []func(*frame.Frame) error{gostomp.SendOpt.Header(HeaderReplyToDest, dest)} // R-STOMP.21
 	if t.cfg.receipts {
 		opts = append(opts, gostomp.SendOpt.Receipt)
 	}
 	// go-stomp adds content-length (R-STOMP.19).
-	err := conn.Send(to.To, ContentType, record, opts...)
+	err := t.send(ctx, conn, to.To, record, opts)
 	switch {
 	case err == nil:
 		return nil
@@ -539,6 +560,39 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 		return fmt.Errorf("stomp: send to %s: %w: broker sent ERROR: %s", to.To, mtp.ErrNotConnected, f.Header.Get(frame.Message))
 	}
 	return fmt.Errorf("stomp: send to %s: %w", to.To, err)
+}
+
+// send hands the frame to go-stomp, which may block (up to the connect
+// timeout) when the broker stopped reading; the caller's context ends the
+// wait, and aborts a write stuck on the broker.
+func (t *Transport) send(ctx context.Context, conn *gostomp.Conn, dest string, record []byte, opts []func(*frame.Frame) error) error {
+	if ctx.Done() == nil {
+		return conn.Send(dest, ContentType, record, opts...)
+	}
+	done := make(chan error, 1)
+	go func() { done <- conn.Send(dest, ContentType, record, opts...) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		t.cut(false)
+		return ctx.Err()
+	}
+}
+
+// cut aborts a write stuck on the broker, and with close also closes the
+// connection whatever it is doing.
+func (t *Transport) cut(close bool) {
+	t.mu.Lock()
+	w := t.w
+	t.mu.Unlock()
+	if w == nil {
+		return
+	}
+	w.Abort()
+	if close {
+		_ = w.Close()
+	}
 }
 
 // Close disconnects from the broker (DISCONNECT) and waits until every
@@ -566,6 +620,9 @@ func (t *Transport) Close(ctx context.Context) error {
 	case <-t.closed:
 		return nil
 	case <-ctx.Done():
+		// Stuck on a broker that stopped reading: cut the connection so
+		// that go-stomp's goroutines end soon.
+		t.cut(true)
 		return fmt.Errorf("stomp: close: %w", ctx.Err())
 	}
 }

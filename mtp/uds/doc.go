@@ -44,5 +44,8 @@
 // # Security
 //
 // Anyone allowed to connect to the socket file can claim any endpoint ID;
-// protect the socket with file permissions.
+// protect the socket with file permissions. A server holds at most
+// [WithMaxSessions] connections. A frame's buffer grows as its bytes
+// arrive, so an announced length costs nothing until it is sent, and a
+// frame once begun must arrive within the handshake timeout.
 package uds

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 
 	"github.com/gousp/gousp/mtp"
 )
@@ -58,7 +59,20 @@ var ErrFrame = errors.New("uds: malformed frame")
 // longer than maxBody fails with an error matching [mtp.ErrTooLarge]
 // without reading the body. A stream that ends cleanly before a frame
 // returns io.EOF; one that ends inside a frame returns io.ErrUnexpectedEOF.
+// The body's buffer grows as its bytes arrive: the length a peer announces
+// costs memory only once the peer has sent that much.
 func ReadFrame(r io.Reader, maxBody int) ([]TLV, error) {
+	return readFrame(r, maxBody, nil)
+}
+
+// firstChunk is the buffer a frame body starts with; it doubles as the
+// body arrives, up to the announced length.
+const firstChunk = 64 << 10
+
+// readFrame is ReadFrame; began, if not nil, is called once the header
+// has arrived, before the body is read (the session starts the frame's
+// deadline there).
+func readFrame(r io.Reader, maxBody int, began func()) ([]TLV, error) {
 	var hdr [HeaderLen]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, err
@@ -70,12 +84,23 @@ func ReadFrame(r io.Reader, maxBody int) ([]TLV, error) {
 	if uint64(n) > uint64(max(maxBody, 0)) {
 		return nil, fmt.Errorf("uds: %d-byte frame, limit %d: %w", n, maxBody, mtp.ErrTooLarge)
 	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
+	if began != nil {
+		began()
+	}
+	size := int(n)
+	body := make([]byte, 0, min(size, firstChunk))
+	for len(body) < size {
+		if len(body) == cap(body) {
+			body = slices.Grow(body, min(size-len(body), cap(body)))
 		}
-		return nil, err
+		k, err := io.ReadFull(r, body[len(body):min(cap(body), size)])
+		body = body[:len(body)+k]
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
 	}
 	return ParseBody(body)
 }

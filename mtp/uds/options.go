@@ -21,6 +21,10 @@ const (
 	// before it reconnects, as R-UDS.5 requires (1 to 5 seconds).
 	DefaultRetryMin = 1 * time.Second
 	DefaultRetryMax = 5 * time.Second
+	// DefaultMaxSessions bounds the server's connections, those still in
+	// their handshake included. Unix sockets have no remote address, so
+	// there is no limit per address.
+	DefaultMaxSessions = 1024
 )
 
 // Option configures a [Server] or a [Client]. Options that fit only one
@@ -42,6 +46,7 @@ func newConfig(r peerconn.Role, opts []Option) (config, error) {
 			HandshakeTimeout: DefaultHandshakeTimeout,
 			WriteTimeout:     DefaultWriteTimeout,
 			MaxRecordSize:    DefaultMaxRecordSize,
+			MaxSessions:      DefaultMaxSessions,
 		},
 		retryMin: DefaultRetryMin,
 		retryMax: DefaultRetryMax,
@@ -60,7 +65,10 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithHandshakeTimeout sets how long a new connection may take to complete
-// the handshake exchange (default [DefaultHandshakeTimeout]).
+// the handshake exchange (default [DefaultHandshakeTimeout]). It also
+// bounds how long a frame may take to arrive in full once its first
+// bytes have: a peer that announces a frame and then trickles it, or
+// stops, loses its connection instead of holding a buffer for ever.
 func WithHandshakeTimeout(d time.Duration) Option {
 	return func(c *config) error { return c.SetHandshakeTimeout(d) }
 }
@@ -113,4 +121,17 @@ func WithReplaceDuplicates() Option {
 // f runs on the connection's goroutine.
 func WithRecordCheck(f func(record []byte) error) Option {
 	return func(c *config) error { return c.SetRecordCheck(f) }
+}
+
+// WithMaxSessions bounds the connections the server keeps, those still in
+// their handshake included (default [DefaultMaxSessions]); beyond it a
+// new connection is closed at once. Server only.
+func WithMaxSessions(n int) Option {
+	return func(c *config) error {
+		if err := c.SetSessionLimits(n, n); err != nil {
+			return err
+		}
+		c.Only("WithMaxSessions", peerconn.ServerRole)
+		return nil
+	}
 }

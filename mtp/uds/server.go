@@ -21,6 +21,7 @@ type Server struct {
 	endpoint
 	path  string
 	peers *peerconn.Peers[*session]
+	gate  *peerconn.Gate
 }
 
 var _ mtp.Transport = (*Server)(nil)
@@ -39,7 +40,7 @@ func NewServer(path, localEndpointID string, opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{endpoint: ep, path: path}
+	s := &Server{endpoint: ep, path: path, gate: peerconn.NewGate(cfg.MaxSessions, 0)}
 	s.peers = peerconn.NewPeers[*session](s.core, cfg.replaceDuplicates, ErrReplaced)
 	return s, nil
 }
@@ -119,8 +120,17 @@ func (s *Server) accept(ln *net.UnixListener) {
 			}
 			continue
 		}
+		release, err := s.gate.Enter("")
+		if err != nil {
+			// Refused before any byte is read: a flood of connections
+			// costs a descriptor each for a moment, nothing more.
+			s.log.Warn("refusing connection", "err", err)
+			_ = nc.Close()
+			continue
+		}
 		sess := newSession(&s.endpoint, nc)
-		if !s.core.Go(func() { s.serveConn(sess) }) {
+		if !s.core.Go(func() { defer release(); s.serveConn(sess) }) {
+			release()
 			_ = nc.Close()
 			return
 		}
@@ -189,6 +199,10 @@ func (s *Server) Reject(peerID, reason string) error {
 // Peers returns the endpoint IDs of the clients with an open session,
 // sorted.
 func (s *Server) Peers() []string { return s.peers.IDs() }
+
+// Connections reports the connections the server holds, those still in
+// their handshake included.
+func (s *Server) Connections() int { return s.gate.Open() }
 
 // Close stops listening, removes the socket file, ends every session and
 // waits for the transport's goroutines, at most until ctx ends. Handlers

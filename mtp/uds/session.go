@@ -229,15 +229,23 @@ func (s *session) awaitHandshake() error {
 	return nil
 }
 
+// frameDeadline bounds the rest of a frame whose header has arrived.
+func (s *session) frameDeadline() {
+	_ = s.nc.SetReadDeadline(time.Now().Add(s.ep.cfg.HandshakeTimeout))
+}
+
 // readLoop reads frames and delivers records until the connection ends,
 // and returns why it ended.
 func (s *session) readLoop() error {
 	reply := s.Peer()
 	for {
-		tlvs, err := ReadFrame(s.br, s.maxBody())
+		// No deadline while the peer is quiet between frames; a frame,
+		// once begun, must arrive within the handshake timeout.
+		tlvs, err := readFrame(s.br, s.maxBody(), s.frameDeadline)
 		if err != nil {
 			return s.readError(err)
 		}
+		_ = s.nc.SetReadDeadline(time.Time{})
 		for _, t := range tlvs {
 			switch t.Type {
 			case TypeRecord:

@@ -30,7 +30,9 @@
 // server's certificate, or its extension echo) or the client's URL, and
 // its records' ReplyTo names the server's ID, or the URL when unknown.
 // Sessions open and close with [mtp.PeerUp] and [mtp.PeerDown]; a client
-// also reports [mtp.Up] and [mtp.Down].
+// also reports [mtp.Up] and [mtp.Down]. A server holds at most
+// [WithSessionLimits] sessions, in total and per client IP address, and
+// answers 503 beyond them.
 //
 // # Frames
 //

@@ -27,6 +27,11 @@ const (
 	// R-WS.19, and each later range doubles up to the maximum.
 	DefaultBackoffMin = 5 * time.Second
 	DefaultBackoffMax = 5 * time.Minute
+	// DefaultMaxSessions and DefaultMaxSessionsPerAddr bound a server's
+	// sessions, in total and per client IP address (see
+	// [WithSessionLimits]).
+	DefaultMaxSessions        = peerconn.DefaultMaxSessions
+	DefaultMaxSessionsPerAddr = peerconn.DefaultMaxSessionsPerAddr
 )
 
 // closeGrace bounds how long a closing session waits for the peer's answer
@@ -68,6 +73,9 @@ func newConfig(r peerconn.Role, opts []Option) (config, error) {
 			HandshakeTimeout: DefaultHandshakeTimeout,
 			WriteTimeout:     DefaultWriteTimeout,
 			MaxRecordSize:    DefaultMaxRecordSize,
+
+			MaxSessions:        DefaultMaxSessions,
+			MaxSessionsPerAddr: DefaultMaxSessionsPerAddr,
 		},
 		pingInterval: DefaultPingInterval,
 		pongTimeout:  DefaultPongTimeout,
@@ -331,6 +339,22 @@ func WithDialer(d *websocket.Dialer) Option {
 		dc := *d
 		c.dialer = &dc
 		c.Only("WithDialer", peerconn.ClientRole)
+		return nil
+	}
+}
+
+// WithSessionLimits bounds the sessions a server holds, those still in
+// their opening handshake included: at most total, and at most perAddr
+// from one client IP address (defaults [DefaultMaxSessions],
+// [DefaultMaxSessionsPerAddr]; the latter is high because fleets sit
+// behind carrier-grade NATs). Beyond them, a request is answered 503.
+// Server only.
+func WithSessionLimits(total, perAddr int) Option {
+	return func(c *config) error {
+		if err := c.SetSessionLimits(total, perAddr); err != nil {
+			return err
+		}
+		c.Only("WithSessionLimits", peerconn.ServerRole)
 		return nil
 	}
 }

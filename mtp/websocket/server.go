@@ -26,6 +26,7 @@ type Server struct {
 	endpoint
 	upgrader websocket.Upgrader
 	peers    *peerconn.Peers[*session]
+	gate     *peerconn.Gate
 
 	mu sync.Mutex
 	ln net.Listener // the ready listener; guarded by mu
@@ -42,7 +43,7 @@ func NewServer(opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{endpoint: newEndpoint(cfg, peerconn.ServerRole)}
+	s := &Server{endpoint: newEndpoint(cfg, peerconn.ServerRole), gate: peerconn.NewGate(cfg.MaxSessions, cfg.MaxSessionsPerAddr)}
 	s.peers = peerconn.NewPeers[*session](s.core, !cfg.rejectDuplicates, ErrReplaced)
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.HandshakeTimeout,
@@ -143,6 +144,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.core.Exit()
+	release, err := s.gate.Enter(remoteHost(r.RemoteAddr))
+	if err != nil {
+		s.log.Warn("refusing client", "remote", r.RemoteAddr, "err", err)
+		http.Error(w, "too many sessions", http.StatusServiceUnavailable)
+		return
+	}
+	defer release()
 
 	id, cert, status, err := s.admit(r)
 	if err != nil {
@@ -242,6 +250,19 @@ func (s *Server) Reject(peerID, reason string) error {
 // Peers returns the endpoint IDs of the clients with an open session,
 // sorted.
 func (s *Server) Peers() []string { return s.peers.IDs() }
+
+// Sessions reports the sessions the server holds, those still in their
+// opening handshake included.
+func (s *Server) Sessions() int { return s.gate.Open() }
+
+// remoteHost is the IP address part of an http.Request's RemoteAddr, the
+// unit the per-address session limit counts.
+func remoteHost(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
 
 // Close stops the ready listener, closes every session with status 1001
 // and waits for the server's goroutines, ServeHTTP calls included, at most

@@ -51,6 +51,8 @@ type Agent struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	stopped chan struct{} // closed once Close has seen the last job end
+	// periodicWake tells the Periodic! goroutine to read the settings.
+	periodicWake chan struct{}
 
 	mu      sync.Mutex
 	state   int
@@ -116,7 +118,7 @@ func NewAgent(endpointID string, opts ...Option) (*Agent, error) {
 	a := &Agent{
 		id: endpointID, cfg: cfg, model: cfg.model, log: cfg.log.With("agent", endpointID),
 		learned: map[string]route{}, subRoutes: map[string]route{}, sessions: map[string]agentSession{}, counters: map[string]int{}, pending: map[string]*pendingNotify{},
-		stopped: make(chan struct{}),
+		stopped: make(chan struct{}), periodicWake: make(chan struct{}, 1),
 	}
 	a.faults = &Faults{a: a}
 	for _, t := range cfg.transports {
@@ -187,6 +189,8 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.queue.started = true
 	a.startWorkerLocked()
 	a.queue.mu.Unlock()
+	a.wg.Add(1)
+	go a.periodic()
 	if a.cfg.session != nil && a.cfg.session.RetryInterval > 0 && !a.cfg.session.Reference {
 		a.wg.Add(1)
 		go a.sessionRetries(a.cfg.session.RetryInterval)

@@ -91,11 +91,11 @@ func TestFaults(t *testing.T) {
 		if err := f.SendGarbage(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if err := f.Disconnect(ctx, record.CodeSessionTerminated, "test"); err != nil {
+		if err := f.Disconnect(ctx, record.CodeSessionContextTerminated, "test"); err != nil {
 			t.Fatal(err)
 		}
 		d := c.take(time.Second, func(r *usprecord.Record) bool { return r.GetDisconnect() != nil })
-		if d == nil || d.GetDisconnect().GetReasonCode() != record.CodeSessionTerminated || d.GetDisconnect().GetReason() != "test" {
+		if d == nil || d.GetDisconnect().GetReasonCode() != record.CodeSessionContextTerminated || d.GetDisconnect().GetReason() != "test" {
 			t.Fatalf("disconnect %v", d)
 		}
 		c.mu.Lock()
@@ -130,20 +130,20 @@ func TestRecordLevel(t *testing.T) {
 	tls := record.NewNoSessionContext("1.3", agentID, ctrlID, payload)
 	tls.PayloadSecurity = usprecord.Record_TLS12
 	c.sendRecord(tls)
-	if code := disc(); code != record.CodeInvalidValue {
+	if code := disc(); code != record.CodeInvalidRecordValue {
 		t.Errorf("encrypted payload: %d", code)
 	}
 	c.sendRecord(record.NewSessionContext("1.3", agentID, ctrlID, &usprecord.SessionContextRecord{SessionId: 1, SequenceId: 1, ExpectedId: 1}))
-	if code := disc(); code != record.CodeSessionNotAllowed {
+	if code := disc(); code != record.CodeSessionContextNotAllowed {
 		t.Errorf("session context: %d", code)
 	}
-	c.sendRecord(record.NewDisconnect("1.3", agentID, ctrlID, "bye", record.CodeSessionTerminated))
-	if code := disc(); code != record.CodeSessionTerminated {
+	c.sendRecord(record.NewDisconnect("1.3", agentID, ctrlID, "bye", record.CodeSessionContextTerminated))
+	if code := disc(); code != record.CodeSessionContextTerminated {
 		t.Errorf("disconnect: %d", code)
 	}
 	noVersion := record.NewNoSessionContext("", agentID, ctrlID, payload)
 	c.sendRecord(noVersion)
-	if code := disc(); code != record.CodeSessionTerminated {
+	if code := disc(); code != record.CodeSessionContextTerminated {
 		t.Errorf("no version: %d", code)
 	}
 }

@@ -16,6 +16,23 @@
 //	err = agent.Start(ctx)
 //	defer agent.Close(ctx)
 //
+// # One-call helpers
+//
+// Tests of controller code need none of that wiring. [NewPair] starts a
+// usp.Controller and a fake agent over a memory network of their own and
+// closes both when the test ends:
+//
+//	p := usptest.NewPair(t)
+//	v, err := p.Agent.GetValue(ctx, "Device.DeviceInfo.SoftwareVersion")
+//
+// [StartPair] does the same outside a test (an example, a demo) and
+// returns the pair for [Pair.Close]. [WithAgentOptions],
+// [WithControllerOptions] and [WithPairIDs] adjust the two ends; [Pair.Fake] is the fake agent, to change its model or inject
+// faults, and [Pair.Network] cuts and restores links. [StartAgent] starts
+// one more agent on any transport (for example an MQTT transport on a
+// broker from mtp/mqtt/mqtttest) and closes it when the test ends. Both
+// take a [TB], which *testing.T and *testing.B satisfy.
+//
 // # Messages
 //
 // Get resolves wildcards, search expressions (through package datamodel,
@@ -64,6 +81,10 @@
 // with [WithController] gets a Boot! subscription, as OB-USP-A's factory
 // configuration has) with Cause, CommandKey, FirmwareUpdated, Reason and the
 // ParameterMap of the controller's BootParameter entries.
+// Device.LocalAgent.Periodic! goes to each enabled controller every
+// PeriodicNotifInterval seconds of its Device.LocalAgent.Controller.{i}.
+// entry, to that controller's subscriptions only; changing the interval or
+// a reboot restarts the count, as on OB-USP-A.
 //
 // A notification is sent after the response of the request that caused it.
 // Its msg_id reads "<Type>-<UTC time>-<counter>". When the subscription's

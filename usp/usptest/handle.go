@@ -52,7 +52,7 @@ func (a *Agent) handleRecord(b *binding, in mtp.Inbound) {
 			// OB-USP-A answers a Disconnect with its own, then reconnects
 			// and announces itself again.
 			a.endSession(from)
-			a.disconnect(r, from, record.CodeSessionTerminated, "Disconnect record received")
+			a.disconnect(r, from, record.CodeSessionContextTerminated, "Disconnect record received")
 			a.sendConnectTo(b, from, r.addr)
 		}
 	default:
@@ -73,9 +73,9 @@ func (a *Agent) refuseInvalid(b *binding, in mtp.Inbound, rec *usprecord.Record)
 	}
 	switch {
 	case rec.GetVersion() == "":
-		a.disconnect(r, from, record.CodeSessionTerminated, "record without a USP version")
+		a.disconnect(r, from, record.CodeSessionContextTerminated, "record without a USP version")
 	case rec.GetPayloadSecurity() != usprecord.Record_PLAINTEXT && record.Kind(rec) != record.TypeSessionContext:
-		a.disconnect(r, from, record.CodeInvalidValue, "encrypted payload without a session context")
+		a.disconnect(r, from, record.CodeInvalidRecordValue, "encrypted payload without a session context")
 	}
 }
 

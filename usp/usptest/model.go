@@ -146,6 +146,7 @@ type change struct {
 	keys   map[string]string // chCreated: unique keys; chEvent / chOpComplete: arguments
 	cmdKey string            // chOpComplete
 	err    *msg.Error        // chOpComplete failure
+	to     string            // if set, only this controller is told (Periodic!)
 }
 
 // host is what the model needs from the agent serving it, for the commands

@@ -31,6 +31,9 @@ func (a *Agent) onChanges(chs []change) {
 	if a.running() != nil {
 		return
 	}
+	if controllerChanged(chs) {
+		a.wakePeriodic()
+	}
 	a.enqueue(func() { a.notifyChanges(chs) })
 }
 
@@ -125,6 +128,9 @@ func (a *Agent) notifyChanges(chs []change) {
 				continue
 			}
 			for _, to := range a.recipients(s.recipient) {
+				if c.to != "" && to != c.to {
+					continue
+				}
 				n := m.notification(c, to)
 				outs = append(outs, outgoing{to: to, sub: s, n: n, sendResp: s.retry, expiration: s.expiration})
 			}
@@ -440,6 +446,7 @@ func (a *Agent) reboot(cause, commandKey string, firmwareUpdated bool) {
 			m.pending = m.pending[:mark]
 		})
 		a.forgetSessions()
+		a.wakePeriodic()
 		a.reconnect()
 		a.sendBoot(cause, commandKey, firmwareUpdated)
 	})
@@ -458,6 +465,7 @@ func (a *Agent) factoryReset(commandKey string) {
 		}
 		m.started = a.cfg.clock()
 		m.mu.Unlock()
+		a.wakePeriodic()
 		a.forgetSessions()
 		a.reconnect()
 		a.sendBoot("RemoteFactoryReset", commandKey, false)

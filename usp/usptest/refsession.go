@@ -46,11 +46,11 @@ func (s *refSession) clearLocked() {
 // in Require mode, the record opening its next session.
 func (s *refSession) failLocked(why string) ([][]byte, []*usprecord.Record, error) {
 	s.clearLocked()
-	out := []*usprecord.Record{record.NewDisconnect(s.a.cfg.version, s.peer, s.a.id, why, record.CodeSessionTerminated)}
+	out := []*usprecord.Record{record.NewDisconnect(s.a.cfg.version, s.peer, s.a.id, why, record.CodeSessionContextTerminated)}
 	if !s.allow {
 		out = append(out, s.wrapLocked(nil)...)
 	}
-	return nil, out, &e2e.ProtocolError{Code: record.CodeSessionTerminated, Msg: why, SessionID: s.id}
+	return nil, out, &e2e.ProtocolError{Code: record.CodeSessionContextTerminated, Msg: why, SessionID: s.id}
 }
 
 func (s *refSession) receive(rec *usprecord.Record) ([][]byte, []*usprecord.Record, error) {
@@ -60,7 +60,7 @@ func (s *refSession) receive(rec *usprecord.Record) ([][]byte, []*usprecord.Reco
 	switch {
 	case s.forbid:
 		return nil, []*usprecord.Record{record.NewDisconnect(s.a.cfg.version, s.peer, s.a.id,
-			"E2E Session Context forbidden. (Session Context not allowed)", record.CodeSessionTerminated)}, nil
+			"E2E Session Context forbidden. (Session Context not allowed)", record.CodeSessionContextTerminated)}, nil
 	case len(sc.GetPayload()) != 1:
 		return s.failLocked(fmt.Sprintf("record without exactly one payload (n: %d)", len(sc.GetPayload())))
 	case sc.GetSessionId() < 2 || sc.GetSequenceId() < 1 || sc.GetExpectedId() < 1:

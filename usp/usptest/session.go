@@ -161,7 +161,7 @@ func (a *Agent) handleSession(r route, ok bool, from string, in mtp.Inbound, rec
 	s := a.sessionWith(from, true)
 	if s == nil {
 		if ok {
-			a.disconnect(r, from, record.CodeSessionNotAllowed, "session context records are not supported")
+			a.disconnect(r, from, record.CodeSessionContextNotAllowed, "session context records are not supported")
 			// OB-USP-A drops the connection after a Disconnect record
 			// and announces itself again once reconnected.
 			a.sendConnectTo(r.b, from, r.addr)

@@ -70,7 +70,7 @@ func TestSessionContext(t *testing.T) {
 		t.Errorf("outside the session: %v", r)
 	}
 	// A Disconnect ends the session; the next record opens a new one.
-	c.sendRecord(record.NewDisconnect("1.3", agentID, ctrlID, "bye", record.CodeSessionTerminated))
+	c.sendRecord(record.NewDisconnect("1.3", agentID, ctrlID, "bye", record.CodeSessionContextTerminated))
 	if c.take(time.Second, func(r *usprecord.Record) bool { return r.GetDisconnect() != nil }) == nil {
 		t.Fatal("no Disconnect")
 	}
@@ -108,7 +108,7 @@ func TestSessionReference(t *testing.T) {
 	// the next session opened, with one empty payload field.
 	c.sendRecord(refRecord(2, 1, 2, 0, nil))
 	d := c.take(time.Second, isDisconnect)
-	if d == nil || d.GetDisconnect().GetReasonCode() != record.CodeSessionTerminated {
+	if d == nil || d.GetDisconnect().GetReasonCode() != record.CodeSessionContextTerminated {
 		t.Fatalf("no Disconnect 7105 for a record without payload field: %v", d)
 	}
 	open := c.take(time.Second, isSession).GetSessionContext()

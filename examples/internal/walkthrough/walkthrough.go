@@ -167,19 +167,21 @@ func (cfg *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&cfg.Wait, "wait", time.Minute, "how long to wait for the agent's "+cfg.Connect.Record+" record")
 	fs.DurationVar(&cfg.Listen, "listen", 30*time.Second, "how long to print notifications")
 	fs.IntVar(&cfg.Count, "count", 0, "stop after this many notifications (0: no limit)")
-	fs.Func("subscribe", "subscribe to `TYPE:PATH[,PATH...]` (e.g. ValueChange:Device.WiFi.SSID.*.SSID); repeatable", AppendSpec(&cfg.Subscribe))
+	fs.Func("subscribe", "subscribe to `TYPE=PATH[,PATH...]` (e.g. ValueChange=Device.WiFi.SSID.*.SSID; TYPE:PATH is accepted too); repeatable", AppendSpec(&cfg.Subscribe))
 }
 
 // AppendSpec returns a function for [flag.FlagSet.Func] that parses a
-// --subscribe value, TYPE:PATH[,PATH...], and appends the subscription to
-// specs. The subscriptions ask for NotifRetry, so that the agent resends a
+// --subscribe value, TYPE=PATH[,PATH...] as uspctl writes it (TYPE:PATH
+// is accepted too: type names contain neither character), and appends the
+// subscription to specs. The subscriptions ask for NotifRetry, so that the agent resends a
 // notification until the controller has it.
 func AppendSpec(specs *[]usp.SubscriptionSpec) func(string) error {
 	return func(s string) error {
-		kind, refs, ok := strings.Cut(s, ":")
-		if !ok || kind == "" || refs == "" {
-			return errors.New("want TYPE:PATH[,PATH...]")
+		i := strings.IndexAny(s, "=:")
+		if i <= 0 || i == len(s)-1 {
+			return errors.New("want TYPE=PATH[,PATH...]")
 		}
+		kind, refs := s[:i], s[i+1:]
 		*specs = append(*specs, usp.SubscriptionSpec{NotifType: kind, ReferenceList: strings.Split(refs, ","), NotifRetry: true})
 		return nil
 	}

@@ -144,3 +144,23 @@ func TestDescribe(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendSpecForms: --subscribe takes uspctl's TYPE=PATH and the older
+// TYPE:PATH alike.
+func TestAppendSpecForms(t *testing.T) {
+	for _, arg := range []string{"ValueChange=Device.A.B,Device.C.", "ValueChange:Device.A.B,Device.C."} {
+		var specs []usp.SubscriptionSpec
+		if err := AppendSpec(&specs)(arg); err != nil {
+			t.Fatalf("%s: %v", arg, err)
+		}
+		if len(specs) != 1 || specs[0].NotifType != "ValueChange" || len(specs[0].ReferenceList) != 2 || specs[0].ReferenceList[1] != "Device.C." {
+			t.Errorf("%s: %+v", arg, specs)
+		}
+	}
+	for _, bad := range []string{"ValueChange", "ValueChange=", "=Device.A.", ":Device.A."} {
+		var specs []usp.SubscriptionSpec
+		if err := AppendSpec(&specs)(bad); err == nil {
+			t.Errorf("%s: accepted as %+v", bad, specs)
+		}
+	}
+}
