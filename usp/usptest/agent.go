@@ -51,8 +51,7 @@ type Agent struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	stopped chan struct{} // closed once Close has seen the last job end
-	// periodicWake tells the Periodic! goroutine to read the settings.
-	periodicWake chan struct{}
+	per     periodicState
 
 	mu      sync.Mutex
 	state   int
@@ -118,7 +117,7 @@ func NewAgent(endpointID string, opts ...Option) (*Agent, error) {
 	a := &Agent{
 		id: endpointID, cfg: cfg, model: cfg.model, log: cfg.log.With("agent", endpointID),
 		learned: map[string]route{}, subRoutes: map[string]route{}, sessions: map[string]agentSession{}, counters: map[string]int{}, pending: map[string]*pendingNotify{},
-		stopped: make(chan struct{}), periodicWake: make(chan struct{}, 1),
+		stopped: make(chan struct{}),
 	}
 	a.faults = &Faults{a: a}
 	for _, t := range cfg.transports {
@@ -189,8 +188,9 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.queue.started = true
 	a.startWorkerLocked()
 	a.queue.mu.Unlock()
-	a.wg.Add(1)
-	go a.periodic()
+	a.per.mu.Lock()
+	a.per.t.Store(time.AfterFunc(0, a.periodicTick)) // read the settings at once
+	a.per.mu.Unlock()
 	if a.cfg.session != nil && a.cfg.session.RetryInterval > 0 && !a.cfg.session.Reference {
 		a.wg.Add(1)
 		go a.sessionRetries(a.cfg.session.RetryInterval)
@@ -248,6 +248,12 @@ func (a *Agent) Close(ctx context.Context) error {
 	a.queue.closed = true
 	working := a.queue.done
 	a.queue.mu.Unlock()
+	a.per.mu.Lock() // waits for a Periodic! check under way
+	a.per.closed = true
+	if t := a.per.t.Load(); t != nil {
+		t.Stop()
+	}
+	a.per.mu.Unlock()
 	a.cancel()
 	if started {
 		if working != nil {
