@@ -207,7 +207,6 @@ func (a *Agent) handleAdd(orig origin, ad *uspmsg.Add) msg.Message {
 				u := undo[i]
 				if o := u.t.inst[u.n]; o != nil {
 					delete(u.t.inst, u.n)
-					m.unindex(o)
 				}
 				u.t.next = u.next
 			}
@@ -378,7 +377,7 @@ func (a *Agent) handleDelete(d *uspmsg.Delete) msg.Message {
 			resp.Results = append(resp.Results, res)
 		}
 		for _, o := range doomed {
-			if m.index[o.path] == o { // not already gone with an ancestor
+			if m.instByPath(o.path) == o { // not already gone with an ancestor
 				m.remove(o)
 			}
 		}
@@ -435,7 +434,7 @@ func (a *Agent) handleInstances(g *uspmsg.GetInstances) msg.Message {
 func (m *Model) nested(o *objInst, first bool, found map[string]*objInst) {
 	for _, c := range o.def.children {
 		if c.multi {
-			t := o.tables[c.name]
+			t := o.tables.get(c.name)
 			if t == nil {
 				continue
 			}
@@ -445,7 +444,7 @@ func (m *Model) nested(o *objInst, first bool, found map[string]*objInst) {
 					m.nested(ci, false, found)
 				}
 			}
-		} else if ci := o.single[c.name]; ci != nil && !first {
+		} else if ci := o.single.get(c.name); ci != nil && !first {
 			m.nested(ci, false, found)
 		}
 	}

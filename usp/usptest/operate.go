@@ -161,8 +161,8 @@ func (a *Agent) newRequest(from, command, key string) string {
 	var path string
 	m.write(func() {
 		la := m.instByPath("Device.LocalAgent.")
-		if la != nil && la.tables["Request"] != nil {
-			t := la.tables["Request"]
+		if la != nil && la.tables.get("Request") != nil {
+			t := la.tables.get("Request")
 			o := m.create(t, m.nextNumber(t), filterParams(t.def, map[string]string{
 				"Originator": from, "Command": command, "CommandKey": key, "Status": "Active",
 			}))
