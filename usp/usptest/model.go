@@ -791,10 +791,14 @@ func (m *Model) remove(o *objInst) {
 // deleted Controller: TR-181 has them go with it (TP-469 1.78).
 func (m *Model) removeSubscriptionsOf(ctrl string) {
 	la := m.instByPath("Device.LocalAgent.")
-	if la == nil || la.tables["Subscription"] == nil {
+	if la == nil {
 		return
 	}
-	for _, s := range la.tables["Subscription"].sorted() {
+	subs := la.tables.get("Subscription")
+	if subs == nil {
+		return
+	}
+	for _, s := range subs.sorted() {
 		if r := s.values["Recipient"]; r != "" && strings.TrimSuffix(r, ".") == strings.TrimSuffix(ctrl, ".") {
 			m.remove(s)
 		}
