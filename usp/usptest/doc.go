@@ -153,7 +153,9 @@
 // # Concurrency
 //
 // The agent handles one request at a time, in arrival order, on a
-// goroutine of its own; asynchronous commands and notification retries run
-// on goroutines that [Agent.Close] stops and waits for. The [Model] and
+// goroutine of its own that exists only while there is work, and sends
+// Periodic! from a timer, so that an idle agent holds no goroutine;
+// asynchronous commands and notification retries run on goroutines that
+// [Agent.Close] stops and waits for. The [Model] and
 // the [Agent] are safe for concurrent use.
 package usptest

@@ -53,10 +53,10 @@ type subscription struct {
 // m.mu.
 func (m *Model) subscriptionInstances() []*objInst {
 	la := m.instByPath("Device.LocalAgent.")
-	if la == nil || la.tables["Subscription"] == nil {
+	if la == nil || la.tables.get("Subscription") == nil {
 		return nil
 	}
-	return la.tables["Subscription"].sorted()
+	return la.tables.get("Subscription").sorted()
 }
 
 // subscriptions reads the enabled subscriptions. Callers hold m.mu.
@@ -161,7 +161,7 @@ func (a *Agent) scheduleExpiry(path string) {
 			return
 		}
 		m.write(func() {
-			if m.index[path] == o { // not replaced by a factory reset
+			if m.instByPath(path) == o { // not replaced by a factory reset
 				m.remove(o)
 			}
 		})
@@ -237,7 +237,7 @@ func splitLeafText(path string) (string, string) {
 func (m *Model) bootParameters(to string) string {
 	out := map[string]string{}
 	if ctrl := m.controllerByID(to); ctrl != nil {
-		if t := ctrl.tables["BootParameter"]; t != nil {
+		if t := ctrl.tables.get("BootParameter"); t != nil {
 			for _, bp := range t.sorted() {
 				if en, _ := datamodel.ParseBool(bp.values["Enable"]); !en {
 					continue
