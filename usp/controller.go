@@ -35,6 +35,7 @@ type Controller struct {
 	watchers handlerSet[func(AgentEvent)]
 	subs     map[subKey]*Subscription
 	ops      map[opKey]*Operation
+	live     *liveness // inventory and agent states (liveness.go)
 
 	brokerSt brokerState // see broker.go
 
@@ -107,6 +108,7 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 		a.route, a.addr, a.configured = r, addr, true
 		c.agents[id] = a
 	}
+	c.live = newLiveness(c)
 	return c, nil
 }
 
@@ -142,6 +144,10 @@ func (c *Controller) Start(ctx context.Context) error {
 		c.wg.Add(1)
 		go func() { defer c.wg.Done(); c.retrySessions() }()
 	}
+	if err := c.live.start(ctx); err != nil {
+		_ = c.Close(context.WithoutCancel(ctx))
+		return err
+	}
 	if c.cfg.agentIdle > 0 {
 		c.wg.Add(1)
 		go func() { defer c.wg.Done(); c.sweepIdle() }()
@@ -172,6 +178,9 @@ func (c *Controller) Close(ctx context.Context) error {
 		running = append(running, op)
 	}
 	c.mu.Unlock()
+	if c.live.keepOperations() {
+		running = nil // the store keeps them, with their subscriptions, for the next run
+	}
 	// Operations still running will never be waited for: remove their
 	// completion subscriptions now, or the agent keeps retrying the
 	// completion to a controller that is gone.
@@ -318,6 +327,9 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 	}
 	rec, err := record.Decode(in.Data, record.WithMaxSize(c.cfg.maxRecordSize))
 	if err != nil {
+		if c.live.will(r, in.Data) {
+			return
+		}
 		c.log.Warn("dropping undecodable record", "mtp", r.kind, "from", in.ReplyTo, "err", err)
 		// On a WebSocket the spec has such a session closed (1003); the
 		// bindings with sessions per peer offer Reject for that.
@@ -496,6 +508,7 @@ func (c *Controller) sendRecord(ctx context.Context, r *route, addr mtp.Address,
 
 func (c *Controller) sendBytes(ctx context.Context, r *route, addr mtp.Address, to string, b []byte) error {
 	if err := r.t.Send(ctx, addr, b); err != nil {
+		c.live.sendFailed(to, err)
 		return fmt.Errorf("usp: sending to %s over %s: %w", to, r.kind, err)
 	}
 	if c.cfg.hooks != nil {

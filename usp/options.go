@@ -26,6 +26,9 @@ type config struct {
 	session        *SessionConfig
 	hooks          Hooks
 	autoProtocol   bool
+	live           LivenessConfig
+	store          Store
+	stateHandlers  []func(StateChange)
 	negotiations   int
 	movePolicy     MovePolicy
 	moveConfigured bool
