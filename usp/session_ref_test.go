@@ -281,7 +281,7 @@ func TestReferenceAgentLostResponse(t *testing.T) {
 	// The Get, then 3 rounds of it and of the opening record of the
 	// session restarted after the first part's gap.
 	if n := gaveUp - start; n < 4 || n > 7 {
-		t.Fatalf("controller sent %d records to a silent agent, want 4 to 7", n)
+		t.Fatalf("controller sent %d records to a silent agent, want 4 to 7 (err %v, execs %d)", n, err, executions(rig.agent, uspmsg.Header_GET))
 	}
 	time.Sleep(300 * time.Millisecond)
 	if n := len(rig.ctrlT.Sent()) - gaveUp; n != 0 {
