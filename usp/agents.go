@@ -195,6 +195,7 @@ func (c *Controller) agentSeen(id string, r *route, in mtp.Inbound, addr mtp.Add
 	a.lastSeen = now
 	info := a.info()
 	c.mu.Unlock()
+	c.live.seen(id, info.Address, now)
 	if ev != 0 {
 		c.emit(AgentEvent{Kind: ev, Agent: info})
 	}
@@ -244,6 +245,7 @@ func (c *Controller) agentSession(id string, r *route, addr mtp.Address, cert *m
 	a.lastSeen = time.Now()
 	info := a.info()
 	c.mu.Unlock()
+	c.live.seen(id, addr, info.LastSeen)
 	if ev != 0 {
 		c.emit(AgentEvent{Kind: ev, Agent: info})
 	}
@@ -265,6 +267,7 @@ func (c *Controller) agentSupports(id, versions string) {
 		}
 	}
 	c.mu.Unlock()
+	c.live.versions(id, versions)
 }
 
 // agentGone marks an agent absent and fails its pending calls. A non-nil
@@ -284,6 +287,7 @@ func (c *Controller) agentGone(id string, only *route, reason error) {
 	}
 	info := a.info()
 	c.mu.Unlock()
+	c.live.gone(id, reason)
 	c.failPending(func(p *pending) bool { return p.agent == id }, reason)
 	if wasPresent {
 		c.emit(AgentEvent{Kind: AgentDisconnected, Agent: info, Reason: reason})

@@ -366,15 +366,6 @@ func reportBurst(b *testing.B, broker *brokertest.Mochi, total int64, start time
 	return rate, cpu
 }
 
-// cpuTime is the CPU time this process has used, user and system.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // bareClient is a bare paho.golang client subscribed to one topic whose
 // messages go to a callback on paho's own goroutine.
 type bareClient struct {

@@ -35,6 +35,8 @@ type Controller struct {
 	watchers handlerSet[func(AgentEvent)]
 	subs     map[subKey]*Subscription
 	ops      map[opKey]*Operation
+	live     *liveness // inventory and agent states (liveness.go)
+	cl       *cluster  // nil unless WithCluster (cluster.go)
 
 	brokerSt brokerState // see broker.go
 
@@ -119,6 +121,8 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 		a.route, a.addr, a.configured = r, addr, true
 		c.agents[id] = a
 	}
+	c.live = newLiveness(c)
+	c.cl = newCluster(c, cfg.cluster)
 	return c, nil
 }
 
@@ -145,6 +149,10 @@ func (c *Controller) Start(ctx context.Context) error {
 	if c.cfg.session != nil {
 		c.wg.Add(1)
 		go func() { defer c.wg.Done(); c.retrySessions() }()
+	}
+	if err := c.live.start(ctx); err != nil {
+		_ = c.Close(context.WithoutCancel(ctx))
+		return err
 	}
 	if c.cfg.agentIdle > 0 {
 		c.wg.Add(1)
@@ -176,6 +184,9 @@ func (c *Controller) Close(ctx context.Context) error {
 		running = append(running, op)
 	}
 	c.mu.Unlock()
+	if c.live.keepOperations() {
+		running = nil // the store keeps them, with their subscriptions, for the next run
+	}
 	// Operations still running will never be waited for: remove their
 	// completion subscriptions now, or the agent keeps retrying the
 	// completion to a controller that is gone.
@@ -340,6 +351,9 @@ func (c *Controller) handlePeerEvent(r *route, ev mtp.Event) {
 func (c *Controller) handleInbound(r *route, in mtp.Inbound) {
 	rec, err := record.Decode(in.Data, record.WithMaxSize(c.cfg.maxRecordSize))
 	if err != nil {
+		if c.live.will(r, in.Data) {
+			return
+		}
 		c.log.Warn("dropping undecodable record", "mtp", r.kind, "from", in.ReplyTo, "err", err)
 		// On a WebSocket the spec has such a session closed (1003); the
 		// bindings with sessions per peer offer Reject for that.
@@ -530,6 +544,7 @@ func (c *Controller) sendRecord(ctx context.Context, r *route, addr mtp.Address,
 
 func (c *Controller) sendBytes(ctx context.Context, r *route, addr mtp.Address, to string, b []byte) error {
 	if err := r.t.Send(ctx, addr, b); err != nil {
+		c.live.sendFailed(to, err)
 		return fmt.Errorf("usp: sending to %s over %s: %w", to, r.kind, err)
 	}
 	if c.cfg.hooks != nil {
@@ -597,7 +612,7 @@ func (c *Controller) failPending(match func(*pending) bool, err error) {
 // It returns the parsed response; Error messages become *msg.Error and a
 // response of the wrong kind ErrUnexpectedResponse.
 func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Request) (msg.Message, error) {
-	a, err := c.agentForSend(agentID)
+	a, err := c.agentToSend(ctx, agentID)
 	if err != nil {
 		return nil, err
 	}
@@ -678,7 +693,7 @@ func mqttVersion(v usprecord.MQTTConnectRecord_MQTTVersion) string {
 // send sends a request that expects no response (an Operate with
 // send_resp false).
 func (c *Controller) send(ctx context.Context, agentID string, req msg.Request) error {
-	a, err := c.agentForSend(agentID)
+	a, err := c.agentToSend(ctx, agentID)
 	if err != nil {
 		return err
 	}

@@ -48,6 +48,75 @@
 // announced, and a request that times out carries the transport's reason
 // when it knows why no answer can arrive.
 //
+// # Liveness
+//
+// Every agent the controller knows has a state: [StateOnline] once a
+// record came from it, [StateOffline] once something says it left (with
+// the reason and the time of the last sign of it), [StateUnknown] while
+// nothing has been heard from it since the controller started (an agent
+// from the [Store] or from [WithAgent]). [Controller.OnStateChange],
+// [WithStateHandler] and [Controller.StateChanges] report every change;
+// the [AgentEvent]s of [Controller.OnAgentEvent] remain the raw signals,
+// reported at once. [LivenessConfig] ([WithLiveness], [WithHeartbeat],
+// [WithProbe]) says which signals are used. Going online takes one record;
+// going offline takes a goodbye that lasts past the hold (Hold, 2s by
+// default: an agent that reconnects within it causes no event) or Misses
+// (2) missed heartbeats or probes in a row: that is the hysteresis that
+// keeps a flaky link from flapping.
+//
+// WebSocket and UDS have a session per agent, and the session decides:
+//
+//	signal                               offline after
+//	Disconnect record                    Hold
+//	session closed (peer gone, FIN)      Hold
+//	silently dead peer (WebSocket)       pong timeout of the transport's
+//	                                     keep-alive (websocket.WithKeepAlive,
+//	                                     30s pings, 75s) + Hold
+//	UDS                                  a dead process's socket closes at
+//	                                     once; no keep-alive is needed
+//
+// MQTT and STOMP (and mtp/memory) carry no session with the agent; only
+// what the agent sends says it is there, and the controller must ask for
+// it:
+//
+//	signal                               offline after
+//	Disconnect record                    Hold
+//	MQTT Will (see below)                broker keep-alive (1.5 x the
+//	                                     agent's Keep Alive) + Hold
+//	"no matching subscribers" (MQTT,     Hold after the next send to the
+//	mqtt.WithNoSubscriberError, QoS 1)   agent (a request or a probe)
+//	heartbeat (LivenessConfig.Heartbeat) Misses x interval + interval/2
+//	                                     after the last record
+//	probe (LivenessConfig.Probe)         Probe + Misses x ProbeTimeout
+//	                                     after the last record
+//	none of these                        never: the agent stays online
+//
+// The heartbeat is the USP one: the controller sets the agent's
+// Device.LocalAgent.Controller.{i}.PeriodicNotifInterval and subscribes to
+// Device.LocalAgent.Periodic! (a persistent subscription with ID
+// "gousp-heartbeat"), when the agent comes online and again after every
+// Boot!, since a factory reset loses both. Every record counts as a
+// heartbeat, not only Periodic!. A probe is a GetSupportedProtocol; agents
+// silent for Probe are probed, offline and unknown agents with a known
+// address are probed with exponential backoff up to ProbeBackoff, and the
+// whole fleet shares ProbeRate probes a second. For the MQTT Will, a
+// deployment configures each agent's Device.MQTT.Client.{i}.WillTopic as
+// the controller's topic and WillValue as the agent's endpoint ID; a Will
+// whose payload is a USP Disconnect record works as well. While the
+// controller's own connection to the broker is down, no agent goes
+// offline, and silence is counted from when it is back.
+//
+// # Inventory and store
+//
+// [Controller.Inventory] is the list of agents with their state, address,
+// supported versions, device information (from Boot!'s ParameterMap, the
+// OnBoardRequest, or a Get with [LivenessConfig].DeviceInfo), first and
+// last seen, queryable by state and endpoint ID prefix through iterators.
+// With [WithStore], the inventory, the subscriptions the controller made
+// and the operations still running survive a restart: a [Store] is the
+// interface to implement for a database shared by several controller
+// processes; package usp/store/boltstore is the embedded one.
+//
 // # Notifications
 //
 // Every Notify reaches the handlers added with [WithNotifyHandler] or

@@ -146,8 +146,17 @@ type item struct {
 	r       *route
 	in      mtp.Inbound
 	ev      *mtp.Event
-	payload []byte // a USP Msg from a session context record
+	payload []byte         // a USP Msg from a session context record
+	fwd     *inboundNotify // a notification another process forwarded
 	size    int64
+}
+
+// kind is the binding the item came over ("" for a forwarded one).
+func (it item) kind() mtp.Kind {
+	if it.r == nil {
+		return ""
+	}
+	return it.r.kind
 }
 
 // boxKey names a mailbox: an agent's endpoint ID and one of its lanes.
@@ -229,21 +238,22 @@ const eventSize = 256
 // room (or Close). Events and passed-on session messages (internal) are
 // never refused and never wait: an event is small and must not be lost,
 // and a worker must not wait for room that only workers make.
-func (in *intake) put(key boxKey, it item, internal bool) {
+// It reports whether the record was taken.
+func (in *intake) put(key boxKey, it item, internal bool) bool {
 	size := it.size
 	in.mu.Lock()
 	var start time.Time
 	for {
 		if in.closed {
 			in.mu.Unlock()
-			return
+			return false
 		}
 		b := in.boxes[key]
 		if !internal && b != nil && b.len() > 0 &&
 			(b.len() >= in.cfg.AgentRecords || b.bytes+size > in.cfg.AgentBytes) {
 			in.mu.Unlock()
 			in.refuse(key.id, it)
-			return
+			return false
 		}
 		if internal || in.count == 0 || (in.count < in.cfg.MaxRecords && in.bytes+size <= in.cfg.MaxBytes) {
 			break
@@ -275,9 +285,10 @@ func (in *intake) put(key boxKey, it item, internal bool) {
 	in.mu.Unlock()
 	if !start.IsZero() {
 		if h, ok := in.c.cfg.hooks.(IntakeHooks); ok {
-			h.IntakeWaited(it.r.kind, time.Since(start))
+			h.IntakeWaited(it.kind(), time.Since(start))
 		}
 	}
+	return true
 }
 
 // idle reports whether the mailbox key has nothing waiting or being
@@ -307,11 +318,11 @@ func (in *intake) refuse(key string, it item) {
 	in.refused.Add(1)
 	now := time.Now().UnixNano()
 	if last := in.lastLog.Load(); now-last >= int64(time.Second) && in.lastLog.CompareAndSwap(last, now) {
-		in.c.log.Warn("agent past its intake share: record refused unanswered", "agent", key, "mtp", it.r.kind,
+		in.c.log.Warn("agent past its intake share: record refused unanswered", "agent", key, "mtp", it.kind(),
 			"size", it.size, "refused_total", in.refused.Load())
 	}
 	if h, ok := in.c.cfg.hooks.(IntakeHooks); ok {
-		h.RecordRefused(key, it.r.kind, int(it.size))
+		h.RecordRefused(key, it.kind(), int(it.size))
 	}
 }
 
@@ -389,6 +400,12 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 	if c.cfg.hooks != nil {
 		_ = c.safely("Hooks.RecordReceived", func() error { c.cfg.hooks.RecordReceived(r.kind, len(in.Data)); return nil })
 	}
+	// Another process's envelope (a forwarded notification, or the
+	// verdict on one): a verdict is taken here, a notification goes to
+	// its agent's mailbox (cluster.accept).
+	if c.cl != nil && c.cl.intercept(r, in) {
+		return
+	}
 	key := in.PeerID
 	to, from, err := record.PeekIDs(in.Data)
 	switch {
@@ -448,6 +465,8 @@ func (c *Controller) answerInline(r *route, in mtp.Inbound) bool {
 // handleItem handles one delivery from a mailbox, on a worker.
 func (c *Controller) handleItem(key boxKey, it item) {
 	switch {
+	case it.fwd != nil:
+		c.deliver(*it.fwd)
 	case it.ev != nil:
 		c.handlePeerEvent(it.r, *it.ev)
 	case it.payload != nil:

@@ -87,6 +87,14 @@ func (c *Controller) Notifications(ctx context.Context, buffer int) iter.Seq2[*N
 	}
 }
 
+type inboundNotify struct {
+	n         *Notification
+	a         *agentState
+	inSession bool
+	m         *uspmsg.Msg     // the Notify as received, for forwarding (cluster.go)
+	done      func(err error) // set for a notification forwarded by another process: gets the verdict
+}
+
 // handleNotify runs on the agent's intake worker: it recognises
 // retransmissions, runs the handlers and answers. A msg_id counts as seen
 // only once a handler got it, so a notification that was queued, refused
@@ -106,9 +114,13 @@ func (c *Controller) handleNotify(a *agentState, m *uspmsg.Msg, inSession bool) 
 	if ob, ok := nt.Notification.(*msg.OnBoardRequest); ok {
 		c.agentSupports(a.id, ob.AgentSupportedProtocolVersions)
 	}
-	// Only this agent's worker touches its window: no lock.
 	d := c.digest(id)
+	c.mu.Lock() // the cluster's forwarding touches the window too
 	seen, acked := a.dups.lookup(d)
+	if !seen {
+		a.dups.record(d, false, c.cfg.dupWindow)
+	}
+	c.mu.Unlock()
 	if seen && acked {
 		c.log.Debug("notification retransmitted after it was answered", "agent", a.id, "msg_id", id)
 		if nt.SendResp {
@@ -116,10 +128,7 @@ func (c *Controller) handleNotify(a *agentState, m *uspmsg.Msg, inSession bool) 
 		}
 		return
 	}
-	if !seen {
-		a.dups.record(d, false, c.cfg.dupWindow)
-	}
-	c.deliver(a, &Notification{
+	c.deliver(inboundNotify{a: a, inSession: inSession, m: m, n: &Notification{
 		AgentID:        a.id,
 		MsgID:          id,
 		SubscriptionID: nt.SubscriptionID,
@@ -127,12 +136,16 @@ func (c *Controller) handleNotify(a *agentState, m *uspmsg.Msg, inSession bool) 
 		Body:           nt.Notification,
 		Duplicate:      seen,
 		Received:       time.Now(),
-	}, inSession)
+	}})
 }
 
 // deliver runs the handlers for one notification and answers it when they
 // all accepted it.
-func (c *Controller) deliver(a *agentState, n *Notification, inSession bool) {
+func (c *Controller) deliver(in inboundNotify) {
+	if c.cl != nil && c.cl.route(in) {
+		return
+	}
+	n := in.n
 	var failed error
 	for _, h := range c.handlers.list() {
 		if err := callHandler(c.ctx, h, n); err != nil {
@@ -149,11 +162,20 @@ func (c *Controller) deliver(a *agentState, n *Notification, inSession bool) {
 	}
 	if failed != nil {
 		c.log.Info("notification not accepted; leaving it unanswered", "agent", n.AgentID, "msg_id", n.MsgID, "err", failed)
+		if in.done != nil {
+			in.done(failed)
+		}
 		return
 	}
-	a.dups.record(c.digest(n.MsgID), true, c.cfg.dupWindow)
+	c.mu.Lock()
+	in.a.dups.record(c.digest(n.MsgID), true, c.cfg.dupWindow)
+	c.mu.Unlock()
+	if in.done != nil {
+		in.done(nil) // the process that received it answers the agent
+		return
+	}
 	if n.SendResp {
-		c.reply(a, msg.NotifyResp{SubscriptionID: n.SubscriptionID}.Build(n.MsgID), inSession)
+		c.reply(in.a, msg.NotifyResp{SubscriptionID: n.SubscriptionID}.Build(n.MsgID), in.inSession)
 	}
 }
 

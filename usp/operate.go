@@ -31,6 +31,8 @@ type Operation struct {
 	once        sync.Once
 	out         map[string]string
 	err         error
+	started     time.Time
+	restored    bool // loaded from the store, started by a previous run
 }
 
 type opKey struct{ agent, key string }
@@ -77,9 +79,9 @@ func (a *Agent) StartOperation(ctx context.Context, command string, args map[str
 		return nil, fmt.Errorf("%w: Start needs one command, not a wildcard or search path: %q (use Operate)", ErrInvalidRequest, command)
 	}
 	if cfg.commandKey == "" {
-		cfg.commandKey = "gousp-" + msg.NewID()
+		cfg.commandKey = a.c.newKey()
 	}
-	op := &Operation{c: a.c, agent: a.id, command: command, commandKey: cfg.commandKey, done: make(chan struct{})}
+	op := &Operation{c: a.c, agent: a.id, command: command, commandKey: cfg.commandKey, done: make(chan struct{}), started: time.Now()}
 	key := opKey{a.id, cfg.commandKey}
 	a.c.mu.Lock()
 	if a.c.closed {
@@ -132,6 +134,7 @@ func (a *Agent) StartOperation(ctx context.Context, command string, args map[str
 		op.mu.Lock()
 		op.requestPath = res.RequestObjPath
 		op.mu.Unlock()
+		a.c.live.opStarted(ctx, op)
 		return op, nil
 	default:
 		a.c.dropOperation(key, op)
@@ -198,6 +201,7 @@ func (op *Operation) finish(out map[string]string, err error) {
 	op.once.Do(func() {
 		op.out, op.err = out, err
 		close(op.done)
+		op.c.live.opEnded(op, err)
 	})
 }
 

@@ -26,6 +26,10 @@ type config struct {
 	session        *SessionConfig
 	hooks          Hooks
 	autoProtocol   bool
+	live           LivenessConfig
+	store          Store
+	cluster        *Cluster
+	stateHandlers  []func(StateChange)
 	negotiations   int
 	movePolicy     MovePolicy
 	moveConfigured bool

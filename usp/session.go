@@ -91,6 +91,7 @@ type session struct {
 
 // inflight is a request sent in the session whose answer is awaited.
 type inflight struct {
+	session uint64 // session_id it was sent in
 	seq     uint64 // sequence_id of its last record
 	payload []byte // the message, to send again without session context (Fallback)
 }
@@ -164,11 +165,18 @@ func (s *session) send(ctx context.Context, msgID string, payload []byte) error 
 		return fmt.Errorf("%w with %s: %w", ErrSessionFailed, s.a.id, err)
 	}
 	if msgID != "" {
+		last := recs[len(recs)-1].GetSessionContext()
 		s.c.mu.Lock()
 		if s.c.pending[msgID] != nil {
-			s.inflight[msgID] = inflight{seq: recs[len(recs)-1].GetSessionContext().GetSequenceId(), payload: payload}
+			s.inflight[msgID] = inflight{session: last.GetSessionId(), seq: last.GetSequenceId(), payload: payload}
 		}
 		s.c.mu.Unlock()
+		if s.s.Stats().SessionID != last.GetSessionId() {
+			// The session failed between Wrap and now, and fail may
+			// have run before the request was recorded as in flight:
+			// its records belong to a session that is over.
+			return fmt.Errorf("%w with %s: session %d ended before the request left", ErrSessionFailed, s.a.id, last.GetSessionId())
+		}
 	}
 	return s.sendRecords(ctx, recs)
 }
@@ -191,12 +199,30 @@ func (s *session) sendRecords(ctx context.Context, recs []*usprecord.Record) err
 // fail fails the calls waiting on the agent with a session error, after
 // the session restarted or gave up: their requests or answers were lost
 // with it.
+//
+// Only the calls whose requests went in a session that is over fail: by
+// the time fail runs the session has restarted, and a call made since then
+// (as soon as the messages the failure still delivered answered the call
+// before it) is in the new session and goes on waiting.
 func (s *session) fail(err error) {
+	current := s.s.Stats().SessionID
+	var lost []*pending
 	s.c.mu.Lock()
-	clear(s.inflight)
+	for id, f := range s.inflight {
+		if f.session == current {
+			continue
+		}
+		delete(s.inflight, id)
+		if p := s.c.pending[id]; p != nil && p.agent == s.a.id {
+			lost = append(lost, p)
+			delete(s.c.pending, id)
+		}
+	}
 	s.c.mu.Unlock()
-	id := s.a.id
-	s.c.failPending(func(p *pending) bool { return p.agent == id }, fmt.Errorf("%w with %s: %w", ErrSessionFailed, id, err))
+	err = fmt.Errorf("%w with %s: %w", ErrSessionFailed, s.a.id, err)
+	for _, p := range lost {
+		p.finish(nil, err)
+	}
 }
 
 // handleSessionRecord handles a SessionContext record from an agent.
@@ -453,11 +479,13 @@ func (s *session) dueLocked() bool {
 	waiting := false
 	for id, f := range s.inflight {
 		switch {
-		case s.c.pending[id] == nil || f.seq < st.Acknowledged:
-			delete(s.inflight, id) // answered, given up, or delivered
-		default:
+		case s.c.pending[id] == nil:
+			delete(s.inflight, id) // answered or given up
+		case f.session == st.SessionID && f.seq >= st.Acknowledged:
 			waiting = true
 		}
+		// Delivered, or in a session that is over: nothing to resend,
+		// but kept so that a failure of its session fails the call.
 	}
 	gap := st.OutOfOrder > 0 || st.Reassembling > 0
 	if progressed || !(waiting || gap) {

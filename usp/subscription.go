@@ -76,7 +76,7 @@ func (a *Agent) Subscribe(ctx context.Context, spec SubscriptionSpec) (*Subscrip
 		return nil, fmt.Errorf("%w: a subscription needs NotifType and ReferenceList", ErrInvalidRequest)
 	}
 	if spec.ID == "" {
-		spec.ID = "gousp-" + msg.NewID()
+		spec.ID = a.c.newKey()
 	}
 	if spec.Buffer <= 0 {
 		spec.Buffer = 64
@@ -125,6 +125,7 @@ func (a *Agent) Subscribe(ctx context.Context, spec SubscriptionSpec) (*Subscrip
 		s.end(err)
 		return nil, fmt.Errorf("usp: subscribing on %s: %w", a.id, err)
 	}
+	a.c.live.subscribed(ctx, s, spec)
 	return s, nil
 }
 
@@ -212,6 +213,7 @@ func (s *Subscription) Unsubscribe(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("usp: deleting %s on %s: %w", s.path, s.agent, err)
 	}
+	s.c.live.unsubscribed(ctx, s)
 	return resp.Err()
 }
 

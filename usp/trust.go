@@ -263,6 +263,7 @@ func (c *Controller) evictable(a *agentState) bool {
 // forget removes a learned agent. Called with c.mu held.
 func (c *Controller) forget(a *agentState) {
 	delete(c.agents, a.id)
+	c.live.forget(a.id)
 	c.learned--
 	c.log.Debug("forgetting agent", "agent", a.id, "last_seen", a.lastSeen)
 }

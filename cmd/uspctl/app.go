@@ -127,7 +127,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.AddCommand(
 		a.getCommand(), a.setCommand(), a.addCommand(), a.deleteCommand(), a.operateCommand(),
 		a.gsdmCommand(), a.instancesCommand(), a.protoCommand(), a.listenCommand(), a.agentsCommand(),
-		a.decodeCommand(),
+		a.decodeCommand(), a.conformCommand(),
 	)
 	return root
 }

@@ -15,7 +15,7 @@
 //	uspctl instances PATH... [--first-level-only]
 //	uspctl proto
 //	uspctl listen [--count N] [--for D] [--subscribe TYPE=PATH[,PATH]] [--notif-retry]
-//	uspctl agents [--for D]
+//	uspctl agents [--for D] [--watch] [--heartbeat D] [--probe D] [--state S] [--prefix P] [--store FILE]
 //	uspctl decode [FILE|-] [--hex] [--msg]
 //	uspctl encode REQUEST ARGS... | --json FILE [--to ID] [--msg-id ID] [--hex] [--msg] [--out FILE]
 //	uspctl send [FILE|-] [--hex] [--no-wait]

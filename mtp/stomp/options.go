@@ -28,6 +28,7 @@ type Option func(*config) error
 
 type config struct {
 	destination    string
+	replyDest      string
 	user, pass     string
 	hasCreds       bool
 	host           string
@@ -52,6 +53,23 @@ func WithDestination(dest string) Option {
 			return err
 		}
 		c.destination = dest
+		return nil
+	}
+}
+
+// WithReplyDestination makes the transport subscribe to a second
+// destination, its own, and name it in reply-to-dest, so that answers to
+// what it sends come back to this process while the [WithDestination]
+// one is shared: several controller processes consuming one queue
+// compete for its messages (RabbitMQ's competing consumers), the way
+// MQTT's shared subscriptions spread them. Give each process its own,
+// e.g. /queue/usp-controller.<process>.
+func WithReplyDestination(dest string) Option {
+	return func(c *config) error {
+		if err := checkDestination(dest); err != nil {
+			return err
+		}
+		c.replyDest = dest
 		return nil
 	}
 }

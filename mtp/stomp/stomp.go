@@ -208,6 +208,7 @@ func (t *Transport) Start(ctx context.Context, h mtp.Handler) error {
 type session struct {
 	conn  *gostomp.Conn
 	sub   *gostomp.Subscription
+	reply *gostomp.Subscription // WithReplyDestination's, or nil
 	dest  string
 	guard *frameGuard
 	w     *writeguard.Conn
@@ -346,13 +347,23 @@ func (t *Transport) connect() (*session, error) {
 		return nil, fmt.Errorf("stomp: subscribe %s: %w", dest, err)
 	}
 	s := &session{conn: conn, sub: sub, dest: dest, guard: gc.g, w: wg}
+	// With a reply destination of its own, this process gets the answers
+	// to what it sends there, while dest is shared with other processes.
+	local := dest
+	if rd := t.cfg.replyDest; rd != "" {
+		if s.reply, err = conn.Subscribe(rd, gostomp.AckAuto); err != nil {
+			_ = conn.MustDisconnect()
+			return nil, fmt.Errorf("stomp: subscribe %s: %w", rd, err)
+		}
+		local = rd
+	}
 	t.mu.Lock()
-	t.conn, t.dest, t.lastErr, t.w = conn, dest, nil, wg
+	t.conn, t.dest, t.lastErr, t.w = conn, local, nil, wg
 	t.mu.Unlock()
 	t.state.Store(int32(mtp.Connected))
-	t.log.Debug("connected", "destination", dest, "server", conn.Server(), "version", conn.Version())
+	t.log.Debug("connected", "destination", dest, "reply_destination", local, "server", conn.Server(), "version", conn.Version())
 	if !t.closing.Load() {
-		t.h.HandleEvent(mtp.Event{Kind: mtp.Up, Local: mtp.Address{MTP: Kind, To: dest}})
+		t.h.HandleEvent(mtp.Event{Kind: mtp.Up, Local: mtp.Address{MTP: Kind, To: local}})
 	}
 	t.firstUpOnce.Do(func() { close(t.firstUp) })
 	return s, nil
@@ -372,23 +383,30 @@ func heartBeatSlack(recv time.Duration) time.Duration {
 // down; it returns why it ended.
 func (t *Transport) serve(s *session) error {
 	var reason error
+	var replies chan *gostomp.Message // nil, never ready, without a reply destination
+	if s.reply != nil {
+		replies = s.reply.C
+	}
 loop:
 	for {
+		var m *gostomp.Message
+		var ok bool
 		select {
-		case m, ok := <-s.sub.C:
-			if !ok {
-				reason = errConnectionLost
-				break loop
-			}
-			if m.Err != nil {
-				reason = describe(m, s.guard.sawError.Load())
-				break loop
-			}
-			t.deliver(m)
+		case m, ok = <-s.sub.C:
+		case m, ok = <-replies:
 		case <-t.ctx.Done():
 			t.shutdown(s)
 			return nil
 		}
+		if !ok {
+			reason = errConnectionLost
+			break loop
+		}
+		if m.Err != nil {
+			reason = describe(m, s.guard.sawError.Load())
+			break loop
+		}
+		t.deliver(m)
 	}
 	t.mu.Lock()
 	t.conn = nil
@@ -454,11 +472,19 @@ func (t *Transport) shutdown(s *session) {
 func (t *Transport) drain(s *session) {
 	timer := time.NewTimer(drainWait)
 	defer timer.Stop()
-	for {
+	subs, replies := s.sub.C, (chan *gostomp.Message)(nil)
+	if s.reply != nil {
+		replies = s.reply.C
+	}
+	for subs != nil || replies != nil {
 		select {
-		case _, ok := <-s.sub.C:
+		case _, ok := <-subs:
 			if !ok {
-				return
+				subs = nil
+			}
+		case _, ok := <-replies:
+			if !ok {
+				replies = nil
 			}
 		case <-timer.C:
 			t.log.Warn("subscription did not close after the connection ended")

@@ -50,7 +50,8 @@ type Agent struct {
 	runCtx  context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
-	stopped chan struct{} // closed when the worker ends
+	stopped chan struct{} // closed once Close has seen the last job end
+	per     periodicState
 
 	mu      sync.Mutex
 	state   int
@@ -116,7 +117,7 @@ func NewAgent(endpointID string, opts ...Option) (*Agent, error) {
 	a := &Agent{
 		id: endpointID, cfg: cfg, model: cfg.model, log: cfg.log.With("agent", endpointID),
 		learned: map[string]route{}, subRoutes: map[string]route{}, sessions: map[string]agentSession{}, counters: map[string]int{}, pending: map[string]*pendingNotify{},
-		queue: jobQueue{signal: make(chan struct{}, 1)}, stopped: make(chan struct{}),
+		stopped: make(chan struct{}),
 	}
 	a.faults = &Faults{a: a}
 	for _, t := range cfg.transports {
@@ -183,7 +184,13 @@ func (a *Agent) Start(ctx context.Context) error {
 	m.factoryDue = true // the snapshot is taken before the first change
 	m.mu.Unlock()
 
-	go a.worker()
+	a.queue.mu.Lock()
+	a.queue.started = true
+	a.startWorkerLocked()
+	a.queue.mu.Unlock()
+	a.per.mu.Lock()
+	a.per.t.Store(time.AfterFunc(0, a.periodicTick)) // read the settings at once
+	a.per.mu.Unlock()
 	if a.cfg.session != nil && a.cfg.session.RetryInterval > 0 && !a.cfg.session.Reference {
 		a.wg.Add(1)
 		go a.sessionRetries(a.cfg.session.RetryInterval)
@@ -237,13 +244,26 @@ func (a *Agent) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	a.queue.mu.Lock()
+	a.queue.closed = true
+	working := a.queue.done
+	a.queue.mu.Unlock()
+	a.per.mu.Lock() // waits for a Periodic! check under way
+	a.per.closed = true
+	if t := a.per.t.Load(); t != nil {
+		t.Stop()
+	}
+	a.per.mu.Unlock()
 	a.cancel()
 	if started {
-		select {
-		case <-a.stopped:
-		case <-ctx.Done():
-			errs = append(errs, ctx.Err())
+		if working != nil {
+			select {
+			case <-working:
+			case <-ctx.Done():
+				errs = append(errs, ctx.Err())
+			}
 		}
+		close(a.stopped)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -265,28 +285,49 @@ func (a *Agent) Close(ctx context.Context) error {
 // jobQueue is an unbounded FIFO of work for the agent's single worker, so
 // that transports never block on the agent and everything the agent does
 // happens in one order: a request's response before the notifications it
-// causes.
+// causes. The worker goroutine exists only while there is work: an idle
+// agent in a fleet of thousands would otherwise hold a goroutine stack for
+// nothing.
 type jobQueue struct {
-	mu     sync.Mutex
-	jobs   []func()
-	signal chan struct{}
+	mu      sync.Mutex
+	jobs    []func()
+	started bool          // Start has set runCtx: a worker may run
+	closed  bool          // Close has begun: no new worker
+	done    chan struct{} // non-nil while a worker runs; closed when it ends
 }
 
 func (a *Agent) enqueue(job func()) {
 	q := &a.queue
 	q.mu.Lock()
-	q.jobs = append(q.jobs, job)
-	q.mu.Unlock()
-	select {
-	case q.signal <- struct{}{}:
-	default:
+	defer q.mu.Unlock()
+	if q.closed {
+		return // the worker would have dropped it too
 	}
+	q.jobs = append(q.jobs, job)
+	a.startWorkerLocked()
 }
 
-func (q *jobQueue) pop() func() {
+// startWorkerLocked starts a worker if there is work and none runs. The
+// caller holds a.queue.mu.
+func (a *Agent) startWorkerLocked() {
+	q := &a.queue
+	if q.done != nil || !q.started || q.closed || len(q.jobs) == 0 {
+		return
+	}
+	q.done = make(chan struct{})
+	go a.worker(q.done)
+}
+
+// next hands the worker its next job, or nil after marking the worker
+// gone when there is none left or the agent is closing.
+func (q *jobQueue) next(stop context.Context) func() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.jobs) == 0 {
+	if len(q.jobs) == 0 || stop.Err() != nil {
+		if len(q.jobs) == 0 {
+			q.jobs = nil // let an idle agent drop the grown backing array
+		}
+		q.done = nil
 		return nil
 	}
 	j := q.jobs[0]
@@ -295,20 +336,10 @@ func (q *jobQueue) pop() func() {
 	return j
 }
 
-func (a *Agent) worker() {
-	defer close(a.stopped)
-	for {
-		select {
-		case <-a.runCtx.Done():
-			return
-		case <-a.queue.signal:
-		}
-		for j := a.queue.pop(); j != nil; j = a.queue.pop() {
-			if a.runCtx.Err() != nil {
-				return
-			}
-			j()
-		}
+func (a *Agent) worker(done chan struct{}) {
+	defer close(done)
+	for j := a.queue.next(a.runCtx); j != nil; j = a.queue.next(a.runCtx) {
+		j()
 	}
 }
 
@@ -404,7 +435,7 @@ func (a *Agent) routeTo(endpointID string) (route, bool) {
 // subscription it belongs to was created from, else the controller's
 // route.
 func (a *Agent) routeFor(to, subPath string) (route, bool) {
-	if subPath != "" {
+	if subPath != "" && !a.cfg.notifyToCtrl {
 		a.mu.Lock()
 		r, ok := a.subRoutes[subPath]
 		a.mu.Unlock()
@@ -558,7 +589,7 @@ func (a *Agent) seed() {
 	if p := la.def.param("EndpointID"); p != nil {
 		la.setVal("EndpointID", a.id)
 	}
-	if t := la.tables["MTP"]; t != nil && len(t.inst) == 0 {
+	if t := la.tables.get("MTP"); t != nil && len(t.inst) == 0 {
 		for _, b := range a.bindings {
 			proto := protocolName(b.t.Kind())
 			if proto == "" {
@@ -575,7 +606,7 @@ func (a *Agent) seed() {
 		if ctrl == nil || a.cfg.noBootSubs {
 			continue
 		}
-		subs := la.tables["Subscription"]
+		subs := la.tables.get("Subscription")
 		if subs == nil {
 			continue
 		}
@@ -628,7 +659,7 @@ func (m *Model) controllerByID(id string) *objInst {
 	if la == nil {
 		return nil
 	}
-	t := la.tables["Controller"]
+	t := la.tables.get("Controller")
 	if t == nil {
 		return nil
 	}
@@ -647,12 +678,12 @@ func (m *Model) addController(id string, addr mtp.Address) *objInst {
 	if la == nil {
 		return nil
 	}
-	t := la.tables["Controller"]
+	t := la.tables.get("Controller")
 	if t == nil {
 		return nil
 	}
 	o := m.create(t, 0, filterParams(t.def, map[string]string{"EndpointID": id, "Enable": "true"}))
-	if mt := o.tables["MTP"]; mt != nil {
+	if mt := o.tables.get("MTP"); mt != nil {
 		if proto := protocolName(addr.MTP); proto != "" {
 			mo := m.create(mt, 0, filterParams(mt.def, map[string]string{"Protocol": proto, "Enable": "true"}))
 			switch addr.MTP {
@@ -669,7 +700,7 @@ func (m *Model) addController(id string, addr mtp.Address) *objInst {
 // loadInto sets a parameter of a single-instance child object, if the model
 // has it.
 func (m *Model) loadInto(o *objInst, child, param, value string) {
-	if c := o.single[child]; c != nil && c.def.param(param) != nil {
+	if c := o.single.get(child); c != nil && c.def.param(param) != nil {
 		c.setVal(param, value)
 	}
 }

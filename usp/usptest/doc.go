@@ -81,6 +81,10 @@
 // with [WithController] gets a Boot! subscription, as OB-USP-A's factory
 // configuration has) with Cause, CommandKey, FirmwareUpdated, Reason and the
 // ParameterMap of the controller's BootParameter entries.
+// Device.LocalAgent.Periodic! goes to each enabled controller every
+// PeriodicNotifInterval seconds of its Device.LocalAgent.Controller.{i}.
+// entry, to that controller's subscriptions only; changing the interval or
+// a reboot restarts the count, as on OB-USP-A.
 //
 // A notification is sent after the response of the request that caused it.
 // Its msg_id reads "<Type>-<UTC time>-<counter>". When the subscription's
@@ -149,7 +153,9 @@
 // # Concurrency
 //
 // The agent handles one request at a time, in arrival order, on a
-// goroutine of its own; asynchronous commands and notification retries run
-// on goroutines that [Agent.Close] stops and waits for. The [Model] and
+// goroutine of its own that exists only while there is work, and sends
+// Periodic! from a timer, so that an idle agent holds no goroutine;
+// asynchronous commands and notification retries run on goroutines that
+// [Agent.Close] stops and waits for. The [Model] and
 // the [Agent] are safe for concurrent use.
 package usptest

@@ -92,7 +92,7 @@ func (a *Agent) admit(from string, in mtp.Inbound) bool {
 	hasTable := false
 	m.write(func() {
 		la := m.instByPath("Device.LocalAgent.")
-		hasTable = la != nil && la.tables["Controller"] != nil
+		hasTable = la != nil && la.tables.get("Controller") != nil
 		if !hasTable {
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/gousp/gousp/datamodel"
 	"github.com/gousp/gousp/msg"
@@ -39,6 +40,19 @@ func messageErr(path string, err *msg.Error) *msg.Error {
 	}
 }
 
+// objectErr is the Error message for an Add or Delete (without
+// allow_partial) whose object path fails: TP-469 (1.4, 1.6, 1.26, 1.28)
+// wants the failed path in param_errs whatever the code. Set keeps
+// messageErr, which is what OB-USP-A answers (capture 30).
+func objectErr(path string, err *msg.Error) *msg.Error {
+	e := messageErr(path, err)
+	if len(e.ParamErrs) == 0 {
+		e = &msg.Error{Code: e.Code, Message: e.Message,
+			ParamErrs: []msg.ParamError{{Path: path, Code: e.Code, Message: e.Message}}}
+	}
+	return e
+}
+
 // paramsErr is the Error message for required parameters that failed
 // without allow_partial.
 func paramsErr(pes []msg.ParamError) *msg.Error {
@@ -59,6 +73,9 @@ func (m *Model) checkSet(o *objInst, name, value string) (*paramDef, *msg.Error)
 	}
 	if !p.Access.Writable() {
 		return nil, msg.Errorf(msg.CodeParamReadOnly, "parameter %s%s is read-only", o.path, name)
+	}
+	if p.WriteOnce {
+		return nil, msg.Errorf(msg.CodeParamReadOnly, "parameter %s%s is set only when the object is created", o.path, name)
 	}
 	if err := m.checkValue(o, p, value); err != nil {
 		return nil, err
@@ -190,7 +207,6 @@ func (a *Agent) handleAdd(orig origin, ad *uspmsg.Add) msg.Message {
 				u := undo[i]
 				if o := u.t.inst[u.n]; o != nil {
 					delete(u.t.inst, u.n)
-					m.unindex(o)
 				}
 				u.t.next = u.next
 			}
@@ -201,7 +217,7 @@ func (a *Agent) handleAdd(orig origin, ad *uspmsg.Add) msg.Message {
 			tables, err := m.addTargets(co.GetObjPath())
 			if err != nil {
 				if !partial {
-					fail = messageErr(co.GetObjPath(), err)
+					fail = objectErr(co.GetObjPath(), err)
 					return
 				}
 				res.Err = err
@@ -288,7 +304,10 @@ func (a *Agent) addValues(from string, t *table, settings []*uspmsg.Add_CreatePa
 			perr = m.checkValue(&objInst{path: t.path + "{i}."}, p, value)
 		}
 		if perr != nil {
-			if ps.GetRequired() {
+			// A writable unique key given a bad value fails the creation
+			// even when not required (TP-469 1.88).
+			badKey := p != nil && p.Access.Writable() && slices.ContainsFunc(t.def.uniqueKeys, func(k []string) bool { return slices.Contains(k, name) })
+			if ps.GetRequired() || badKey {
 				return nil, nil, &msg.ParamError{Path: t.path + "{i}." + name, Code: perr.Code, Message: perr.Message}
 			}
 			optional = append(optional, msg.ParamError{Path: name, Code: perr.Code, Message: perr.Message})
@@ -344,7 +363,7 @@ func (a *Agent) handleDelete(d *uspmsg.Delete) msg.Message {
 			}
 			if err != nil {
 				if !partial {
-					fail = messageErr(path, err)
+					fail = objectErr(path, err)
 					return
 				}
 				res.Err = err
@@ -358,7 +377,7 @@ func (a *Agent) handleDelete(d *uspmsg.Delete) msg.Message {
 			resp.Results = append(resp.Results, res)
 		}
 		for _, o := range doomed {
-			if m.index[o.path] == o { // not already gone with an ancestor
+			if m.instByPath(o.path) == o { // not already gone with an ancestor
 				m.remove(o)
 			}
 		}
@@ -415,7 +434,7 @@ func (a *Agent) handleInstances(g *uspmsg.GetInstances) msg.Message {
 func (m *Model) nested(o *objInst, first bool, found map[string]*objInst) {
 	for _, c := range o.def.children {
 		if c.multi {
-			t := o.tables[c.name]
+			t := o.tables.get(c.name)
 			if t == nil {
 				continue
 			}
@@ -425,7 +444,7 @@ func (m *Model) nested(o *objInst, first bool, found map[string]*objInst) {
 					m.nested(ci, false, found)
 				}
 			}
-		} else if ci := o.single[c.name]; ci != nil && !first {
+		} else if ci := o.single.get(c.name); ci != nil && !first {
 			m.nested(ci, false, found)
 		}
 	}
@@ -441,6 +460,11 @@ func (a *Agent) handleSupportedDM(g *uspmsg.GetSupportedDM) msg.Message {
 		res := msg.SupportedDMResult{Requested: path, DataModelInstURI: m.uri}
 		d, err := m.supportedDef(path)
 		if err != nil {
+			if o, ok := m.supportedElement(path, g); ok {
+				res.Objects = append(res.Objects, o)
+				resp.Results = append(resp.Results, res)
+				continue
+			}
 			res.Err = err
 			resp.Results = append(resp.Results, res)
 			continue
@@ -483,6 +507,27 @@ func (m *Model) supportedDef(path string) (*objDef, *msg.Error) {
 		return nil, invalidPath("path is invalid: %s", path)
 	}
 	return d, nil
+}
+
+// supportedElement answers a GetSupportedDM on one parameter, command or
+// event (USP 1.4; TP-469 1.105-1.107): its object's entry with only that
+// element.
+func (m *Model) supportedElement(path string, g *uspmsg.GetSupportedDM) (msg.SupportedObject, bool) {
+	i := strings.LastIndexByte(path, '.')
+	if i < 0 || i == len(path)-1 {
+		return msg.SupportedObject{}, false
+	}
+	d, err := m.supportedDef(path[:i+1])
+	if err != nil {
+		return msg.SupportedObject{}, false
+	}
+	name := path[i+1:]
+	o := describe(d, g)
+	o.Params = slices.DeleteFunc(o.Params, func(p msg.SupportedParam) bool { return p.Name != name })
+	o.Commands = slices.DeleteFunc(o.Commands, func(c msg.SupportedCommand) bool { return c.Name != name })
+	o.Events = slices.DeleteFunc(o.Events, func(e msg.SupportedEvent) bool { return e.Name != name })
+	o.UniqueKeySets = nil
+	return o, len(o.Params)+len(o.Commands)+len(o.Events) == 1
 }
 
 // describe gives the GetSupportedDM entry of one object, with what the

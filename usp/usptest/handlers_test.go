@@ -355,9 +355,10 @@ func TestAdd(t *testing.T) {
 			ssids: 6,
 		},
 		{
-			name:  "nested table of a missing parent",
-			add:   msg.Add{Objects: []msg.AddObject{{Path: "Device.IP.Interface.9.IPv4Address."}}},
-			want:  []string{"ERROR 7016"},
+			name: "nested table of a missing parent",
+			add:  msg.Add{Objects: []msg.AddObject{{Path: "Device.IP.Interface.9.IPv4Address."}}},
+			// TP-469 1.4: the failed object path is in param_errs.
+			want:  []string{"ERROR 7016 Device.IP.Interface.9.IPv4Address.:7016"},
 			ssids: 6,
 		},
 	}
@@ -501,9 +502,15 @@ func TestGetSupportedDM(t *testing.T) {
 	if o := res[1].GetSupportedObjs(); len(o) != 2 || o[0].GetSupportedObjPath() != "Device.IP.Interface.{i}." {
 		t.Errorf("instance path: %v", o)
 	}
-	for i, code := range []uint32{7026, 7026, 7026} {
-		if res[2+i].GetErrCode() != code {
-			t.Errorf("result %d: %d", 2+i, res[2+i].GetErrCode())
+	// USP 1.4 (TP-469 1.107): a parameter path gives its object with only
+	// that parameter.
+	if o := res[2].GetSupportedObjs(); res[2].GetErrCode() != 0 || len(o) != 1 || o[0].GetSupportedObjPath() != "Device.WiFi.SSID.{i}." ||
+		len(o[0].GetSupportedParams()) != 1 || o[0].GetSupportedParams()[0].GetParamName() != "SSID" || len(o[0].GetUniqueKeySets()) != 0 {
+		t.Errorf("parameter path: %d %v", res[2].GetErrCode(), o)
+	}
+	for i, code := range []uint32{7026, 7026} {
+		if res[3+i].GetErrCode() != code {
+			t.Errorf("result %d: %d", 3+i, res[3+i].GetErrCode())
 		}
 	}
 	// Flags off: objects only.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/gousp/gousp/datamodel"
 	"github.com/gousp/gousp/msg"
@@ -32,7 +33,6 @@ type Model struct {
 	mu       sync.RWMutex
 	root     *objDef
 	rootInst *objInst
-	index    map[string]*objInst // concrete object path -> instance
 	uri      string
 
 	// pending collects what changed while mu is held; write hands it to
@@ -69,13 +69,37 @@ type objInst struct {
 	def    *objDef
 	path   string // "Device.WiFi.SSID.1."
 	values map[string]string
-	single map[string]*objInst
-	tables map[string]*table
+	single singles // by def name; slices, not maps: an agent holds many small ones
+	tables tables
 	tbl    *table // the table holding this instance; nil for single objects
 	// sharedValues says that values is shared with a copy of this
 	// instance (another model's, or a FactoryReset snapshot) and must be
 	// copied before a write: see setVal.
 	sharedValues bool
+}
+
+// singles are an instance's single-instance child objects.
+type singles []*objInst
+
+func (s singles) get(name string) *objInst {
+	for _, c := range s {
+		if c.def.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// tables are an instance's child tables.
+type tables []*table
+
+func (ts tables) get(name string) *table {
+	for _, t := range ts {
+		if t.def.name == name {
+			return t
+		}
+	}
+	return nil
 }
 
 // setVal sets a parameter's value, copying values first if it is shared.
@@ -92,7 +116,7 @@ type table struct {
 	def  *objDef
 	path string // "Device.WiFi.SSID."
 	next uint32
-	inst map[uint32]*objInst
+	inst map[uint32]*objInst // nil while empty: most tables of a simulated agent stay so
 }
 
 func (t *table) sorted() []*objInst {
@@ -123,6 +147,7 @@ type change struct {
 	keys   map[string]string // chCreated: unique keys; chEvent / chOpComplete: arguments
 	cmdKey string            // chOpComplete
 	err    *msg.Error        // chOpComplete failure
+	to     string            // if set, only this controller is told (Periodic!)
 }
 
 // host is what the model needs from the agent serving it, for the commands
@@ -135,7 +160,7 @@ type host interface {
 
 // NewModel returns a model with the root object "Device." and nothing else.
 func NewModel() *Model {
-	m := &Model{uri: DefaultDataModelURI, index: map[string]*objInst{}, clock: time.Now}
+	m := &Model{uri: DefaultDataModelURI, clock: time.Now}
 	m.root = &objDef{name: "Device", path: "Device."}
 	m.rootInst = m.newInst(m.root, "Device.")
 	m.started = m.clock()
@@ -169,13 +194,12 @@ func (m *Model) emit(c change) {
 }
 
 // newInst creates an instance of d at path with default values, its
-// single-instance children and empty tables, and indexes it.
+// single-instance children and empty tables.
 func (m *Model) newInst(d *objDef, path string) *objInst {
 	o := &objInst{def: d, path: path, values: make(map[string]string, len(d.params))}
 	for _, p := range d.params {
 		o.values[p.name] = p.Default
 	}
-	m.index[path] = o
 	for _, c := range d.children {
 		m.addChild(o, c)
 	}
@@ -184,16 +208,20 @@ func (m *Model) newInst(d *objDef, path string) *objInst {
 
 func (m *Model) addChild(o *objInst, c *objDef) {
 	if c.multi {
-		if o.tables == nil {
-			o.tables = map[string]*table{}
+		t := &table{def: c, path: o.path + c.name + ".", next: 1}
+		if i := slices.IndexFunc(o.tables, func(x *table) bool { return x.def.name == c.name }); i >= 0 {
+			o.tables[i] = t
+		} else {
+			o.tables = append(o.tables, t)
 		}
-		o.tables[c.name] = &table{def: c, path: o.path + c.name + ".", next: 1, inst: map[uint32]*objInst{}}
 		return
 	}
-	if o.single == nil {
-		o.single = map[string]*objInst{}
+	ci := m.newInst(c, o.path+c.name+".")
+	if i := slices.IndexFunc(o.single, func(x *objInst) bool { return x.def.name == c.name }); i >= 0 {
+		o.single[i] = ci
+	} else {
+		o.single = append(o.single, ci)
 	}
-	o.single[c.name] = m.newInst(c, o.path+c.name+".")
 }
 
 // materialize adds a newly defined child object to every existing instance
@@ -216,10 +244,10 @@ func (m *Model) instancesOf(d *objDef) []*objInst {
 	var out []*objInst
 	for _, p := range m.instancesOf(d.parent) {
 		if d.multi {
-			if t := p.tables[d.name]; t != nil {
+			if t := p.tables.get(d.name); t != nil {
 				out = append(out, t.sorted()...)
 			}
-		} else if c := p.single[d.name]; c != nil {
+		} else if c := p.single.get(d.name); c != nil {
 			out = append(out, c)
 		}
 	}
@@ -250,7 +278,7 @@ func (m *Model) computeDefaults(d *objDef) {
 		if tname, ok := strings.CutSuffix(p.name, "NumberOfEntries"); ok {
 			if c := d.child(tname); c != nil && c.multi {
 				p.compute = func(_ *Model, o *objInst) string {
-					if t := o.tables[tname]; t != nil {
+					if t := o.tables.get(tname); t != nil {
 						return strconv.Itoa(len(t.inst))
 					}
 					return "0"
@@ -269,25 +297,36 @@ func (m *Model) computeDefaults(d *objDef) {
 }
 
 // instByPath returns the instance at a concrete object path, with or
-// without its trailing dot.
+// without its trailing dot. It walks the tree rather than keeping an index
+// of paths: a simulated agent's tree is a few levels deep, and an index
+// would cost each of thousands of agents a map.
 func (m *Model) instByPath(path string) *objInst {
-	if !strings.HasSuffix(path, ".") {
-		path += "."
+	rest := strings.TrimSuffix(path, ".")
+	o := m.rootInst
+	seg, rest, more := strings.Cut(rest, ".")
+	if o == nil || seg != o.def.name {
+		return nil
 	}
-	return m.index[path]
-}
-
-// unindex forgets o and everything below it, and returns their paths.
-func (m *Model) unindex(o *objInst) {
-	delete(m.index, o.path)
-	for _, c := range o.single {
-		m.unindex(c)
-	}
-	for _, t := range o.tables {
-		for _, c := range t.inst {
-			m.unindex(c)
+	for more {
+		seg, rest, more = strings.Cut(rest, ".")
+		if t := o.tables.get(seg); t != nil {
+			if !more {
+				return nil // a table, not an instance
+			}
+			seg, rest, more = strings.Cut(rest, ".")
+			n, err := strconv.ParseUint(seg, 10, 32)
+			if err != nil || seg[0] == '0' {
+				return nil // instance numbers are written without leading zeros
+			}
+			o = t.inst[uint32(n)]
+		} else {
+			o = o.single.get(seg)
+		}
+		if o == nil {
+			return nil
 		}
 	}
+	return o
 }
 
 // lookupRel gives the value and type of a parameter named relative to an
@@ -310,7 +349,7 @@ func (m *Model) lookupRel(o *objInst, rel string) (string, datamodel.ValueType, 
 			}
 			continue
 		}
-		if o = o.single[name]; o == nil {
+		if o = o.single.get(name); o == nil {
 			return "", 0, false
 		}
 	}
@@ -458,6 +497,10 @@ func (m *Model) checkValue(o *objInst, p *paramDef, value string) *msg.Error {
 	if err := datamodel.ValidateValue(p.Type, value); err != nil {
 		return msg.Errorf(msg.CodeInvalidType, "%s: expected %s (got %q)", full, p.Type, value)
 	}
+	if p.name == "Alias" && value != "" && !unicode.IsLetter(rune(value[0])) {
+		// TR-181's Alias data type: the value starts with a letter.
+		return msg.Errorf(msg.CodeInvalidValue, "%s: an Alias starts with a letter (got %q)", full, value)
+	}
 	if len(p.Enum) > 0 {
 		items := []string{value}
 		if p.List {
@@ -525,7 +568,7 @@ func (m *Model) tableByPath(path string) (*table, *msg.Error) {
 		}
 		return nil, msg.Errorf(msg.CodeObjectNotFound, "object %s does not exist", parent)
 	}
-	t := o.tables[name]
+	t := o.tables.get(name)
 	if t == nil {
 		if o.def.child(name) != nil {
 			return nil, msg.Errorf(msg.CodeNotATable, "%s is not a table", path)
@@ -590,6 +633,9 @@ func (m *Model) create(t *table, n uint32, values map[string]string) *objInst {
 	maps.Copy(o.values, values)
 	if p := t.def.param("Alias"); p != nil && o.values["Alias"] == "" {
 		o.values["Alias"] = "cpe-" + strconv.FormatUint(uint64(n), 10)
+	}
+	if t.inst == nil {
+		t.inst = map[uint32]*objInst{}
 	}
 	t.inst[n] = o
 	if n >= t.next {
@@ -730,13 +776,33 @@ func (m *Model) remove(o *objInst) {
 	if parent == nil {
 		return
 	}
-	t := parent.tables[o.def.name]
+	t := parent.tables.get(o.def.name)
 	if t == nil {
 		return
 	}
 	delete(t.inst, seg.Instance)
-	m.unindex(o)
 	m.emit(change{kind: chDeleted, path: o.path})
+	if o.def.path == "Device.LocalAgent.Controller.{i}." {
+		m.removeSubscriptionsOf(o.path)
+	}
+}
+
+// removeSubscriptionsOf deletes the Subscriptions whose Recipient is a
+// deleted Controller: TR-181 has them go with it (TP-469 1.78).
+func (m *Model) removeSubscriptionsOf(ctrl string) {
+	la := m.instByPath("Device.LocalAgent.")
+	if la == nil {
+		return
+	}
+	subs := la.tables.get("Subscription")
+	if subs == nil {
+		return
+	}
+	for _, s := range subs.sorted() {
+		if r := s.values["Recipient"]; r != "" && strings.TrimSuffix(r, ".") == strings.TrimSuffix(ctrl, ".") {
+			m.remove(s)
+		}
+	}
 }
 
 // Instances returns the paths of the instances of a table
@@ -786,7 +852,7 @@ func (m *Model) load(path, value string) error {
 	}
 	for i := 1; i < p.Len()-1; i++ {
 		s := p.Segment(i)
-		if t := o.tables[s.Name]; t != nil {
+		if t := o.tables.get(s.Name); t != nil {
 			if i+1 >= p.Len()-1 || p.Segment(i+1).Kind != datamodel.SegInstance {
 				return invalidPath("%s: %s needs an instance number", path, s.Name)
 			}
@@ -802,7 +868,7 @@ func (m *Model) load(path, value string) error {
 			o = c
 			continue
 		}
-		c := o.single[s.Name]
+		c := o.single.get(s.Name)
 		if c == nil {
 			return invalidPath("%s is not in the supported data model", path)
 		}
@@ -836,15 +902,18 @@ func copyInst(o *objInst) *objInst {
 	}
 	c := &objInst{def: o.def, path: o.path, values: o.values, sharedValues: true}
 	if o.single != nil {
-		c.single = make(map[string]*objInst, len(o.single))
+		c.single = make(singles, len(o.single))
 		for k, v := range o.single {
 			c.single[k] = copyInst(v)
 		}
 	}
 	if o.tables != nil {
-		c.tables = make(map[string]*table, len(o.tables))
+		c.tables = make(tables, len(o.tables))
 		for k, t := range o.tables {
-			nt := &table{def: t.def, path: t.path, next: t.next, inst: make(map[uint32]*objInst, len(t.inst))}
+			nt := &table{def: t.def, path: t.path, next: t.next}
+			if len(t.inst) > 0 {
+				nt.inst = make(map[uint32]*objInst, len(t.inst))
+			}
 			for n, v := range t.inst {
 				ci := copyInst(v)
 				ci.tbl = nt
@@ -859,34 +928,14 @@ func copyInst(o *objInst) *objInst {
 // restore replaces the instances with a copy of s, silently.
 func (m *Model) restore(s snapshot) {
 	m.rootInst = copyInst(s.root)
-	m.reindex()
-}
-
-// reindex rebuilds the index of concrete object paths.
-func (m *Model) reindex() {
-	m.index = make(map[string]*objInst, len(m.index))
-	var walk func(o *objInst)
-	walk = func(o *objInst) {
-		m.index[o.path] = o
-		for _, c := range o.single {
-			walk(c)
-		}
-		for _, t := range o.tables {
-			for _, c := range t.inst {
-				walk(c)
-			}
-		}
-	}
-	walk(m.rootInst)
 }
 
 // cloneShared returns a new model with m's instances and values, sharing
 // m's schema (read-only until [Model.ownSchema]) and values (copied on
 // write). m must not change any more: it is a template.
 func (m *Model) cloneShared() *Model {
-	c := &Model{root: m.root, uri: m.uri, clock: time.Now, sharedSchema: true, index: make(map[string]*objInst, len(m.index))}
+	c := &Model{root: m.root, uri: m.uri, clock: time.Now, sharedSchema: true}
 	c.rootInst = copyInst(m.rootInst)
-	c.reindex()
 	c.started = c.clock()
 	return c
 }

@@ -273,3 +273,42 @@ func TestInstanceNumbers(t *testing.T) {
 		t.Errorf("after the last number: %q %v", p, err)
 	}
 }
+
+// TestInstByPath checks the tree walk that replaced the path index: only
+// concrete object paths, written canonically, name an instance.
+func TestInstByPath(t *testing.T) {
+	m := DefaultModel()
+	for path, want := range map[string]string{
+		"Device.":                   "Device.",
+		"Device":                    "Device.",
+		"Device.DeviceInfo":         "Device.DeviceInfo.",
+		"Device.WiFi.SSID.1.":       "Device.WiFi.SSID.1.",
+		"Device.WiFi.SSID.1":        "Device.WiFi.SSID.1.",
+		"Device.WiFi.SSID.":         "", // a table
+		"Device.WiFi.SSID.01.":      "",
+		"Device.WiFi.SSID.+1.":      "",
+		"Device.WiFi.SSID.999.":     "",
+		"Device.WiFi.SSID.1.Nope.":  "",
+		"Device..WiFi.":             "",
+		"Device.DeviceInfo.Serial.": "",
+		"Other.":                    "",
+		"":                          "",
+	} {
+		got := ""
+		if o := m.instByPath(path); o != nil {
+			got = o.path
+		}
+		if got != want {
+			t.Errorf("instByPath(%q) = %q, want %q", path, got, want)
+		}
+	}
+	if _, err := m.AddInstance("Device.WiFi.SSID.", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.DeleteInstance("Device.WiFi.SSID.1."); err != nil {
+		t.Fatal(err)
+	}
+	if o := m.instByPath("Device.WiFi.SSID.1."); o != nil {
+		t.Errorf("deleted instance still found: %s", o.path)
+	}
+}

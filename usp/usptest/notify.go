@@ -31,6 +31,9 @@ func (a *Agent) onChanges(chs []change) {
 	if a.running() != nil {
 		return
 	}
+	if controllerChanged(chs) {
+		a.wakePeriodic()
+	}
 	a.enqueue(func() { a.notifyChanges(chs) })
 }
 
@@ -50,10 +53,10 @@ type subscription struct {
 // m.mu.
 func (m *Model) subscriptionInstances() []*objInst {
 	la := m.instByPath("Device.LocalAgent.")
-	if la == nil || la.tables["Subscription"] == nil {
+	if la == nil || la.tables.get("Subscription") == nil {
 		return nil
 	}
-	return la.tables["Subscription"].sorted()
+	return la.tables.get("Subscription").sorted()
 }
 
 // subscriptions reads the enabled subscriptions. Callers hold m.mu.
@@ -125,6 +128,9 @@ func (a *Agent) notifyChanges(chs []change) {
 				continue
 			}
 			for _, to := range a.recipients(s.recipient) {
+				if c.to != "" && to != c.to {
+					continue
+				}
 				n := m.notification(c, to)
 				outs = append(outs, outgoing{to: to, sub: s, n: n, sendResp: s.retry, expiration: s.expiration})
 			}
@@ -155,7 +161,7 @@ func (a *Agent) scheduleExpiry(path string) {
 			return
 		}
 		m.write(func() {
-			if m.index[path] == o { // not replaced by a factory reset
+			if m.instByPath(path) == o { // not replaced by a factory reset
 				m.remove(o)
 			}
 		})
@@ -231,7 +237,7 @@ func splitLeafText(path string) (string, string) {
 func (m *Model) bootParameters(to string) string {
 	out := map[string]string{}
 	if ctrl := m.controllerByID(to); ctrl != nil {
-		if t := ctrl.tables["BootParameter"]; t != nil {
+		if t := ctrl.tables.get("BootParameter"); t != nil {
 			for _, bp := range t.sorted() {
 				if en, _ := datamodel.ParseBool(bp.values["Enable"]); !en {
 					continue
@@ -440,6 +446,7 @@ func (a *Agent) reboot(cause, commandKey string, firmwareUpdated bool) {
 			m.pending = m.pending[:mark]
 		})
 		a.forgetSessions()
+		a.wakePeriodic()
 		a.reconnect()
 		a.sendBoot(cause, commandKey, firmwareUpdated)
 	})
@@ -458,6 +465,7 @@ func (a *Agent) factoryReset(commandKey string) {
 		}
 		m.started = a.cfg.clock()
 		m.mu.Unlock()
+		a.wakePeriodic()
 		a.forgetSessions()
 		a.reconnect()
 		a.sendBoot("RemoteFactoryReset", commandKey, false)

@@ -262,8 +262,12 @@ func TestAsyncCommands(t *testing.T) {
 	if f := operate(t, c, "Device.IP.Diagnostics.IPPing()", "", nil).GetCmdFailure(); f.GetErrCode() != uint32(msg.CodeInvalidCommandArgs) {
 		t.Errorf("missing Host: %v", f)
 	}
-	if f := operate(t, c, "Device.IP.Diagnostics.IPPing()", "", map[string]string{"Host": "x", "Color": "red"}).GetCmdFailure(); f.GetErrCode() != uint32(msg.CodeInvalidCommandArgs) {
-		t.Errorf("unknown argument: %v", f)
+	// An argument the command does not know is ignored (TP-469 1.91).
+	if r := operate(t, c, "Device.IP.Diagnostics.IPPing()", "color", map[string]string{"Host": "x", "Color": "red"}); r.GetReqObjPath() == "" {
+		t.Errorf("unknown argument: %v", r)
+	}
+	if oc := opComplete(t, c); oc.GetCommandKey() != "color" || oc.GetCmdFailure() != nil {
+		t.Errorf("ping with an unknown argument %v", oc)
 	}
 	operate(t, c, "Device.IP.Diagnostics.IPPing()", "bad", map[string]string{"Host": "x", "NumberOfRepetitions": "0"})
 	if oc := opComplete(t, c); oc.GetCmdFailure().GetErrCode() != uint32(msg.CodeInvalidCommandArgs) || oc.GetCommandKey() != "bad" {

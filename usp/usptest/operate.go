@@ -96,7 +96,7 @@ func (a *Agent) handleOperate(from string, op *uspmsg.Operate) msg.Message {
 		}
 		return err
 	}
-	args := op.GetInputArgs()
+	args := maps.Clone(op.GetInputArgs())
 	ctx := context.WithValue(a.runCtx, callKey{}, callInfo{commandKey: op.GetCommandKey(), originator: from})
 	var resp msg.OperateResp
 	for _, path := range targets {
@@ -135,14 +135,14 @@ func (a *Agent) handleOperate(from string, op *uspmsg.Operate) msg.Message {
 	return resp
 }
 
-// checkArgs refuses input arguments the command does not declare (7027)
-// and runs the command's own check.
+// checkArgs drops input arguments the command does not declare and runs
+// the command's own check.
 func checkArgs(cmd *cmdDef, path string, args map[string]string) *msg.Error {
-	if len(cmd.Inputs) > 0 || cmd.Run != nil {
-		for _, name := range slices.Sorted(maps.Keys(args)) {
-			if !slices.Contains(cmd.Inputs, name) {
-				return msg.Errorf(msg.CodeInvalidCommandArgs, "%s has no input argument %s", path, name)
-			}
+	// Arguments the command does not declare are ignored (TP-469 1.91):
+	// drop them before the command's own check sees them.
+	for name := range args {
+		if !slices.Contains(cmd.Inputs, name) && (len(cmd.Inputs) > 0 || cmd.Run != nil) {
+			delete(args, name)
 		}
 	}
 	if cmd.Check != nil {
@@ -161,8 +161,8 @@ func (a *Agent) newRequest(from, command, key string) string {
 	var path string
 	m.write(func() {
 		la := m.instByPath("Device.LocalAgent.")
-		if la != nil && la.tables["Request"] != nil {
-			t := la.tables["Request"]
+		if la != nil && la.tables.get("Request") != nil {
+			t := la.tables.get("Request")
 			o := m.create(t, m.nextNumber(t), filterParams(t.def, map[string]string{
 				"Originator": from, "Command": command, "CommandKey": key, "Status": "Active",
 			}))

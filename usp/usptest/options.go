@@ -48,6 +48,7 @@ type config struct {
 	maxRecordSize  int
 	rebootDowntime time.Duration
 	session        *SessionConfig
+	notifyToCtrl   bool
 }
 
 // ErrInvalidOption reports an option given a value it cannot use.
@@ -204,6 +205,18 @@ func WithBootCause(cause string) Option {
 func WithoutBootSubscription() Option {
 	return func(c *config) error {
 		c.noBootSubs = true
+		return nil
+	}
+}
+
+// WithNotificationsToController sends every notification to the
+// controller's configured address ([WithController]) instead of to where
+// the subscription was created from: an agent whose controller entry names
+// the controller's topic, which several controller processes share (see
+// usp.WithCluster).
+func WithNotificationsToController() Option {
+	return func(c *config) error {
+		c.notifyToCtrl = true
 		return nil
 	}
 }

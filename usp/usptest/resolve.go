@@ -80,7 +80,7 @@ func (m *Model) resolve(path string) (*resolved, *msg.Error) {
 				inTable = true
 				r.tables = r.tables[:0]
 				for _, o := range r.objs {
-					if t := o.tables[c.name]; t != nil {
+					if t := o.tables.get(c.name); t != nil {
 						r.tables = append(r.tables, t)
 					}
 				}
@@ -89,7 +89,7 @@ func (m *Model) resolve(path string) (*resolved, *msg.Error) {
 			}
 			objs := r.objs[:0:0]
 			for _, o := range r.objs {
-				if ci := o.single[c.name]; ci != nil {
+				if ci := o.single.get(c.name); ci != nil {
 					objs = append(objs, ci)
 				}
 			}
@@ -265,12 +265,12 @@ func (m *Model) collect(o *objInst, depth, maxDepth uint32, out *[]msg.Resolved)
 	}
 	for _, c := range o.def.children {
 		if c.multi {
-			if t := o.tables[c.name]; t != nil {
+			if t := o.tables.get(c.name); t != nil {
 				for _, ci := range t.sorted() {
 					m.collect(ci, depth+1, maxDepth, out)
 				}
 			}
-		} else if ci := o.single[c.name]; ci != nil {
+		} else if ci := o.single.get(c.name); ci != nil {
 			m.collect(ci, depth+1, maxDepth, out)
 		}
 	}

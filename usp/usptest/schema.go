@@ -35,6 +35,10 @@ type ParamDef struct {
 	// (VALUE_CHANGE_UNKNOWN) is reported as VALUE_CHANGE_ALLOWED, as
 	// OB-USP-A does for every parameter.
 	ValueChange datamodel.ValueChange
+	// WriteOnce marks a writeOnceReadOnly parameter (TR-181): a controller
+	// gives it a value in the Add that creates the object, and a Set of it
+	// fails with error 7013 (TP-469 1.96, 1.104).
+	WriteOnce bool
 }
 
 // CommandFunc runs a command. path is the concrete command path

@@ -386,7 +386,6 @@ func DefaultModel() *Model {
 var defaultTemplate = sync.OnceValue(func() *Model {
 	m := buildDefaultModel()
 	m.rootInst = copyInst(m.rootInst) // marks every instance's values shared
-	m.reindex()
 	return m
 })
 
@@ -423,6 +422,14 @@ func buildDefaultModel() *Model {
 	m.mu.Lock()
 	if d := m.defOf(datamodel.MustParse("Device.LocalAgent.Request.{i}."), 4); d != nil {
 		d.reuseNumbers = true
+	}
+	// TR-181 makes a Subscription's ID and Alias writeOnceReadOnly.
+	if d := m.defOf(datamodel.MustParse(subscriptionPath), 4); d != nil {
+		for _, n := range []string{"ID", "Alias"} {
+			if p := d.param(n); p != nil {
+				p.WriteOnce = true
+			}
+		}
 	}
 	m.mu.Unlock()
 	if err := m.LoadValues(defaultValues); err != nil {
@@ -682,7 +689,7 @@ func (m *Model) installDU(ctx context.Context, _ string, args map[string]string)
 			fault = msg.Errorf(msg.CodeInvalidValue, "execution environment %s does not exist", env)
 			return
 		}
-		dut, eut := sm.tables["DeploymentUnit"], sm.tables["ExecutionUnit"]
+		dut, eut := sm.tables.get("DeploymentUnit"), sm.tables.get("ExecutionUnit")
 		uuid := args["UUID"]
 		if uuid == "" {
 			uuid = fmt.Sprintf("00000000-0000-5000-8000-%012d", dut.next)

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gousp/gousp/usp/conformance"
+)
+
+const conformLong = `Run the Broadband Forum's agent test plan TP-469 against one agent, with
+uspctl as the test equipment, and report each case in the plan's numbering:
+pass, fail (with the criterion that failed and the records exchanged), skip
+(with the reason: a feature the agent's data model does not have, a case
+that would change what the kit cannot restore) or needs an operator.
+
+The kit reads the agent's supported data model first to know which
+conditional cases apply; --plan-config overrides what it finds and chooses
+the elements TP-469 leaves to the test equipment (JSON, see the
+usp/conformance package: response_timeout, features, async_command, skip,
+allow_destructive, max_slow, ...).
+
+The kit leaves the agent as it found it: it deletes what it added and
+restores what it set, and says so in the report when it could not.
+
+Examples:
+  uspctl conform --agent os::012345-ABC --agent-topic /usp/agent/{id}
+  uspctl conform --agent os::012345-ABC --cases 1.1-1.23,1.36 --junit tp469.xml --html tp469.html
+  uspctl conform --agent os::012345-ABC --list
+
+Exit code 0 when no case failed, 1 when one did (or could not be carried out),
+2 for usage errors, 3 when the agent cannot be reached.`
+
+// conformFlags are the conform command's own flags.
+type conformFlags struct {
+	cases       []string
+	planConfig  string
+	destructive bool
+	maxSlow     time.Duration
+	list        bool
+	jsonOut     string
+	junitOut    string
+	htmlOut     string
+	textOut     string
+}
+
+func (a *app) conformCommand() *cobra.Command {
+	var f conformFlags
+	cmd := &cobra.Command{
+		Use:   "conform",
+		Short: "Check an agent against TP-469, the Broadband Forum's agent test plan",
+		Long:  conformLong,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.conform(cmd.Context(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringSliceVar(&f.cases, "cases", nil, "sections, cases or ranges to run, comma-separated (1, 1.24, 1.1-1.23); default all")
+	fl.StringVar(&f.planConfig, "plan-config", "", "TP-469 configuration file (JSON): features, elements, waits, cases to skip")
+	fl.BoolVar(&f.destructive, "allow-destructive", false, "also run cases that reboot the agent or delete state the kit cannot fully restore")
+	fl.DurationVar(&f.maxSlow, "max-slow", 0, "leave out cases that wait longer than this by design (0: run all)")
+	fl.BoolVar(&f.list, "list", false, "list the implemented cases and exit")
+	fl.StringVar(&f.jsonOut, "json", "", "write the full report (with record traces) as JSON to this file")
+	fl.StringVar(&f.junitOut, "junit", "", "write a JUnit XML report to this file")
+	fl.StringVar(&f.htmlOut, "html", "", "write a self-contained HTML report to this file")
+	fl.StringVar(&f.textOut, "text", "", "write the text report to this file instead of stdout")
+	return cmd
+}
+
+func (a *app) conform(ctx context.Context, f conformFlags) error {
+	cases, err := conformance.Select(conformance.All(), f.cases...)
+	if err != nil {
+		return usageErrorf("--cases: %v", err)
+	}
+	if f.list {
+		for _, c := range cases {
+			fmt.Fprintf(a.stdout, "%-6s %s [%s]\n", c.ID, c.Title, c.Tag())
+		}
+		return nil
+	}
+	agents, _, err := a.agentList()
+	if err != nil {
+		return err
+	}
+	if len(agents) != 1 {
+		return usageErrorf("conform checks one agent: give exactly one --agent")
+	}
+	cfg := conformance.Config{}
+	if f.planConfig != "" {
+		if cfg, err = conformance.LoadConfig(f.planConfig); err != nil {
+			return usageErrorf("--plan-config: %v", err)
+		}
+	}
+	cfg.AllowDestructive = cfg.AllowDestructive || f.destructive
+	if f.maxSlow > 0 {
+		cfg.MaxSlow = conformance.Duration(f.maxSlow)
+	}
+	if cfg.ResponseTimeout == 0 {
+		cfg.ResponseTimeout = conformance.Duration(a.s.timeout)
+	}
+	b, err := a.newBinding(a)
+	if err != nil {
+		return err
+	}
+	opts := []conformance.Option{conformance.WithResponseTimeout(time.Duration(cfg.ResponseTimeout))}
+	if addr, ok := b.address(agents[0]); ok {
+		opts = append(opts, conformance.WithAgentAddress(addr))
+	}
+	eq, err := conformance.NewEquipment(b.t, a.s.controllerID, agents[0].ID, opts...)
+	if err != nil {
+		_ = b.t.Close(context.WithoutCancel(ctx))
+		return usageErrorf("%v", err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, a.s.timeout)
+	defer cancel()
+	if err := eq.Start(sctx); err != nil {
+		return connError(fmt.Errorf("cannot connect to %s: %w", b.describe, err))
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = eq.Close(cctx)
+	}()
+	if _, err := eq.WaitAgent(sctx); err != nil {
+		return connError(fmt.Errorf("agent %s not reachable over %s (%s): %w", agents[0].ID, b.describe, b.hint, err))
+	}
+	a.ready()
+	r := &conformance.Runner{Equipment: eq, Config: cfg, Progress: a.conformProgress()}
+	rep := r.Run(ctx, cases)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err := a.writeReports(rep, f); err != nil {
+		return err
+	}
+	if !rep.OK() {
+		return &exitError{code: exitFailed, quiet: true}
+	}
+	return nil
+}
+
+// conformProgress reports each case on stderr as it ends, unless
+// --no-progress.
+func (a *app) conformProgress() func(done, total int, c *conformance.Case, r *conformance.Result) {
+	if a.s.noProgress {
+		return nil
+	}
+	return func(done, total int, c *conformance.Case, r *conformance.Result) {
+		if r == nil {
+			return
+		}
+		width := 30
+		bar := strings.Repeat("#", done*width/total) + strings.Repeat(".", width-done*width/total)
+		fmt.Fprintf(a.stderr, "[%s] %d/%d %s %s: %s\n", bar, done, total, c.ID, c.Title, r.Verdict)
+	}
+}
+
+func (a *app) writeReports(rep *conformance.Report, f conformFlags) error {
+	write := func(path string, fn func(io.Writer) error) error {
+		if path == "" {
+			return nil
+		}
+		file, err := os.Create(path)
+		if err != nil {
+			return &exitError{code: exitFailed, err: err}
+		}
+		err = errors.Join(fn(file), file.Close())
+		if err != nil {
+			return &exitError{code: exitFailed, err: fmt.Errorf("%s: %w", path, err)}
+		}
+		return nil
+	}
+	if err := errors.Join(write(f.jsonOut, rep.WriteJSON), write(f.junitOut, rep.WriteJUnit),
+		write(f.htmlOut, rep.WriteHTML), write(f.textOut, rep.WriteText)); err != nil {
+		return err
+	}
+	if f.textOut != "" {
+		return nil
+	}
+	if a.jsonOutput() {
+		return rep.WriteJSON(a.stdout)
+	}
+	return rep.WriteText(a.stdout)
+}

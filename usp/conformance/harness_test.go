@@ -1,0 +1,323 @@
+package conformance
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gousp/gousp/internal/brokertest"
+	"github.com/gousp/gousp/msg"
+	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/mtp/memory"
+	"github.com/gousp/gousp/mtp/mqtt"
+	"github.com/gousp/gousp/mtp/websocket"
+	"github.com/gousp/gousp/usp/usptest"
+)
+
+const (
+	testController = "proto::tp469-equipment"
+	testAgent      = "proto::tp469-agent"
+)
+
+// transports returns the equipment's transport, the agent's, and the
+// address the agent reaches the equipment at, for one binding.
+func transports(t *testing.T, binding string) (eqT, agentT mtp.Transport, ctrlAddr mtp.Address, agentAddr []Option) {
+	t.Helper()
+	switch binding {
+	case "memory":
+		net := memory.NewNetwork()
+		a, err := net.Endpoint(testAgent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := net.Endpoint(testController)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, a, mtp.Address{MTP: mtp.Memory, To: testController}, []Option{WithAgentAddress(mtp.Address{MTP: mtp.Memory, To: testAgent})}
+	case "mqtt-mochi", "mqtt-mosquitto":
+		url := ""
+		if binding == "mqtt-mochi" {
+			url = brokertest.StartMochi(t)
+		} else {
+			url = brokertest.StartMosquitto(t)
+		}
+		c, err := mqtt.New(url, testController, mqtt.WithTopic("/usp/controller/tp469"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := mqtt.New(url, testAgent, mqtt.WithTopic("/usp/agent/tp469"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The agent's topic is learned from its MQTTConnect record.
+		return c, a, mtp.Address{MTP: mtp.MQTT, To: "/usp/controller/tp469"}, nil
+	case "websocket":
+		srv, err := websocket.NewServer(websocket.WithListenAddr("127.0.0.1:0"), websocket.WithEndpointID(testController))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv, nil, mtp.Address{MTP: mtp.WebSocket, To: testController}, nil
+	}
+	t.Fatalf("unknown binding %s", binding)
+	return nil, nil, mtp.Address{}, nil
+}
+
+// bench starts a usptest agent and the test equipment over a binding and
+// closes both when the test ends.
+func bench(t *testing.T, binding string, opts ...usptest.Option) (*Equipment, *usptest.Agent) {
+	t.Helper()
+	eqT, agentT, ctrlAddr, eqOpts := transports(t, binding)
+	eq, err := NewEquipment(eqT, testController, testAgent, append(eqOpts, WithResponseTimeout(5*time.Second))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := eq.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if agentT == nil { // WebSocket: the agent dials the equipment
+		srv := eqT.(*websocket.Server)
+		agentT, err = websocket.NewClient(srv.URL(), testAgent, websocket.WithPeerID(testController), websocket.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	agent, err := usptest.NewAgent(testAgent, append([]usptest.Option{usptest.WithTransport(agentT),
+		usptest.WithController(testController, ctrlAddr)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = agent.Close(ctx)
+		_ = eq.Close(ctx)
+	})
+	if _, err := eq.WaitAgent(ctx); err != nil {
+		t.Fatal(err)
+	}
+	seedMTPs(t, agent)
+	return eq, agent
+}
+
+func memoryBench(t *testing.T, opts ...usptest.Option) (*Equipment, *usptest.Agent) {
+	return bench(t, "memory", opts...)
+}
+
+// seedMTPs gives usptest the MTP entries a real agent has (its own, and
+// the one it reaches the controller by), which 1.66-1.70 look for.
+func seedMTPs(t *testing.T, agent *usptest.Agent) {
+	t.Helper()
+	m := agent.Model()
+	ctrls, err := m.Instances("Device.LocalAgent.Controller.")
+	if err != nil || len(ctrls) == 0 {
+		t.Fatalf("controllers %v %v", ctrls, err)
+	}
+	for _, table := range []string{"Device.LocalAgent.MTP.", ctrls[0] + "MTP."} {
+		if have, _ := m.Instances(table); len(have) > 0 {
+			continue
+		}
+		if _, err := m.AddInstance(table, map[string]string{"Enable": "true", "Protocol": "MQTT"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// quickConfig keeps the kit's own waits short for tests.
+var quickConfig = Config{QuietPeriod: Duration(500 * time.Millisecond), NotifyTimeout: Duration(5 * time.Second)}
+
+// TestUSPTestConforms runs every implemented case that does not wait by
+// design against usptest over the memory transport: each case that applies
+// passes. Destructive cases (reboots, deleting every Subscription) run too.
+func TestUSPTestConforms(t *testing.T) {
+	t.Parallel()
+	eq, _ := memoryBench(t)
+	cfg := quickConfig
+	cfg.AllowDestructive = true
+	cfg.RebootTimeout = Duration(20 * time.Second)
+	cfg.MaxSlow = Duration(time.Second)
+	cfg.FirmwareURL, cfg.FirmwareVersion = "http://192.0.2.1/fw/usptest-2.0.bin", "2.0"
+	rep := RunTests(t, eq, cfg, All())
+	if rep.Count(Pass) < 80 {
+		t.Errorf("only %d cases passed", rep.Count(Pass))
+	}
+}
+
+// TestSlowCases runs the cases that wait by design (up to two minutes
+// each), each against its own agent and all at once (they mostly wait, so
+// go test's -parallel limit would only serialise them), then reports each
+// as a subtest.
+func TestSlowCases(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the plan's own waits take minutes")
+	}
+	t.Parallel()
+	var slow []*Case
+	for _, c := range All() {
+		if c.Slow > time.Second {
+			slow = append(slow, c)
+		}
+	}
+	results := make([]*Result, len(slow))
+	var wg sync.WaitGroup
+	for i, c := range slow {
+		eq, _ := memoryBench(t)
+		r := &Runner{Equipment: eq, Config: quickConfig}
+		env := r.Env(t.Context())
+		wg.Go(func() { results[i] = r.RunCase(t.Context(), env, c) })
+	}
+	wg.Wait()
+	for i, c := range slow {
+		t.Run(c.ID, func(t *testing.T) {
+			res := results[i]
+			if res.Verdict != Pass && res.Verdict != Skip {
+				t.Errorf("%s: %s\n%s", res.Verdict, res.Reason, TextEvidence(res))
+			}
+			if len(res.Cleanup) > 0 {
+				t.Errorf("cleanup failed: %v", res.Cleanup)
+			}
+		})
+	}
+}
+
+// TestUSPTestConformsOverBrokers runs the quick cases over MQTT (embedded
+// and mosquitto) and WebSocket.
+func TestUSPTestConformsOverBindings(t *testing.T) {
+	t.Parallel()
+	for _, b := range []string{"mqtt-mochi", "mqtt-mosquitto", "websocket"} {
+		t.Run(b, func(t *testing.T) {
+			t.Parallel()
+			eq, _ := bench(t, b)
+			cfg := quickConfig
+			cfg.MaxSlow = Duration(time.Second)
+			rep := RunTests(t, eq, cfg, All())
+			if rep.Count(Pass) < 80 {
+				t.Errorf("only %d cases passed", rep.Count(Pass))
+			}
+		})
+	}
+}
+
+// snapshot reads the agent's whole instantiated data model.
+func snapshot(t *testing.T, eq *Equipment) map[string]string {
+	t.Helper()
+	ex := eq.Send(t.Context(), msg.Get{Paths: []string{"Device."}})
+	if ex.Err != nil {
+		t.Fatal(ex.Err)
+	}
+	r, err := msg.ParseGetResp(ex.Response)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Values()
+}
+
+// TestLeavesAgentAsFound checks the kit's cleanup: after the cases that
+// change nothing they cannot restore, the agent's data model is what it
+// was.
+func TestLeavesAgentAsFound(t *testing.T) {
+	t.Parallel()
+	eq, _ := memoryBench(t)
+	before := snapshot(t, eq)
+	cfg := quickConfig
+	cfg.MaxSlow = Duration(time.Second)
+	r := &Runner{Equipment: eq, Config: cfg}
+	rep := r.Run(t.Context(), All())
+	for _, res := range rep.Results {
+		if len(res.Cleanup) > 0 {
+			t.Errorf("%s: cleanup failed: %v", res.ID, res.Cleanup)
+		}
+	}
+	after := snapshot(t, eq)
+	volatile := func(p string) bool {
+		return strings.HasSuffix(p, ".UpTime") || strings.HasSuffix(p, "CurrentLocalTime")
+	}
+	for p, v := range before {
+		if w, ok := after[p]; !ok {
+			t.Errorf("%s (%q) is gone", p, v)
+		} else if w != v && !volatile(p) {
+			t.Errorf("%s changed from %q to %q", p, v, w)
+		}
+	}
+	for p, v := range after {
+		if _, ok := before[p]; !ok {
+			t.Errorf("%s = %q was left behind", p, v)
+		}
+	}
+}
+
+// TestSessionContextCases runs section 3 against usptest with the session
+// context on, declared by the configuration as TP-469 feature 24.
+func TestSessionContextCases(t *testing.T) {
+	t.Parallel()
+	eq, _ := memoryBench(t, usptest.WithSessionContext(usptest.SessionConfig{}))
+	cfg := quickConfig
+	cfg.Features = map[string]bool{"24": true}
+	cs, err := Select(All(), "3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if testing.Short() {
+		cfg.MaxSlow = Duration(time.Second)
+	}
+	rep := RunTests(t, eq, cfg, cs)
+	if rep.Count(Pass) < 5 || !rep.OK() {
+		t.Errorf("%d of %d passed", rep.Count(Pass), len(cs))
+	}
+}
+
+// TestSecondController runs 1.78 with a second test equipment endpoint on
+// the memory network.
+func TestSecondController(t *testing.T) {
+	t.Parallel()
+	net := memory.NewNetwork()
+	ctx := t.Context()
+	endpoint := func(name string) *memory.Endpoint {
+		ep, err := net.Endpoint(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ep
+	}
+	equipment := func(name string) *Equipment {
+		eq, err := NewEquipment(endpoint(name), name, testAgent, WithAgentAddress(mtp.Address{MTP: mtp.Memory, To: testAgent}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := eq.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = eq.Close(context.Background()) })
+		return eq
+	}
+	primary, second := equipment(testController), equipment("proto::tp469-second")
+	agent, err := usptest.NewAgent(testAgent, usptest.WithTransport(endpoint(testAgent)),
+		usptest.WithController(testController, mtp.Address{MTP: mtp.Memory, To: testController}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = agent.Close(context.Background()) })
+	cs, _ := Select(All(), "1.78")
+	r := &Runner{Equipment: primary, Secondary: second, Config: quickConfig}
+	rep := r.Tests(t, cs)
+	if rep.Count(Pass) != 1 {
+		t.Errorf("1.78: %s %s", rep.Results[0].Verdict, rep.Results[0].Reason)
+	}
+	var fromSecond bool
+	for _, e := range rep.Results[0].Trace {
+		fromSecond = fromSecond || strings.Contains(e.Note, "second controller")
+	}
+	if !fromSecond {
+		t.Error("the second controller's records are not in the trace")
+	}
+}
