@@ -408,6 +408,11 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 	}
 	key := in.PeerID
 	to, from, err := record.PeekIDs(in.Data)
+	if (err != nil || to != c.id) && key == "" && c.live.will(r, in.Data) {
+		// An MQTT or STOMP Will whose payload names the agent: not a
+		// record at all, or one that happens to scan as a misaddressed one.
+		return
+	}
 	switch {
 	case err != nil && key == "":
 		c.log.Warn("dropping undecodable record", "mtp", r.kind, "from", in.ReplyTo, "err", err)
