@@ -5,23 +5,36 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
 // Listener is a TCP (or TLS) listener for mochi that is safe to close while
 // clients connect: mochi's own TCP listener races with Server.Close under
-// the race detector. Close waits for connections being established to be
-// handed over before it closes the clients.
+// the race detector.
+//
+// Close closes the connections itself instead of calling mochi's
+// closeClients: in mochi v2.7.9, Clients.GetByListener takes the clients'
+// read lock twice (through Len), so a client that disconnects at the same
+// moment (Clients.Delete waits for the write lock between the two) leaves
+// Server.Close and every later connection blocked for good. Closing the
+// sockets makes each client's read fail, and mochi cleans it up as for any
+// dropped connection.
 type Listener struct {
 	id, addr string
 	tlsCfg   *tls.Config
 
-	mu      sync.Mutex
-	l       net.Listener
-	closed  bool
-	pending sync.WaitGroup
+	mu     sync.Mutex
+	l      net.Listener
+	closed bool
+	conns  map[net.Conn]struct{}
+	live   sync.WaitGroup // establish calls that have not returned
 }
+
+// closeWait bounds how long Close waits for mochi to let go of its clients
+// once their sockets are closed.
+const closeWait = 5 * time.Second
 
 // NewListener returns a listener named id for addr ("127.0.0.1:0" picks a
 // free port; Addr tells which after the server started it). A non-nil
@@ -64,12 +77,19 @@ func (g *Listener) Serve(establish listeners.EstablishFn) {
 			_ = c.Close()
 			return
 		}
-		g.pending.Add(1)
+		if g.conns == nil {
+			g.conns = make(map[net.Conn]struct{})
+		}
+		g.conns[c] = struct{}{}
+		g.live.Add(1)
 		g.mu.Unlock()
-		fc := &firstReadConn{Conn: c, done: g.pending.Done}
 		go func() {
-			_ = establish(g.id, fc)
-			fc.signal()
+			defer g.live.Done()
+			_ = establish(g.id, c)
+			_ = c.Close()
+			g.mu.Lock()
+			delete(g.conns, c)
+			g.mu.Unlock()
 		}()
 	}
 }
@@ -90,30 +110,28 @@ func (g *Listener) Address() string {
 // Protocol returns "tcp".
 func (g *Listener) Protocol() string { return "tcp" }
 
-// Close stops accepting, waits for connections being handed to mochi, then
-// closes the clients.
-func (g *Listener) Close(closeClients listeners.CloseFn) {
+// Close stops accepting, closes every connection and waits (a bounded
+// time) for mochi to finish with them. closeClients is not called; see
+// [Listener].
+func (g *Listener) Close(listeners.CloseFn) {
 	g.mu.Lock()
 	g.closed = true
 	if g.l != nil {
 		_ = g.l.Close()
 	}
+	for c := range g.conns {
+		_ = c.Close()
+	}
 	g.mu.Unlock()
-	g.pending.Wait()
-	closeClients(g.id)
-}
-
-// firstReadConn calls done once: at its first Read (mochi has taken the
-// connection over) or when signalled (establishing it failed).
-type firstReadConn struct {
-	net.Conn
-	once sync.Once
-	done func()
-}
-
-func (f *firstReadConn) signal() { f.once.Do(f.done) }
-
-func (f *firstReadConn) Read(p []byte) (int, error) {
-	f.signal()
-	return f.Conn.Read(p)
+	done := make(chan struct{})
+	go func() {
+		g.live.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 }
