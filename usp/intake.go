@@ -435,6 +435,9 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 		key = from
 	}
 	ln := laneOf(in.Data)
+	if ln == laneMain && err == nil && c.sessionEnabled(key) && controlRecord(in.Data) {
+		ln = laneAnswer // in order with the session records (controlRecord)
+	}
 	if ln == laneAnswer && err == nil && len(in.Data) <= inlineAnswerMax && c.answerInline(r, in) {
 		return
 	}

@@ -18,22 +18,26 @@ type lane uint8
 
 const (
 	// laneMain: notifications, agents' requests, connect and Disconnect
-	// records, session events; user handlers run here.
+	// records (except from agents with session context, see
+	// controlRecord), session events; user handlers run here.
 	laneMain lane = iota
 	// laneAnswer: responses and Error messages, and session context
 	// records (whose notifications and requests are passed on to the
-	// main lane once the session has put them in order). Nothing here
+	// main lane once the session has put them in order), and the connect
+	// and Disconnect records of agents with session context. Nothing here
 	// runs user code or waits on the network for long.
 	laneAnswer
 )
 
 // Wire numbers read by laneOf.
 const (
-	recNoSession  = 7 // Record.no_session_context
-	recSession    = 8 // Record.session_context
-	nscPayload    = 2 // NoSessionContextRecord.payload
-	msgHeader     = 1 // Msg.header
-	headerMsgType = 2 // Header.msg_type
+	recNoSession  = 7  // Record.no_session_context
+	recSession    = 8  // Record.session_context
+	recWSConnect  = 9  // Record.websocket_connect; 10, 11, 12: MQTT, STOMP, Disconnect
+	recUDSConnect = 13 // Record.uds_connect
+	nscPayload    = 2  // NoSessionContextRecord.payload
+	msgHeader     = 1  // Msg.header
+	headerMsgType = 2  // Header.msg_type
 )
 
 // laneOf picks the lane of a record from its wire form without decoding
@@ -65,6 +69,25 @@ func laneOf(rec []byte) lane {
 		return msgLane(payload)
 	}
 	return laneMain
+}
+
+// controlRecord reports whether rec is a connect or Disconnect record.
+// For an agent with session context they go to the answer lane, where its
+// session records are put in order: a Disconnect ends the session that
+// the records before it were in, and handled on another lane it could
+// overtake them, or lag behind the records of the next session and end
+// that one instead, failing its calls (a late Disconnect 7105 from the
+// reference agent did exactly that). Connect records follow for the same
+// reason, so that a reconnection is not overtaken by the Disconnect before
+// it. Neither runs user code: events and broker callbacks are queued.
+func controlRecord(rec []byte) bool {
+	ctl := false
+	walk(rec, func(num protowire.Number, typ protowire.Type, _ []byte) {
+		if typ == protowire.BytesType && num >= recWSConnect && num <= recUDSConnect {
+			ctl = true
+		}
+	})
+	return ctl
 }
 
 // msgLane picks the lane of a serialized USP Msg from its header's

@@ -96,16 +96,23 @@ type inflight struct {
 	payload []byte // the message, to send again without session context (Fallback)
 }
 
+// sessionEnabled reports whether session context is enabled for the
+// agent id. The configuration does not change: no lock is needed.
+func (c *Controller) sessionEnabled(id string) bool {
+	sc := c.cfg.session
+	return sc != nil && (len(sc.Agents) == 0 || slices.Contains(sc.Agents, id))
+}
+
 // sessionFor returns the agent's session, creating it if session context is
 // enabled for the agent; nil otherwise. c.mu must be held.
 func (c *Controller) sessionFor(a *agentState) (*session, error) {
 	if a.session != nil {
 		return a.session, nil
 	}
-	sc := c.cfg.session
-	if sc == nil || (len(sc.Agents) > 0 && !slices.Contains(sc.Agents, a.id)) {
+	if !c.sessionEnabled(a.id) {
 		return nil, nil
 	}
+	sc := c.cfg.session
 	retries := sc.MaxRetries
 	if retries == 0 {
 		retries = e2e.DefaultMaxRetries

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,9 +27,23 @@ import (
 // stay in proportion to the calls (no storm); and once the network heals
 // every call succeeds.
 func TestPropertySessionOverFaultyNetwork(t *testing.T) {
-	seeds := 4
+	seeds, first := uint64(4), uint64(0)
 	if testing.Short() || raceEnabled {
 		seeds = 2
+	}
+	// GOUSP_E2E_SEEDS=N[@FIRST] runs N seeds from FIRST instead, for soak
+	// runs hunting rare interleavings.
+	if v := os.Getenv("GOUSP_E2E_SEEDS"); v != "" {
+		n, from, _ := strings.Cut(v, "@")
+		var err error
+		if seeds, err = strconv.ParseUint(n, 10, 32); err != nil {
+			t.Fatalf("GOUSP_E2E_SEEDS=%q: %v", v, err)
+		}
+		if from != "" {
+			if first, err = strconv.ParseUint(from, 10, 64); err != nil {
+				t.Fatalf("GOUSP_E2E_SEEDS=%q: %v", v, err)
+			}
+		}
 	}
 	agents := []struct {
 		name string
@@ -37,10 +54,17 @@ func TestPropertySessionOverFaultyNetwork(t *testing.T) {
 		// outcomes and the bounds are checked with it.
 		{"reference", usptest.SessionConfig{MaxSegment: 300, Reference: true}},
 	}
-	for i := range uint64(2 * seeds) {
-		seed, agentCfg := i/2, agents[i%2]
+	for i := range 2 * seeds {
+		seed, agentCfg := first+i/2, agents[i%2]
 		t.Run(fmt.Sprint(agentCfg.name, " seed ", seed), func(t *testing.T) {
 			rig := newRefRig(t, "memory", &agentCfg.cfg, usp.SessionConfig{MaxSegment: 200, RetryInterval: 15 * time.Millisecond})
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("records exchanged:\n%s", mtptest.FormatTrace(
+						mtptest.Side{Name: "ctrl", Events: rig.ctrlT.Trace()},
+						mtptest.Side{Name: "agent", Events: rig.agentT.Trace()}))
+				}
+			})
 			f := mtptest.Faults{Drop: 0.15, Duplicate: 0.15, Reorder: 0.1, Delay: 2 * time.Millisecond}
 			f.Seed = seed
 			rig.ctrlT.SetFaults(f)

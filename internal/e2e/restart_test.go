@@ -97,6 +97,34 @@ func TestPeerReusesSessionID(t *testing.T) {
 			t.Fatalf("a second restart on one announcement: %q", strs(got))
 		}
 	})
+	t.Run("new id uses the announcement", func(t *testing.T) {
+		// Seen over a faulty network with the reference agent: after its
+		// Disconnect it opened a session with a new id, whose empty
+		// opener arrived twice. The copy, handled after we had sent a
+		// request in the new session, was taken for yet another restart
+		// under the announcement: the request was dropped from the
+		// retransmission buffer, its answer ignored, and the call hung.
+		cc, _ := cfgs(nil)
+		ctrl, _ := e2e.New(cc, 0)
+		boot(ctrl)
+		ctrl.End()
+		ctrl.ExpectPeerRestart()
+		const next = sid + 1
+		recv(t, ctrl, mk(agentID, next, 1, 1, 0, ""))
+		req := wrap(t, ctrl, "Get")
+		if got, _ := recv(t, ctrl, mk(agentID, next, 1, 1, 0, "")); len(got) != 0 {
+			t.Fatalf("the copy of the opener delivered %q", strs(got))
+		}
+		if st := ctrl.Stats(); st.SessionID != next || st.Expected != 2 || st.NextSequence != 2 || st.Unacknowledged != 1 {
+			t.Fatalf("the copy of the new session's opener restarted it: %+v", st)
+		}
+		if out := retry(t, ctrl); len(out) != 1 || sc(out[0]).GetSequenceId() != sc(req[0]).GetSequenceId() {
+			t.Fatalf("the request is not resent: %d records", len(out))
+		}
+		if got, _ := recv(t, ctrl, mk(agentID, next, 2, 2, 0, "GetResp")); !slices.Equal(strs(got), []string{"GetResp"}) {
+			t.Fatalf("the answer in the new session: %q", strs(got))
+		}
+	})
 	t.Run("carried on", func(t *testing.T) {
 		cc, _ := cfgs(nil)
 		ctrl, _ := e2e.New(cc, 0)

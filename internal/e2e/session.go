@@ -426,6 +426,10 @@ func (s *Session) Receive(r *usprecord.Record) (payloads [][]byte, out []*usprec
 			return nil, s.nudgeLocked(), nil
 		}
 		s.resetLocked(id, false)
+		// The peer's restart, if it announced one, is this new
+		// session: a copy of its first record is a duplicate now, not
+		// yet another restart that would drop what we sent in it.
+		s.rebirth = false
 	}
 	s.confirmed = true
 

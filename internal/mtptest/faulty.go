@@ -21,6 +21,7 @@ package mtptest
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -66,10 +67,34 @@ type Faulty struct {
 	held      *heldRecord
 	sent      [][]byte
 	received  [][]byte
+	trace     []Event
 	counts    Counts
 	closed    bool
 	wg        sync.WaitGroup
 	stop      chan struct{}
+}
+
+// Event is one record handed to [Faulty.Send] and what the faults did
+// with it, for diagnosing a failed test.
+type Event struct {
+	At     time.Time
+	Action Action // Pass, Drop, Duplicate or Hold
+	Data   []byte
+}
+
+// String names the action as a trace shows it.
+func (a Action) String() string {
+	switch a {
+	case Pass:
+		return "pass"
+	case Drop:
+		return "DROP"
+	case Duplicate:
+		return "DUP"
+	case Hold:
+		return "HOLD"
+	}
+	return fmt.Sprintf("Action(%d)", int(a))
 }
 
 type heldRecord struct {
@@ -106,6 +131,14 @@ func (t *Faulty) Sent() [][]byte {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return slices.Clone(t.sent)
+}
+
+// Trace returns every record sent through t so far with what the faults
+// did to it, in the order handed over.
+func (t *Faulty) Trace() []Event {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.trace)
 }
 
 // Counts returns how many records the faults hit so far.
@@ -158,6 +191,7 @@ func (t *Faulty) Send(ctx context.Context, to mtp.Address, record []byte) error 
 			act = Hold
 		}
 	}
+	t.trace = append(t.trace, Event{At: time.Now(), Action: act, Data: record})
 	var out []heldRecord
 	switch act {
 	case Drop:
@@ -207,16 +241,26 @@ func (t *Faulty) Send(ctx context.Context, to mtp.Address, record []byte) error 
 	return first
 }
 
-// Flush sends a record held back for reordering now.
+// Flush sends a record held back for reordering now, and waits until the
+// delayed records have been handed on, so that after it nothing sent
+// before arrives late (or until ctx ends).
 func (t *Faulty) Flush(ctx context.Context) error {
 	t.mu.Lock()
 	h := t.held
 	t.held = nil
 	t.mu.Unlock()
-	if h == nil {
-		return nil
+	var err error
+	if h != nil {
+		err = t.Transport.Send(ctx, h.to, h.data)
 	}
-	return t.Transport.Send(ctx, h.to, h.data)
+	done := make(chan struct{})
+	go func() { t.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return err
 }
 
 // Close drops delayed and held records and closes the wrapped transport.
