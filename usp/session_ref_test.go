@@ -29,13 +29,17 @@ type refRig struct {
 	mu        sync.Mutex
 	notifies  []*usp.Notification
 	connected chan struct{}
+	gone      chan struct{} // AgentDisconnected events
+	// hold, when set, makes the notify handler signal held and wait
+	// until hold is closed: it keeps the controller's main lane busy.
+	hold, held chan struct{}
 }
 
 // newRefRig starts the pair over the named binding. agentSess nil means an
 // agent without session context (it refuses it with 7106).
 func newRefRig(t *testing.T, binding string, agentSess *usptest.SessionConfig, ctrlSess usp.SessionConfig) *refRig {
 	t.Helper()
-	rig := &refRig{connected: make(chan struct{}, 16)}
+	rig := &refRig{connected: make(chan struct{}, 16), gone: make(chan struct{}, 16)}
 	ct, agentSide := bindingNamed(binding).setup(t)
 	rig.ctrlT = mtptest.Wrap(ct, mtptest.Faults{})
 	c, err := usp.NewController(ctrlID, usp.WithTransport(rig.ctrlT),
@@ -43,15 +47,26 @@ func newRefRig(t *testing.T, binding string, agentSess *usptest.SessionConfig, c
 		usp.WithNotifyHandler(func(_ context.Context, n *usp.Notification) error {
 			rig.mu.Lock()
 			rig.notifies = append(rig.notifies, n)
+			hold, held := rig.hold, rig.held
 			rig.mu.Unlock()
+			if hold != nil {
+				close(held)
+				<-hold
+			}
 			return nil
 		}),
 		usp.WithAgentHandler(func(ev usp.AgentEvent) {
-			if ev.Kind == usp.AgentConnected {
-				select {
-				case rig.connected <- struct{}{}:
-				default:
-				}
+			ch := rig.connected
+			switch ev.Kind {
+			case usp.AgentConnected:
+			case usp.AgentDisconnected:
+				ch = rig.gone
+			default:
+				return
+			}
+			select {
+			case ch <- struct{}{}:
+			default:
 			}
 		}))
 	if err != nil {
@@ -363,6 +378,66 @@ func TestReferenceAgentDisconnect(t *testing.T) {
 	}
 	if first == nil || first.GetSequenceId() != 1 || len(first.GetPayload()[0]) == 0 {
 		t.Fatalf("first record after the Disconnect: %v, want the request with sequence_id 1", first)
+	}
+}
+
+// TestSessionDisconnectInOrder: a Disconnect record from an agent with
+// session context is handled in order with its session records, even
+// while a notify handler holds the controller's main lane. Found by the
+// property test: a Disconnect 7105 handled late, behind the main lane,
+// ended the session opened after it and failed a call that the agent had
+// answered in it.
+func TestSessionDisconnectInOrder(t *testing.T) {
+	rig := newRefRig(t, "memory", refAgent, usp.SessionConfig{RetryInterval: time.Hour})
+	rig.waitBoots(t, 1)
+	a := rig.c.Agent(e2eAgentID)
+	if _, err := a.GetValue(ctxT(t), "Device.DeviceInfo.Manufacturer"); err != nil {
+		t.Fatal(err)
+	}
+	hold, held := make(chan struct{}), make(chan struct{})
+	rig.mu.Lock()
+	rig.hold, rig.held = hold, held
+	rig.mu.Unlock()
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(hold)
+		}
+	}
+	defer release()
+	if err := rig.agent.Emit(ctxT(t), "Device.Boot!", map[string]string{"Cause": "LocalReboot"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-held:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the notification never reached the handler")
+	}
+	rig.mu.Lock()
+	rig.hold = nil
+	rig.mu.Unlock()
+	if err := rig.agent.Faults().Disconnect(ctxT(t), record.CodeSessionContextTerminated, "E2E session terminated"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-rig.gone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the Disconnect record waits behind the notify handler")
+	}
+	start := len(rig.ctrlT.Sent())
+	if _, err := a.GetValue(ctxT(t), "Device.DeviceInfo.Manufacturer"); err != nil {
+		t.Fatalf("in the session after the Disconnect: %v", err)
+	}
+	recs := records(t, rig.ctrlT.Sent()[start:])
+	if len(recs) == 0 || recs[0].GetSessionContext().GetSequenceId() != 1 {
+		t.Fatalf("the request after the Disconnect did not open a new session: %v", recs)
+	}
+	release()
+	for i := range 3 {
+		if _, err := a.GetValue(ctxT(t), "Device.DeviceInfo.Manufacturer"); err != nil {
+			t.Fatalf("call %d once the handler returned: %v", i, err)
+		}
 	}
 }
 

@@ -54,6 +54,10 @@ const (
 	Drop                    // lose it
 	Duplicate               // send it twice
 	Hold                    // send it after the next record
+
+	// Arrived marks a record received, in a [Faulty.Trace]; it is not
+	// an action to intercept with.
+	Arrived Action = -1
 )
 
 // Faulty is an mtp.Transport that disturbs the records it sends.
@@ -93,6 +97,8 @@ func (a Action) String() string {
 		return "DUP"
 	case Hold:
 		return "HOLD"
+	case Arrived:
+		return "recv"
 	}
 	return fmt.Sprintf("Action(%d)", int(a))
 }
@@ -134,7 +140,8 @@ func (t *Faulty) Sent() [][]byte {
 }
 
 // Trace returns every record sent through t so far with what the faults
-// did to it, in the order handed over.
+// did to it, in the order handed over, and every record received (as
+// Arrived), as delivered to the layer above.
 func (t *Faulty) Trace() []Event {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -161,6 +168,7 @@ func (t *Faulty) Start(ctx context.Context, h mtp.Handler) error {
 		Record: func(in mtp.Inbound) {
 			t.mu.Lock()
 			t.received = append(t.received, in.Data)
+			t.trace = append(t.trace, Event{At: time.Now(), Action: Arrived, Data: in.Data})
 			t.mu.Unlock()
 			h.HandleRecord(in)
 		},
