@@ -261,6 +261,7 @@ func (c *Controller) handleSessionRecord(a *agentState, r *route, rec *usprecord
 		}
 		return
 	}
+	before := sess.s.ID()
 	payloads, out, err := sess.s.Receive(rec)
 	if err != nil {
 		var pe *e2e.ProtocolError
@@ -288,10 +289,18 @@ func (c *Controller) handleSessionRecord(a *agentState, r *route, rec *usprecord
 		c.intake.put(boxKey{a.id, laneMain}, item{r: r, payload: p, size: int64(len(p))}, true)
 	}
 	var pe *e2e.ProtocolError
-	if errors.As(err, &pe) {
+	switch {
+	case errors.As(err, &pe):
 		// Answers to our requests would come in the old session, which
 		// is ignored from now on.
 		sess.fail(err)
+	case before != 0 && sess.s.ID() != before:
+		// The agent started another session (R-E2E.6): our records in
+		// the old one are dropped, never resent, and their answers
+		// would come in it, which is ignored from now on. Waiting for
+		// the deadline would help no one. (Seen with the reference
+		// agent: it opened a session while answering in ours.)
+		sess.fail(fmt.Errorf("agent moved from session %d to %d; the request may have been executed", before, sess.s.ID()))
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gousp/gousp/internal/mtptest"
 	"github.com/gousp/gousp/msg"
+	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/proto/uspmsg"
 	"github.com/gousp/gousp/proto/usprecord"
 	"github.com/gousp/gousp/record"
@@ -26,6 +27,7 @@ type refRig struct {
 	agent     *usptest.Agent
 	ctrlT     *mtptest.Faulty // the controller's transport
 	agentT    *mtptest.Faulty // the agent's transport
+	caddr     mtp.Address     // where the agent sends to the controller
 	mu        sync.Mutex
 	notifies  []*usp.Notification
 	connected chan struct{}
@@ -76,6 +78,7 @@ func newRefRig(t *testing.T, binding string, agentSess *usptest.SessionConfig, c
 		t.Fatal(err)
 	}
 	at, caddr := agentSide()
+	rig.caddr = caddr
 	rig.agentT = mtptest.Wrap(at, mtptest.Faults{})
 	opts := []usptest.Option{usptest.WithTransport(rig.agentT), usptest.WithController(ctrlID, caddr),
 		usptest.WithRebootDowntime(10 * time.Millisecond)}
@@ -439,6 +442,59 @@ func TestSessionDisconnectInOrder(t *testing.T) {
 			t.Fatalf("call %d once the handler returned: %v", i, err)
 		}
 	}
+}
+
+// TestSessionPeerMovesOn: when the agent starts another session while a
+// request of ours waits in the current one, the call fails at once with a
+// session error: the request's records went with the old session and are
+// never resent, and its answer would come in the old session, which is
+// ignored. Found by the property test, where such calls hung until their
+// deadline (the reference agent had opened a session while answering in
+// ours).
+func TestSessionPeerMovesOn(t *testing.T) {
+	rig := newRefRig(t, "memory", refAgent, usp.SessionConfig{RetryInterval: time.Hour})
+	rig.waitBoots(t, 1)
+	a := rig.c.Agent(e2eAgentID)
+	if _, err := a.GetValue(ctxT(t), "Device.DeviceInfo.Manufacturer"); err != nil {
+		t.Fatal(err)
+	}
+	var sid uint64
+	sent := make(chan struct{})
+	rig.ctrlT.SetIntercept(func(data []byte) mtptest.Action {
+		r, err := record.Decode(data)
+		if err != nil || r.GetSessionContext() == nil || sid != 0 {
+			return mtptest.Pass
+		}
+		sid = r.GetSessionContext().GetSessionId()
+		close(sent)
+		return mtptest.Drop // the agent never sees the request
+	})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := a.GetValue(ctxT(t), "Device.DeviceInfo.Manufacturer")
+		errc <- err
+	}()
+	<-sent
+	rig.ctrlT.SetIntercept(nil)
+	// The agent opens a session of its own, as after a failure.
+	opener, err := record.Encode(record.NewSessionContext("1.3", ctrlID, e2eAgentID,
+		&usprecord.SessionContextRecord{SessionId: sid + 1, SequenceId: 1, ExpectedId: 1, Payload: [][]byte{{}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rig.agentT.Transport.Send(ctxT(t), rig.caddr, opener); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, usp.ErrSessionFailed) {
+			t.Fatalf("call stranded in the old session: %v, want ErrSessionFailed", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the call stranded in the old session still waits")
+	}
+	// (The agent's opener above is forged: the agent itself is still in
+	// the old session, so no further call is checked here.)
 }
 
 // TestReferenceAgentReboot: the reference agent reboots and opens its new
