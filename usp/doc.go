@@ -149,7 +149,10 @@
 // Each agent has two mailboxes, each handled in order by one worker at a
 // time: one for the other answers and session context records, one for
 // the rest (notifications, requests, connect and
-// Disconnect records, the end of a WebSocket or UDS session). So a notify
+// Disconnect records, the end of a WebSocket or UDS session). The connect
+// and Disconnect records of an agent with session context go with its
+// session records instead, so that a Disconnect ends the session the
+// records before it were in, not the next one. So a notify
 // handler may ask its own agent something and get the answer, and a handler
 // that blocks holds up only its own agent's notifications. Workers exist
 // while mailboxes have work, up to IntakeConfig.Workers per kind of
@@ -222,7 +225,19 @@
 // restarts its session with an id it used before, as OB-USP-A does after
 // every boot, is followed (see internal/e2e, "Peers that reuse session
 // ids"): its connect record or Disconnect tells the controller to expect
-// it.
+// it. When the agent starts another session while calls wait on requests
+// sent in the current one, those calls fail at once with
+// [ErrSessionFailed]: their records went with the old session.
+//
+// What a failed call guarantees: an error matching [ErrSessionFailed], or
+// the call's deadline, does not say the request was not executed. Within
+// one session the agent executes requests in the order sent (R-E2E.20),
+// so a request is never executed after a later one of the same session.
+// Across a restart TR-369 promises nothing: a peer that follows R-E2E.6
+// to the letter, as OB-USP-A does, takes a late or duplicated first
+// record of an abandoned session for a new session and may execute the
+// request it carries after later ones. Check the state before relying on
+// a failed change not having happened.
 //
 // Recovery is bounded. While a call waits for a request the agent has not
 // acknowledged, or records from the agent are missing, the controller

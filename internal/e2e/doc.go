@@ -91,8 +91,10 @@
 // A given-up id (after End) is reused this way only after
 // ExpectPeerRestart, so a late record of an ended session is not taken for
 // a new one. The announcement lapses when the peer carries on with the
-// current session (a record with sequence_id above 1 processed in order)
-// or once it is used. Records of the new session that overtook its first
+// current session (a record with sequence_id above 1 processed in order),
+// once it is used, or when the peer opens a session with a new id (its
+// restart is that session: a copy of its first record arriving later is
+// a duplicate, not one more restart that would drop what we sent in it). Records of the new session that overtook its first
 // one are taken for old ones and dropped; they are asked for again like
 // any lost record.
 //
