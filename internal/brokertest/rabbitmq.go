@@ -32,8 +32,8 @@ type RabbitMQ struct {
 	tlsPort      int
 	epmdPort     int
 
-	name         string // Erlang node name, e.g. gousp1a2b3c4d@localhost
-	sharedEpmd   bool   // the epmd belongs to a [RabbitMQCluster]
+	name       string // Erlang node name, e.g. gousp1a2b3c4d@localhost
+	sharedEpmd bool   // the epmd belongs to a [RabbitMQCluster]
 
 	mu   sync.Mutex
 	epmd *process
