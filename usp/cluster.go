@@ -100,6 +100,25 @@ type AgentLookup interface {
 	Agent(ctx context.Context, endpointID string) (e InventoryEntry, ok bool, err error)
 }
 
+// OrphanClaims is implemented by shared stores that remember which
+// notifications went to the fleet's handlers because their owner was gone.
+// The owner's duplicate window sees every retransmission of its own
+// notifications while it lives; once it is gone, each retransmission may
+// land on a different process, and only a record all of them can read
+// tells the second of those that the handlers saw it already. The store is
+// asked only on that path, so a live fleet pays nothing for it.
+type OrphanClaims interface {
+	// ClaimOrphan records that this process hands the agent's
+	// notification msgID to its handlers and reports whether it is the
+	// first to do so. Records may be forgotten after an hour: agents give
+	// up retrying long before.
+	ClaimOrphan(ctx context.Context, agentID, msgID string) (first bool, err error)
+}
+
+// OrphanClaimTTL is how long a [MemoryStore] (and pgstore) remembers a
+// claim made through [OrphanClaims].
+const OrphanClaimTTL = time.Hour
+
 func validProcess(p string) bool {
 	if p == "" || len(p) > 64 {
 		return false
@@ -204,6 +223,7 @@ func (cl *cluster) route(in inboundNotify) bool {
 	}
 	cl.mu.Unlock()
 	if dead {
+		cl.claim(in.n)
 		cl.orphaned(owner, in.n)
 		return false
 	}
@@ -243,6 +263,7 @@ func (cl *cluster) settle(owner string, in inboundNotify) {
 		cl.dead[owner] = time.Now().Add(cl.cfg.DeadFor)
 		cl.mu.Unlock()
 		in.m = nil // not again
+		cl.claim(in.n)
 		c.deliver(in)
 		cl.orphaned(owner, in.n)
 		return
@@ -257,6 +278,27 @@ func (cl *cluster) settle(owner string, in inboundNotify) {
 	c.mu.Unlock()
 	if in.n.SendResp {
 		c.reply(in.a, msg.NotifyResp{SubscriptionID: in.n.SubscriptionID}.Build(in.n.MsgID), false)
+	}
+}
+
+// claim marks an orphaned notification Duplicate when another process, or
+// this one, handed it to the handlers before (see [OrphanClaims]). Without
+// such a store, or when it fails, the flag is this process's window's
+// alone.
+func (cl *cluster) claim(n *Notification) {
+	oc, ok := cl.c.cfg.store.(OrphanClaims)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(cl.c.ctx, backgroundTimeout)
+	defer cancel()
+	first, err := oc.ClaimOrphan(ctx, n.AgentID, n.MsgID)
+	if err != nil {
+		cl.c.log.Info("could not claim an orphaned notification in the store; its Duplicate flag is this process's own", "agent", n.AgentID, "msg_id", n.MsgID, "err", err)
+		return
+	}
+	if !first {
+		n.Duplicate = true
 	}
 }
 
@@ -578,6 +620,30 @@ func (m *MemoryStore) Agent(_ context.Context, endpointID string) (InventoryEntr
 	defer m.mu.Unlock()
 	e, ok := m.agents[endpointID]
 	return e, ok, nil
+}
+
+// ClaimOrphan implements [OrphanClaims].
+func (m *MemoryStore) ClaimOrphan(_ context.Context, agentID, msgID string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	if m.claims == nil {
+		m.claims = make(map[[2]string]time.Time)
+	}
+	if len(m.claims) >= 1024 && now.Sub(m.pruned) > time.Minute {
+		for k, at := range m.claims {
+			if now.Sub(at) > OrphanClaimTTL {
+				delete(m.claims, k)
+			}
+		}
+		m.pruned = now
+	}
+	k := [2]string{agentID, msgID}
+	if at, ok := m.claims[k]; ok && now.Sub(at) <= OrphanClaimTTL {
+		return false, nil
+	}
+	m.claims[k] = now
+	return true, nil
 }
 
 // uvarintLen is the length of n's shortest encoding: only that one is

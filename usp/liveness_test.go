@@ -445,7 +445,9 @@ func TestStateParse(t *testing.T) {
 }
 
 func TestMemoryStore(t *testing.T) {
-	storetest.Run(t, func(*testing.T) usp.Store { return &usp.MemoryStore{} })
+	open := func(*testing.T) usp.Store { return &usp.MemoryStore{} }
+	storetest.Run(t, open)
+	storetest.RunShared(t, open)
 }
 
 // TestHeartbeatWithoutControllerEntry: an agent whose Set of
