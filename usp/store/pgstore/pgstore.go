@@ -30,7 +30,7 @@ type Store struct {
 }
 
 var (
-	_ usp.Store       = (*Store)(nil)
+	_ usp.Store        = (*Store)(nil)
 	_ usp.AgentLookup  = (*Store)(nil)
 	_ usp.OrphanClaims = (*Store)(nil)
 )
