@@ -149,6 +149,17 @@ func (c *Controller) newKey() string {
 	return "gousp-" + msg.NewID()
 }
 
+// requestID makes the msg_id of a request: in a cluster it names the
+// process that waits for the answer, so that an answer delivered to
+// another process (an agent that answers on the shared topic instead of
+// the reply topic it was given) can be passed on to it.
+func (c *Controller) requestID() string {
+	if c.cl != nil {
+		return ownedPrefix + c.cl.cfg.Process + ":" + msg.NewID()
+	}
+	return msg.NewID()
+}
+
 // ownerOf returns the process named in a key made by newKey, or "".
 func ownerOf(key string) string {
 	rest, ok := strings.CutPrefix(key, ownedPrefix)
@@ -382,8 +393,85 @@ func (cl *cluster) intercept(r *route, in mtp.Inbound) bool {
 		}
 	case envForward:
 		cl.accept(r, in.ReplyTo, env)
+	case envAnswer:
+		cl.takeAnswer(env)
 	}
 	return true
+}
+
+// strayAnswer passes an agent's answer that matches no request of this
+// process to the process whose msg_id it carries (see requestID). It
+// returns false when the answer names no other process: it is then
+// dropped, as in one process.
+func (cl *cluster) strayAnswer(agentID, msgID string, m *uspmsg.Msg) bool {
+	owner := ownerOf(msgID)
+	if owner == "" || owner == cl.cfg.Process {
+		return false
+	}
+	c := cl.c
+	payload, err := proto.Marshal(m)
+	if err != nil {
+		return false
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return true
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	select {
+	case cl.sem <- struct{}{}:
+	case <-c.closing:
+		c.wg.Done()
+		return true
+	}
+	// Sent from a goroutine of its own, like a forwarded notification:
+	// the agent's worker does not wait on the broker for another process.
+	go func() {
+		defer c.wg.Done()
+		defer func() { <-cl.sem }()
+		addr := cl.cfg.Address(owner)
+		rt := c.routeFor(addr.MTP)
+		if rt == nil {
+			c.log.Info("dropping an answer for another process: no transport to reach it", "owner", owner, "agent", agentID, "msg_id", msgID)
+			return
+		}
+		env := envelope{kind: envAnswer, id: msgID, process: cl.cfg.Process, agent: agentID, body: payload}
+		ctx, cancel := context.WithTimeout(c.ctx, cl.cfg.ForwardTimeout)
+		defer cancel()
+		if err := rt.t.Send(ctx, addr, env.encode(cl.cfg.Secret)); err != nil {
+			c.log.Info("dropping an answer for another process: could not pass it on", "owner", owner, "agent", agentID, "msg_id", msgID, "err", err)
+			return
+		}
+		c.log.Debug("answer passed on to the process that asked", "owner", owner, "agent", agentID, "msg_id", msgID)
+	}()
+	return true
+}
+
+// takeAnswer hands an answer another process received to the call here
+// that waits for it.
+func (cl *cluster) takeAnswer(env envelope) {
+	c := cl.c
+	m, err := msg.Decode(env.body)
+	if err != nil || !isAnswer(m) || !record.ValidEndpointID(env.agent) {
+		c.log.Warn("dropping forwarded record that is not an agent's answer", "process", env.process, "agent", env.agent, "err", err)
+		return
+	}
+	id := m.GetHeader().GetMsgId()
+	c.mu.Lock()
+	p := c.pending[id]
+	if p == nil || p.agent != env.agent {
+		c.mu.Unlock()
+		c.log.Info("dropping forwarded answer that matches no request", "process", env.process, "agent", env.agent, "msg_id", id)
+		return
+	}
+	delete(c.pending, id)
+	if a := c.agents[env.agent]; a != nil {
+		a.answered = true
+	}
+	c.mu.Unlock()
+	p.finish(m, nil)
 }
 
 // accept handles a notification another process forwarded to its owner:
@@ -527,6 +615,7 @@ func (c *Controller) agentToSend(ctx context.Context, agentID string) (*agentSta
 const (
 	envForward byte = 1 // a notification for its owner
 	envVerdict byte = 2 // the owner's answer: empty body accepted, else why not
+	envAnswer  byte = 3 // an agent's answer to a request of the receiver's, delivered elsewhere
 )
 
 var envMagic = []byte("\xffgousp-cluster\x01")
@@ -591,7 +680,7 @@ func decodeEnvelope(b []byte, secret []byte) (envelope, error) {
 		return e, fmt.Errorf("%w: truncated header", errEnvelope)
 	}
 	e.kind, e.dup = b[0], b[1] == 1
-	if e.kind != envForward && e.kind != envVerdict || b[1] > 1 {
+	if e.kind != envForward && e.kind != envVerdict && e.kind != envAnswer || b[1] > 1 {
 		return e, fmt.Errorf("%w: unknown kind %d or flags %d", errEnvelope, e.kind, b[1])
 	}
 	b = b[2:]

@@ -95,13 +95,17 @@ type fleetSink struct {
 	dup map[string]int      // msg_id → deliveries flagged Duplicate
 	sub map[string]string   // msg_id → subscription ID
 	fwd atomic.Int64        // notifications forwarded to their owner
+	ans atomic.Int64        // answers passed on to the process that asked
 }
 
 // The sink is also the processes' log handler, to count the forwards.
 func (s *fleetSink) Enabled(context.Context, slog.Level) bool { return true }
 func (s *fleetSink) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == "notification forwarded to its owner" {
+	switch r.Message {
+	case "notification forwarded to its owner":
 		s.fwd.Add(1)
+	case "answer passed on to the process that asked":
+		s.ans.Add(1)
 	}
 	return nil
 }
@@ -422,4 +426,55 @@ func TestClusterOwnerRefuses(t *testing.T) {
 	if sink.fwd.Load() == 0 {
 		t.Error("no notification was forwarded to p1")
 	}
+}
+
+// strayTransport is an agent's transport that sends everything to the
+// controller's shared topic, answers included: an agent that ignores the
+// reply topic it was given.
+type strayTransport struct {
+	mtp.Transport
+	shared mtp.Address
+}
+
+func (s strayTransport) Send(ctx context.Context, _ mtp.Address, data []byte) error {
+	return s.Transport.Send(ctx, s.shared, data)
+}
+
+// TestClusterStrayAnswers: an agent answers on the shared topic, so the
+// broker hands its answers to either process; those meant for the other
+// are passed on to it, and every call completes where it was made.
+func TestClusterStrayAnswers(t *testing.T) {
+	b := mqttFleet(t)
+	store := &usp.MemoryStore{}
+	sink := newFleetSink()
+	p1 := startFleetProcess(t, b, "p1", store, sink, 2*time.Second)
+	p2 := startFleetProcess(t, b, "p2", store, sink, 2*time.Second)
+	id := "os::012345-STRAY"
+	a, err := usptest.NewAgent(id, usptest.WithTransport(strayTransport{b.agent(id), b.shared}), usptest.WithoutBootSubscription(),
+		usptest.WithController(ctrlID, b.shared))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close(context.Background()) })
+	reachable(t, p1, id)
+	reachable(t, p2, id)
+	// Round robin over two members: about half of each process's
+	// answers land on the other.
+	for i := range 8 {
+		for _, c := range []*usp.Controller{p1, p2} {
+			ctx, cancel := context.WithTimeout(ctxT(t), 10*time.Second)
+			v, err := c.Agent(id).GetValue(ctx, "Device.DeviceInfo.SerialNumber")
+			cancel()
+			if err != nil || v == "" {
+				t.Fatalf("call %d: %q, %v", i, v, err)
+			}
+		}
+	}
+	if sink.ans.Load() == 0 {
+		t.Fatal("no answer landed on the other process: the test tested nothing")
+	}
+	t.Logf("%d answers passed on to the process that asked", sink.ans.Load())
 }

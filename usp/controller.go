@@ -582,6 +582,8 @@ func (c *Controller) completePending(a *agentState, r *route, msgID string, res 
 		c.mu.Unlock()
 		if p != nil {
 			c.log.Warn("dropping response from the wrong agent or address", "msg_id", msgID, "from", a.id, "mtp", r.kind, "expected", p.agent)
+		} else if c.cl != nil && res.m != nil && c.cl.strayAnswer(a.id, msgID, res.m) {
+			// Another process of the cluster asked: passed on to it.
 		} else {
 			c.log.Info("dropping response that matches no request", "msg_id", msgID, "from", a.id)
 		}
@@ -616,7 +618,7 @@ func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Requ
 	if err != nil {
 		return nil, err
 	}
-	id := msg.NewID()
+	id := c.requestID()
 	m := req.Build(id)
 	start := time.Now()
 	p := &pending{agent: agentID, typ: req.MsgType(), ch: make(chan result, 1)}
