@@ -16,6 +16,9 @@ import (
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/mqtt"
 	"github.com/gousp/gousp/mtp/stomp"
+	"github.com/gousp/gousp/proto/uspmsg"
+	"github.com/gousp/gousp/proto/usprecord"
+	"github.com/gousp/gousp/record"
 	"github.com/gousp/gousp/usp"
 	"github.com/gousp/gousp/usp/usptest"
 )
@@ -40,7 +43,11 @@ func mqttFleet(t testing.TB) fleetBinding {
 	// mosquitto, not the embedded mochi: under this load mochi v2.7.9 can
 	// deadlock (Inflight.NextImmediate read-locks twice while a publish
 	// waits to write-lock) and hang the test.
-	url := brokertest.StartMosquitto(t)
+	return mqttFleetOn(t, brokertest.StartMosquitto(t))
+}
+
+// mqttFleetOn is mqttFleet on the broker at url.
+func mqttFleetOn(t testing.TB, url string) fleetBinding {
 	return fleetBinding{
 		shared:  mtp.Address{MTP: mtp.MQTT, To: fleetTopic},
 		address: fleetAddress,
@@ -477,4 +484,78 @@ func TestClusterStrayAnswers(t *testing.T) {
 		t.Fatal("no answer landed on the other process: the test tested nothing")
 	}
 	t.Logf("%d answers passed on to the process that asked", sink.ans.Load())
+}
+
+// TestClusterMQTT311: an agent whose MQTT client speaks 3.1.1 only, in
+// front of two processes with a shared subscription on mosquitto. Its
+// records carry the reply-to suffix (<topic>/reply-to=...), which the
+// group's $share/<group>/<topic>/+ filter takes; each process reaches it
+// and gets its answers, wherever they land; a notification for one
+// process's subscription that lands on the other is forwarded, and the
+// NotifyResp reaches the agent with the suffix.
+func TestClusterMQTT311(t *testing.T) {
+	url := brokertest.StartMosquitto(t)
+	b := mqttFleetOn(t, url)
+	store := &usp.MemoryStore{}
+	sink := newFleetSink()
+	procs := map[string]*usp.Controller{
+		"p1": startFleetProcess(t, b, "p1", store, sink, 2*time.Second),
+		"p2": startFleetProcess(t, b, "p2", store, sink, 2*time.Second),
+	}
+	const id, topic = "os::012345-LEGACY311", "usp/fleet-agent/legacy311"
+	agent := brokertest.StartAgent311(t, url, id, topic, fleetTopic)
+	agent.SendRecord(fleetTopic, record.NewMQTTConnect("1.3", ctrlID, id, usprecord.MQTTConnectRecord_V3_1_1, topic), true)
+
+	suffixed := 0
+	for round := range 4 {
+		for _, name := range []string{"p1", "p2"} {
+			errc := make(chan error, 1)
+			go func() {
+				// The first call of each process may find the agent only
+				// once the process that got its connect record stored it.
+				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+				defer cancel()
+				for {
+					_, err := procs[name].Agent(id).GetValues(ctx, "Device.DeviceInfo.")
+					if !errors.Is(err, usp.ErrUnknownAgent) || ctx.Err() != nil {
+						errc <- err
+						return
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}()
+			got, req := agent.Receive()
+			if strings.Contains(got, "/reply-to=") {
+				suffixed++
+			}
+			agent.SendMsg(agent.ReplyTopic(got), ctrlID, msg.GetResp{Results: []msg.GetResult{{Requested: "Device.DeviceInfo."}}}.Build(req.GetHeader().GetMsgId()))
+			if err := <-errc; err != nil {
+				t.Fatalf("round %d: %s's Get: %v", round, name, err)
+			}
+		}
+	}
+	// Notifications of p2's subscription, sent to the shared topic: the
+	// broker spreads them; p2's handler gets each once, the agent an
+	// answer for each.
+	const notes = 6
+	for i := range notes {
+		n := msg.Notify{SubscriptionID: "gousp@p2:legacy-sub", SendResp: true,
+			Notification: &msg.Event{ObjPath: "Device.", EventName: "Boot!", Params: map[string]string{"Cause": "LocalReboot"}}}
+		agent.SendMsg(fleetTopic, ctrlID, n.Build(fmt.Sprintf("legacy-notify-%d", i)))
+		got, resp := agent.Receive()
+		if resp.GetHeader().GetMsgType() != uspmsg.Header_NOTIFY_RESP || resp.GetHeader().GetMsgId() != fmt.Sprintf("legacy-notify-%d", i) {
+			t.Fatalf("agent got %v on %q, want NotifyResp legacy-notify-%d", resp, got, i)
+		}
+		if !strings.Contains(got, "/reply-to=") {
+			t.Errorf("NotifyResp on %q, without the reply-to suffix a 3.1.1 client needs", got)
+		}
+	}
+	by := sink.handledBy(t, "gousp@p2:legacy-sub")
+	if by["p2"] != notes || by["p1"] != 0 {
+		t.Errorf("notifications of p2's subscription handled by %v, want all %d by p2", by, notes)
+	}
+	if sink.fwd.Load() == 0 {
+		t.Error("no notification landed on p1 to be forwarded: the forwarding was not tested")
+	}
+	t.Logf("%d of 8 requests carried the reply-to suffix; %d answers passed on; %d notifications forwarded", suffixed, sink.ans.Load(), sink.fwd.Load())
 }
