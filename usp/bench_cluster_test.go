@@ -80,7 +80,20 @@ func BenchmarkCluster(b *testing.B) {
 			}
 			var agents []*usptest.Agent
 			for i := range nAgents {
-				agents = append(agents, startFleetAgent(b, fb, fmt.Sprintf("os::012345-BENCH%04d", i)))
+				// Retries slower than the tests' so that a loaded machine
+				// measures notifications, not retransmissions of them.
+				id := fmt.Sprintf("os::012345-BENCH%04d", i)
+				a, err := usptest.NewAgent(id, usptest.WithTransport(fb.agent(id)), usptest.WithoutBootSubscription(),
+					usptest.WithNotificationsToController(), usptest.WithController(ctrlID, fb.shared),
+					usptest.WithNotifyRetry(5*time.Second, 10*time.Second))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := a.Start(ctxT(b)); err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { _ = a.Close(context.Background()) })
+				agents = append(agents, a)
 			}
 			for _, a := range agents {
 				for _, c := range ctls {
@@ -109,8 +122,16 @@ func BenchmarkCluster(b *testing.B) {
 			})
 			b.Run("notify", func(b *testing.B) {
 				got := make(chan string, 4*nAgents)
+				var subs []*usp.Subscription
+				// -count runs this again on the same fleet: leave no
+				// subscription behind to double the next run's events.
+				defer func() {
+					for _, s := range subs {
+						_ = s.Unsubscribe(ctx)
+					}
+				}()
 				for i, a := range agents {
-					if _, err := ctls[i%procs].Agent(a.EndpointID()).Subscribe(ctx, usp.SubscriptionSpec{
+					s, err := ctls[i%procs].Agent(a.EndpointID()).Subscribe(ctx, usp.SubscriptionSpec{
 						NotifType: usp.NotifEvent, ReferenceList: []string{"Device.Boot!"}, NotifRetry: true,
 						Handler: func(_ context.Context, n *usp.Notification) error {
 							if !n.Duplicate {
@@ -121,9 +142,11 @@ func BenchmarkCluster(b *testing.B) {
 							}
 							return nil
 						},
-					}); err != nil {
+					})
+					if err != nil {
 						b.Fatal(err)
 					}
+					subs = append(subs, s)
 				}
 				start := time.Now()
 				for b.Loop() {

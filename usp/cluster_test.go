@@ -74,7 +74,11 @@ func stompFleet(t testing.TB) fleetBinding {
 	addr := brokertest.StartRabbitMQ(t)
 	q := "/queue/fleet-" + strings.ReplaceAll(msg.NewID(), "-", "") // the node outlives this test
 	opts := []stomp.Option{stomp.WithCredentials("guest", "guest"), stomp.WithHost("/")}
-	address := func(p string) mtp.Address { return mtp.Address{MTP: mtp.STOMP, To: q + "." + p} }
+	// A /topic/ destination per process: RabbitMQ backs it with a queue
+	// that goes away with the subscriber (see SCALING.md).
+	address := func(p string) mtp.Address {
+		return mtp.Address{MTP: mtp.STOMP, To: "/topic/" + strings.TrimPrefix(q, "/queue/") + "." + p}
+	}
 	return fleetBinding{
 		shared:  mtp.Address{MTP: mtp.STOMP, To: q},
 		address: address,

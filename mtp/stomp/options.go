@@ -62,8 +62,10 @@ func WithDestination(dest string) Option {
 // what it sends come back to this process while the [WithDestination]
 // one is shared: several controller processes consuming one queue
 // compete for its messages (RabbitMQ's competing consumers), the way
-// MQTT's shared subscriptions spread them. Give each process its own,
-// e.g. /queue/usp-controller.<process>.
+// MQTT's shared subscriptions spread them. Give each process its own.
+// On RabbitMQ prefer /topic/usp-controller.<process>: its queue is the
+// subscriber's and goes away with it, where a /queue/ destination is
+// durable and would keep collecting records for a process that died.
 func WithReplyDestination(dest string) Option {
 	return func(c *config) error {
 		if err := checkDestination(dest); err != nil {
