@@ -58,6 +58,24 @@ func NewRabbitMQCluster(t testing.TB, n int) *RabbitMQCluster {
 	return c
 }
 
+// StartRabbitMQCluster is [NewRabbitMQCluster] outside a test (the
+// rabbitcluster command): the nodes keep their files in dir and run until
+// [RabbitMQCluster.Close], or until this process exits.
+func StartRabbitMQCluster(dir string, n int) (*RabbitMQCluster, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("brokertest: a cluster of %d nodes", n)
+	}
+	bin, epmd, msg := rabbitBinaries()
+	if msg != "" {
+		return nil, errors.New(msg)
+	}
+	c, err := startRabbitMQCluster(bin, epmd, dir, n)
+	if err != nil && c != nil {
+		c.Close()
+	}
+	return c, err
+}
+
 func startRabbitMQCluster(bin, epmdBin, dir string, n int) (*RabbitMQCluster, error) {
 	c := &RabbitMQCluster{dir: dir}
 	epmdPort, err := freePort()
