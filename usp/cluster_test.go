@@ -107,6 +107,7 @@ type fleetSink struct {
 	sub map[string]string   // msg_id → subscription ID
 	fwd atomic.Int64        // notifications forwarded to their owner
 	ans atomic.Int64        // answers passed on to the process that asked
+	late atomic.Int64       // answers passed on that found no call waiting
 }
 
 // The sink is also the processes' log handler, to count the forwards.
@@ -117,6 +118,8 @@ func (s *fleetSink) Handle(_ context.Context, r slog.Record) error {
 		s.fwd.Add(1)
 	case "answer passed on to the process that asked":
 		s.ans.Add(1)
+	case "dropping forwarded answer that matches no request":
+		s.late.Add(1)
 	}
 	return nil
 }
@@ -488,6 +491,24 @@ func TestClusterStrayAnswers(t *testing.T) {
 		t.Fatal("no answer landed on the other process: the test tested nothing")
 	}
 	t.Logf("%d answers passed on to the process that asked", sink.ans.Load())
+
+	// Answers that come after their call gave up are passed on all the
+	// same and dropped there, with a log line, and nothing else happens.
+	a.Faults().Delay(300 * time.Millisecond)
+	for range 4 {
+		ctx, cancel := context.WithTimeout(ctxT(t), 50*time.Millisecond)
+		if _, err := p1.Agent(id).GetValue(ctx, "Device.DeviceInfo.SerialNumber"); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("a call that outlived its context: %v", err)
+		}
+		cancel()
+	}
+	waitFleet(t, func() bool { return sink.late.Load() > 0 })
+	a.Faults().Delay(0)
+	ctx, cancel := context.WithTimeout(ctxT(t), 10*time.Second)
+	defer cancel()
+	if _, err := p2.Agent(id).GetValue(ctx, "Device.DeviceInfo.SerialNumber"); err != nil {
+		t.Fatalf("after the late answers: %v", err)
+	}
 }
 
 // TestClusterMQTT311: an agent whose MQTT client speaks 3.1.1 only, in
