@@ -101,13 +101,13 @@ func stompFleet(t testing.TB) fleetBinding {
 
 // fleetSink records what the fleet's handlers were given, by process.
 type fleetSink struct {
-	mu  sync.Mutex
-	got map[string][]string // msg_id → processes that handled it
-	dup map[string]int      // msg_id → deliveries flagged Duplicate
-	sub map[string]string   // msg_id → subscription ID
-	fwd atomic.Int64        // notifications forwarded to their owner
-	ans atomic.Int64        // answers passed on to the process that asked
-	late atomic.Int64       // answers passed on that found no call waiting
+	mu   sync.Mutex
+	got  map[string][]string // msg_id → processes that handled it
+	dup  map[string]int      // msg_id → deliveries flagged Duplicate
+	sub  map[string]string   // msg_id → subscription ID
+	fwd  atomic.Int64        // notifications forwarded to their owner
+	ans  atomic.Int64        // answers passed on to the process that asked
+	late atomic.Int64        // answers passed on that found no call waiting
 }
 
 // The sink is also the processes' log handler, to count the forwards.
