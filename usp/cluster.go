@@ -48,6 +48,17 @@ type Cluster struct {
 	// shared topic allows, but set it where the broker does not restrict
 	// who publishes where.
 	Secret []byte
+	// ClaimUnowned makes the processes claim in the store (see
+	// [OrphanClaims]) every notification that no process owns
+	// (OnBoardRequest, the agent's own Boot! subscription, subscriptions
+	// with an ID of the caller's), so that a retransmission landing on
+	// another process than the first copy is flagged Duplicate there too.
+	// It costs one store write per such notification, on the agent's
+	// worker; without it, those repeats are flagged by each process's own
+	// window only. Notifications with an owner need no claim while the
+	// owner lives (its window sees every copy) and are claimed when it
+	// died, either way.
+	ClaimUnowned bool
 }
 
 // errForward reports a notification that could not be handed to the
@@ -290,6 +301,24 @@ func (cl *cluster) settle(owner string, in inboundNotify) {
 	if in.n.SendResp {
 		c.reply(in.a, msg.NotifyResp{SubscriptionID: in.n.SubscriptionID}.Build(in.n.MsgID), false)
 	}
+}
+
+// claimUnowned claims a notification nobody owns, when ClaimUnowned asks
+// for it.
+func (cl *cluster) claimUnowned(in inboundNotify) {
+	if !cl.cfg.ClaimUnowned || in.done != nil || in.inSession || owned(in.n) {
+		return
+	}
+	cl.claim(in.n)
+}
+
+// owned reports whether a notification names a process that owns it.
+func owned(n *Notification) bool {
+	if ownerOf(n.SubscriptionID) != "" {
+		return true
+	}
+	oc, ok := n.Body.(*msg.OperationComplete)
+	return ok && ownerOf(oc.CommandKey) != ""
 }
 
 // claim marks an orphaned notification Duplicate when another process, or

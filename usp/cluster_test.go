@@ -584,3 +584,84 @@ func TestClusterMQTT311(t *testing.T) {
 	}
 	t.Logf("%d of 8 requests carried the reply-to suffix; %d answers passed on; %d notifications forwarded", suffixed, sink.ans.Load(), sink.fwd.Load())
 }
+
+// TestClusterClaimUnowned: notifications nobody owns (a subscription with
+// an ID of the caller's) are handled where they land. With ClaimUnowned,
+// a retransmission that lands on the other process is flagged Duplicate
+// there: each process refuses the first copy it gets, so every
+// notification is delivered on both, the later deliveries flagged.
+func TestClusterClaimUnowned(t *testing.T) {
+	b := mqttFleet(t)
+	store := &usp.MemoryStore{}
+	type delivery struct {
+		process string
+		dup     bool
+	}
+	var mu sync.Mutex
+	got := map[string][]delivery{}
+	ctls := map[string]*usp.Controller{}
+	for _, name := range []string{"p1", "p2"} {
+		refused := map[string]bool{}
+		c, err := usp.NewController(ctrlID, usp.WithTransport(b.ctrl(name)), usp.WithStore(store),
+			usp.WithNotifyHandler(func(_ context.Context, n *usp.Notification) error {
+				if n.SubscriptionID != "fleet-events" {
+					return nil
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				got[n.MsgID] = append(got[n.MsgID], delivery{name, n.Duplicate})
+				if !refused[n.MsgID] {
+					refused[n.MsgID] = true
+					return errors.New("not yet")
+				}
+				return nil
+			}),
+			usp.WithCluster(usp.Cluster{Process: name, Address: b.address, ClaimUnowned: true}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close(context.Background()) })
+		ctls[name] = c
+	}
+	a := startFleetAgent(t, b, "os::012345-UNOWNED")
+	reachable(t, ctls["p1"], a.EndpointID())
+	if _, err := ctls["p1"].Agent(a.EndpointID()).Subscribe(ctxT(t), usp.SubscriptionSpec{ID: "fleet-events",
+		NotifType: usp.NotifEvent, ReferenceList: []string{"Device.Boot!"}, NotifRetry: true,
+		Handler: func(context.Context, *usp.Notification) error { return nil }}); err != nil {
+		t.Fatal(err)
+	}
+	const events = 4
+	// One at a time, so that the broker's turns alternate between the
+	// copies of one notification.
+	for range events {
+		if err := a.Emit(ctxT(t), "Device.Boot!", map[string]string{"Cause": "LocalReboot"}); err != nil {
+			t.Fatal(err)
+		}
+		waitFleet(t, func() bool { return len(a.PendingNotifications()) == 0 })
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != events {
+		t.Fatalf("%d notifications delivered, want %d: %v", len(got), events, got)
+	}
+	crossed := 0
+	for id, ds := range got {
+		both := map[string]bool{}
+		for i, d := range ds {
+			both[d.process] = true
+			if d.dup != (i > 0) {
+				t.Errorf("%s: delivery %d (on %s) flagged Duplicate %v: %v", id, i+1, d.process, d.dup, ds)
+			}
+		}
+		if len(both) == 2 {
+			crossed++
+		}
+	}
+	if crossed == 0 {
+		t.Fatalf("no notification was delivered on both processes: nothing tested: %v", got)
+	}
+	t.Logf("%d of %d notifications delivered on both processes, the later copies flagged", crossed, events)
+}

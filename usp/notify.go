@@ -142,8 +142,11 @@ func (c *Controller) handleNotify(a *agentState, m *uspmsg.Msg, inSession bool) 
 // deliver runs the handlers for one notification and answers it when they
 // all accepted it.
 func (c *Controller) deliver(in inboundNotify) {
-	if c.cl != nil && c.cl.route(in) {
-		return
+	if c.cl != nil {
+		if c.cl.route(in) {
+			return
+		}
+		c.cl.claimUnowned(in)
 	}
 	n := in.n
 	var failed error
