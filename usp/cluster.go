@@ -48,17 +48,17 @@ type Cluster struct {
 	// shared topic allows, but set it where the broker does not restrict
 	// who publishes where.
 	Secret []byte
-	// ClaimUnowned makes the processes claim in the store (see
-	// [OrphanClaims]) every notification that no process owns
-	// (OnBoardRequest, the agent's own Boot! subscription, subscriptions
-	// with an ID of the caller's), so that a retransmission landing on
-	// another process than the first copy is flagged Duplicate there too.
-	// It costs one store write per such notification, on the agent's
-	// worker; without it, those repeats are flagged by each process's own
-	// window only. Notifications with an owner need no claim while the
-	// owner lives (its window sees every copy) and are claimed when it
-	// died, either way.
-	ClaimUnowned bool
+	// ClaimAll makes each process claim in the store (see
+	// [OrphanClaims]) every notification before its handlers run, so that
+	// any later copy, wherever it lands, is flagged Duplicate: those of
+	// notifications no process owns (OnBoardRequest, the agent's own
+	// Boot! subscription, subscriptions with an ID of the caller's), and
+	// the one an owner handled just before it died. It costs one store
+	// write per notification, on the agent's worker. Without it, claims
+	// are made only for notifications whose owner is gone; the others are
+	// flagged by the duplicate window of the process that handles them
+	// (the owner's, for owned ones, which sees every copy while it lives).
+	ClaimAll bool
 }
 
 // errForward reports a notification that could not be handed to the
@@ -228,7 +228,7 @@ func (cl *cluster) ownerFor(n *Notification) string {
 // and answers it once the owner accepted it. It returns false when the
 // notification is this process's to handle: its own, nobody's in
 // particular, or its owner's who is gone.
-func (cl *cluster) route(in inboundNotify) bool {
+func (cl *cluster) route(in *inboundNotify) bool {
 	if in.done != nil || in.m == nil || in.inSession {
 		return false // forwarded to us already, or bound to a session
 	}
@@ -245,7 +245,7 @@ func (cl *cluster) route(in inboundNotify) bool {
 	}
 	cl.mu.Unlock()
 	if dead {
-		cl.claim(in.n)
+		in.orphan = true // claimed by deliver
 		cl.orphaned(owner, in.n)
 		return false
 	}
@@ -264,10 +264,11 @@ func (cl *cluster) route(in inboundNotify) bool {
 		c.wg.Done()
 		return true
 	}
+	fwd := *in // the caller's copy is gone once route returns
 	go func() {
 		defer c.wg.Done()
 		defer func() { <-cl.sem }()
-		cl.settle(owner, in)
+		cl.settle(owner, fwd)
 	}()
 	return true
 }
@@ -285,7 +286,7 @@ func (cl *cluster) settle(owner string, in inboundNotify) {
 		cl.dead[owner] = time.Now().Add(cl.cfg.DeadFor)
 		cl.mu.Unlock()
 		in.m = nil // not again
-		cl.claim(in.n)
+		in.orphan = true
 		c.deliver(in)
 		cl.orphaned(owner, in.n)
 		return
@@ -303,28 +304,10 @@ func (cl *cluster) settle(owner string, in inboundNotify) {
 	}
 }
 
-// claimUnowned claims a notification nobody owns, when ClaimUnowned asks
-// for it.
-func (cl *cluster) claimUnowned(in inboundNotify) {
-	if !cl.cfg.ClaimUnowned || in.done != nil || in.inSession || owned(in.n) {
-		return
-	}
-	cl.claim(in.n)
-}
-
-// owned reports whether a notification names a process that owns it.
-func owned(n *Notification) bool {
-	if ownerOf(n.SubscriptionID) != "" {
-		return true
-	}
-	oc, ok := n.Body.(*msg.OperationComplete)
-	return ok && ownerOf(oc.CommandKey) != ""
-}
-
-// claim marks an orphaned notification Duplicate when another process, or
-// this one, handed it to the handlers before (see [OrphanClaims]). Without
-// such a store, or when it fails, the flag is this process's window's
-// alone.
+// claim marks a notification Duplicate when another process, or this one,
+// handed it to the handlers before (see [OrphanClaims]): an orphan's
+// always, any other's with ClaimAll. Without such a store, or when it
+// fails, the flag is this process's window's alone.
 func (cl *cluster) claim(n *Notification) {
 	oc, ok := cl.c.cfg.store.(OrphanClaims)
 	if !ok {
@@ -334,7 +317,7 @@ func (cl *cluster) claim(n *Notification) {
 	defer cancel()
 	first, err := oc.ClaimOrphan(ctx, n.AgentID, n.MsgID)
 	if err != nil {
-		cl.c.log.Info("could not claim an orphaned notification in the store; its Duplicate flag is this process's own", "agent", n.AgentID, "msg_id", n.MsgID, "err", err)
+		cl.c.log.Info("could not claim a notification in the store; its Duplicate flag is this process's own", "agent", n.AgentID, "msg_id", n.MsgID, "err", err)
 		return
 	}
 	if !first {

@@ -585,12 +585,12 @@ func TestClusterMQTT311(t *testing.T) {
 	t.Logf("%d of 8 requests carried the reply-to suffix; %d answers passed on; %d notifications forwarded", suffixed, sink.ans.Load(), sink.fwd.Load())
 }
 
-// TestClusterClaimUnowned: notifications nobody owns (a subscription with
-// an ID of the caller's) are handled where they land. With ClaimUnowned,
+// TestClusterClaimAll: notifications nobody owns (a subscription with
+// an ID of the caller's) are handled where they land. With ClaimAll,
 // a retransmission that lands on the other process is flagged Duplicate
 // there: each process refuses the first copy it gets, so every
 // notification is delivered on both, the later deliveries flagged.
-func TestClusterClaimUnowned(t *testing.T) {
+func TestClusterClaimAll(t *testing.T) {
 	b := mqttFleet(t)
 	store := &usp.MemoryStore{}
 	type delivery struct {
@@ -616,7 +616,7 @@ func TestClusterClaimUnowned(t *testing.T) {
 				}
 				return nil
 			}),
-			usp.WithCluster(usp.Cluster{Process: name, Address: b.address, ClaimUnowned: true}))
+			usp.WithCluster(usp.Cluster{Process: name, Address: b.address, ClaimAll: true}))
 		if err != nil {
 			t.Fatal(err)
 		}

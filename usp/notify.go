@@ -93,6 +93,7 @@ type inboundNotify struct {
 	inSession bool
 	m         *uspmsg.Msg     // the Notify as received, for forwarding (cluster.go)
 	done      func(err error) // set for a notification forwarded by another process: gets the verdict
+	orphan    bool            // its owner is gone: claimed in the store before delivery (cluster.go)
 }
 
 // handleNotify runs on the agent's intake worker: it recognises
@@ -143,10 +144,12 @@ func (c *Controller) handleNotify(a *agentState, m *uspmsg.Msg, inSession bool) 
 // all accepted it.
 func (c *Controller) deliver(in inboundNotify) {
 	if c.cl != nil {
-		if c.cl.route(in) {
+		if c.cl.route(&in) {
 			return
 		}
-		c.cl.claimUnowned(in)
+		if in.orphan || c.cl.cfg.ClaimAll {
+			c.cl.claim(in.n)
+		}
 	}
 	n := in.n
 	var failed error
