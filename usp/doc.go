@@ -190,6 +190,24 @@
 // the controller also uses it to skip the completion subscription of
 // commands the schema says are synchronous.
 //
+// # Scale-out
+//
+// [WithCluster] makes a controller one of several processes that serve one
+// fleet under one endpoint ID (SCALING.md at the repository root has the
+// whole design). The broker spreads the agents' unsolicited records over
+// the processes (an MQTT shared subscription, or competing consumers on a
+// STOMP queue) and returns each answer to the process that asked (a reply
+// topic or destination per process, named in [Cluster.Address]). Agents
+// one process heard are found by the others in a shared [Store] that
+// implements [AgentLookup]. Subscription IDs, command keys and request
+// msg_ids name the process that made them, so a notification or an answer
+// that lands on another process is passed to it over the broker; when it
+// does not answer, the notification goes to the receiving process's own
+// handlers instead, claimed in the store ([OrphanClaims]) so that its
+// repeats on other processes are flagged Duplicate. [Cluster.ClaimAll]
+// claims every notification, for exactly-once flags at one store write
+// each.
+//
 // # USP Broker
 //
 // With [WithBrokerHandler], Register and Deregister requests from USP
