@@ -150,6 +150,28 @@
 // forces notification retries and [Faults.Mute] silences the agent.
 // [Agent.Received] keeps the messages the agent received, for assertions.
 //
+// # Scripted answers
+//
+// When a test needs an exact answer rather than the model's (a canned
+// response, an error code, a response of the wrong type, silence), it
+// intercepts requests, as franz-go's kfake control functions do.
+// [Agent.Intercept] takes the requests of some types:
+//
+//	sets := p.Fake.Intercept(uspmsg.Header_SET).Fail(msg.CodeRequestDenied, "maintenance window").Times(1)
+//	gets := p.Fake.Intercept(uspmsg.Header_GET) // only counts: gets.Calls(), gets.Wait(ctx, 3)
+//
+// [Control.Answer] answers with a given message (given the request's
+// msg_id; [Raw] sends one exactly as built), [Control.Fail] with an Error,
+// [Control.Drop] loses the request, [Control.Delay] holds it before it is
+// answered, [Control.Times] limits the control to the next n requests and
+// [Control.Remove] takes it out. [Agent.Control] adds a [ControlFunc] that
+// decides per request. Controls run in the order they were added, before
+// the [Faults] and the model; a request none of them handles goes on to
+// the model. An agent given an empty [NewModel] and a last control that
+// drops everything answers only what the test scripts. [Agent.Send] sends
+// any message to a controller, for notifications with a chosen msg_id or
+// responses nobody asked for.
+//
 // # Concurrency
 //
 // The agent handles one request at a time, in arrival order, on a
