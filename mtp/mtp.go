@@ -183,6 +183,18 @@ type Transport interface {
 	Close(ctx context.Context) error
 }
 
+// Identified is implemented by transports that were given the endpoint ID
+// they speak as (mtp/mqtt, mtp/stomp, mtp/websocket, mtp/uds). The usp
+// controller takes its own endpoint ID from them when it is given none,
+// and refuses a transport that speaks as another endpoint, so that the ID
+// need not be written twice and cannot be written two ways.
+type Identified interface {
+	// LocalEndpointID returns the endpoint ID the transport speaks as, or
+	// "" when it was given none (a websocket server without
+	// WithEndpointID).
+	LocalEndpointID() string
+}
+
 // PeerVersions is implemented by transports whose binding frames records
 // differently for peers of different protocol versions, and so must know
 // which one a peer's client speaks before it first sends to it (mtp/mqtt:

@@ -65,15 +65,31 @@ type Controller struct {
 
 // NewController makes a controller with the given endpoint ID. It checks
 // the ID and every option; nothing is connected until [Controller.Start].
+//
+// The transports of mtp/mqtt, mtp/stomp, mtp/websocket and mtp/uds are
+// given the endpoint ID they speak as when they are made (they announce it
+// to the broker or peer). An empty endpointID takes the ID from them (see
+// [mtp.Identified]), so that it is written once:
+//
+//	tr, err := mqtt.New(url, "proto::controller", mqtt.WithTopic("usp/controller"))
+//	c, err := usp.NewController("", usp.WithTransport(tr))
+//
+// A transport that speaks as another endpoint than the controller is
+// refused with [ErrInvalidOption]: agents would answer an ID the controller
+// does not take as its own.
 func NewController(endpointID string, opts ...Option) (*Controller, error) {
-	if _, err := record.ParseEndpointID(endpointID); err != nil {
-		return nil, fmt.Errorf("usp: controller endpoint ID: %w", err)
-	}
 	cfg := defaultConfig()
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err
 		}
+	}
+	endpointID, err := transportsEndpointID(endpointID, cfg.transports)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := record.ParseEndpointID(endpointID); err != nil {
+		return nil, fmt.Errorf("usp: controller endpoint ID: %w", err)
 	}
 	if err := cfg.intake.check(); err != nil {
 		return nil, err
@@ -124,6 +140,28 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 	c.live = newLiveness(c)
 	c.cl = newCluster(c, cfg.cluster)
 	return c, nil
+}
+
+// transportsEndpointID checks the controller's endpoint ID against the
+// IDs its transports speak as, and takes theirs when id is empty.
+func transportsEndpointID(id string, ts []mtp.Transport) (string, error) {
+	for _, t := range ts {
+		it, ok := t.(mtp.Identified)
+		if !ok {
+			continue
+		}
+		switch local := it.LocalEndpointID(); {
+		case local == "":
+		case id == "":
+			id = local
+		case local != id:
+			return "", fmt.Errorf("%w: a %s transport speaks as %q, the controller is %q", ErrInvalidOption, t.Kind(), local, id)
+		}
+	}
+	if id == "" {
+		return "", fmt.Errorf("%w: no endpoint ID given, and no transport names one", ErrInvalidOption)
+	}
+	return id, nil
 }
 
 // EndpointID returns the controller's endpoint ID.

@@ -147,7 +147,9 @@ func addedPath(r *msg.AddResp) (string, error) {
 // ID returns the subscription's ID.
 func (s *Subscription) ID() string { return s.id }
 
-// Path returns the subscription object's instance path on the agent.
+// Path returns the subscription object's instance path on the agent,
+// ending with a dot ("Device.LocalAgent.Subscription.2.") as object paths
+// do; [Operation.RequestObject] follows the same rule.
 func (s *Subscription) Path() string { return s.path }
 
 // AgentID returns the endpoint ID of the agent.

@@ -122,7 +122,11 @@ type link struct {
 var (
 	_ mtp.Transport    = (*Transport)(nil)
 	_ mtp.PeerVersions = (*Transport)(nil)
+	_ mtp.Identified   = (*Transport)(nil)
 )
+
+// LocalEndpointID returns the endpoint ID given to [New].
+func (t *Transport) LocalEndpointID() string { return t.endpointID }
 
 // New checks the configuration and returns a transport for the broker at
 // brokerURL (mqtt:// or mqtts://host:port; tcp://, ssl:// and tls:// are

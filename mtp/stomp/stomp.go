@@ -81,7 +81,13 @@ type Transport struct {
 	lastErr error
 }
 
-var _ mtp.Transport = (*Transport)(nil)
+var (
+	_ mtp.Transport  = (*Transport)(nil)
+	_ mtp.Identified = (*Transport)(nil)
+)
+
+// LocalEndpointID returns the endpoint ID given to [New].
+func (t *Transport) LocalEndpointID() string { return t.endpointID }
 
 type fatalError struct{ error }
 

@@ -33,9 +33,14 @@ type Server struct {
 }
 
 var (
-	_ mtp.Transport = (*Server)(nil)
-	_ http.Handler  = (*Server)(nil)
+	_ mtp.Transport  = (*Server)(nil)
+	_ http.Handler   = (*Server)(nil)
+	_ mtp.Identified = (*Server)(nil)
 )
+
+// LocalEndpointID returns the endpoint ID given with [WithEndpointID], or
+// "" without it.
+func (s *Server) LocalEndpointID() string { return s.cfg.localID }
 
 // NewServer returns a server configured by opts.
 func NewServer(opts ...Option) (*Server, error) {
