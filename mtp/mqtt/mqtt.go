@@ -142,6 +142,7 @@ func New(brokerURL, endpointID string, opts ...Option) (*Transport, error) {
 		keepAlive:      DefaultKeepAlive,
 		connectTimeout: DefaultConnectTimeout,
 		minBackoff:     DefaultMinBackoff,
+		backoffReset:   DefaultBackoffReset,
 		maxBackoff:     DefaultMaxBackoff,
 		maxRecord:      DefaultMaxRecordSize,
 		writeTimeout:   DefaultWriteTimeout,
@@ -579,7 +580,7 @@ func (t *Transport) onConnectionDown() bool {
 	wasUp := t.wasUp
 	t.wasUp = false
 	if wasUp {
-		t.attempt = backoff.Next(t.attempt-1, time.Since(t.upAt))
+		t.attempt = backoff.Next(t.attempt-1, time.Since(t.upAt), t.cfg.backoffReset)
 	}
 	if t.closing.Load() {
 		return false

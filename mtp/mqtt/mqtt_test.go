@@ -463,6 +463,7 @@ func TestNewValidation(t *testing.T) {
 		{"receive maximum zero", "mqtt://127.0.0.1:1", "proto::x", []mqtt.Option{mqtt.WithReceiveMaximum(0)}},
 		{"nil logger", "mqtt://127.0.0.1:1", "proto::x", []mqtt.Option{mqtt.WithLogger(nil)}},
 		{"host without port", "127.0.0.1", "proto::x", nil},
+		{"negative backoff reset", "mqtt://127.0.0.1:1", "proto::x", []mqtt.Option{mqtt.WithBackoffReset(-time.Second)}},
 	} {
 		if _, err := mqtt.New(tc.url, tc.id, tc.opts...); err == nil {
 			t.Errorf("%s: New succeeded", tc.name)

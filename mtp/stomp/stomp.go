@@ -115,6 +115,7 @@ func New(addr, endpointID string, opts ...Option) (*Transport, error) {
 		hbRecv:         DefaultHeartBeat,
 		connectTimeout: DefaultConnectTimeout,
 		minBackoff:     DefaultMinBackoff,
+		backoffReset:   DefaultBackoffReset,
 		maxBackoff:     DefaultMaxBackoff,
 		maxRecord:      DefaultMaxRecordSize,
 	}
@@ -307,7 +308,7 @@ func (t *Transport) run() {
 			return
 		}
 		t.down(err)
-		attempt = backoff.Next(attempt, time.Since(upAt))
+		attempt = backoff.Next(attempt, time.Since(upAt), t.cfg.backoffReset)
 	}
 }
 

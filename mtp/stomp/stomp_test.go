@@ -213,6 +213,7 @@ func TestNewValidation(t *testing.T) {
 		{"nil TLS", "127.0.0.1:1", "proto::x", []stomp.Option{stomp.WithTLS(nil)}},
 		{"backoff inverted", "127.0.0.1:1", "proto::x", []stomp.Option{stomp.WithReconnectBackoff(time.Second, time.Millisecond)}},
 		{"max record zero", "127.0.0.1:1", "proto::x", []stomp.Option{stomp.WithMaxRecordSize(0)}},
+		{"negative backoff reset", "127.0.0.1:1", "proto::x", []stomp.Option{stomp.WithBackoffReset(-time.Second)}},
 	} {
 		if _, err := stomp.New(tc.addr, tc.id, tc.opts...); err == nil {
 			t.Errorf("%s: New succeeded", tc.name)
