@@ -1,11 +1,15 @@
 package usp_test
 
 import (
+	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp/memory"
 	"github.com/gousp/gousp/mtp/mqtt"
 	"github.com/gousp/gousp/mtp/websocket"
@@ -47,4 +51,62 @@ func TestOperateOptionRefused(t *testing.T) {
 	_, err := p.Agent.StartOperation(ctxT(t), "Device.Reboot()", nil, usp.WithCommandKey("bad\xff"))
 	require.ErrorIs(t, err, usp.ErrInvalidOption)
 	assert.Zero(t, calls.Calls(), "nothing reached the agent")
+}
+
+// A Subscription without a Handler keeps a bounded buffer. When the
+// controller's own handlers take every notification, a full buffer loses
+// its oldest entries rather than refusing: refusing would leave the agent
+// retrying for ever notifications the program already has.
+func TestSubscriptionBufferPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		ctrlHandler  bool
+		wantAnswered int
+	}{
+		{"controller handler takes them: oldest dropped", true, 3},
+		{"subscription alone: refused until read", false, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var opts []usptest.PairOption
+			if tc.ctrlHandler {
+				opts = append(opts, usptest.WithControllerOptions(usp.WithNotifyHandler(func(context.Context, *usp.Notification) error { return nil })))
+			}
+			p := usptest.NewPair(t, opts...)
+			ctx := ctxT(t)
+			sub, err := p.Agent.Subscribe(ctx, usp.SubscriptionSpec{NotifType: usp.NotifEvent, ReferenceList: []string{"Device.Boot!"}, Buffer: 2})
+			require.NoError(t, err)
+			for _, id := range []string{"n-1", "n-2", "n-3"} {
+				n := msg.Notify{SubscriptionID: sub.ID(), SendResp: true, Notification: &msg.Event{ObjPath: "Device.", EventName: "Boot!"}}
+				require.NoError(t, p.Fake.Send(ctx, usptest.PairControllerID, n.Build(id)))
+			}
+			answered := func() int {
+				k := 0
+				for _, r := range p.Fake.Received() {
+					if r.Msg.GetHeader().GetMsgType() == uspmsg.Header_NOTIFY_RESP && strings.HasPrefix(r.Msg.GetHeader().GetMsgId(), "n-") {
+						k++
+					}
+				}
+				return k
+			}
+			require.Eventually(t, func() bool { return answered() == tc.wantAnswered }, 5*time.Second, 5*time.Millisecond)
+			// Later ones would have had time to arrive: the count stays.
+			require.NoError(t, p.Fake.Send(ctx, usptest.PairControllerID, msg.GetResp{}.Build("sync"))) // a round trip through the agent's queue
+			assert.Equal(t, tc.wantAnswered, answered())
+
+			var got []string
+			short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			defer cancel()
+			for n, err := range sub.Notifications(short) {
+				if err != nil {
+					break
+				}
+				got = append(got, n.MsgID)
+			}
+			if tc.ctrlHandler {
+				assert.Equal(t, []string{"n-2", "n-3"}, got)
+			} else {
+				assert.Equal(t, []string{"n-1", "n-2"}, got)
+			}
+		})
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -32,11 +33,14 @@ type Controller struct {
 	agents   map[string]*agentState
 	pending  map[string]*pending
 	handlers handlerSet[NotifyHandler]
-	watchers handlerSet[func(AgentEvent)]
-	subs     map[subKey]*Subscription
-	ops      map[opKey]*Operation
-	live     *liveness // inventory and agent states (liveness.go)
-	cl       *cluster  // nil unless WithCluster (cluster.go)
+	// userHandlers counts the program's notify handlers among handlers
+	// (the liveness tracker adds one of its own): see Subscription.deliver.
+	userHandlers atomic.Int32
+	watchers     handlerSet[func(AgentEvent)]
+	subs         map[subKey]*Subscription
+	ops          map[opKey]*Operation
+	live         *liveness // inventory and agent states (liveness.go)
+	cl           *cluster  // nil unless WithCluster (cluster.go)
 
 	brokerSt brokerState // see broker.go
 
@@ -117,7 +121,7 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 	c.events = newEventQueue(c, cfg.events)
 	c.cleanupCtx, c.cleanupCancel = context.WithCancel(context.Background())
 	for _, h := range cfg.notifyHandlers {
-		c.handlers.add(h)
+		c.OnNotify(h)
 	}
 	for _, h := range cfg.agentHandlers {
 		c.watchers.add(h)
