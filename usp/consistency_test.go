@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gousp/gousp/msg"
+	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/memory"
 	"github.com/gousp/gousp/mtp/mqtt"
 	"github.com/gousp/gousp/mtp/websocket"
@@ -108,5 +109,42 @@ func TestSubscriptionBufferPolicy(t *testing.T) {
 				assert.Equal(t, []string{"n-1", "n-2"}, got)
 			}
 		})
+	}
+}
+
+// rejectingEP is a memory endpoint that can reject peers, like a WebSocket
+// server; countingTransport wraps it as a user's middleware would.
+type rejectingEP struct {
+	*memory.Endpoint
+	rejected chan string
+}
+
+func (r *rejectingEP) Reject(peerID, _ string) error { r.rejected <- peerID; return nil }
+
+type countingTransport struct {
+	mtp.Transport
+	inner mtp.Transport
+}
+
+func (c countingTransport) Unwrap() mtp.Transport { return c.inner }
+
+// A wrapper that only offers Unwrap does not hide the rejection of a peer
+// that sends garbage.
+func TestWrappedTransportKeepsRejection(t *testing.T) {
+	net := memory.NewNetwork()
+	ep, err := net.Endpoint("proto::wrapped-controller")
+	require.NoError(t, err)
+	inner := &rejectingEP{Endpoint: ep, rejected: make(chan string, 1)}
+	c, err := usp.NewController("proto::wrapped-controller", usp.WithTransport(countingTransport{Transport: inner, inner: inner}))
+	require.NoError(t, err)
+	require.NoError(t, c.Start(ctxT(t)))
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+
+	require.NoError(t, net.Inject("proto::garbage-agent", "proto::wrapped-controller", []byte("\xff not a record")))
+	select {
+	case peer := <-inner.rejected:
+		assert.Equal(t, "proto::garbage-agent", peer)
+	case <-ctxT(t).Done():
+		t.Fatal("the peer was not rejected through the wrapper")
 	}
 }

@@ -134,7 +134,7 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 		if r == nil {
 			return nil, fmt.Errorf("%w: %w: agent %s uses %s, but no such transport was given", ErrInvalidOption, ErrNoTransport, id, addr.MTP)
 		}
-		if _, onePeer := r.t.(singlePeer); addr.To == "" && !onePeer {
+		if _, onePeer := mtp.As[mtp.SinglePeer](r.t); addr.To == "" && !onePeer {
 			return nil, fmt.Errorf("%w: agent %s: an empty address needs a transport with one peer (a UDS or WebSocket client), not %T", ErrInvalidOption, id, r.t)
 		}
 		a := c.newAgent(id)
@@ -150,7 +150,7 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 // IDs its transports speak as, and takes theirs when id is empty.
 func transportsEndpointID(id string, ts []mtp.Transport) (string, error) {
 	for _, t := range ts {
-		it, ok := t.(mtp.Identified)
+		it, ok := mtp.As[mtp.Identified](t)
 		if !ok {
 			continue
 		}
@@ -317,18 +317,6 @@ func (c *Controller) routeFor(k mtp.Kind) *route {
 	return nil
 }
 
-// singlePeer is implemented by client transports with one peer (UDS and
-// WebSocket clients), which accept sends with an empty To.
-type singlePeer interface {
-	PeerID() string
-}
-
-// rejecter is implemented by transports with a session per peer
-// (WebSocket and UDS servers) that can end one peer's session.
-type rejecter interface {
-	Reject(peerID, reason string) error
-}
-
 // cleanupGrace is how long Close waits for operations to remove their
 // subscriptions from agents.
 const cleanupGrace = 2 * time.Second
@@ -399,7 +387,7 @@ func (c *Controller) handleInbound(r *route, in mtp.Inbound) {
 		c.log.Warn("dropping undecodable record", "mtp", r.kind, "from", in.ReplyTo, "err", err)
 		// On a WebSocket the spec has such a session closed (1003); the
 		// bindings with sessions per peer offer Reject for that.
-		if rj, ok := r.t.(rejecter); ok && in.PeerID != "" {
+		if rj, ok := mtp.As[mtp.Rejecter](r.t); ok && in.PeerID != "" {
 			if err := rj.Reject(in.PeerID, "USP Record cannot be parsed"); err != nil {
 				c.log.Debug("could not reject peer", "peer", in.PeerID, "err", err)
 			}
@@ -434,7 +422,7 @@ func (c *Controller) handleInbound(r *route, in mtp.Inbound) {
 		// Before the agent is announced (and asked anything): a 3.1.1
 		// client needs the reply-to suffix on the first request already.
 		// Only for a record that may speak for the agent at addr.
-		if pv, ok := r.t.(mtp.PeerVersions); ok && c.mayPlace(from, r, in, addr) {
+		if pv, ok := mtp.As[mtp.PeerVersions](r.t); ok && c.mayPlace(from, r, in, addr) {
 			pv.SetPeerVersion(addr, mqttVersion(rt.MqttConnect.GetVersion()))
 		}
 		if c.agentSeen(from, r, in, addr, rec.GetVersion(), true) == nil {
@@ -714,7 +702,7 @@ func (c *Controller) noAnswerReason(a *agentState) error {
 	if r == nil {
 		return nil
 	}
-	if pv, ok := r.t.(mtp.PeerVersions); ok {
+	if pv, ok := mtp.As[mtp.PeerVersions](r.t); ok {
 		return pv.NoAnswerReason(addr)
 	}
 	return nil
