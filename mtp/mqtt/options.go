@@ -323,13 +323,6 @@ func WithoutMQTT311Peers() Option {
 	}
 }
 
-// WithMQTT311Peers does nothing: 3.1.1 peers are served by default.
-//
-// Deprecated: leave it out; [WithoutMQTT311Peers] turns the default off.
-func WithMQTT311Peers() Option {
-	return func(*config) error { return nil }
-}
-
 // WithNoSubscriberError makes a QoS 1 send fail with an error matching
 // mtp.ErrUnknownPeer when the broker answers that no client subscribes to
 // the topic (PUBACK reason code 0x10, "No matching subscribers"): the
