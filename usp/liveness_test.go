@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gousp/gousp/msg"
@@ -453,7 +454,13 @@ func TestMemoryStore(t *testing.T) {
 // Device.LocalAgent.Controller entry for this controller) will send no
 // Periodic!: the heartbeat is not set up, and the agent is not called
 // offline for heartbeats it was never asked for.
+//
+// It runs in a synctest bubble: the 3.5 s it waits pass on the fake clock.
 func TestHeartbeatWithoutControllerEntry(t *testing.T) {
+	synctest.Test(t, testHeartbeatWithoutControllerEntry)
+}
+
+func testHeartbeatWithoutControllerEntry(t *testing.T) {
 	net := memory.NewNetwork()
 	log := newStateLog()
 	const id = "proto::stranger-agent"
@@ -502,7 +509,13 @@ func probesTo(s *scripted) int {
 
 // TestProbeRateAndBackoff: probes of a fleet that does not answer respect
 // the fleet-wide rate, and an absent agent is probed less and less often.
+// It runs in a synctest bubble, where the rate and the backoff are measured
+// on the fake clock: exact, and no slower than the machine.
 func TestProbeRateAndBackoff(t *testing.T) {
+	synctest.Test(t, testProbeRateAndBackoff)
+}
+
+func testProbeRateAndBackoff(t *testing.T) {
 	net := memory.NewNetwork()
 	const agents, rate = 20, 5
 	var opts []usp.Option
