@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gousp/gousp/internal/mtptest"
@@ -296,10 +297,14 @@ func TestReferenceAgentLostResponse(t *testing.T) {
 // TestReferenceAgentIdleSession: the reference agent never acknowledges
 // the controller's last record (its NotifyResp, or any answer) on its own.
 // An idle session stays quiet.
+//
+// It runs in a synctest bubble: the 20 retry ticks pass on the fake clock,
+// and a loaded machine cannot make an answer late enough to be resent.
 func TestReferenceAgentIdleSession(t *testing.T) {
-	// The interval is short enough for many ticks to pass while idle, and
-	// long enough that a loaded machine's slow answer is not resent (the
-	// reference agent would execute the resent Set again).
+	synctest.Test(t, testReferenceAgentIdleSession)
+}
+
+func testReferenceAgentIdleSession(t *testing.T) {
 	rig := newRefRig(t, "memory", refAgent, usp.SessionConfig{RetryInterval: 100 * time.Millisecond})
 	rig.waitBoots(t, 1)
 	if _, err := rig.c.Agent(e2eAgentID).Set(ctxT(t), msg.SetParams("Device.LocalAgent.Controller.1.", map[string]string{"ProvisioningCode": "x"})); err != nil {
