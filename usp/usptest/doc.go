@@ -35,9 +35,12 @@
 //
 // # Messages
 //
-// Get resolves wildcards, search expressions (through package datamodel,
-// with sub-object parameters and references inside them), reference
-// following ("SSIDReference+.", "LowerLayers#1+.") and max_depth, and fails
+// Every request path is resolved by package datamodel (Path.Resolve over
+// the model's instances), the same rules a controller's datamodel code
+// applies: wildcards, search expressions (with sub-object parameters and
+// references inside them) and reference following ("SSIDReference+.",
+// "LowerLayers#1+."); the model checks the names against its schema. Get
+// honours max_depth, and fails
 // each bad path on its own: 7008 for bad syntax, 7026 for a path outside
 // the schema or an instance that does not exist. Set honours allow_partial
 // and each parameter's required flag: without allow_partial a failing
