@@ -381,7 +381,7 @@ func (c *Controller) handlePeerEvent(r *route, ev mtp.Event) {
 func (c *Controller) handleInbound(r *route, in mtp.Inbound) {
 	rec, err := record.Decode(in.Data, record.WithMaxSize(c.cfg.maxRecordSize))
 	if err != nil {
-		if c.live.will(r, in.Data) {
+		if c.live.will(r, in.Data, func(id string) error { return c.verifyPeer(id, in) }) {
 			return
 		}
 		c.log.Warn("dropping undecodable record", "mtp", r.kind, "from", in.ReplyTo, "err", err)
