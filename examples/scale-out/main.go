@@ -26,9 +26,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/gousp/gousp/internal/embedbroker"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/mqtt"
+	"github.com/gousp/gousp/mtp/mqtt/mqtttest"
 	"github.com/gousp/gousp/usp"
 	"github.com/gousp/gousp/usp/usptest"
 )
@@ -84,7 +84,7 @@ func run(ctx context.Context, out io.Writer, brokerURL string, nProcs, nAgents i
 		return errors.New("need at least one process and one agent")
 	}
 	if brokerURL == "" {
-		b, err := embedbroker.Start("127.0.0.1:0")
+		b, err := mqtttest.Start("127.0.0.1:0")
 		if err != nil {
 			return err
 		}
