@@ -194,7 +194,6 @@ func TestCallSyncAndAsync(t *testing.T) {
 	if op.RequestObject() != "Device.LocalAgent.Request.1." {
 		t.Fatalf("request object %q", op.RequestObject())
 	}
-	//lint:ignore SA1019 the deprecated form keeps the agent's spelling
 	if op.RequestPath() != "Device.LocalAgent.Request.1" {
 		t.Fatalf("request path %q", op.RequestPath())
 	}
