@@ -7,7 +7,9 @@
 //
 // Make a [Controller] with its endpoint ID and at least one transport from
 // the mtp subpackages, start it, and talk to agents through [Agent]
-// handles:
+// handles (the transports of mtp/mqtt, mtp/stomp, mtp/websocket and mtp/uds
+// know the endpoint ID already: NewController("") takes it from them, and a
+// different one is refused):
 //
 //	c, err := usp.NewController("proto::my-controller",
 //		usp.WithTransport(mqttTransport),
@@ -129,6 +131,14 @@
 // again without being delivered twice. The duplicate window
 // ([WithDuplicateWindow]) keeps a 64-bit keyed digest of each msg_id, not
 // the msg_id.
+//
+// A [Subscription] without a Handler buffers its notifications from the
+// moment it exists, for [Subscription.Notifications]. When that buffer is
+// full, a notification the controller's own handlers accepted pushes out
+// the oldest buffered one (the program has it; refusing it would make the
+// agent retry it for ever), while one the subscription alone receives is
+// refused unanswered until the iterator catches up ([SubscriptionSpec]
+// Buffer).
 //
 // # Intake
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"iter"
+	"sync"
 	"time"
 
 	"github.com/gousp/gousp/msg"
@@ -45,7 +46,15 @@ type NotifyHandler func(ctx context.Context, n *Notification) error
 // OnNotify adds a handler for every notification from every agent. The
 // returned function removes it.
 func (c *Controller) OnNotify(h NotifyHandler) (remove func()) {
-	return c.handlers.add(h)
+	c.userHandlers.Add(1)
+	rm := c.handlers.add(h)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			rm()
+			c.userHandlers.Add(-1)
+		})
+	}
 }
 
 // Notifications returns every notification from every agent as an
@@ -159,7 +168,7 @@ func (c *Controller) deliver(in inboundNotify) {
 		}
 	}
 	if s := c.subscriptionFor(n.AgentID, n.SubscriptionID); s != nil {
-		if err := s.deliver(c.ctx, n); err != nil {
+		if err := s.deliver(c.ctx, n, c.userHandlers.Load() > 0 && failed == nil); err != nil {
 			failed = err
 		}
 	}

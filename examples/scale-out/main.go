@@ -33,9 +33,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/gousp/gousp/internal/embedbroker"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/mqtt"
+	"github.com/gousp/gousp/mtp/mqtt/mqtttest"
 	"github.com/gousp/gousp/mtp/stomp"
 	"github.com/gousp/gousp/usp"
 	"github.com/gousp/gousp/usp/usptest"
@@ -151,7 +151,7 @@ func run(ctx context.Context, out io.Writer, b binding, nProcs, nAgents int) err
 		return errors.New("need at least one process and one agent")
 	}
 	if b.mqttURL == "" && len(b.stompNodes) == 0 {
-		eb, err := embedbroker.Start("127.0.0.1:0")
+		eb, err := mqtttest.Start("127.0.0.1:0")
 		if err != nil {
 			return err
 		}
