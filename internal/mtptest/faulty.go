@@ -17,6 +17,9 @@
 //
 // [Faulty.Sent] and [Faulty.Received] return the records the wrapped end
 // sent (before faults) and received, for assertions on the wire.
+// [Faulty.Trace] adds when each was sent or received and what the faults
+// did to it; [FormatTrace] merges the traces of both ends into lines a
+// failing test prints, so that a failure met once in CI can be read.
 package mtptest
 
 import (
