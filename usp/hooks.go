@@ -71,8 +71,9 @@ type RequestEnd struct {
 	RequestStart
 	// Outcome classifies Err, for metrics labels.
 	Outcome RequestOutcome
-	// Response is the type of the agent's answer (ERROR for an Error
-	// message); zero when no answer arrived.
+	// Answered says an answer arrived; Response is then its type (ERROR
+	// for an Error message, which is the zero value).
+	Answered bool
 	Response uspmsg.Header_MsgType
 	// Code is the USP error code of Err (the agent's Error message, or
 	// the code the controller gave a failure); 0 when there is none.
@@ -380,7 +381,7 @@ func (c *Controller) requestEnd(ctx context.Context, rs *RequestStart, resp *usp
 	}
 	re := RequestEnd{RequestStart: *rs, Err: err, Duration: time.Since(rs.Start), Code: msg.CodeOf(err)}
 	if resp != nil {
-		re.Response = resp.GetHeader().GetMsgType()
+		re.Answered, re.Response = true, resp.GetHeader().GetMsgType()
 	}
 	var me *msg.Error
 	switch {
@@ -388,7 +389,7 @@ func (c *Controller) requestEnd(ctx context.Context, rs *RequestStart, resp *usp
 		re.Outcome = OutcomeOK
 	case !sent:
 		re.Outcome = OutcomeSendFailed
-	case errors.As(err, &me) && re.Response == uspmsg.Header_ERROR:
+	case errors.As(err, &me) && re.Answered && re.Response == uspmsg.Header_ERROR:
 		re.Outcome = OutcomeAgentError
 	case errors.Is(err, context.DeadlineExceeded):
 		re.Outcome = OutcomeTimeout

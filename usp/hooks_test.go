@@ -141,13 +141,14 @@ func TestHookRequestStartEnd(t *testing.T) {
 		t.Fatalf("%d starts, %d ends; want 3 each", len(h.starts), len(h.ends))
 	}
 	want := []struct {
-		outcome usp.RequestOutcome
-		resp    uspmsg.Header_MsgType
-		code    msg.Code
+		outcome  usp.RequestOutcome
+		answered bool
+		resp     uspmsg.Header_MsgType
+		code     msg.Code
 	}{
-		{usp.OutcomeOK, uspmsg.Header_GET_RESP, 0},
-		{usp.OutcomeAgentError, uspmsg.Header_ERROR, msg.CodeInternal},
-		{usp.OutcomeTimeout, 0, 0},
+		{usp.OutcomeOK, true, uspmsg.Header_GET_RESP, 0},
+		{usp.OutcomeAgentError, true, uspmsg.Header_ERROR, msg.CodeInternal},
+		{usp.OutcomeTimeout, false, 0, 0},
 	}
 	for i, w := range want {
 		s, e := h.starts[i], h.ends[i]
@@ -157,7 +158,7 @@ func TestHookRequestStartEnd(t *testing.T) {
 		if e.RequestStart != s {
 			t.Errorf("end %d does not carry its start: %+v vs %+v", i, e.RequestStart, s)
 		}
-		if e.Outcome != w.outcome || e.Response != w.resp || e.Code != w.code {
+		if e.Outcome != w.outcome || e.Answered != w.answered || e.Response != w.resp || e.Code != w.code {
 			t.Errorf("end %d: outcome %v response %v code %d; want %v %v %d", i, e.Outcome, e.Response, e.Code, w.outcome, w.resp, w.code)
 		}
 		if (e.Err == nil) != (w.outcome == usp.OutcomeOK) || e.Duration <= 0 {
