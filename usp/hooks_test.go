@@ -391,3 +391,64 @@ func TestLegacyHooksBesideNewOnes(t *testing.T) {
 		t.Errorf("RequestDone %d, RecordSent %d, OnRecord %d; want 1, 0 (OnRecord wins), >= 2", l.done, l.oldRecords, l.newRecords)
 	}
 }
+
+// brokerLike is a transport that, like a broker binding, does not
+// authenticate senders: its records carry no PeerID, so the agents
+// learned from them can be evicted.
+type brokerLike struct {
+	mu sync.Mutex
+	h  mtp.Handler
+}
+
+func (b *brokerLike) Kind() mtp.Kind { return mtp.MQTT }
+func (b *brokerLike) Start(_ context.Context, h mtp.Handler) error {
+	b.mu.Lock()
+	b.h = h
+	b.mu.Unlock()
+	h.HandleEvent(mtp.Event{Kind: mtp.Up})
+	return nil
+}
+func (b *brokerLike) Send(context.Context, mtp.Address, []byte) error { return nil }
+func (b *brokerLike) State() mtp.State                                { return mtp.Connected }
+func (b *brokerLike) Close(context.Context) error                     { return nil }
+
+func (b *brokerLike) deliver(data []byte, replyTo string) {
+	b.mu.Lock()
+	h := b.h
+	b.mu.Unlock()
+	h.HandleRecord(mtp.Inbound{Data: data, ReplyTo: mtp.Address{MTP: mtp.MQTT, To: replyTo}})
+}
+
+func TestHookAgentEvicted(t *testing.T) {
+	tr := &brokerLike{}
+	h := newRecHooks()
+	c, err := usp.NewController(ctrlID, usp.WithTransport(tr), usp.WithHooks(h), usp.WithAgentLimits(1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	for _, id := range []string{"proto::agent-1", "proto::agent-2"} {
+		b, err := record.Encode(record.NewMQTTConnect("1.3", ctrlID, id, usprecord.MQTTConnectRecord_V5, "/usp/agent/"+id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.deliver(b, "/usp/agent/"+id)
+	}
+	h.until(t, "agent-2 connected", func() bool {
+		return slices.ContainsFunc(h.agents, func(a usp.AgentChange) bool { return a.AgentID == "proto::agent-2" && a.Kind == usp.AgentConnected })
+	})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var got []string
+	for _, a := range h.agents {
+		got = append(got, a.Kind.String()+" "+a.AgentID)
+	}
+	want := []string{"learned proto::agent-1", "connected proto::agent-1", "evicted proto::agent-1",
+		"learned proto::agent-2", "connected proto::agent-2"}
+	if !slices.Equal(got, want) {
+		t.Errorf("agent changes %q, want %q", got, want)
+	}
+}
