@@ -21,7 +21,9 @@ import (
 // without breaking anyone, since none is required.
 type Hook any
 
-// RequestStartHook sees a request to an agent before it is sent. The
+// RequestStartHook sees a request to an agent that expects an answer
+// (every [Agent] call but an Operate without send_resp) before it is
+// sent. The
 // context it returns is the one the request carries from then on (a tracer
 // starts a span and returns a context holding it) and the one
 // [RequestEndHook] receives; returning the context given keeps it.

@@ -14,8 +14,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// scrape reads the metrics over HTTP and returns the value of the sample
-// of family name whose labels include want (0 when there is none).
+// scrape reads the metrics over HTTP.
 func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -34,6 +33,8 @@ func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 	return fams
 }
 
+// value is the value of the sample of family name whose labels include
+// want (0 when there is none); a histogram's value is its sample count.
 func value(fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
 	f := fams[name]
 	if f == nil {
@@ -70,6 +71,7 @@ func TestMetricsMove(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() {
+		http.DefaultClient.CloseIdleConnections()
 		if err := d.Close(ctx); err != nil {
 			t.Error(err)
 		}
