@@ -435,11 +435,13 @@ func TestHookAgentEvicted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// One after the other: the intake handles different agents'
+		// records in parallel.
 		tr.deliver(b, "/usp/agent/"+id)
+		h.until(t, id+" connected", func() bool {
+			return slices.ContainsFunc(h.agents, func(a usp.AgentChange) bool { return a.AgentID == id && a.Kind == usp.AgentConnected })
+		})
 	}
-	h.until(t, "agent-2 connected", func() bool {
-		return slices.ContainsFunc(h.agents, func(a usp.AgentChange) bool { return a.AgentID == "proto::agent-2" && a.Kind == usp.AgentConnected })
-	})
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var got []string
