@@ -41,6 +41,7 @@ type Equipment struct {
 	agentID string
 	version string
 	timeout time.Duration
+	broker  *MQTTBroker
 
 	mu       sync.Mutex
 	addr     mtp.Address
@@ -116,6 +117,19 @@ func WithResponseTimeout(d time.Duration) Option {
 			return fmt.Errorf("%w: response timeout %v", ErrInvalidOption, d)
 		}
 		e.timeout = d
+		return nil
+	}
+}
+
+// WithMQTTBroker says that the agent reaches the equipment through the
+// kit's own broker b, so the MQTT cases can observe the wire. Without it
+// they end as needing the kit's broker.
+func WithMQTTBroker(b *MQTTBroker) Option {
+	return func(e *Equipment) error {
+		if b == nil {
+			return fmt.Errorf("%w: nil broker", ErrInvalidOption)
+		}
+		e.broker = b
 		return nil
 	}
 }

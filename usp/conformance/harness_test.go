@@ -23,7 +23,9 @@ const (
 
 // transports returns the equipment's transport, the agent's, and the
 // address the agent reaches the equipment at, for one binding.
-func transports(t *testing.T, binding string) (eqT, agentT mtp.Transport, ctrlAddr mtp.Address, agentAddr []Option) {
+// mqttFaults are options for the agent's transport over the kit's broker
+// (a faulty client for the section 11 cases).
+func transports(t *testing.T, binding string, mqttFaults ...mqtt.Option) (eqT, agentT mtp.Transport, ctrlAddr mtp.Address, agentAddr []Option) {
 	t.Helper()
 	switch binding {
 	case "memory":
@@ -54,6 +56,23 @@ func transports(t *testing.T, binding string) (eqT, agentT mtp.Transport, ctrlAd
 		}
 		// The agent's topic is learned from its MQTTConnect record.
 		return c, a, mtp.Address{MTP: mtp.MQTT, To: "/usp/controller/tp469"}, nil
+	case "mqtt-kit":
+		b, err := StartMQTTBroker("127.0.0.1:0", testController)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		c, err := mqtt.New(b.URL(), testController, mqtt.WithTopic("/usp/controller/tp469"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// TP-469 11.2's setup gives the agent a user name and password.
+		a, err := mqtt.New(b.URL(), testAgent, append([]mqtt.Option{mqtt.WithTopic("/usp/agent/tp469"),
+			mqtt.WithCredentials("tp469", "secret")}, mqttFaults...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, a, mtp.Address{MTP: mtp.MQTT, To: "/usp/controller/tp469"}, []Option{WithMQTTBroker(b)}
 	case "websocket":
 		srv, err := websocket.NewServer(websocket.WithListenAddr("127.0.0.1:0"), websocket.WithEndpointID(testController))
 		if err != nil {
@@ -69,7 +88,13 @@ func transports(t *testing.T, binding string) (eqT, agentT mtp.Transport, ctrlAd
 // closes both when the test ends.
 func bench(t *testing.T, binding string, opts ...usptest.Option) (*Equipment, *usptest.Agent) {
 	t.Helper()
-	eqT, agentT, ctrlAddr, eqOpts := transports(t, binding)
+	return benchMQTT(t, binding, nil, opts...)
+}
+
+// benchMQTT is bench with options for the agent's MQTT transport.
+func benchMQTT(t *testing.T, binding string, mqttOpts []mqtt.Option, opts ...usptest.Option) (*Equipment, *usptest.Agent) {
+	t.Helper()
+	eqT, agentT, ctrlAddr, eqOpts := transports(t, binding, mqttOpts...)
 	eq, err := NewEquipment(eqT, testController, testAgent, append(eqOpts, WithResponseTimeout(5*time.Second))...)
 	if err != nil {
 		t.Fatal(err)

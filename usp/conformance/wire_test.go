@@ -1,0 +1,75 @@
+package conformance
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/gousp/gousp/mtp/mqtt"
+)
+
+// TestMQTTCasesOverKitBroker runs section 11 against usptest connected to
+// the kit's own broker: every case passes. Over an external broker the
+// same cases say they need the kit's broker.
+func TestMQTTCasesOverKitBroker(t *testing.T) {
+	t.Parallel()
+	cs, err := Select(All(), "11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("kit broker", func(t *testing.T) {
+		t.Parallel()
+		eq, _ := bench(t, "mqtt-kit")
+		rep := RunTests(t, eq, quickConfig, cs)
+		if rep.Count(Pass) != len(cs) {
+			t.Errorf("%d of %d section 11 cases passed", rep.Count(Pass), len(cs))
+		}
+	})
+	t.Run("external broker", func(t *testing.T) {
+		t.Parallel()
+		eq, _ := bench(t, "mqtt-mochi")
+		r := &Runner{Equipment: eq, Config: quickConfig}
+		for _, res := range r.Run(t.Context(), cs).Results {
+			if res.Verdict != NeedsOperator || res.Reason == "" || !strings.Contains(res.Reason, "needs the kit's broker") {
+				t.Errorf("%s: %s (%s), want needs-operator: needs the kit's broker", res.ID, res.Verdict, res.Reason)
+			}
+		}
+	})
+}
+
+// TestBrokenMQTTAgentFails gives usptest an MQTT client that breaks one
+// rule each and checks that the matching case fails on the right metric.
+func TestBrokenMQTTAgentFails(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, id string
+		metric   int
+		detail   string
+		opts     []mqtt.Option
+	}{
+		{"no endpoint ID property", "11.2", 3, "want usp-endpoint-id", []mqtt.Option{mqtt.WithConnectPacket(func(c *paho.Connect) {
+			c.Properties.User = nil
+		})}},
+		{"no Request Response Information", "11.8", 1, "Request Response Information absent", []mqtt.Option{mqtt.WithConnectPacket(func(c *paho.Connect) {
+			c.Properties.RequestResponseInfo = false
+		})}},
+		{"wrong Response Topic", "11.12", 2, `Response Topic "elsewhere"`, []mqtt.Option{mqtt.WithResponseTopicFor(func(string) string { return "elsewhere" })}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			eq, _ := benchMQTT(t, "mqtt-kit", tc.opts)
+			res := runOne(t, eq, tc.id, nil)
+			if res.Verdict != Fail {
+				t.Fatalf("%s: verdict %s (%s), want fail\n%s", res.ID, res.Verdict, res.Reason, TextEvidence(res))
+			}
+			f := res.Failed()
+			if len(f) == 0 || f[0].Metric != tc.metric || !strings.Contains(f[0].Detail, tc.detail) {
+				t.Errorf("%s: failed criteria %+v, want metric %d with %q", res.ID, f, tc.metric, tc.detail)
+			}
+			if len(res.Notes) == 0 || !strings.Contains(res.Notes[0], "CONNECT") {
+				t.Errorf("%s: no wire evidence in notes %q", res.ID, res.Notes)
+			}
+		})
+	}
+}
