@@ -2,11 +2,15 @@ package conformance
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/proto/usprecord"
+	"github.com/gousp/gousp/record"
 )
 
 // Section 11: MQTT. The cases read the wire through the kit's own broker
@@ -19,6 +23,9 @@ func init() {
 		&Case{ID: "11.2", Title: "MQTT session establishment using a CONNECT packet", Run: run11_2},
 		&Case{ID: "11.8", Title: "MQTT SUBSCRIBE Packet", Run: run11_8},
 		&Case{ID: "11.12", Title: "MQTT PUBLISH Packet", Run: run11_12},
+		&Case{ID: "11.14", Title: "MQTT Reply to Topic", Run: run11_14},
+		&Case{ID: "11.15", Title: "MQTT 5.0 Content Type", Run: run11_15},
+		&Case{ID: "11.17", Title: "MQTT - Use of Connect Record", Run: run11_17},
 	)
 }
 
@@ -156,4 +163,115 @@ func run11_12(t *T) {
 	_, reply, found := strings.Cut(pub.Topic, "/reply-to=")
 	t.Check(3, `The "reply to" follows /reply-to= at the end of the Topic Name, "/" written %2F`,
 		found && reply != "" && !strings.Contains(reply, "/"), "Topic Name %q", pub.Topic)
+}
+
+// carries reports whether a PUBLISH holds a message of that type and msg_id.
+func carries(p MQTTPacket, msgType, id string) bool {
+	if p.Type != "PUBLISH" {
+		return false
+	}
+	e := describe(Received, mtp.Address{}, p.Payload)
+	return e.MsgType == msgType && e.MsgID == id
+}
+
+// 11.14: the agent answers on the topic the equipment's PUBLISH named as
+// its reply-to, and names its own.
+func run11_14(t *T) {
+	b, client, c := mqttWire(t)
+	mark := b.Mark()
+	ex := t.Send(msg.Get{Paths: []string{"Device.DeviceInfo."}})
+	Expect[*msg.GetResp](t, 0, ex)
+	id := ex.Request.GetHeader().GetMsgId()
+	req, ok := b.Wait(t, mark, time.Second, func(p MQTTPacket) bool { return p.ClientID != client && carries(p, "GET", id) })
+	if !ok {
+		t.Abortf("the broker saw no PUBLISH of the equipment's Get")
+	}
+	pub, ok := b.Wait(t, mark, t.cfg.responseTimeout(), func(p MQTTPacket) bool { return p.ClientID == client && carries(p, "GET_RESP", id) })
+	metric, text := 1, "The EUT publishes the GetResponse to the Controller's Response Topic and sets a Response Topic of its own"
+	if c.ProtocolVersion != 5 {
+		metric, text = 2, `The EUT publishes the GetResponse to the Controller's reply-to topic (%2F as "/") and adds /reply-to= with its own ("/" as %2F)`
+	}
+	m := t.Metric(metric, text)
+	if !m.Expect(ok, "no PUBLISH from the agent's client carried the GetResp to msg_id %q", id) {
+		m.Must()
+	}
+	t.Notef("equipment's %s", describePacket(req))
+	t.Notef("agent's %s", describePacket(pub))
+	if c.ProtocolVersion == 5 {
+		m.Expect(pub.Topic == req.ResponseTopic, "Topic Name %q, the Get's Response Topic %q", pub.Topic, req.ResponseTopic)
+		m.Expect(pub.ResponseTopic != "", "no Response Topic property")
+		m.End()
+		return
+	}
+	_, want, _ := strings.Cut(req.Topic, "/reply-to=")
+	want, err := url.PathUnescape(want)
+	m.Expect(err == nil && want != "" && strings.HasPrefix(pub.Topic, want+"/reply-to="),
+		"Topic Name %q, the Get's reply-to %q", pub.Topic, want)
+	_, own, found := strings.Cut(pub.Topic, "/reply-to=")
+	m.Expect(found && own != "" && !strings.Contains(own, "/"), "Topic Name %q has no reply-to with / written %%2F", pub.Topic)
+	m.End()
+}
+
+// 11.15: both Content Types R-MQTT allows are accepted.
+func run11_15(t *T) {
+	b, _, c := mqttWire(t)
+	if c.ProtocolVersion != 5 {
+		t.Skipf("the agent uses MQTT 3.1.1 (the case is for MQTT 5.0)")
+	}
+	m := t.Metric(1, "The EUT sends a GetResponse for both Get messages")
+	defer b.SetEquipmentContentType("")
+	for _, ct := range []string{"usp.msg", "application/vnd.bbf.usp.msg"} {
+		b.SetEquipmentContentType(ct)
+		mark := b.Mark()
+		ex := t.Send(msg.Get{Paths: []string{"Device.DeviceInfo."}})
+		id := ex.Request.GetHeader().GetMsgId()
+		if sent, ok := b.Wait(t, mark, time.Second, func(p MQTTPacket) bool { return carries(p, "GET", id) }); ok {
+			t.Notef("equipment's %s", describePacket(sent))
+		}
+		m.Expect(ex.Err == nil && ex.Response.GetBody().GetResponse().GetGetResp() != nil, "Content Type %q: %s", ct, outcome(ex))
+	}
+	m.End()
+}
+
+// outcome says what an exchange brought back.
+func outcome(ex *Exchange) string {
+	if ex.Err != nil {
+		return ex.Err.Error()
+	}
+	return "got " + responseKind(ex.Response)
+}
+
+// 11.17: the MQTTConnect record after the connection.
+func run11_17(t *T) {
+	b, client, c := mqttWire(t)
+	ack, _ := connackTo(b, client)
+	var subscribed []string
+	var conn *usprecord.MQTTConnectRecord
+	var at time.Time
+	for _, p := range b.Packets(ack.Seq) {
+		if p.ClientID != client {
+			continue
+		}
+		if p.Type == "SUBSCRIBE" {
+			subscribed = append(subscribed, p.Filters...)
+		}
+		if p.Type == "PUBLISH" && conn == nil {
+			if rec, err := record.Decode(p.Payload, record.WithoutValidation()); err == nil && rec.GetMqttConnect() != nil {
+				conn, at = rec.GetMqttConnect(), p.Time
+				t.Notef("agent's %s: MQTTConnect version=%s subscribed_topic=%q", describePacket(p), conn.GetVersion(), conn.GetSubscribedTopic())
+			}
+		}
+	}
+	m := t.Metric(1, "Within 30 s of connecting, the EUT sends an MQTTConnect record with the right MQTTVersion and a subscribed_topic it is subscribed to")
+	if !m.Expect(conn != nil, "no MQTTConnect record published by the agent after its CONNACK") {
+		m.Must()
+	}
+	m.Expect(at.Sub(ack.Time) <= 30*time.Second, "sent %v after the CONNACK", at.Sub(ack.Time))
+	want := usprecord.MQTTConnectRecord_V5
+	if c.ProtocolVersion == 4 {
+		want = usprecord.MQTTConnectRecord_V3_1_1
+	}
+	m.Expect(conn.GetVersion() == want, "MQTTVersion %s on an MQTT v%d connection", conn.GetVersion(), c.ProtocolVersion)
+	m.Expect(slices.Contains(subscribed, conn.GetSubscribedTopic()), "subscribed_topic %q, subscribed to %q", conn.GetSubscribedTopic(), subscribed)
+	m.End()
 }

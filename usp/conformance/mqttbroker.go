@@ -119,6 +119,15 @@ func (b *MQTTBroker) Packets(from int) []MQTTPacket {
 	return slices.Clone(b.hook.log[i:])
 }
 
+// SetEquipmentContentType makes the broker rewrite the Content Type of the
+// equipment's PUBLISH packets to ct ("" stops it): the test equipment's
+// way to "configure the Controller" to send another Content Type.
+func (b *MQTTBroker) SetEquipmentContentType(ct string) {
+	b.hook.mu.Lock()
+	defer b.hook.mu.Unlock()
+	b.hook.contentType = ct
+}
+
 // Mark returns the Seq the next packet will get.
 func (b *MQTTBroker) Mark() int {
 	b.hook.mu.Lock()
@@ -183,6 +192,9 @@ type wireHook struct {
 	log       []MQTTPacket
 	endpoints map[string]string // client ID -> usp-endpoint-id
 	clients   int
+	// contentType, when set, replaces the Content Type of the
+	// equipment's PUBLISH packets (11.15).
+	contentType string
 }
 
 func (h *wireHook) ID() string { return "tp469-wire" }
@@ -243,6 +255,11 @@ func (h *wireHook) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Pa
 			p.Filters = append(p.Filters, f.Filter)
 		}
 	case packets.Publish:
+		h.mu.Lock()
+		if h.contentType != "" && h.endpoints[cl.ID] == h.equipmentID {
+			pk.Properties.ContentType = h.contentType
+		}
+		h.mu.Unlock()
 		p.Type, p.Topic, p.QoS = "PUBLISH", pk.TopicName, pk.FixedHeader.Qos
 		p.ResponseTopic, p.ContentType = pk.Properties.ResponseTopic, pk.Properties.ContentType
 		p.Payload = slices.Clone(pk.Payload)
