@@ -42,6 +42,7 @@ type Equipment struct {
 	version string
 	timeout time.Duration
 	broker  *MQTTBroker
+	stomp   *STOMPTap
 
 	mu       sync.Mutex
 	addr     mtp.Address
@@ -130,6 +131,19 @@ func WithMQTTBroker(b *MQTTBroker) Option {
 			return fmt.Errorf("%w: nil broker", ErrInvalidOption)
 		}
 		e.broker = b
+		return nil
+	}
+}
+
+// WithSTOMPTap says that the agent reaches its STOMP server through the
+// kit's tap, so the STOMP cases can observe the frames. Without it they
+// end as needing the kit's STOMP server.
+func WithSTOMPTap(tp *STOMPTap) Option {
+	return func(e *Equipment) error {
+		if tp == nil {
+			return fmt.Errorf("%w: nil STOMP tap", ErrInvalidOption)
+		}
+		e.stomp = tp
 		return nil
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/memory"
 	"github.com/gousp/gousp/mtp/mqtt"
+	"github.com/gousp/gousp/mtp/stomp"
 	"github.com/gousp/gousp/mtp/websocket"
 	"github.com/gousp/gousp/usp/usptest"
 )
@@ -23,9 +24,14 @@ const (
 
 // transports returns the equipment's transport, the agent's, and the
 // address the agent reaches the equipment at, for one binding.
-// mqttFaults are options for the agent's transport over the kit's broker
-// (a faulty client for the section 11 cases).
-func transports(t *testing.T, binding string, mqttFaults ...mqtt.Option) (eqT, agentT mtp.Transport, ctrlAddr mtp.Address, agentAddr []Option) {
+// wireFaults are options for the agent's transport over the kit's broker
+// or STOMP tap: a faulty client for the section 6 and 11 cases.
+type wireFaults struct {
+	mqtt  []mqtt.Option
+	stomp []stomp.Option
+}
+
+func transports(t *testing.T, binding string, f wireFaults) (eqT, agentT mtp.Transport, ctrlAddr mtp.Address, agentAddr []Option) {
 	t.Helper()
 	switch binding {
 	case "memory":
@@ -68,11 +74,29 @@ func transports(t *testing.T, binding string, mqttFaults ...mqtt.Option) (eqT, a
 		}
 		// TP-469 11.2's setup gives the agent a user name and password.
 		a, err := mqtt.New(b.URL(), testAgent, append([]mqtt.Option{mqtt.WithTopic("/usp/agent/tp469"),
-			mqtt.WithCredentials("tp469", "secret")}, mqttFaults...)...)
+			mqtt.WithCredentials("tp469", "secret")}, f.mqtt...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return c, a, mtp.Address{MTP: mtp.MQTT, To: "/usp/controller/tp469"}, []Option{WithMQTTBroker(b)}
+	case "stomp-kit":
+		tp, err := StartSTOMPTap("127.0.0.1:0", brokertest.StartRabbitMQ(t), testController)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = tp.Close() })
+		rabbit := []stomp.Option{stomp.WithCredentials("guest", "guest"), stomp.WithHost("/")}
+		// Destinations of this test's own: the RabbitMQ node is shared.
+		ctrlDest, agentDest := "/queue/tp469-controller-"+tp.tag, "/queue/tp469-agent-"+tp.tag
+		c, err := stomp.New(tp.Addr(), testController, append(rabbit, stomp.WithDestination(ctrlDest))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := stomp.New(tp.Addr(), testAgent, append(append(rabbit, stomp.WithDestination(agentDest)), f.stomp...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, a, mtp.Address{MTP: mtp.STOMP, To: ctrlDest}, []Option{WithSTOMPTap(tp)}
 	case "websocket":
 		srv, err := websocket.NewServer(websocket.WithListenAddr("127.0.0.1:0"), websocket.WithEndpointID(testController))
 		if err != nil {
@@ -88,13 +112,13 @@ func transports(t *testing.T, binding string, mqttFaults ...mqtt.Option) (eqT, a
 // closes both when the test ends.
 func bench(t *testing.T, binding string, opts ...usptest.Option) (*Equipment, *usptest.Agent) {
 	t.Helper()
-	return benchMQTT(t, binding, nil, opts...)
+	return benchFaulty(t, binding, wireFaults{}, opts...)
 }
 
-// benchMQTT is bench with options for the agent's MQTT transport.
-func benchMQTT(t *testing.T, binding string, mqttOpts []mqtt.Option, opts ...usptest.Option) (*Equipment, *usptest.Agent) {
+// benchFaulty is bench with options for the agent's transport.
+func benchFaulty(t *testing.T, binding string, f wireFaults, opts ...usptest.Option) (*Equipment, *usptest.Agent) {
 	t.Helper()
-	eqT, agentT, ctrlAddr, eqOpts := transports(t, binding, mqttOpts...)
+	eqT, agentT, ctrlAddr, eqOpts := transports(t, binding, f)
 	eq, err := NewEquipment(eqT, testController, testAgent, append(eqOpts, WithResponseTimeout(5*time.Second))...)
 	if err != nil {
 		t.Fatal(err)

@@ -2,11 +2,13 @@ package conformance
 
 import (
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/gousp/gousp/mtp/mqtt"
+	"github.com/gousp/gousp/mtp/stomp"
 )
 
 // TestMQTTCasesOverKitBroker runs section 11 against usptest connected to
@@ -58,7 +60,7 @@ func TestBrokenMQTTAgentFails(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			eq, _ := benchMQTT(t, "mqtt-kit", tc.opts)
+			eq, _ := benchFaulty(t, "mqtt-kit", wireFaults{mqtt: tc.opts})
 			res := runOne(t, eq, tc.id, nil)
 			if res.Verdict != Fail {
 				t.Fatalf("%s: verdict %s (%s), want fail\n%s", res.ID, res.Verdict, res.Reason, TextEvidence(res))
@@ -72,4 +74,53 @@ func TestBrokenMQTTAgentFails(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSTOMPCasesOverKitTap runs section 6 against usptest on RabbitMQ
+// through the kit's STOMP tap: every case passes; a client that sends the
+// wrong reply-to-dest fails 6.4 and 6.5.
+func TestSTOMPCasesOverKitTap(t *testing.T) {
+	t.Parallel()
+	cs, err := Select(All(), "6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("conformant", func(t *testing.T) {
+		t.Parallel()
+		eq, _ := bench(t, "stomp-kit")
+		rep := RunTests(t, eq, quickConfig, cs)
+		if rep.Count(Pass) != len(cs) {
+			t.Errorf("%d of %d section 6 cases passed", rep.Count(Pass), len(cs))
+		}
+	})
+	t.Run("wrong reply-to-dest", func(t *testing.T) {
+		t.Parallel()
+		// The STOMPConnect record (the first SEND) names the right
+		// destination, so the equipment can reach the agent; every later
+		// SEND names a wrong one.
+		var sends atomic.Int32
+		wrong := stomp.WithReplyToDestFor(func(string) string {
+			if sends.Add(1) == 1 {
+				return ""
+			}
+			return "/queue/nowhere"
+		})
+		eq, _ := benchFaulty(t, "stomp-kit", wireFaults{stomp: []stomp.Option{wrong}})
+		for _, tc := range []struct {
+			id     string
+			metric int
+		}{{"6.4", 3}, {"6.5", 2}} {
+			res := runOne(t, eq, tc.id, nil)
+			if res.Verdict != Fail {
+				t.Fatalf("%s: verdict %s (%s), want fail\n%s", res.ID, res.Verdict, res.Reason, TextEvidence(res))
+			}
+			f := res.Failed()
+			if len(f) == 0 || f[0].Metric != tc.metric || !strings.Contains(f[0].Detail, `reply-to-dest "/queue/nowhere"`) {
+				t.Errorf("%s: failed criteria %+v", res.ID, f)
+			}
+			if !strings.Contains(strings.Join(res.Notes, "\n"), "agent's client SEND") {
+				t.Errorf("%s: no frame in the evidence: %q", res.ID, res.Notes)
+			}
+		}
+	})
 }
