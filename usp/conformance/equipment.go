@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -43,6 +44,7 @@ type Equipment struct {
 	timeout time.Duration
 	broker  *MQTTBroker
 	stomp   *STOMPTap
+	ws      *WebSocketObserver
 
 	mu       sync.Mutex
 	addr     mtp.Address
@@ -146,6 +148,26 @@ func WithSTOMPTap(tp *STOMPTap) Option {
 		e.stomp = tp
 		return nil
 	}
+}
+
+// WithWebSocketObserver says that the agent opens its WebSocket sessions
+// to the equipment through o, so the WebSocket cases can see the
+// handshakes.
+func WithWebSocketObserver(o *WebSocketObserver) Option {
+	return func(e *Equipment) error {
+		if o == nil {
+			return fmt.Errorf("%w: nil WebSocket observer", ErrInvalidOption)
+		}
+		e.ws = o
+		return nil
+	}
+}
+
+// inbound returns the unsolicited records received so far.
+func (e *Equipment) inbound() []Inbound {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.inbox)
 }
 
 // NewEquipment makes test equipment that acts as the controller with

@@ -2,6 +2,8 @@ package conformance
 
 import (
 	"context"
+	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -31,7 +33,7 @@ type wireFaults struct {
 	stomp []stomp.Option
 }
 
-func transports(t *testing.T, binding string, f wireFaults) (eqT, agentT mtp.Transport, ctrlAddr mtp.Address, agentAddr []Option) {
+func transports(t *testing.T, binding string, f wireFaults) (eqT, agentT mtp.Transport, ctrlAddr mtp.Address, agentAddr []Option, wsURL string) {
 	t.Helper()
 	switch binding {
 	case "memory":
@@ -44,7 +46,7 @@ func transports(t *testing.T, binding string, f wireFaults) (eqT, agentT mtp.Tra
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c, a, mtp.Address{MTP: mtp.Memory, To: testController}, []Option{WithAgentAddress(mtp.Address{MTP: mtp.Memory, To: testAgent})}
+		return c, a, mtp.Address{MTP: mtp.Memory, To: testController}, []Option{WithAgentAddress(mtp.Address{MTP: mtp.Memory, To: testAgent})}, ""
 	case "mqtt-mochi", "mqtt-mosquitto":
 		url := ""
 		if binding == "mqtt-mochi" {
@@ -61,7 +63,7 @@ func transports(t *testing.T, binding string, f wireFaults) (eqT, agentT mtp.Tra
 			t.Fatal(err)
 		}
 		// The agent's topic is learned from its MQTTConnect record.
-		return c, a, mtp.Address{MTP: mtp.MQTT, To: "/usp/controller/tp469"}, nil
+		return c, a, mtp.Address{MTP: mtp.MQTT, To: "/usp/controller/tp469"}, nil, ""
 	case "mqtt-kit":
 		b, err := StartMQTTBroker("127.0.0.1:0", testController)
 		if err != nil {
@@ -78,7 +80,7 @@ func transports(t *testing.T, binding string, f wireFaults) (eqT, agentT mtp.Tra
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c, a, mtp.Address{MTP: mtp.MQTT, To: "/usp/controller/tp469"}, []Option{WithMQTTBroker(b)}
+		return c, a, mtp.Address{MTP: mtp.MQTT, To: "/usp/controller/tp469"}, []Option{WithMQTTBroker(b)}, ""
 	case "stomp-kit":
 		tp, err := StartSTOMPTap("127.0.0.1:0", brokertest.StartRabbitMQ(t), testController)
 		if err != nil {
@@ -96,16 +98,32 @@ func transports(t *testing.T, binding string, f wireFaults) (eqT, agentT mtp.Tra
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c, a, mtp.Address{MTP: mtp.STOMP, To: ctrlDest}, []Option{WithSTOMPTap(tp)}
+		return c, a, mtp.Address{MTP: mtp.STOMP, To: ctrlDest}, []Option{WithSTOMPTap(tp)}, ""
+	case "websocket-kit":
+		// The equipment's server mounted behind the kit's observer.
+		srv, err := websocket.NewServer(websocket.WithEndpointID(testController))
+		if err != nil {
+			t.Fatal(err)
+		}
+		obs := ObserveWebSocket(srv)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := &http.Server{Handler: obs, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = hs.Serve(ln) }()
+		t.Cleanup(func() { _ = hs.Close() })
+		return srv, nil, mtp.Address{MTP: mtp.WebSocket, To: testController}, []Option{WithWebSocketObserver(obs)},
+			"ws://" + ln.Addr().String() + "/usp"
 	case "websocket":
 		srv, err := websocket.NewServer(websocket.WithListenAddr("127.0.0.1:0"), websocket.WithEndpointID(testController))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return srv, nil, mtp.Address{MTP: mtp.WebSocket, To: testController}, nil
+		return srv, nil, mtp.Address{MTP: mtp.WebSocket, To: testController}, nil, ""
 	}
 	t.Fatalf("unknown binding %s", binding)
-	return nil, nil, mtp.Address{}, nil
+	return nil, nil, mtp.Address{}, nil, ""
 }
 
 // bench starts a usptest agent and the test equipment over a binding and
@@ -118,7 +136,7 @@ func bench(t *testing.T, binding string, opts ...usptest.Option) (*Equipment, *u
 // benchFaulty is bench with options for the agent's transport.
 func benchFaulty(t *testing.T, binding string, f wireFaults, opts ...usptest.Option) (*Equipment, *usptest.Agent) {
 	t.Helper()
-	eqT, agentT, ctrlAddr, eqOpts := transports(t, binding, f)
+	eqT, agentT, ctrlAddr, eqOpts, wsURL := transports(t, binding, f)
 	eq, err := NewEquipment(eqT, testController, testAgent, append(eqOpts, WithResponseTimeout(5*time.Second))...)
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +148,11 @@ func benchFaulty(t *testing.T, binding string, f wireFaults, opts ...usptest.Opt
 	}
 	if agentT == nil { // WebSocket: the agent dials the equipment
 		srv := eqT.(*websocket.Server)
-		agentT, err = websocket.NewClient(srv.URL(), testAgent, websocket.WithPeerID(testController), websocket.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
+		u := srv.URL()
+		if u == "" { // mounted behind the kit's observer
+			u = wsURL
+		}
+		agentT, err = websocket.NewClient(u, testAgent, websocket.WithPeerID(testController), websocket.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -237,10 +259,10 @@ func TestSlowCases(t *testing.T) {
 }
 
 // TestUSPTestConformsOverBrokers runs the quick cases over MQTT (embedded
-// and mosquitto) and WebSocket.
+// broker and mosquitto), STOMP (RabbitMQ through the kit's tap) and WebSocket.
 func TestUSPTestConformsOverBindings(t *testing.T) {
 	t.Parallel()
-	for _, b := range []string{"mqtt-mochi", "mqtt-mosquitto", "websocket"} {
+	for _, b := range []string{"mqtt-kit", "mqtt-mosquitto", "stomp-kit", "websocket-kit"} {
 		t.Run(b, func(t *testing.T) {
 			t.Parallel()
 			eq, _ := bench(t, b)

@@ -1,6 +1,9 @@
 package conformance
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -123,4 +126,41 @@ func TestSTOMPCasesOverKitTap(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestWebSocketCasesOverKitServer runs section 7 with usptest dialling the
+// equipment's server behind the kit's observer: every case passes;
+// without the observer they say they need it.
+func TestWebSocketCasesOverKitServer(t *testing.T) {
+	t.Parallel()
+	cs, err := Select(All(), "7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq, _ := bench(t, "websocket-kit")
+	rep := RunTests(t, eq, quickConfig, cs)
+	if rep.Count(Pass) != len(cs) {
+		t.Errorf("%d of %d section 7 cases passed", rep.Count(Pass), len(cs))
+	}
+	// The same cases over the equipment's server without the observer.
+	eq2, _ := bench(t, "websocket")
+	r := &Runner{Equipment: eq2, Config: quickConfig}
+	for _, res := range r.Run(t.Context(), cs).Results {
+		if res.Verdict != NeedsOperator || !strings.Contains(res.Reason, "needs the kit's WebSocket server") {
+			t.Errorf("%s: %s (%s), want needs-operator", res.ID, res.Verdict, res.Reason)
+		}
+	}
+}
+
+func TestWebSocketObserverRecordsRefusal(t *testing.T) {
+	obs := ObserveWebSocket(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no", http.StatusForbidden)
+	}))
+	req := httptest.NewRequest(http.MethodGet, "/usp", nil)
+	req.Header.Set("Sec-WebSocket-Protocol", "v1.usp, other")
+	obs.ServeHTTP(httptest.NewRecorder(), req)
+	hs := obs.Handshakes()
+	if len(hs) != 1 || hs[0].Status != http.StatusForbidden || !slices.Equal(hs[0].Protocols, []string{"v1.usp", "other"}) {
+		t.Fatalf("handshakes %+v", hs)
+	}
 }
