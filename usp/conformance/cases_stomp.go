@@ -18,6 +18,7 @@ import (
 // the one after the plan's reboot.
 func init() {
 	register(
+		&Case{ID: "6.1", Title: "Support of Required Profiles", Run: run6_1},
 		&Case{ID: "6.2", Title: "STOMP session establishment", Run: run6_2},
 		&Case{ID: "6.4", Title: "Successful USP message over STOMP with required headers", Run: run6_4},
 		&Case{ID: "6.5", Title: "STOMP destination - provided in subscribe-dest", Run: run6_5},
@@ -188,4 +189,46 @@ func run6_12(t *T) {
 	subs := subscribedTo(tp, conn)
 	t.Check(3, "subscribed_destination is the destination the EUT is subscribed to", slices.Contains(subs, rec.GetSubscribedDestination()),
 		"subscribed_destination %q, the agent subscribed to %q", rec.GetSubscribedDestination(), subs)
+}
+
+// stompRequired are the parameters 6.1 lists.
+var stompRequired = []string{
+	"Device.LocalAgent.Controller.{i}.MTP.{i}.STOMP.Reference",
+	"Device.LocalAgent.Controller.{i}.MTP.{i}.STOMP.Destination",
+	"Device.STOMP.ConnectionNumberOfEntries",
+	"Device.STOMP.Connection.{i}.Alias",
+	"Device.STOMP.Connection.{i}.Enable",
+	"Device.STOMP.Connection.{i}.Status",
+	"Device.STOMP.Connection.{i}.Host",
+	"Device.STOMP.Connection.{i}.Port",
+	"Device.STOMP.Connection.{i}.VirtualHost",
+	"Device.STOMP.Connection.{i}.ServerRetryInitialInterval",
+	"Device.STOMP.Connection.{i}.ServerRetryIntervalMultiplier",
+	"Device.STOMP.Connection.{i}.ServerRetryMaxInterval",
+}
+
+// 6.1: the STOMP parameters in the supported data model. The case applies
+// when the agent is reached over STOMP or its data model has Device.STOMP.
+func run6_1(t *T) {
+	if _, has := t.env.Object("Device.STOMP."); !has && t.eq.Transport().Kind() != mtp.STOMP {
+		t.Skipf("the agent is not reached over STOMP and its supported data model has no Device.STOMP.")
+	}
+	ex := t.Send(msg.GetSupportedDM{Paths: []string{"Device.STOMP.", "Device.LocalAgent."}, ReturnParams: true})
+	r := Expect[*msg.GetSupportedDMResp](t, 1, ex)
+	have := map[string]bool{}
+	for _, res := range r.Results {
+		for _, o := range res.Objects {
+			for _, p := range o.Params {
+				have[o.Path+p.Name] = true
+			}
+		}
+	}
+	var missing []string
+	for _, p := range stompRequired {
+		if !have[p] {
+			missing = append(missing, p)
+		}
+	}
+	t.Check(2, "The GetSupportedDMResponse contains the STOMP parameters the plan lists", len(missing) == 0,
+		"missing %s", strings.Join(missing, ", "))
 }
