@@ -164,3 +164,20 @@ func TestWebSocketObserverRecordsRefusal(t *testing.T) {
 		t.Fatalf("handshakes %+v", hs)
 	}
 }
+
+// TestDiscoveryNotApplicable: section 8 is reported, case by case, as not
+// applicable with the reason.
+func TestDiscoveryNotApplicable(t *testing.T) {
+	t.Parallel()
+	cs, err := Select(All(), "8")
+	if err != nil || len(cs) != 7 {
+		t.Fatalf("section 8: %d cases, %v", len(cs), err)
+	}
+	eq, _ := memoryBench(t)
+	r := &Runner{Equipment: eq, Config: quickConfig}
+	for _, res := range r.Run(t.Context(), cs).Results {
+		if res.Verdict != Skip || !strings.HasPrefix(res.Reason, "not applicable: the kit does not") {
+			t.Errorf("%s: %s (%s)", res.ID, res.Verdict, res.Reason)
+		}
+	}
+}
