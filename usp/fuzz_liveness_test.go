@@ -41,7 +41,7 @@ func FuzzLivenessInput(f *testing.F) {
 		if e, ok := c.Inventory().Get(id); !ok || e.EndpointID != id {
 			t.Fatalf("agent entry %+v %v", e, ok)
 		}
-		c.live.will(broker, will)
+		c.live.will(broker, will, func(string) error { return nil })
 		c.live.seen(id, mtp.Address{}, time.Now())
 	})
 }

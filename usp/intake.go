@@ -408,7 +408,7 @@ func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
 	}
 	key := in.PeerID
 	to, from, err := record.PeekIDs(in.Data)
-	if (err != nil || to != c.id) && key == "" && c.live.will(r, in.Data) {
+	if (err != nil || to != c.id) && key == "" && c.live.will(r, in.Data, func(id string) error { return c.verifyPeer(id, in) }) {
 		// An MQTT or STOMP Will whose payload names the agent: not a
 		// record at all, or one that happens to scan as a misaddressed one.
 		return

@@ -525,8 +525,15 @@ func (l *liveness) sendFailed(to string, err error) {
 // will recognises an MQTT or STOMP Will message: a deployment configures
 // each agent's Will (Device.MQTT.Client.{i}.WillTopic, WillValue) to
 // publish its own endpoint ID to the controller's topic. It reports
-// whether data was one.
-func (l *liveness) will(r *route, data []byte) bool {
+// whether data was one (a Will that verify refuses is one, and is
+// dropped).
+//
+// Anyone who may publish to the controller's topic can send such a
+// payload, so verify (the user's PeerVerifier, when set) decides whether
+// the sender may speak for the agent, as for any record claiming it; a
+// Will changes only the agent's state in the inventory, never its address
+// or its calls, and the agent's next record brings it back online.
+func (l *liveness) will(r *route, data []byte, verify func(id string) error) bool {
 	if r.kind != mtp.MQTT && r.kind != mtp.STOMP || len(data) > 64 {
 		return false
 	}
@@ -539,6 +546,10 @@ func (l *liveness) will(r *route, data []byte) bool {
 	l.mu.Unlock()
 	if !known {
 		return false
+	}
+	if err := verify(id); err != nil {
+		l.c.log.Warn("dropping a Will message", "mtp", r.kind, "agent", id, "err", err)
+		return true
 	}
 	l.gone(id, fmt.Errorf("%w: %s Will message", ErrAgentGone, r.kind))
 	return true

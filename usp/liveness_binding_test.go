@@ -417,3 +417,79 @@ func TestWebSocketSilentPeer(t *testing.T) {
 		t.Fatalf("offline %v after the peer went silent; bound: pong timeout %v + hold %v", d, pongTimeout, hold)
 	}
 }
+
+// TestWillNeedsVerifiedSender: a Will is a claim like any record's
+// from_id. Set up as SECURITY.md's broker recipe (each agent publishes on
+// a controller topic named after it, a PeerVerifier checks that), a
+// payload naming the agent published on another client's topic leaves
+// the agent online; the agent's own Will takes it offline.
+func TestWillNeedsVerifiedSender(t *testing.T) {
+	broker := brokertest.StartMochi(t)
+	ct, err := mqtt.New(broker, ctrlID, mqtt.WithTopic("usp/controller/"+ctrlID), mqtt.WithSubscriptions("usp/controller/+"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := make(chan string, 16)
+	verify := func(_ context.Context, from string, in mtp.Inbound) error {
+		if in.ReceivedOn.To != "usp/controller/"+from {
+			refused <- from + " on " + in.ReceivedOn.To
+			return errors.New("published on another client's topic")
+		}
+		return nil
+	}
+	log := newStateLog()
+	c, err := usp.NewController(ctrlID, usp.WithTransport(ct), usp.WithStateHandler(log.add),
+		usp.WithPeerVerifier(verify), usp.WithLiveness(usp.LivenessConfig{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	own := "usp/controller/" + e2eAgentID
+	ks := &killSwitch{}
+	at, err := mqtt.New(broker, e2eAgentID, mqtt.WithTopic("usp/agent/"+e2eAgentID),
+		mqtt.WithDialer(func(ctx context.Context, u *url.URL, _ *tls.Config) (net.Conn, error) {
+			return ks.dial(ctx, "tcp", u.Host)
+		}),
+		mqtt.WithConnectPacket(func(c *paho.Connect) {
+			c.WillMessage = &paho.WillMessage{QoS: 1, Topic: own, Payload: []byte(e2eAgentID)}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := usptest.NewAgent(e2eAgentID, usptest.WithTransport(at), usptest.WithController(ctrlID, mtp.Address{MTP: mtp.MQTT, To: own}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close(context.Background()) })
+	chs := log.wait(t, e2eAgentID, 1, 10*time.Second)
+	wantChange(t, chs[0], usp.StateUnknown, usp.StateOnline, nil)
+
+	forger := brokertest.DialPaho(t, broker, "usp/agent/forger")
+	if err := forger.Publish(ctxT(t), "usp/controller/forger", "", 1, []byte(e2eAgentID)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-refused:
+		if want := e2eAgentID + " on usp/controller/forger"; got != want {
+			t.Fatalf("verifier refused %q, want %q", got, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the forged Will never reached the peer verifier")
+	}
+	if _, err := c.Agent(e2eAgentID).GetValue(ctxT(t), "Device.DeviceInfo.SerialNumber"); err != nil {
+		t.Fatal(err)
+	}
+	if got := log.of(e2eAgentID); len(got) != 1 {
+		t.Fatalf("a Will from an unverified sender changed the agent's state: %s", describeChanges(got))
+	}
+
+	ks.kill() // the broker publishes the agent's own Will
+	chs = log.wait(t, e2eAgentID, 2, 10*time.Second)
+	wantChange(t, chs[1], usp.StateOnline, usp.StateOffline, usp.ErrAgentGone)
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"iter"
+	"sync"
 	"time"
 
 	"github.com/gousp/gousp/msg"
@@ -45,7 +46,15 @@ type NotifyHandler func(ctx context.Context, n *Notification) error
 // OnNotify adds a handler for every notification from every agent. The
 // returned function removes it.
 func (c *Controller) OnNotify(h NotifyHandler) (remove func()) {
-	return c.handlers.add(h)
+	c.userHandlers.Add(1)
+	rm := c.handlers.add(h)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			rm()
+			c.userHandlers.Add(-1)
+		})
+	}
 }
 
 // Notifications returns every notification from every agent as an
@@ -93,6 +102,7 @@ type inboundNotify struct {
 	inSession bool
 	m         *uspmsg.Msg     // the Notify as received, for forwarding (cluster.go)
 	done      func(err error) // set for a notification forwarded by another process: gets the verdict
+	orphan    bool            // its owner is gone: claimed in the store before delivery (cluster.go)
 }
 
 // handleNotify runs on the agent's intake worker: it recognises
@@ -142,8 +152,13 @@ func (c *Controller) handleNotify(a *agentState, m *uspmsg.Msg, inSession bool) 
 // deliver runs the handlers for one notification and answers it when they
 // all accepted it.
 func (c *Controller) deliver(in inboundNotify) {
-	if c.cl != nil && c.cl.route(in) {
-		return
+	if c.cl != nil {
+		if c.cl.route(&in) {
+			return
+		}
+		if in.orphan || c.cl.cfg.ClaimAll {
+			c.cl.claim(in.n)
+		}
 	}
 	n := in.n
 	var failed error
@@ -153,7 +168,7 @@ func (c *Controller) deliver(in inboundNotify) {
 		}
 	}
 	if s := c.subscriptionFor(n.AgentID, n.SubscriptionID); s != nil {
-		if err := s.deliver(c.ctx, n); err != nil {
+		if err := s.deliver(c.ctx, n, c.userHandlers.Load() > 0 && failed == nil); err != nil {
 			failed = err
 		}
 	}
