@@ -49,6 +49,8 @@ type Controller struct {
 	learned     int           // agents not from WithAgent; guarded by mu
 	negotiating chan struct{} // a token per protocol negotiation running
 	events      *eventQueue
+	hooks       hookSet       // from WithHooks, sorted by interface
+	agentNotes  []AgentChange // for the agent hooks; guarded by mu
 	seed        maphash.Seed
 	closing     chan struct{}
 	ctx         context.Context // handed to callbacks; ends with Close
@@ -117,6 +119,9 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.answerCtx, c.answerCancel = context.WithCancel(context.Background())
+	for _, h := range cfg.hooks {
+		c.hooks.add(h)
+	}
 	c.intake = newIntake(c, cfg.intake)
 	c.events = newEventQueue(c, cfg.events)
 	c.cleanupCtx, c.cleanupCancel = context.WithCancel(context.Background())
@@ -334,6 +339,9 @@ func (r *route) HandleEvent(ev mtp.Event)    { r.c.handleEvent(r, ev) }
 
 func (c *Controller) handleEvent(r *route, ev mtp.Event) {
 	c.log.Debug("transport event", "mtp", r.kind, "event", ev.Kind, "peer", ev.PeerID, "err", ev.Err)
+	if ev.Kind == mtp.Up || ev.Kind == mtp.Down {
+		c.transportHook(TransportEvent{MTP: r.kind, Up: ev.Kind == mtp.Up, Err: ev.Err})
+	}
 	switch ev.Kind {
 	case mtp.Down:
 		// Responses to calls sent over this transport may never come.
@@ -522,12 +530,14 @@ func (c *Controller) handleAnswer(a *agentState, r *route, m *uspmsg.Msg) {
 
 // reply sends an answer to an agent's request, in the same kind of record
 // as the request came in.
-func (c *Controller) reply(a *agentState, m *uspmsg.Msg, inSession bool) {
+func (c *Controller) reply(a *agentState, m *uspmsg.Msg, inSession bool) error {
 	ctx, cancel := c.answerContext()
 	defer cancel()
-	if err := c.sendMsg(ctx, a, m, inSession); err != nil {
+	err := c.sendMsg(ctx, a, m, inSession)
+	if err != nil {
 		c.log.Warn("could not answer agent", "agent", a.id, "msg_id", m.GetHeader().GetMsgId(), "err", err)
 	}
+	return err
 }
 
 // sendMsg wraps a message in a record for the agent and sends it.
@@ -576,8 +586,8 @@ func (c *Controller) sendBytes(ctx context.Context, r *route, addr mtp.Address, 
 		c.live.sendFailed(to, err)
 		return fmt.Errorf("usp: sending to %s over %s: %w", to, r.kind, err)
 	}
-	if c.cfg.hooks != nil {
-		_ = c.safely("Hooks.RecordSent", func() error { c.cfg.hooks.RecordSent(r.kind, len(b)); return nil })
+	if len(c.hooks.record) > 0 {
+		c.recordHook(RecordEvent{Direction: Out, MTP: r.kind, AgentID: to, Size: len(b)})
 	}
 	return nil
 }
@@ -656,8 +666,16 @@ func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Requ
 	}
 	defer c.pending.remove(id, p)
 
+	var rs RequestStart
+	hooked := c.hooks.requests()
+	if hooked {
+		rs = RequestStart{AgentID: agentID, Type: req.MsgType(), MsgID: id, Start: start}
+		ctx = c.requestStart(ctx, &rs)
+	}
 	if err := c.sendMsg(ctx, a, m, false); err != nil {
-		c.observe(agentID, req.MsgType(), start, err)
+		if hooked {
+			c.requestEnd(ctx, &rs, nil, false, err)
+		}
 		return nil, err
 	}
 	var res result
@@ -673,7 +691,9 @@ func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Requ
 	if res.err == nil {
 		v, res.err = parseResponse(req.MsgType(), res.m)
 	}
-	c.observe(agentID, req.MsgType(), start, res.err)
+	if hooked {
+		c.requestEnd(ctx, &rs, res.m, true, res.err)
+	}
 	if res.err != nil {
 		return nil, res.err
 	}
@@ -716,12 +736,6 @@ func (c *Controller) send(ctx context.Context, agentID string, req msg.Request) 
 		return err
 	}
 	return c.sendMsg(ctx, a, req.Build(msg.NewID()), false)
-}
-
-func (c *Controller) observe(agentID string, t uspmsg.Header_MsgType, start time.Time, err error) {
-	if c.cfg.hooks != nil {
-		_ = c.safely("Hooks.RequestDone", func() error { c.cfg.hooks.RequestDone(agentID, t, time.Since(start), err); return nil })
-	}
 }
 
 // parseResponse turns an agent's answer into a typed message, an Error
