@@ -471,16 +471,14 @@ func (cl *cluster) takeAnswer(env envelope) {
 		return
 	}
 	id := m.GetHeader().GetMsgId()
-	c.mu.Lock()
-	p := c.pending[id]
-	if p == nil || p.agent != env.agent {
-		c.mu.Unlock()
+	p, ok := c.pending.take(id, func(p *pending) bool { return p.agent == env.agent })
+	if !ok {
 		c.log.Info("dropping forwarded answer that matches no request", "process", env.process, "agent", env.agent, "msg_id", id)
 		return
 	}
-	delete(c.pending, id)
+	c.mu.Lock()
 	if a := c.agents[env.agent]; a != nil {
-		a.answered = true
+		a.answered.Store(true)
 	}
 	c.mu.Unlock()
 	p.finish(m, nil)
@@ -547,12 +545,14 @@ func (cl *cluster) accept(r *route, replyTo mtp.Address, env envelope) {
 		a = c.newAgent(env.agent)
 		c.agents[env.agent] = a
 		c.learned++
+		c.noteAgent(AgentLearned, a)
 	}
 	seen, acked := a.dups.lookup(c.digest(id))
 	if !seen {
 		a.dups.record(c.digest(id), false, c.cfg.dupWindow)
 	}
 	c.mu.Unlock()
+	c.flushAgentNotes()
 	if seen && acked {
 		verdict(nil) // handled here before; the agent retried elsewhere
 		return
@@ -597,6 +597,7 @@ func (c *Controller) lookupAgent(ctx context.Context, agentID string) (*agentSta
 		a = c.newAgent(agentID)
 		c.agents[agentID] = a
 		c.learned++
+		c.noteAgent(AgentLearned, a)
 	}
 	if a.route == nil || a.addr.IsZero() {
 		a.route, a.addr = rt, e.Address
@@ -614,7 +615,9 @@ func (c *Controller) lookupAgent(ctx context.Context, agentID string) (*agentSta
 func (c *Controller) agentToSend(ctx context.Context, agentID string) (*agentState, error) {
 	a, err := c.agentForSend(agentID)
 	if err != nil && errors.Is(err, ErrUnknownAgent) {
-		if found, ok := c.lookupAgent(ctx, agentID); ok {
+		found, ok := c.lookupAgent(ctx, agentID)
+		c.flushAgentNotes()
+		if ok {
 			return found, nil
 		}
 	}

@@ -31,7 +31,7 @@ type Controller struct {
 	started  bool
 	closed   bool
 	agents   map[string]*agentState
-	pending  map[string]*pending
+	pending  *pendingTable // calls waiting for answers; locks of its own (pending.go)
 	handlers handlerSet[NotifyHandler]
 	// userHandlers counts the program's notify handlers among handlers
 	// (the liveness tracker adds one of its own): see Subscription.deliver.
@@ -49,6 +49,8 @@ type Controller struct {
 	learned     int           // agents not from WithAgent; guarded by mu
 	negotiating chan struct{} // a token per protocol negotiation running
 	events      *eventQueue
+	hooks       hookSet       // from WithHooks, sorted by interface
+	agentNotes  []AgentChange // for the agent hooks; guarded by mu
 	seed        maphash.Seed
 	closing     chan struct{}
 	ctx         context.Context // handed to callbacks; ends with Close
@@ -107,7 +109,7 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 		cfg:     cfg,
 		log:     cfg.logger.With("controller", endpointID),
 		agents:  make(map[string]*agentState),
-		pending: make(map[string]*pending),
+		pending: newPendingTable(),
 		subs:    make(map[subKey]*Subscription),
 		ops:     make(map[opKey]*Operation),
 		seed:    maphash.MakeSeed(),
@@ -117,6 +119,9 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.answerCtx, c.answerCancel = context.WithCancel(context.Background())
+	for _, h := range cfg.hooks {
+		c.hooks.add(h)
+	}
 	c.intake = newIntake(c, cfg.intake)
 	c.events = newEventQueue(c, cfg.events)
 	c.cleanupCtx, c.cleanupCancel = context.WithCancel(context.Background())
@@ -255,8 +260,7 @@ func (c *Controller) Close(ctx context.Context) error {
 		return nil
 	}
 	c.closed = true
-	pend := c.pending
-	c.pending = make(map[string]*pending)
+	pend := c.pending.close()
 	subs := c.subs
 	c.subs = make(map[subKey]*Subscription)
 	ops := c.ops
@@ -335,6 +339,9 @@ func (r *route) HandleEvent(ev mtp.Event)    { r.c.handleEvent(r, ev) }
 
 func (c *Controller) handleEvent(r *route, ev mtp.Event) {
 	c.log.Debug("transport event", "mtp", r.kind, "event", ev.Kind, "peer", ev.PeerID, "err", ev.Err)
+	if ev.Kind == mtp.Up || ev.Kind == mtp.Down {
+		c.transportHook(TransportEvent{MTP: r.kind, Up: ev.Kind == mtp.Up, Err: ev.Err})
+	}
 	switch ev.Kind {
 	case mtp.Down:
 		// Responses to calls sent over this transport may never come.
@@ -523,12 +530,14 @@ func (c *Controller) handleAnswer(a *agentState, r *route, m *uspmsg.Msg) {
 
 // reply sends an answer to an agent's request, in the same kind of record
 // as the request came in.
-func (c *Controller) reply(a *agentState, m *uspmsg.Msg, inSession bool) {
+func (c *Controller) reply(a *agentState, m *uspmsg.Msg, inSession bool) error {
 	ctx, cancel := c.answerContext()
 	defer cancel()
-	if err := c.sendMsg(ctx, a, m, inSession); err != nil {
+	err := c.sendMsg(ctx, a, m, inSession)
+	if err != nil {
 		c.log.Warn("could not answer agent", "agent", a.id, "msg_id", m.GetHeader().GetMsgId(), "err", err)
 	}
+	return err
 }
 
 // sendMsg wraps a message in a record for the agent and sends it.
@@ -577,8 +586,8 @@ func (c *Controller) sendBytes(ctx context.Context, r *route, addr mtp.Address, 
 		c.live.sendFailed(to, err)
 		return fmt.Errorf("usp: sending to %s over %s: %w", to, r.kind, err)
 	}
-	if c.cfg.hooks != nil {
-		_ = c.safely("Hooks.RecordSent", func() error { c.cfg.hooks.RecordSent(r.kind, len(b)); return nil })
+	if len(c.hooks.record) > 0 {
+		c.recordHook(RecordEvent{Direction: Out, MTP: r.kind, AgentID: to, Size: len(b)})
 	}
 	return nil
 }
@@ -607,9 +616,10 @@ func (p *pending) finish(m *uspmsg.Msg, err error) {
 // transport does not authenticate the peer) from the address it went to.
 func (c *Controller) completePending(a *agentState, r *route, msgID string, res result) {
 	c.mu.Lock()
-	p := c.pending[msgID]
-	if p == nil || p.agent != a.id || p.route != r || p.addr != a.addr {
-		c.mu.Unlock()
+	addr := a.addr
+	c.mu.Unlock()
+	p, ok := c.pending.take(msgID, func(p *pending) bool { return p.agent == a.id && p.route == r && p.addr == addr })
+	if !ok {
 		if p != nil {
 			c.log.Warn("dropping response from the wrong agent or address", "msg_id", msgID, "from", a.id, "mtp", r.kind, "expected", p.agent)
 		} else if c.cl != nil && res.m != nil && c.cl.strayAnswer(a.id, msgID, res.m) {
@@ -619,23 +629,14 @@ func (c *Controller) completePending(a *agentState, r *route, msgID string, res 
 		}
 		return
 	}
-	delete(c.pending, msgID)
-	a.answered = a.answered || res.err == nil
-	c.mu.Unlock()
+	if res.err == nil && !a.answered.Load() {
+		a.answered.Store(true)
+	}
 	p.finish(res.m, res.err)
 }
 
 func (c *Controller) failPending(match func(*pending) bool, err error) {
-	var fail []*pending
-	c.mu.Lock()
-	for id, p := range c.pending {
-		if match(p) {
-			fail = append(fail, p)
-			delete(c.pending, id)
-		}
-	}
-	c.mu.Unlock()
-	for _, p := range fail {
+	for _, p := range c.pending.takeAll(match) {
 		p.finish(nil, err)
 	}
 }
@@ -653,25 +654,28 @@ func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Requ
 	start := time.Now()
 	p := &pending{agent: agentID, typ: req.MsgType(), ch: make(chan result, 1)}
 	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	p.route, p.addr = a.route, a.addr
+	c.mu.Unlock()
+	// Booked in the pending table alone, not under c.mu: the table is
+	// closed by Close, which fails what it holds, so a call booked as the
+	// controller closes either fails with ErrClosed there or is refused.
+	a.inflight.Add(1)
+	defer a.inflight.Add(-1)
+	if !c.pending.add(id, p) {
 		return nil, ErrClosed
 	}
-	p.route, p.addr = a.route, a.addr
-	c.pending[id] = p
-	a.inflight++
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		if c.pending[id] == p {
-			delete(c.pending, id)
-		}
-		a.inflight--
-		c.mu.Unlock()
-	}()
+	defer c.pending.remove(id, p)
 
+	var rs RequestStart
+	hooked := c.hooks.requests()
+	if hooked {
+		rs = RequestStart{AgentID: agentID, Type: req.MsgType(), MsgID: id, Start: start}
+		ctx = c.requestStart(ctx, &rs)
+	}
 	if err := c.sendMsg(ctx, a, m, false); err != nil {
-		c.observe(agentID, req.MsgType(), start, err)
+		if hooked {
+			c.requestEnd(ctx, &rs, nil, false, err)
+		}
 		return nil, err
 	}
 	var res result
@@ -687,7 +691,9 @@ func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Requ
 	if res.err == nil {
 		v, res.err = parseResponse(req.MsgType(), res.m)
 	}
-	c.observe(agentID, req.MsgType(), start, res.err)
+	if hooked {
+		c.requestEnd(ctx, &rs, res.m, true, res.err)
+	}
 	if res.err != nil {
 		return nil, res.err
 	}
@@ -730,12 +736,6 @@ func (c *Controller) send(ctx context.Context, agentID string, req msg.Request) 
 		return err
 	}
 	return c.sendMsg(ctx, a, req.Build(msg.NewID()), false)
-}
-
-func (c *Controller) observe(agentID string, t uspmsg.Header_MsgType, start time.Time, err error) {
-	if c.cfg.hooks != nil {
-		_ = c.safely("Hooks.RequestDone", func() error { c.cfg.hooks.RequestDone(agentID, t, time.Since(start), err); return nil })
-	}
 }
 
 // parseResponse turns an agent's answer into a typed message, an Error

@@ -327,10 +327,39 @@
 //
 // # Observability
 //
-// Logs go to the *slog.Logger given with [WithLogger]. [WithHooks] installs
-// a [Hooks] implementation that sees every record and every request's
-// outcome and duration; one that also implements [SessionHooks] sees each
-// UDS or WebSocket session open, with the certificate the peer presented,
-// and close. [AgentInfo.PeerCert] keeps the certificate of an agent's last
-// TLS session, with its fingerprint and the endpoint ID it names.
+// Logs go to the *slog.Logger given with [WithLogger]. [AgentInfo.PeerCert]
+// keeps the certificate of an agent's last TLS session, with its
+// fingerprint and the endpoint ID it names.
+//
+// # Hooks
+//
+// Metrics and tracing plug in through hooks, in the style of pgx's tracers
+// and franz-go's hook interfaces: [WithHooks] takes any number of values,
+// each implementing any subset of small optional interfaces, found with a
+// type assertion once in [NewController]:
+//
+//   - [RequestStartHook] and [RequestEndHook]: a request to an agent. The
+//     start hook returns the context the request carries from then on (a
+//     tracer opens a span there); the end hook gets that context and a
+//     [RequestEnd]: its [RequestOutcome], the answer's type, the USP error
+//     code, the error and the duration.
+//   - [NotifyHook]: a notification received, a duplicate, accepted or
+//     refused by the handlers, answered, or dropped ([NotifyStage]).
+//   - [AgentHook]: an agent connected, disconnected, moved, learned or
+//     evicted ([AgentChange]).
+//   - [RecordHook]: each record in or out, with its agent and size.
+//   - [TransportHook]: a transport up or down.
+//   - [IntakeHooks]: the intake's refusals and waits; [SessionHooks]: UDS
+//     and WebSocket sessions, with the peer's certificate.
+//
+// Hooks run synchronously on the controller's goroutines and must be
+// quick. A hook that panics is logged and skipped; the controller goes on.
+// With no hook installed each call site costs a slice length check.
+// The older [Hooks] interface still works: its methods are called from the
+// record and request-end events.
+//
+// Adapters live in modules of their own, so that the core module does not
+// depend on them: github.com/gousp/gousp/contrib/otelusp (OpenTelemetry
+// spans and metrics) and github.com/gousp/gousp/contrib/promusp
+// (Prometheus collectors, with an example that serves /metrics).
 package usp

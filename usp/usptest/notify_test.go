@@ -132,6 +132,7 @@ func testNotifyRetry(t *testing.T) {
 		t.Fatalf("first %v", first)
 	}
 	id := payloadMsg(first).GetHeader().GetMsgId()
+	synctest.Wait() // nothing answers it: it stays pending
 	if got := a.PendingNotifications(); !slices.Equal(got, []string{id}) {
 		t.Errorf("pending %v", got)
 	}
