@@ -1,4 +1,4 @@
-package embedbroker
+package brokertest
 
 import (
 	"crypto/tls"
