@@ -79,7 +79,7 @@ func BenchmarkNotifyBurst(b *testing.B) {
 }
 
 func benchGouspBurst(b *testing.B, name string, agents, each int) {
-	broker := brokertest.NewMochi(b, brokertest.MochiConfig{})
+	broker := brokertest.NewEmbedded(b, brokertest.EmbeddedConfig{})
 	url := broker.URL()
 	const ctrlTopic = "/usp/controller/burst"
 	var delivered, dups atomic.Int64
@@ -213,7 +213,7 @@ func burstRecords(agentID string) (notify, resp []byte) {
 }
 
 func benchBareBurst(b *testing.B, name string, agents, each int) {
-	broker := brokertest.NewMochi(b, brokertest.MochiConfig{})
+	broker := brokertest.NewEmbedded(b, brokertest.EmbeddedConfig{})
 	url := broker.URL()
 	const ctrlTopic = "/bare/controller"
 	_, resp := burstRecords("proto::burst-00000")
@@ -347,10 +347,11 @@ func awaitBurst(outstanding func() int64) int64 {
 // notifications since start, the CPU time the process spent per
 // notification since cpu0 (everything in it: broker, agents, controller;
 // on a shared machine a steadier comparison than the rate), the lost
-// ones, and those the broker dropped (mochi drops a subscriber's messages
-// past 8,192 unacknowledged rather than hold the publishers back). It
+// ones, and those the broker dropped (the embedded broker holds
+// publishers back while a subscriber's queue is full, and drops only
+// after embedbroker.DefaultQueueWait). It
 // returns the rate and the CPU time per notification.
-func reportBurst(b *testing.B, broker *brokertest.Mochi, total int64, start time.Time, cpu0 time.Duration, lost int64) (rate, cpu float64) {
+func reportBurst(b *testing.B, broker *brokertest.Embedded, total int64, start time.Time, cpu0 time.Duration, lost int64) (rate, cpu float64) {
 	elapsed, used := time.Since(start), cpuTime()-cpu0
 	b.StopTimer()
 	n := float64(total * int64(b.N))
@@ -359,9 +360,9 @@ func reportBurst(b *testing.B, broker *brokertest.Mochi, total int64, start time
 	b.ReportMetric(rate, "notifs/s")
 	b.ReportMetric(cpu, "cpu-µs/notif")
 	b.ReportMetric(float64(lost), "lost")
-	if srv := broker.Server(); srv != nil {
-		drops := atomic.LoadInt64(&srv.Info.InflightDropped) + atomic.LoadInt64(&srv.Info.MessagesDropped)
-		b.ReportMetric(float64(drops), "broker-drops")
+	if eb := broker.Broker(); eb != nil {
+		st := eb.Stats()
+		b.ReportMetric(float64(st.Dropped+st.TooLarge+st.Expired), "broker-drops")
 	}
 	return rate, cpu
 }

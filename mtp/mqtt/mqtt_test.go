@@ -398,15 +398,15 @@ func TestTLS(t *testing.T) {
 		{"mutual without client cert", true, ca.ClientConfig(nil), false},
 		{"unknown server CA", false, testcert.NewCA(t).ClientConfig(nil), false},
 	} {
-		for _, broker := range []string{"mochi", "mosquitto"} {
+		for _, broker := range []string{"embedded", "mosquitto"} {
 			t.Run(broker+"/"+tc.name, func(t *testing.T) {
 				var url string
-				if broker == "mochi" {
+				if broker == "embedded" {
 					var clientCAs *testcert.CA
 					if tc.mutual {
 						clientCAs = ca
 					}
-					url = brokertest.NewMochi(t, brokertest.MochiConfig{TLS: ca.ServerConfig(t, clientCAs)}).URL()
+					url = brokertest.NewEmbedded(t, brokertest.EmbeddedConfig{TLS: ca.ServerConfig(t, clientCAs)}).URL()
 				} else {
 					cfg := brokertest.TLS{Cert: serverCert, CA: ca.Cert}
 					if tc.mutual {
