@@ -42,11 +42,10 @@ func StartEmbedded(t testing.TB) string {
 	return NewEmbedded(t, EmbeddedConfig{}).URL()
 }
 
-// StartMochi is [StartEmbedded]: the tests that called it needed nothing
-// of mochi-mqtt itself.
-//
-// Deprecated: use [StartEmbedded]; [NewMochi] remains for tests that need
-// a mochi hook.
+// StartMochi is [StartEmbedded], under the name the tests calling it have
+// used since the embedded broker was mochi-mqtt: none of them needed
+// anything of mochi itself. [NewMochi] remains for tests that need a mochi
+// hook.
 func StartMochi(t testing.TB) string {
 	t.Helper()
 	return StartEmbedded(t)

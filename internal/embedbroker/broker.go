@@ -52,7 +52,7 @@ type Config struct {
 const (
 	DefaultMaxPacket  = 64 << 20
 	DefaultQueueLimit = 8192
-	DefaultQueueWait  = 2 * time.Second
+	DefaultQueueWait  = 10 * time.Second
 )
 
 // Timeouts on the network.

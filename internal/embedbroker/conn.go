@@ -33,6 +33,7 @@ type conn struct {
 	inflight map[uint16]struct{}
 	nextID   uint16
 	closing  bool
+	writing  bool          // the writer goroutine runs (it closes the socket)
 	final    []byte        // written last, then the socket closes
 	space    chan struct{} // closed (and replaced) when queue room frees
 
@@ -79,6 +80,11 @@ func (c *conn) kill(rc byte, reason string) {
 		if c.version == 5 && rc != 0 {
 			c.final = encodeDisconnect(rc, reason)
 		}
+	}
+	if !c.writing {
+		// Still before CONNACK: nothing to tell, and the reader may be
+		// waiting for CONNECT.
+		_ = c.nc.Close()
 	}
 	c.mu.Unlock()
 	c.doneOnce.Do(func() { close(c.done) })
@@ -376,6 +382,9 @@ func (c *conn) handshake(br *bufio.Reader) (registered, will bool) {
 	} else {
 		ack = frame(typeConnack<<4, []byte{0, 0})
 	}
+	c.mu.Lock()
+	c.writing = true
+	c.mu.Unlock()
 	c.send(ack)
 	go c.write()
 	return true, true

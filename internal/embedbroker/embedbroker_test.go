@@ -543,7 +543,7 @@ func TestSlowSubscriberHoldsPublisher(t *testing.T) {
 // mochi-mqtt: many clients publishing at QoS 1 to one subscriber that
 // acknowledges while they publish.
 func TestManyPublishersOneSubscriber(t *testing.T) {
-	b := start(t, embedbroker.Config{QueueLimit: 64})
+	b := start(t, embedbroker.Config{QueueLimit: 64, QueueWait: time.Minute})
 	ctrl := dial(t, b, "ctrl", func(cfg *paho.ClientConfig, cp *paho.Connect) {
 		rm := uint16(8)
 		cp.Properties = &paho.ConnectProperties{ReceiveMaximum: &rm}
@@ -680,5 +680,50 @@ func TestInlinePublish(t *testing.T) {
 	_ = b.Close()
 	if err := b.Publish("in", nil, 0, false, nil); !errors.Is(err, embedbroker.ErrClosed) {
 		t.Fatalf("publish after close: %v", err)
+	}
+}
+
+// TestCloseWithSilentAndBadClients: Close returns promptly with a client
+// that never sent CONNECT, and a bad CONNECT gets a refusal, not a panic.
+func TestCloseWithSilentAndBadClients(t *testing.T) {
+	b, err := embedbroker.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent, err := net.Dial("tcp", b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	bad, err := net.Dial("tcp", b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	// CONNECT for protocol level 3 (MQTT 3.1): CONNACK 0x01.
+	body := []byte{0, 4, 'M', 'Q', 'T', 'T', 3, 2, 0, 0, 0, 1, 'x'}
+	if _, err := bad.Write(append([]byte{0x10, byte(len(body))}, body...)); err != nil {
+		t.Fatal(err)
+	}
+	_ = bad.SetReadDeadline(time.Now().Add(5 * time.Second))
+	ack := make([]byte, 4)
+	if _, err := readFull(bad, ack); err != nil || ack[0] != 0x20 || ack[3] != 0x01 {
+		t.Fatalf("CONNACK %x %v", ack, err)
+	}
+	v5 := dial(t, b, "v5", nil)
+	began := time.Now()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(began); d > 3*time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+	select {
+	case err := <-v5.errs:
+		if !strings.Contains(err.Error(), "0x8b") {
+			t.Logf("v5 client saw %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("v5 client not told of the shutdown")
 	}
 }

@@ -200,18 +200,17 @@ type Properties struct {
 	SubscriptionIDs []uint32
 	User            []UserProperty
 
-	SessionExpiry    *uint32
-	AuthMethod       string
-	ReceiveMaximum   *uint16
-	MaximumPacket    *uint32
-	TopicAliasMax    *uint16
-	TopicAlias       *uint16
-	WillDelay        *uint32
-	RequestProblem   *byte
-	RequestResponse  *byte
-	ReasonString     string
-	hasAuthData      bool
-	otherServerProps bool
+	SessionExpiry   *uint32
+	AuthMethod      string
+	ReceiveMaximum  *uint16
+	MaximumPacket   *uint32
+	TopicAliasMax   *uint16
+	TopicAlias      *uint16
+	WillDelay       *uint32
+	RequestProblem  *byte
+	RequestResponse *byte
+	ReasonString    string
+	hasAuthData     bool
 }
 
 // props reads a property list; allowed says which identifiers this packet
