@@ -70,6 +70,7 @@ type ConnectInfo struct {
 	CleanStart bool
 	KeepAlive  uint16
 	Username   string
+	Password   []byte
 	Props      *Properties // nil for 3.1.1
 	Will       *Will       // nil without a Will
 }

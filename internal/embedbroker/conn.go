@@ -343,7 +343,7 @@ func (c *conn) handshake(br *bufio.Reader) (registered, will bool) {
 	c.id, c.will, c.keepAlive = cp.clientID, cp.will, time.Duration(cp.keepAlive)*time.Second
 	if f := c.b.cfg.OnConnect; f != nil {
 		f(ConnectInfo{ClientID: cp.clientID, Version: cp.version, CleanStart: cp.cleanStart, KeepAlive: cp.keepAlive,
-			Username: cp.username, Props: cp.props, Will: cp.will})
+			Username: cp.username, Password: cp.password, Props: cp.props, Will: cp.will})
 	}
 	old, ok := c.b.register(c)
 	if !ok {
