@@ -12,10 +12,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/gousp/gousp/proto/uspmsg"
 	"github.com/gousp/gousp/proto/usprecord"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
 )
 
 // The OB-USP-A v11.0.4 captures of /work/shared/testdata/obuspa, copied
@@ -139,8 +141,8 @@ func TestCaptures(t *testing.T) {
 			if got := c.m.GetHeader().GetMsgId(); got != row.msgID {
 				t.Errorf("msg_id %q, manifest %q", got, row.msgID)
 			}
-			if want := txtMsg(t, c.name); !proto.Equal(c.m, want) {
-				t.Errorf("decoded message differs from the .txt file:\n%v\nwant\n%v", c.m, want)
+			if d := cmp.Diff(txtMsg(t, c.name), c.m, protocmp.Transform()); d != "" {
+				t.Errorf("decoded message differs from the .txt file (-txt +decoded):\n%s", d)
 			}
 			v, err := Parse(c.m)
 			if err != nil {
@@ -151,8 +153,8 @@ func TestCaptures(t *testing.T) {
 				t.Errorf("typed view disagrees with MANIFEST:\n got: %s\nwant: %s", got, row.notes)
 			}
 			rebuilt := v.Build(c.m.GetHeader().GetMsgId())
-			if !proto.Equal(rebuilt, c.m) {
-				t.Errorf("Build(Parse(m)) differs from m:\n%v\nwant\n%v", rebuilt, c.m)
+			if d := cmp.Diff(c.m, rebuilt, protocmp.Transform()); d != "" {
+				t.Errorf("Build(Parse(m)) differs from m (-m +rebuilt):\n%s", d)
 			}
 			if again, err := Parse(rebuilt); err != nil || !reflect.DeepEqual(again, v) {
 				t.Errorf("Parse(Build(v)) != v (err %v)", err)

@@ -4,8 +4,9 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/gousp/gousp/proto/uspmsg"
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
 )
 
 // roundTripCases holds one or more values of every message kind, filled so
@@ -151,8 +152,8 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Decode: %v", err)
 			}
-			if !proto.Equal(m, built) {
-				t.Fatalf("wire round trip changed the message:\n%v\n%v", m, built)
+			if d := cmp.Diff(built, m, protocmp.Transform()); d != "" {
+				t.Fatalf("wire round trip changed the message (-built +decoded):\n%s", d)
 			}
 			got, err := Parse(m)
 			if err != nil {
@@ -162,8 +163,8 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatalf("Parse(Build(v)) != v\n got: %#v\nwant: %#v", got, tc.m)
 			}
 			// Building the parsed value again gives the same message.
-			if again := got.Build(id); !proto.Equal(again, built) {
-				t.Fatalf("Build(Parse(m)) != m")
+			if d := cmp.Diff(built, got.Build(id), protocmp.Transform()); d != "" {
+				t.Fatalf("Build(Parse(m)) != m (-m +rebuilt):\n%s", d)
 			}
 		})
 	}

@@ -32,6 +32,16 @@
 // ([CertEndpointIDs]); the common name is a weaker fallback
 // ([CertCommonNameID]) that mtp/websocket reads only when told to.
 //
+// # Optional interfaces and wrappers
+//
+// Besides [Transport], a binding may implement [Identified] (the endpoint
+// ID it speaks as), [Rejecter] (end one peer's session), [SinglePeer] (a
+// client with one peer) and [PeerVersions]. A transport that wraps another
+// (to count, log or inject faults) implements [Wrapper]; the usp
+// controller finds these interfaces with [As], which looks through
+// wrappers as errors.As looks through wrapped errors, so a wrapper loses
+// none of them.
+//
 // # Errors
 //
 // Sends fail fast while disconnected; test with errors.Is against

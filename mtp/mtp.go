@@ -183,6 +183,61 @@ type Transport interface {
 	Close(ctx context.Context) error
 }
 
+// Rejecter is implemented by transports with a session per peer
+// (WebSocket and UDS servers and clients) that can end one peer's session
+// with a reason: the usp controller rejects a peer that sends a record it
+// cannot parse, as TR-369 asks for WebSocket (close code 1003).
+type Rejecter interface {
+	Reject(peerID, reason string) error
+}
+
+// SinglePeer is implemented by client transports with exactly one peer
+// (WebSocket and UDS clients); they accept sends with an empty To, and
+// PeerID names the peer once it is known.
+type SinglePeer interface {
+	PeerID() string
+}
+
+// Wrapper is implemented by transports that wrap another one (to count,
+// log, or inject faults). [As] looks through them, so that the optional
+// interfaces of the transport inside ([Rejecter], [SinglePeer],
+// [Identified], [PeerVersions]) are not lost to the wrapper: it need not
+// forward each of them itself.
+type Wrapper interface {
+	Unwrap() Transport
+}
+
+// As finds the first transport in t's chain of [Wrapper]s, t itself
+// first, that implements T, as errors.As does for errors.
+func As[T any](t Transport) (T, bool) {
+	for range 64 { // a cycle of wrappers must not loop for ever
+		if v, ok := t.(T); ok {
+			return v, true
+		}
+		w, ok := t.(Wrapper)
+		if !ok {
+			break
+		}
+		if t = w.Unwrap(); t == nil {
+			break
+		}
+	}
+	var zero T
+	return zero, false
+}
+
+// Identified is implemented by transports that were given the endpoint ID
+// they speak as (mtp/mqtt, mtp/stomp, mtp/websocket, mtp/uds). The usp
+// controller takes its own endpoint ID from them when it is given none,
+// and refuses a transport that speaks as another endpoint, so that the ID
+// need not be written twice and cannot be written two ways.
+type Identified interface {
+	// LocalEndpointID returns the endpoint ID the transport speaks as, or
+	// "" when it was given none (a websocket server without
+	// WithEndpointID).
+	LocalEndpointID() string
+}
+
 // PeerVersions is implemented by transports whose binding frames records
 // differently for peers of different protocol versions, and so must know
 // which one a peer's client speaks before it first sends to it (mtp/mqtt:

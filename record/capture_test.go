@@ -10,10 +10,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/gousp/gousp/proto/uspmsg"
 	"github.com/gousp/gousp/proto/usprecord"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
 )
 
 // captureDir holds the OB-USP-A wire captures: the repository's copy of the
@@ -178,8 +180,8 @@ func TestCaptures(t *testing.T) {
 			} else if payloadLen != -1 {
 				t.Errorf(".txt announces a payload but the record has none")
 			}
-			if !proto.Equal(got, want) {
-				t.Errorf("record differs from .txt:\n got %v\nwant %v", got, want)
+			if d := cmp.Diff(want, got, protocmp.Transform()); d != "" {
+				t.Errorf("record differs from .txt (-txt +decoded):\n%s", d)
 			}
 
 			if Kind(r) != TypeNoSessionContext {
@@ -199,8 +201,8 @@ func TestCaptures(t *testing.T) {
 			if err := prototext.Unmarshal([]byte(msgText), &wantMsg); err != nil {
 				t.Fatalf("parsing the .txt msg: %v", err)
 			}
-			if !proto.Equal(&m, &wantMsg) {
-				t.Errorf("payload differs from .txt")
+			if d := cmp.Diff(&wantMsg, &m, protocmp.Transform()); d != "" {
+				t.Errorf("payload differs from .txt (-txt +payload):\n%s", d)
 			}
 			if got := m.GetHeader().GetMsgType().String(); got != row.msgType {
 				t.Errorf("msg_type %s, MANIFEST says %s", got, row.msgType)

@@ -70,8 +70,12 @@ func hasNilRecordType(r *usprecord.Record) bool {
 
 // DecodeOption configures [Decode].
 //
-// Options work on a copy of the configuration so that it stays on the
-// stack: Decode then allocates nothing but the record.
+// Unlike the func(*config) error options elsewhere in gousp, these take
+// and return a copy of the configuration, and a bad value is reported by
+// Decode itself: a pointer handed to an option function would move the
+// configuration to the heap, and Decode is on every record's path, where it
+// allocates nothing but the record. The option functions behave the same
+// for a caller.
 type DecodeOption func(decodeConfig) decodeConfig
 
 type decodeConfig struct {

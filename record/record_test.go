@@ -6,9 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/gousp/gousp/proto/usprecord"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
 )
 
 const (
@@ -65,8 +67,8 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Decode: %v", err)
 			}
-			if !proto.Equal(got, tc.rec) {
-				t.Fatalf("round trip changed the record:\n got %v\nwant %v", got, tc.rec)
+			if d := cmp.Diff(tc.rec, got, protocmp.Transform()); d != "" {
+				t.Fatalf("round trip changed the record (-want +got):\n%s", d)
 			}
 			if k := Kind(got); k != tc.kind {
 				t.Fatalf("Kind = %v, want %v", k, tc.kind)
@@ -322,8 +324,8 @@ func TestDecodeToleratesUnknownFields(t *testing.T) {
 			// Apart from the unknown fields, the record is the same.
 			clean := proto.Clone(got).(*usprecord.Record)
 			clean.ProtoReflect().SetUnknown(nil)
-			if !proto.Equal(clean, tc.rec) {
-				t.Fatalf("decoded %v, want %v", clean, tc.rec)
+			if d := cmp.Diff(tc.rec, clean, protocmp.Transform()); d != "" {
+				t.Fatalf("decoded record differs (-want +got):\n%s", d)
 			}
 			// Re-encoding keeps them, so a relay forwards them intact.
 			out, err := Encode(got)

@@ -69,6 +69,13 @@ const (
 	AgentDisconnected
 	// AgentMoved: the agent's address changed (new reply topic or MTP).
 	AgentMoved
+	// AgentLearned: the controller made an entry for an agent it did not
+	// know. Reported to an [AgentHook] only, not to agent event watchers.
+	AgentLearned
+	// AgentEvicted: the controller forgot a learned agent to make room
+	// for another or because it was idle (see [WithAgentLimits]).
+	// Reported to an [AgentHook] only.
+	AgentEvicted
 )
 
 func (k AgentEventKind) String() string {
@@ -79,6 +86,10 @@ func (k AgentEventKind) String() string {
 		return "disconnected"
 	case AgentMoved:
 		return "moved"
+	case AgentLearned:
+		return "learned"
+	case AgentEvicted:
+		return "evicted"
 	}
 	return "unknown"
 }
@@ -163,11 +174,13 @@ func (c *Controller) agentSeen(id string, r *route, in mtp.Inbound, addr mtp.Add
 		a = c.newAgent(id)
 		c.agents[id] = a
 		c.learned++
+		c.noteAgent(AgentLearned, a)
 	}
 	accept, move := c.placement(a, r, addr, authed, announce)
 	if !accept {
 		known := a.addr
 		c.mu.Unlock()
+		c.flushAgentNotes()
 		c.log.Warn("dropping record that claims an agent from another address", "from_id", id, "mtp", r.kind, "from", addr, "known", known, "err", ErrPeerRefused)
 		return nil
 	}
@@ -195,6 +208,7 @@ func (c *Controller) agentSeen(id string, r *route, in mtp.Inbound, addr mtp.Add
 	a.lastSeen = now
 	info := a.info()
 	c.mu.Unlock()
+	c.flushAgentNotes()
 	c.live.seen(id, info.Address, now)
 	if ev != 0 {
 		c.emit(AgentEvent{Kind: ev, Agent: info})
@@ -224,6 +238,7 @@ func (c *Controller) agentSession(id string, r *route, addr mtp.Address, cert *m
 		a = c.newAgent(id)
 		c.agents[id] = a
 		c.learned++
+		c.noteAgent(AgentLearned, a)
 	}
 	var ev AgentEventKind
 	// The session authenticates its peer, but the move policy still
@@ -245,6 +260,7 @@ func (c *Controller) agentSession(id string, r *route, addr mtp.Address, cert *m
 	a.lastSeen = time.Now()
 	info := a.info()
 	c.mu.Unlock()
+	c.flushAgentNotes()
 	c.live.seen(id, addr, info.LastSeen)
 	if ev != 0 {
 		c.emit(AgentEvent{Kind: ev, Agent: info})
@@ -310,6 +326,9 @@ func (c *Controller) markRouteDown(r *route, reason error) {
 }
 
 func (c *Controller) emit(ev AgentEvent) {
+	if len(c.hooks.agent) > 0 {
+		c.agentHook(AgentChange{Kind: ev.Kind, AgentID: ev.Agent.EndpointID, Address: ev.Agent.Address, Reason: ev.Reason})
+	}
 	if c.events != nil {
 		c.events.push(ev)
 	}

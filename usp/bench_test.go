@@ -33,6 +33,21 @@ func BenchmarkGetMemory(b *testing.B) {
 			}
 		}
 	})
+	b.Run("gousp-hooked", func(b *testing.B) {
+		// The same with a hook on every request, record and notification
+		// event: what an adapter costs beyond its own work.
+		net := memory.NewNetwork()
+		agent := newScripted(b, net, "proto::agent-1", answer(getAnswer))
+		c := newController(b, net, usp.WithAgent(agent.id, memAddr(agent.id)), usp.WithHooks(&benchHook{}))
+		ag := c.Agent(agent.id)
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := ag.GetValue(ctx, "Device.DeviceInfo.Manufacturer"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("bare-memory", func(b *testing.B) {
 		net := memory.NewNetwork()
 		payload, _ := proto.Marshal(msg.Get{Paths: []string{"Device.DeviceInfo.Manufacturer"}}.Build(msg.NewID()))
@@ -68,6 +83,12 @@ func BenchmarkNotifyIngest(b *testing.B) {
 	b.Run("gousp", func(b *testing.B) {
 		net := memory.NewNetwork()
 		newController(b, net, usp.WithAgent("proto::agent-1", memAddr("proto::agent-1")),
+			usp.WithNotifyHandler(func(context.Context, *usp.Notification) error { return nil }))
+		notifyWindows(b, net)
+	})
+	b.Run("gousp-hooked", func(b *testing.B) {
+		net := memory.NewNetwork()
+		newController(b, net, usp.WithAgent("proto::agent-1", memAddr("proto::agent-1")), usp.WithHooks(&benchHook{}),
 			usp.WithNotifyHandler(func(context.Context, *usp.Notification) error { return nil }))
 		notifyWindows(b, net)
 	})
@@ -196,3 +217,14 @@ func heap() uint64 {
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
 }
+
+// benchHook counts every request, record and notification event.
+type benchHook struct{ n atomic.Int64 }
+
+func (h *benchHook) OnRequestStart(ctx context.Context, _ usp.RequestStart) context.Context {
+	h.n.Add(1)
+	return ctx
+}
+func (h *benchHook) OnRequestEnd(context.Context, usp.RequestEnd) { h.n.Add(1) }
+func (h *benchHook) OnRecord(usp.RecordEvent)                     { h.n.Add(1) }
+func (h *benchHook) OnNotify(usp.NotifyEvent)                     { h.n.Add(1) }

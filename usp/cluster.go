@@ -48,6 +48,17 @@ type Cluster struct {
 	// shared topic allows, but set it where the broker does not restrict
 	// who publishes where.
 	Secret []byte
+	// ClaimAll makes each process claim in the store (see
+	// [OrphanClaims]) every notification before its handlers run, so that
+	// any later copy, wherever it lands, is flagged Duplicate: those of
+	// notifications no process owns (OnBoardRequest, the agent's own
+	// Boot! subscription, subscriptions with an ID of the caller's), and
+	// the one an owner handled just before it died. It costs one store
+	// write per notification, on the agent's worker. Without it, claims
+	// are made only for notifications whose owner is gone; the others are
+	// flagged by the duplicate window of the process that handles them
+	// (the owner's, for owned ones, which sees every copy while it lives).
+	ClaimAll bool
 }
 
 // errForward reports a notification that could not be handed to the
@@ -100,6 +111,25 @@ type AgentLookup interface {
 	Agent(ctx context.Context, endpointID string) (e InventoryEntry, ok bool, err error)
 }
 
+// OrphanClaims is implemented by shared stores that remember which
+// notifications went to the fleet's handlers because their owner was gone.
+// The owner's duplicate window sees every retransmission of its own
+// notifications while it lives; once it is gone, each retransmission may
+// land on a different process, and only a record all of them can read
+// tells the second of those that the handlers saw it already. The store is
+// asked only on that path, so a live fleet pays nothing for it.
+type OrphanClaims interface {
+	// ClaimOrphan records that this process hands the agent's
+	// notification msgID to its handlers and reports whether it is the
+	// first to do so. Records may be forgotten after an hour: agents give
+	// up retrying long before.
+	ClaimOrphan(ctx context.Context, agentID, msgID string) (first bool, err error)
+}
+
+// OrphanClaimTTL is how long a [MemoryStore] (and pgstore) remembers a
+// claim made through [OrphanClaims].
+const OrphanClaimTTL = time.Hour
+
 func validProcess(p string) bool {
 	if p == "" || len(p) > 64 {
 		return false
@@ -128,6 +158,17 @@ func (c *Controller) newKey() string {
 		return ownedPrefix + c.cl.cfg.Process + ":" + msg.NewID()
 	}
 	return "gousp-" + msg.NewID()
+}
+
+// requestID makes the msg_id of a request: in a cluster it names the
+// process that waits for the answer, so that an answer delivered to
+// another process (an agent that answers on the shared topic instead of
+// the reply topic it was given) can be passed on to it.
+func (c *Controller) requestID() string {
+	if c.cl != nil {
+		return ownedPrefix + c.cl.cfg.Process + ":" + msg.NewID()
+	}
+	return msg.NewID()
 }
 
 // ownerOf returns the process named in a key made by newKey, or "".
@@ -187,7 +228,7 @@ func (cl *cluster) ownerFor(n *Notification) string {
 // and answers it once the owner accepted it. It returns false when the
 // notification is this process's to handle: its own, nobody's in
 // particular, or its owner's who is gone.
-func (cl *cluster) route(in inboundNotify) bool {
+func (cl *cluster) route(in *inboundNotify) bool {
 	if in.done != nil || in.m == nil || in.inSession {
 		return false // forwarded to us already, or bound to a session
 	}
@@ -204,6 +245,7 @@ func (cl *cluster) route(in inboundNotify) bool {
 	}
 	cl.mu.Unlock()
 	if dead {
+		in.orphan = true // claimed by deliver
 		cl.orphaned(owner, in.n)
 		return false
 	}
@@ -222,10 +264,11 @@ func (cl *cluster) route(in inboundNotify) bool {
 		c.wg.Done()
 		return true
 	}
+	fwd := *in // the caller's copy is gone once route returns
 	go func() {
 		defer c.wg.Done()
 		defer func() { <-cl.sem }()
-		cl.settle(owner, in)
+		cl.settle(owner, fwd)
 	}()
 	return true
 }
@@ -243,6 +286,7 @@ func (cl *cluster) settle(owner string, in inboundNotify) {
 		cl.dead[owner] = time.Now().Add(cl.cfg.DeadFor)
 		cl.mu.Unlock()
 		in.m = nil // not again
+		in.orphan = true
 		c.deliver(in)
 		cl.orphaned(owner, in.n)
 		return
@@ -257,6 +301,27 @@ func (cl *cluster) settle(owner string, in inboundNotify) {
 	c.mu.Unlock()
 	if in.n.SendResp {
 		c.reply(in.a, msg.NotifyResp{SubscriptionID: in.n.SubscriptionID}.Build(in.n.MsgID), false)
+	}
+}
+
+// claim marks a notification Duplicate when another process, or this one,
+// handed it to the handlers before (see [OrphanClaims]): an orphan's
+// always, any other's with ClaimAll. Without such a store, or when it
+// fails, the flag is this process's window's alone.
+func (cl *cluster) claim(n *Notification) {
+	oc, ok := cl.c.cfg.store.(OrphanClaims)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(cl.c.ctx, backgroundTimeout)
+	defer cancel()
+	first, err := oc.ClaimOrphan(ctx, n.AgentID, n.MsgID)
+	if err != nil {
+		cl.c.log.Info("could not claim a notification in the store; its Duplicate flag is this process's own", "agent", n.AgentID, "msg_id", n.MsgID, "err", err)
+		return
+	}
+	if !first {
+		n.Duplicate = true
 	}
 }
 
@@ -340,8 +405,85 @@ func (cl *cluster) intercept(r *route, in mtp.Inbound) bool {
 		}
 	case envForward:
 		cl.accept(r, in.ReplyTo, env)
+	case envAnswer:
+		cl.takeAnswer(env)
 	}
 	return true
+}
+
+// strayAnswer passes an agent's answer that matches no request of this
+// process to the process whose msg_id it carries (see requestID). It
+// returns false when the answer names no other process: it is then
+// dropped, as in one process.
+func (cl *cluster) strayAnswer(agentID, msgID string, m *uspmsg.Msg) bool {
+	owner := ownerOf(msgID)
+	if owner == "" || owner == cl.cfg.Process {
+		return false
+	}
+	c := cl.c
+	payload, err := proto.Marshal(m)
+	if err != nil {
+		return false
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return true
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	select {
+	case cl.sem <- struct{}{}:
+	case <-c.closing:
+		c.wg.Done()
+		return true
+	}
+	// Sent from a goroutine of its own, like a forwarded notification:
+	// the agent's worker does not wait on the broker for another process.
+	go func() {
+		defer c.wg.Done()
+		defer func() { <-cl.sem }()
+		addr := cl.cfg.Address(owner)
+		rt := c.routeFor(addr.MTP)
+		if rt == nil {
+			c.log.Info("dropping an answer for another process: no transport to reach it", "owner", owner, "agent", agentID, "msg_id", msgID)
+			return
+		}
+		env := envelope{kind: envAnswer, id: msgID, process: cl.cfg.Process, agent: agentID, body: payload}
+		ctx, cancel := context.WithTimeout(c.ctx, cl.cfg.ForwardTimeout)
+		defer cancel()
+		if err := rt.t.Send(ctx, addr, env.encode(cl.cfg.Secret)); err != nil {
+			c.log.Info("dropping an answer for another process: could not pass it on", "owner", owner, "agent", agentID, "msg_id", msgID, "err", err)
+			return
+		}
+		c.log.Debug("answer passed on to the process that asked", "owner", owner, "agent", agentID, "msg_id", msgID)
+	}()
+	return true
+}
+
+// takeAnswer hands an answer another process received to the call here
+// that waits for it.
+func (cl *cluster) takeAnswer(env envelope) {
+	c := cl.c
+	m, err := msg.Decode(env.body)
+	if err != nil || !isAnswer(m) || !record.ValidEndpointID(env.agent) {
+		c.log.Warn("dropping forwarded record that is not an agent's answer", "process", env.process, "agent", env.agent, "err", err)
+		return
+	}
+	id := m.GetHeader().GetMsgId()
+	c.mu.Lock()
+	p := c.pending[id]
+	if p == nil || p.agent != env.agent {
+		c.mu.Unlock()
+		c.log.Info("dropping forwarded answer that matches no request", "process", env.process, "agent", env.agent, "msg_id", id)
+		return
+	}
+	delete(c.pending, id)
+	if a := c.agents[env.agent]; a != nil {
+		a.answered = true
+	}
+	c.mu.Unlock()
+	p.finish(m, nil)
 }
 
 // accept handles a notification another process forwarded to its owner:
@@ -405,12 +547,14 @@ func (cl *cluster) accept(r *route, replyTo mtp.Address, env envelope) {
 		a = c.newAgent(env.agent)
 		c.agents[env.agent] = a
 		c.learned++
+		c.noteAgent(AgentLearned, a)
 	}
 	seen, acked := a.dups.lookup(c.digest(id))
 	if !seen {
 		a.dups.record(c.digest(id), false, c.cfg.dupWindow)
 	}
 	c.mu.Unlock()
+	c.flushAgentNotes()
 	if seen && acked {
 		verdict(nil) // handled here before; the agent retried elsewhere
 		return
@@ -455,6 +599,7 @@ func (c *Controller) lookupAgent(ctx context.Context, agentID string) (*agentSta
 		a = c.newAgent(agentID)
 		c.agents[agentID] = a
 		c.learned++
+		c.noteAgent(AgentLearned, a)
 	}
 	if a.route == nil || a.addr.IsZero() {
 		a.route, a.addr = rt, e.Address
@@ -472,7 +617,9 @@ func (c *Controller) lookupAgent(ctx context.Context, agentID string) (*agentSta
 func (c *Controller) agentToSend(ctx context.Context, agentID string) (*agentState, error) {
 	a, err := c.agentForSend(agentID)
 	if err != nil && errors.Is(err, ErrUnknownAgent) {
-		if found, ok := c.lookupAgent(ctx, agentID); ok {
+		found, ok := c.lookupAgent(ctx, agentID)
+		c.flushAgentNotes()
+		if ok {
 			return found, nil
 		}
 	}
@@ -485,6 +632,7 @@ func (c *Controller) agentToSend(ctx context.Context, agentID string) (*agentSta
 const (
 	envForward byte = 1 // a notification for its owner
 	envVerdict byte = 2 // the owner's answer: empty body accepted, else why not
+	envAnswer  byte = 3 // an agent's answer to a request of the receiver's, delivered elsewhere
 )
 
 var envMagic = []byte("\xffgousp-cluster\x01")
@@ -549,7 +697,7 @@ func decodeEnvelope(b []byte, secret []byte) (envelope, error) {
 		return e, fmt.Errorf("%w: truncated header", errEnvelope)
 	}
 	e.kind, e.dup = b[0], b[1] == 1
-	if e.kind != envForward && e.kind != envVerdict || b[1] > 1 {
+	if e.kind != envForward && e.kind != envVerdict && e.kind != envAnswer || b[1] > 1 {
 		return e, fmt.Errorf("%w: unknown kind %d or flags %d", errEnvelope, e.kind, b[1])
 	}
 	b = b[2:]
@@ -578,6 +726,30 @@ func (m *MemoryStore) Agent(_ context.Context, endpointID string) (InventoryEntr
 	defer m.mu.Unlock()
 	e, ok := m.agents[endpointID]
 	return e, ok, nil
+}
+
+// ClaimOrphan implements [OrphanClaims].
+func (m *MemoryStore) ClaimOrphan(_ context.Context, agentID, msgID string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	if m.claims == nil {
+		m.claims = make(map[[2]string]time.Time)
+	}
+	if len(m.claims) >= 1024 && now.Sub(m.pruned) > time.Minute {
+		for k, at := range m.claims {
+			if now.Sub(at) > OrphanClaimTTL {
+				delete(m.claims, k)
+			}
+		}
+		m.pruned = now
+	}
+	k := [2]string{agentID, msgID}
+	if at, ok := m.claims[k]; ok && now.Sub(at) <= OrphanClaimTTL {
+		return false, nil
+	}
+	m.claims[k] = now
+	return true, nil
 }
 
 // uvarintLen is the length of n's shortest encoding: only that one is

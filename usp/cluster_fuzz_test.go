@@ -14,6 +14,7 @@ func FuzzClusterEnvelope(f *testing.F) {
 	f.Add(fwd.encode(nil), false)
 	f.Add(fwd.encode(secret), true)
 	f.Add(envelope{kind: envVerdict, id: "m-1", process: "p2", body: []byte("refused")}.encode(nil), false)
+	f.Add(envelope{kind: envAnswer, id: "gousp@p2:m-2", process: "p1", agent: "os::012345-A", body: []byte{0x0a, 0x03, 'x', 'y', 'z'}}.encode(secret), true)
 	f.Add(envMagic, false)
 	f.Add([]byte{0x0a, 0x03, '1', '.', '3'}, false)
 	f.Fuzz(func(t *testing.T, data []byte, signed bool) {

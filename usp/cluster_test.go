@@ -16,6 +16,9 @@ import (
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/mqtt"
 	"github.com/gousp/gousp/mtp/stomp"
+	"github.com/gousp/gousp/proto/uspmsg"
+	"github.com/gousp/gousp/proto/usprecord"
+	"github.com/gousp/gousp/record"
 	"github.com/gousp/gousp/usp"
 	"github.com/gousp/gousp/usp/usptest"
 )
@@ -40,7 +43,11 @@ func mqttFleet(t testing.TB) fleetBinding {
 	// mosquitto, not the embedded mochi: under this load mochi v2.7.9 can
 	// deadlock (Inflight.NextImmediate read-locks twice while a publish
 	// waits to write-lock) and hang the test.
-	url := brokertest.StartMosquitto(t)
+	return mqttFleetOn(t, brokertest.StartMosquitto(t))
+}
+
+// mqttFleetOn is mqttFleet on the broker at url.
+func mqttFleetOn(t testing.TB, url string) fleetBinding {
 	return fleetBinding{
 		shared:  mtp.Address{MTP: mtp.MQTT, To: fleetTopic},
 		address: fleetAddress,
@@ -67,7 +74,11 @@ func stompFleet(t testing.TB) fleetBinding {
 	addr := brokertest.StartRabbitMQ(t)
 	q := "/queue/fleet-" + strings.ReplaceAll(msg.NewID(), "-", "") // the node outlives this test
 	opts := []stomp.Option{stomp.WithCredentials("guest", "guest"), stomp.WithHost("/")}
-	address := func(p string) mtp.Address { return mtp.Address{MTP: mtp.STOMP, To: q + "." + p} }
+	// A /topic/ destination per process: RabbitMQ backs it with a queue
+	// that goes away with the subscriber (see SCALING.md).
+	address := func(p string) mtp.Address {
+		return mtp.Address{MTP: mtp.STOMP, To: "/topic/" + strings.TrimPrefix(q, "/queue/") + "." + p}
+	}
 	return fleetBinding{
 		shared:  mtp.Address{MTP: mtp.STOMP, To: q},
 		address: address,
@@ -90,18 +101,25 @@ func stompFleet(t testing.TB) fleetBinding {
 
 // fleetSink records what the fleet's handlers were given, by process.
 type fleetSink struct {
-	mu  sync.Mutex
-	got map[string][]string // msg_id → processes that handled it
-	dup map[string]int      // msg_id → deliveries flagged Duplicate
-	sub map[string]string   // msg_id → subscription ID
-	fwd atomic.Int64        // notifications forwarded to their owner
+	mu   sync.Mutex
+	got  map[string][]string // msg_id → processes that handled it
+	dup  map[string]int      // msg_id → deliveries flagged Duplicate
+	sub  map[string]string   // msg_id → subscription ID
+	fwd  atomic.Int64        // notifications forwarded to their owner
+	ans  atomic.Int64        // answers passed on to the process that asked
+	late atomic.Int64        // answers passed on that found no call waiting
 }
 
 // The sink is also the processes' log handler, to count the forwards.
 func (s *fleetSink) Enabled(context.Context, slog.Level) bool { return true }
 func (s *fleetSink) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == "notification forwarded to its owner" {
+	switch r.Message {
+	case "notification forwarded to its owner":
 		s.fwd.Add(1)
+	case "answer passed on to the process that asked":
+		s.ans.Add(1)
+	case "dropping forwarded answer that matches no request":
+		s.late.Add(1)
 	}
 	return nil
 }
@@ -422,4 +440,228 @@ func TestClusterOwnerRefuses(t *testing.T) {
 	if sink.fwd.Load() == 0 {
 		t.Error("no notification was forwarded to p1")
 	}
+}
+
+// strayTransport is an agent's transport that sends everything to the
+// controller's shared topic, answers included: an agent that ignores the
+// reply topic it was given.
+type strayTransport struct {
+	mtp.Transport
+	shared mtp.Address
+}
+
+func (s strayTransport) Send(ctx context.Context, _ mtp.Address, data []byte) error {
+	return s.Transport.Send(ctx, s.shared, data)
+}
+
+// TestClusterStrayAnswers: an agent answers on the shared topic, so the
+// broker hands its answers to either process; those meant for the other
+// are passed on to it, and every call completes where it was made.
+func TestClusterStrayAnswers(t *testing.T) {
+	b := mqttFleet(t)
+	store := &usp.MemoryStore{}
+	sink := newFleetSink()
+	p1 := startFleetProcess(t, b, "p1", store, sink, 2*time.Second)
+	p2 := startFleetProcess(t, b, "p2", store, sink, 2*time.Second)
+	id := "os::012345-STRAY"
+	a, err := usptest.NewAgent(id, usptest.WithTransport(strayTransport{b.agent(id), b.shared}), usptest.WithoutBootSubscription(),
+		usptest.WithController(ctrlID, b.shared))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close(context.Background()) })
+	reachable(t, p1, id)
+	reachable(t, p2, id)
+	// Round robin over two members: about half of each process's
+	// answers land on the other.
+	for i := range 8 {
+		for _, c := range []*usp.Controller{p1, p2} {
+			ctx, cancel := context.WithTimeout(ctxT(t), 10*time.Second)
+			v, err := c.Agent(id).GetValue(ctx, "Device.DeviceInfo.SerialNumber")
+			cancel()
+			if err != nil || v == "" {
+				t.Fatalf("call %d: %q, %v", i, v, err)
+			}
+		}
+	}
+	if sink.ans.Load() == 0 {
+		t.Fatal("no answer landed on the other process: the test tested nothing")
+	}
+	t.Logf("%d answers passed on to the process that asked", sink.ans.Load())
+
+	// Answers that come after their call gave up are passed on all the
+	// same and dropped there, with a log line, and nothing else happens.
+	a.Faults().Delay(300 * time.Millisecond)
+	for range 4 {
+		ctx, cancel := context.WithTimeout(ctxT(t), 50*time.Millisecond)
+		if _, err := p1.Agent(id).GetValue(ctx, "Device.DeviceInfo.SerialNumber"); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("a call that outlived its context: %v", err)
+		}
+		cancel()
+	}
+	waitFleet(t, func() bool { return sink.late.Load() > 0 })
+	a.Faults().Delay(0)
+	ctx, cancel := context.WithTimeout(ctxT(t), 10*time.Second)
+	defer cancel()
+	if _, err := p2.Agent(id).GetValue(ctx, "Device.DeviceInfo.SerialNumber"); err != nil {
+		t.Fatalf("after the late answers: %v", err)
+	}
+}
+
+// TestClusterMQTT311: an agent whose MQTT client speaks 3.1.1 only, in
+// front of two processes with a shared subscription on mosquitto. Its
+// records carry the reply-to suffix (<topic>/reply-to=...), which the
+// group's $share/<group>/<topic>/+ filter takes; each process reaches it
+// and gets its answers, wherever they land; a notification for one
+// process's subscription that lands on the other is forwarded, and the
+// NotifyResp reaches the agent with the suffix.
+func TestClusterMQTT311(t *testing.T) {
+	url := brokertest.StartMosquitto(t)
+	b := mqttFleetOn(t, url)
+	store := &usp.MemoryStore{}
+	sink := newFleetSink()
+	procs := map[string]*usp.Controller{
+		"p1": startFleetProcess(t, b, "p1", store, sink, 2*time.Second),
+		"p2": startFleetProcess(t, b, "p2", store, sink, 2*time.Second),
+	}
+	const id, topic = "os::012345-LEGACY311", "usp/fleet-agent/legacy311"
+	agent := brokertest.StartAgent311(t, url, id, topic, fleetTopic)
+	agent.SendRecord(fleetTopic, record.NewMQTTConnect("1.3", ctrlID, id, usprecord.MQTTConnectRecord_V3_1_1, topic), true)
+
+	suffixed := 0
+	for round := range 4 {
+		for _, name := range []string{"p1", "p2"} {
+			errc := make(chan error, 1)
+			go func() {
+				// The first call of each process may find the agent only
+				// once the process that got its connect record stored it.
+				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+				defer cancel()
+				for {
+					_, err := procs[name].Agent(id).GetValues(ctx, "Device.DeviceInfo.")
+					if !errors.Is(err, usp.ErrUnknownAgent) || ctx.Err() != nil {
+						errc <- err
+						return
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}()
+			got, req := agent.Receive()
+			if strings.Contains(got, "/reply-to=") {
+				suffixed++
+			}
+			agent.SendMsg(agent.ReplyTopic(got), ctrlID, msg.GetResp{Results: []msg.GetResult{{Requested: "Device.DeviceInfo."}}}.Build(req.GetHeader().GetMsgId()))
+			if err := <-errc; err != nil {
+				t.Fatalf("round %d: %s's Get: %v", round, name, err)
+			}
+		}
+	}
+	// Notifications of p2's subscription, sent to the shared topic: the
+	// broker spreads them; p2's handler gets each once, the agent an
+	// answer for each.
+	const notes = 6
+	for i := range notes {
+		n := msg.Notify{SubscriptionID: "gousp@p2:legacy-sub", SendResp: true,
+			Notification: &msg.Event{ObjPath: "Device.", EventName: "Boot!", Params: map[string]string{"Cause": "LocalReboot"}}}
+		agent.SendMsg(fleetTopic, ctrlID, n.Build(fmt.Sprintf("legacy-notify-%d", i)))
+		got, resp := agent.Receive()
+		if resp.GetHeader().GetMsgType() != uspmsg.Header_NOTIFY_RESP || resp.GetHeader().GetMsgId() != fmt.Sprintf("legacy-notify-%d", i) {
+			t.Fatalf("agent got %v on %q, want NotifyResp legacy-notify-%d", resp, got, i)
+		}
+		if !strings.Contains(got, "/reply-to=") {
+			t.Errorf("NotifyResp on %q, without the reply-to suffix a 3.1.1 client needs", got)
+		}
+	}
+	by := sink.handledBy(t, "gousp@p2:legacy-sub")
+	if by["p2"] != notes || by["p1"] != 0 {
+		t.Errorf("notifications of p2's subscription handled by %v, want all %d by p2", by, notes)
+	}
+	if sink.fwd.Load() == 0 {
+		t.Error("no notification landed on p1 to be forwarded: the forwarding was not tested")
+	}
+	t.Logf("%d of 8 requests carried the reply-to suffix; %d answers passed on; %d notifications forwarded", suffixed, sink.ans.Load(), sink.fwd.Load())
+}
+
+// TestClusterClaimAll: notifications nobody owns (a subscription with
+// an ID of the caller's) are handled where they land. With ClaimAll,
+// a retransmission that lands on the other process is flagged Duplicate
+// there: each process refuses the first copy it gets, so every
+// notification is delivered on both, the later deliveries flagged.
+func TestClusterClaimAll(t *testing.T) {
+	b := mqttFleet(t)
+	store := &usp.MemoryStore{}
+	type delivery struct {
+		process string
+		dup     bool
+	}
+	var mu sync.Mutex
+	got := map[string][]delivery{}
+	ctls := map[string]*usp.Controller{}
+	for _, name := range []string{"p1", "p2"} {
+		refused := map[string]bool{}
+		c, err := usp.NewController(ctrlID, usp.WithTransport(b.ctrl(name)), usp.WithStore(store),
+			usp.WithNotifyHandler(func(_ context.Context, n *usp.Notification) error {
+				if n.SubscriptionID != "fleet-events" {
+					return nil
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				got[n.MsgID] = append(got[n.MsgID], delivery{name, n.Duplicate})
+				if !refused[n.MsgID] {
+					refused[n.MsgID] = true
+					return errors.New("not yet")
+				}
+				return nil
+			}),
+			usp.WithCluster(usp.Cluster{Process: name, Address: b.address, ClaimAll: true}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close(context.Background()) })
+		ctls[name] = c
+	}
+	a := startFleetAgent(t, b, "os::012345-UNOWNED")
+	reachable(t, ctls["p1"], a.EndpointID())
+	if _, err := ctls["p1"].Agent(a.EndpointID()).Subscribe(ctxT(t), usp.SubscriptionSpec{ID: "fleet-events",
+		NotifType: usp.NotifEvent, ReferenceList: []string{"Device.Boot!"}, NotifRetry: true,
+		Handler: func(context.Context, *usp.Notification) error { return nil }}); err != nil {
+		t.Fatal(err)
+	}
+	const events = 4
+	// One at a time, so that the broker's turns alternate between the
+	// copies of one notification.
+	for range events {
+		if err := a.Emit(ctxT(t), "Device.Boot!", map[string]string{"Cause": "LocalReboot"}); err != nil {
+			t.Fatal(err)
+		}
+		waitFleet(t, func() bool { return len(a.PendingNotifications()) == 0 })
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != events {
+		t.Fatalf("%d notifications delivered, want %d: %v", len(got), events, got)
+	}
+	crossed := 0
+	for id, ds := range got {
+		both := map[string]bool{}
+		for i, d := range ds {
+			both[d.process] = true
+			if d.dup != (i > 0) {
+				t.Errorf("%s: delivery %d (on %s) flagged Duplicate %v: %v", id, i+1, d.process, d.dup, ds)
+			}
+		}
+		if len(both) == 2 {
+			crossed++
+		}
+	}
+	if crossed == 0 {
+		t.Fatalf("no notification was delivered on both processes: nothing tested: %v", got)
+	}
+	t.Logf("%d of %d notifications delivered on both processes, the later copies flagged", crossed, events)
 }

@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -32,11 +33,14 @@ type Controller struct {
 	agents   map[string]*agentState
 	pending  map[string]*pending
 	handlers handlerSet[NotifyHandler]
-	watchers handlerSet[func(AgentEvent)]
-	subs     map[subKey]*Subscription
-	ops      map[opKey]*Operation
-	live     *liveness // inventory and agent states (liveness.go)
-	cl       *cluster  // nil unless WithCluster (cluster.go)
+	// userHandlers counts the program's notify handlers among handlers
+	// (the liveness tracker adds one of its own): see Subscription.deliver.
+	userHandlers atomic.Int32
+	watchers     handlerSet[func(AgentEvent)]
+	subs         map[subKey]*Subscription
+	ops          map[opKey]*Operation
+	live         *liveness // inventory and agent states (liveness.go)
+	cl           *cluster  // nil unless WithCluster (cluster.go)
 
 	brokerSt brokerState // see broker.go
 
@@ -45,6 +49,8 @@ type Controller struct {
 	learned     int           // agents not from WithAgent; guarded by mu
 	negotiating chan struct{} // a token per protocol negotiation running
 	events      *eventQueue
+	hooks       hookSet       // from WithHooks, sorted by interface
+	agentNotes  []AgentChange // for the agent hooks; guarded by mu
 	seed        maphash.Seed
 	closing     chan struct{}
 	ctx         context.Context // handed to callbacks; ends with Close
@@ -65,15 +71,31 @@ type Controller struct {
 
 // NewController makes a controller with the given endpoint ID. It checks
 // the ID and every option; nothing is connected until [Controller.Start].
+//
+// The transports of mtp/mqtt, mtp/stomp, mtp/websocket and mtp/uds are
+// given the endpoint ID they speak as when they are made (they announce it
+// to the broker or peer). An empty endpointID takes the ID from them (see
+// [mtp.Identified]), so that it is written once:
+//
+//	tr, err := mqtt.New(url, "proto::controller", mqtt.WithTopic("usp/controller"))
+//	c, err := usp.NewController("", usp.WithTransport(tr))
+//
+// A transport that speaks as another endpoint than the controller is
+// refused with [ErrInvalidOption]: agents would answer an ID the controller
+// does not take as its own.
 func NewController(endpointID string, opts ...Option) (*Controller, error) {
-	if _, err := record.ParseEndpointID(endpointID); err != nil {
-		return nil, fmt.Errorf("usp: controller endpoint ID: %w", err)
-	}
 	cfg := defaultConfig()
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err
 		}
+	}
+	endpointID, err := transportsEndpointID(endpointID, cfg.transports)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := record.ParseEndpointID(endpointID); err != nil {
+		return nil, fmt.Errorf("usp: controller endpoint ID: %w", err)
 	}
 	if err := cfg.intake.check(); err != nil {
 		return nil, err
@@ -97,11 +119,14 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.answerCtx, c.answerCancel = context.WithCancel(context.Background())
+	for _, h := range cfg.hooks {
+		c.hooks.add(h)
+	}
 	c.intake = newIntake(c, cfg.intake)
 	c.events = newEventQueue(c, cfg.events)
 	c.cleanupCtx, c.cleanupCancel = context.WithCancel(context.Background())
 	for _, h := range cfg.notifyHandlers {
-		c.handlers.add(h)
+		c.OnNotify(h)
 	}
 	for _, h := range cfg.agentHandlers {
 		c.watchers.add(h)
@@ -114,7 +139,7 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 		if r == nil {
 			return nil, fmt.Errorf("%w: %w: agent %s uses %s, but no such transport was given", ErrInvalidOption, ErrNoTransport, id, addr.MTP)
 		}
-		if _, onePeer := r.t.(singlePeer); addr.To == "" && !onePeer {
+		if _, onePeer := mtp.As[mtp.SinglePeer](r.t); addr.To == "" && !onePeer {
 			return nil, fmt.Errorf("%w: agent %s: an empty address needs a transport with one peer (a UDS or WebSocket client), not %T", ErrInvalidOption, id, r.t)
 		}
 		a := c.newAgent(id)
@@ -124,6 +149,28 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 	c.live = newLiveness(c)
 	c.cl = newCluster(c, cfg.cluster)
 	return c, nil
+}
+
+// transportsEndpointID checks the controller's endpoint ID against the
+// IDs its transports speak as, and takes theirs when id is empty.
+func transportsEndpointID(id string, ts []mtp.Transport) (string, error) {
+	for _, t := range ts {
+		it, ok := mtp.As[mtp.Identified](t)
+		if !ok {
+			continue
+		}
+		switch local := it.LocalEndpointID(); {
+		case local == "":
+		case id == "":
+			id = local
+		case local != id:
+			return "", fmt.Errorf("%w: a %s transport speaks as %q, the controller is %q", ErrInvalidOption, t.Kind(), local, id)
+		}
+	}
+	if id == "" {
+		return "", fmt.Errorf("%w: no endpoint ID given, and no transport names one", ErrInvalidOption)
+	}
+	return id, nil
 }
 
 // EndpointID returns the controller's endpoint ID.
@@ -275,18 +322,6 @@ func (c *Controller) routeFor(k mtp.Kind) *route {
 	return nil
 }
 
-// singlePeer is implemented by client transports with one peer (UDS and
-// WebSocket clients), which accept sends with an empty To.
-type singlePeer interface {
-	PeerID() string
-}
-
-// rejecter is implemented by transports with a session per peer
-// (WebSocket and UDS servers) that can end one peer's session.
-type rejecter interface {
-	Reject(peerID, reason string) error
-}
-
 // cleanupGrace is how long Close waits for operations to remove their
 // subscriptions from agents.
 const cleanupGrace = 2 * time.Second
@@ -305,6 +340,9 @@ func (r *route) HandleEvent(ev mtp.Event)    { r.c.handleEvent(r, ev) }
 
 func (c *Controller) handleEvent(r *route, ev mtp.Event) {
 	c.log.Debug("transport event", "mtp", r.kind, "event", ev.Kind, "peer", ev.PeerID, "err", ev.Err)
+	if ev.Kind == mtp.Up || ev.Kind == mtp.Down {
+		c.transportHook(TransportEvent{MTP: r.kind, Up: ev.Kind == mtp.Up, Err: ev.Err})
+	}
 	switch ev.Kind {
 	case mtp.Down:
 		// Responses to calls sent over this transport may never come.
@@ -357,7 +395,7 @@ func (c *Controller) handleInbound(r *route, in mtp.Inbound) {
 		c.log.Warn("dropping undecodable record", "mtp", r.kind, "from", in.ReplyTo, "err", err)
 		// On a WebSocket the spec has such a session closed (1003); the
 		// bindings with sessions per peer offer Reject for that.
-		if rj, ok := r.t.(rejecter); ok && in.PeerID != "" {
+		if rj, ok := mtp.As[mtp.Rejecter](r.t); ok && in.PeerID != "" {
 			if err := rj.Reject(in.PeerID, "USP Record cannot be parsed"); err != nil {
 				c.log.Debug("could not reject peer", "peer", in.PeerID, "err", err)
 			}
@@ -392,7 +430,7 @@ func (c *Controller) handleInbound(r *route, in mtp.Inbound) {
 		// Before the agent is announced (and asked anything): a 3.1.1
 		// client needs the reply-to suffix on the first request already.
 		// Only for a record that may speak for the agent at addr.
-		if pv, ok := r.t.(mtp.PeerVersions); ok && c.mayPlace(from, r, in, addr) {
+		if pv, ok := mtp.As[mtp.PeerVersions](r.t); ok && c.mayPlace(from, r, in, addr) {
 			pv.SetPeerVersion(addr, mqttVersion(rt.MqttConnect.GetVersion()))
 		}
 		if c.agentSeen(from, r, in, addr, rec.GetVersion(), true) == nil {
@@ -493,12 +531,14 @@ func (c *Controller) handleAnswer(a *agentState, r *route, m *uspmsg.Msg) {
 
 // reply sends an answer to an agent's request, in the same kind of record
 // as the request came in.
-func (c *Controller) reply(a *agentState, m *uspmsg.Msg, inSession bool) {
+func (c *Controller) reply(a *agentState, m *uspmsg.Msg, inSession bool) error {
 	ctx, cancel := c.answerContext()
 	defer cancel()
-	if err := c.sendMsg(ctx, a, m, inSession); err != nil {
+	err := c.sendMsg(ctx, a, m, inSession)
+	if err != nil {
 		c.log.Warn("could not answer agent", "agent", a.id, "msg_id", m.GetHeader().GetMsgId(), "err", err)
 	}
+	return err
 }
 
 // sendMsg wraps a message in a record for the agent and sends it.
@@ -547,8 +587,8 @@ func (c *Controller) sendBytes(ctx context.Context, r *route, addr mtp.Address, 
 		c.live.sendFailed(to, err)
 		return fmt.Errorf("usp: sending to %s over %s: %w", to, r.kind, err)
 	}
-	if c.cfg.hooks != nil {
-		_ = c.safely("Hooks.RecordSent", func() error { c.cfg.hooks.RecordSent(r.kind, len(b)); return nil })
+	if len(c.hooks.record) > 0 {
+		c.recordHook(RecordEvent{Direction: Out, MTP: r.kind, AgentID: to, Size: len(b)})
 	}
 	return nil
 }
@@ -582,6 +622,8 @@ func (c *Controller) completePending(a *agentState, r *route, msgID string, res 
 		c.mu.Unlock()
 		if p != nil {
 			c.log.Warn("dropping response from the wrong agent or address", "msg_id", msgID, "from", a.id, "mtp", r.kind, "expected", p.agent)
+		} else if c.cl != nil && res.m != nil && c.cl.strayAnswer(a.id, msgID, res.m) {
+			// Another process of the cluster asked: passed on to it.
 		} else {
 			c.log.Info("dropping response that matches no request", "msg_id", msgID, "from", a.id)
 		}
@@ -616,7 +658,7 @@ func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Requ
 	if err != nil {
 		return nil, err
 	}
-	id := msg.NewID()
+	id := c.requestID()
 	m := req.Build(id)
 	start := time.Now()
 	p := &pending{agent: agentID, typ: req.MsgType(), ch: make(chan result, 1)}
@@ -638,8 +680,16 @@ func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Requ
 		c.mu.Unlock()
 	}()
 
+	var rs RequestStart
+	hooked := c.hooks.requests()
+	if hooked {
+		rs = RequestStart{AgentID: agentID, Type: req.MsgType(), MsgID: id, Start: start}
+		ctx = c.requestStart(ctx, &rs)
+	}
 	if err := c.sendMsg(ctx, a, m, false); err != nil {
-		c.observe(agentID, req.MsgType(), start, err)
+		if hooked {
+			c.requestEnd(ctx, &rs, nil, false, err)
+		}
 		return nil, err
 	}
 	var res result
@@ -655,7 +705,9 @@ func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Requ
 	if res.err == nil {
 		v, res.err = parseResponse(req.MsgType(), res.m)
 	}
-	c.observe(agentID, req.MsgType(), start, res.err)
+	if hooked {
+		c.requestEnd(ctx, &rs, res.m, true, res.err)
+	}
 	if res.err != nil {
 		return nil, res.err
 	}
@@ -672,7 +724,7 @@ func (c *Controller) noAnswerReason(a *agentState) error {
 	if r == nil {
 		return nil
 	}
-	if pv, ok := r.t.(mtp.PeerVersions); ok {
+	if pv, ok := mtp.As[mtp.PeerVersions](r.t); ok {
 		return pv.NoAnswerReason(addr)
 	}
 	return nil
@@ -698,12 +750,6 @@ func (c *Controller) send(ctx context.Context, agentID string, req msg.Request) 
 		return err
 	}
 	return c.sendMsg(ctx, a, req.Build(msg.NewID()), false)
-}
-
-func (c *Controller) observe(agentID string, t uspmsg.Header_MsgType, start time.Time, err error) {
-	if c.cfg.hooks != nil {
-		_ = c.safely("Hooks.RequestDone", func() error { c.cfg.hooks.RequestDone(agentID, t, time.Since(start), err); return nil })
-	}
 }
 
 // parseResponse turns an agent's answer into a typed message, an Error

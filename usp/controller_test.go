@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gousp/gousp/internal/brokertest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/gousp/gousp/internal/brokertest"
 
 	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
@@ -20,6 +23,7 @@ import (
 	"github.com/gousp/gousp/proto/usprecord"
 	"github.com/gousp/gousp/record"
 	"github.com/gousp/gousp/usp"
+	"github.com/gousp/gousp/usp/usptest"
 )
 
 func TestMain(m *testing.M) { brokertest.Main(m) }
@@ -82,42 +86,31 @@ func TestGetValues(t *testing.T) {
 }
 
 func TestAgentErrorIsTyped(t *testing.T) {
-	net := memory.NewNetwork()
-	agent := newScripted(t, net, "proto::agent-1", answer(func(*uspmsg.Msg) msg.Message {
-		return &msg.Error{Code: msg.CodeInvalidArguments, Message: "read-only", ParamErrs: []msg.ParamError{
-			{Path: "Device.DeviceInfo.SerialNumber", Code: msg.CodeParamReadOnly, Message: "read-only"}}}
-	}))
-	c := newController(t, net, usp.WithAgent(agent.id, memAddr(agent.id)))
-	_, err := c.Agent(agent.id).SetValues(ctxT(t), "Device.DeviceInfo.", map[string]string{"SerialNumber": "x"})
+	p := usptest.NewPair(t)
+	p.Fake.Intercept(uspmsg.Header_SET).Answer(&msg.Error{Code: msg.CodeInvalidArguments, Message: "read-only", ParamErrs: []msg.ParamError{
+		{Path: "Device.DeviceInfo.SerialNumber", Code: msg.CodeParamReadOnly, Message: "read-only"}}})
+	_, err := p.Agent.SetValues(ctxT(t), "Device.DeviceInfo.", map[string]string{"SerialNumber": "x"})
 	var e *msg.Error
-	if !errors.As(err, &e) || e.Code != msg.CodeInvalidArguments {
-		t.Fatalf("err = %v, want *msg.Error 7004", err)
-	}
-	if !errors.Is(err, msg.ErrInvalidArguments) || errors.Is(err, msg.ErrInvalidPath) {
-		t.Fatal("errors.Is must match by code")
-	}
-	if len(e.ParamErrs) != 1 || e.ParamErrs[0].Code != msg.CodeParamReadOnly {
-		t.Fatalf("param errs = %+v", e.ParamErrs)
-	}
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, msg.CodeInvalidArguments, e.Code)
+	assert.ErrorIs(t, err, msg.ErrInvalidArguments, "errors.Is must match by code")
+	assert.NotErrorIs(t, err, msg.ErrInvalidPath, "errors.Is must match by code")
+	assert.Equal(t, []msg.ParamError{{Path: "Device.DeviceInfo.SerialNumber", Code: msg.CodeParamReadOnly, Message: "read-only"}}, e.ParamErrs)
 }
 
 func TestTimeoutCleansPending(t *testing.T) {
-	net := memory.NewNetwork()
-	agent := newScripted(t, net, "proto::silent", nil)
-	c := newController(t, net, usp.WithAgent(agent.id, memAddr(agent.id)))
+	p := usptest.NewPair(t)
+	lost := p.Fake.Intercept(uspmsg.Header_GET).Drop().Times(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err := c.Agent(agent.id).GetValues(ctx, "Device.DeviceInfo.")
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want deadline exceeded", err)
-	}
+	_, err := p.Agent.GetValues(ctx, "Device.DeviceInfo.")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
 	// A late answer matches nothing and is dropped; the next call works.
-	first := agent.received()[0]
-	agent.sendMsg(getAnswer(first).Build(first.GetHeader().GetMsgId()))
-	agent.respond = answer(getAnswer)
-	if _, err := c.Agent(agent.id).GetValue(ctxT(t), "Device.X.Y"); err != nil {
-		t.Fatalf("after a timeout: %v", err)
-	}
+	first := lost.Requests()[0].Msg
+	require.NoError(t, p.Fake.Send(ctxT(t), usptest.PairControllerID, getAnswer(first).Build(first.GetHeader().GetMsgId())))
+	v, err := p.Agent.GetValue(ctxT(t), "Device.DeviceInfo.Manufacturer")
+	require.NoError(t, err, "after a timeout")
+	assert.Equal(t, "gousp", v)
 }
 
 func TestUnknownAgent(t *testing.T) {

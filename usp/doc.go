@@ -7,7 +7,9 @@
 //
 // Make a [Controller] with its endpoint ID and at least one transport from
 // the mtp subpackages, start it, and talk to agents through [Agent]
-// handles:
+// handles (the transports of mtp/mqtt, mtp/stomp, mtp/websocket and mtp/uds
+// know the endpoint ID already: NewController("") takes it from them, and a
+// different one is refused):
 //
 //	c, err := usp.NewController("proto::my-controller",
 //		usp.WithTransport(mqttTransport),
@@ -130,6 +132,14 @@
 // ([WithDuplicateWindow]) keeps a 64-bit keyed digest of each msg_id, not
 // the msg_id.
 //
+// A [Subscription] without a Handler buffers its notifications from the
+// moment it exists, for [Subscription.Notifications]. When that buffer is
+// full, a notification the controller's own handlers accepted pushes out
+// the oldest buffered one (the program has it; refusing it would make the
+// agent retry it for ever), while one the subscription alone receives is
+// refused unanswered until the iterator catches up ([SubscriptionSpec]
+// Buffer).
+//
 // # Intake
 //
 // A transport's delivery does almost nothing: it reads the record's to_id
@@ -189,6 +199,24 @@
 // datamodel.Schema to look paths up and check requests before sending them;
 // the controller also uses it to skip the completion subscription of
 // commands the schema says are synchronous.
+//
+// # Scale-out
+//
+// [WithCluster] makes a controller one of several processes that serve one
+// fleet under one endpoint ID (SCALING.md at the repository root has the
+// whole design). The broker spreads the agents' unsolicited records over
+// the processes (an MQTT shared subscription, or competing consumers on a
+// STOMP queue) and returns each answer to the process that asked (a reply
+// topic or destination per process, named in [Cluster.Address]). Agents
+// one process heard are found by the others in a shared [Store] that
+// implements [AgentLookup]. Subscription IDs, command keys and request
+// msg_ids name the process that made them, so a notification or an answer
+// that lands on another process is passed to it over the broker; when it
+// does not answer, the notification goes to the receiving process's own
+// handlers instead, claimed in the store ([OrphanClaims]) so that its
+// repeats on other processes are flagged Duplicate. [Cluster.ClaimAll]
+// claims every notification, for exactly-once flags at one store write
+// each.
 //
 // # USP Broker
 //
@@ -284,10 +312,39 @@
 //
 // # Observability
 //
-// Logs go to the *slog.Logger given with [WithLogger]. [WithHooks] installs
-// a [Hooks] implementation that sees every record and every request's
-// outcome and duration; one that also implements [SessionHooks] sees each
-// UDS or WebSocket session open, with the certificate the peer presented,
-// and close. [AgentInfo.PeerCert] keeps the certificate of an agent's last
-// TLS session, with its fingerprint and the endpoint ID it names.
+// Logs go to the *slog.Logger given with [WithLogger]. [AgentInfo.PeerCert]
+// keeps the certificate of an agent's last TLS session, with its
+// fingerprint and the endpoint ID it names.
+//
+// # Hooks
+//
+// Metrics and tracing plug in through hooks, in the style of pgx's tracers
+// and franz-go's hook interfaces: [WithHooks] takes any number of values,
+// each implementing any subset of small optional interfaces, found with a
+// type assertion once in [NewController]:
+//
+//   - [RequestStartHook] and [RequestEndHook]: a request to an agent. The
+//     start hook returns the context the request carries from then on (a
+//     tracer opens a span there); the end hook gets that context and a
+//     [RequestEnd]: its [RequestOutcome], the answer's type, the USP error
+//     code, the error and the duration.
+//   - [NotifyHook]: a notification received, a duplicate, accepted or
+//     refused by the handlers, answered, or dropped ([NotifyStage]).
+//   - [AgentHook]: an agent connected, disconnected, moved, learned or
+//     evicted ([AgentChange]).
+//   - [RecordHook]: each record in or out, with its agent and size.
+//   - [TransportHook]: a transport up or down.
+//   - [IntakeHooks]: the intake's refusals and waits; [SessionHooks]: UDS
+//     and WebSocket sessions, with the peer's certificate.
+//
+// Hooks run synchronously on the controller's goroutines and must be
+// quick. A hook that panics is logged and skipped; the controller goes on.
+// With no hook installed each call site costs a slice length check.
+// The older [Hooks] interface still works: its methods are called from the
+// record and request-end events.
+//
+// Adapters live in modules of their own, so that the core module does not
+// depend on them: github.com/gousp/gousp/contrib/otelusp (OpenTelemetry
+// spans and metrics) and github.com/gousp/gousp/contrib/promusp
+// (Prometheus collectors, with an example that serves /metrics).
 package usp

@@ -7,12 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
-	"github.com/gousp/gousp/mtp/memory"
 	"github.com/gousp/gousp/proto/uspmsg"
 	"github.com/gousp/gousp/record"
 	"github.com/gousp/gousp/usp"
+	"github.com/gousp/gousp/usp/usptest"
 )
 
 func TestRetryable(t *testing.T) {
@@ -52,6 +55,7 @@ func TestRetryable(t *testing.T) {
 // TestRetryableFromAgentAnswers checks Retryable on what calls really
 // return when the agent answers with an Error message.
 func TestRetryableFromAgentAnswers(t *testing.T) {
+	p := usptest.NewPair(t)
 	for _, tc := range []struct {
 		code msg.Code
 		want bool
@@ -62,64 +66,45 @@ func TestRetryableFromAgentAnswers(t *testing.T) {
 		{msg.CodeRequestDenied, false},
 		{msg.CodeMessageFailed, false},
 	} {
-		net := memory.NewNetwork()
-		agent := newScripted(t, net, fmt.Sprintf("proto::agent-%d", tc.code), answer(func(*uspmsg.Msg) msg.Message {
-			return &msg.Error{Code: tc.code}
-		}))
-		c := newController(t, net, usp.WithAgent(agent.id, memAddr(agent.id)))
-		_, err := c.Agent(agent.id).GetValues(ctxT(t), "Device.DeviceInfo.")
-		if msg.CodeOf(err) != tc.code || usp.Retryable(err) != tc.want {
-			t.Errorf("%d: err = %v, Retryable = %v, want %v", tc.code, err, usp.Retryable(err), tc.want)
-		}
+		p.Fake.Intercept(uspmsg.Header_GET).Fail(tc.code, "scripted").Times(1)
+		_, err := p.Agent.GetValues(ctxT(t), "Device.DeviceInfo.")
+		assert.Equal(t, tc.code, msg.CodeOf(err), "%v", err)
+		assert.Equal(t, tc.want, usp.Retryable(err), "Retryable(%v)", err)
 	}
 }
 
 func TestRetryableAfterTimeoutAndLoss(t *testing.T) {
-	net := memory.NewNetwork()
-	agent := newScripted(t, net, "proto::silent", nil)
-	c := newController(t, net, usp.WithAgent(agent.id, memAddr(agent.id)))
+	p := usptest.NewPair(t)
+	p.Fake.Intercept().Drop() // a silent agent
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	_, err := c.Agent(agent.id).GetValues(ctx, "Device.")
-	if !usp.Retryable(err) {
-		t.Errorf("timeout: %v not retryable", err)
-	}
+	_, err := p.Agent.GetValues(ctx, "Device.")
+	assert.True(t, usp.Retryable(err), "timeout: %v not retryable", err)
 	ctx, cancel = context.WithCancel(context.Background())
 	cancel()
-	if _, err := c.Agent(agent.id).GetValues(ctx, "Device."); usp.Retryable(err) {
-		t.Errorf("canceled: %v retryable", err)
-	}
-	if err := net.Disconnect(ctrlID, errors.New("cable cut")); err != nil {
-		t.Fatal(err)
-	}
-	_, err = c.Agent(agent.id).GetValues(ctxT(t), "Device.")
-	if !errors.Is(err, mtp.ErrNotConnected) || !usp.Retryable(err) {
-		t.Errorf("while down: %v, want a retryable mtp.ErrNotConnected", err)
-	}
-	if err := net.Reconnect(ctrlID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Agent("proto::nobody").GetValues(ctxT(t), "Device."); !errors.Is(err, usp.ErrUnknownAgent) || usp.Retryable(err) {
-		t.Errorf("unknown agent: %v", err)
-	}
+	_, err = p.Agent.GetValues(ctx, "Device.")
+	assert.False(t, usp.Retryable(err), "canceled: %v retryable", err)
+
+	require.NoError(t, p.Network.Disconnect(usptest.PairControllerID, errors.New("cable cut")))
+	_, err = p.Agent.GetValues(ctxT(t), "Device.")
+	assert.ErrorIs(t, err, mtp.ErrNotConnected)
+	assert.True(t, usp.Retryable(err), "while down: %v not retryable", err)
+	require.NoError(t, p.Network.Reconnect(usptest.PairControllerID))
+	_, err = p.Controller.Agent("proto::nobody").GetValues(ctxT(t), "Device.")
+	assert.ErrorIs(t, err, usp.ErrUnknownAgent)
+	assert.False(t, usp.Retryable(err), "unknown agent: %v retryable", err)
 }
 
 // TestSentinelsFromCalls checks that the controller's own failures carry
 // the sentinel a caller branches on.
 func TestSentinelsFromCalls(t *testing.T) {
-	net := memory.NewNetwork()
-	agent := newScripted(t, net, "proto::agent-1", nil)
-	agent.respond = answer(func(req *uspmsg.Msg) msg.Message {
-		if req.GetHeader().GetMsgType() == uspmsg.Header_ADD {
-			return nil // subscriptions wait for ever
-		}
-		return &msg.GetResp{Results: []msg.GetResult{{Requested: "Device.X.*.Y", Resolved: []msg.Resolved{
-			{Path: "Device.X.1.", Params: map[string]string{"Y": "a"}},
-			{Path: "Device.X.2.", Params: map[string]string{"Y": "b"}},
-		}}}}
-	})
-	c := newController(t, net, usp.WithAgent(agent.id, memAddr(agent.id)))
-	a := c.Agent(agent.id)
+	p := usptest.NewPair(t)
+	adds := p.Fake.Intercept(uspmsg.Header_ADD).Drop() // subscriptions wait for ever
+	p.Fake.Intercept(uspmsg.Header_GET).Answer(&msg.GetResp{Results: []msg.GetResult{{Requested: "Device.X.*.Y", Resolved: []msg.Resolved{
+		{Path: "Device.X.1.", Params: map[string]string{"Y": "a"}},
+		{Path: "Device.X.2.", Params: map[string]string{"Y": "b"}},
+	}}}})
+	c, a := p.Controller, p.Agent
 
 	if err := c.Start(ctxT(t)); !errors.Is(err, usp.ErrAlreadyStarted) {
 		t.Errorf("second Start: %v", err)
@@ -142,14 +127,7 @@ func TestSentinelsFromCalls(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	first := make(chan error, 1)
 	go func() { _, err := a.Subscribe(ctx, spec); first <- err }()
-	agent.waitFor(func(m []*uspmsg.Msg) bool {
-		for _, x := range m {
-			if x.GetHeader().GetMsgType() == uspmsg.Header_ADD {
-				return true
-			}
-		}
-		return false
-	})
+	require.NoError(t, adds.Wait(ctxT(t), 1))
 	if _, err := a.Subscribe(ctxT(t), spec); !errors.Is(err, usp.ErrExists) {
 		t.Errorf("duplicate subscription: %v", err)
 	}
@@ -159,7 +137,7 @@ func TestSentinelsFromCalls(t *testing.T) {
 	}
 
 	// An agent configured on an MTP no transport serves.
-	ep, err := net.Endpoint("proto::other-controller")
+	ep, err := p.Network.Endpoint("proto::other-controller")
 	if err != nil {
 		t.Fatal(err)
 	}

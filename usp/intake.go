@@ -126,8 +126,8 @@ func (c *Controller) IntakeStats() IntakeStats {
 	}
 }
 
-// IntakeHooks is an optional extension of [Hooks]: hooks that implement
-// it also see the intake's refusals and waits. [NopHooks] implements it.
+// IntakeHooks is an optional hook interface (see [WithHooks]) for the
+// intake's pressure: its refusals and waits. [NopHooks] implements it.
 type IntakeHooks interface {
 	// RecordRefused is called for a record refused because its agent
 	// was past its share of the intake.
@@ -284,8 +284,8 @@ func (in *intake) put(key boxKey, it item, internal bool) bool {
 	}
 	in.mu.Unlock()
 	if !start.IsZero() {
-		if h, ok := in.c.cfg.hooks.(IntakeHooks); ok {
-			h.IntakeWaited(it.kind(), time.Since(start))
+		if len(in.c.hooks.intake) > 0 {
+			in.c.intakeWaitedHook(it.kind(), time.Since(start))
 		}
 	}
 	return true
@@ -321,8 +321,8 @@ func (in *intake) refuse(key string, it item) {
 		in.c.log.Warn("agent past its intake share: record refused unanswered", "agent", key, "mtp", it.kind(),
 			"size", it.size, "refused_total", in.refused.Load())
 	}
-	if h, ok := in.c.cfg.hooks.(IntakeHooks); ok {
-		h.RecordRefused(key, it.kind(), int(it.size))
+	if len(in.c.hooks.intake) > 0 {
+		in.c.intakeRefusedHook(key, it.kind(), int(it.size))
 	}
 }
 
@@ -397,8 +397,12 @@ func (in *intake) close() {
 // record is decoded and handled by an intake worker. Misaddressed records
 // and records without a usable sender are dropped here.
 func (c *Controller) handleRecord(r *route, in mtp.Inbound) {
-	if c.cfg.hooks != nil {
-		_ = c.safely("Hooks.RecordReceived", func() error { c.cfg.hooks.RecordReceived(r.kind, len(in.Data)); return nil })
+	if len(c.hooks.record) > 0 {
+		from := in.PeerID
+		if from == "" {
+			_, from, _ = record.PeekIDs(in.Data)
+		}
+		c.recordHook(RecordEvent{Direction: In, MTP: r.kind, AgentID: from, Size: len(in.Data)})
 	}
 	// Another process's envelope (a forwarded notification, or the
 	// verdict on one): a verdict is taken here, a notification goes to

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gousp/gousp/msg"
@@ -169,7 +170,12 @@ func (p *periodicCounter) count(id string) int {
 // killed without a goodbye is offline once it has missed its heartbeats,
 // not before; when it comes back with a fresh data model the heartbeat is
 // set up again.
-func TestHeartbeatKillAndReturn(t *testing.T) {
+//
+// The liveness tests that wait run in testing/synctest bubbles: their
+// heartbeats, probes and holds pass on the fake clock, exactly and at once.
+func TestHeartbeatKillAndReturn(t *testing.T) { synctest.Test(t, testHeartbeatKillAndReturn) }
+
+func testHeartbeatKillAndReturn(t *testing.T) {
 	net := memory.NewNetwork()
 	log := newStateLog()
 	var periodic periodicCounter
@@ -253,7 +259,9 @@ func TestHeartbeatKillAndReturn(t *testing.T) {
 
 // TestHeartbeatRepairedAfterBoot: a factory reset loses the heartbeat
 // setting and subscription; the controller sets them again on Boot!.
-func TestHeartbeatRepairedAfterBoot(t *testing.T) {
+func TestHeartbeatRepairedAfterBoot(t *testing.T) { synctest.Test(t, testHeartbeatRepairedAfterBoot) }
+
+func testHeartbeatRepairedAfterBoot(t *testing.T) {
 	net := memory.NewNetwork()
 	var periodic periodicCounter
 	c := newController(t, net, usp.WithHeartbeat(time.Second), usp.WithNotifyHandler(periodic.handler))
@@ -280,7 +288,9 @@ func TestHeartbeatRepairedAfterBoot(t *testing.T) {
 // TestProbeQuietAgent: an agent that goes silent (muted, still connected)
 // is probed once quiet, goes offline after two unanswered probes, and is
 // found again by the backoff probes once it answers.
-func TestProbeQuietAgent(t *testing.T) {
+func TestProbeQuietAgent(t *testing.T) { synctest.Test(t, testProbeQuietAgent) }
+
+func testProbeQuietAgent(t *testing.T) {
 	net := memory.NewNetwork()
 	log := newStateLog()
 	const idle, timeout = 200 * time.Millisecond, 200 * time.Millisecond
@@ -339,7 +349,9 @@ func TestUnreachableAgent(t *testing.T) {
 // TestHoldSuppressesFlaps: a goodbye followed by news from the agent
 // within the hold causes no event; one that lasts past it causes exactly
 // one offline and one online event, each time the agent flaps.
-func TestHoldSuppressesFlaps(t *testing.T) {
+func TestHoldSuppressesFlaps(t *testing.T) { synctest.Test(t, testHoldSuppressesFlaps) }
+
+func testHoldSuppressesFlaps(t *testing.T) {
 	net := memory.NewNetwork()
 	log := newStateLog()
 	const hold = 300 * time.Millisecond
@@ -445,7 +457,9 @@ func TestStateParse(t *testing.T) {
 }
 
 func TestMemoryStore(t *testing.T) {
-	storetest.Run(t, func(*testing.T) usp.Store { return &usp.MemoryStore{} })
+	open := func(*testing.T) usp.Store { return &usp.MemoryStore{} }
+	storetest.Run(t, open)
+	storetest.RunShared(t, open)
 }
 
 // TestHeartbeatWithoutControllerEntry: an agent whose Set of
@@ -453,7 +467,13 @@ func TestMemoryStore(t *testing.T) {
 // Device.LocalAgent.Controller entry for this controller) will send no
 // Periodic!: the heartbeat is not set up, and the agent is not called
 // offline for heartbeats it was never asked for.
+//
+// It runs in a synctest bubble: the 3.5 s it waits pass on the fake clock.
 func TestHeartbeatWithoutControllerEntry(t *testing.T) {
+	synctest.Test(t, testHeartbeatWithoutControllerEntry)
+}
+
+func testHeartbeatWithoutControllerEntry(t *testing.T) {
 	net := memory.NewNetwork()
 	log := newStateLog()
 	const id = "proto::stranger-agent"
@@ -502,7 +522,13 @@ func probesTo(s *scripted) int {
 
 // TestProbeRateAndBackoff: probes of a fleet that does not answer respect
 // the fleet-wide rate, and an absent agent is probed less and less often.
+// It runs in a synctest bubble, where the rate and the backoff are measured
+// on the fake clock: exact, and no slower than the machine.
 func TestProbeRateAndBackoff(t *testing.T) {
+	synctest.Test(t, testProbeRateAndBackoff)
+}
+
+func testProbeRateAndBackoff(t *testing.T) {
 	net := memory.NewNetwork()
 	const agents, rate = 20, 5
 	var opts []usp.Option

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"iter"
+	"sync"
 	"time"
 
 	"github.com/gousp/gousp/msg"
@@ -45,7 +46,15 @@ type NotifyHandler func(ctx context.Context, n *Notification) error
 // OnNotify adds a handler for every notification from every agent. The
 // returned function removes it.
 func (c *Controller) OnNotify(h NotifyHandler) (remove func()) {
-	return c.handlers.add(h)
+	c.userHandlers.Add(1)
+	rm := c.handlers.add(h)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			rm()
+			c.userHandlers.Add(-1)
+		})
+	}
 }
 
 // Notifications returns every notification from every agent as an
@@ -93,6 +102,7 @@ type inboundNotify struct {
 	inSession bool
 	m         *uspmsg.Msg     // the Notify as received, for forwarding (cluster.go)
 	done      func(err error) // set for a notification forwarded by another process: gets the verdict
+	orphan    bool            // its owner is gone: claimed in the store before delivery (cluster.go)
 }
 
 // handleNotify runs on the agent's intake worker: it recognises
@@ -100,17 +110,29 @@ type inboundNotify struct {
 // only once a handler got it, so a notification that was queued, refused
 // or lost before delivery is not a Duplicate when it comes again.
 func (c *Controller) handleNotify(a *agentState, m *uspmsg.Msg, inSession bool) {
+	id := m.GetHeader().GetMsgId()
 	parsed, err := msg.Parse(m)
 	if err != nil {
 		c.log.Warn("dropping invalid Notify", "agent", a.id, "err", err)
+		if len(c.hooks.notify) > 0 {
+			c.notifyHook(NotifyEvent{Stage: NotifyDropped, AgentID: a.id, MsgID: id, Err: err})
+		}
 		return
 	}
 	nt, ok := parsed.(*msg.Notify)
 	if !ok {
 		c.log.Warn("dropping Notify of unexpected shape", "agent", a.id)
+		if len(c.hooks.notify) > 0 {
+			c.notifyHook(NotifyEvent{Stage: NotifyDropped, AgentID: a.id, MsgID: id, Err: fmt.Errorf("usp: Notify of unexpected shape %T", parsed)})
+		}
 		return
 	}
-	id := m.GetHeader().GetMsgId()
+	hooked := len(c.hooks.notify) > 0
+	var ev NotifyEvent
+	if hooked {
+		ev = NotifyEvent{Stage: NotifyReceived, AgentID: a.id, MsgID: id, SubscriptionID: nt.SubscriptionID, Type: notifyType(nt.Notification)}
+		c.notifyHook(ev)
+	}
 	if ob, ok := nt.Notification.(*msg.OnBoardRequest); ok {
 		c.agentSupports(a.id, ob.AgentSupportedProtocolVersions)
 	}
@@ -121,10 +143,18 @@ func (c *Controller) handleNotify(a *agentState, m *uspmsg.Msg, inSession bool) 
 		a.dups.record(d, false, c.cfg.dupWindow)
 	}
 	c.mu.Unlock()
+	if seen && hooked {
+		ev.Stage = NotifyDuplicate
+		c.notifyHook(ev)
+	}
 	if seen && acked {
 		c.log.Debug("notification retransmitted after it was answered", "agent", a.id, "msg_id", id)
+		if hooked {
+			ev.Stage = NotifyAccepted
+			c.notifyHook(ev)
+		}
 		if nt.SendResp {
-			c.reply(a, msg.NotifyResp{SubscriptionID: nt.SubscriptionID}.Build(id), inSession)
+			c.answerNotify(a, nt.SubscriptionID, id, inSession, hooked, ev)
 		}
 		return
 	}
@@ -142,8 +172,13 @@ func (c *Controller) handleNotify(a *agentState, m *uspmsg.Msg, inSession bool) 
 // deliver runs the handlers for one notification and answers it when they
 // all accepted it.
 func (c *Controller) deliver(in inboundNotify) {
-	if c.cl != nil && c.cl.route(in) {
-		return
+	if c.cl != nil {
+		if c.cl.route(&in) {
+			return
+		}
+		if in.orphan || c.cl.cfg.ClaimAll {
+			c.cl.claim(in.n)
+		}
 	}
 	n := in.n
 	var failed error
@@ -153,15 +188,24 @@ func (c *Controller) deliver(in inboundNotify) {
 		}
 	}
 	if s := c.subscriptionFor(n.AgentID, n.SubscriptionID); s != nil {
-		if err := s.deliver(c.ctx, n); err != nil {
+		if err := s.deliver(c.ctx, n, c.userHandlers.Load() > 0 && failed == nil); err != nil {
 			failed = err
 		}
 	}
 	if oc, ok := n.Body.(*msg.OperationComplete); ok {
 		c.completeOperation(n.AgentID, oc)
 	}
+	hooked := len(c.hooks.notify) > 0
+	var ev NotifyEvent
+	if hooked {
+		ev = NotifyEvent{AgentID: n.AgentID, MsgID: n.MsgID, SubscriptionID: n.SubscriptionID, Type: notifyType(n.Body)}
+	}
 	if failed != nil {
 		c.log.Info("notification not accepted; leaving it unanswered", "agent", n.AgentID, "msg_id", n.MsgID, "err", failed)
+		if hooked {
+			ev.Stage, ev.Err = NotifyRefused, failed
+			c.notifyHook(ev)
+		}
 		if in.done != nil {
 			in.done(failed)
 		}
@@ -170,13 +214,38 @@ func (c *Controller) deliver(in inboundNotify) {
 	c.mu.Lock()
 	in.a.dups.record(c.digest(n.MsgID), true, c.cfg.dupWindow)
 	c.mu.Unlock()
+	if hooked {
+		ev.Stage = NotifyAccepted
+		c.notifyHook(ev)
+	}
 	if in.done != nil {
 		in.done(nil) // the process that received it answers the agent
 		return
 	}
 	if n.SendResp {
-		c.reply(in.a, msg.NotifyResp{SubscriptionID: n.SubscriptionID}.Build(n.MsgID), in.inSession)
+		c.answerNotify(in.a, n.SubscriptionID, n.MsgID, in.inSession, hooked, ev)
 	}
+}
+
+// answerNotify sends a NotifyResp and reports it to the hooks: answered,
+// or dropped when it could not be sent.
+func (c *Controller) answerNotify(a *agentState, subID, msgID string, inSession, hooked bool, ev NotifyEvent) {
+	err := c.reply(a, msg.NotifyResp{SubscriptionID: subID}.Build(msgID), inSession)
+	if hooked {
+		ev.Stage, ev.Err = NotifyAnswered, nil
+		if err != nil {
+			ev.Stage, ev.Err = NotifyDropped, err
+		}
+		c.notifyHook(ev)
+	}
+}
+
+// notifyType names a notification's kind for the hooks.
+func notifyType(n msg.Notification) string {
+	if n == nil {
+		return ""
+	}
+	return n.Kind()
 }
 
 // digest is what a duplicate window keeps of a msg_id: 64 bits of a hash

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gousp/gousp/msg"
@@ -26,7 +27,13 @@ func notifyResps(ms []*uspmsg.Msg) []*uspmsg.Msg {
 	return out
 }
 
+// The test runs in a synctest bubble: "nothing was sent" is checked once
+// every goroutine has settled (synctest.Wait), not after a guessed sleep.
 func TestNotifyRespAfterHandlerAccepts(t *testing.T) {
+	synctest.Test(t, testNotifyRespAfterHandlerAccepts)
+}
+
+func testNotifyRespAfterHandlerAccepts(t *testing.T) {
 	net := memory.NewNetwork()
 	agent := newScripted(t, net, "proto::agent-1", nil)
 	var fail atomic.Bool
@@ -51,7 +58,7 @@ func TestNotifyRespAfterHandlerAccepts(t *testing.T) {
 	if v, ok := n.Body.(*msg.ValueChange); !ok || v.ParamValue != "7" {
 		t.Fatalf("body = %#v", n.Body)
 	}
-	time.Sleep(50 * time.Millisecond)
+	synctest.Wait()
 	if r := notifyResps(agent.received()); len(r) != 0 {
 		t.Fatalf("NotifyResp sent although the handler failed: %v", r)
 	}
@@ -71,10 +78,11 @@ func TestNotifyRespAfterHandlerAccepts(t *testing.T) {
 	// again but not delivered twice.
 	agent.sendMsg(vc.Build("vc-1"))
 	agent.waitFor(func(m []*uspmsg.Msg) bool { return len(notifyResps(m)) == 2 })
+	synctest.Wait()
 	select {
 	case n := <-got:
 		t.Fatalf("answered notification delivered again: %+v", n)
-	case <-time.After(50 * time.Millisecond):
+	default:
 	}
 
 	// send_resp=false: delivered, never answered.
@@ -82,13 +90,17 @@ func TestNotifyRespAfterHandlerAccepts(t *testing.T) {
 	if n := <-got; n.SendResp || n.Body.(*msg.ObjectDeletion).ObjPath != "Device.X.1." {
 		t.Fatalf("notification = %+v", n)
 	}
-	time.Sleep(50 * time.Millisecond)
+	synctest.Wait()
 	if r := notifyResps(agent.received()); len(r) != 2 {
 		t.Fatalf("%d NotifyResps, want 2", len(r))
 	}
 }
 
 func TestHandlerPanicDoesNotAnswer(t *testing.T) {
+	synctest.Test(t, testHandlerPanicDoesNotAnswer)
+}
+
+func testHandlerPanicDoesNotAnswer(t *testing.T) {
 	net := memory.NewNetwork()
 	agent := newScripted(t, net, "proto::agent-1", nil)
 	called := make(chan struct{}, 1)
@@ -98,7 +110,7 @@ func TestHandlerPanicDoesNotAnswer(t *testing.T) {
 	}))
 	agent.sendMsg(msg.Notify{SubscriptionID: "s", SendResp: true, Notification: &msg.Event{ObjPath: "Device.", EventName: "Boot!"}}.Build("ev-1"))
 	<-called
-	time.Sleep(50 * time.Millisecond)
+	synctest.Wait()
 	if r := notifyResps(agent.received()); len(r) != 0 {
 		t.Fatalf("NotifyResp after a panicking handler: %v", r)
 	}

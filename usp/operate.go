@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gousp/gousp/datamodel"
 	"github.com/gousp/gousp/msg"
@@ -37,8 +38,10 @@ type Operation struct {
 
 type opKey struct{ agent, key string }
 
-// OperateOption adjusts [Agent.StartOperation] and [Agent.Call].
-type OperateOption func(*operateConfig)
+// OperateOption adjusts [Agent.StartOperation] and [Agent.Call]. It has the
+// shape of [Option] (a function that may refuse its value): a bad option
+// fails the call with [ErrInvalidOption] before anything is sent.
+type OperateOption func(*operateConfig) error
 
 type operateConfig struct {
 	commandKey string
@@ -47,15 +50,22 @@ type operateConfig struct {
 
 // WithCommandKey sets the command_key (by default a unique one is made, so
 // that the completion can be told apart from others).
+// The key must be valid UTF-8 (it travels in a protobuf string).
 func WithCommandKey(k string) OperateOption {
-	return func(c *operateConfig) { c.commandKey = k }
+	return func(c *operateConfig) error {
+		if !utf8.ValidString(k) {
+			return fmt.Errorf("%w: WithCommandKey(%q): not valid UTF-8", ErrInvalidOption, k)
+		}
+		c.commandKey = k
+		return nil
+	}
 }
 
 // WithoutCompletionSubscription stops [Agent.StartOperation] from creating its own
 // OperationComplete subscription for the command, for when one that
 // covers it exists already on the agent for this controller.
 func WithoutCompletionSubscription() OperateOption {
-	return func(c *operateConfig) { c.subscribe = false }
+	return func(c *operateConfig) error { c.subscribe = false; return nil }
 }
 
 // StartOperation runs a command and returns a handle that completes with the
@@ -70,7 +80,12 @@ func WithoutCompletionSubscription() OperateOption {
 func (a *Agent) StartOperation(ctx context.Context, command string, args map[string]string, opts ...OperateOption) (*Operation, error) {
 	cfg := operateConfig{subscribe: true}
 	for _, o := range opts {
-		o(&cfg)
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
 	}
 	if !strings.HasSuffix(command, "()") {
 		return nil, fmt.Errorf("%w: %q is not a command path (it must end with \"()\")", ErrInvalidRequest, command)
@@ -164,9 +179,25 @@ func (op *Operation) Command() string { return op.command }
 // CommandKey returns the command_key the operation was started with.
 func (op *Operation) CommandKey() string { return op.commandKey }
 
+// RequestObject returns the instance path of the agent's Request object
+// for an asynchronous command ("Device.LocalAgent.Request.3."), or "" for
+// a synchronous one. Like [Subscription.Path] and every object path the
+// package returns, it ends with a dot, whatever the agent wrote (OB-USP-A
+// writes none), so that it can go straight into a Get or a Delete.
+func (op *Operation) RequestObject() string {
+	p := op.RequestPath()
+	if p != "" && !strings.HasSuffix(p, ".") {
+		p += "."
+	}
+	return p
+}
+
 // RequestPath returns the agent's Request object for an asynchronous
-// command (no trailing dot, as agents write it), or "" for a synchronous
-// one.
+// command exactly as the agent wrote it in the OperateResp (OB-USP-A
+// writes no trailing dot), or "" for a synchronous one.
+//
+// Deprecated: use [Operation.RequestObject], which ends with a dot like
+// every other object path the package returns.
 func (op *Operation) RequestPath() string {
 	op.mu.Lock()
 	defer op.mu.Unlock()

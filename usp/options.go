@@ -24,7 +24,7 @@ type config struct {
 	events         EventQueueConfig
 	dupWindow      int
 	session        *SessionConfig
-	hooks          Hooks
+	hooks          []Hook
 	autoProtocol   bool
 	live           LivenessConfig
 	store          Store
@@ -177,13 +177,24 @@ func WithDuplicateWindow(n int) Option {
 	}
 }
 
-// WithHooks installs observability hooks; see [Hooks].
-func WithHooks(h Hooks) Option {
+// WithHooks installs observability hooks: each value implements any
+// subset of the hook interfaces ([RequestStartHook], [RequestEndHook],
+// [NotifyHook], [AgentHook], [RecordHook], [TransportHook], [IntakeHooks],
+// [SessionHooks], or the deprecated [Hooks]). Hooks given in several
+// WithHooks options add up; each is called in the order given. A nil value,
+// or one that implements none of the interfaces, is refused.
+func WithHooks(hooks ...Hook) Option {
 	return func(c *config) error {
-		if h == nil {
-			return fmt.Errorf("%w: nil hooks", ErrInvalidOption)
+		for _, h := range hooks {
+			if h == nil {
+				return fmt.Errorf("%w: nil hooks", ErrInvalidOption)
+			}
+			var probe hookSet
+			if !probe.add(h) {
+				return errNoHook(h)
+			}
 		}
-		c.hooks = h
+		c.hooks = append(c.hooks, hooks...)
 		return nil
 	}
 }

@@ -42,7 +42,7 @@ func TestRestartWithStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if op.RequestPath() == "" {
+	if op.RequestObject() == "" {
 		t.Fatal("ScheduleTimer() ran synchronously")
 	}
 	if err := c1.Close(ctxT(t)); err != nil {
@@ -88,7 +88,7 @@ func TestRestartWithStore(t *testing.T) {
 		t.Fatalf("leftover subscriptions %+v, want the ValueChange one", left)
 	}
 	restored, ok := c2.PendingOperation(id, op.CommandKey())
-	if !ok || restored.Command() != "Device.ScheduleTimer()" || restored.RequestPath() != op.RequestPath() {
+	if !ok || restored.Command() != "Device.ScheduleTimer()" || restored.RequestObject() != op.RequestObject() {
 		t.Fatalf("restored operation %v %+v", ok, restored)
 	}
 	if _, err := restored.Wait(ctxT(t)); err != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gousp/gousp/internal/mtptest"
@@ -205,7 +206,9 @@ func TestReferenceAgentHappyPath(t *testing.T) {
 // go unanswered; after its retries it gives up, fails the call with a
 // session error, restarts the session with an opening record the agent
 // accepts, and the next call works. Nothing spins.
-func TestReferenceAgentLostSegment(t *testing.T) {
+func TestReferenceAgentLostSegment(t *testing.T) { synctest.Test(t, testReferenceAgentLostSegment) }
+
+func testReferenceAgentLostSegment(t *testing.T) {
 	rig := newRefRig(t, "memory", refAgent, usp.SessionConfig{RetryInterval: 10 * time.Millisecond, MaxRetries: 3})
 	rig.waitBoots(t, 1)
 	a := rig.c.Agent(e2eAgentID)
@@ -253,7 +256,9 @@ func TestReferenceAgentLostSegment(t *testing.T) {
 // stays unacknowledged (the agent acknowledges only with its next record),
 // so the controller sends it again, a bounded number of times; the agent,
 // which detects no duplicates, answers one of them.
-func TestReferenceAgentLostResponse(t *testing.T) {
+func TestReferenceAgentLostResponse(t *testing.T) { synctest.Test(t, testReferenceAgentLostResponse) }
+
+func testReferenceAgentLostResponse(t *testing.T) {
 	rig := newRefRig(t, "memory", refAgent, usp.SessionConfig{RetryInterval: 10 * time.Millisecond, MaxRetries: 3})
 	rig.waitBoots(t, 1)
 	var dropped sync.Once
@@ -296,10 +301,14 @@ func TestReferenceAgentLostResponse(t *testing.T) {
 // TestReferenceAgentIdleSession: the reference agent never acknowledges
 // the controller's last record (its NotifyResp, or any answer) on its own.
 // An idle session stays quiet.
+//
+// It runs in a synctest bubble: the 20 retry ticks pass on the fake clock,
+// and a loaded machine cannot make an answer late enough to be resent.
 func TestReferenceAgentIdleSession(t *testing.T) {
-	// The interval is short enough for many ticks to pass while idle, and
-	// long enough that a loaded machine's slow answer is not resent (the
-	// reference agent would execute the resent Set again).
+	synctest.Test(t, testReferenceAgentIdleSession)
+}
+
+func testReferenceAgentIdleSession(t *testing.T) {
 	rig := newRefRig(t, "memory", refAgent, usp.SessionConfig{RetryInterval: 100 * time.Millisecond})
 	rig.waitBoots(t, 1)
 	if _, err := rig.c.Agent(e2eAgentID).Set(ctxT(t), msg.SetParams("Device.LocalAgent.Controller.1.", map[string]string{"ProvisioningCode": "x"})); err != nil {
@@ -419,7 +428,9 @@ func TestReferenceAgentReboot(t *testing.T) {
 // reconnects). The call fails with ErrSessionRefused, which is a session
 // error; the controller waits before it tries again, and stops after
 // three refusals.
-func TestSessionRefused(t *testing.T) {
+func TestSessionRefused(t *testing.T) { synctest.Test(t, testSessionRefused) }
+
+func testSessionRefused(t *testing.T) {
 	const every = 50 * time.Millisecond
 	rig := newRefRig(t, "memory", nil, usp.SessionConfig{RetryInterval: every})
 	a := rig.c.Agent(e2eAgentID)

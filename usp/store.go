@@ -119,9 +119,13 @@ type MemoryStore struct {
 	agents map[string]InventoryEntry
 	subs   map[[2]string]StoredSubscription
 	ops    map[[2]string]StoredOperation
+	claims map[[2]string]time.Time // see OrphanClaims
+	pruned time.Time
 }
 
-// PutAgents implements [Store].
+// PutAgents implements [Store]. A record replaces the stored one only if
+// its LastSeen is not earlier, so that controllers sharing the store (a
+// cluster in one test process) keep the fresher record.
 func (m *MemoryStore) PutAgents(_ context.Context, agents []InventoryEntry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -129,6 +133,9 @@ func (m *MemoryStore) PutAgents(_ context.Context, agents []InventoryEntry) erro
 		m.agents = make(map[string]InventoryEntry)
 	}
 	for _, a := range agents {
+		if old, ok := m.agents[a.EndpointID]; ok && a.LastSeen.Before(old.LastSeen) {
+			continue
+		}
 		m.agents[a.EndpointID] = a
 	}
 	return nil

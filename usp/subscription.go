@@ -39,14 +39,19 @@ type SubscriptionSpec struct {
 	// Persistent keeps the subscription across agent reboots.
 	Persistent bool
 	// Handler, if set, receives the notifications (see [NotifyHandler]);
-	// otherwise they are buffered for [Subscription.Notifications]. When
-	// the program reads notifications elsewhere (a controller-wide
-	// handler), give a Handler that accepts them, or the buffer fills and
-	// the agent's retransmissions are refused for ever.
+	// otherwise they are buffered for [Subscription.Notifications], from
+	// the moment the subscription exists, whether or not anyone iterates.
 	Handler NotifyHandler
 	// Buffer is how many notifications wait for the iterator (default 64).
-	// When it is full, notifications are refused unanswered, so agents
-	// that retry send them again later.
+	// What happens when it is full depends on who else has them:
+	//   - when the controller has handlers ([WithNotifyHandler],
+	//     [Controller.OnNotify], [Controller.Notifications]) and they all
+	//     accepted the notification, the oldest buffered one is dropped
+	//     (and logged) to make room: the program has the notification, so
+	//     refusing it would only make the agent retry it for ever;
+	//   - when the subscription is the only taker, the notification is
+	//     refused unanswered, so that an agent that retries (NotifRetry)
+	//     sends it again once the iterator has caught up: nothing is lost.
 	Buffer int
 }
 
@@ -147,7 +152,9 @@ func addedPath(r *msg.AddResp) (string, error) {
 // ID returns the subscription's ID.
 func (s *Subscription) ID() string { return s.id }
 
-// Path returns the subscription object's instance path on the agent.
+// Path returns the subscription object's instance path on the agent,
+// ending with a dot ("Device.LocalAgent.Subscription.2.") as object paths
+// do; [Operation.RequestObject] follows the same rule.
 func (s *Subscription) Path() string { return s.path }
 
 // AgentID returns the endpoint ID of the agent.
@@ -217,7 +224,11 @@ func (s *Subscription) Unsubscribe(ctx context.Context) error {
 	return resp.Err()
 }
 
-func (s *Subscription) deliver(ctx context.Context, n *Notification) error {
+// deliver hands n to the subscription. handled says that the controller's
+// own handlers took it already: a full buffer then loses its oldest
+// notification instead of refusing, since refusing would only make the
+// agent retry, for ever, a notification the program has.
+func (s *Subscription) deliver(ctx context.Context, n *Notification, handled bool) error {
 	select {
 	case <-s.done:
 		return nil // ended: accept, so the agent stops retrying
@@ -226,11 +237,21 @@ func (s *Subscription) deliver(ctx context.Context, n *Notification) error {
 	if s.handler != nil {
 		return callHandler(ctx, s.handler, n)
 	}
-	select {
-	case s.ch <- n:
-		return nil
-	default:
-		return fmt.Errorf("usp: subscription %s: %d notifications waiting", s.id, cap(s.ch))
+	for {
+		select {
+		case s.ch <- n:
+			return nil
+		default:
+		}
+		if !handled {
+			return fmt.Errorf("usp: subscription %s: %d notifications waiting", s.id, cap(s.ch))
+		}
+		select {
+		case old := <-s.ch:
+			s.c.log.Warn("subscription buffer full: oldest notification dropped (the controller's handlers had it)",
+				"agent", s.agent, "subscription", s.id, "msg_id", old.MsgID)
+		default:
+		}
 	}
 }
 

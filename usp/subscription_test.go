@@ -191,6 +191,9 @@ func TestCallSyncAndAsync(t *testing.T) {
 	if err != nil || out["Result"] != "done" {
 		t.Fatalf("async result: %v, %v", out, err)
 	}
+	if op.RequestObject() != "Device.LocalAgent.Request.1." {
+		t.Fatalf("request object %q", op.RequestObject())
+	}
 	if op.RequestPath() != "Device.LocalAgent.Request.1" {
 		t.Fatalf("request path %q", op.RequestPath())
 	}

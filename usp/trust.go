@@ -265,6 +265,7 @@ func (c *Controller) forget(a *agentState) {
 	delete(c.agents, a.id)
 	c.live.forget(a.id)
 	c.learned--
+	c.noteAgent(AgentEvicted, a)
 	c.log.Debug("forgetting agent", "agent", a.id, "last_seen", a.lastSeen)
 }
 
@@ -286,6 +287,7 @@ func (c *Controller) sweepIdle() {
 				}
 			}
 			c.mu.Unlock()
+			c.flushAgentNotes()
 		}
 	}
 }

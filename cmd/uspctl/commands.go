@@ -349,6 +349,7 @@ func (a *app) operateAndWait(ctx context.Context, ag *usp.Agent, command, key st
 		}
 		return failed(err)
 	}
+	//lint:ignore SA1019 uspctl shows the path as the agent wrote it, as it does with --no-wait
 	return &operateResult{Results: []operateItem{{Command: command, Status: statusCompleted, Output: nonNil(out), RequestPath: op.RequestPath()}}}, nil
 }
 

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gousp/gousp/msg"
-	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/usp"
 )
 
@@ -41,11 +40,14 @@ var errEnough = errors.New("uspctl: enough notifications")
 
 // sendCounter counts records sent, to know when the last NotifyResp left.
 type sendCounter struct {
-	usp.NopHooks
 	n atomic.Int64
 }
 
-func (s *sendCounter) RecordSent(mtp.Kind, int) { s.n.Add(1) }
+func (s *sendCounter) OnRecord(ev usp.RecordEvent) {
+	if ev.Direction == usp.Out {
+		s.n.Add(1)
+	}
+}
 
 func (a *app) listenCommand() *cobra.Command {
 	var count int

@@ -192,7 +192,7 @@ func upgrade(ctx context.Context, dev *usp.Agent, cfg config, out io.Writer) err
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "running as %s (command key %s)\n", dl.RequestPath(), dl.CommandKey())
+	fmt.Fprintf(out, "running as %s (command key %s)\n", dl.RequestObject(), dl.CommandKey())
 	_, dlErr := dl.Wait(ctx)
 	// The TransferComplete! event with the command key of our Download()
 	// says how the transfer went, failed or not; not every agent sends one.

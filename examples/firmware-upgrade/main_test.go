@@ -33,7 +33,7 @@ func TestFirmwareUpgrade(t *testing.T) {
 				`== os::012345-FW00000001 runs 1\.0\.0 from Device\.DeviceInfo\.FirmwareImage\.1\n`,
 				`spare image: Device\.DeviceInfo\.FirmwareImage\.2\. \(Status NoImage\)`,
 				`== Device\.DeviceInfo\.FirmwareImage\.2\.Download\(\) http://firmware\.example\.com/usptest-2\.0\.0\.bin`,
-				`running as Device\.LocalAgent\.Request\.\d+ \(command key \S+\)`,
+				`running as Device\.LocalAgent\.Request\.\d+\. \(command key \S+\)`,
 				`event Device\.LocalAgent\.TransferComplete!: FaultCode=0 FaultString="" TransferURL=http://firmware\.example\.com/usptest-2\.0\.0\.bin`,
 				`Device\.DeviceInfo\.FirmwareImage\.2\.Status\s+Available\n`,
 				`Device\.DeviceInfo\.FirmwareImage\.2\.Version\s+2\.0\.0\n`,

@@ -1,10 +1,16 @@
 // Scale-out runs several controller processes as one controller (see
-// SCALING.md): one endpoint ID, an MQTT 5 shared subscription that spreads
-// the agents' records over the processes, a reply topic per process, and a
-// shared store. It prints who served what.
+// SCALING.md): one endpoint ID, an MQTT 5 shared subscription (or, on
+// STOMP, one RabbitMQ queue the processes consume from together) that
+// spreads the agents' records over the processes, a reply topic or
+// destination per process, and a shared store. It prints who served what.
 //
 //	go run ./examples/scale-out                          # everything embedded
 //	go run ./examples/scale-out -broker mqtt://emqx:1883 -procs 3 -agents 20
+//	go run ./examples/scale-out -stomp node1:61613,node2:61613,node3:61613
+//
+// With -stomp, process i and agent i connect to node i mod n of a RabbitMQ
+// cluster; go run ./internal/brokertest/cmd/rabbitcluster starts one on
+// this machine and prints the list.
 //
 // By default the broker is embedded and the processes are controllers in
 // this program sharing an in-memory store, so that it runs with nothing
@@ -22,13 +28,15 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
-	"github.com/gousp/gousp/internal/embedbroker"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/mqtt"
+	"github.com/gousp/gousp/mtp/mqtt/mqtttest"
+	"github.com/gousp/gousp/mtp/stomp"
 	"github.com/gousp/gousp/usp"
 	"github.com/gousp/gousp/usp/usptest"
 )
@@ -42,10 +50,15 @@ func main() {
 	broker := flag.String("broker", "", "MQTT 5 broker URL with shared subscriptions (default: an embedded one)")
 	procs := flag.Int("procs", 3, "controller processes")
 	agents := flag.Int("agents", 12, "usptest agents")
+	stompNodes := flag.String("stomp", "", "STOMP instead of MQTT: comma-separated host:port of RabbitMQ nodes (login guest/guest)")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := run(ctx, os.Stdout, *broker, *procs, *agents); err != nil {
+	b := binding{mqttURL: *broker}
+	if *stompNodes != "" {
+		b = binding{stompNodes: strings.Split(*stompNodes, ",")}
+	}
+	if err := run(ctx, os.Stdout, b, *procs, *agents); err != nil {
 		fmt.Fprintln(os.Stderr, "scale-out:", err)
 		os.Exit(1)
 	}
@@ -79,29 +92,81 @@ func (l logs) Handle(_ context.Context, r slog.Record) error {
 func (l logs) WithAttrs([]slog.Attr) slog.Handler { return l }
 func (l logs) WithGroup(string) slog.Handler      { return l }
 
-func run(ctx context.Context, out io.Writer, brokerURL string, nProcs, nAgents int) error {
+// binding says which broker the processes and agents use: an MQTT 5
+// broker, or the nodes of a RabbitMQ cluster over STOMP.
+type binding struct {
+	mqttURL    string   // "" with no stompNodes: an embedded broker
+	stompNodes []string // host:port of each node
+}
+
+const (
+	sharedQueue = "/queue/usp-scale-out"        // the processes compete for its records
+	replyPrefix = "/topic/usp-scale-out.reply." // + process: goes away with it
+)
+
+func (b binding) String() string {
+	if len(b.stompNodes) > 0 {
+		return "STOMP " + strings.Join(b.stompNodes, ", ")
+	}
+	return b.mqttURL
+}
+
+// shared is the controller's address as the agents know it.
+func (b binding) shared() mtp.Address {
+	if len(b.stompNodes) > 0 {
+		return mtp.Address{MTP: mtp.STOMP, To: sharedQueue}
+	}
+	return mtp.Address{MTP: mtp.MQTT, To: sharedTopic}
+}
+
+// address is where process p receives what is for it alone.
+func (b binding) address(p string) mtp.Address {
+	if len(b.stompNodes) > 0 {
+		return mtp.Address{MTP: mtp.STOMP, To: replyPrefix + p}
+	}
+	return mtp.Address{MTP: mtp.MQTT, To: sharedTopic + "/reply/" + p}
+}
+
+// controller makes the transport of the i-th process, named p.
+func (b binding) controller(i int, p string) (mtp.Transport, error) {
+	if n := len(b.stompNodes); n > 0 {
+		return stomp.New(b.stompNodes[i%n], controllerID, stomp.WithCredentials("guest", "guest"), stomp.WithHost("/"),
+			stomp.WithDestination(sharedQueue), stomp.WithReplyDestination(b.address(p).To))
+	}
+	return mqtt.New(b.mqttURL, controllerID, mqtt.WithTopic(sharedTopic),
+		mqtt.WithSharedSubscription("scale-out"), mqtt.WithClientID(p))
+}
+
+// agent makes the transport of the i-th agent.
+func (b binding) agent(i int, id string) (mtp.Transport, error) {
+	if n := len(b.stompNodes); n > 0 {
+		return stomp.New(b.stompNodes[i%n], id, stomp.WithCredentials("guest", "guest"), stomp.WithHost("/"),
+			stomp.WithDestination("/queue/usp-scale-out.agent."+strings.ReplaceAll(id, ":", "")))
+	}
+	return mqtt.New(b.mqttURL, id, mqtt.WithTopic("usp/scale-out/agent/"+id))
+}
+
+func run(ctx context.Context, out io.Writer, b binding, nProcs, nAgents int) error {
 	if nProcs < 1 || nAgents < 1 {
 		return errors.New("need at least one process and one agent")
 	}
-	if brokerURL == "" {
-		b, err := embedbroker.Start("127.0.0.1:0")
+	if b.mqttURL == "" && len(b.stompNodes) == 0 {
+		eb, err := mqtttest.Start("127.0.0.1:0")
 		if err != nil {
 			return err
 		}
-		defer b.Close()
-		brokerURL = b.URL()
+		defer eb.Close()
+		b.mqttURL = eb.URL()
 	}
-	fmt.Fprintf(out, "broker %s, %d controller processes, %d agents\n", brokerURL, nProcs, nAgents)
+	fmt.Fprintf(out, "broker %s, %d controller processes, %d agents\n", b, nProcs, nAgents)
 
 	t := &tally{calls: map[string]int{}, ops: map[string]int{}, handled: map[string]int{}, forwarded: map[string]int{}}
 	store := &usp.MemoryStore{}
-	address := func(p string) mtp.Address { return mtp.Address{MTP: mtp.MQTT, To: sharedTopic + "/reply/" + p} }
 	var names []string
 	ctls := map[string]*usp.Controller{}
 	for i := range nProcs {
 		name := fmt.Sprintf("p%d", i+1)
-		tr, err := mqtt.New(brokerURL, controllerID, mqtt.WithTopic(sharedTopic),
-			mqtt.WithSharedSubscription("scale-out"), mqtt.WithClientID(name))
+		tr, err := b.controller(i, name)
 		if err != nil {
 			return err
 		}
@@ -113,7 +178,7 @@ func run(ctx context.Context, out io.Writer, brokerURL string, nProcs, nAgents i
 				t.mu.Unlock()
 				return nil
 			}),
-			usp.WithCluster(usp.Cluster{Process: name, Address: address}))
+			usp.WithCluster(usp.Cluster{Process: name, Address: b.address}))
 		if err != nil {
 			return err
 		}
@@ -129,12 +194,12 @@ func run(ctx context.Context, out io.Writer, brokerURL string, nProcs, nAgents i
 	var agents []*usptest.Agent
 	for i := range nAgents {
 		id := fmt.Sprintf("os::012345-SCALE%04d", i)
-		tr, err := mqtt.New(brokerURL, id, mqtt.WithTopic("usp/scale-out/agent/"+id))
+		tr, err := b.agent(i, id)
 		if err != nil {
 			return err
 		}
 		a, err := usptest.NewAgent(id, usptest.WithTransport(tr), usptest.WithoutBootSubscription(),
-			usptest.WithNotificationsToController(), usptest.WithController(controllerID, mtp.Address{MTP: mtp.MQTT, To: sharedTopic}))
+			usptest.WithNotificationsToController(), usptest.WithController(controllerID, b.shared()))
 		if err != nil {
 			return err
 		}

@@ -8,20 +8,37 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/gousp/gousp/internal/brokertest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { brokertest.Main(m) }
 
 // TestScaleOut runs the example with everything embedded and checks that
 // each process served its share: every call and operation, and the events
 // of the first process's subscriptions handled there, some forwarded by
 // the others.
 func TestScaleOut(t *testing.T) {
+	checkScaleOut(t, binding{})
+}
+
+// TestScaleOutSTOMP runs it over STOMP on a RabbitMQ node (the shared one
+// of this test binary; the three-node cluster is tested in
+// usp/store/pgstore): competing consumers on one queue, a /topic/ reply
+// destination per process.
+func TestScaleOutSTOMP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts RabbitMQ")
+	}
+	addr := brokertest.StartRabbitMQ(t)
+	checkScaleOut(t, binding{stompNodes: []string{addr}})
+}
+
+func checkScaleOut(t *testing.T, b binding) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	if err := run(ctx, &out, "", 3, 6); err != nil {
+	if err := run(ctx, &out, b, 3, 6); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	for _, want := range []string{

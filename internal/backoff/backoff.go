@@ -21,10 +21,11 @@ import (
 const StableAfter = 10 * time.Second
 
 // Next numbers the reconnection after a connection that was up for
-// lasted: 1 after a stable connection (a short wait that still spreads out
-// the clients of a restarted broker), one more than prev otherwise.
-func Next(prev int, lasted time.Duration) int {
-	if lasted >= StableAfter {
+// lasted: 1 after a stable connection, one that lasted stableAfter or more
+// (a short wait that still spreads out the clients of a restarted broker),
+// one more than prev otherwise.
+func Next(prev int, lasted, stableAfter time.Duration) int {
+	if lasted >= stableAfter {
 		return 1
 	}
 	return prev + 1

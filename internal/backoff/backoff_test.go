@@ -45,8 +45,15 @@ func TestNext(t *testing.T) {
 		{5, StableAfter, 1},
 		{7, time.Hour, 1},
 	} {
-		if got := Next(tc.prev, tc.lasted); got != tc.want {
+		if got := Next(tc.prev, tc.lasted, StableAfter); got != tc.want {
 			t.Errorf("Next(%d, %v) = %d, want %d", tc.prev, tc.lasted, got, tc.want)
 		}
+	}
+	// A reset time of 0 starts over after any connection.
+	if got := Next(9, 0, 0); got != 1 {
+		t.Errorf("Next(9, 0, 0) = %d, want 1", got)
+	}
+	if got := Next(9, time.Second, time.Minute); got != 10 {
+		t.Errorf("Next(9, 1s, 1m) = %d, want 10", got)
 	}
 }

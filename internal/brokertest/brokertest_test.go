@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -187,4 +188,53 @@ func TestMosquittoClients311(t *testing.T) {
 	if !bytes.Equal(got.Payload, bin) || got.Properties.ResponseTopic != "" || got.Properties.ContentType != "" {
 		t.Fatalf("v5 client got %q %+v", got.Payload, got.Properties)
 	}
+}
+
+// TestRabbitMQCluster: three nodes form one cluster, and a message sent
+// to a queue through one node reaches a consumer connected to another.
+func TestRabbitMQCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots three RabbitMQ nodes")
+	}
+	start := time.Now()
+	c := NewRabbitMQCluster(t, 3)
+	t.Logf("three-node cluster up in %v", time.Since(start).Round(time.Millisecond))
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	running, err := c.RunningNodes(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range c.Nodes {
+		if !slices.Contains(running, r.Name()) {
+			t.Errorf("node %s is not among the running members %v seen by node 3", r.Name(), running)
+		}
+	}
+	recv := stompDial(t, c.Nodes[0].StompAddr())
+	sub, err := recv.Subscribe("/queue/cluster-check", stomp.AckAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := stompDial(t, c.Nodes[2].StompAddr())
+	if err := send.Send("/queue/cluster-check", "text/plain", []byte("across nodes")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-sub.C:
+		if m.Err != nil || string(m.Body) != "across nodes" {
+			t.Fatalf("got %v %q", m.Err, m.Body)
+		}
+	case <-ctx.Done():
+		t.Fatal("the message sent on node 3 never reached the consumer on node 1")
+	}
+}
+
+func stompDial(t *testing.T, addr string) *stomp.Conn {
+	t.Helper()
+	conn, err := stomp.Dial("tcp", addr, stomp.ConnOpt.Login("guest", "guest"), stomp.ConnOpt.Host("/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Disconnect() })
+	return conn
 }

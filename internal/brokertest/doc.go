@@ -11,6 +11,10 @@
 //   - [StartRabbitMQ] / [SharedRabbitMQ]: one RabbitMQ node (rabbitmq_stomp
 //     plugin) shared by the whole test binary, because it takes seconds to
 //     boot; [NewRabbitMQ] gives a private node (TLS, restarts).
+//   - [NewRabbitMQCluster]: several RabbitMQ nodes joined in one cluster
+//     (one epmd, a shared Erlang cookie, rabbitmqctl join_cluster), for the
+//     scale-out tests; [StartRabbitMQCluster] and the rabbitcluster command
+//     start one outside a test.
 //   - [StartStompServer] / [NewStompServer]: go-stomp's embedded server.
 //
 // Every handle has Stop, Start and Restart (same port) for fault tests,

@@ -32,9 +32,20 @@ type RabbitMQ struct {
 	tlsPort      int
 	epmdPort     int
 
+	name       string // Erlang node name, e.g. gousp1a2b3c4d@localhost
+	sharedEpmd bool   // the epmd belongs to a [RabbitMQCluster]
+
 	mu   sync.Mutex
 	epmd *process
 	proc *process
+}
+
+// rabbitNode is what a node of a cluster shares with the others; the zero
+// value makes a standalone node.
+type rabbitNode struct {
+	name     string // node name without @localhost; random when empty
+	epmdPort int    // an epmd the caller runs; 0: the node starts its own
+	cookie   string // Erlang cookie; "" lets Erlang make one
 }
 
 var shared struct {
@@ -71,7 +82,7 @@ func SharedRabbitMQ(t testing.TB) *RabbitMQ {
 			shared.err = err
 			return
 		}
-		r, err := newRabbitMQ(bin, epmd, dir, RabbitMQConfig{}, nil)
+		r, err := newRabbitMQ(bin, epmd, dir, RabbitMQConfig{}, rabbitNode{}, nil)
 		if err == nil {
 			err = r.Start()
 		}
@@ -109,7 +120,7 @@ func NewRabbitMQ(t testing.TB, cfg RabbitMQConfig) *RabbitMQ {
 	if msg != "" {
 		missing(t, msg)
 	}
-	r, err := newRabbitMQ(bin, epmd, t.TempDir(), cfg, t)
+	r, err := newRabbitMQ(bin, epmd, t.TempDir(), cfg, rabbitNode{}, t)
 	if err != nil {
 		t.Fatalf("brokertest: %v", err)
 	}
@@ -144,7 +155,7 @@ func rabbitBinaries() (bin, epmd, missingMsg string) {
 	return bin, epmd, ""
 }
 
-func newRabbitMQ(bin, epmd, dir string, cfg RabbitMQConfig, t testing.TB) (*RabbitMQ, error) {
+func newRabbitMQ(bin, epmd, dir string, cfg RabbitMQConfig, node rabbitNode, t testing.TB) (*RabbitMQ, error) {
 	ports := make([]int, 5)
 	for i := range ports {
 		p, err := freePort()
@@ -154,6 +165,22 @@ func newRabbitMQ(bin, epmd, dir string, cfg RabbitMQConfig, t testing.TB) (*Rabb
 		ports[i] = p
 	}
 	r := &RabbitMQ{bin: bin, epmdBin: epmd, dir: dir, stompPort: ports[0], epmdPort: ports[3]}
+	if node.epmdPort != 0 {
+		r.epmdPort, r.sharedEpmd = node.epmdPort, true
+	}
+	if node.name == "" {
+		var id [4]byte
+		_, _ = rand.Read(id[:])
+		node.name = "gousp" + hex.EncodeToString(id[:])
+	}
+	r.name = node.name + "@localhost"
+	if node.cookie != "" {
+		// Nodes of one cluster must share the cookie; Erlang insists
+		// that nobody else may read it.
+		if err := os.WriteFile(filepath.Join(dir, ".erlang.cookie"), []byte(node.cookie), 0o400); err != nil {
+			return nil, err
+		}
+	}
 	var conf strings.Builder
 	// No AMQP listener: the tests only speak STOMP.
 	fmt.Fprintf(&conf, "listeners.tcp = none\nloopback_users = none\n")
@@ -186,11 +213,9 @@ func newRabbitMQ(bin, epmd, dir string, cfg RabbitMQConfig, t testing.TB) (*Rabb
 			return nil, err
 		}
 	}
-	var id [4]byte
-	_, _ = rand.Read(id[:])
 	r.env = []string{
 		"HOME=" + dir, // the Erlang cookie lives here
-		"RABBITMQ_NODENAME=gousp" + hex.EncodeToString(id[:]) + "@localhost",
+		"RABBITMQ_NODENAME=" + r.name,
 		"RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
 		fmt.Sprintf("RABBITMQ_NODE_PORT=%d", ports[1]),
 		fmt.Sprintf("RABBITMQ_DIST_PORT=%d", ports[2]),
@@ -229,6 +254,9 @@ func (r *RabbitMQ) Ctl(ctx context.Context, args ...string) (string, error) {
 	return string(out), nil
 }
 
+// Name is the node's Erlang node name (name@localhost).
+func (r *RabbitMQ) Name() string { return r.name }
+
 // StompAddr is the plain STOMP listener's host:port.
 func (r *RabbitMQ) StompAddr() string { return hostPort(r.stompPort) }
 
@@ -264,7 +292,7 @@ func (r *RabbitMQ) Start() error {
 	if r.proc != nil {
 		return nil
 	}
-	if r.epmd == nil {
+	if r.epmd == nil && !r.sharedEpmd {
 		// Our own epmd, as a child we can stop: one started by Erlang
 		// would daemonize and outlive the tests.
 		p, err := startProcess("epmd", nil, r.dir, r.epmdBin, "-port", fmt.Sprint(r.epmdPort), "-address", "127.0.0.1")

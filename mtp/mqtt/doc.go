@@ -61,7 +61,7 @@
 // and the backoff. autopaho numbers its attempts from zero again after
 // every lost connection, which would mean reconnecting at once; the
 // transport counts on instead, and starts over only after a connection
-// that lasted ten seconds or more, so a broker that drops clients at once
+// that lasted ten seconds or more ([WithBackoffReset] changes that), so a broker that drops clients at once
 // (refused subscription, client ID taken over) is not hammered. A
 // connection whose reply topic subscription the broker refuses is ended
 // with a DISCONNECT and counts as a failed attempt. Sends do not go

@@ -3,22 +3,22 @@ package mqtt_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net"
-
-	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
-	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/mqtt"
+	"github.com/gousp/gousp/mtp/mqtt/mqtttest"
 )
 
 // An agent and a controller exchange one record through a broker. The
 // agent answers on the address the record came with.
 func Example() {
-	brokerURL, stop := exampleBroker()
-	defer stop()
+	// An embedded broker for the example; use your broker's URL instead.
+	broker, err := mqtttest.Start("127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer broker.Close()
+	brokerURL := broker.URL()
 	ctx := context.Background()
 
 	agent, err := mqtt.New(brokerURL, "proto::agent", mqtt.WithTopic("usp/agent/1"))
@@ -58,8 +58,13 @@ func Example() {
 // Two controller processes share one endpoint ID and topic; each passes
 // its own reply topic to agents.
 func ExampleWithSharedSubscription() {
-	brokerURL, stop := exampleBroker()
-	defer stop()
+	// An embedded broker for the example; use your broker's URL instead.
+	broker, err := mqtttest.Start("127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer broker.Close()
+	brokerURL := broker.URL()
 	ctx := context.Background()
 	for _, id := range []string{"controller-a", "controller-b"} {
 		ctl, err := mqtt.New(brokerURL, "proto::controller",
@@ -91,34 +96,3 @@ func ExampleSplitReplyTo() {
 	// usp/agent/1/reply-to=usp%2Fcontroller
 	// usp/agent/1 usp/controller true
 }
-
-// exampleBroker runs an embedded MQTT broker for the examples; use your
-// broker's URL instead.
-func exampleBroker() (url string, stop func()) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err := srv.AddHook(new(openBroker), nil); err != nil {
-		panic(err)
-	}
-	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "t", Address: addr})); err != nil {
-		panic(err)
-	}
-	if err := srv.Serve(); err != nil {
-		panic(err)
-	}
-	return "mqtt://" + addr, func() { _ = srv.Close() }
-}
-
-type openBroker struct{ mochi.HookBase }
-
-func (*openBroker) ID() string { return "open" }
-func (*openBroker) Provides(b byte) bool {
-	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck
-}
-func (*openBroker) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { return true }
-func (*openBroker) OnACLCheck(*mochi.Client, string, bool) bool              { return true }

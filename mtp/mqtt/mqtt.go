@@ -122,12 +122,17 @@ type link struct {
 var (
 	_ mtp.Transport    = (*Transport)(nil)
 	_ mtp.PeerVersions = (*Transport)(nil)
+	_ mtp.Identified   = (*Transport)(nil)
 )
+
+// LocalEndpointID returns the endpoint ID given to [New].
+func (t *Transport) LocalEndpointID() string { return t.endpointID }
 
 // New checks the configuration and returns a transport for the broker at
 // brokerURL (mqtt:// or mqtts://host:port; tcp://, ssl:// and tls:// are
 // synonyms) that names itself endpointID. Nothing connects before
-// [Transport.Start].
+// [Transport.Start]. A bare host:port, as stomp.New takes it, is accepted
+// too: mqtts:// when [WithTLS] is given, else mqtt://.
 func New(brokerURL, endpointID string, opts ...Option) (*Transport, error) {
 	if endpointID == "" {
 		return nil, errors.New("mqtt: empty endpoint ID")
@@ -137,6 +142,7 @@ func New(brokerURL, endpointID string, opts ...Option) (*Transport, error) {
 		keepAlive:      DefaultKeepAlive,
 		connectTimeout: DefaultConnectTimeout,
 		minBackoff:     DefaultMinBackoff,
+		backoffReset:   DefaultBackoffReset,
 		maxBackoff:     DefaultMaxBackoff,
 		maxRecord:      DefaultMaxRecordSize,
 		writeTimeout:   DefaultWriteTimeout,
@@ -155,6 +161,18 @@ func New(brokerURL, endpointID string, opts ...Option) (*Transport, error) {
 	}
 	if cfg.shareGroup != "" && cfg.responseTopicFor != nil {
 		return nil, errors.New("mqtt: WithResponseTopicFor does not combine with WithSharedSubscription")
+	}
+	if !strings.Contains(brokerURL, "://") {
+		// host:port, as stomp.New takes it: TLS exactly when WithTLS is
+		// given.
+		if _, _, err := net.SplitHostPort(brokerURL); err != nil {
+			return nil, fmt.Errorf("mqtt: broker address %q: %w", brokerURL, err)
+		}
+		if cfg.tls != nil {
+			brokerURL = "mqtts://" + brokerURL
+		} else {
+			brokerURL = "mqtt://" + brokerURL
+		}
 	}
 	u, err := url.Parse(brokerURL)
 	if err != nil {
@@ -562,7 +580,7 @@ func (t *Transport) onConnectionDown() bool {
 	wasUp := t.wasUp
 	t.wasUp = false
 	if wasUp {
-		t.attempt = backoff.Next(t.attempt-1, time.Since(t.upAt))
+		t.attempt = backoff.Next(t.attempt-1, time.Since(t.upAt), t.cfg.backoffReset)
 	}
 	if t.closing.Load() {
 		return false

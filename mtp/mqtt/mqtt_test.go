@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/gousp/gousp/internal/testcert"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/mqtt"
+	"github.com/gousp/gousp/mtp/mqtt/mqtttest"
 )
 
 // brokers are the brokers every behaviour test runs against.
@@ -474,6 +476,8 @@ func TestNewValidation(t *testing.T) {
 		{"max record zero", "mqtt://127.0.0.1:1", "proto::x", []mqtt.Option{mqtt.WithMaxRecordSize(0)}},
 		{"receive maximum zero", "mqtt://127.0.0.1:1", "proto::x", []mqtt.Option{mqtt.WithReceiveMaximum(0)}},
 		{"nil logger", "mqtt://127.0.0.1:1", "proto::x", []mqtt.Option{mqtt.WithLogger(nil)}},
+		{"host without port", "127.0.0.1", "proto::x", nil},
+		{"negative backoff reset", "mqtt://127.0.0.1:1", "proto::x", []mqtt.Option{mqtt.WithBackoffReset(-time.Second)}},
 	} {
 		if _, err := mqtt.New(tc.url, tc.id, tc.opts...); err == nil {
 			t.Errorf("%s: New succeeded", tc.name)
@@ -482,6 +486,15 @@ func TestNewValidation(t *testing.T) {
 	if _, err := mqtt.New("mqtts://127.0.0.1", "proto::x", mqtt.WithTopic("t"), mqtt.WithTLS(&tls.Config{})); err != nil {
 		t.Errorf("valid config rejected: %v", err)
 	}
+	if _, err := mqtt.New("127.0.0.1:8883", "proto::x", mqtt.WithTopic("t"), mqtt.WithTLS(&tls.Config{})); err != nil {
+		t.Errorf("host:port with WithTLS rejected: %v", err)
+	}
+}
+
+// New takes host:port as stomp.New does, besides the mqtt:// URL.
+func TestNewHostPort(t *testing.T) {
+	url := mqtttest.NewBroker(t).URL()
+	start(t, strings.TrimPrefix(url, "mqtt://"), "proto::hostport", mqtt.WithTopic("usp/hostport"))
 }
 
 // A small Receive Maximum is announced, and a burst larger than it still

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/gousp/gousp/internal/backoff"
 	"log/slog"
 	"net"
 	"net/url"
@@ -21,6 +22,10 @@ const (
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultMinBackoff     = time.Second
 	DefaultMaxBackoff     = time.Minute
+	// DefaultBackoffReset is how long a connection must last for the
+	// next reconnection to start again from the shortest wait (see
+	// [WithBackoffReset]).
+	DefaultBackoffReset   = backoff.StableAfter
 	DefaultMaxRecordSize  = 16 << 20
 	DefaultReceiveMaximum = 65535
 	// DefaultWriteTimeout bounds each write to the broker (see
@@ -47,6 +52,7 @@ type config struct {
 	clientID        string
 	keepAlive       time.Duration
 	connectTimeout  time.Duration
+	backoffReset    time.Duration
 	minBackoff      time.Duration
 	maxBackoff      time.Duration
 	maxRecord       int
@@ -237,6 +243,12 @@ func WithConnectTimeout(d time.Duration) Option {
 // doubles with every failed attempt up to max (the random part spreads
 // out the clients of a restarted broker). The defaults are
 // [DefaultMinBackoff] and [DefaultMaxBackoff].
+//
+// The count of attempts does not start over with every connection: only
+// a connection that lasted [DefaultBackoffReset] (ten seconds) brings the
+// next wait back to min, so that a broker that drops the client at once
+// is not hammered. A test that restarts its broker in quick succession
+// sees the waits grow: [WithBackoffReset] shortens that time.
 func WithReconnectBackoff(minDelay, maxDelay time.Duration) Option {
 	return func(c *config) error {
 		if minDelay < minimumBackoffAllowed || maxDelay <= minDelay {
@@ -312,13 +324,6 @@ func WithoutMQTT311Peers() Option {
 	}
 }
 
-// WithMQTT311Peers does nothing: 3.1.1 peers are served by default.
-//
-// Deprecated: leave it out; [WithoutMQTT311Peers] turns the default off.
-func WithMQTT311Peers() Option {
-	return func(*config) error { return nil }
-}
-
 // WithNoSubscriberError makes a QoS 1 send fail with an error matching
 // mtp.ErrUnknownPeer when the broker answers that no client subscribes to
 // the topic (PUBACK reason code 0x10, "No matching subscribers"): the
@@ -387,6 +392,22 @@ func WithDialer(dial func(ctx context.Context, broker *url.URL, tlsCfg *tls.Conf
 			return errors.New("nil dialer")
 		}
 		c.dial = dial
+		return nil
+	}
+}
+
+// WithBackoffReset sets how long a connection must last for the
+// reconnection after it to start again from the shortest wait of
+// [WithReconnectBackoff] (default [DefaultBackoffReset]); a shorter one
+// counts as a failed attempt and the waits keep growing. 0 starts over
+// after every connection that came up, which suits tests that bounce
+// their broker; d must not be negative.
+func WithBackoffReset(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("WithBackoffReset(%v): negative duration", d)
+		}
+		c.backoffReset = d
 		return nil
 	}
 }

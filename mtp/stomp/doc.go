@@ -7,7 +7,8 @@
 //
 // # Connecting
 //
-// [New] takes the broker address (host:port), the endpoint ID and
+// [New] takes the broker address (host:port, or a stomp:// or stomps://
+// URL as mtp/mqtt's New takes mqtt:// ones), the endpoint ID and
 // options; [Transport.Start] connects. The transport opens the session
 // with a STOMP frame carrying accept-version 1.2, host ([WithHost],
 // default "/"), heart-beat ([WithHeartBeat]), login and passcode

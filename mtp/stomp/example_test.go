@@ -14,8 +14,15 @@ import (
 // An agent and a controller exchange one record through a STOMP broker;
 // the agent answers on the record's reply-to-dest.
 func Example() {
-	addr, stop := exampleBroker()
-	defer stop()
+	// go-stomp's embedded server for the example; use your broker's
+	// address (host:port or stomp://host:port) instead.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	go func() { _ = server.Serve(l) }()
+	addr := "stomp://" + l.Addr().String()
 	ctx := context.Background()
 
 	agent, err := stomp.New(addr, "proto::agent", stomp.WithDestination("/queue/usp-agent"))
@@ -51,15 +58,4 @@ func Example() {
 	// Output:
 	// agent got "request", answers to stomp:/queue/usp-controller
 	// controller got "response" from stomp:/queue/usp-agent
-}
-
-// exampleBroker runs go-stomp's embedded server for the example; use your
-// broker's address instead.
-func exampleBroker() (addr string, stop func()) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	go func() { _ = server.Serve(l) }()
-	return l.Addr().String(), func() { l.Close() }
 }

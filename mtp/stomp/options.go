@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/gousp/gousp/internal/backoff"
 	"log/slog"
 	"net"
 	"time"
@@ -17,6 +18,10 @@ const (
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultMinBackoff     = time.Second
 	DefaultMaxBackoff     = time.Minute
+	// DefaultBackoffReset is how long a connection must last for the
+	// next reconnection to start again from the shortest wait (see
+	// [WithBackoffReset]).
+	DefaultBackoffReset   = backoff.StableAfter
 	DefaultMaxRecordSize  = 16 << 20
 	minimumBackoffAllowed = 10 * time.Millisecond
 	// maxHeaderBytes bounds the command and headers of a received frame.
@@ -35,6 +40,7 @@ type config struct {
 	hbSend, hbRecv time.Duration
 	tls            *tls.Config
 	connectTimeout time.Duration
+	backoffReset   time.Duration
 	minBackoff     time.Duration
 	maxBackoff     time.Duration
 	maxRecord      int
@@ -62,8 +68,10 @@ func WithDestination(dest string) Option {
 // what it sends come back to this process while the [WithDestination]
 // one is shared: several controller processes consuming one queue
 // compete for its messages (RabbitMQ's competing consumers), the way
-// MQTT's shared subscriptions spread them. Give each process its own,
-// e.g. /queue/usp-controller.<process>.
+// MQTT's shared subscriptions spread them. Give each process its own.
+// On RabbitMQ prefer /topic/usp-controller.<process>: its queue is the
+// subscriber's and goes away with it, where a /queue/ destination is
+// durable and would keep collecting records for a process that died.
 func WithReplyDestination(dest string) Option {
 	return func(c *config) error {
 		if err := checkDestination(dest); err != nil {
@@ -160,6 +168,12 @@ func WithConnectTimeout(d time.Duration) Option {
 // random duration between min and a ceiling that starts at twice min and
 // doubles with every failed attempt up to max. The defaults are
 // [DefaultMinBackoff] and [DefaultMaxBackoff].
+//
+// The count of attempts does not start over with every connection: only
+// a connection that lasted [DefaultBackoffReset] (ten seconds) brings the
+// next wait back to min, so that a broker that drops the client at once
+// is not hammered. A test that restarts its broker in quick succession
+// sees the waits grow: [WithBackoffReset] shortens that time.
 func WithReconnectBackoff(minDelay, maxDelay time.Duration) Option {
 	return func(c *config) error {
 		if minDelay < minimumBackoffAllowed || maxDelay <= minDelay {
@@ -215,6 +229,22 @@ func WithDialer(dial func(ctx context.Context, addr string) (net.Conn, error)) O
 			return errors.New("nil dialer")
 		}
 		c.dial = dial
+		return nil
+	}
+}
+
+// WithBackoffReset sets how long a connection must last for the
+// reconnection after it to start again from the shortest wait of
+// [WithReconnectBackoff] (default [DefaultBackoffReset]); a shorter one
+// counts as a failed attempt and the waits keep growing. 0 starts over
+// after every connection that came up, which suits tests that bounce
+// their broker; d must not be negative.
+func WithBackoffReset(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("WithBackoffReset(%v): negative duration", d)
+		}
+		c.backoffReset = d
 		return nil
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,21 +81,33 @@ type Transport struct {
 	lastErr error
 }
 
-var _ mtp.Transport = (*Transport)(nil)
+var (
+	_ mtp.Transport  = (*Transport)(nil)
+	_ mtp.Identified = (*Transport)(nil)
+)
+
+// LocalEndpointID returns the endpoint ID given to [New].
+func (t *Transport) LocalEndpointID() string { return t.endpointID }
 
 type fatalError struct{ error }
 
 func (e fatalError) Unwrap() error { return e.error }
 
 // New checks the configuration and returns a transport for the STOMP
-// broker at addr (host:port) that names itself endpointID. Nothing
-// connects before [Transport.Start].
+// broker at addr that names itself endpointID. Nothing connects before
+// [Transport.Start].
+//
+// addr is either host:port, or a URL as mqtt.New takes one:
+// stomp://host[:port] (plain, port 61613 by default) or
+// stomps://host[:port] (TLS, port 61614 by default; [WithTLS] configures
+// it). A plain host:port uses TLS exactly when WithTLS is given.
 func New(addr, endpointID string, opts ...Option) (*Transport, error) {
 	if endpointID == "" {
 		return nil, errors.New("stomp: empty endpoint ID")
 	}
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return nil, fmt.Errorf("stomp: broker address %q: %w", addr, err)
+	addr, forceTLS, err := parseAddr(addr)
+	if err != nil {
+		return nil, fmt.Errorf("stomp: %w", err)
 	}
 	cfg := config{
 		host:           DefaultHost,
@@ -102,6 +115,7 @@ func New(addr, endpointID string, opts ...Option) (*Transport, error) {
 		hbRecv:         DefaultHeartBeat,
 		connectTimeout: DefaultConnectTimeout,
 		minBackoff:     DefaultMinBackoff,
+		backoffReset:   DefaultBackoffReset,
 		maxBackoff:     DefaultMaxBackoff,
 		maxRecord:      DefaultMaxRecordSize,
 	}
@@ -112,6 +126,12 @@ func New(addr, endpointID string, opts ...Option) (*Transport, error) {
 		if err := o(&cfg); err != nil {
 			return nil, fmt.Errorf("stomp: %w", err)
 		}
+	}
+	if forceTLS != nil && !*forceTLS && cfg.tls != nil {
+		return nil, errors.New("stomp: WithTLS given but the address is stomp:// (use stomps://)")
+	}
+	if forceTLS != nil && *forceTLS && cfg.tls == nil {
+		cfg.tls = &tls.Config{}
 	}
 	var tlsCfg *tls.Config
 	if cfg.tls != nil {
@@ -140,6 +160,38 @@ func New(addr, endpointID string, opts ...Option) (*Transport, error) {
 	}
 	t.state.Store(int32(mtp.Disconnected))
 	return t, nil
+}
+
+// parseAddr turns New's addr into host:port; tlsMode is nil for a bare
+// host:port (WithTLS decides), else whether the URL's scheme asks for TLS.
+func parseAddr(addr string) (hostPort string, tlsMode *bool, err error) {
+	scheme, rest, isURL := strings.Cut(addr, "://")
+	if !isURL {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return "", nil, fmt.Errorf("broker address %q: %w", addr, err)
+		}
+		return addr, nil, nil
+	}
+	var on bool
+	port := "61613"
+	switch strings.ToLower(scheme) {
+	case "stomp", "tcp":
+	case "stomps", "ssl", "tls", "stomp+ssl":
+		on, port = true, "61614"
+	default:
+		return "", nil, fmt.Errorf("broker address %q: unsupported scheme %q (stomp:// or stomps://)", addr, scheme)
+	}
+	u, err := url.Parse(addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("broker address: %w", err)
+	}
+	if u.Hostname() == "" || (u.Path != "" && u.Path != "/") || rest == "" {
+		return "", nil, fmt.Errorf("broker address %q: want %s://host[:port]", addr, scheme)
+	}
+	if u.Port() != "" {
+		port = u.Port()
+	}
+	return net.JoinHostPort(u.Hostname(), port), &on, nil
 }
 
 func checkDestination(d string) error {
@@ -256,7 +308,7 @@ func (t *Transport) run() {
 			return
 		}
 		t.down(err)
-		attempt = backoff.Next(attempt, time.Since(upAt))
+		attempt = backoff.Next(attempt, time.Since(upAt), t.cfg.backoffReset)
 	}
 }
 

@@ -202,7 +202,10 @@ func TestNewValidation(t *testing.T) {
 	}{
 		{"empty endpoint ID", "127.0.0.1:61613", "", nil},
 		{"no port", "127.0.0.1", "proto::x", nil},
-		{"URL instead of address", "stomp://127.0.0.1:61613", "proto::x", nil},
+		{"unknown scheme", "http://127.0.0.1:61613", "proto::x", nil},
+		{"URL without host", "stomp://", "proto::x", nil},
+		{"URL with a path", "stomp://127.0.0.1:61613/queue", "proto::x", nil},
+		{"TLS config on plain URL", "stomp://127.0.0.1:1", "proto::x", []stomp.Option{stomp.WithTLS(&tls.Config{})}},
 		{"empty destination", "127.0.0.1:1", "proto::x", []stomp.Option{stomp.WithDestination("")}},
 		{"NUL in destination", "127.0.0.1:1", "proto::x", []stomp.Option{stomp.WithDestination("/queue/a\x00")}},
 		{"empty host", "127.0.0.1:1", "proto::x", []stomp.Option{stomp.WithHost("")}},
@@ -210,12 +213,26 @@ func TestNewValidation(t *testing.T) {
 		{"nil TLS", "127.0.0.1:1", "proto::x", []stomp.Option{stomp.WithTLS(nil)}},
 		{"backoff inverted", "127.0.0.1:1", "proto::x", []stomp.Option{stomp.WithReconnectBackoff(time.Second, time.Millisecond)}},
 		{"max record zero", "127.0.0.1:1", "proto::x", []stomp.Option{stomp.WithMaxRecordSize(0)}},
+		{"negative backoff reset", "127.0.0.1:1", "proto::x", []stomp.Option{stomp.WithBackoffReset(-time.Second)}},
 	} {
 		if _, err := stomp.New(tc.addr, tc.id, tc.opts...); err == nil {
 			t.Errorf("%s: New succeeded", tc.name)
 		}
 	}
-	if _, err := stomp.New("127.0.0.1:61614", "proto::x", stomp.WithTLS(&tls.Config{}), stomp.WithHeartBeat(0, 0)); err != nil {
-		t.Errorf("valid config rejected: %v", err)
+	for _, addr := range []string{"127.0.0.1:61614", "stomps://127.0.0.1", "ssl://[::1]:61614"} {
+		if _, err := stomp.New(addr, "proto::x", stomp.WithTLS(&tls.Config{}), stomp.WithHeartBeat(0, 0)); err != nil {
+			t.Errorf("valid config %s rejected: %v", addr, err)
+		}
+	}
+}
+
+// New takes the broker's address as host:port or as a stomp:// URL, like
+// mqtt.New; both reach the same broker.
+func TestNewAddressForms(t *testing.T) {
+	addr := brokertest.StartStompServer(t)
+	for _, form := range []string{addr, "stomp://" + addr, "STOMP://" + addr + "/"} {
+		t.Run(form, func(t *testing.T) {
+			start(t, form, "proto::form", stomp.WithDestination("/queue/forms"))
+		})
 	}
 }

@@ -22,7 +22,10 @@ type Client struct {
 	link *peerconn.Client[*session]
 }
 
-var _ mtp.Transport = (*Client)(nil)
+var (
+	_ mtp.Transport  = (*Client)(nil)
+	_ mtp.Identified = (*Client)(nil)
+)
 
 // NewClient returns a client that will dial the socket at path and name
 // itself localEndpointID in its handshake.

@@ -24,7 +24,10 @@ type Server struct {
 	gate  *peerconn.Gate
 }
 
-var _ mtp.Transport = (*Server)(nil)
+var (
+	_ mtp.Transport  = (*Server)(nil)
+	_ mtp.Identified = (*Server)(nil)
+)
 
 // NewServer returns a server that will listen on the socket at path and
 // name itself localEndpointID in handshakes.

@@ -71,6 +71,10 @@ type endpoint struct {
 	core    *peerconn.Core
 }
 
+// LocalEndpointID returns the endpoint ID given to NewClient or NewServer
+// (see [mtp.Identified]).
+func (e *endpoint) LocalEndpointID() string { return e.localID }
+
 func newEndpoint(cfg config, localID string, role peerconn.Role, attrs ...any) (endpoint, error) {
 	if _, err := checkEndpointID([]byte(localID)); err != nil {
 		return endpoint{}, fmt.Errorf("uds: local %v", err)

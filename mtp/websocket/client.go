@@ -24,6 +24,7 @@ import (
 type Client struct {
 	endpoint
 	url    string // with the eid query
+	local  string // our endpoint ID
 	dialer websocket.Dialer
 	link   *peerconn.Client[*session]
 
@@ -31,7 +32,13 @@ type Client struct {
 	learnt string // server endpoint ID from its extension echo; guarded by mu
 }
 
-var _ mtp.Transport = (*Client)(nil)
+var (
+	_ mtp.Transport  = (*Client)(nil)
+	_ mtp.Identified = (*Client)(nil)
+)
+
+// LocalEndpointID returns the endpoint ID given to [NewClient].
+func (c *Client) LocalEndpointID() string { return c.local }
 
 // NewClient returns a client that will dial rawURL (ws:// or wss://) as
 // the endpoint localEndpointID, which it adds to the URL's query as eid.
@@ -58,7 +65,7 @@ func NewClient(rawURL, localEndpointID string, opts ...Option) (*Client, error) 
 	}
 	u.RawQuery += EncodeEID(localEndpointID)
 
-	c := &Client{url: u.String()}
+	c := &Client{url: u.String(), local: localEndpointID}
 	c.endpoint = newEndpoint(cfg, peerconn.ClientRole, "url", c.url)
 	c.link = peerconn.NewClient(c.core, c.url, c.dial, c.backoff)
 	if cfg.dialer != nil {

@@ -33,11 +33,24 @@ type Server struct {
 }
 
 var (
-	_ mtp.Transport = (*Server)(nil)
-	_ http.Handler  = (*Server)(nil)
+	_ mtp.Transport  = (*Server)(nil)
+	_ http.Handler   = (*Server)(nil)
+	_ mtp.Identified = (*Server)(nil)
 )
 
+// LocalEndpointID returns the endpoint ID given with [WithEndpointID], or
+// "" without it.
+func (s *Server) LocalEndpointID() string { return s.cfg.localID }
+
 // NewServer returns a server configured by opts.
+//
+// Unlike [NewClient] (and the constructors of mtp/mqtt, mtp/stomp and
+// mtp/uds), it takes no endpoint ID: a client must name itself in the
+// URL it dials, while a server is only asked for its ID by clients that
+// offer the deprecated bbf-usp-protocol extension; [WithEndpointID] gives
+// it for them. A usp controller given a server with an ID checks it
+// against its own, and one given "" as its ID takes it from the server
+// (see mtp.Identified), so the ID need be written only once.
 func NewServer(opts ...Option) (*Server, error) {
 	cfg, err := newConfig(peerconn.ServerRole, opts)
 	if err != nil {

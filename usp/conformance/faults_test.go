@@ -79,7 +79,9 @@ func TestBrokenAgentFails(t *testing.T) {
 	t.Run("Notify retried too early", func(t *testing.T) {
 		eq, _ := memoryBench(t, usptest.WithNotifyRetry(time.Second, time.Minute))
 		res := runOne(t, eq, "1.54", nil)
-		expectFail(t, res, 2, "first retry after 1", "received NOTIFY")
+		// The agent retries after 1 s; timestamps taken at receipt may
+		// put that a few ms either side, so only the criterion is matched.
+		expectFail(t, res, 2, "first retry after ", "received NOTIFY")
 	})
 }
 

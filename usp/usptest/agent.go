@@ -44,6 +44,9 @@ type Agent struct {
 	log    *slog.Logger
 	faults *Faults
 
+	ctlMu    sync.Mutex
+	controls []*Control // see control.go
+
 	bindings []*binding
 	queue    jobQueue
 

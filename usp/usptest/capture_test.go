@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/gousp/gousp/datamodel"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/memory"
@@ -22,6 +23,7 @@ import (
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
 )
 
 // The captures are answers of the Broadband Forum reference agent OB-USP-A
@@ -742,8 +744,8 @@ func TestOBUSPACaptures(t *testing.T) {
 					if again == nil {
 						t.Fatal("no retransmission")
 					}
-					if !proto.Equal(again, lastNotify) {
-						t.Errorf("retransmission differs:\n%v\nfirst:\n%v", again, lastNotify)
+					if d := gocmp.Diff(lastNotify, again, protocmp.Transform()); d != "" {
+						t.Errorf("retransmission differs from the first (-first +again):\n%s", d)
 					}
 					c.ack(again)
 					compared++

@@ -35,9 +35,12 @@
 //
 // # Messages
 //
-// Get resolves wildcards, search expressions (through package datamodel,
-// with sub-object parameters and references inside them), reference
-// following ("SSIDReference+.", "LowerLayers#1+.") and max_depth, and fails
+// Every request path is resolved by package datamodel (Path.Resolve over
+// the model's instances), the same rules a controller's datamodel code
+// applies: wildcards, search expressions (with sub-object parameters and
+// references inside them) and reference following ("SSIDReference+.",
+// "LowerLayers#1+."); the model checks the names against its schema. Get
+// honours max_depth, and fails
 // each bad path on its own: 7008 for bad syntax, 7026 for a path outside
 // the schema or an instance that does not exist. Set honours allow_partial
 // and each parameter's required flag: without allow_partial a failing
@@ -149,6 +152,28 @@
 // [Faults.Disconnect] sends a DisconnectRecord, [Faults.IgnoreNotifyResp]
 // forces notification retries and [Faults.Mute] silences the agent.
 // [Agent.Received] keeps the messages the agent received, for assertions.
+//
+// # Scripted answers
+//
+// When a test needs an exact answer rather than the model's (a canned
+// response, an error code, a response of the wrong type, silence), it
+// intercepts requests, as franz-go's kfake control functions do.
+// [Agent.Intercept] takes the requests of some types:
+//
+//	sets := p.Fake.Intercept(uspmsg.Header_SET).Fail(msg.CodeRequestDenied, "maintenance window").Times(1)
+//	gets := p.Fake.Intercept(uspmsg.Header_GET) // only counts: gets.Calls(), gets.Wait(ctx, 3)
+//
+// [Control.Answer] answers with a given message (given the request's
+// msg_id; [Raw] sends one exactly as built), [Control.Fail] with an Error,
+// [Control.Drop] loses the request, [Control.Delay] holds it before it is
+// answered, [Control.Times] limits the control to the next n requests and
+// [Control.Remove] takes it out. [Agent.Control] adds a [ControlFunc] that
+// decides per request. Controls run in the order they were added, before
+// the [Faults] and the model; a request none of them handles goes on to
+// the model. An agent given an empty [NewModel] and a last control that
+// drops everything answers only what the test scripts. [Agent.Send] sends
+// any message to a controller, for notifications with a chosen msg_id or
+// responses nobody asked for.
 //
 // # Concurrency
 //

@@ -161,17 +161,20 @@ func (a *Agent) handlePayload(r route, canReply bool, from string, in mtp.Inboun
 		a.log.Debug("ignoring unsolicited response", "from_id", from, "msg_type", t, "msg_id", id)
 		return
 	}
-	if a.faults.takeDrop() {
+	// Controls first (a test's exact script), then faults, then the model.
+	resp, handled, stopped := a.control(Request{From: from, Msg: m})
+	switch {
+	case stopped:
 		return
-	}
-	if d := a.faults.delay(); d > 0 && !a.sleep(d) {
+	case handled:
+	case a.faults.takeDrop() || !a.sleep(a.faults.delay()):
 		return
-	}
-	var resp *uspmsg.Msg
-	if code := a.faults.takeFail(t); code != 0 {
-		resp = msg.Errorf(code, "injected failure of %s", t).Build(id)
-	} else {
-		resp = a.dispatch(origin{from: from, r: r, ok: canReply}, id, t, m.GetBody().GetRequest())
+	default:
+		if code := a.faults.takeFail(t); code != 0 {
+			resp = msg.Errorf(code, "injected failure of %s", t).Build(id)
+		} else {
+			resp = a.dispatch(origin{from: from, r: r, ok: canReply}, id, t, m.GetBody().GetRequest())
+		}
 	}
 	if resp == nil {
 		return

@@ -291,16 +291,21 @@ func (a *Agent) notify(to, subPath, subID string, sendResp bool, expiration time
 		a.log.Error("encoding notification record", "err", err)
 		return
 	}
+	// Filed as pending before it goes out: a NotifyResp may come back
+	// before the send returns.
+	var p *pendingNotify
+	if sendResp {
+		p = &pendingNotify{acked: make(chan struct{})}
+		a.mu.Lock()
+		a.pending[id] = p
+		a.mu.Unlock()
+	}
 	if !a.sendNotification(to, subPath, payload, data) {
 		a.log.Warn("no address for notification", "to", to, "msg_id", id)
 	}
 	if !sendResp {
 		return
 	}
-	p := &pendingNotify{acked: make(chan struct{})}
-	a.mu.Lock()
-	a.pending[id] = p
-	a.mu.Unlock()
 	a.wg.Add(1)
 	go a.retry(id, to, subPath, payload, data, expiration, p)
 }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gousp/gousp/msg"
@@ -116,7 +117,9 @@ func TestObjectLifeNotifications(t *testing.T) {
 	c.quiet(20*time.Millisecond, notifyOf("ObjectCreation"))
 }
 
-func TestNotifyRetry(t *testing.T) {
+func TestNotifyRetry(t *testing.T) { synctest.Test(t, testNotifyRetry) }
+
+func testNotifyRetry(t *testing.T) {
 	// Intervals 50, 100, then 200 ms: wide enough that delivery jitter on
 	// a loaded machine cannot hide the growth.
 	a, c := newTestAgent(t, WithNotifyRetry(50*time.Millisecond, 200*time.Millisecond))
@@ -129,6 +132,7 @@ func TestNotifyRetry(t *testing.T) {
 		t.Fatalf("first %v", first)
 	}
 	id := payloadMsg(first).GetHeader().GetMsgId()
+	synctest.Wait() // nothing answers it: it stays pending
 	if got := a.PendingNotifications(); !slices.Equal(got, []string{id}) {
 		t.Errorf("pending %v", got)
 	}
@@ -172,7 +176,9 @@ func TestNotifyRetry(t *testing.T) {
 	c.quiet(300*time.Millisecond, notifyOfID(id)) // longer than the 200 ms interval
 }
 
-func TestNotifyExpiration(t *testing.T) {
+func TestNotifyExpiration(t *testing.T) { synctest.Test(t, testNotifyExpiration) }
+
+func testNotifyExpiration(t *testing.T) {
 	a, c := newTestAgent(t, WithNotifyRetry(10*time.Millisecond, 10*time.Millisecond))
 	path := subscribe(t, c, "vc", "ValueChange", "Device.DeviceInfo.ProvisioningCode", true)
 	// NotifExpiration is in seconds: one second bounds the retries.
@@ -186,7 +192,9 @@ func TestNotifyExpiration(t *testing.T) {
 	waitUntil(t, func() bool { return len(a.PendingNotifications()) == 0 })
 }
 
-func TestSubscriptionTimeToLive(t *testing.T) {
+func TestSubscriptionTimeToLive(t *testing.T) { synctest.Test(t, testSubscriptionTimeToLive) }
+
+func testSubscriptionTimeToLive(t *testing.T) {
 	a, c := newTestAgent(t)
 	r := c.do(msg.AddParams("Device.LocalAgent.Subscription.", map[string]string{"ID": "brief", "NotifType": "Event",
 		"ReferenceList": "Device.Boot!", "TimeToLive": "1"}))

@@ -2,6 +2,7 @@ package usptest
 
 import (
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gousp/gousp/msg"
@@ -16,7 +17,9 @@ func periodicEventRec(r *usprecord.Record) bool {
 // TestPeriodicEvent: Periodic! comes at the controller's
 // PeriodicNotifInterval, to that controller's subscription only, and
 // stops when the interval is long again.
-func TestPeriodicEvent(t *testing.T) {
+func TestPeriodicEvent(t *testing.T) { synctest.Test(t, testPeriodicEvent) }
+
+func testPeriodicEvent(t *testing.T) {
 	a, c := newTestAgent(t)
 	// Another controller, with its own subscription and interval.
 	other, err := a.Model().AddInstance("Device.LocalAgent.Controller.", map[string]string{"EndpointID": "proto::other", "Enable": "true", "PeriodicNotifInterval": "1"})

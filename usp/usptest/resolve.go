@@ -1,6 +1,8 @@
 package usptest
 
 import (
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/gousp/gousp/datamodel"
@@ -34,6 +36,11 @@ type resolved struct {
 // paths outside the supported data model 7026; a missing instance is not an
 // error (see resolved.missing) because each message answers it differently.
 // Callers hold m.mu.
+//
+// The names are checked here against the model's schema; which instances
+// a path addresses (instance numbers, wildcards, search expressions,
+// references) is datamodel's Path.Resolve over the model's instances, the
+// one implementation of those rules in gousp.
 func (m *Model) resolve(path string) (*resolved, *msg.Error) {
 	if path == "" {
 		return nil, invalidPath("empty path: a path starts with Device.")
@@ -49,25 +56,40 @@ func (m *Model) resolve(path string) (*resolved, *msg.Error) {
 	if segs[0].Kind != datamodel.SegName || segs[0].Name != "Device" || segs[0].Ref != datamodel.RefNone {
 		return nil, invalidPath("%s does not start with Device.", path)
 	}
-	r := &resolved{kind: p.Kind(), def: m.root, objs: []*objInst{m.rootInst}}
+	tree := modelTree{m}
+	r := &resolved{kind: p.Kind(), def: m.root, search: p.IsSearch() || p.HasRefFollow()}
 	last := len(segs)
 	if !r.kind.IsPartial() {
 		last--
 	}
+	// The schema walk: names and tables, and the definition reached.
 	inTable := false
-	for i := 1; i < last; i++ {
+	for i := 1; i < last && r.def != nil; i++ {
 		s := segs[i]
-		if r.def == nil {
-			break // a reference led nowhere
-		}
 		switch s.Kind {
 		case datamodel.SegName:
 			if inTable {
 				return nil, invalidPath("%s: instance of %s missing", path, strings.TrimSuffix(r.tables0Path(), "."))
 			}
 			if s.Ref != datamodel.RefNone {
-				if err := m.follow(r, s, path); err != nil {
-					return nil, err
+				if r.def.param(s.Name) == nil {
+					return nil, invalidPath("%s: %s is not a parameter of %s", path, s.Name, r.def.path)
+				}
+				// What follows a reference is defined by the objects it
+				// points to: those the path reaches so far.
+				prefix, err := datamodel.Parse(prefixText(segs[:i+1]))
+				if err != nil {
+					return nil, msg.Errorf(msg.CodeInvalidPathSyntax, "%v", err)
+				}
+				targets, err := prefix.Resolve(tree)
+				if err != nil {
+					return nil, pathErr(path, err)
+				}
+				r.def = nil
+				if len(targets) > 0 {
+					if o := m.instByPath(targets[0].String()); o != nil {
+						r.def = o.def
+					}
 				}
 				continue
 			}
@@ -76,48 +98,21 @@ func (m *Model) resolve(path string) (*resolved, *msg.Error) {
 				return nil, invalidPath("%s does not exist in the supported data model", path)
 			}
 			r.def = c
-			if c.multi {
-				inTable = true
-				r.tables = r.tables[:0]
-				for _, o := range r.objs {
-					if t := o.tables.get(c.name); t != nil {
-						r.tables = append(r.tables, t)
-					}
-				}
-				r.objs = nil
-				continue
-			}
-			objs := r.objs[:0:0]
-			for _, o := range r.objs {
-				if ci := o.single.get(c.name); ci != nil {
-					objs = append(objs, ci)
-				}
-			}
-			r.objs = objs
+			inTable = c.multi
 		case datamodel.SegInstance, datamodel.SegWildcard, datamodel.SegExpr:
 			if !inTable {
 				return nil, invalidPath("%s: %s is not a table", path, strings.TrimSuffix(r.def.path, "."))
 			}
 			inTable = false
-			if err := m.pick(r, s, path); err != nil {
-				return nil, err
-			}
 		default:
 			return nil, msg.Errorf(msg.CodeInvalidPathSyntax, "%s: unexpected %s", path, s)
 		}
 	}
 	if r.def == nil {
-		r.objs, r.tables, r.table = nil, nil, false
-		return r, nil
+		return r, nil // a reference led nowhere: nothing to address
 	}
-	if inTable {
-		if !r.kind.IsPartial() {
-			return nil, invalidPath("%s: instance of %s missing", path, r.tables0Path())
-		}
-		r.table = true
-		for _, t := range r.tables {
-			r.objs = append(r.objs, t.sorted()...)
-		}
+	if inTable && !r.kind.IsPartial() {
+		return nil, invalidPath("%s: instance of %s missing", path, r.tables0Path())
 	}
 	if !r.kind.IsPartial() {
 		r.leaf = p.Leaf()
@@ -139,7 +134,60 @@ func (m *Model) resolve(path string) (*resolved, *msg.Error) {
 			}
 		}
 	}
+	// The instances: the object part of the path, resolved by datamodel.
+	objPath := p
+	if !r.kind.IsPartial() {
+		objPath = p.Object()
+	}
+	var found []datamodel.Path
+	if r.search {
+		var err error
+		if found, err = objPath.Resolve(tree); err != nil {
+			return nil, pathErr(path, err)
+		}
+	} else {
+		// A path without wildcards, searches or references names at most
+		// one object: no rules to apply, only a lookup (and the common
+		// case stays cheap).
+		found = []datamodel.Path{objPath}
+	}
+	r.table = inTable
+	for _, f := range found {
+		if inTable {
+			// A path ending with a table's name reaches the table.
+			parent, name := f.Parent(), segs[len(segs)-1].Name
+			if po := m.instByPath(parent.String()); po != nil {
+				if t := po.tables.get(name); t != nil && t.def == r.def {
+					r.tables = append(r.tables, t)
+					r.objs = append(r.objs, t.sorted()...)
+				}
+			}
+			continue
+		}
+		// A reference may point at objects of another kind than the first
+		// one it reached; only those of the first kind count.
+		if o := m.instByPath(f.String()); o != nil && o.def == r.def {
+			r.objs = append(r.objs, o)
+		}
+	}
+	r.missing = len(r.objs) == 0 && !r.search && !inTable
 	return r, nil
+}
+
+// prefixText writes the partial path made of segs.
+func prefixText(segs []datamodel.Segment) string {
+	var b strings.Builder
+	for _, s := range segs {
+		b.WriteString(s.String())
+		b.WriteByte('.')
+	}
+	return b.String()
+}
+
+// pathErr turns an error of Path.Resolve (an expression that does not suit
+// a parameter's type) into the 7008 the agent answers.
+func pathErr(path string, err error) *msg.Error {
+	return msg.Errorf(msg.CodeInvalidPathSyntax, "%s: %v", path, err)
 }
 
 func (r *resolved) tables0Path() string {
@@ -149,79 +197,53 @@ func (r *resolved) tables0Path() string {
 	return ""
 }
 
-// pick narrows the tables reached so far to the instances an instance
-// number, wildcard or expression selects.
-func (m *Model) pick(r *resolved, s datamodel.Segment, path string) *msg.Error {
-	var objs []*objInst
-	for _, t := range r.tables {
-		switch s.Kind {
-		case datamodel.SegInstance:
-			if o := t.inst[s.Instance]; o != nil {
-				objs = append(objs, o)
-			}
-		case datamodel.SegWildcard:
-			objs = append(objs, t.sorted()...)
-		case datamodel.SegExpr:
-			for _, o := range t.sorted() {
-				ok, err := s.Expr.Eval(func(param string) (string, datamodel.ValueType, bool) {
-					return m.lookupRel(o, param)
-				})
-				if err != nil {
-					return msg.Errorf(msg.CodeInvalidPathSyntax, "%s: %v", path, err)
-				}
-				if ok {
-					objs = append(objs, o)
-				}
-			}
+// modelTree shows a Model's instances to datamodel's Path.Resolve. Callers
+// hold m.mu.
+type modelTree struct{ m *Model }
+
+func (t modelTree) Instances(table string) ([]uint32, bool) {
+	parent, name, ok := cutLastName(table)
+	if !ok {
+		return nil, false
+	}
+	po := t.m.instByPath(parent)
+	if po == nil {
+		return nil, false
+	}
+	tb := po.tables.get(name)
+	if tb == nil {
+		if c := po.def.child(name); c != nil && c.multi {
+			return nil, true // a table without instances yet
 		}
+		return nil, false
 	}
-	if s.Kind != datamodel.SegInstance {
-		r.search = true
-	} else if len(objs) == 0 && !r.search {
-		r.missing = true
-	}
-	r.objs, r.tables = objs, nil
-	return nil
+	return slices.Sorted(maps.Keys(tb.inst)), true
 }
 
-// follow replaces the objects reached so far by the objects their reference
-// parameter s.Name points to ("Interface+", "LowerLayers#1+",
-// "LowerLayers#*+").
-func (m *Model) follow(r *resolved, s datamodel.Segment, path string) *msg.Error {
-	pd := r.def.param(s.Name)
+func (t modelTree) Value(param string) (string, datamodel.ValueType, bool) {
+	i := strings.LastIndexByte(param, '.')
+	if i < 0 {
+		return "", datamodel.TypeUnknown, false
+	}
+	o := t.m.instByPath(param[:i+1])
+	if o == nil {
+		return "", datamodel.TypeUnknown, false
+	}
+	pd := o.def.param(param[i+1:])
 	if pd == nil {
-		return invalidPath("%s: %s is not a parameter of %s", path, s.Name, r.def.path)
+		return "", datamodel.TypeUnknown, false
 	}
-	r.search = true
-	var objs []*objInst
-	var def *objDef
-	for _, o := range r.objs {
-		items := datamodel.ParseList(m.value(o, pd))
-		switch s.Ref {
-		case datamodel.RefFirst:
-			items = items[:min(len(items), 1)]
-		case datamodel.RefIndex:
-			if int(s.RefIndex) > len(items) {
-				items = nil
-			} else {
-				items = items[s.RefIndex-1 : s.RefIndex]
-			}
-		}
-		for _, it := range items {
-			t := m.instByPath(it)
-			if t == nil {
-				continue
-			}
-			if def == nil {
-				def = t.def
-			}
-			if t.def == def {
-				objs = append(objs, t)
-			}
-		}
+	return t.m.value(o, pd), pd.Type, true
+}
+
+// cutLastName splits "Device.WiFi.SSID." into "Device.WiFi." and "SSID".
+func cutLastName(table string) (parent, name string, ok bool) {
+	s := strings.TrimSuffix(table, ".")
+	i := strings.LastIndexByte(s, '.')
+	if i < 0 {
+		return "", "", false
 	}
-	r.def, r.objs = def, objs
-	return nil
+	return s[:i+1], s[i+1:], true
 }
 
 // getPath resolves a Get path and returns its resolved objects with their

@@ -22,6 +22,7 @@ import (
 	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/mqtt"
+	"github.com/gousp/gousp/mtp/stomp"
 	"github.com/gousp/gousp/usp"
 	"github.com/gousp/gousp/usp/store/pgstore"
 	"github.com/gousp/gousp/usp/usptest"
@@ -29,15 +30,38 @@ import (
 
 // The fleet test runs controller processes as real OS processes: this test
 // binary again, with fleetEnv naming the process. They take commands on
-// stdin and report on stdout, one line each.
+// stdin and report on stdout, one line each. Their transport comes from
+// the environment: fleetMTP ("mqtt" or "stomp"), fleetBroker (the broker's
+// URL or host:port), fleetDest (the topic or queue the processes share)
+// and fleetReply (prefix of each process's own topic or destination).
 const (
-	fleetEnv   = "GOUSP_FLEET_PROCESS"
-	fleetCtrl  = "proto::fleet-controller"
-	fleetTopic = "usp/fleet"
+	fleetEnv    = "GOUSP_FLEET_PROCESS"
+	fleetMTP    = "GOUSP_FLEET_MTP"
+	fleetBroker = "GOUSP_FLEET_BROKER"
+	fleetDest   = "GOUSP_FLEET_DEST"
+	fleetReply  = "GOUSP_FLEET_REPLY"
+	fleetCtrl   = "proto::fleet-controller"
+	fleetTopic  = "usp/fleet"
 )
 
-func fleetAddress(p string) mtp.Address {
-	return mtp.Address{MTP: mtp.MQTT, To: fleetTopic + "/reply/" + p}
+// fleetTransport makes a controller process's transport and the address
+// function of its cluster from the environment.
+func fleetTransport(name string) (mtp.Transport, func(string) mtp.Address, error) {
+	dest, reply := os.Getenv(fleetDest), os.Getenv(fleetReply)
+	switch os.Getenv(fleetMTP) {
+	case "mqtt":
+		// mqtt.WithSharedSubscription's reply topic is <topic>/reply/<client ID>.
+		addr := func(p string) mtp.Address { return mtp.Address{MTP: mtp.MQTT, To: dest + "/reply/" + p} }
+		tr, err := mqtt.New(os.Getenv(fleetBroker), fleetCtrl, mqtt.WithTopic(dest),
+			mqtt.WithSharedSubscription("fleet"), mqtt.WithClientID(name), mqtt.WithQoS(1))
+		return tr, addr, err
+	case "stomp":
+		addr := func(p string) mtp.Address { return mtp.Address{MTP: mtp.STOMP, To: reply + p} }
+		tr, err := stomp.New(os.Getenv(fleetBroker), fleetCtrl, stomp.WithCredentials("guest", "guest"), stomp.WithHost("/"),
+			stomp.WithDestination(dest), stomp.WithReplyDestination(addr(name).To))
+		return tr, addr, err
+	}
+	return nil, nil, fmt.Errorf("%s=%q", fleetMTP, os.Getenv(fleetMTP))
 }
 
 // forwardCounter is the processes' log handler: it counts the
@@ -70,10 +94,9 @@ func fleetProcess() int {
 		say("error store: %v", err)
 		return 1
 	}
-	tr, err := mqtt.New(os.Getenv("GOUSP_FLEET_MQTT"), fleetCtrl, mqtt.WithTopic(fleetTopic),
-		mqtt.WithSharedSubscription("fleet"), mqtt.WithClientID(name), mqtt.WithQoS(1))
+	tr, address, err := fleetTransport(name)
 	if err != nil {
-		say("error mqtt: %v", err)
+		say("error transport: %v", err)
 		return 1
 	}
 	fwd := &forwardCounter{}
@@ -86,7 +109,8 @@ func fleetProcess() int {
 			say("notify %s %s %s %t %T %s", n.AgentID, n.MsgID, n.SubscriptionID, n.Duplicate, n.Body, key)
 			return nil
 		}),
-		usp.WithCluster(usp.Cluster{Process: name, Address: fleetAddress, ForwardTimeout: time.Second, DeadFor: time.Minute}))
+		usp.WithCluster(usp.Cluster{Process: name, Address: address, ForwardTimeout: 2 * time.Second, DeadFor: time.Minute,
+			Secret: []byte("fleet secret"), ClaimAll: os.Getenv("GOUSP_FLEET_CLAIMALL") == "1"}))
 	if err != nil {
 		say("error controller: %v", err)
 		return 1
@@ -222,6 +246,18 @@ type delivery struct {
 	key                          string // an OperationComplete's command key
 }
 
+// fleetSetup is one broker deployment for runFleet.
+type fleetSetup struct {
+	agents int
+	// claimAll runs the processes with usp.Cluster.ClaimAll: every copy
+	// after the first is flagged Duplicate, even around the kill.
+	claimAll bool
+	// env gives process p its transport (fleetMTP, fleetBroker, ...).
+	env func(p string) []string
+	// agent makes agent i's transport and the controller's shared address.
+	agent func(i int, id string) (mtp.Transport, mtp.Address)
+}
+
 // TestFleetProcesses: three controller processes share one endpoint ID
 // over mosquitto (MQTT 5 shared subscription) and one PostgreSQL store.
 // Every process reaches every agent; operations complete on the process
@@ -232,20 +268,66 @@ func TestFleetProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL, mosquitto and three processes")
 	}
-	conn := startPostgres(t)
 	url := brokertest.StartMosquitto(t)
+	runFleet(t, fleetSetup{
+		agents: 100,
+		env: func(string) []string {
+			return []string{fleetMTP + "=mqtt", fleetBroker + "=" + url, fleetDest + "=" + fleetTopic}
+		},
+		agent: func(_ int, id string) (mtp.Transport, mtp.Address) {
+			tr, err := mqtt.New(url, id, mqtt.WithTopic("usp/fleet-agent/"+id), mqtt.WithQoS(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tr, mtp.Address{MTP: mtp.MQTT, To: fleetTopic}
+		},
+	})
+}
 
-	const nAgents = 24
+// TestFleetRabbitMQCluster is TestFleetProcesses over STOMP on a
+// three-node RabbitMQ cluster, with usp.Cluster.ClaimAll: process i and every third agent connect to
+// node i, so that calls, responses, forwards and the shared queue's
+// deliveries cross nodes. The processes are competing consumers on one
+// queue; each receives its answers on a /topic/ destination of its own,
+// which RabbitMQ backs with a queue that goes away with its subscriber (a
+// /queue/ would keep collecting forwards for a dead process and hand them
+// over, stale, when it comes back).
+func TestFleetRabbitMQCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL, a three-node RabbitMQ cluster and three processes")
+	}
+	cl := brokertest.NewRabbitMQCluster(t, 3)
+	nodes := cl.StompAddrs()
+	const shared = "/queue/usp-fleet"
+	runFleet(t, fleetSetup{
+		agents:   100,
+		claimAll: true,
+		env: func(p string) []string {
+			n, _ := strconv.Atoi(strings.TrimPrefix(p, "p"))
+			return []string{fleetMTP + "=stomp", fleetBroker + "=" + nodes[(n-1)%len(nodes)], fleetDest + "=" + shared,
+				fleetReply + "=/topic/usp-fleet."}
+		},
+		agent: func(i int, id string) (mtp.Transport, mtp.Address) {
+			tr, err := stomp.New(nodes[i%len(nodes)], id, stomp.WithCredentials("guest", "guest"), stomp.WithHost("/"),
+				stomp.WithDestination("/queue/usp-fleet-agent."+strings.ReplaceAll(id, ":", "")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tr, mtp.Address{MTP: mtp.STOMP, To: shared}
+		},
+	})
+}
+
+func runFleet(t *testing.T, setup fleetSetup) {
+	conn := startPostgres(t)
+	nAgents := setup.agents
 	var agents []*usptest.Agent
 	var ids []string
 	for i := range nAgents {
 		id := fmt.Sprintf("os::012345-FLEET%04d", i)
-		tr, err := mqtt.New(url, id, mqtt.WithTopic("usp/fleet-agent/"+id), mqtt.WithQoS(1))
-		if err != nil {
-			t.Fatal(err)
-		}
+		tr, ctrl := setup.agent(i, id)
 		a, err := usptest.NewAgent(id, usptest.WithTransport(tr), usptest.WithoutBootSubscription(),
-			usptest.WithNotificationsToController(), usptest.WithController(fleetCtrl, mtp.Address{MTP: mtp.MQTT, To: fleetTopic}),
+			usptest.WithNotificationsToController(), usptest.WithController(fleetCtrl, ctrl),
 			usptest.WithNotifyRetry(200*time.Millisecond, time.Second))
 		if err != nil {
 			t.Fatal(err)
@@ -258,8 +340,11 @@ func TestFleetProcesses(t *testing.T) {
 	procs := map[string]*proc{}
 	spawn := func(name string) {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), fleetEnv+"="+name, "GOUSP_FLEET_MQTT="+url, "GOUSP_FLEET_PG="+conn,
-			"GOUSP_FLEET_AGENTS="+strings.Join(ids, ","))
+		cmd.Env = append(os.Environ(), fleetEnv+"="+name, "GOUSP_FLEET_PG="+conn, "GOUSP_FLEET_AGENTS="+strings.Join(ids, ","))
+		cmd.Env = append(cmd.Env, setup.env(name)...)
+		if setup.claimAll {
+			cmd.Env = append(cmd.Env, "GOUSP_FLEET_CLAIMALL=1")
+		}
 		cmd.Stderr = os.Stderr
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
@@ -377,6 +462,9 @@ func TestFleetProcesses(t *testing.T) {
 	for range rounds / 2 {
 		emit()
 	}
+	mu.Lock()
+	beforeKill := len(got)
+	mu.Unlock()
 	if err := procs["p3"].cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -435,9 +523,25 @@ func TestFleetProcesses(t *testing.T) {
 	mu.Lock()
 	deliveries := slices.Clone(got)
 	mu.Unlock()
+	// While every process lives, each notification with an owner reaches
+	// the owner's duplicate window wherever it lands: a msg_id the
+	// fleet's handlers see again is flagged Duplicate every time.
+	seen := map[string]bool{}
+	for _, d := range deliveries[:beforeKill] {
+		k := d.agent + " " + d.msgID
+		if seen[k] && !d.dup {
+			t.Errorf("%s %s (%s) delivered again by %s before the kill, not flagged Duplicate", d.agent, d.msgID, d.kind, d.process)
+		}
+		seen[k] = true
+	}
 	perAgent := map[string]map[string]int{}
 	byProcess := map[string]int{}
 	repeats, flagged := 0, 0
+	// After the kill, p3's notifications go to the others' handlers; the
+	// store's claims (usp.OrphanClaims) flag every repeat there but one:
+	// the copy p3 handled as it died, which nobody else knew of. With
+	// ClaimAll, p3 claimed that one too: one unflagged copy in all.
+	unflagged := map[string]int{}
 	for _, d := range deliveries {
 		if !strings.HasPrefix(d.subID, "gousp@p3:") || d.kind != "*msg.Event" {
 			continue
@@ -452,6 +556,12 @@ func TestFleetProcesses(t *testing.T) {
 			repeats++
 			if d.dup {
 				flagged++
+			}
+		}
+		if !d.dup && (d.process != "p3" || setup.claimAll) {
+			k := d.agent + " " + d.msgID
+			if unflagged[k]++; unflagged[k] > 1 {
+				t.Errorf("%s handed to the fleet's handlers %d times unflagged (claim all %v)", k, unflagged[k], setup.claimAll)
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"regexp"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,11 +25,14 @@ type Store struct {
 	agents string
 	subs   string
 	ops    string
+	claims string
+	nclaim atomic.Uint64 // claims made, to prune now and then
 }
 
 var (
-	_ usp.Store       = (*Store)(nil)
-	_ usp.AgentLookup = (*Store)(nil)
+	_ usp.Store        = (*Store)(nil)
+	_ usp.AgentLookup  = (*Store)(nil)
+	_ usp.OrphanClaims = (*Store)(nil)
 )
 
 // Option adjusts [Open] and [New].
@@ -40,8 +44,8 @@ type config struct {
 
 var validPrefix = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,39}$`)
 
-// WithTablePrefix names the tables <prefix>agents, <prefix>subscriptions
-// and <prefix>operations (default "gousp_"): lower-case letters, digits
+// WithTablePrefix names the tables <prefix>agents, <prefix>subscriptions,
+// <prefix>operations and <prefix>claims (default "gousp_"): lower-case letters, digits
 // and '_', so that several fleets can share one database.
 func WithTablePrefix(p string) Option {
 	return func(c *config) error {
@@ -79,7 +83,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 			return nil, err
 		}
 	}
-	s := &Store{pool: pool, agents: cfg.prefix + "agents", subs: cfg.prefix + "subscriptions", ops: cfg.prefix + "operations"}
+	s := &Store{pool: pool, agents: cfg.prefix + "agents", subs: cfg.prefix + "subscriptions", ops: cfg.prefix + "operations", claims: cfg.prefix + "claims"}
 	schema := fmt.Sprintf(`
 CREATE TABLE IF NOT EXISTS %[1]s (
 	endpoint_id text PRIMARY KEY,
@@ -97,7 +101,13 @@ CREATE TABLE IF NOT EXISTS %[3]s (
 	command_key text NOT NULL,
 	record      jsonb NOT NULL,
 	PRIMARY KEY (agent_id, command_key)
-);`, s.agents, s.subs, s.ops)
+);
+CREATE TABLE IF NOT EXISTS %[4]s (
+	agent_id   text NOT NULL,
+	msg_id     text NOT NULL,
+	claimed_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (agent_id, msg_id)
+);`, s.agents, s.subs, s.ops, s.claims)
 	// Several processes starting at once race on CREATE TABLE IF NOT
 	// EXISTS (a unique violation on the catalog): serialise them.
 	tx, err := pool.Begin(ctx)
@@ -230,6 +240,28 @@ func (s *Store) DeleteOperation(ctx context.Context, agentID, commandKey string)
 // Operations implements [usp.Store].
 func (s *Store) Operations(ctx context.Context) iter.Seq2[usp.StoredOperation, error] {
 	return scan[usp.StoredOperation](ctx, s.pool, fmt.Sprintf(`SELECT record FROM %s`, s.ops))
+}
+
+// ClaimOrphan implements [usp.OrphanClaims]: one row per claimed
+// notification, the primary key deciding who was first. Rows older than
+// [usp.OrphanClaimTTL] are deleted by every 256th claim (they are written
+// only when a process died, so there are few).
+func (s *Store) ClaimOrphan(ctx context.Context, agentID, msgID string) (bool, error) {
+	if s.nclaim.Add(1)%256 == 0 {
+		q := fmt.Sprintf(`DELETE FROM %s WHERE claimed_at < now() - make_interval(secs => $1)`, s.claims)
+		if _, err := s.pool.Exec(ctx, q, usp.OrphanClaimTTL.Seconds()); err != nil {
+			return false, fmt.Errorf("pgstore: pruning claims: %w", err)
+		}
+	}
+	// An expired claim that was not pruned yet counts as none.
+	q := fmt.Sprintf(`INSERT INTO %[1]s (agent_id, msg_id) VALUES ($1, $2)
+ON CONFLICT (agent_id, msg_id) DO UPDATE SET claimed_at = now()
+	WHERE %[1]s.claimed_at < now() - make_interval(secs => $3)`, s.claims)
+	tag, err := s.pool.Exec(ctx, q, agentID, msgID, usp.OrphanClaimTTL.Seconds())
+	if err != nil {
+		return false, fmt.Errorf("pgstore: claiming %s/%s: %w", agentID, msgID, err)
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 func (s *Store) put(ctx context.Context, table, keyCol, agent, key string, v any) error {

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -12,7 +13,8 @@ import (
 // RunShared checks what a store that several controller processes share
 // (usp.WithCluster) needs beyond [Run]: it implements [usp.AgentLookup],
 // and of two records of one agent the one with the later LastSeen wins,
-// whichever is written last. open is called once per subtest and must
+// whichever is written last; and if it implements [usp.OrphanClaims], one
+// claim per notification succeeds, whoever makes it. open is called once per subtest and must
 // return an empty store.
 func RunShared(t *testing.T, open func(t *testing.T) usp.Store) {
 	ctx := context.Background()
@@ -59,6 +61,50 @@ func RunShared(t *testing.T, open func(t *testing.T) usp.Store) {
 		}
 		if got := collect(t, s.Agents(ctx)); len(got) != 1 || !same(got[0], fresher) {
 			t.Fatalf("after a batch with a stale record last: %+v", got)
+		}
+	})
+	t.Run("orphan claims", func(t *testing.T) {
+		s := open(t)
+		oc, ok := s.(usp.OrphanClaims)
+		if !ok {
+			t.Skipf("%T does not implement usp.OrphanClaims", s)
+		}
+		// Processes racing for the same notifications: one winner each.
+		const claimers, notes = 4, 20
+		wins := make([][notes]bool, claimers)
+		errs := make(chan error, claimers)
+		for p := range claimers {
+			go func() {
+				for i := range notes {
+					first, err := oc.ClaimOrphan(ctx, "os::shared", fmt.Sprintf("msg-%d", i))
+					if err != nil {
+						errs <- err
+						return
+					}
+					wins[p][i] = first
+				}
+				errs <- nil
+			}()
+		}
+		for range claimers {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range notes {
+			n := 0
+			for p := range claimers {
+				if wins[p][i] {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("msg-%d: %d first claims, want 1", i, n)
+			}
+		}
+		// The same msg_id from another agent is another notification.
+		if first, err := oc.ClaimOrphan(ctx, "os::other", "msg-0"); err != nil || !first {
+			t.Errorf("another agent's msg-0: first %v, %v", first, err)
 		}
 	})
 }
