@@ -572,12 +572,16 @@ func TestManyPublishersOneSubscriber(t *testing.T) {
 	// The subscriber answers each message, publishing back to its sender
 	// at QoS 1 as a controller does.
 	got := 0
+	var replies sync.WaitGroup
+	defer replies.Wait()
 	for got < pubs*each {
 		select {
 		case m := <-ctrl.in:
 			got++
 			from, _, _ := strings.Cut(string(m.Payload), "/")
+			replies.Add(1)
 			go func() {
+				defer replies.Done()
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				defer cancel()
 				_, _ = ctrl.cli.Publish(ctx, &paho.Publish{Topic: "agent/" + from, QoS: 1, Payload: m.Payload})
@@ -589,6 +593,7 @@ func TestManyPublishersOneSubscriber(t *testing.T) {
 		}
 	}
 	wg.Wait()
+	replies.Wait()
 	if s := b.Stats(); s.Dropped != 0 {
 		t.Fatalf("dropped %d", s.Dropped)
 	}
