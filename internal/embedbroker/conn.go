@@ -16,7 +16,8 @@ type conn struct {
 	b  *Broker
 	nc net.Conn
 
-	// Set by the reader before the writer starts, then read-only.
+	// Set by the reader before the writer starts, then read-only
+	// (version under mu, as kill reads it from other goroutines).
 	version    byte
 	id         string
 	assignedID bool
@@ -323,7 +324,9 @@ func (c *conn) handshake(br *bufio.Reader) (registered, will bool) {
 		refuse(rcMalformed, 0x02) // 3.1.1 has no code for it; close
 		return false, false
 	}
+	c.mu.Lock() // kill (from Broker.Close) reads it
 	c.version = cp.version
+	c.mu.Unlock()
 	if cp.props != nil {
 		if cp.props.AuthMethod != "" {
 			refuse(rcBadAuthMethod, 0x05)
