@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gousp/gousp/datamodel"
@@ -19,11 +20,11 @@ type agentState struct {
 	addr       mtp.Address
 	configured bool // addr came from WithAgent
 	present    bool
-	authed     bool   // addr is a session whose peer the transport authenticated
-	inflight   int    // calls waiting for this agent's answer
-	answered   bool   // it answered a call: it is reachable where it says
-	version    string // Record version written to the agent
-	versions   string // versions the agent said it supports, if known
+	authed     bool         // addr is a session whose peer the transport authenticated
+	inflight   atomic.Int32 // calls waiting for this agent's answer
+	answered   atomic.Bool  // it answered a call: it is reachable where it says
+	version    string       // Record version written to the agent
+	versions   string       // versions the agent said it supports, if known
 	lastSeen   time.Time
 	dups       dupRing
 	session    *session

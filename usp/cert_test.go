@@ -92,6 +92,9 @@ func TestCertificateIdentityServer(t *testing.T) {
 	if pc := info.PeerCert; pc == nil || pc.Fingerprint != fingerprint(cert) || pc.EndpointID != agentID || !pc.Verified {
 		t.Fatalf("AgentInfo.PeerCert = %+v", pc)
 	}
+	// The hook runs on the session's own path, which may finish after the
+	// agent shows as connected.
+	waitUntil(t, func() bool { return hooks.cert(agentID) != nil })
 	if pc := hooks.cert(agentID); pc == nil || pc.Fingerprint != fingerprint(cert) {
 		t.Fatalf("SessionOpened saw %+v", pc)
 	}

@@ -471,16 +471,14 @@ func (cl *cluster) takeAnswer(env envelope) {
 		return
 	}
 	id := m.GetHeader().GetMsgId()
-	c.mu.Lock()
-	p := c.pending[id]
-	if p == nil || p.agent != env.agent {
-		c.mu.Unlock()
+	p, ok := c.pending.take(id, func(p *pending) bool { return p.agent == env.agent })
+	if !ok {
 		c.log.Info("dropping forwarded answer that matches no request", "process", env.process, "agent", env.agent, "msg_id", id)
 		return
 	}
-	delete(c.pending, id)
+	c.mu.Lock()
 	if a := c.agents[env.agent]; a != nil {
-		a.answered = true
+		a.answered.Store(true)
 	}
 	c.mu.Unlock()
 	p.finish(m, nil)

@@ -31,7 +31,7 @@ type Controller struct {
 	started  bool
 	closed   bool
 	agents   map[string]*agentState
-	pending  map[string]*pending
+	pending  *pendingTable // calls waiting for answers; locks of its own (pending.go)
 	handlers handlerSet[NotifyHandler]
 	// userHandlers counts the program's notify handlers among handlers
 	// (the liveness tracker adds one of its own): see Subscription.deliver.
@@ -109,7 +109,7 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 		cfg:     cfg,
 		log:     cfg.logger.With("controller", endpointID),
 		agents:  make(map[string]*agentState),
-		pending: make(map[string]*pending),
+		pending: newPendingTable(),
 		subs:    make(map[subKey]*Subscription),
 		ops:     make(map[opKey]*Operation),
 		seed:    maphash.MakeSeed(),
@@ -260,8 +260,7 @@ func (c *Controller) Close(ctx context.Context) error {
 		return nil
 	}
 	c.closed = true
-	pend := c.pending
-	c.pending = make(map[string]*pending)
+	pend := c.pending.close()
 	subs := c.subs
 	c.subs = make(map[subKey]*Subscription)
 	ops := c.ops
@@ -617,9 +616,10 @@ func (p *pending) finish(m *uspmsg.Msg, err error) {
 // transport does not authenticate the peer) from the address it went to.
 func (c *Controller) completePending(a *agentState, r *route, msgID string, res result) {
 	c.mu.Lock()
-	p := c.pending[msgID]
-	if p == nil || p.agent != a.id || p.route != r || p.addr != a.addr {
-		c.mu.Unlock()
+	addr := a.addr
+	c.mu.Unlock()
+	p, ok := c.pending.take(msgID, func(p *pending) bool { return p.agent == a.id && p.route == r && p.addr == addr })
+	if !ok {
 		if p != nil {
 			c.log.Warn("dropping response from the wrong agent or address", "msg_id", msgID, "from", a.id, "mtp", r.kind, "expected", p.agent)
 		} else if c.cl != nil && res.m != nil && c.cl.strayAnswer(a.id, msgID, res.m) {
@@ -629,23 +629,14 @@ func (c *Controller) completePending(a *agentState, r *route, msgID string, res 
 		}
 		return
 	}
-	delete(c.pending, msgID)
-	a.answered = a.answered || res.err == nil
-	c.mu.Unlock()
+	if res.err == nil && !a.answered.Load() {
+		a.answered.Store(true)
+	}
 	p.finish(res.m, res.err)
 }
 
 func (c *Controller) failPending(match func(*pending) bool, err error) {
-	var fail []*pending
-	c.mu.Lock()
-	for id, p := range c.pending {
-		if match(p) {
-			fail = append(fail, p)
-			delete(c.pending, id)
-		}
-	}
-	c.mu.Unlock()
-	for _, p := range fail {
+	for _, p := range c.pending.takeAll(match) {
 		p.finish(nil, err)
 	}
 }
@@ -663,22 +654,17 @@ func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Requ
 	start := time.Now()
 	p := &pending{agent: agentID, typ: req.MsgType(), ch: make(chan result, 1)}
 	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	p.route, p.addr = a.route, a.addr
+	c.mu.Unlock()
+	// Booked in the pending table alone, not under c.mu: the table is
+	// closed by Close, which fails what it holds, so a call booked as the
+	// controller closes either fails with ErrClosed there or is refused.
+	a.inflight.Add(1)
+	defer a.inflight.Add(-1)
+	if !c.pending.add(id, p) {
 		return nil, ErrClosed
 	}
-	p.route, p.addr = a.route, a.addr
-	c.pending[id] = p
-	a.inflight++
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		if c.pending[id] == p {
-			delete(c.pending, id)
-		}
-		a.inflight--
-		c.mu.Unlock()
-	}()
+	defer c.pending.remove(id, p)
 
 	var rs RequestStart
 	hooked := c.hooks.requests()

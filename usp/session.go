@@ -167,7 +167,7 @@ func (s *session) send(ctx context.Context, msgID string, payload []byte) error 
 	if msgID != "" {
 		last := recs[len(recs)-1].GetSessionContext()
 		s.c.mu.Lock()
-		if s.c.pending[msgID] != nil {
+		if s.c.pending.has(msgID) {
 			s.inflight[msgID] = inflight{session: last.GetSessionId(), seq: last.GetSequenceId(), payload: payload}
 		}
 		s.c.mu.Unlock()
@@ -213,9 +213,8 @@ func (s *session) fail(err error) {
 			continue
 		}
 		delete(s.inflight, id)
-		if p := s.c.pending[id]; p != nil && p.agent == s.a.id {
+		if p, ok := s.c.pending.take(id, func(p *pending) bool { return p.agent == s.a.id }); ok {
 			lost = append(lost, p)
-			delete(s.c.pending, id)
 		}
 	}
 	s.c.mu.Unlock()
@@ -370,7 +369,7 @@ func (c *Controller) restartSession(a *agentState, d *usprecord.DisconnectRecord
 			sess.refusedAt = time.Now()
 			if c.cfg.session.Fallback {
 				for id, f := range sess.inflight {
-					if c.pending[id] != nil {
+					if c.pending.has(id) {
 						again = append(again, f.payload)
 					}
 				}
@@ -479,7 +478,7 @@ func (s *session) dueLocked() bool {
 	waiting := false
 	for id, f := range s.inflight {
 		switch {
-		case s.c.pending[id] == nil:
+		case !s.c.pending.has(id):
 			delete(s.inflight, id) // answered or given up
 		case f.session == st.SessionID && f.seq >= st.Acknowledged:
 			waiting = true

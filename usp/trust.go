@@ -239,8 +239,8 @@ func (c *Controller) admitNewAgent() bool {
 		}
 		switch {
 		case victim == nil,
-			victim.answered && !a.answered,
-			victim.answered == a.answered && a.lastSeen.Before(victim.lastSeen):
+			victim.answered.Load() && !a.answered.Load(),
+			victim.answered.Load() == a.answered.Load() && a.lastSeen.Before(victim.lastSeen):
 			victim = a
 		}
 		if seen++; seen == sample {
@@ -257,7 +257,7 @@ func (c *Controller) admitNewAgent() bool {
 // evictable reports whether a can be forgotten without breaking anything
 // in progress. Called with c.mu held.
 func (c *Controller) evictable(a *agentState) bool {
-	return !a.configured && a.inflight == 0 && a.session == nil && !a.authed
+	return !a.configured && a.inflight.Load() == 0 && a.session == nil && !a.authed
 }
 
 // forget removes a learned agent. Called with c.mu held.

@@ -48,6 +48,8 @@ type conformFlags struct {
 	junitOut    string
 	htmlOut     string
 	textOut     string
+	serveMQTT   string
+	serveSTOMP  string
 }
 
 func (a *app) conformCommand() *cobra.Command {
@@ -71,6 +73,8 @@ func (a *app) conformCommand() *cobra.Command {
 	fl.StringVar(&f.junitOut, "junit", "", "write a JUnit XML report to this file")
 	fl.StringVar(&f.htmlOut, "html", "", "write a self-contained HTML report to this file")
 	fl.StringVar(&f.textOut, "text", "", "write the text report to this file instead of stdout")
+	fl.StringVar(&f.serveSTOMP, "serve-stomp", "", "run the kit's STOMP tap on this address (host:port), forwarding to --broker, for the agent to connect to, so the section 6 cases can observe its frames (implies --mtp stomp)")
+	fl.StringVar(&f.serveMQTT, "serve-mqtt", "", "run the kit's own MQTT broker on this address (host:port) for the agent to connect to, so the section 11 cases can observe its packets (implies --mtp mqtt)")
 	return cmd
 }
 
@@ -105,11 +109,38 @@ func (a *app) conform(ctx context.Context, f conformFlags) error {
 	if cfg.ResponseTimeout == 0 {
 		cfg.ResponseTimeout = conformance.Duration(a.s.timeout)
 	}
+	opts := []conformance.Option{conformance.WithResponseTimeout(time.Duration(cfg.ResponseTimeout))}
+	if f.serveMQTT != "" {
+		kb, err := conformance.StartMQTTBroker(f.serveMQTT, a.s.controllerID)
+		if err != nil {
+			return usageErrorf("--serve-mqtt: %v", err)
+		}
+		defer func() { _ = kb.Close() }()
+		fmt.Fprintf(a.stderr, "the kit's MQTT broker listens at %s\n", kb.URL())
+		a.s.mtp, a.s.broker = "mqtt", kb.URL()
+		opts = append(opts, conformance.WithMQTTBroker(kb))
+	}
+	if f.serveSTOMP != "" {
+		if f.serveMQTT != "" {
+			return usageErrorf("--serve-stomp and --serve-mqtt exclude each other")
+		}
+		upstream := a.s.broker
+		if upstream == "" {
+			upstream = defaultSTOMPBroker
+		}
+		tp, err := conformance.StartSTOMPTap(f.serveSTOMP, upstream, a.s.controllerID)
+		if err != nil {
+			return usageErrorf("--serve-stomp (forwarding to --broker): %v", err)
+		}
+		defer func() { _ = tp.Close() }()
+		fmt.Fprintf(a.stderr, "the kit's STOMP tap listens at %s, forwarding to %s\n", tp.Addr(), upstream)
+		a.s.mtp, a.s.broker = "stomp", tp.Addr()
+		opts = append(opts, conformance.WithSTOMPTap(tp))
+	}
 	b, err := a.newBinding(a)
 	if err != nil {
 		return err
 	}
-	opts := []conformance.Option{conformance.WithResponseTimeout(time.Duration(cfg.ResponseTimeout))}
 	if addr, ok := b.address(agents[0]); ok {
 		opts = append(opts, conformance.WithAgentAddress(addr))
 	}

@@ -50,6 +50,12 @@ func TestConform(t *testing.T) {
 	if r := runCLI(t, nil, "", "conform", "--list", "--cases", "1.1"); r.code != exitOK || !strings.Contains(r.stdout, "Mandatory") {
 		t.Errorf("--list: %d %s", r.code, r.stdout)
 	}
+	if r := runCLI(t, nil, "", "conform", "--agent", id, "--serve-mqtt", "no-port"); r.code != exitUsage || !strings.Contains(r.stderr, "--serve-mqtt") {
+		t.Errorf("--serve-mqtt without a port: exit %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, nil, "", "conform", "--agent", id, "--serve-stomp", "127.0.0.1:0", "--broker", "no-port"); r.code != exitUsage || !strings.Contains(r.stderr, "--serve-stomp") {
+		t.Errorf("--serve-stomp with a bad upstream: exit %d %s", r.code, r.stderr)
+	}
 	if r := runCLI(t, nil, "", "conform", "--broker", e.broker); r.code != exitUsage {
 		t.Errorf("no agent: exit %d", r.code)
 	}

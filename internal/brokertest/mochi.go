@@ -10,6 +10,8 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/gousp/gousp/internal/mochilisten"
 )
 
 // MochiConfig configures an embedded mochi-mqtt broker.
@@ -95,7 +97,7 @@ func (m *Mochi) Start() {
 			m.t.Fatalf("brokertest: mochi hook %s: %v", h.ID(), err)
 		}
 	}
-	l := NewListener("tcp", m.Addr(), m.cfg.TLS)
+	l := mochilisten.New("tcp", m.Addr(), m.cfg.TLS)
 	// The port was free a moment ago, or was ours before a restart; give
 	// the kernel a moment if it is still busy.
 	var err error

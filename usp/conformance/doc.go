@@ -13,6 +13,23 @@
 // passes, in either direction, is decoded into the case's trace: the
 // evidence of its verdict.
 //
+// # On the wire
+//
+// The MTP cases check what the agent puts on the wire, which a transport
+// does not show. The kit therefore plays the server's part too:
+// [StartMQTTBroker] runs an MQTT 5 broker (it takes 3.1.1 clients) that
+// records every CONNECT, CONNACK, SUBSCRIBE, UNSUBSCRIBE, PUBLISH, PINGREQ
+// and DISCONNECT with the fields section 11 checks, and gives the agent's
+// CONNACK a Response Information and a subscribe-topic; [StartSTOMPTap]
+// sits between the agent and its STOMP server, decodes the frames both
+// ways and adds a subscribe-dest to the agent's CONNECTED; [ObserveWebSocket]
+// wraps the equipment's WebSocket server and records each opening
+// handshake (subprotocols offered and chosen, extensions, status). Tell the
+// equipment with [WithMQTTBroker], [WithSTOMPTap] or [WithWebSocketObserver].
+// Without them the MTP cases end as needing the kit's server, never as a
+// guess. Where the plan reboots the agent to watch it connect, the kit
+// reads the connection the agent made to it when the run began.
+//
 // # Cases and verdicts
 //
 // [All] lists the implemented cases in TP-469 order and [Select] picks
@@ -53,9 +70,15 @@
 // # Coverage
 //
 // Implemented: section 1 (Messages and Path Names) entirely; 3.1, 3.8,
-// 3.9, 3.11, 3.12 and 3.15 (USP Records); 9.1, 9.3, 9.10 and 9.11
-// (Functionality). 1.78 needs a second test equipment endpoint
-// ([Runner].Secondary) and reports needs-operator without one; 1.92's
-// second metric needs a capture of the agent's ICMP traffic. Sections 2,
-// 4, 6, 7, 8, 10 and 11, and the rest of 3 and 9, are to come.
+// 3.9, 3.11, 3.12 and 3.15 (USP Records); 6.1, 6.2, 6.4, 6.5 and 6.12
+// (STOMP); 7.1 and 7.10 (WebSocket); 9.1, 9.3, 9.10 and 9.11
+// (Functionality); 11.2, 11.8, 11.12, 11.14, 11.15 and 11.17 (MQTT). 1.78
+// needs a second test equipment endpoint ([Runner].Secondary) and reports
+// needs-operator without one; 1.92's second metric needs a capture of the
+// agent's ICMP traffic. Section 8 (Discovery) is registered and reported
+// as not applicable with the reason: the kit runs no DHCP server and takes
+// no part in mDNS on the agent's segment. Still to come: sections 2, 4 and
+// 10, and the rest of 3 (TLS payload security, session expiry), 6, 7 and
+// 11 (cases that need a reboot with the server down, the agent's
+// Device.MQTT. objects, or raw WebSocket control frames) and 9.
 package conformance

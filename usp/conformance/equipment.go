@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -41,6 +42,9 @@ type Equipment struct {
 	agentID string
 	version string
 	timeout time.Duration
+	broker  *MQTTBroker
+	stomp   *STOMPTap
+	ws      *WebSocketObserver
 
 	mu       sync.Mutex
 	addr     mtp.Address
@@ -118,6 +122,52 @@ func WithResponseTimeout(d time.Duration) Option {
 		e.timeout = d
 		return nil
 	}
+}
+
+// WithMQTTBroker says that the agent reaches the equipment through the
+// kit's own broker b, so the MQTT cases can observe the wire. Without it
+// they end as needing the kit's broker.
+func WithMQTTBroker(b *MQTTBroker) Option {
+	return func(e *Equipment) error {
+		if b == nil {
+			return fmt.Errorf("%w: nil broker", ErrInvalidOption)
+		}
+		e.broker = b
+		return nil
+	}
+}
+
+// WithSTOMPTap says that the agent reaches its STOMP server through the
+// kit's tap, so the STOMP cases can observe the frames. Without it they
+// end as needing the kit's STOMP server.
+func WithSTOMPTap(tp *STOMPTap) Option {
+	return func(e *Equipment) error {
+		if tp == nil {
+			return fmt.Errorf("%w: nil STOMP tap", ErrInvalidOption)
+		}
+		e.stomp = tp
+		return nil
+	}
+}
+
+// WithWebSocketObserver says that the agent opens its WebSocket sessions
+// to the equipment through o, so the WebSocket cases can see the
+// handshakes.
+func WithWebSocketObserver(o *WebSocketObserver) Option {
+	return func(e *Equipment) error {
+		if o == nil {
+			return fmt.Errorf("%w: nil WebSocket observer", ErrInvalidOption)
+		}
+		e.ws = o
+		return nil
+	}
+}
+
+// inbound returns the unsolicited records received so far.
+func (e *Equipment) inbound() []Inbound {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.inbox)
 }
 
 // NewEquipment makes test equipment that acts as the controller with

@@ -41,3 +41,14 @@ func FuzzDescribe(f *testing.F) {
 		_ = e.Summary()
 	})
 }
+
+// FuzzParseAnswer: the WebSocket observer reads whatever the server wrote
+// first on a hijacked connection; it never panics.
+func FuzzParseAnswer(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		status, _ := parseAnswer(b)
+		if status < 0 {
+			t.Fatalf("status %d", status)
+		}
+	})
+}

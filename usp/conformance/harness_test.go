@@ -2,6 +2,8 @@ package conformance
 
 import (
 	"context"
+	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/memory"
 	"github.com/gousp/gousp/mtp/mqtt"
+	"github.com/gousp/gousp/mtp/stomp"
 	"github.com/gousp/gousp/mtp/websocket"
 	"github.com/gousp/gousp/usp/usptest"
 )
@@ -23,7 +26,14 @@ const (
 
 // transports returns the equipment's transport, the agent's, and the
 // address the agent reaches the equipment at, for one binding.
-func transports(t *testing.T, binding string) (eqT, agentT mtp.Transport, ctrlAddr mtp.Address, agentAddr []Option) {
+// wireFaults are options for the agent's transport over the kit's broker
+// or STOMP tap: a faulty client for the section 6 and 11 cases.
+type wireFaults struct {
+	mqtt  []mqtt.Option
+	stomp []stomp.Option
+}
+
+func transports(t *testing.T, binding string, f wireFaults) (eqT, agentT mtp.Transport, ctrlAddr mtp.Address, agentAddr []Option, wsURL string) {
 	t.Helper()
 	switch binding {
 	case "memory":
@@ -36,7 +46,7 @@ func transports(t *testing.T, binding string) (eqT, agentT mtp.Transport, ctrlAd
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c, a, mtp.Address{MTP: mtp.Memory, To: testController}, []Option{WithAgentAddress(mtp.Address{MTP: mtp.Memory, To: testAgent})}
+		return c, a, mtp.Address{MTP: mtp.Memory, To: testController}, []Option{WithAgentAddress(mtp.Address{MTP: mtp.Memory, To: testAgent})}, ""
 	case "mqtt-mochi", "mqtt-mosquitto":
 		url := ""
 		if binding == "mqtt-mochi" {
@@ -53,23 +63,80 @@ func transports(t *testing.T, binding string) (eqT, agentT mtp.Transport, ctrlAd
 			t.Fatal(err)
 		}
 		// The agent's topic is learned from its MQTTConnect record.
-		return c, a, mtp.Address{MTP: mtp.MQTT, To: "/usp/controller/tp469"}, nil
+		return c, a, mtp.Address{MTP: mtp.MQTT, To: "/usp/controller/tp469"}, nil, ""
+	case "mqtt-kit":
+		b, err := StartMQTTBroker("127.0.0.1:0", testController)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		c, err := mqtt.New(b.URL(), testController, mqtt.WithTopic("/usp/controller/tp469"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// TP-469 11.2's setup gives the agent a user name and password.
+		a, err := mqtt.New(b.URL(), testAgent, append([]mqtt.Option{mqtt.WithTopic("/usp/agent/tp469"),
+			mqtt.WithCredentials("tp469", "secret")}, f.mqtt...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, a, mtp.Address{MTP: mtp.MQTT, To: "/usp/controller/tp469"}, []Option{WithMQTTBroker(b)}, ""
+	case "stomp-kit":
+		tp, err := StartSTOMPTap("127.0.0.1:0", brokertest.StartRabbitMQ(t), testController)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = tp.Close() })
+		rabbit := []stomp.Option{stomp.WithCredentials("guest", "guest"), stomp.WithHost("/")}
+		// Destinations of this test's own: the RabbitMQ node is shared.
+		ctrlDest, agentDest := "/queue/tp469-controller-"+tp.tag, "/queue/tp469-agent-"+tp.tag
+		c, err := stomp.New(tp.Addr(), testController, append(rabbit, stomp.WithDestination(ctrlDest))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := stomp.New(tp.Addr(), testAgent, append(append(rabbit, stomp.WithDestination(agentDest)), f.stomp...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, a, mtp.Address{MTP: mtp.STOMP, To: ctrlDest}, []Option{WithSTOMPTap(tp)}, ""
+	case "websocket-kit":
+		// The equipment's server mounted behind the kit's observer.
+		srv, err := websocket.NewServer(websocket.WithEndpointID(testController))
+		if err != nil {
+			t.Fatal(err)
+		}
+		obs := ObserveWebSocket(srv)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := &http.Server{Handler: obs, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = hs.Serve(ln) }()
+		t.Cleanup(func() { _ = hs.Close() })
+		return srv, nil, mtp.Address{MTP: mtp.WebSocket, To: testController}, []Option{WithWebSocketObserver(obs)},
+			"ws://" + ln.Addr().String() + "/usp"
 	case "websocket":
 		srv, err := websocket.NewServer(websocket.WithListenAddr("127.0.0.1:0"), websocket.WithEndpointID(testController))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return srv, nil, mtp.Address{MTP: mtp.WebSocket, To: testController}, nil
+		return srv, nil, mtp.Address{MTP: mtp.WebSocket, To: testController}, nil, ""
 	}
 	t.Fatalf("unknown binding %s", binding)
-	return nil, nil, mtp.Address{}, nil
+	return nil, nil, mtp.Address{}, nil, ""
 }
 
 // bench starts a usptest agent and the test equipment over a binding and
 // closes both when the test ends.
 func bench(t *testing.T, binding string, opts ...usptest.Option) (*Equipment, *usptest.Agent) {
 	t.Helper()
-	eqT, agentT, ctrlAddr, eqOpts := transports(t, binding)
+	return benchFaulty(t, binding, wireFaults{}, opts...)
+}
+
+// benchFaulty is bench with options for the agent's transport.
+func benchFaulty(t *testing.T, binding string, f wireFaults, opts ...usptest.Option) (*Equipment, *usptest.Agent) {
+	t.Helper()
+	eqT, agentT, ctrlAddr, eqOpts, wsURL := transports(t, binding, f)
 	eq, err := NewEquipment(eqT, testController, testAgent, append(eqOpts, WithResponseTimeout(5*time.Second))...)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +148,11 @@ func bench(t *testing.T, binding string, opts ...usptest.Option) (*Equipment, *u
 	}
 	if agentT == nil { // WebSocket: the agent dials the equipment
 		srv := eqT.(*websocket.Server)
-		agentT, err = websocket.NewClient(srv.URL(), testAgent, websocket.WithPeerID(testController), websocket.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
+		u := srv.URL()
+		if u == "" { // mounted behind the kit's observer
+			u = wsURL
+		}
+		agentT, err = websocket.NewClient(u, testAgent, websocket.WithPeerID(testController), websocket.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,10 +259,10 @@ func TestSlowCases(t *testing.T) {
 }
 
 // TestUSPTestConformsOverBrokers runs the quick cases over MQTT (embedded
-// and mosquitto) and WebSocket.
+// broker and mosquitto), STOMP (RabbitMQ through the kit's tap) and WebSocket.
 func TestUSPTestConformsOverBindings(t *testing.T) {
 	t.Parallel()
-	for _, b := range []string{"mqtt-mochi", "mqtt-mosquitto", "websocket"} {
+	for _, b := range []string{"mqtt-kit", "mqtt-mosquitto", "stomp-kit", "websocket-kit"} {
 		t.Run(b, func(t *testing.T) {
 			t.Parallel()
 			eq, _ := bench(t, b)

@@ -3,7 +3,8 @@ package conformance
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/gousp/gousp/internal/brokertest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain stops the shared RabbitMQ node and checks for leaks.
+func TestMain(m *testing.M) { brokertest.Main(m) }

@@ -137,6 +137,24 @@ Device.LocalAgent.Request.{i}.  read-only  keys=Alias
   CommandKey                 string r
   Status                     string r enum=Requested,Active,Canceling,Canceled,Success,Error = Requested
 
+Device.STOMP.
+  ConnectionNumberOfEntries  unsignedInt r = 0
+Device.STOMP.Connection.{i}.  add-delete  keys=Alias
+  Alias                      string rw
+  Enable                     boolean rw = false
+  Status                     string r enum=Enabled,Disabled,Error = Disabled
+  Host                       string rw
+  Port                       unsignedInt rw = 61613
+  Username                   string rw
+  Password                   string rw
+  VirtualHost                string rw
+  EnableHeartbeats           boolean rw = false
+  OutgoingHeartbeat          unsignedInt rw = 0
+  IncomingHeartbeat          unsignedInt rw = 0
+  ServerRetryInitialInterval unsignedInt rw = 60
+  ServerRetryIntervalMultiplier unsignedInt rw = 2000
+  ServerRetryMaxInterval     unsignedInt rw = 30720
+
 Device.WiFi.
   RadioNumberOfEntries       unsignedInt r = 0
   SSIDNumberOfEntries        unsignedInt r = 0

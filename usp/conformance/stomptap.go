@@ -1,0 +1,241 @@
+package conformance
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-stomp/stomp/v3/frame"
+)
+
+// STOMPFrame is one STOMP frame that passed the kit's STOMP tap.
+type STOMPFrame struct {
+	Seq  int
+	Time time.Time
+	// Conn numbers the client connection (from 1, in accept order).
+	Conn int
+	// FromClient: the client sent it (else the server did).
+	FromClient bool
+	Command    string
+	// Headers in the order sent (key, value), after the tap's changes.
+	Headers [][2]string
+	Body    []byte
+}
+
+// Header returns the first value of a header.
+func (f STOMPFrame) Header(name string) (string, bool) {
+	for _, kv := range f.Headers {
+		if kv[0] == name {
+			return kv[1], true
+		}
+	}
+	return "", false
+}
+
+// STOMPTap is the test equipment's view of the STOMP wire: a proxy the
+// agent connects to instead of its STOMP server, which it forwards to. It
+// decodes the frames both ways (CONNECT and its headers, SUBSCRIBE, SEND
+// with content-type, content-length and reply-to-dest) and, playing the
+// server's part that 6.5 asks of it, adds a subscribe-dest header the
+// tap makes up to the CONNECTED frame of every connection other than the
+// equipment's.
+type STOMPTap struct {
+	l           net.Listener
+	upstream    string
+	tag         string // makes the tap's destinations its own on a shared server
+	equipmentID string
+
+	mu     sync.Mutex
+	log    []STOMPFrame
+	conns  map[net.Conn]struct{}
+	n      int
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// StartSTOMPTap listens on addr ("127.0.0.1:0" picks a port) and forwards
+// every connection to the STOMP server at upstream (host:port).
+// equipmentID is the test equipment's endpoint ID (its connection is left
+// unchanged).
+func StartSTOMPTap(addr, upstream, equipmentID string) (*STOMPTap, error) {
+	if _, _, err := net.SplitHostPort(upstream); err != nil {
+		return nil, fmt.Errorf("%w: STOMP server address: %w", ErrInvalidOption, err)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("conformance: STOMP tap: %w", err)
+	}
+	tp := &STOMPTap{l: l, upstream: upstream, equipmentID: equipmentID, conns: map[net.Conn]struct{}{},
+		tag: strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + "-" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)}
+	tp.wg.Go(tp.accept)
+	return tp, nil
+}
+
+// Addr is the address the agent (and the equipment) connect to.
+func (tp *STOMPTap) Addr() string { return tp.l.Addr().String() }
+
+// Close stops the tap and closes every connection through it.
+func (tp *STOMPTap) Close() error {
+	tp.mu.Lock()
+	tp.closed = true
+	err := tp.l.Close()
+	for c := range tp.conns {
+		_ = c.Close()
+	}
+	tp.mu.Unlock()
+	tp.wg.Wait()
+	return err
+}
+
+// Frames returns the frames seen so far with Seq >= from.
+func (tp *STOMPTap) Frames(from int) []STOMPFrame {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	from = min(max(from, 0), len(tp.log))
+	return slices.Clone(tp.log[from:])
+}
+
+// Mark returns the Seq the next frame will get.
+func (tp *STOMPTap) Mark() int {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	return len(tp.log)
+}
+
+// ConnOf returns the most recent connection whose CONNECT (or STOMP)
+// frame had the endpoint-id header endpointID.
+func (tp *STOMPTap) ConnOf(endpointID string) (int, bool) {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	for i := len(tp.log) - 1; i >= 0; i-- {
+		f := tp.log[i]
+		if v, _ := f.Header("endpoint-id"); f.FromClient && isConnect(f.Command) && v == endpointID {
+			return f.Conn, true
+		}
+	}
+	return 0, false
+}
+
+func isConnect(cmd string) bool { return cmd == frame.CONNECT || cmd == frame.STOMP }
+
+// Wait waits up to d for a frame with Seq >= from that match accepts.
+func (tp *STOMPTap) Wait(t *T, from int, d time.Duration, match func(STOMPFrame) bool) (STOMPFrame, bool) {
+	deadline := time.Now().Add(d)
+	for {
+		for _, f := range tp.Frames(from) {
+			if match(f) {
+				return f, true
+			}
+		}
+		if time.Now().After(deadline) || t.ctx.Err() != nil {
+			return STOMPFrame{}, false
+		}
+		t.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (tp *STOMPTap) track(c net.Conn) bool {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	if tp.closed {
+		_ = c.Close()
+		return false
+	}
+	tp.conns[c] = struct{}{}
+	return true
+}
+
+func (tp *STOMPTap) accept() {
+	for {
+		c, err := tp.l.Accept()
+		if err != nil {
+			return
+		}
+		if !tp.track(c) {
+			return
+		}
+		tp.mu.Lock()
+		tp.n++
+		n := tp.n
+		tp.mu.Unlock()
+		tp.wg.Go(func() { tp.serve(n, c) })
+	}
+}
+
+// serve forwards one connection both ways until either side closes it.
+func (tp *STOMPTap) serve(n int, client net.Conn) {
+	defer func() { _ = client.Close() }()
+	up, err := net.DialTimeout("tcp", tp.upstream, 10*time.Second)
+	if err != nil {
+		return
+	}
+	if !tp.track(up) {
+		return
+	}
+	defer func() { _ = up.Close() }()
+	var agent sync.Once
+	isAgent := make(chan bool, 1) // decided by the client's CONNECT
+	done := make(chan struct{}, 2)
+	tp.wg.Go(func() {
+		defer func() { done <- struct{}{} }()
+		tp.pipe(n, true, client, up, func(f *frame.Frame) {
+			if isConnect(f.Command) {
+				agent.Do(func() { isAgent <- f.Header.Get("endpoint-id") != tp.equipmentID })
+			}
+		})
+	})
+	tp.wg.Go(func() {
+		defer func() { done <- struct{}{} }()
+		tp.pipe(n, false, up, client, func(f *frame.Frame) {
+			if f.Command != frame.CONNECTED {
+				return
+			}
+			select {
+			case a := <-isAgent:
+				if a {
+					if _, has := f.Header.Contains("subscribe-dest"); !has {
+						f.Header.Add("subscribe-dest", "/queue/tp469-"+tp.tag+"-"+strconv.Itoa(n))
+					}
+				}
+			default:
+			}
+		})
+	})
+	<-done
+	_ = client.Close()
+	_ = up.Close()
+	<-done
+}
+
+// pipe copies frames from src to dst, recording each after change has had
+// its say.
+func (tp *STOMPTap) pipe(n int, fromClient bool, src, dst net.Conn, change func(*frame.Frame)) {
+	r, w := frame.NewReader(src), frame.NewWriter(dst)
+	for {
+		f, err := r.Read()
+		if err != nil {
+			return
+		}
+		if f != nil { // nil: a heart-beat
+			if f.Header == nil {
+				f.Header = frame.NewHeader()
+			}
+			change(f)
+			rec := STOMPFrame{Conn: n, FromClient: fromClient, Command: f.Command, Body: slices.Clone(f.Body)}
+			for i := range f.Header.Len() {
+				k, v := f.Header.GetAt(i)
+				rec.Headers = append(rec.Headers, [2]string{k, v})
+			}
+			tp.mu.Lock()
+			rec.Seq, rec.Time = len(tp.log), time.Now()
+			tp.log = append(tp.log, rec)
+			tp.mu.Unlock()
+		}
+		if err := w.Write(f); err != nil {
+			return
+		}
+	}
+}

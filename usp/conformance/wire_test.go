@@ -1,0 +1,183 @@
+package conformance
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/gousp/gousp/mtp/mqtt"
+	"github.com/gousp/gousp/mtp/stomp"
+)
+
+// TestMQTTCasesOverKitBroker runs section 11 against usptest connected to
+// the kit's own broker: every case passes. Over an external broker the
+// same cases say they need the kit's broker.
+func TestMQTTCasesOverKitBroker(t *testing.T) {
+	t.Parallel()
+	cs, err := Select(All(), "11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("kit broker", func(t *testing.T) {
+		t.Parallel()
+		eq, _ := bench(t, "mqtt-kit")
+		rep := RunTests(t, eq, quickConfig, cs)
+		if rep.Count(Pass) != len(cs) {
+			t.Errorf("%d of %d section 11 cases passed", rep.Count(Pass), len(cs))
+		}
+	})
+	t.Run("external broker", func(t *testing.T) {
+		t.Parallel()
+		eq, _ := bench(t, "mqtt-mochi")
+		r := &Runner{Equipment: eq, Config: quickConfig}
+		for _, res := range r.Run(t.Context(), cs).Results {
+			if res.Verdict != NeedsOperator || res.Reason == "" || !strings.Contains(res.Reason, "needs the kit's broker") {
+				t.Errorf("%s: %s (%s), want needs-operator: needs the kit's broker", res.ID, res.Verdict, res.Reason)
+			}
+		}
+	})
+}
+
+// TestBrokenMQTTAgentFails gives usptest an MQTT client that breaks one
+// rule each and checks that the matching case fails on the right metric.
+func TestBrokenMQTTAgentFails(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, id string
+		metric   int
+		detail   string
+		opts     []mqtt.Option
+	}{
+		{"no endpoint ID property", "11.2", 3, "want usp-endpoint-id", []mqtt.Option{mqtt.WithConnectPacket(func(c *paho.Connect) {
+			c.Properties.User = nil
+		})}},
+		{"no Request Response Information", "11.8", 1, "Request Response Information absent", []mqtt.Option{mqtt.WithConnectPacket(func(c *paho.Connect) {
+			c.Properties.RequestResponseInfo = false
+		})}},
+		{"wrong Response Topic", "11.12", 2, `Response Topic "elsewhere"`, []mqtt.Option{mqtt.WithResponseTopicFor(func(string) string { return "elsewhere" })}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			eq, _ := benchFaulty(t, "mqtt-kit", wireFaults{mqtt: tc.opts})
+			res := runOne(t, eq, tc.id, nil)
+			if res.Verdict != Fail {
+				t.Fatalf("%s: verdict %s (%s), want fail\n%s", res.ID, res.Verdict, res.Reason, TextEvidence(res))
+			}
+			f := res.Failed()
+			if len(f) == 0 || f[0].Metric != tc.metric || !strings.Contains(f[0].Detail, tc.detail) {
+				t.Errorf("%s: failed criteria %+v, want metric %d with %q", res.ID, f, tc.metric, tc.detail)
+			}
+			if len(res.Notes) == 0 || !strings.Contains(res.Notes[0], "CONNECT") {
+				t.Errorf("%s: no wire evidence in notes %q", res.ID, res.Notes)
+			}
+		})
+	}
+}
+
+// TestSTOMPCasesOverKitTap runs section 6 against usptest on RabbitMQ
+// through the kit's STOMP tap: every case passes; a client that sends the
+// wrong reply-to-dest fails 6.4 and 6.5.
+func TestSTOMPCasesOverKitTap(t *testing.T) {
+	t.Parallel()
+	cs, err := Select(All(), "6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("conformant", func(t *testing.T) {
+		t.Parallel()
+		eq, _ := bench(t, "stomp-kit")
+		rep := RunTests(t, eq, quickConfig, cs)
+		if rep.Count(Pass) != len(cs) {
+			t.Errorf("%d of %d section 6 cases passed", rep.Count(Pass), len(cs))
+		}
+	})
+	t.Run("wrong reply-to-dest", func(t *testing.T) {
+		t.Parallel()
+		// The STOMPConnect record (the first SEND) names the right
+		// destination, so the equipment can reach the agent; every later
+		// SEND names a wrong one.
+		var sends atomic.Int32
+		wrong := stomp.WithReplyToDestFor(func(string) string {
+			if sends.Add(1) == 1 {
+				return ""
+			}
+			return "/queue/nowhere"
+		})
+		eq, _ := benchFaulty(t, "stomp-kit", wireFaults{stomp: []stomp.Option{wrong}})
+		for _, tc := range []struct {
+			id     string
+			metric int
+		}{{"6.4", 3}, {"6.5", 2}} {
+			res := runOne(t, eq, tc.id, nil)
+			if res.Verdict != Fail {
+				t.Fatalf("%s: verdict %s (%s), want fail\n%s", res.ID, res.Verdict, res.Reason, TextEvidence(res))
+			}
+			f := res.Failed()
+			if len(f) == 0 || f[0].Metric != tc.metric || !strings.Contains(f[0].Detail, `reply-to-dest "/queue/nowhere"`) {
+				t.Errorf("%s: failed criteria %+v", res.ID, f)
+			}
+			if !strings.Contains(strings.Join(res.Notes, "\n"), "agent's client SEND") {
+				t.Errorf("%s: no frame in the evidence: %q", res.ID, res.Notes)
+			}
+		}
+	})
+}
+
+// TestWebSocketCasesOverKitServer runs section 7 with usptest dialling the
+// equipment's server behind the kit's observer: every case passes;
+// without the observer they say they need it.
+func TestWebSocketCasesOverKitServer(t *testing.T) {
+	t.Parallel()
+	cs, err := Select(All(), "7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq, _ := bench(t, "websocket-kit")
+	rep := RunTests(t, eq, quickConfig, cs)
+	if rep.Count(Pass) != len(cs) {
+		t.Errorf("%d of %d section 7 cases passed", rep.Count(Pass), len(cs))
+	}
+	// The same cases over the equipment's server without the observer.
+	eq2, _ := bench(t, "websocket")
+	r := &Runner{Equipment: eq2, Config: quickConfig}
+	for _, res := range r.Run(t.Context(), cs).Results {
+		if res.Verdict != NeedsOperator || !strings.Contains(res.Reason, "needs the kit's WebSocket server") {
+			t.Errorf("%s: %s (%s), want needs-operator", res.ID, res.Verdict, res.Reason)
+		}
+	}
+}
+
+func TestWebSocketObserverRecordsRefusal(t *testing.T) {
+	obs := ObserveWebSocket(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no", http.StatusForbidden)
+	}))
+	req := httptest.NewRequest(http.MethodGet, "/usp", nil)
+	req.Header.Set("Sec-WebSocket-Protocol", "v1.usp, other")
+	obs.ServeHTTP(httptest.NewRecorder(), req)
+	hs := obs.Handshakes()
+	if len(hs) != 1 || hs[0].Status != http.StatusForbidden || !slices.Equal(hs[0].Protocols, []string{"v1.usp", "other"}) {
+		t.Fatalf("handshakes %+v", hs)
+	}
+}
+
+// TestDiscoveryNotApplicable: section 8 is reported, case by case, as not
+// applicable with the reason.
+func TestDiscoveryNotApplicable(t *testing.T) {
+	t.Parallel()
+	cs, err := Select(All(), "8")
+	if err != nil || len(cs) != 7 {
+		t.Fatalf("section 8: %d cases, %v", len(cs), err)
+	}
+	eq, _ := memoryBench(t)
+	r := &Runner{Equipment: eq, Config: quickConfig}
+	for _, res := range r.Run(t.Context(), cs).Results {
+		if res.Verdict != Skip || !strings.HasPrefix(res.Reason, "not applicable: the kit does not") {
+			t.Errorf("%s: %s (%s)", res.ID, res.Verdict, res.Reason)
+		}
+	}
+}

@@ -1,0 +1,145 @@
+package conformance
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// WebSocketHandshake is one opening handshake the kit's WebSocket server
+// saw: what the client asked for and what the server answered.
+type WebSocketHandshake struct {
+	Seq    int
+	Time   time.Time
+	Remote string
+	Path   string
+	// Protocols are the subprotocols the client offered
+	// (Sec-WebSocket-Protocol), Extensions its Sec-WebSocket-Extensions.
+	Protocols  []string
+	Extensions string
+	// Status is the server's answer (101 when the session opened), and
+	// Protocol the subprotocol it chose.
+	Status   int
+	Protocol string
+}
+
+// WebSocketObserver is the test equipment's view of WebSocket sessions
+// opened to it: an http.Handler in front of the equipment's WebSocket
+// server (mtp/websocket.Server mounted without its own listener) that
+// records every opening handshake. Serve it with [net/http].
+type WebSocketObserver struct {
+	next http.Handler
+
+	mu  sync.Mutex
+	log []WebSocketHandshake
+}
+
+// ObserveWebSocket wraps the equipment's WebSocket server.
+func ObserveWebSocket(next http.Handler) *WebSocketObserver {
+	return &WebSocketObserver{next: next}
+}
+
+// Handshakes returns the handshakes seen so far.
+func (o *WebSocketObserver) Handshakes() []WebSocketHandshake {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.log)
+}
+
+// ServeHTTP records the handshake and hands the request on.
+func (o *WebSocketObserver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := WebSocketHandshake{Time: time.Now(), Remote: r.RemoteAddr, Path: r.URL.Path,
+		Extensions: r.Header.Get("Sec-WebSocket-Extensions")}
+	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for p := range strings.SplitSeq(v, ",") {
+			h.Protocols = append(h.Protocols, strings.TrimSpace(p))
+		}
+	}
+	o.mu.Lock()
+	h.Seq = len(o.log)
+	o.log = append(o.log, h)
+	o.mu.Unlock()
+	rw := &answerWriter{ResponseWriter: w, o: o, seq: h.Seq}
+	o.next.ServeHTTP(rw, r)
+	if !rw.hijacked && rw.status != 0 {
+		o.answer(h.Seq, rw.status, "")
+	}
+}
+
+func (o *WebSocketObserver) answer(seq, status int, protocol string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.log[seq].Status == 0 {
+		o.log[seq].Status, o.log[seq].Protocol = status, protocol
+	}
+}
+
+// answerWriter notes the status of a refused handshake, and reads the
+// 101 answer the WebSocket library writes on the hijacked connection.
+type answerWriter struct {
+	http.ResponseWriter
+	o        *WebSocketObserver
+	seq      int
+	status   int
+	hijacked bool
+}
+
+func (w *answerWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *answerWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Hijack hands out the connection with its first write (the handshake
+// answer) read on the way.
+func (w *answerWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("conformance: the response cannot be hijacked")
+	}
+	c, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	w.hijacked = true
+	return &answerConn{Conn: c, w: w}, brw, nil
+}
+
+type answerConn struct {
+	net.Conn
+	w    *answerWriter
+	once sync.Once
+}
+
+func (c *answerConn) Write(b []byte) (int, error) {
+	c.once.Do(func() {
+		status, protocol := parseAnswer(b)
+		c.w.o.answer(c.w.seq, status, protocol)
+	})
+	return c.Conn.Write(b)
+}
+
+// parseAnswer reads the status and Sec-WebSocket-Protocol of an HTTP
+// answer's head; anything it cannot read gives status 0.
+func parseAnswer(b []byte) (int, string) {
+	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(b)), nil)
+	if err != nil {
+		return 0, ""
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("Sec-WebSocket-Protocol")
+}
