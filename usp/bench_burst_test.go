@@ -55,23 +55,23 @@ func burstAgents(b *testing.B, want int) int {
 }
 
 // burstOnMosquitto reports whether GOUSP_BURST_BROKER=mosquitto asks for
-// mosquitto instead of the embedded broker: under a 1,000 x 10 burst
-// mochi v2.7.9 can deadlock on a subscriber's inflight lock (Inflight.Set
-// against NextPacketID), leaving the run waiting for good. Mosquitto runs
+// mosquitto instead of the embedded broker (gousp's own; it was mochi
+// v2.7.9, which deadlocked on a subscriber's inflight lock under such a
+// burst), for a comparison with a production broker. Mosquitto runs
 // in a process of its own, so cpu-µs/notif then leaves the broker out, on
 // both sides alike, and broker-drops is not reported (the queues are
 // unbounded).
 func burstOnMosquitto() bool { return os.Getenv("GOUSP_BURST_BROKER") == "mosquitto" }
 
-// burstBroker starts the broker a burst case runs through; mochi is nil
-// on mosquitto.
-func burstBroker(b *testing.B) (url string, mochi *brokertest.Mochi) {
+// burstBroker starts the broker a burst case runs through: the embedded
+// one, nil on mosquitto.
+func burstBroker(b *testing.B) (url string, embedded *brokertest.Embedded) {
 	if burstOnMosquitto() {
 		m := brokertest.NewMosquitto(b, brokertest.MosquittoConfig{Extra: "max_queued_messages 0\nmax_inflight_messages 0\n"})
 		return m.URL(), nil
 	}
-	m := brokertest.NewMochi(b, brokertest.MochiConfig{})
-	return m.URL(), m
+	e := brokertest.NewEmbedded(b, brokertest.EmbeddedConfig{})
+	return e.URL(), e
 }
 
 // bareRates keeps each case's bare paho rate, for the gousp run's ratio.
@@ -369,10 +369,11 @@ func awaitBurst(outstanding func() int64) int64 {
 // notifications since start, the CPU time the process spent per
 // notification since cpu0 (everything in it: broker, agents, controller;
 // on a shared machine a steadier comparison than the rate), the lost
-// ones, and those the broker dropped (mochi drops a subscriber's messages
-// past 8,192 unacknowledged rather than hold the publishers back). It
+// ones, and those the broker dropped (the embedded broker holds
+// publishers back while a subscriber's queue is full, and drops only
+// after embedbroker.DefaultQueueWait). It
 // returns the rate and the CPU time per notification.
-func reportBurst(b *testing.B, broker *brokertest.Mochi, total int64, start time.Time, cpu0 time.Duration, lost int64) (rate, cpu float64) {
+func reportBurst(b *testing.B, broker *brokertest.Embedded, total int64, start time.Time, cpu0 time.Duration, lost int64) (rate, cpu float64) {
 	elapsed, used := time.Since(start), cpuTime()-cpu0
 	b.StopTimer()
 	n := float64(total * int64(b.N))
@@ -384,9 +385,9 @@ func reportBurst(b *testing.B, broker *brokertest.Mochi, total int64, start time
 	if broker == nil {
 		return rate, cpu
 	}
-	if srv := broker.Server(); srv != nil {
-		drops := atomic.LoadInt64(&srv.Info.InflightDropped) + atomic.LoadInt64(&srv.Info.MessagesDropped)
-		b.ReportMetric(float64(drops), "broker-drops")
+	if eb := broker.Broker(); eb != nil {
+		st := eb.Stats()
+		b.ReportMetric(float64(st.Dropped+st.TooLarge+st.Expired), "broker-drops")
 	}
 	return rate, cpu
 }

@@ -28,7 +28,7 @@ func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
 
 func TestMQTTMutualTLS(t *testing.T) {
 	ca := testcert.NewCA(t)
-	broker := brokertest.NewMochi(t, brokertest.MochiConfig{TLS: ca.ServerConfig(t, ca)}).URL()
+	broker := brokertest.NewEmbedded(t, brokertest.EmbeddedConfig{TLS: ca.ServerConfig(t, ca)}).URL()
 
 	const id = "proto::agent-tls"
 	agentCert := ca.Client(t, id)

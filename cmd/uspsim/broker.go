@@ -6,12 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
-
-	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/gousp/gousp/internal/embedbroker"
 	"github.com/gousp/gousp/mtp/mqtt"
@@ -29,7 +25,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	listen := fs.String("listen", "127.0.0.1:1883", "comma-separated listen addresses, one broker each (port 0 picks one)")
 	ctrlID := fs.String("controller-id", "", "also run a gousp controller with this endpoint ID on each broker")
 	ctrlTopic := fs.String("controller-topic", "usp/controller", "the controller's topic")
-	pending := fs.Int("client-writes-pending", 1024, "publishes queued for one client before the broker drops more (mochi's default, 8192, costs 64 KiB a connection)")
+	pending := fs.Int("client-writes-pending", 1024, "publishes queued for one client behind its Receive Maximum; past it publishers wait (a bounded time) for room")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -92,41 +88,16 @@ func startController(ctx context.Context, url, id, topic string) (func(), error)
 	}, nil
 }
 
-// startBroker starts a mochi-mqtt broker on addr that lets every client
+// startBroker starts an embedded broker on addr that lets every client
 // in, sized for many small clients: each queues at most pending
 // publishes.
 func startBroker(addr string, pending int) (string, func(), error) {
-	caps := mochi.NewDefaultServerCapabilities()
-	caps.MaximumClientWritesPending = int32(max(pending, 16))
-	srv := mochi.New(&mochi.Options{InlineClient: true, Capabilities: caps, Logger: slog.New(slog.DiscardHandler),
-		ClientNetReadBufferSize: 1024, ClientNetWriteBufferSize: 1024})
-	if err := srv.AddHook(new(openDoor), nil); err != nil {
+	b, err := embedbroker.Listen(embedbroker.Config{Addr: addr, QueueLimit: max(pending, 16)})
+	if err != nil {
 		return "", nil, err
 	}
-	l := embedbroker.NewListener("tcp", addr, nil)
-	if err := srv.AddListener(l); err != nil {
-		return "", nil, fmt.Errorf("listen %s: %w", addr, err)
-	}
-	if err := srv.Serve(); err != nil {
-		_ = srv.Close()
-		return "", nil, err
-	}
-	return "mqtt://" + l.Address(), func() { _ = srv.Close() }, nil
+	return b.URL(), func() { _ = b.Close() }, nil
 }
-
-// openDoor lets every client connect and use every topic: the broker is
-// for a load test on this machine.
-type openDoor struct{ mochi.HookBase }
-
-func (*openDoor) ID() string { return "uspsim-open-door" }
-
-func (*openDoor) Provides(b byte) bool {
-	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck
-}
-
-func (*openDoor) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { return true }
-
-func (*openDoor) OnACLCheck(*mochi.Client, string, bool) bool { return true }
 
 // runController is "uspsim controller": a gousp controller on each of the
 // given brokers that answers every notification, for a load test on

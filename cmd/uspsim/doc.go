@@ -70,10 +70,10 @@
 // # Brokers and controllers for a run on one machine
 //
 // uspsim broker -listen 127.0.0.1:1883 -controller-id proto::controller
-// runs an embedded MQTT broker (mochi-mqtt) with a gousp controller on it
-// that answers every notification. It suits a few thousand agents: mochi
-// v2.7 slows to a crawl when one subscriber (the controller) has thousands
-// of records in flight. For larger fleets start mosquitto (one process per
+// runs an embedded MQTT broker (gousp's own, internal/embedbroker) with a
+// gousp controller on it that answers every notification; while the
+// controller's queue is full the broker holds the agents' publishes back
+// (-client-writes-pending sizes that queue). For larger fleets start mosquitto (one process per
 // 15,000 agents, max_queued_messages 0) and uspsim controller -broker
 // url,... for the gousp controllers. BENCHMARKS.md has the largest fleet
 // this machine held.

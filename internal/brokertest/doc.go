@@ -4,8 +4,12 @@
 //
 // # Brokers
 //
-//   - [StartMochi] / [NewMochi]: the embedded mochi-mqtt MQTT 5 broker,
-//     with optional TLS and hooks to inspect or shape packets.
+//   - [StartEmbedded] / [NewEmbedded] (and [StartMochi], the same): the
+//     project's own embedded MQTT 3.1.1/5 broker (internal/embedbroker),
+//     with optional TLS, an ACL and callbacks that observe CONNECT,
+//     SUBSCRIBE and PUBLISH.
+//   - [NewMochi]: the mochi-mqtt broker, only for tests that need one of
+//     its hooks to shape packets (rewrite a CONNACK, withhold a PUBACK).
 //   - [StartMosquitto] / [StartMosquittoTLS] / [NewMosquitto]: a mosquitto
 //     process with a generated configuration in the test's temp dir.
 //   - [StartRabbitMQ] / [SharedRabbitMQ]: one RabbitMQ node (rabbitmq_stomp

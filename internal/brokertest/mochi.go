@@ -11,7 +11,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/gousp/gousp/internal/embedbroker"
+	"github.com/gousp/gousp/internal/mochilisten"
 )
 
 // MochiConfig configures an embedded mochi-mqtt broker.
@@ -42,13 +42,6 @@ type Mochi struct {
 
 	mu  sync.Mutex
 	srv *mqtt.Server
-}
-
-// StartMochi starts an embedded MQTT 5 broker on a free loopback port for
-// the rest of the test and returns its URL (mqtt://127.0.0.1:port).
-func StartMochi(t testing.TB) string {
-	t.Helper()
-	return NewMochi(t, MochiConfig{}).URL()
 }
 
 // NewMochi starts an embedded broker as cfg says; it is closed when the
@@ -104,7 +97,7 @@ func (m *Mochi) Start() {
 			m.t.Fatalf("brokertest: mochi hook %s: %v", h.ID(), err)
 		}
 	}
-	l := embedbroker.NewListener("tcp", m.Addr(), m.cfg.TLS)
+	l := mochilisten.New("tcp", m.Addr(), m.cfg.TLS)
 	// The port was free a moment ago, or was ours before a restart; give
 	// the kernel a moment if it is still busy.
 	var err error

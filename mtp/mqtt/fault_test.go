@@ -28,7 +28,7 @@ func TestBrokerRestart(t *testing.T) {
 		name   string
 		broker func(t *testing.T) restartable
 	}{
-		{"mochi", func(t *testing.T) restartable { return brokertest.NewMochi(t, brokertest.MochiConfig{}) }},
+		{"embedded", func(t *testing.T) restartable { return brokertest.NewEmbedded(t, brokertest.EmbeddedConfig{}) }},
 		{"mosquitto", func(t *testing.T) restartable { return brokertest.NewMosquitto(t, brokertest.MosquittoConfig{}) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,7 +80,7 @@ func TestBrokerRestart(t *testing.T) {
 // back: every send either succeeds or fails with ErrNotConnected, and
 // traffic resumes.
 func TestRestartMidStream(t *testing.T) {
-	b := brokertest.NewMochi(t, brokertest.MochiConfig{})
+	b := brokertest.NewEmbedded(t, brokertest.EmbeddedConfig{})
 	_, agentRec, _ := start(t, b.URL(), "proto::agent", mqtt.WithTopic("agent"))
 	ctl, ctlRec, _ := start(t, b.URL(), "proto::ctl", mqtt.WithTopic("ctl"), mqtt.WithQoS(1))
 	stop := make(chan struct{})

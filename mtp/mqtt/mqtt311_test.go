@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	mochi "github.com/mochi-mqtt/server/v2"
-
 	"github.com/gousp/gousp/internal/brokertest"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/mqtt"
@@ -93,10 +91,10 @@ func TestWithoutMQTT311Peers(t *testing.T) {
 // refuses the suffixed filter below it still lets the transport up, and a
 // request to a 3.1.1 peer then explains the silence. (mosquitto grants
 // every SUBSCRIBE and applies its ACL when delivering, so it cannot tell
-// us; mochi refuses in the SUBACK, as many brokers do.)
+// us; the embedded broker refuses in the SUBACK, as many brokers do.)
 func TestMQTT311SubscriptionRefused(t *testing.T) {
-	m := brokertest.NewMochi(t, brokertest.MochiConfig{
-		ACL: func(_ *mochi.Client, topic string, _ bool) bool { return !strings.HasSuffix(topic, "/+") },
+	m := brokertest.NewEmbedded(t, brokertest.EmbeddedConfig{
+		ACL: func(_, topic string, _ bool) bool { return !strings.HasSuffix(topic, "/+") },
 	})
 	ctl, _, _ := start(t, m.URL(), "proto::ctl", mqtt.WithTopic("usp/ctl"))
 	to := mtp.Address{MTP: mqtt.Kind, To: "usp/agent/legacy"}

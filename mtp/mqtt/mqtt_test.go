@@ -16,6 +16,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/gousp/gousp/internal/brokertest"
+	"github.com/gousp/gousp/internal/embedbroker"
 	"github.com/gousp/gousp/internal/testcert"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/mqtt"
@@ -131,9 +132,23 @@ func (h *packetLog) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.
 	return pk
 }
 
+// wireLog keeps what the embedded broker saw of CONNECTs and PUBLISHes.
+type wireLog struct {
+	mu       sync.Mutex
+	connects []embedbroker.ConnectInfo
+	pubs     []embedbroker.PublishInfo
+}
+
+func (w *wireLog) config() brokertest.EmbeddedConfig {
+	return brokertest.EmbeddedConfig{
+		OnConnect: func(ci embedbroker.ConnectInfo) { w.mu.Lock(); w.connects = append(w.connects, ci); w.mu.Unlock() },
+		OnPublish: func(pi embedbroker.PublishInfo) { w.mu.Lock(); w.pubs = append(w.pubs, pi); w.mu.Unlock() },
+	}
+}
+
 func TestWireProperties(t *testing.T) {
-	hook := &packetLog{}
-	b := brokertest.NewMochi(t, brokertest.MochiConfig{Hooks: []mochi.Hook{hook}})
+	hook := &wireLog{}
+	b := brokertest.NewEmbedded(t, hook.config())
 	ctl, _, _ := start(t, b.URL(), "proto::ctl", mqtt.WithTopic("ctl"), mqtt.WithCredentials("user", "secret"), mqtt.WithQoS(0))
 	agent := brokertest.DialPaho(t, b.URL(), "agent")
 	send(t, ctl, "agent", "x")
@@ -149,36 +164,36 @@ func TestWireProperties(t *testing.T) {
 		t.Fatalf("%d CONNECTs", len(hook.connects))
 	}
 	c := hook.connects[0]
-	if c.ProtocolVersion != 5 {
-		t.Errorf("protocol version %d", c.ProtocolVersion)
+	if c.Version != 5 || c.Props == nil {
+		t.Fatalf("protocol version %d, properties %v", c.Version, c.Props)
 	}
-	if c.Properties.RequestResponseInfo != 1 {
+	if c.Props.RequestResponse == nil || *c.Props.RequestResponse != 1 {
 		t.Error("CONNECT does not request Response Information")
 	}
-	if c.Properties.ReceiveMaximum != mqtt.DefaultReceiveMaximum {
-		t.Errorf("CONNECT Receive Maximum %d, want %d", c.Properties.ReceiveMaximum, mqtt.DefaultReceiveMaximum)
+	if c.Props.ReceiveMaximum != nil && *c.Props.ReceiveMaximum != mqtt.DefaultReceiveMaximum {
+		t.Errorf("CONNECT Receive Maximum %d, want %d", *c.Props.ReceiveMaximum, mqtt.DefaultReceiveMaximum)
 	}
 	found := false
-	for _, p := range c.Properties.User {
-		if p.Key == mqtt.PropEndpointID && p.Val == "proto::ctl" {
+	for _, p := range c.Props.User {
+		if p.Key == mqtt.PropEndpointID && p.Value == "proto::ctl" {
 			found = true
 		}
 	}
 	if !found {
-		t.Errorf("CONNECT User Properties %v lack %s", c.Properties.User, mqtt.PropEndpointID)
+		t.Errorf("CONNECT User Properties %v lack %s", c.Props.User, mqtt.PropEndpointID)
 	}
-	if string(c.Connect.Username) != "user" || string(c.Connect.Password) != "secret" {
-		t.Errorf("credentials %q/%q", c.Connect.Username, c.Connect.Password)
+	if c.Username != "user" || string(c.Password) != "secret" {
+		t.Errorf("credentials %q/%q", c.Username, c.Password)
 	}
-	if c.Connect.ClientIdentifier != "" {
-		t.Errorf("client identifier %q: without a configured one R-MQTT.8 wants it empty", c.Connect.ClientIdentifier)
+	if c.ClientID != "" {
+		t.Errorf("client identifier %q: without a configured one R-MQTT.8 wants it empty", c.ClientID)
 	}
 	if len(hook.pubs) != 1 {
 		t.Fatalf("%d PUBLISHes", len(hook.pubs))
 	}
 	p := hook.pubs[0]
-	if p.TopicName != "agent" || p.Properties.ContentType != "usp.msg" || p.Properties.ResponseTopic != "ctl" || p.FixedHeader.Qos != 0 {
-		t.Errorf("PUBLISH topic %q content type %q response topic %q qos %d", p.TopicName, p.Properties.ContentType, p.Properties.ResponseTopic, p.FixedHeader.Qos)
+	if p.Topic != "agent" || p.Props == nil || p.Props.ContentType != "usp.msg" || p.Props.ResponseTopic != "ctl" || p.QoS != 0 {
+		t.Errorf("PUBLISH topic %q properties %+v qos %d", p.Topic, p.Props, p.QoS)
 	}
 }
 
@@ -273,9 +288,8 @@ func TestContentTypes(t *testing.T) {
 }
 
 func TestSendErrors(t *testing.T) {
-	// mochi enforces its limit but does not announce it; announce it.
-	hook := &packetLog{connack: func(cl *mochi.Client, pk *packets.Packet) { pk.Properties.MaximumPacketSize = 2048 }}
-	b := brokertest.NewMochi(t, brokertest.MochiConfig{MaximumPacketSize: 2048, Hooks: []mochi.Hook{hook}})
+	// The embedded broker announces its limit in CONNACK.
+	b := brokertest.NewEmbedded(t, brokertest.EmbeddedConfig{MaximumPacketSize: 2048})
 	unstarted, err := mqtt.New(b.URL(), "proto::x", mqtt.WithTopic("x"))
 	if err != nil {
 		t.Fatal(err)
@@ -400,15 +414,15 @@ func TestTLS(t *testing.T) {
 		{"mutual without client cert", true, ca.ClientConfig(nil), false},
 		{"unknown server CA", false, testcert.NewCA(t).ClientConfig(nil), false},
 	} {
-		for _, broker := range []string{"mochi", "mosquitto"} {
+		for _, broker := range []string{"embedded", "mosquitto"} {
 			t.Run(broker+"/"+tc.name, func(t *testing.T) {
 				var url string
-				if broker == "mochi" {
+				if broker == "embedded" {
 					var clientCAs *testcert.CA
 					if tc.mutual {
 						clientCAs = ca
 					}
-					url = brokertest.NewMochi(t, brokertest.MochiConfig{TLS: ca.ServerConfig(t, clientCAs)}).URL()
+					url = brokertest.NewEmbedded(t, brokertest.EmbeddedConfig{TLS: ca.ServerConfig(t, clientCAs)}).URL()
 				} else {
 					cfg := brokertest.TLS{Cert: serverCert, CA: ca.Cert}
 					if tc.mutual {
@@ -484,21 +498,26 @@ func TestNewHostPort(t *testing.T) {
 }
 
 // A small Receive Maximum is announced, and a burst larger than it still
-// arrives whole: the broker holds records back until we acknowledge.
-// The burst goes through mosquitto: mochi-mqtt v2.7 stalls after a few
-// (see WithReceiveMaximum).
+// arrives whole: the broker holds records back until we acknowledge. The
+// burst goes through the embedded broker, whose Receive Maximum handling
+// the test exercises too, and through mosquitto.
 func TestReceiveMaximum(t *testing.T) {
-	hook := &packetLog{}
-	b := brokertest.NewMochi(t, brokertest.MochiConfig{Hooks: []mochi.Hook{hook}})
-	start(t, b.URL(), "proto::agent", mqtt.WithTopic("agent"), mqtt.WithReceiveMaximum(2))
+	hook := &wireLog{}
+	b := brokertest.NewEmbedded(t, hook.config())
+	start(t, b.URL(), "proto::probe", mqtt.WithTopic("probe"), mqtt.WithReceiveMaximum(2))
 	hook.mu.Lock()
-	got := hook.connects[0].Properties.ReceiveMaximum
+	got := hook.connects[0].Props.ReceiveMaximum
 	hook.mu.Unlock()
-	if got != 2 {
-		t.Fatalf("CONNECT Receive Maximum %d, want 2", got)
+	if got == nil || *got != 2 {
+		t.Fatalf("CONNECT Receive Maximum %v, want 2", got)
 	}
+	for _, url := range []string{b.URL(), brokertest.StartMosquitto(t)} {
+		receiveMaximumBurst(t, url)
+	}
+}
 
-	url := brokertest.StartMosquitto(t)
+func receiveMaximumBurst(t *testing.T, url string) {
+	t.Helper()
 	_, rec, _ := start(t, url, "proto::agent", mqtt.WithTopic("agent"), mqtt.WithReceiveMaximum(2))
 	ctl, _, _ := start(t, url, "proto::ctl", mqtt.WithTopic("ctl"))
 	const n = 50

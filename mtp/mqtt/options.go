@@ -283,9 +283,9 @@ func WithMaxRecordSize(n int) Option {
 //
 // The default stays at MQTT's because a window that a burst fills puts the
 // broker's flow control to work, and not every broker gets it right:
-// mochi-mqtt v2.7 (the embedded broker) loses track of its window once a
-// client has held records back, and stops delivering to that client; a
-// controller taking a boot storm through it must not have a small window.
+// mochi-mqtt v2.7 loses track of its window once a client has held records
+// back, and stops delivering to that client; a controller taking a boot
+// storm through such a broker must not have a small window.
 func WithReceiveMaximum(n uint16) Option {
 	return func(c *config) error {
 		if n == 0 {
@@ -309,7 +309,8 @@ func WithReceiveMaximum(n uint16) Option {
 // topics only must also allow <topic>/+ for reading. mosquitto grants
 // every SUBSCRIBE and drops at delivery what its acl_file does not allow,
 // so there a missing line shows only as 3.1.1 agents that never answer;
-// brokers that refuse the filter in the SUBACK (mochi-mqtt, for one) make
+// brokers that refuse the filter in the SUBACK (mochi-mqtt and the embedded
+// broker of mtp/mqtt/mqtttest, for two) make
 // the transport log a warning at each connection, and
 // [Transport.NoAnswerReason] names the refusal. AWS IoT Core policies
 // match '+' literally: the topicfilter resource must name "<topic>/+" or

@@ -19,7 +19,7 @@ import (
 // short context returns when the context ends, and Close returns within
 // its own context.
 func TestSendHonoursContextWhenBrokerStopsReading(t *testing.T) {
-	broker := brokertest.NewMochi(t, brokertest.MochiConfig{})
+	broker := brokertest.NewEmbedded(t, brokertest.EmbeddedConfig{})
 	proxy := brokertest.NewStallProxy(t, broker.Addr())
 	tr, err := mqtt.New("mqtt://"+proxy.Addr(), "proto::stalled", append(fastOpts(t), mqtt.WithTopic("/usp/stalled"), mqtt.WithQoS(0))...)
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/gousp/gousp/internal/embedbroker"
+	"github.com/gousp/gousp/internal/mochilisten"
 )
 
 // MQTTPacket is one MQTT control packet the kit's broker saw (or, for
@@ -92,9 +92,9 @@ func StartMQTTBroker(addr, equipmentID string) (*MQTTBroker, error) {
 	if err := srv.AddHook(h, nil); err != nil {
 		return nil, fmt.Errorf("conformance: broker: %w", err)
 	}
-	// embedbroker's listener: it closes client sockets itself (see its
+	// mochilisten: it closes client sockets itself (see its
 	// doc), so Close cannot hang on a client leaving at the same moment.
-	l := embedbroker.NewListener("tp469", addr, nil)
+	l := mochilisten.New("tp469", addr, nil)
 	if err := srv.AddListener(l); err != nil {
 		return nil, fmt.Errorf("conformance: broker: listen %s: %w", addr, err)
 	}

@@ -15,8 +15,11 @@
 //
 // # What it is and is not
 //
-// The broker (mochi-mqtt) lets every client in and allows every topic, keeps
-// nothing on disk and speaks MQTT 3.1.1 and 5 over plain TCP. It is meant
-// for loopback: it has no authentication. Tests that need TLS, a broker
+// The broker is gousp's own small MQTT broker: it lets every client in and
+// allows every topic, keeps nothing on disk (no session outlives its
+// connection) and speaks MQTT 3.1.1 and 5 over plain TCP, at QoS 0 and 1,
+// with wildcards, shared subscriptions, Will messages, retained messages
+// and MQTT 5 properties. It is meant for loopback tests and demos, not
+// production: it has no authentication and no QoS 2. Tests that need TLS, a broker
 // restart or a different broker product use their own setup.
 package mqtttest

@@ -1,4 +1,7 @@
-package embedbroker
+// Package mochilisten is a TCP (or TLS) listener for mochi-mqtt that is safe
+// to close while clients connect; the test kits that still run mochi (for
+// its packet-shaping hooks) use it.
+package mochilisten
 
 import (
 	"crypto/tls"
@@ -36,10 +39,10 @@ type Listener struct {
 // once their sockets are closed.
 const closeWait = 5 * time.Second
 
-// NewListener returns a listener named id for addr ("127.0.0.1:0" picks a
+// New returns a listener named id for addr ("127.0.0.1:0" picks a
 // free port; Addr tells which after the server started it). A non-nil
 // tlsCfg makes it a TLS listener.
-func NewListener(id, addr string, tlsCfg *tls.Config) *Listener {
+func New(id, addr string, tlsCfg *tls.Config) *Listener {
 	return &Listener{id: id, addr: addr, tlsCfg: tlsCfg}
 }
 
