@@ -410,26 +410,23 @@ func (c *Controller) callRequestEnd(h RequestEndHook, ctx context.Context, re *R
 	h.OnRequestEnd(ctx, *re)
 }
 
-func (c *Controller) notifyHook(ev NotifyEvent) {
-	for _, h := range c.hooks.notify {
-		c.callNotify(h, &ev)
+// fireHooks calls each hook in hs with ev, in order, each recovered: the
+// fan-out of every hook kind that takes one event.
+func fireHooks[H, E any](c *Controller, what string, hs []H, call func(H, E), ev E) {
+	for _, h := range hs {
+		func() {
+			defer c.hookPanicked(what)
+			call(h, ev)
+		}()
 	}
 }
 
-func (c *Controller) callNotify(h NotifyHook, ev *NotifyEvent) {
-	defer c.hookPanicked("OnNotify")
-	h.OnNotify(*ev)
+func (c *Controller) notifyHook(ev NotifyEvent) {
+	fireHooks(c, "OnNotify", c.hooks.notify, NotifyHook.OnNotify, ev)
 }
 
 func (c *Controller) agentHook(ev AgentChange) {
-	for _, h := range c.hooks.agent {
-		c.callAgent(h, &ev)
-	}
-}
-
-func (c *Controller) callAgent(h AgentHook, ev *AgentChange) {
-	defer c.hookPanicked("OnAgentChange")
-	h.OnAgentChange(*ev)
+	fireHooks(c, "OnAgentChange", c.hooks.agent, AgentHook.OnAgentChange, ev)
 }
 
 // noteAgent queues an agent change seen with c.mu held (learned, evicted),
@@ -456,25 +453,11 @@ func (c *Controller) flushAgentNotes() {
 }
 
 func (c *Controller) recordHook(ev RecordEvent) {
-	for _, h := range c.hooks.record {
-		c.callRecord(h, &ev)
-	}
-}
-
-func (c *Controller) callRecord(h RecordHook, ev *RecordEvent) {
-	defer c.hookPanicked("OnRecord")
-	h.OnRecord(*ev)
+	fireHooks(c, "OnRecord", c.hooks.record, RecordHook.OnRecord, ev)
 }
 
 func (c *Controller) transportHook(ev TransportEvent) {
-	for _, h := range c.hooks.transport {
-		c.callTransport(h, &ev)
-	}
-}
-
-func (c *Controller) callTransport(h TransportHook, ev *TransportEvent) {
-	defer c.hookPanicked("OnTransport")
-	h.OnTransport(*ev)
+	fireHooks(c, "OnTransport", c.hooks.transport, TransportHook.OnTransport, ev)
 }
 
 func (c *Controller) intakeRefusedHook(agentID string, kind mtp.Kind, size int) {
