@@ -69,7 +69,7 @@ type ConnectInfo struct {
 	HasUsername bool
 	Password    []byte
 	HasPassword bool
-	Will        *Will  // nil without a Will
+	Will        *Will // nil without a Will
 }
 
 // Stats counts what the broker did not deliver.
