@@ -196,10 +196,7 @@ func (m *Model) emit(c change) {
 // newInst creates an instance of d at path with default values, its
 // single-instance children and empty tables.
 func (m *Model) newInst(d *objDef, path string) *objInst {
-	o := &objInst{def: d, path: path, values: make(map[string]string, len(d.params))}
-	for _, p := range d.params {
-		o.values[p.name] = p.Default
-	}
+	o := &objInst{def: d, path: path, values: d.defaultValues(), sharedValues: true}
 	for _, c := range d.children {
 		m.addChild(o, c)
 	}
@@ -630,9 +627,11 @@ func (m *Model) create(t *table, n uint32, values map[string]string) *objInst {
 	}
 	o := m.newInst(t.def, t.path+strconv.FormatUint(uint64(n), 10)+".")
 	o.tbl = t
-	maps.Copy(o.values, values)
+	for k, v := range values {
+		o.setVal(k, v)
+	}
 	if p := t.def.param("Alias"); p != nil && o.values["Alias"] == "" {
-		o.values["Alias"] = "cpe-" + strconv.FormatUint(uint64(n), 10)
+		o.setVal("Alias", "cpe-"+strconv.FormatUint(uint64(n), 10))
 	}
 	if t.inst == nil {
 		t.inst = map[uint32]*objInst{}
@@ -972,8 +971,11 @@ func (m *Model) ownSchema() {
 // copyDef deep-copies the object definition d and everything below it,
 // recording which copy replaces which definition in moved.
 func copyDef(d, parent *objDef, moved map[*objDef]*objDef) *objDef {
+	defaultsMu.Lock() // d.defaults may be being built for another model
 	c := *d
+	defaultsMu.Unlock()
 	c.parent = parent
+	c.defaults = nil // built again for the copy, which may change
 	c.children = make([]*objDef, len(d.children))
 	c.params = make([]*paramDef, len(d.params))
 	c.commands = make([]*cmdDef, len(d.commands))

@@ -2,6 +2,7 @@ package usptest
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -310,5 +311,78 @@ func TestInstByPath(t *testing.T) {
 	}
 	if o := m.instByPath("Device.WiFi.SSID.1."); o != nil {
 		t.Errorf("deleted instance still found: %s", o.path)
+	}
+}
+
+// TestSharedDefaults checks that new instances, which share their
+// definition's default values until their first write, never see each
+// other's writes, nor another model's, and pick up a redefined default.
+func TestSharedDefaults(t *testing.T) {
+	m1, m2 := DefaultModel(), DefaultModel()
+	const table = "Device.LocalAgent.Controller.1.BootParameter."
+	for i, m := range []*Model{m1, m2} {
+		if _, err := m.AddInstance("Device.LocalAgent.Controller.", map[string]string{"EndpointID": fmt.Sprint("proto::c", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := m1.AddInstance(table, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m1.AddInstance(table, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := m2.AddInstance(table, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m1.Set(a+"ParameterName", "Device.DeviceInfo.SerialNumber"); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []struct {
+		m    *Model
+		path string
+		want string
+	}{{m1, a, "Device.DeviceInfo.SerialNumber"}, {m1, b, ""}, {m2, c, ""}} {
+		if v, err := x.m.Get(x.path + "ParameterName"); err != nil || v != x.want {
+			t.Errorf("%sParameterName = %q %v, want %q", x.path, v, err, x.want)
+		}
+	}
+	if v, _ := m1.Get(b + "Alias"); v != "cpe-2" {
+		t.Errorf("Alias %q", v)
+	}
+	// A redefined default applies to instances created afterwards (in the
+	// model that redefined it only), not to existing ones.
+	if err := m1.DefineParam("Device.LocalAgent.Controller.{i}.BootParameter.{i}.Enable", ParamDef{Type: datamodel.TypeBoolean, Default: "true", Access: datamodel.ParamReadWrite}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := m1.AddInstance(table, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := m2.AddInstance(table, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []struct {
+		m    *Model
+		path string
+		want string
+	}{{m1, b, "false"}, {m1, d, "true"}, {m2, e, "false"}} {
+		if v, err := x.m.Get(x.path + "Enable"); err != nil || v != x.want {
+			t.Errorf("%sEnable = %q %v, want %q", x.path, v, err, x.want)
+		}
+	}
+	// Again, in the model that now has a schema of its own.
+	if err := m1.DefineParam("Device.LocalAgent.Controller.{i}.BootParameter.{i}.ParameterName", ParamDef{Type: datamodel.TypeString, Default: "Device.", Access: datamodel.ParamReadWrite}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := m1.AddInstance(table, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := m1.Get(f + "ParameterName"); v != "Device." {
+		t.Errorf("ParameterName after a second redefinition %q", v)
 	}
 }
