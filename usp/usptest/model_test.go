@@ -340,18 +340,16 @@ func TestSharedDefaults(t *testing.T) {
 	if err := m1.Set(a+"ParameterName", "Device.DeviceInfo.SerialNumber"); err != nil {
 		t.Fatal(err)
 	}
-	for _, x := range []struct {
-		m    *Model
-		path string
-		want string
-	}{{m1, a, "Device.DeviceInfo.SerialNumber"}, {m1, b, ""}, {m2, c, ""}} {
-		if v, err := x.m.Get(x.path + "ParameterName"); err != nil || v != x.want {
-			t.Errorf("%sParameterName = %q %v, want %q", x.path, v, err, x.want)
+	check := func(m *Model, path, want string) {
+		t.Helper()
+		if v, err := m.Get(path); err != nil || v != want {
+			t.Errorf("%s = %q %v, want %q", path, v, err, want)
 		}
 	}
-	if v, _ := m1.Get(b + "Alias"); v != "cpe-2" {
-		t.Errorf("Alias %q", v)
-	}
+	check(m1, a+"ParameterName", "Device.DeviceInfo.SerialNumber")
+	check(m1, b+"ParameterName", "")
+	check(m2, c+"ParameterName", "")
+	check(m1, b+"Alias", "cpe-2")
 	// A redefined default applies to instances created afterwards (in the
 	// model that redefined it only), not to existing ones.
 	if err := m1.DefineParam("Device.LocalAgent.Controller.{i}.BootParameter.{i}.Enable", ParamDef{Type: datamodel.TypeBoolean, Default: "true", Access: datamodel.ParamReadWrite}); err != nil {
@@ -365,15 +363,9 @@ func TestSharedDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, x := range []struct {
-		m    *Model
-		path string
-		want string
-	}{{m1, b, "false"}, {m1, d, "true"}, {m2, e, "false"}} {
-		if v, err := x.m.Get(x.path + "Enable"); err != nil || v != x.want {
-			t.Errorf("%sEnable = %q %v, want %q", x.path, v, err, x.want)
-		}
-	}
+	check(m1, b+"Enable", "false")
+	check(m1, d+"Enable", "true")
+	check(m2, e+"Enable", "false")
 	// Again, in the model that now has a schema of its own.
 	if err := m1.DefineParam("Device.LocalAgent.Controller.{i}.BootParameter.{i}.ParameterName", ParamDef{Type: datamodel.TypeString, Default: "Device.", Access: datamodel.ParamReadWrite}); err != nil {
 		t.Fatal(err)
@@ -382,7 +374,5 @@ func TestSharedDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := m1.Get(f + "ParameterName"); v != "Device." {
-		t.Errorf("ParameterName after a second redefinition %q", v)
-	}
+	check(m1, f+"ParameterName", "Device.")
 }
