@@ -94,14 +94,15 @@ func kindMask(chs []change) uint32 {
 // the kinds in mask, in instance order. Callers hold m.mu. It runs for
 // every change an agent makes, so the others are skipped on their
 // NotifType before anything else is read, and the instances are not
-// sorted unless more than one matches.
-func (m *Model) subscriptions(mask uint32) []subscription {
+// sorted unless more than one matches. They are appended to out (empty), which
+// the caller may give room on its stack.
+func (m *Model) subscriptions(mask uint32, out []subscription) []subscription {
 	t := m.subscriptionTable()
 	if t == nil {
-		return nil
+		return out
 	}
-	var out []subscription
-	var nums []uint32
+	var buf [4]uint32
+	nums := buf[:0]
 	for n, o := range t.inst {
 		v := o.values
 		if k, ok := notifKinds[v["NotifType"]]; !ok || mask&(1<<k) == 0 {
@@ -208,7 +209,8 @@ func (a *Agent) matchChanges(chs []change) []outgoing {
 	var outs []outgoing
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	subs := m.subscriptions(kindMask(chs))
+	var buf [4]subscription
+	subs := m.subscriptions(kindMask(chs), buf[:0])
 	for _, c := range chs {
 		if c.kind == chCreated {
 			a.scheduleExpiry(c.path)
