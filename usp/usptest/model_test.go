@@ -376,3 +376,26 @@ func TestSharedDefaults(t *testing.T) {
 	}
 	check(m1, f+"ParameterName", "Device.")
 }
+
+// TestInstSet checks a table's instance set: kept in number order whatever
+// the order of insertion, replaced in place, deleted without a trace.
+func TestInstSet(t *testing.T) {
+	var s instSet
+	a, b, c, d := &objInst{path: "a"}, &objInst{path: "b"}, &objInst{path: "c"}, &objInst{path: "d"}
+	s.put(7, a)
+	s.put(2, b)
+	s.put(40, c)
+	s.put(7, d) // replaces a
+	s.del(3)    // absent: nothing happens
+	var got []string
+	for _, e := range s {
+		got = append(got, fmt.Sprint(e.n, e.o.path))
+	}
+	if want := []string{"2b", "7d", "40c"}; !slices.Equal(got, want) {
+		t.Errorf("set %v, want %v", got, want)
+	}
+	s.del(2)
+	if s.get(2) != nil || s.get(7) != d || s.get(40) != c || len(s) != 2 {
+		t.Errorf("after delete: %v", s)
+	}
+}

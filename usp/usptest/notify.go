@@ -1,12 +1,10 @@
 package usptest
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -93,44 +91,28 @@ func kindMask(chs []change) uint32 {
 // subscriptions reads the enabled subscriptions whose NotifType is one of
 // the kinds in mask, in instance order. Callers hold m.mu. It runs for
 // every change an agent makes, so the others are skipped on their
-// NotifType before anything else is read, and the instances are not
-// sorted unless more than one matches. They are appended to out (empty), which
+// NotifType before anything else is read. They are appended to out, which
 // the caller may give room on its stack.
 func (m *Model) subscriptions(mask uint32, out []subscription) []subscription {
 	t := m.subscriptionTable()
 	if t == nil {
 		return out
 	}
-	var buf [4]uint32
-	nums := buf[:0]
-	for n, o := range t.inst {
-		v := o.values
+	for _, e := range t.inst {
+		v := e.o.values
 		if k, ok := notifKinds[v["NotifType"]]; !ok || mask&(1<<k) == 0 {
 			continue
 		}
 		if en, err := datamodel.ParseBool(v["Enable"]); err != nil || !en {
 			continue
 		}
-		s := subscription{path: o.path, id: v["ID"], notifType: v["NotifType"], recipient: v["Recipient"]}
+		s := subscription{path: e.o.path, id: v["ID"], notifType: v["NotifType"], recipient: v["Recipient"]}
 		s.retry, _ = datamodel.ParseBool(v["NotifRetry"])
 		if secs, err := datamodel.ParseUnsignedInt(v["NotifExpiration"]); err == nil {
 			s.expiration = time.Duration(secs) * time.Second
 		}
 		s.refs = parseRefs(v["ReferenceList"])
 		out = append(out, s)
-		nums = append(nums, n)
-	}
-	if len(out) > 1 {
-		idx := make([]int, len(out))
-		for i := range idx {
-			idx[i] = i
-		}
-		slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(nums[a], nums[b]) })
-		sorted := make([]subscription, len(out))
-		for i, j := range idx {
-			sorted[i] = out[j]
-		}
-		out = sorted
 	}
 	return out
 }
