@@ -180,17 +180,9 @@ func startFleetProcess(t testing.TB, b fleetBinding, process string, store usp.S
 
 func startFleetAgent(t testing.TB, b fleetBinding, id string) *usptest.Agent {
 	t.Helper()
-	a, err := usptest.NewAgent(id, usptest.WithTransport(b.agent(id)), usptest.WithoutBootSubscription(), usptest.WithNotificationsToController(),
+	return runAgent(t, id, usptest.WithTransport(b.agent(id)), usptest.WithoutBootSubscription(), usptest.WithNotificationsToController(),
 		usptest.WithController(ctrlID, b.shared),
 		usptest.WithNotifyRetry(200*time.Millisecond, time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Close(context.Background()) })
-	return a
 }
 
 // reachable waits until c can call the agent: some process heard it and
