@@ -542,8 +542,12 @@ func TestClusterMQTT311(t *testing.T) {
 				}
 			}()
 			got, req := agent.Receive()
+			// Whichever process got the MQTTConnect record, the other
+			// learns the agent's version from the store with its address.
 			if strings.Contains(got, "/reply-to=") {
 				suffixed++
+			} else {
+				t.Errorf("round %d: %s's request on %q, without the reply-to suffix a 3.1.1 client needs", round, name, got)
 			}
 			agent.SendMsg(agent.ReplyTopic(got), ctrlID, msg.GetResp{Results: []msg.GetResult{{Requested: "Device.DeviceInfo."}}}.Build(req.GetHeader().GetMsgId()))
 			if err := <-errc; err != nil {
