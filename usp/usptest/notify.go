@@ -118,6 +118,7 @@ func (a *Agent) notifyChanges(chs []change) {
 	var outs []outgoing
 	m.mu.RLock()
 	subs := m.subscriptions()
+	acls := map[string]*acl{}
 	for _, c := range chs {
 		if c.kind == chCreated {
 			a.scheduleExpiry(c.path)
@@ -129,6 +130,14 @@ func (a *Agent) notifyChanges(chs []change) {
 			}
 			for _, to := range a.recipients(s.recipient) {
 				if c.to != "" && to != c.to {
+					continue
+				}
+				l, ok := acls[to]
+				if !ok {
+					l = m.aclFor(to)
+					acls[to] = l
+				}
+				if !l.notifyAllowed(c) {
 					continue
 				}
 				n := m.notification(c, to)
