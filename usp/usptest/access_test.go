@@ -9,6 +9,8 @@ import (
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/proto/uspmsg"
 	"github.com/gousp/gousp/proto/usprecord"
+	"github.com/gousp/gousp/record"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestTargetCovers(t *testing.T) {
@@ -242,5 +244,21 @@ func TestAccessControlOff(t *testing.T) {
 	defer a.Model().mu.RUnlock()
 	if a.Model().aclFor(ctrlID) != nil {
 		t.Error("an acl without WithAccessControl")
+	}
+}
+
+// TestIgnoresOwnEndpointID: a record whose from_id is the agent's own
+// endpoint ID is not answered, and adds no Controller entry (TP-469 2.1).
+func TestIgnoresOwnEndpointID(t *testing.T) {
+	a, c := newTestAgent(t)
+	m := msg.Get{Paths: []string{"Device.LocalAgent.EndpointID"}}.Build("own-1")
+	payload, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.sendRecord(record.NewNoSessionContext("1.3", agentID, agentID, payload))
+	c.quiet(300*time.Millisecond, msgWithID("own-1"))
+	if ins, _ := a.Model().Instances("Device.LocalAgent.Controller."); len(ins) != 1 {
+		t.Errorf("controllers %v", ins)
 	}
 }

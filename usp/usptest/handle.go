@@ -27,6 +27,12 @@ func (a *Agent) handleRecord(b *binding, in mtp.Inbound) {
 		return
 	}
 	from := rec.GetFromId()
+	if from == a.id {
+		// Records claiming to come from the agent itself are forged or
+		// looped back: never a controller's (TP-469 2.1).
+		a.log.Debug("ignoring record from the agent's own endpoint ID")
+		return
+	}
 	if in.PeerID != "" && in.PeerID != from {
 		a.log.Debug("ignoring record whose from_id is not the transport's peer", "from_id", from, "peer", in.PeerID)
 		return
