@@ -75,9 +75,10 @@
 // on the MTP); 2.7 needs secure message exchange and 2.27 a parameter with
 // the secured attribute, which the kit cannot find: both are reported as
 // not implemented. The Permission cases (2.11 to 2.26) run against
-// usptest with its access control on (usptest.WithAccessControl). Section 10 (Bulk Data Collection) is registered; each
-// case reports what the kit still lacks (an HTTP(S) receiver, the checks
-// of Push! reports, an MQTT client entry on its broker).
+// usptest with its access control on (usptest.WithAccessControl).
+// Section 10 (Bulk Data Collection) is registered; each case reports what
+// the kit still lacks (an HTTP(S) receiver, the checks of Push! reports,
+// an MQTT client entry on its broker).
 //
 // Implemented: section 1 (Messages and Path Names) entirely; 3.1, 3.8,
 // 3.9, 3.11, 3.12 and 3.15 (USP Records); 6.1, 6.2, 6.4, 6.5 and 6.12
@@ -87,8 +88,8 @@
 // needs-operator without one; 1.92's second metric needs a capture of the
 // agent's ICMP traffic. Section 8 (Discovery) is registered and reported
 // as not applicable with the reason: the kit runs no DHCP server and takes
-// no part in mDNS on the agent's segment. Still to come: section 4, and
-// the rest of 3 (TLS payload security, session expiry), 6, 7 and
+// no part in mDNS on the agent's segment. Still to come: sections 2, 4 and
+// 10, and the rest of 3 (TLS payload security, session expiry), 6, 7 and
 // 11 (cases that need a reboot with the server down, the agent's
 // Device.MQTT. objects, or raw WebSocket control frames) and 9.
 package conformance
