@@ -220,9 +220,7 @@ func (a *Agent) handleAdd(orig origin, ad *uspmsg.Add) msg.Message {
 			}
 			for i := len(undo) - 1; i >= 0; i-- {
 				u := undo[i]
-				if o := u.t.inst[u.n]; o != nil {
-					delete(u.t.inst, u.n)
-				}
+				u.t.inst.del(u.n)
 				u.t.next = u.next
 			}
 			m.pending = m.pending[:mark]
@@ -248,10 +246,12 @@ func (a *Agent) handleAdd(orig origin, ad *uspmsg.Add) msg.Message {
 					e := permissionDenied("creating instances of", t.path)
 					ferr = &msg.ParamError{Path: t.path, Code: e.Code, Message: e.Message}
 				} else {
-					inst := fmt.Sprintf("%s%d.", t.path, n)
-					values, optional, ferr = a.addValues(from, t, co.GetParamSettings(), func(name string) bool {
-						return l.allows(permParam, rightWrite, inst+name)
-					})
+					var mayWrite func(string) bool // nil: access control is off
+					if l != nil {
+						inst := fmt.Sprintf("%s%d.", t.path, n)
+						mayWrite = func(name string) bool { return l.allows(permParam, rightWrite, inst+name) }
+					}
+					values, optional, ferr = a.addValues(from, t, co.GetParamSettings(), mayWrite)
 				}
 				if ferr == nil {
 					if uerr := m.checkUnique(t, nil, n, values); uerr != nil {
@@ -312,7 +312,8 @@ func (m *Model) addTargets(path string) ([]*table, *msg.Error) {
 // returns the values to create the instance with, the failures of optional
 // parameters (Path relative), and the first failure of a required one (Path
 // in the supported form, "Device.LocalAgent.Subscription.{i}.ID", as
-// OB-USP-A writes it).
+// OB-USP-A writes it). mayWrite, when not nil, says which parameters the
+// controller may set (access control).
 func (a *Agent) addValues(from string, t *table, settings []*uspmsg.Add_CreateParamSetting, mayWrite func(name string) bool) (map[string]string, []msg.ParamError, *msg.ParamError) {
 	m := a.model
 	values := map[string]string{}
@@ -326,7 +327,7 @@ func (a *Agent) addValues(from string, t *table, settings []*uspmsg.Add_CreatePa
 			perr = msg.Errorf(msg.CodeUnsupportedParam, "path is invalid: %s{i}.%s", t.path, name)
 		case !p.Access.Writable():
 			perr = msg.Errorf(msg.CodeParamReadOnly, "parameter %s{i}.%s is read-only", t.path, name)
-		case !mayWrite(name):
+		case mayWrite != nil && !mayWrite(name):
 			perr = permissionDenied("writing", t.path+"{i}."+name)
 		default:
 			perr = m.checkValue(&objInst{path: t.path + "{i}."}, p, value)
