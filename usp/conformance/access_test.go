@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/memory"
+	"github.com/gousp/gousp/proto/uspmsg"
 	"github.com/gousp/gousp/usp/usptest"
 )
 
@@ -129,5 +131,28 @@ func TestAccessControlCasesCatchGrantingAgent(t *testing.T) {
 		if len(f) == 0 || f[0].Metric < 2 {
 			t.Errorf("%s: failed criteria %v, want a metric of the refused request", res.ID, f)
 		}
+	}
+}
+
+// TestOperationRefusedAsError: 2.18 takes an Error for a refused command
+// from a USP 1.3 agent (the plan's note), as OB-USP-A v11 answers (7022),
+// and fails it from a USP 1.4 agent, which must answer with cmd_failure.
+func TestOperationRefusedAsError(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		version string
+		want    Verdict
+	}{{"1.3", Pass}, {"1.4", Fail}} {
+		t.Run(tc.version, func(t *testing.T) {
+			t.Parallel()
+			primary, second, agent := accessBench(t, usptest.WithRecordVersion(tc.version))
+			agent.Intercept(uspmsg.Header_OPERATE).Fail(msg.CodeCommandFailure, "no permission to perform operation Device.Reboot()")
+			cs, _ := Select(All(), "2.18")
+			r := &Runner{Equipment: primary, Secondary: second, Config: quickConfig}
+			res := r.Run(t.Context(), cs).Results[0]
+			if res.Verdict != tc.want {
+				t.Errorf("2.18 from a USP %s agent: %s (%s %v), want %s", tc.version, res.Verdict, res.Reason, res.Failed(), tc.want)
+			}
+		})
 	}
 }
