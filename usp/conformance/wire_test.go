@@ -33,7 +33,7 @@ func TestMQTTCasesOverKitBroker(t *testing.T) {
 	})
 	t.Run("external broker", func(t *testing.T) {
 		t.Parallel()
-		eq, _ := bench(t, "mqtt-mochi")
+		eq, _ := bench(t, "mqtt-embedded")
 		r := &Runner{Equipment: eq, Config: quickConfig}
 		for _, res := range r.Run(t.Context(), cs).Results {
 			if res.Verdict != NeedsOperator || res.Reason == "" || !strings.Contains(res.Reason, "needs the kit's broker") {
