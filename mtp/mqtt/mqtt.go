@@ -115,8 +115,8 @@ type Transport struct {
 type link struct {
 	conn      *guardConn
 	pub       publisher // autopaho's connection manager, or the paho client in lean mode
-	reply     string // our Response Topic on it
-	maxPacket uint32 // the broker's Maximum Packet Size, 0 if none
+	reply     string    // our Response Topic on it
+	maxPacket uint32    // the broker's Maximum Packet Size, 0 if none
 	// suffixOK: a granted subscription covers <reply>/reply-to=..., where
 	// MQTT 3.1.1 peers answer.
 	suffixOK bool
@@ -354,8 +354,8 @@ func (t *Transport) clientConfig() autopaho.ClientConfig {
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, ca *paho.Connack) {
 			t.onConnectionUp(cm, ca)
 		},
-		OnConnectionDown:              t.onConnectionDown,
-		OnConnectError:                t.onConnectError,
+		OnConnectionDown: t.onConnectionDown,
+		OnConnectError:   t.onConnectError,
 		ConnectPacketBuilder: func(cp *paho.Connect, _ *url.URL) (*paho.Connect, error) {
 			return t.connectPacket(cp), nil
 		},
