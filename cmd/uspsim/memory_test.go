@@ -39,7 +39,7 @@ func childMain() {
 	switch role {
 	case "broker":
 		err = childBroker()
-	case "bare", "agents", "transports":
+	case "bare", "agents", "agents-autopaho", "transports", "transports-lean":
 		n, _ := strconv.Atoi(os.Getenv(childEnv + "_N"))
 		err = childClients(role, os.Getenv(childEnv+"_URL"), n)
 	default:
@@ -92,12 +92,16 @@ func childClients(role, brokerURL string, n int) error {
 		for _, c := range clients {
 			_ = c.Disconnect(&paho.Disconnect{})
 		}
-	case "transports":
+	case "transports", "transports-lean":
 		var trs []*mqtt.Transport
 		for i := range n {
 			id := fmt.Sprintf("proto::tr-%06d", i)
-			tr, err := mqtt.New(brokerURL, id, mqtt.WithTopic("usp/agent/"+id), mqtt.WithClientID(id),
-				mqtt.WithReceiveMaximum(agentReceiveMaximum))
+			opts := []mqtt.Option{mqtt.WithTopic("usp/agent/" + id), mqtt.WithClientID(id),
+				mqtt.WithReceiveMaximum(agentReceiveMaximum)}
+			if role == "transports-lean" {
+				opts = append(opts, mqtt.WithLeanConnection())
+			}
+			tr, err := mqtt.New(brokerURL, id, opts...)
 			if err != nil {
 				return err
 			}
@@ -110,8 +114,8 @@ func childClients(role, brokerURL string, n int) error {
 		for _, tr := range trs {
 			_ = tr.Close(context.Background())
 		}
-	case "agents":
-		cfg := &config{mtp: mtp.MQTT, targets: []string{brokerURL}, controllerID: "proto::controller",
+	case "agents", "agents-autopaho":
+		cfg := &config{autopaho: role == "agents-autopaho", mtp: mtp.MQTT, targets: []string{brokerURL}, controllerID: "proto::controller",
 			controllerAddr: "usp/controller", topicPrefix: "usp/agent/", prefix: "mem", count: n, seed: 1,
 			bootParallel: 200, subscribe: true, notifyRetry: 5 * time.Second, keepAlive: 60 * time.Second,
 			backoffMin: time.Second, backoffMax: 30 * time.Second, share: 1}
@@ -197,9 +201,11 @@ func startChild(tb testing.TB, role string, env ...string) (*exec.Cmd, *bufio.Re
 }
 
 // BenchmarkAgentMemory measures the memory one simulated agent costs (a
-// usptest agent with the default TR-181 model on a gousp MQTT transport,
-// as uspsim runs it, once connected, subscribed and booted) beside a bare
-// paho.golang client with the same Receive Maximum, each kind -uspsim.memagents
+// usptest agent with the default TR-181 model on a gousp MQTT transport
+// in lean mode, as uspsim runs it, once connected, subscribed and booted;
+// and the same agents on the default, autopaho-based connection) beside a
+// bare paho.golang client with the same Receive Maximum and the transport
+// alone in both modes, each kind -uspsim.memagents
 // strong in a process of its own, against one embedded broker in another.
 //
 //	go test -run '^$' -bench AgentMemory -benchtime 1x ./cmd/uspsim/
@@ -225,8 +231,15 @@ func BenchmarkAgentMemory(b *testing.B) {
 	for b.Loop() {
 		bare := run("bare")
 		trs := run("transports")
+		lean := run("transports-lean")
 		agents := run("agents")
+		agentsAP := run("agents-autopaho")
 		b.ReportMetric(per(trs.Heap+trs.Stack), "transport-heap+stack-B/client")
+		b.ReportMetric(per(lean.Heap+lean.Stack), "lean-transport-heap+stack-B/client")
+		b.ReportMetric(per(agentsAP.Heap+agentsAP.Stack), "autopaho-agent-heap+stack-B/agent")
+		b.ReportMetric(per(lean.Stack), "lean-transport-stack-B/client")
+		b.ReportMetric(float64(agentsAP.Heap+agentsAP.Stack)/float64(bare.Heap+bare.Stack), "autopaho-agent-heap+stack-ratio")
+		b.ReportMetric(float64(lean.Heap+lean.Stack)/float64(bare.Heap+bare.Stack), "lean-transport-heap+stack-ratio")
 		b.ReportMetric(per(trs.RSS), "transport-rss-B/client")
 		b.ReportMetric(per(bare.Heap+bare.Stack), "bare-heap+stack-B/client")
 		b.ReportMetric(per(bare.RSS), "bare-rss-B/client")
