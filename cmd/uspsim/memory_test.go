@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,7 +122,14 @@ func childClients(role, brokerURL string, n int) error {
 			bootParallel: 200, subscribe: true, notifyRetry: 5 * time.Second, keepAlive: 60 * time.Second,
 			backoffMin: time.Second, backoffMax: 30 * time.Second, share: 1}
 		f := newFleet(cfg)
-		if err := f.run(context.Background(), nil); err != nil {
+		var onBooted func()
+		if path := os.Getenv(childEnv + "_HEAPPROFILE"); path != "" {
+			// Where an agent's memory goes, all of them up: set
+			// USPSIM_TEST_CHILD_HEAPPROFILE and run the agents role
+			// by hand against a broker.
+			onBooted = func() { writeHeapProfile(path) }
+		}
+		if err := f.run(context.Background(), onBooted); err != nil {
 			return err
 		}
 		if up := f.c.agentsUp.Load(); up != int64(n) {
@@ -129,6 +138,20 @@ func childClients(role, brokerURL string, n int) error {
 		fig = memFigures{N: n, Heap: f.peakHeap - heap0, Stack: f.peakStack - stack0, RSS: f.peakRSS - rss0}
 	}
 	return json.NewEncoder(os.Stdout).Encode(fig)
+}
+
+// writeHeapProfile writes the live heap to path, for go tool pprof.
+func writeHeapProfile(path string) {
+	runtime.GC()
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "heap profile:", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "heap profile:", err)
+	}
 }
 
 // dialBare connects n bare paho.golang clients (no autopaho, no gousp

@@ -75,7 +75,7 @@ func (t *Transport) supervise(pc paho.ClientConfig) {
 		// From here the connection's end takes over: at once if
 		// onConnectionUp hung up, later otherwise. No goroutine waits
 		// meanwhile.
-		context.AfterFunc(gc.ended, func() { t.connectionLost(c, gc, pc) })
+		gc.whenEnded(func() { t.connectionLost(c, gc, pc) })
 		return
 	}
 }
