@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
@@ -104,6 +105,8 @@ func (t *Transport) attemptLean(pc paho.ClientConfig) (*paho.Client, *guardConn,
 	}
 	pc.Conn = gc
 	c := paho.NewClient(pc)
+	c.SetDebugLogger(pahoLogger{t.log, slog.LevelDebug - 4}) // as clientConfig gives autopaho
+	c.SetErrorLogger(pahoLogger{t.log, slog.LevelDebug})
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.connectTimeout)
 	defer cancel()
 	ca, err := c.Connect(ctx, t.connectPacket(&paho.Connect{}))
