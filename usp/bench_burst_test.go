@@ -82,6 +82,16 @@ func burstBroker(b *testing.B) (url string, embedded *brokertest.Embedded) {
 // controllers keep the default.
 const burstAgentReceiveMaximum = 32
 
+// burstAgentConn is how the agents connect: lean, as uspsim's agents, or
+// with GOUSP_BURST_AGENT_CONN=autopaho on the transport's default
+// connection (to compare the two).
+func burstAgentConn() []mqtt.Option {
+	if os.Getenv("GOUSP_BURST_AGENT_CONN") == "autopaho" {
+		return nil
+	}
+	return []mqtt.Option{mqtt.WithLeanConnection()}
+}
+
 // bareRates keeps each case's bare paho rate, for the gousp run's ratio.
 var bareRates sync.Map
 
@@ -144,8 +154,8 @@ func benchGouspBurst(b *testing.B, name string, agents, each int) {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			id := fmt.Sprintf("proto::burst-%05d", i)
-			at, err := mqtt.New(url, id, mqtt.WithTopic("/usp/agent/burst/"+strconv.Itoa(i)), mqtt.WithQoS(1),
-				mqtt.WithReceiveMaximum(burstAgentReceiveMaximum))
+			at, err := mqtt.New(url, id, append(burstAgentConn(), mqtt.WithTopic("/usp/agent/burst/"+strconv.Itoa(i)), mqtt.WithQoS(1),
+				mqtt.WithReceiveMaximum(burstAgentReceiveMaximum))...)
 			if err == nil {
 				fleet[i], err = usptest.NewAgent(id, usptest.WithTransport(at),
 					usptest.WithController(ctrlID, mtp.Address{MTP: mtp.MQTT, To: ctrlTopic}),

@@ -99,15 +99,22 @@ func (s *simAgent) transport(cfg *config, i int) (mtp.Transport, error) {
 	target := cfg.targets[i%len(cfg.targets)]
 	switch cfg.mtp {
 	case mtp.MQTT:
-		return mqtt.New(target, s.id,
-			mqtt.WithTopic(cfg.topicPrefix+s.id),
+		opts := []mqtt.Option{
+			mqtt.WithTopic(cfg.topicPrefix + s.id),
 			mqtt.WithClientID(s.id),
 			mqtt.WithReceiveMaximum(agentReceiveMaximum),
 			mqtt.WithKeepAlive(cfg.keepAlive),
 			mqtt.WithReconnectBackoff(cfg.backoffMin, cfg.backoffMax),
 			mqtt.WithDialer(func(ctx context.Context, u *url.URL, tlsCfg *tls.Config) (net.Conn, error) {
 				return s.dial(ctx, u.Host, tlsCfg)
-			}))
+			}),
+		}
+		if !cfg.autopaho {
+			// paho's client alone: half the memory of a connection
+			// (see BENCHMARKS.md, Fleet simulation).
+			opts = append(opts, mqtt.WithLeanConnection())
+		}
+		return mqtt.New(target, s.id, opts...)
 	case mtp.STOMP:
 		return stomp.New(target, s.id,
 			stomp.WithDestination(cfg.topicPrefix+s.id),

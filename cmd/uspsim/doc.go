@@ -18,7 +18,8 @@
 // it had made them on an earlier visit, with NotifRetry on): to the
 // Device.LocalAgent.Periodic! event and to value changes of
 // Device.WiFi.SSID.1.Stats.BytesSent. An MQTT agent announces a Receive
-// Maximum of 32.
+// Maximum of 32 and connects with mqtt.WithLeanConnection (paho.golang's
+// client without autopaho: half the memory per connection).
 //
 // # Script
 //

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,7 +41,7 @@ func childMain() {
 	switch role {
 	case "broker":
 		err = childBroker()
-	case "bare", "agents", "transports":
+	case "bare", "agents", "agents-autopaho", "transports", "transports-lean":
 		n, _ := strconv.Atoi(os.Getenv(childEnv + "_N"))
 		err = childClients(role, os.Getenv(childEnv+"_URL"), n)
 	default:
@@ -92,12 +94,16 @@ func childClients(role, brokerURL string, n int) error {
 		for _, c := range clients {
 			_ = c.Disconnect(&paho.Disconnect{})
 		}
-	case "transports":
+	case "transports", "transports-lean":
 		var trs []*mqtt.Transport
 		for i := range n {
 			id := fmt.Sprintf("proto::tr-%06d", i)
-			tr, err := mqtt.New(brokerURL, id, mqtt.WithTopic("usp/agent/"+id), mqtt.WithClientID(id),
-				mqtt.WithReceiveMaximum(agentReceiveMaximum))
+			opts := []mqtt.Option{mqtt.WithTopic("usp/agent/" + id), mqtt.WithClientID(id),
+				mqtt.WithReceiveMaximum(agentReceiveMaximum)}
+			if role == "transports-lean" {
+				opts = append(opts, mqtt.WithLeanConnection())
+			}
+			tr, err := mqtt.New(brokerURL, id, opts...)
 			if err != nil {
 				return err
 			}
@@ -110,13 +116,20 @@ func childClients(role, brokerURL string, n int) error {
 		for _, tr := range trs {
 			_ = tr.Close(context.Background())
 		}
-	case "agents":
-		cfg := &config{mtp: mtp.MQTT, targets: []string{brokerURL}, controllerID: "proto::controller",
+	case "agents", "agents-autopaho":
+		cfg := &config{autopaho: role == "agents-autopaho", mtp: mtp.MQTT, targets: []string{brokerURL}, controllerID: "proto::controller",
 			controllerAddr: "usp/controller", topicPrefix: "usp/agent/", prefix: "mem", count: n, seed: 1,
 			bootParallel: 200, subscribe: true, notifyRetry: 5 * time.Second, keepAlive: 60 * time.Second,
 			backoffMin: time.Second, backoffMax: 30 * time.Second, share: 1}
 		f := newFleet(cfg)
-		if err := f.run(context.Background(), nil); err != nil {
+		var onBooted func()
+		if path := os.Getenv(childEnv + "_HEAPPROFILE"); path != "" {
+			// Where an agent's memory goes, all of them up: set
+			// USPSIM_TEST_CHILD_HEAPPROFILE and run the agents role
+			// by hand against a broker.
+			onBooted = func() { writeHeapProfile(path) }
+		}
+		if err := f.run(context.Background(), onBooted); err != nil {
 			return err
 		}
 		if up := f.c.agentsUp.Load(); up != int64(n) {
@@ -125,6 +138,20 @@ func childClients(role, brokerURL string, n int) error {
 		fig = memFigures{N: n, Heap: f.peakHeap - heap0, Stack: f.peakStack - stack0, RSS: f.peakRSS - rss0}
 	}
 	return json.NewEncoder(os.Stdout).Encode(fig)
+}
+
+// writeHeapProfile writes the live heap to path, for go tool pprof.
+func writeHeapProfile(path string) {
+	runtime.GC()
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "heap profile:", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "heap profile:", err)
+	}
 }
 
 // dialBare connects n bare paho.golang clients (no autopaho, no gousp
@@ -197,9 +224,11 @@ func startChild(tb testing.TB, role string, env ...string) (*exec.Cmd, *bufio.Re
 }
 
 // BenchmarkAgentMemory measures the memory one simulated agent costs (a
-// usptest agent with the default TR-181 model on a gousp MQTT transport,
-// as uspsim runs it, once connected, subscribed and booted) beside a bare
-// paho.golang client with the same Receive Maximum, each kind -uspsim.memagents
+// usptest agent with the default TR-181 model on a gousp MQTT transport
+// in lean mode, as uspsim runs it, once connected, subscribed and booted;
+// and the same agents on the default, autopaho-based connection) beside a
+// bare paho.golang client with the same Receive Maximum and the transport
+// alone in both modes, each kind -uspsim.memagents
 // strong in a process of its own, against one embedded broker in another.
 //
 //	go test -run '^$' -bench AgentMemory -benchtime 1x ./cmd/uspsim/
@@ -225,8 +254,15 @@ func BenchmarkAgentMemory(b *testing.B) {
 	for b.Loop() {
 		bare := run("bare")
 		trs := run("transports")
+		lean := run("transports-lean")
 		agents := run("agents")
+		agentsAP := run("agents-autopaho")
 		b.ReportMetric(per(trs.Heap+trs.Stack), "transport-heap+stack-B/client")
+		b.ReportMetric(per(lean.Heap+lean.Stack), "lean-transport-heap+stack-B/client")
+		b.ReportMetric(per(agentsAP.Heap+agentsAP.Stack), "autopaho-agent-heap+stack-B/agent")
+		b.ReportMetric(per(lean.Stack), "lean-transport-stack-B/client")
+		b.ReportMetric(float64(agentsAP.Heap+agentsAP.Stack)/float64(bare.Heap+bare.Stack), "autopaho-agent-heap+stack-ratio")
+		b.ReportMetric(float64(lean.Heap+lean.Stack)/float64(bare.Heap+bare.Stack), "lean-transport-heap+stack-ratio")
 		b.ReportMetric(per(trs.RSS), "transport-rss-B/client")
 		b.ReportMetric(per(bare.Heap+bare.Stack), "bare-heap+stack-B/client")
 		b.ReportMetric(per(bare.RSS), "bare-rss-B/client")

@@ -51,6 +51,10 @@ type config struct {
 	backoffMax     time.Duration
 	drain          time.Duration // after the script, wait at most this long for outstanding NotifyResps
 	share          float64       // this process's share of the fleet-wide rates
+	// autopaho gives MQTT agents the transport's default connection
+	// (autopaho's manager) instead of the lean one; BenchmarkAgentMemory
+	// measures both.
+	autopaho bool
 }
 
 // fleet is the agents of one process.

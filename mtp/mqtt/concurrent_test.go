@@ -32,7 +32,7 @@ func TestConcurrentSendsKeepPacketsWhole(t *testing.T) {
 	url := brokertest.StartMosquitto(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	tr, err := mqtt.New(url, "proto::concurrent", mqtt.WithTopic("/concurrent/in"), mqtt.WithQoS(1))
+	tr, err := newTransport(t, url, "proto::concurrent", mqtt.WithTopic("/concurrent/in"), mqtt.WithQoS(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ var blackHole = embedbroker.InterceptorFuncs{In: func(_ embedbroker.Client, p *e
 // packet timeout.
 func TestSendFailsWhenConnectionDropsMidPublish(t *testing.T) {
 	m := brokertest.NewEmbedded(t, brokertest.EmbeddedConfig{Interceptor: blackHole})
-	tr, err := mqtt.New(m.URL(), "proto::mid-publish", mqtt.WithTopic("/mid/in"), mqtt.WithQoS(1))
+	tr, err := newTransport(t, m.URL(), "proto::mid-publish", mqtt.WithTopic("/mid/in"), mqtt.WithQoS(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestNoSubscriberError(t *testing.T) {
 		if strict {
 			opts = append(opts, mqtt.WithNoSubscriberError())
 		}
-		tr, err := mqtt.New(url, "proto::nosub", opts...)
+		tr, err := newTransport(t, url, "proto::nosub", opts...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -69,6 +69,20 @@
 // and a QoS 1 send still waiting for its PUBACK fails as soon as the
 // connection ends. [WithPahoConfig] reaches the autopaho configuration.
 //
+// # Lean connections
+//
+// autopaho keeps two goroutines parked for every connection beside
+// paho's three, about half of what a connection costs in memory. With
+// [WithLeanConnection] the transport runs paho.golang's client alone: a
+// supervisor goroutine of the transport's makes the attempts (same
+// backoff, same CONNECT, same guard on the network connection) and
+// returns once the transport is Up; the end of the connection starts it
+// again. Everything else is as above, events and errors included. It is
+// meant for processes that hold thousands of connections (cmd/uspsim's
+// simulated agents); a controller's single connection gains nothing from
+// it, and the default stays autopaho, which [WithPahoConfig] configures
+// and which lean mode therefore refuses.
+//
 // # Scale-out
 //
 // Several controller processes may share one endpoint ID and one topic

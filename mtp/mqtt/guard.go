@@ -114,6 +114,11 @@ type guardConn struct {
 	end     context.CancelCauseFunc
 	endOnce sync.Once
 	onEnd   func(*guardConn) // called once, after ended is done
+	// lost is what whenEnded asked to run once the connection has
+	// ended (lean mode's reconnection); lostMu orders it with finish.
+	lostMu   sync.Mutex
+	lost     func()
+	finished bool
 	// reason receives why paho or the broker ended the connection, which
 	// says more than the read error (e.g. a keep-alive timeout).
 	reason chan error
@@ -268,7 +273,29 @@ func (c *guardConn) finish(cause error) {
 		if c.onEnd != nil {
 			c.onEnd(c)
 		}
+		c.lostMu.Lock()
+		c.finished = true
+		f := c.lost
+		c.lostMu.Unlock()
+		if f != nil {
+			go f()
+		}
 	})
+}
+
+// whenEnded runs f on a goroutine of its own once the connection has
+// ended, at once if it has. Unlike context.AfterFunc on ended, it keeps
+// nothing beside the connection but f: a simulated fleet has one per
+// agent.
+func (c *guardConn) whenEnded(f func()) {
+	c.lostMu.Lock()
+	if c.finished {
+		c.lostMu.Unlock()
+		go f()
+		return
+	}
+	c.lost = f
+	c.lostMu.Unlock()
 }
 
 // setReason offers why the connection ended; the first reason is kept.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,13 +31,32 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug - 4})).With("test", t.Name())
 }
 
-// fastOpts make reconnection quick enough for tests.
+// fastOpts make reconnection quick enough for tests, and add the mode's
+// options.
 func fastOpts(t testing.TB) []mqtt.Option {
-	return []mqtt.Option{
+	return append(modeOpts(t),
 		mqtt.WithReconnectBackoff(20*time.Millisecond, 200*time.Millisecond),
-		mqtt.WithConnectTimeout(5 * time.Second),
+		mqtt.WithConnectTimeout(5*time.Second),
 		mqtt.WithLogger(testLogger(t)),
+	)
+}
+
+// leanPrefix names the tests that TestLeanConnection runs again with
+// mqtt.WithLeanConnection.
+const leanPrefix = "TestLeanConnection/"
+
+// modeOpts are the options of the mode a test runs in: lean under
+// TestLeanConnection, none otherwise.
+func modeOpts(t testing.TB) []mqtt.Option {
+	if strings.HasPrefix(t.Name(), leanPrefix) {
+		return []mqtt.Option{mqtt.WithLeanConnection()}
 	}
+	return nil
+}
+
+// newTransport is mqtt.New in the test's mode.
+func newTransport(t testing.TB, url, id string, opts ...mqtt.Option) (*mqtt.Transport, error) {
+	return mqtt.New(url, id, append(modeOpts(t), opts...)...)
 }
 
 // start creates and starts a transport and waits for its Up event.

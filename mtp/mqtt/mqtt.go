@@ -90,9 +90,11 @@ type Transport struct {
 	closed      chan struct{}
 
 	mu         sync.Mutex
-	cm         *autopaho.ConnectionManager // nil before Start
+	cm         *autopaho.ConnectionManager // nil before Start, and in lean mode
+	client     *paho.Client                // lean mode: the latest connected client
 	dialed     *guardConn                  // connection of the latest attempt
 	cur        *link                       // the connection we are Up on, nil while down
+	leanDone   chan struct{}               // lean mode: closed when the supervisor has ended for good
 	assignedID string                      // Assigned Client Identifier to reuse (R-MQTT.9)
 	lastErr    error                       // latest connection or subscription failure
 
@@ -112,8 +114,9 @@ type Transport struct {
 // link is a connection the transport is Up on.
 type link struct {
 	conn      *guardConn
-	reply     string // our Response Topic on it
-	maxPacket uint32 // the broker's Maximum Packet Size, 0 if none
+	pub       publisher // autopaho's connection manager, or the paho client in lean mode
+	reply     string    // our Response Topic on it
+	maxPacket uint32    // the broker's Maximum Packet Size, 0 if none
 	// suffixOK: a granted subscription covers <reply>/reply-to=..., where
 	// MQTT 3.1.1 peers answer.
 	suffixOK bool
@@ -155,6 +158,9 @@ func New(brokerURL, endpointID string, opts ...Option) (*Transport, error) {
 		if err := o(&cfg); err != nil {
 			return nil, fmt.Errorf("mqtt: %w", err)
 		}
+	}
+	if cfg.lean && len(cfg.pahoHooks) > 0 {
+		return nil, fmt.Errorf("mqtt: %w", errLeanPahoConfig)
 	}
 	if cfg.shareGroup != "" && cfg.topic == "" {
 		return nil, errors.New("mqtt: WithSharedSubscription needs WithTopic")
@@ -292,6 +298,12 @@ func (t *Transport) Start(ctx context.Context, h mtp.Handler) error {
 		return fmt.Errorf("mqtt: start: %w", mtp.ErrClosed)
 	}
 	t.setState(mtp.Connecting)
+	if t.cfg.lean {
+		t.leanDone = make(chan struct{})
+		go t.supervise(cc.ClientConfig)
+		t.mu.Unlock()
+		return t.awaitFirstUp(ctx)
+	}
 	cm, err := autopaho.NewConnection(t.ctx, cc)
 	if err != nil {
 		t.mu.Unlock()
@@ -300,6 +312,12 @@ func (t *Transport) Start(ctx context.Context, h mtp.Handler) error {
 	}
 	t.cm = cm
 	t.mu.Unlock()
+	return t.awaitFirstUp(ctx)
+}
+
+// awaitFirstUp is the end of Start: it waits for the first Up, or for
+// what makes Start fail.
+func (t *Transport) awaitFirstUp(ctx context.Context) error {
 	select {
 	case <-t.firstUp:
 		return nil
@@ -333,9 +351,11 @@ func (t *Transport) clientConfig() autopaho.ClientConfig {
 		ReconnectBackoff:              t.reconnectDelay,
 		ConnectTimeout:                t.cfg.connectTimeout,
 		AttemptConnection:             t.attemptConnection,
-		OnConnectionUp:                t.onConnectionUp,
-		OnConnectionDown:              t.onConnectionDown,
-		OnConnectError:                t.onConnectError,
+		OnConnectionUp: func(cm *autopaho.ConnectionManager, ca *paho.Connack) {
+			t.onConnectionUp(cm, ca)
+		},
+		OnConnectionDown: t.onConnectionDown,
+		OnConnectError:   t.onConnectError,
 		ConnectPacketBuilder: func(cp *paho.Connect, _ *url.URL) (*paho.Connect, error) {
 			return t.connectPacket(cp), nil
 		},
@@ -394,9 +414,18 @@ func (t *Transport) dial(ctx context.Context) (net.Conn, error) {
 // attemptConnection is autopaho's AttemptConnection: it opens the network
 // connection and wraps it in the packet guard, which also serialises
 // paho's writes (see guardConn), so a tls.Conn needs no other lock.
-func (t *Transport) attemptConnection(ctx context.Context, _ autopaho.ClientConfig, _ *url.URL) (net.Conn, error) {
-	// autopaho passes the context of the whole connection manager, not
-	// of the attempt.
+func (t *Transport) attemptConnection(ctx context.Context, _ autopaho.ClientConfig, u *url.URL) (net.Conn, error) {
+	gc, err := t.dialGuarded(ctx, u)
+	if err != nil {
+		return nil, err // not a nil *guardConn in an interface
+	}
+	return gc, nil
+}
+
+// dialGuarded dials the broker within the connect timeout (ctx is the
+// transport's, not the attempt's: autopaho passes the context of the
+// whole connection manager) and wraps the connection in the guard.
+func (t *Transport) dialGuarded(ctx context.Context, _ *url.URL) (*guardConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.connectTimeout)
 	defer cancel()
 	conn, err := t.dial(ctx)
@@ -462,7 +491,7 @@ func (t *Transport) hangUp(gc *guardConn) {
 // it subscribes, and only then reports Up. It blocks autopaho's
 // connection goroutine for the SUBSCRIBE, which is what makes a
 // connection without a working subscription count as a failed attempt.
-func (t *Transport) onConnectionUp(cm *autopaho.ConnectionManager, ca *paho.Connack) {
+func (t *Transport) onConnectionUp(pub publisher, ca *paho.Connack) {
 	t.mu.Lock()
 	gc := t.dialed
 	t.mu.Unlock()
@@ -504,7 +533,7 @@ func (t *Transport) onConnectionUp(cm *autopaho.ConnectionManager, ca *paho.Conn
 	// (paho hands them over on a goroutine other than the SUBACK's).
 	t.hmu.Lock()
 	defer t.hmu.Unlock()
-	sa, err := cm.Subscribe(ctx, sub)
+	sa, err := pub.Subscribe(ctx, sub)
 	if sa == nil {
 		if err == nil {
 			err = errors.New("no SUBACK")
@@ -554,7 +583,7 @@ func (t *Transport) onConnectionUp(cm *autopaho.ConnectionManager, ca *paho.Conn
 		t.mu.Unlock()
 		return
 	}
-	t.cur = &link{conn: gc, reply: reply, maxPacket: maxPacket, suffixOK: suffixOK}
+	t.cur = &link{conn: gc, pub: pub, reply: reply, maxPacket: maxPacket, suffixOK: suffixOK}
 	t.lastErr = nil
 	t.setState(mtp.Connected)
 	t.mu.Unlock()
@@ -911,9 +940,9 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 		return fmt.Errorf("mqtt: send %d bytes (max %d): %w", len(record), t.cfg.maxRecord, mtp.ErrTooLarge)
 	}
 	t.mu.Lock()
-	l, cm := t.cur, t.cm
+	l := t.cur
 	t.mu.Unlock()
-	if l == nil || cm == nil || l.conn.ended.Err() != nil {
+	if l == nil || l.conn.ended.Err() != nil {
 		return fmt.Errorf("mqtt: send to %q: %w", to.To, mtp.ErrNotConnected)
 	}
 	topic, reply := to.To, l.reply
@@ -948,7 +977,7 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 		stop := context.AfterFunc(l.conn.ended, cancel)
 		defer stop()
 	}
-	resp, err := cm.Publish(pctx, &paho.Publish{
+	resp, err := l.pub.Publish(pctx, &paho.Publish{
 		Topic:   topic,
 		QoS:     t.cfg.qos,
 		Payload: record,
@@ -1002,11 +1031,23 @@ func (t *Transport) Close(ctx context.Context) error {
 		t.mu.Lock()
 		t.closing.Store(true)
 		t.state.Store(int32(mtp.Closed))
-		cm := t.cm
+		cm, client, leanDone := t.cm, t.client, t.leanDone
 		t.mu.Unlock()
 		// autopaho runs under t.ctx: cancelling it sends DISCONNECT if
 		// the connection is up (R-MQTT.35) and stops reconnecting.
 		t.cancel()
+		if leanDone != nil {
+			go func() {
+				if client != nil {
+					// R-MQTT.35; paho then closes the connection, which
+					// ends the supervisor's wait for it.
+					_ = client.Disconnect(&paho.Disconnect{})
+				}
+				<-leanDone
+				close(t.closed)
+			}()
+			return
+		}
 		if cm == nil {
 			close(t.closed)
 			return

@@ -259,7 +259,7 @@ func TestContentTypes(t *testing.T) {
 func TestSendErrors(t *testing.T) {
 	// The embedded broker announces its limit in CONNACK.
 	b := brokertest.NewEmbedded(t, brokertest.EmbeddedConfig{MaximumPacketSize: 2048})
-	unstarted, err := mqtt.New(b.URL(), "proto::x", mqtt.WithTopic("x"))
+	unstarted, err := newTransport(t, b.URL(), "proto::x", mqtt.WithTopic("x"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestSendErrors(t *testing.T) {
 
 func TestLifecycle(t *testing.T) {
 	url := brokertest.StartEmbedded(t)
-	tr, err := mqtt.New(url, "proto::x", mqtt.WithTopic("x"))
+	tr, err := newTransport(t, url, "proto::x", mqtt.WithTopic("x"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +323,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("state %v", tr.State())
 	}
 
-	closedFirst, _ := mqtt.New(url, "proto::y", mqtt.WithTopic("y"))
+	closedFirst, _ := newTransport(t, url, "proto::y", mqtt.WithTopic("y"))
 	if err := closedFirst.Close(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -59,6 +59,7 @@ type config struct {
 	receiveMax      uint16
 	no311Peers      bool
 	noSubscriberErr bool
+	lean            bool
 	logger          *slog.Logger
 	pahoHooks       []func(*autopaho.ClientConfig)
 	connectHooks    []func(*paho.Connect)

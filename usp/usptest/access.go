@@ -138,7 +138,7 @@ func (m *Model) aclFor(from string) *acl {
 		return l // a stranger may do nothing
 	}
 	seen := map[string]bool{}
-	for _, list := range []string{ctrl.values["AssignedRole"], ctrl.values["InheritedRole"]} {
+	for _, list := range []string{ctrl.val("AssignedRole"), ctrl.val("InheritedRole")} {
 		for _, ref := range datamodel.ParseList(list) {
 			ref = strings.TrimSuffix(ref, ".") + "."
 			if seen[ref] {
@@ -149,19 +149,19 @@ func (m *Model) aclFor(from string) *acl {
 			if role == nil || role.def.path != "Device.LocalAgent.ControllerTrust.Role.{i}." {
 				continue
 			}
-			if en, _ := datamodel.ParseBool(role.values["Enable"]); !en {
+			if en, _ := datamodel.ParseBool(role.val("Enable")); !en {
 				continue
 			}
 			var perms []permission
 			if t := role.tables.get("Permission"); t != nil {
 				for _, p := range t.sorted() {
-					if en, _ := datamodel.ParseBool(p.values["Enable"]); !en {
+					if en, _ := datamodel.ParseBool(p.val("Enable")); !en {
 						continue
 					}
-					order, _ := datamodel.ParseUnsignedInt(p.values["Order"])
-					pm := permission{order: uint64(order), targets: datamodel.ParseList(p.values["Targets"])}
+					order, _ := datamodel.ParseUnsignedInt(p.val("Order"))
+					pm := permission{order: uint64(order), targets: datamodel.ParseList(p.val("Targets"))}
 					for i, n := range permNames {
-						pm.rights[i] = p.values[n]
+						pm.rights[i] = p.val(n)
 					}
 					perms = append(perms, pm)
 				}
@@ -341,7 +341,7 @@ func (m *Model) untrust(ctrl *objInst) {
 	if ct == nil {
 		return
 	}
-	if r := ct.values["UntrustedRole"]; r != "" && ctrl.def.param("AssignedRole") != nil {
+	if r := ct.val("UntrustedRole"); r != "" && ctrl.def.param("AssignedRole") != nil {
 		ctrl.setVal("AssignedRole", r)
 	}
 }

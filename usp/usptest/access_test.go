@@ -226,8 +226,8 @@ func TestUntrustedController(t *testing.T) {
 	m.untrust(o)
 	l := m.aclFor("proto::stranger")
 	m.mu.Unlock()
-	if o.values["AssignedRole"] != untrustedRole {
-		t.Errorf("AssignedRole %q", o.values["AssignedRole"])
+	if o.val("AssignedRole") != untrustedRole {
+		t.Errorf("AssignedRole %q", o.val("AssignedRole"))
 	}
 	if !l.allows(permParam, rightRead, "Device.DeviceInfo.SerialNumber") || l.allows(permParam, rightWrite, "Device.DeviceInfo.ProvisioningCode") ||
 		l.allows(permParam, rightRead, "Device.LocalAgent.EndpointID") {

@@ -119,12 +119,13 @@ func NewAgent(endpointID string, opts ...Option) (*Agent, error) {
 	}
 	a := &Agent{
 		id: endpointID, cfg: cfg, model: cfg.model, log: cfg.log.With("agent", endpointID),
-		learned: map[string]route{}, subRoutes: map[string]route{}, sessions: map[string]agentSession{}, counters: map[string]int{}, pending: map[string]*pendingNotify{},
+		// The agent's maps are made on first write (lazyMap): many
+		// simulated agents never write most of them.
 		stopped: make(chan struct{}),
 	}
 	a.faults = &Faults{a: a}
 	for _, t := range cfg.transports {
-		a.bindings = append(a.bindings, &binding{a: a, t: t, up: make(chan struct{}), sessions: map[string]bool{}})
+		a.bindings = append(a.bindings, &binding{a: a, t: t, up: make(chan struct{})})
 	}
 	m := a.model
 	m.mu.Lock()
@@ -148,6 +149,14 @@ func NewAgent(endpointID string, opts ...Option) (*Agent, error) {
 	// the default handlers are shared by many models (see servedModel).
 	a.runCtx, a.cancel = context.WithCancel(context.WithValue(context.Background(), modelKey{}, a.model))
 	return a, nil
+}
+
+// lazyMap returns *m, made first if it is nil.
+func lazyMap[K comparable, V any](m *map[K]V) map[K]V {
+	if *m == nil {
+		*m = make(map[K]V)
+	}
+	return *m
 }
 
 // EndpointID returns the agent's endpoint ID.
@@ -527,7 +536,7 @@ func (a *Agent) sendConnectTo(b *binding, controllerID string, addr mtp.Address)
 	if session {
 		a.mu.Lock()
 		done := b.sessions[controllerID]
-		b.sessions[controllerID] = true
+		lazyMap(&b.sessions)[controllerID] = true
 		a.mu.Unlock()
 		if done {
 			return
@@ -676,7 +685,7 @@ func (m *Model) controllerByID(id string) *objInst {
 		return nil
 	}
 	for _, o := range t.sorted() {
-		if o.values["EndpointID"] == id {
+		if o.val("EndpointID") == id {
 			return o
 		}
 	}

@@ -122,7 +122,7 @@ func (a *Agent) replyRoute(b *binding, in mtp.Inbound, from string) (route, bool
 	if !in.ReplyTo.IsZero() {
 		r := route{b: b, addr: in.ReplyTo}
 		a.mu.Lock()
-		a.learned[from] = r
+		lazyMap(&a.learned)[from] = r
 		a.mu.Unlock()
 		return r, true
 	}

@@ -271,7 +271,7 @@ func (a *Agent) handleAdd(orig origin, ad *uspmsg.Add) msg.Message {
 				o := m.create(t, n, values)
 				if t.def.path == subscriptionPath && orig.ok {
 					a.mu.Lock()
-					a.subRoutes[o.path] = orig.r
+					lazyMap(&a.subRoutes)[o.path] = orig.r
 					a.mu.Unlock()
 				}
 				ok := res

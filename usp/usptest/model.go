@@ -69,16 +69,25 @@ func (m *Model) beforeWrite() {
 
 // objInst is one object instance (or single-instance object).
 type objInst struct {
-	def    *objDef
-	path   string // "Device.WiFi.SSID.1."
-	values map[string]string
+	def  *objDef
+	path string // "Device.WiFi.SSID.1."
+	// A parameter's value is own's entry if it has one, else base's.
+	// base is shared (the definition's defaults, or a copied instance's
+	// base) and never written; own holds what was written since, which
+	// for most instances of a simulated agent is nothing or a few
+	// parameters: a copy of the whole map per written instance was a
+	// tenth of an agent's memory. own is a slice, searched in turn: an
+	// instance has a few dozen parameters at most, and a map of even one
+	// entry costs some 300 bytes.
+	base   map[string]string
+	own    []ownVal
 	single singles // by def name; slices, not maps: an agent holds many small ones
 	tables tables
 	tbl    *table // the table holding this instance; nil for single objects
-	// sharedValues says that values is shared with a copy of this
-	// instance (another model's, or a FactoryReset snapshot) and must be
-	// copied before a write: see setVal.
-	sharedValues bool
+	// sharedOwn says that own is shared with a copy of this instance
+	// (another model's, or a FactoryReset snapshot) and must be copied
+	// before a write: see setVal.
+	sharedOwn bool
 }
 
 // singles are an instance's single-instance child objects.
@@ -105,13 +114,50 @@ func (ts tables) get(name string) *table {
 	return nil
 }
 
-// setVal sets a parameter's value, copying values first if it is shared.
+// setVal sets a parameter's value, copying own first if it is shared.
 func (o *objInst) setVal(name, value string) {
-	if o.sharedValues {
-		o.values = maps.Clone(o.values)
-		o.sharedValues = false
+	i := o.ownIndex(name)
+	if i < 0 {
+		if v, ok := o.base[name]; ok && v == value {
+			return // what the instance reads already
+		}
 	}
-	o.values[name] = value
+	if o.sharedOwn {
+		o.own, o.sharedOwn = slices.Clone(o.own), false
+	}
+	if i >= 0 {
+		o.own[i].value = value
+		return
+	}
+	o.own = append(o.own, ownVal{name, value})
+}
+
+// ownVal is a value an instance was given (see objInst.own).
+type ownVal struct{ name, value string }
+
+// ownIndex is where name is in own, -1 if it is not.
+func (o *objInst) ownIndex(name string) int {
+	for i := range o.own {
+		if o.own[i].name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// val returns a parameter's value, "" if it has none.
+func (o *objInst) val(name string) string {
+	v, _ := o.lookup(name)
+	return v
+}
+
+// lookup returns a parameter's value and whether it has one.
+func (o *objInst) lookup(name string) (string, bool) {
+	if i := o.ownIndex(name); i >= 0 {
+		return o.own[i].value, true
+	}
+	v, ok := o.base[name]
+	return v, ok
 }
 
 // table holds the instances of one multi-instance object under one parent.
@@ -238,7 +284,7 @@ func (m *Model) emit(c change) {
 // newInst creates an instance of d at path with default values, its
 // single-instance children and empty tables.
 func (m *Model) newInst(d *objDef, path string) *objInst {
-	o := &objInst{def: d, path: path, values: d.defaultValues(), sharedValues: true}
+	o := &objInst{def: d, path: path, base: d.defaultValues()}
 	for _, c := range d.children {
 		m.addChild(o, c)
 	}
@@ -301,7 +347,7 @@ func (m *Model) value(o *objInst, p *paramDef) string {
 	if p.Access == datamodel.ParamWriteOnly {
 		return "" // TR-369: write-only parameters read as empty
 	}
-	return o.values[p.name]
+	return o.val(p.name)
 }
 
 // computeDefaults attaches computed values: XNumberOfEntries counts the
@@ -522,7 +568,7 @@ func (m *Model) setValue(o *objInst, p *paramDef, value string) {
 	if p.compute != nil {
 		return
 	}
-	if old, ok := o.values[p.name]; ok && old == value {
+	if old, ok := o.lookup(p.name); ok && old == value {
 		return
 	}
 	o.setVal(p.name, value)
@@ -672,7 +718,7 @@ func (m *Model) create(t *table, n uint32, values map[string]string) *objInst {
 	for k, v := range values {
 		o.setVal(k, v)
 	}
-	if p := t.def.param("Alias"); p != nil && o.values["Alias"] == "" {
+	if p := t.def.param("Alias"); p != nil && o.val("Alias") == "" {
 		o.setVal("Alias", "cpe-"+strconv.FormatUint(uint64(n), 10))
 	}
 	t.inst.put(n, o)
@@ -712,7 +758,7 @@ func (m *Model) checkUniqueStaged(t *table, self *objInst, n uint32, values map[
 			return v
 		}
 		if self != nil {
-			return self.values[name]
+			return self.val(name)
 		}
 		if name == "Alias" {
 			return "cpe-" + strconv.FormatUint(uint64(n), 10)
@@ -741,7 +787,7 @@ func (m *Model) checkUniqueStaged(t *table, self *objInst, n uint32, values map[
 			for i, k := range set {
 				v, ok := staged[other][k]
 				if !ok {
-					v = other.values[k]
+					v = other.val(k)
 				}
 				if v != mine[i] {
 					same = false
@@ -838,7 +884,7 @@ func (m *Model) removeSubscriptionsOf(ctrl string) {
 		return
 	}
 	for _, s := range subs.sorted() {
-		if r := s.values["Recipient"]; r != "" && strings.TrimSuffix(r, ".") == strings.TrimSuffix(ctrl, ".") {
+		if r := s.val("Recipient"); r != "" && strings.TrimSuffix(r, ".") == strings.TrimSuffix(ctrl, ".") {
 			m.remove(s)
 		}
 	}
@@ -936,10 +982,10 @@ func (m *Model) takeSnapshot() snapshot {
 // copyInst copies the instance tree under o; the copies share their values
 // with the originals until either is written (see setVal).
 func copyInst(o *objInst) *objInst {
-	if !o.sharedValues {
-		o.sharedValues = true
+	if o.own != nil {
+		o.sharedOwn = true
 	}
-	c := &objInst{def: o.def, path: o.path, values: o.values, sharedValues: true}
+	c := &objInst{def: o.def, path: o.path, base: o.base, own: o.own, sharedOwn: o.own != nil}
 	if o.single != nil {
 		c.single = make(singles, len(o.single))
 		for k, v := range o.single {

@@ -99,19 +99,19 @@ func (m *Model) subscriptions(mask uint32, out []subscription) []subscription {
 		return out
 	}
 	for _, e := range t.inst {
-		v := e.o.values
-		if k, ok := notifKinds[v["NotifType"]]; !ok || mask&(1<<k) == 0 {
+		o := e.o
+		if k, ok := notifKinds[o.val("NotifType")]; !ok || mask&(1<<k) == 0 {
 			continue
 		}
-		if en, err := datamodel.ParseBool(v["Enable"]); err != nil || !en {
+		if en, err := datamodel.ParseBool(o.val("Enable")); err != nil || !en {
 			continue
 		}
-		s := subscription{path: e.o.path, id: v["ID"], notifType: v["NotifType"], recipient: v["Recipient"]}
-		s.retry, _ = datamodel.ParseBool(v["NotifRetry"])
-		if secs, err := datamodel.ParseUnsignedInt(v["NotifExpiration"]); err == nil {
+		s := subscription{path: e.o.path, id: o.val("ID"), notifType: o.val("NotifType"), recipient: o.val("Recipient")}
+		s.retry, _ = datamodel.ParseBool(o.val("NotifRetry"))
+		if secs, err := datamodel.ParseUnsignedInt(o.val("NotifExpiration")); err == nil {
 			s.expiration = time.Duration(secs) * time.Second
 		}
-		s.refs = parseRefs(v["ReferenceList"])
+		s.refs = parseRefs(o.val("ReferenceList"))
 		out = append(out, s)
 	}
 	return out
@@ -246,7 +246,7 @@ func (a *Agent) scheduleExpiry(path string) {
 	if o == nil || o.def.path != subscriptionPath {
 		return
 	}
-	ttl, err := datamodel.ParseUnsignedInt(o.values["TimeToLive"])
+	ttl, err := datamodel.ParseUnsignedInt(o.val("TimeToLive"))
 	if err != nil || ttl == 0 {
 		return
 	}
@@ -280,10 +280,10 @@ func (a *Agent) recipients(recipient string) []string {
 	if o == nil || o.def.path != "Device.LocalAgent.Controller.{i}." {
 		return nil
 	}
-	if en, err := datamodel.ParseBool(o.values["Enable"]); err == nil && !en {
+	if en, err := datamodel.ParseBool(o.val("Enable")); err == nil && !en {
 		return nil
 	}
-	if id := o.values["EndpointID"]; id != "" {
+	if id := o.val("EndpointID"); id != "" {
 		return []string{id}
 	}
 	return nil
@@ -335,10 +335,10 @@ func (m *Model) bootParameters(to string) string {
 	if ctrl := m.controllerByID(to); ctrl != nil {
 		if t := ctrl.tables.get("BootParameter"); t != nil {
 			for _, bp := range t.sorted() {
-				if en, _ := datamodel.ParseBool(bp.values["Enable"]); !en {
+				if en, _ := datamodel.ParseBool(bp.val("Enable")); !en {
 					continue
 				}
-				rs, err := m.getPath(bp.values["ParameterName"], 0)
+				rs, err := m.getPath(bp.val("ParameterName"), 0)
 				if err != nil {
 					continue
 				}
@@ -366,7 +366,7 @@ type pendingNotify struct {
 // <Type>-<UTC time>-<counter per type>.
 func (a *Agent) nextMsgID(kind string) string {
 	a.mu.Lock()
-	a.counters[kind]++
+	lazyMap(&a.counters)[kind]++
 	n := a.counters[kind]
 	a.mu.Unlock()
 	return kind + "-" + a.cfg.clock().UTC().Format("2006-01-02T15:04:05Z") + "-" + strconv.Itoa(n)
@@ -393,7 +393,7 @@ func (a *Agent) notify(to, subPath, subID string, sendResp bool, expiration time
 	if sendResp {
 		p = &pendingNotify{acked: make(chan struct{})}
 		a.mu.Lock()
-		a.pending[id] = p
+		lazyMap(&a.pending)[id] = p
 		a.mu.Unlock()
 	}
 	if !a.sendNotification(to, subPath, payload, data) {
@@ -540,7 +540,7 @@ func (a *Agent) reboot(cause, commandKey string, firmwareUpdated bool) {
 			// reboot (TR-181); the agent was down, so nobody is told.
 			mark := len(m.pending)
 			for _, s := range m.subscriptionInstances() {
-				if p, _ := datamodel.ParseBool(s.values["Persistent"]); !p {
+				if p, _ := datamodel.ParseBool(s.val("Persistent")); !p {
 					m.remove(s)
 				}
 			}
@@ -590,11 +590,11 @@ func (a *Agent) onBoard(controllerPath string) error {
 	ctrl := m.instByPath(controllerPath)
 	var to string
 	if ctrl != nil {
-		to = ctrl.values["EndpointID"]
+		to = ctrl.val("EndpointID")
 	}
 	get := func(p string) string {
 		if o := m.instByPath("Device.DeviceInfo."); o != nil {
-			return o.values[p]
+			return o.val(p)
 		}
 		return ""
 	}

@@ -84,11 +84,11 @@ func (a *Agent) periodicTick() {
 	started := m.started
 	if la := m.instByPath("Device.LocalAgent."); la != nil && la.tables.get("Controller") != nil {
 		for _, o := range la.tables.get("Controller").sorted() {
-			if en, err := datamodel.ParseBool(o.values["Enable"]); err == nil && !en {
+			if en, err := datamodel.ParseBool(o.val("Enable")); err == nil && !en {
 				continue
 			}
-			secs, err := datamodel.ParseUnsignedInt(o.values["PeriodicNotifInterval"])
-			if id := o.values["EndpointID"]; err == nil && secs > 0 && id != "" {
+			secs, err := datamodel.ParseUnsignedInt(o.val("PeriodicNotifInterval"))
+			if id := o.val("EndpointID"); err == nil && secs > 0 && id != "" {
 				want[id] = secs
 			}
 		}

@@ -88,7 +88,7 @@ type objDef struct {
 	reuseNumbers bool
 	// defaults is the values of a new instance, built on first use and
 	// shared read-only by every instance created with them (copied on
-	// write, see objInst.sharedValues), across the models sharing this
+	// write, see objInst.base), across the models sharing this
 	// definition. Guarded by defaultsMu: definitions are shared between
 	// models whose own locks do not exclude each other.
 	defaults map[string]string
@@ -317,7 +317,7 @@ func (m *Model) DefineParam(path string, def ParamDef) error {
 	d.forgetDefaults()
 	m.beforeWrite()
 	for _, o := range m.instancesOf(d) {
-		if _, ok := o.values[name]; !ok {
+		if _, ok := o.lookup(name); !ok {
 			o.setVal(name, def.Default)
 		}
 	}

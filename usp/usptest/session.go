@@ -132,7 +132,7 @@ func (a *Agent) sessionWith(peer string, create bool) agentSession {
 		}
 		s = fullSession{es}
 	}
-	a.sessions[peer] = s
+	lazyMap(&a.sessions)[peer] = s
 	return s
 }
 

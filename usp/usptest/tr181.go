@@ -618,7 +618,7 @@ func (m *Model) firmwareActivate(ctx context.Context, cmd string, _ map[string]s
 	var err *msg.Error
 	m.write(func() {
 		o := m.instByPath(img)
-		if o == nil || o.values["Status"] != "Available" {
+		if o == nil || o.val("Status") != "Available" {
 			err = msg.Errorf(msg.CodeCommandFailure, "firmware image %s is not available", img)
 			return
 		}
@@ -626,7 +626,7 @@ func (m *Model) firmwareActivate(ctx context.Context, cmd string, _ map[string]s
 		ref := strings.TrimSuffix(img, ".")
 		m.setValue(info, info.def.param("ActiveFirmwareImage"), ref)
 		m.setValue(info, info.def.param("BootFirmwareImage"), ref)
-		m.setValue(info, info.def.param("SoftwareVersion"), o.values["Version"])
+		m.setValue(info, info.def.param("SoftwareVersion"), o.val("Version"))
 	})
 	if err != nil {
 		return nil, err
@@ -758,7 +758,7 @@ func (m *Model) uninstallDU(ctx context.Context, cmd string, _ map[string]string
 			err = msg.Errorf(msg.CodeCommandFailure, "deployment unit %s is gone", du)
 			return
 		}
-		for _, eu := range datamodel.ParseList(o.values["ExecutionUnitList"]) {
+		for _, eu := range datamodel.ParseList(o.val("ExecutionUnitList")) {
 			if e := m.instByPath(eu); e != nil && e.tbl != nil {
 				m.remove(e)
 			}
