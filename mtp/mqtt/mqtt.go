@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -89,12 +91,14 @@ type Transport struct {
 	closeOnce   sync.Once
 	closed      chan struct{}
 
-	mu         sync.Mutex
-	cm         *autopaho.ConnectionManager // nil before Start
-	dialed     *guardConn                  // connection of the latest attempt
-	cur        *link                       // the connection we are Up on, nil while down
-	assignedID string                      // Assigned Client Identifier to reuse (R-MQTT.9)
-	lastErr    error                       // latest connection or subscription failure
+	mu           sync.Mutex
+	cm           *autopaho.ConnectionManager // nil before Start
+	dialed       *guardConn                  // connection of the latest attempt
+	cur          *link                       // the connection we are Up on, nil while down
+	assignedID   string                      // Assigned Client Identifier to reuse (R-MQTT.9)
+	responseInfo string                      // Response Information of the latest CONNACK
+	extra        map[string]byte             // filters of Subscribe, with their QoS
+	lastErr      error                       // latest connection or subscription failure
 
 	// Used only on autopaho's connection goroutine, which makes the
 	// attempts and calls OnConnectionUp and OnConnectionDown in turn.
@@ -479,6 +483,9 @@ func (t *Transport) onConnectionUp(cm *autopaho.ConnectionManager, ca *paho.Conn
 		if ca.Properties.MaximumPacketSize != nil {
 			maxPacket = *ca.Properties.MaximumPacketSize
 		}
+		t.mu.Lock()
+		t.responseInfo = ca.Properties.ResponseInfo
+		t.mu.Unlock()
 	}
 
 	reply, err := t.replyTopicFor(ca)
@@ -492,11 +499,16 @@ func (t *Transport) onConnectionUp(cm *autopaho.ConnectionManager, ca *paho.Conn
 		return
 	}
 	filters := t.subscriptionFilters(reply, ca)
+	extra := t.extraSubscriptions()
 	sub := &paho.Subscribe{}
 	for _, f := range filters {
+		qos := t.cfg.qos
+		if q, ok := extra[f]; ok {
+			qos = q
+		}
 		// Retain Handling 2: a retained record is stale by definition
 		// and must not be replayed at every (re)subscription.
-		sub.Subscriptions = append(sub.Subscriptions, paho.SubscribeOptions{Topic: f, QoS: t.cfg.qos, RetainHandling: 2})
+		sub.Subscriptions = append(sub.Subscriptions, paho.SubscribeOptions{Topic: f, QoS: qos, RetainHandling: 2})
 	}
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.connectTimeout)
 	defer cancel()
@@ -694,6 +706,9 @@ func (t *Transport) subscriptionFilters(reply string, ca *paho.Connack) []string
 		}
 	}
 	for _, f := range t.cfg.subscriptions {
+		add(f)
+	}
+	for _, f := range slices.Sorted(maps.Keys(t.extraSubscriptions())) {
 		add(f)
 	}
 	if ca != nil && ca.Properties != nil {
