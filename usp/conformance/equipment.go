@@ -425,11 +425,25 @@ func (e *Equipment) Post(ctx context.Context, req msg.Request) *Exchange {
 
 // PostMsg sends a message built by the caller and registers its msg_id.
 func (e *Equipment) PostMsg(ctx context.Context, m *uspmsg.Msg) *Exchange {
+	return e.postTo(ctx, m, mtp.Address{})
+}
+
+// PostTo sends a request to another address of the agent than the one it
+// announced (an MQTT topic it was told to subscribe to, say), without
+// waiting for the response.
+func (e *Equipment) PostTo(ctx context.Context, req msg.Request, to mtp.Address) *Exchange {
+	return e.postTo(ctx, req.Build(msg.NewID()), to)
+}
+
+// postTo sends to addr, or to the agent's address when addr is zero.
+func (e *Equipment) postTo(ctx context.Context, m *uspmsg.Msg, addr mtp.Address) *Exchange {
 	ex := &Exchange{Request: m, done: make(chan struct{})}
-	addr, err := e.WaitAgent(ctx)
-	if err != nil {
-		ex.Err = err
-		return ex
+	if addr.IsZero() {
+		var err error
+		if addr, err = e.WaitAgent(ctx); err != nil {
+			ex.Err = err
+			return ex
+		}
 	}
 	e.mu.Lock()
 	if e.closed {

@@ -128,6 +128,29 @@ func (b *MQTTBroker) SetEquipmentContentType(ct string) {
 	b.hook.contentType = ct
 }
 
+// Disconnect closes a client's connection from the broker's side, with a
+// DISCONNECT (reason 0x8B, server shutting down) to an MQTT 5 client: the
+// kit's way to make an agent connect again where the plan reboots it.
+func (b *MQTTBroker) Disconnect(clientID string) error {
+	cl, ok := b.srv.Clients.Get(clientID)
+	if !ok {
+		return fmt.Errorf("conformance: broker: no client %q", clientID)
+	}
+	if err := b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown); err != nil {
+		// The connection is closed all the same (the DISCONNECT could not
+		// be written).
+		cl.Stop(err)
+	}
+	return nil
+}
+
+// isEquipment reports whether a client is the test equipment's own.
+func (b *MQTTBroker) isEquipment(clientID string) bool {
+	b.hook.mu.Lock()
+	defer b.hook.mu.Unlock()
+	return b.hook.endpoints[clientID] == b.hook.equipmentID
+}
+
 // Mark returns the Seq the next packet will get.
 func (b *MQTTBroker) Mark() int {
 	b.hook.mu.Lock()

@@ -69,6 +69,8 @@ type Agent struct {
 	requests  int                         // Device.LocalAgent.Request numbers handed out without a table
 	sessions  map[string]agentSession     // session contexts, by controller
 	factory   snapshot
+	// mqttClients are the bindings shown as Device.MQTT.Client.{i}.
+	mqttClients []*binding
 }
 
 const (
@@ -179,6 +181,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.state = stateStarted
 	a.mu.Unlock()
 
+	a.seedMQTTClients()
 	m := a.model
 	m.mu.Lock()
 	m.observer = a.onChanges
@@ -367,8 +370,13 @@ type binding struct {
 	a       *Agent
 	t       mtp.Transport
 	started bool
-	upOnce  sync.Once
-	up      chan struct{}
+	// mqttClient is the Device.MQTT.Client.{i}. instance of an MQTT
+	// transport; mqttSubs what syncMQTT subscribed it to (topic to QoS),
+	// touched only on the worker.
+	mqttClient string
+	mqttSubs   map[string]byte
+	upOnce     sync.Once
+	up         chan struct{}
 	// guarded by a.mu
 	local    mtp.Address
 	sessions map[string]bool // peers already sent a connect record (WebSocket, UDS)
@@ -388,7 +396,7 @@ func (b *binding) HandleEvent(ev mtp.Event) {
 		a.mu.Lock()
 		b.local = ev.Local
 		a.mu.Unlock()
-		a.enqueue(func() { a.sendConnects(b) })
+		a.enqueue(func() { a.mqttUp(b, true); a.sendConnects(b) })
 		b.upOnce.Do(func() { close(b.up) })
 	case mtp.PeerUp:
 		peer := ev.PeerID
@@ -401,6 +409,7 @@ func (b *binding) HandleEvent(ev mtp.Event) {
 		a.mu.Lock()
 		clear(b.sessions)
 		a.mu.Unlock()
+		a.enqueue(func() { a.mqttUp(b, false) })
 	}
 }
 

@@ -34,6 +34,9 @@ func (a *Agent) onChanges(chs []change) {
 	if controllerChanged(chs) {
 		a.wakePeriodic()
 	}
+	if mqttChanged(chs) {
+		a.enqueue(a.syncMQTT)
+	}
 	a.enqueue(func() { a.notifyChanges(chs) })
 }
 

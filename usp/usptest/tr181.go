@@ -155,6 +155,36 @@ Device.STOMP.Connection.{i}.  add-delete  keys=Alias
   ServerRetryIntervalMultiplier unsignedInt rw = 2000
   ServerRetryMaxInterval     unsignedInt rw = 30720
 
+Device.MQTT.
+  ClientNumberOfEntries      unsignedInt r = 0
+Device.MQTT.Capabilities.
+  ProtocolVersionsSupported  string r list = 5.0
+  TransportProtocolSupported string r list = TCP/IP,TLS
+  MaxNumberOfClientSubscriptions unsignedInt r = 0
+Device.MQTT.Client.{i}.  read-only  keys=Alias  keys=Name
+  Alias                      string rw
+  Name                       string r
+  Enable                     boolean r = true
+  Status                     string r enum=Connecting,Connected,Error_BrokerUnreachable,Error,Disabled = Disabled
+  ProtocolVersion            string r enum=3.1,3.1.1,5.0 = 5.0
+  BrokerAddress              string r
+  BrokerPort                 unsignedInt r = 1883
+  TransportProtocol          string r enum=TCP/IP,TLS = TCP/IP
+  ClientID                   string r
+  Username                   string r
+  Password                   string r
+  KeepAliveTime              unsignedInt r = 60
+  CleanStart                 boolean r = true
+  RequestResponseInfo        boolean r = true
+  ResponseInformation        string r
+  SubscriptionNumberOfEntries unsignedInt r = 0
+Device.MQTT.Client.{i}.Subscription.{i}.  add-delete  keys=Alias  keys=Topic
+  Alias                      string rw
+  Enable                     boolean rw = false
+  Status                     string r enum=Unsubscribed,Subscribed,Subscribing,Unsubscribing,Error = Unsubscribed
+  Topic                      string rw
+  QoS                        unsignedInt rw = 0
+
 Device.WiFi.
   RadioNumberOfEntries       unsignedInt r = 0
   SSIDNumberOfEntries        unsignedInt r = 0
