@@ -31,6 +31,8 @@ const (
 type wireFaults struct {
 	mqtt  []mqtt.Option
 	stomp []stomp.Option
+	// wrapMQTT, when set, stands between usptest and its MQTT transport.
+	wrapMQTT func(*mqtt.Transport) mtp.Transport
 }
 
 func transports(t *testing.T, binding string, f wireFaults) (eqT, agentT mtp.Transport, ctrlAddr mtp.Address, agentAddr []Option, wsURL string) {
@@ -80,7 +82,11 @@ func transports(t *testing.T, binding string, f wireFaults) (eqT, agentT mtp.Tra
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c, a, mtp.Address{MTP: mtp.MQTT, To: "/usp/controller/tp469"}, []Option{WithMQTTBroker(b)}, ""
+		var agentT mtp.Transport = a
+		if f.wrapMQTT != nil {
+			agentT = f.wrapMQTT(a)
+		}
+		return c, agentT, mtp.Address{MTP: mtp.MQTT, To: "/usp/controller/tp469"}, []Option{WithMQTTBroker(b)}, ""
 	case "stomp-kit":
 		tp, err := StartSTOMPTap("127.0.0.1:0", brokertest.StartRabbitMQ(t), testController)
 		if err != nil {
