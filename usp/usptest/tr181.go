@@ -161,7 +161,7 @@ Device.MQTT.Capabilities.
   ProtocolVersionsSupported  string r list = 5.0
   TransportProtocolSupported string r list = TCP/IP,TLS
   MaxNumberOfClientSubscriptions unsignedInt r = 0
-Device.MQTT.Client.{i}.  read-only  keys=Alias  keys=Name
+Device.MQTT.Client.{i}.  add-delete  keys=Alias  keys=Name
   Alias                      string rw
   Name                       string r
   Enable                     boolean r = true
