@@ -31,8 +31,10 @@ const (
 type wireFaults struct {
 	mqtt  []mqtt.Option
 	stomp []stomp.Option
-	// wrapMQTT, when set, stands between usptest and its MQTT transport.
+	// wrapMQTT and wrapWS, when set, stand between usptest and its
+	// MQTT or WebSocket transport.
 	wrapMQTT func(*mqtt.Transport) mtp.Transport
+	wrapWS   func(*websocket.Client) mtp.Transport
 }
 
 func transports(t *testing.T, binding string, f wireFaults) (eqT, agentT mtp.Transport, ctrlAddr mtp.Address, agentAddr []Option, wsURL string) {
@@ -158,9 +160,13 @@ func benchFaulty(t *testing.T, binding string, f wireFaults, opts ...usptest.Opt
 		if u == "" { // mounted behind the kit's observer
 			u = wsURL
 		}
-		agentT, err = websocket.NewClient(u, testAgent, websocket.WithPeerID(testController), websocket.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
+		c, err := websocket.NewClient(u, testAgent, websocket.WithPeerID(testController), websocket.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
 		if err != nil {
 			t.Fatal(err)
+		}
+		agentT = c
+		if f.wrapWS != nil {
+			agentT = f.wrapWS(c)
 		}
 	}
 	agent, err := usptest.NewAgent(testAgent, append([]usptest.Option{usptest.WithTransport(agentT),

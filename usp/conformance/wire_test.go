@@ -14,6 +14,7 @@ import (
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/mqtt"
 	"github.com/gousp/gousp/mtp/stomp"
+	"github.com/gousp/gousp/mtp/websocket"
 )
 
 // TestMQTTCasesOverKitBroker runs section 11 against usptest connected to
@@ -166,6 +167,26 @@ func TestWebSocketCasesOverKitServer(t *testing.T) {
 		if res.Verdict != NeedsOperator || !strings.Contains(res.Reason, "needs the kit's WebSocket server") {
 			t.Errorf("%s: %s (%s), want needs-operator", res.ID, res.Verdict, res.Reason)
 		}
+	}
+}
+
+// TestBrokenWebSocketAgentFails: an agent that ignores a record it cannot
+// parse, instead of closing the session with 1003, fails 7.6 with the
+// frames seen as evidence.
+func TestBrokenWebSocketAgentFails(t *testing.T) {
+	t.Parallel()
+	eq, _ := benchFaulty(t, "websocket-kit", wireFaults{wrapWS: func(c *websocket.Client) mtp.Transport {
+		return struct{ mtp.Transport }{c} // hides Reject
+	}})
+	res := runOne(t, eq, "7.6", nil)
+	if res.Verdict != Fail {
+		t.Fatalf("7.6: verdict %s (%s), want fail\n%s", res.Verdict, res.Reason, TextEvidence(res))
+	}
+	if f := res.Failed(); len(f) != 1 || f[0].Metric != 1 || !strings.Contains(f[0].Detail, "no Close frame from the agent") {
+		t.Errorf("failed criteria %+v", f)
+	}
+	if !strings.Contains(TextEvidence(res), "not a USP record, on purpose") {
+		t.Errorf("the malformed record is not in the evidence:\n%s", TextEvidence(res))
 	}
 }
 
