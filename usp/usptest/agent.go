@@ -71,6 +71,9 @@ type Agent struct {
 	factory   snapshot
 	// mqttClients are the bindings shown as Device.MQTT.Client.{i}.
 	mqttClients []*binding
+	// asyncRuns cancels the asynchronous command of a Request instance (by
+	// path, with the trailing dot).
+	asyncRuns map[string]context.CancelFunc
 }
 
 const (
