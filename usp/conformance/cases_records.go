@@ -45,6 +45,13 @@ func isRecordError(ib Inbound) (bool, string) {
 }
 
 func run3_1(t *T) {
+	malformedIgnored(t, "the EUT ignores the malformed record or answers with a USP Record error")
+}
+
+// malformedIgnored sends a record no agent can parse and checks, over the
+// quiet period, that the agent sends nothing but a record error (3.1,
+// 6.9). It then checks that the agent still answers.
+func malformedIgnored(t *T, text string) {
 	mark := t.Mark()
 	// A protobuf field 7 (no_session_context) whose length runs past the
 	// end of the data: not a record any agent can parse.
@@ -53,7 +60,7 @@ func run3_1(t *T) {
 		t.Abortf("cannot send: %v", err)
 	}
 	t.Sleep(t.cfg.quietPeriod())
-	c := t.Metric(1, "the EUT ignores the malformed record or answers with a USP Record error")
+	c := t.Metric(1, text)
 	for _, ib := range t.eq.Since(mark, func(ib Inbound) bool { return ib.Record != nil && ib.Record.GetFromId() == t.eq.AgentID() }) {
 		ok, what := isRecordError(ib)
 		if what == "" {
