@@ -48,6 +48,7 @@ type Equipment struct {
 
 	mu       sync.Mutex
 	addr     mtp.Address
+	local    mtp.Address // where the equipment is reached, from its transport's Up
 	addrSet  chan struct{}
 	pending  map[string]*Exchange
 	inbox    []Inbound
@@ -209,7 +210,22 @@ func (e *Equipment) Transport() mtp.Transport { return e.tr.Transport }
 
 // Start starts the transport.
 func (e *Equipment) Start(ctx context.Context) error {
-	return e.tr.Start(ctx, mtp.HandlerFuncs{Record: e.receive})
+	return e.tr.Start(ctx, mtp.HandlerFuncs{Record: e.receive, Event: func(ev mtp.Event) {
+		if ev.Kind == mtp.Up && !ev.Local.IsZero() {
+			e.mu.Lock()
+			e.local = ev.Local
+			e.mu.Unlock()
+		}
+	}})
+}
+
+// LocalAddress returns where the agent reaches the equipment, as its
+// transport reported on connecting (an MQTT topic, a STOMP destination);
+// zero when the transport reports none.
+func (e *Equipment) LocalAddress() mtp.Address {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.local
 }
 
 // Close stops the transport and waits for the equipment's goroutines.

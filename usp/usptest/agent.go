@@ -443,7 +443,71 @@ func (a *Agent) routeTo(endpointID string) (route, bool) {
 	a.mu.Lock()
 	r, ok := a.learned[endpointID]
 	a.mu.Unlock()
-	return r, ok
+	if ok {
+		return r, true
+	}
+	return a.configuredRoute(endpointID)
+}
+
+// configuredRoute finds a controller that never wrote to the agent by
+// its Device.LocalAgent.Controller.{i}. entry, as an agent does for
+// SendOnBoardRequest(): an enabled MTP entry whose MQTT Topic or STOMP
+// Destination a transport of that kind can reach, or, over mtp/memory
+// (which has no MTP entry of its own), the endpoint ID itself.
+func (a *Agent) configuredRoute(endpointID string) (route, bool) {
+	m := a.model
+	type dest struct {
+		kind mtp.Kind
+		to   string
+	}
+	var dests []dest
+	found := false
+	m.mu.RLock()
+	var ctrls []*objInst
+	if la := m.instByPath("Device.LocalAgent."); la != nil && la.tables.get("Controller") != nil {
+		ctrls = la.tables.get("Controller").sorted()
+	}
+	for _, c := range ctrls {
+		if c.values["EndpointID"] != endpointID {
+			continue
+		}
+		if en, _ := datamodel.ParseBool(c.values["Enable"]); !en {
+			continue
+		}
+		found = true
+		t := c.tables.get("MTP")
+		if t == nil {
+			continue
+		}
+		for _, mt := range t.sorted() {
+			if en, _ := datamodel.ParseBool(mt.values["Enable"]); !en {
+				continue
+			}
+			switch mt.values["Protocol"] {
+			case "MQTT":
+				if o := m.instByPath(mt.path + "MQTT."); o != nil && o.values["Topic"] != "" {
+					dests = append(dests, dest{mtp.MQTT, o.values["Topic"]})
+				}
+			case "STOMP":
+				if o := m.instByPath(mt.path + "STOMP."); o != nil && o.values["Destination"] != "" {
+					dests = append(dests, dest{mtp.STOMP, o.values["Destination"]})
+				}
+			}
+		}
+	}
+	m.mu.RUnlock()
+	if !found {
+		return route{}, false
+	}
+	dests = append(dests, dest{mtp.Memory, endpointID})
+	for _, d := range dests {
+		for _, b := range a.bindings {
+			if b.t.Kind() == d.kind {
+				return route{b: b, addr: mtp.Address{MTP: d.kind, To: d.to}}, true
+			}
+		}
+	}
+	return route{}, false
 }
 
 // routeFor says where a notification for a controller goes: where the
