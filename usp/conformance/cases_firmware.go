@@ -240,4 +240,3 @@ func run9_7(t *T) {
 	}
 	c.End()
 }
-
