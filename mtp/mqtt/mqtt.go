@@ -329,10 +329,13 @@ func (t *Transport) Start(ctx context.Context, h mtp.Handler) error {
 // (with its packet guard and write lock), the CONNECT packet, the backoff,
 // and subscribes in OnConnectionUp.
 func (t *Transport) clientConfig() autopaho.ClientConfig {
+	t.mu.Lock() // SetKeepAlive and SetClientID may run at any time
+	keepAlive, clientID := t.cfg.keepAlive, t.cfg.clientID
+	t.mu.Unlock()
 	cc := autopaho.ClientConfig{
 		ServerUrls:                    []*url.URL{t.url},
 		TlsCfg:                        t.tls,
-		KeepAlive:                     uint16(t.cfg.keepAlive / time.Second),
+		KeepAlive:                     uint16(keepAlive / time.Second),
 		CleanStartOnInitialConnection: true,
 		ReconnectBackoff:              t.reconnectDelay,
 		ConnectTimeout:                t.cfg.connectTimeout,
@@ -348,7 +351,7 @@ func (t *Transport) clientConfig() autopaho.ClientConfig {
 		PahoDebug:  pahoLogger{t.log, slog.LevelDebug - 4},
 		PahoErrors: pahoLogger{t.log, slog.LevelDebug},
 		ClientConfig: paho.ClientConfig{
-			ClientID:          t.cfg.clientID,
+			ClientID:          clientID,
 			PacketTimeout:     t.cfg.connectTimeout,
 			OnPublishReceived: []func(paho.PublishReceived) (bool, error){t.onPublish},
 			OnClientError: func(err error) {
@@ -475,11 +478,11 @@ func (t *Transport) onConnectionUp(cm *autopaho.ConnectionManager, ca *paho.Conn
 	}
 	var maxPacket uint32
 	if ca.Properties != nil {
+		t.mu.Lock()
 		if ca.Properties.AssignedClientID != "" && t.cfg.clientID == "" {
-			t.mu.Lock()
 			t.assignedID = ca.Properties.AssignedClientID
-			t.mu.Unlock()
 		}
+		t.mu.Unlock()
 		if ca.Properties.MaximumPacketSize != nil {
 			maxPacket = *ca.Properties.MaximumPacketSize
 		}
@@ -626,6 +629,7 @@ func (t *Transport) connectPacket(cp *paho.Connect) *paho.Connect {
 	if id == "" {
 		id = t.assignedID
 	}
+	keepAlive := t.cfg.keepAlive
 	t.mu.Unlock()
 	if cp == nil {
 		cp = &paho.Connect{}
@@ -633,7 +637,7 @@ func (t *Transport) connectPacket(cp *paho.Connect) *paho.Connect {
 	maxPacket := uint32(t.maxInbound())
 	receiveMax := t.cfg.receiveMax
 	cp.ClientID = id
-	cp.KeepAlive = uint16(t.cfg.keepAlive / time.Second)
+	cp.KeepAlive = uint16(keepAlive / time.Second)
 	cp.CleanStart = true
 	if cp.Properties == nil {
 		cp.Properties = &paho.ConnectProperties{}

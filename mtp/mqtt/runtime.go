@@ -22,12 +22,12 @@ type Settings struct {
 	// mqtt:// or mqtts://).
 	Broker *url.URL
 	// ClientID is the client identifier of the next CONNECT: the one set
-	// with [WithClientID], else the Assigned Client Identifier of the
+	// with [WithClientID] or [Transport.SetClientID], else the Assigned Client Identifier of the
 	// broker's latest CONNACK (R-MQTT.9), else "".
 	ClientID string
 	// Username is the user name of [WithCredentials] ("" without).
 	Username string
-	// KeepAlive is the CONNECT's Keep Alive.
+	// KeepAlive is the Keep Alive of the next CONNECT.
 	KeepAlive time.Duration
 	// Topic is the topic of [WithTopic].
 	Topic string
@@ -46,6 +46,30 @@ func (t *Transport) Settings() Settings {
 	}
 	return Settings{Broker: t.url, ClientID: id, Username: t.cfg.user, KeepAlive: t.cfg.keepAlive,
 		Topic: t.cfg.topic, ResponseInformation: t.responseInfo}
+}
+
+// SetClientID changes the client identifier of the next connection, as an
+// agent does when its Device.MQTT.Client.{i}.ClientID is set: the
+// current connection keeps its own. An empty id also forgets the
+// identifier the broker assigned, so that the next CONNECT asks for a new
+// one (which is then kept, R-MQTT.9).
+func (t *Transport) SetClientID(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.cfg.clientID, t.assignedID = id, ""
+}
+
+// SetKeepAlive changes the Keep Alive of the next connection (whole
+// seconds; 0 turns keep-alive off). The broker's Server Keep Alive, when
+// it sends one, still wins.
+func (t *Transport) SetKeepAlive(d time.Duration) error {
+	if d < 0 || d > 65535*time.Second {
+		return fmt.Errorf("mqtt: keep alive %v out of range", d)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.cfg.keepAlive = d.Truncate(time.Second)
+	return nil
 }
 
 // Subscribe adds a subscription to filter at QoS qos (0 or 1) besides

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/gousp/gousp/mtp/mqtt"
 )
@@ -62,5 +63,29 @@ func TestRuntimeSubscriptions(t *testing.T) {
 				t.Fatalf("got %q", in.Data)
 			}
 		})
+	}
+}
+
+// TestRuntimeSettings: SetClientID and SetKeepAlive show in Settings (they
+// apply from the next connection) and bad values are refused.
+func TestRuntimeSettings(t *testing.T) {
+	tr, err := mqtt.New("mqtt://127.0.0.1:1", "proto::agent", mqtt.WithTopic("usp/agent/s"), mqtt.WithClientID("first"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := tr.Settings(); s.ClientID != "first" || s.Broker.Host != "127.0.0.1:1" {
+		t.Fatalf("Settings() = %+v", s)
+	}
+	tr.SetClientID("")
+	if err := tr.SetKeepAlive(30*time.Second + 400*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if s := tr.Settings(); s.ClientID != "" || s.KeepAlive != 30*time.Second {
+		t.Errorf("Settings() = %+v, want no client ID and 30s", s)
+	}
+	for _, d := range []time.Duration{-time.Second, 65536 * time.Second} {
+		if err := tr.SetKeepAlive(d); err == nil {
+			t.Errorf("SetKeepAlive(%v) accepted", d)
+		}
 	}
 }

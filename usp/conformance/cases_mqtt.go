@@ -64,7 +64,7 @@ func describePacket(p MQTTPacket) string {
 		fmt.Fprintf(&b, " client_id=%q username=%t password=%t request_response_info=%t keep_alive=%d will=%t",
 			p.ConnectClientID, p.HasUsername, p.HasPassword, p.RequestResponseInfo, p.KeepAlive, p.Will)
 	case "CONNACK":
-		fmt.Fprintf(&b, " assigned_client_id=%q response_info=%q", p.AssignedClientID, p.ResponseInfo)
+		fmt.Fprintf(&b, " assigned_client_id=%q response_info=%q server_keep_alive=%d", p.AssignedClientID, p.ResponseInfo, p.ServerKeepAlive)
 	case "SUBSCRIBE", "UNSUBSCRIBE":
 		fmt.Fprintf(&b, " filters=%q", p.Filters)
 	case "PUBLISH":

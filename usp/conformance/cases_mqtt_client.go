@@ -16,7 +16,9 @@ import (
 func init() {
 	register(
 		&Case{ID: "11.1", Title: "Support of Required MQTT Profiles", Run: run11_1},
+		&Case{ID: "11.4", Title: "MQTT 5.0 ClientID", Run: run11_4},
 		&Case{ID: "11.5", Title: "MQTT ClientID Persistence", Run: run11_5},
+		&Case{ID: "11.7", Title: "MQTT Keep Alive", Slow: 45 * time.Second, Run: run11_7},
 		&Case{ID: "11.9", Title: "MQTT New Subscription", Run: run11_9},
 		&Case{ID: "11.13", Title: "MQTT QoS", Run: run11_13},
 	)
@@ -275,4 +277,114 @@ func run11_13(t *T) {
 		t.Check(i+1, fmt.Sprintf("The EUT sends a GetResp for the Get message sent to topic '%s'", topics[i]), got,
 			"Get of %s: %s", insts[i], why)
 	}
+}
+
+// mqtt5Wire is mqttWire for the cases of MQTT 5.0 agents.
+func mqtt5Wire(t *T) (*MQTTBroker, string, MQTTPacket) {
+	b, client, c := mqttWire(t)
+	if c.ProtocolVersion != 5 {
+		t.Skipf("the agent uses MQTT 3.1.1 (the case is for MQTT 5.0)")
+	}
+	return b, client, c
+}
+
+// setClient changes parameters of the active client as the procedure's
+// step 1 and registers their restoration; it reports whether the agent
+// took them.
+func setClient(t *T, clientPath string, own, values map[string]string) (bool, string) {
+	old := map[string]string{}
+	for k := range values {
+		old[clientPath+k] = own[k]
+	}
+	ex := t.Send(msg.SetParams(clientPath, values))
+	if ex.Err != nil {
+		return false, ex.Err.Error()
+	}
+	r, err := msg.ParseSetResp(ex.Response)
+	if err == nil {
+		err = r.Err()
+	}
+	if err != nil {
+		return false, err.Error()
+	}
+	// Restored for the next connection; the current one keeps the
+	// values the case gave it.
+	t.SetLater(old)
+	return true, ""
+}
+
+// 11.4: with ClientID set to the empty string, the agent connects with an
+// empty ClientID and then reports the identifier the server assigned.
+func run11_4(t *T) {
+	b, client, _ := mqtt5Wire(t)
+	clientPath, own := activeClient(t, client)
+	m := t.Metric(1, "The EUT's MQTT CONNECT packet has a ClientID set to an empty string")
+	if ok, why := setClient(t, clientPath, own, map[string]string{"ClientID": ""}); !ok {
+		m.Expect(false, "the Set of %sClientID to \"\" failed: %s", clientPath, why)
+		m.Must()
+	}
+	c := reconnect(t, b, client)
+	m.Expect(c.ConnectClientID == "", "the new CONNECT's ClientID is %q", c.ConnectClientID)
+	m.End()
+	ack, ok := connackTo(b, c.ClientID)
+	if !ok || ack.AssignedClientID == "" {
+		t.Abortf("the kit's broker sent no Assigned Client Identifier (CONNACK %s)", describePacket(ack))
+	}
+	t.Notef("broker's %s", describePacket(ack))
+	got := t.GetValues(clientPath + "ClientID")[clientPath+"ClientID"]
+	t.Check(2, "The retrieved ClientID matches the Assigned Client Identifier of the CONNACK", got == ack.AssignedClientID,
+		"ClientID %q, Assigned Client Identifier %q", got, ack.AssignedClientID)
+}
+
+// 11.7: KeepAliveTime 60 goes into the next CONNECT; with a Server Keep
+// Alive of 30 s in the CONNACK, the agent pings within 45 s of its last
+// packet.
+func run11_7(t *T) {
+	b, client, _ := mqtt5Wire(t)
+	clientPath, own := activeClient(t, client)
+	m := t.Metric(1, "The EUT sends an MQTT CONNECT packet with the Keep Alive set to 60 seconds")
+	if ok, why := setClient(t, clientPath, own, map[string]string{"KeepAliveTime": "60"}); !ok {
+		m.Expect(false, "the Set of %sKeepAliveTime to 60 failed: %s", clientPath, why)
+		m.Must()
+	}
+	b.SetServerKeepAlive(30)
+	defer b.SetServerKeepAlive(0)
+	c := reconnect(t, b, client)
+	m.Expect(c.KeepAlive == 60, "Keep Alive %d", c.KeepAlive)
+	m.End()
+	if ack, ok := connackTo(b, c.ClientID); ok {
+		t.Notef("broker's %s", describePacket(ack))
+	}
+	// The plan's step 5: 45 s in which the kit sends nothing. Every
+	// stretch without a packet from the agent must end within 45 s, and
+	// one of them with a PINGREQ. (The broker logs every packet the agent
+	// sends but PUBACK, PUBREC, PUBREL and PUBCOMP, whose omission can only
+	// make a stretch look longer.)
+	const bound = 45 * time.Second
+	start := time.Now()
+	last := start
+	for _, p := range b.Packets(c.Seq) {
+		if p.ClientID == c.ClientID && p.Type != "CONNACK" {
+			last = p.Time
+		}
+	}
+	t.Sleep(bound + retrySlack)
+	end := time.Now()
+	m = t.Metric(2, "The EUT sends an MQTT PINGREQ packet within 45 seconds of its last MQTT message")
+	pings, longest := 0, time.Duration(0)
+	for _, p := range b.Packets(c.Seq) {
+		if p.ClientID != c.ClientID || p.Type == "CONNACK" || !p.Time.After(last) {
+			continue
+		}
+		longest = max(longest, p.Time.Sub(last))
+		last = p.Time
+		if p.Type == "PINGREQ" && p.Time.After(start) {
+			pings++
+			t.Notef("PINGREQ %v into the wait", p.Time.Sub(start).Round(time.Millisecond))
+		}
+	}
+	longest = max(longest, end.Sub(last))
+	m.Expect(pings > 0, "no PINGREQ in the %v after the connection was set up", end.Sub(start).Round(time.Millisecond))
+	m.Expect(within(longest, 0, bound, retrySlack), "%v without a packet from the agent", longest.Round(time.Millisecond))
+	m.End()
 }

@@ -78,9 +78,10 @@ func transports(t *testing.T, binding string, f wireFaults) (eqT, agentT mtp.Tra
 		if err != nil {
 			t.Fatal(err)
 		}
-		// TP-469 11.2's setup gives the agent a user name and password.
+		// TP-469 11.2's setup gives the agent a user name and password;
+		// a Keep Alive other than 11.7's 60 s shows that case's Set work.
 		a, err := mqtt.New(b.URL(), testAgent, append([]mqtt.Option{mqtt.WithTopic("/usp/agent/tp469"),
-			mqtt.WithCredentials("tp469", "secret")}, f.mqtt...)...)
+			mqtt.WithCredentials("tp469", "secret"), mqtt.WithKeepAlive(45 * time.Second)}, f.mqtt...)...)
 		if err != nil {
 			t.Fatal(err)
 		}

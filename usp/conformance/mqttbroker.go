@@ -44,6 +44,7 @@ type MQTTPacket struct {
 	// CONNACK.
 	AssignedClientID string
 	ResponseInfo     string
+	ServerKeepAlive  uint16 // 0: none sent
 
 	// SUBSCRIBE and UNSUBSCRIBE: the topic filters.
 	Filters []string
@@ -126,6 +127,15 @@ func (b *MQTTBroker) SetEquipmentContentType(ct string) {
 	b.hook.mu.Lock()
 	defer b.hook.mu.Unlock()
 	b.hook.contentType = ct
+}
+
+// SetServerKeepAlive makes the broker impose a Keep Alive of secs seconds
+// (Server Keep Alive, MQTT 5) on the agent connections that follow; 0
+// stops it.
+func (b *MQTTBroker) SetServerKeepAlive(secs uint16) {
+	b.hook.mu.Lock()
+	defer b.hook.mu.Unlock()
+	b.hook.serverKeepAlive = secs
 }
 
 // Disconnect closes a client's connection from the broker's side, with a
@@ -218,6 +228,9 @@ type wireHook struct {
 	// contentType, when set, replaces the Content Type of the
 	// equipment's PUBLISH packets (11.15).
 	contentType string
+	// serverKeepAlive, when set, is the Server Keep Alive of the CONNACK
+	// to the next agent connections (11.7).
+	serverKeepAlive uint16
 }
 
 func (h *wireHook) ID() string { return "tp469-wire" }
@@ -256,11 +269,16 @@ func (h *wireHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 		HasPassword: pk.Connect.PasswordFlag, KeepAlive: pk.Connect.Keepalive,
 		RequestResponseInfo: pk.Properties.RequestResponseInfo == 1, Will: pk.Connect.WillFlag,
 		WillTopic: pk.Connect.WillTopic}
-	if v, ok := p.UserProperty(propEndpointID); ok {
-		h.mu.Lock()
+	v, ok := p.UserProperty(propEndpointID)
+	h.mu.Lock()
+	if ok {
 		h.endpoints[cl.ID] = v
-		h.mu.Unlock()
 	}
+	if ska := h.serverKeepAlive; ska > 0 && v != h.equipmentID && pk.ProtocolVersion >= 5 {
+		// mochi's way to send a Server Keep Alive, and keep to it.
+		cl.State.ServerKeepalive, cl.State.Keepalive = true, ska
+	}
+	h.mu.Unlock()
 	h.add(p)
 	return nil
 }
@@ -303,6 +321,10 @@ func (h *wireHook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.P
 	if pk.FixedHeader.Type != packets.Connack {
 		return pk
 	}
+	var ska uint16
+	if pk.Properties.ServerKeepAliveFlag {
+		ska = pk.Properties.ServerKeepAlive
+	}
 	h.mu.Lock()
 	ep, known := h.endpoints[cl.ID]
 	h.clients++
@@ -315,6 +337,6 @@ func (h *wireHook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.P
 	}
 	h.add(MQTTPacket{Type: "CONNACK", ClientID: cl.ID, ProtocolVersion: cl.Properties.ProtocolVersion,
 		UserProperties: userProps(pk.Properties.User), AssignedClientID: pk.Properties.AssignedClientID,
-		ResponseInfo: pk.Properties.ResponseInfo})
+		ResponseInfo: pk.Properties.ResponseInfo, ServerKeepAlive: ska})
 	return pk
 }

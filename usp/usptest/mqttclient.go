@@ -15,6 +15,8 @@ import (
 // as a Device.MQTT.Client.{i}. object; mtp/mqtt's Transport has it.
 type mqttTransport interface {
 	Settings() mqtt.Settings
+	SetClientID(id string)
+	SetKeepAlive(d time.Duration) error
 	Subscribe(ctx context.Context, filter string, qos byte) error
 	Unsubscribe(ctx context.Context, filter string) error
 }
@@ -24,10 +26,12 @@ type mqttTransport interface {
 const mqttSubscribeTimeout = 5 * time.Second
 
 // seedMQTTClients gives each MQTT transport a Device.MQTT.Client.{i}.
-// instance that reports its real connection settings. The settings are
-// read-only: the transport cannot change them while it runs, and a
-// writable parameter that changes nothing would lie. Subscription.{i}.
-// objects added under it are real subscriptions (see syncMQTT).
+// instance that reports its real connection settings. ClientID and
+// KeepAliveTime are writable and apply from the next connection, as in an
+// agent; the other settings are read-only, since the transport cannot
+// change them while it runs and a writable parameter that changes nothing
+// would lie. Subscription.{i}. objects added under it are real
+// subscriptions (see syncMQTT).
 func (a *Agent) seedMQTTClients() {
 	for _, b := range a.bindings {
 		mt, ok := b.t.(mqttTransport)
@@ -86,16 +90,44 @@ func (a *Agent) mqttUp(b *binding, up bool) {
 	_ = m.Set(path+"Status", "Connected")
 }
 
-// mqttChanged reports whether a change touches a Device.MQTT.Client.
-// subscription.
-func mqttChanged(chs []change) bool {
+// mqttChanged reports whether changes touch a Device.MQTT.Client.
+// subscription, or the client's settings.
+func mqttChanged(chs []change) (subs, settings bool) {
 	for _, c := range chs {
-		if strings.HasPrefix(c.path, "Device.MQTT.Client.") && strings.Contains(c.path, ".Subscription.") &&
-			!strings.HasSuffix(c.path, ".Status") {
-			return true
+		if !strings.HasPrefix(c.path, "Device.MQTT.Client.") {
+			continue
+		}
+		switch {
+		case strings.Contains(c.path, ".Subscription."):
+			subs = subs || !strings.HasSuffix(c.path, ".Status")
+		case strings.HasSuffix(c.path, ".ClientID"), strings.HasSuffix(c.path, ".KeepAliveTime"):
+			settings = true
 		}
 	}
-	return false
+	return subs, settings
+}
+
+// applyMQTTSettings hands the ClientID and KeepAliveTime of each
+// Device.MQTT.Client.{i}. to its transport, for the next connection.
+func (a *Agent) applyMQTTSettings() {
+	a.mu.Lock()
+	clients := append([]*binding(nil), a.mqttClients...)
+	a.mu.Unlock()
+	for _, b := range clients {
+		mt := b.t.(mqttTransport)
+		vals, err := a.model.Values(b.mqttClient)
+		if err != nil {
+			continue
+		}
+		s := mt.Settings()
+		if id := vals[b.mqttClient+"ClientID"]; id != s.ClientID {
+			mt.SetClientID(id)
+		}
+		if secs, err := datamodel.ParseUnsignedInt(vals[b.mqttClient+"KeepAliveTime"]); err == nil &&
+			time.Duration(secs)*time.Second != s.KeepAlive {
+			_ = mt.SetKeepAlive(time.Duration(secs) * time.Second)
+		}
+	}
 }
 
 // mqttSub is one enabled Subscription object.

@@ -176,10 +176,10 @@ Device.MQTT.Client.{i}.  add-delete  keys=Alias  keys=Name
   BrokerAddress              string r
   BrokerPort                 unsignedInt r = 1883
   TransportProtocol          string r enum=TCP/IP,TLS = TCP/IP
-  ClientID                   string r
+  ClientID                   string rw
   Username                   string r
   Password                   string r
-  KeepAliveTime              unsignedInt r = 60
+  KeepAliveTime              unsignedInt rw = 60
   CleanStart                 boolean r = true
   RequestResponseInfo        boolean r = true
   ResponseInformation        string r
