@@ -13,10 +13,9 @@ import (
 	"github.com/gousp/gousp/record"
 )
 
-// Section 3, USP Records. 3.2-3.7 need end-to-end message integrity (TLS
-// inside USP records) and 3.10-3.15 the rest of the session context state
-// machine: not implemented yet.
-// 3.10, 3.13 and 3.14 are not implemented yet either.
+// Section 3, USP Records. Not implemented (CONFORMANCE.md says why):
+// 3.2-3.7 and 3.13 need end-to-end message integrity (TLS inside USP
+// records), 3.10 session expiry and 3.14 an agent that retransmits.
 
 func init() {
 	register(
