@@ -19,7 +19,8 @@ type Config struct {
 	// ResponseTimeout bounds the wait for each response (default 10s).
 	ResponseTimeout Duration `json:"response_timeout,omitempty"`
 	// NotifyTimeout bounds the wait for a notification the plan expects
-	// "at once" (default 10s).
+	// "at once" (default 20s: OB-USP-A finds value changes by polling
+	// every 15 s, so a shorter wait fails it at random, as 1.84 did).
 	NotifyTimeout Duration `json:"notify_timeout,omitempty"`
 	// QuietPeriod is how long the kit watches for something the plan
 	// says must not happen, where the plan gives no figure (default 3s).
@@ -104,7 +105,7 @@ func ParseConfig(b []byte) (Config, error) {
 }
 
 func (c Config) responseTimeout() time.Duration { return orDefault(c.ResponseTimeout, 10*time.Second) }
-func (c Config) notifyTimeout() time.Duration   { return orDefault(c.NotifyTimeout, 10*time.Second) }
+func (c Config) notifyTimeout() time.Duration   { return orDefault(c.NotifyTimeout, 20*time.Second) }
 func (c Config) rebootTimeout() time.Duration   { return orDefault(c.RebootTimeout, 5*time.Minute) }
 func (c Config) quietPeriod() time.Duration     { return orDefault(c.QuietPeriod, 3*time.Second) }
 
