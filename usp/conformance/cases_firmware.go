@@ -20,6 +20,9 @@ func init() {
 			Destructive: "downloads into an inactive firmware image slot, losing what it held", Run: run9_6},
 		&Case{ID: "9.7", Title: "Upgrading the Agent's Firmware - Download to Active Bank", Features: []Feature{FeatFirmware},
 			Destructive: "replaces the active firmware and reboots the agent", Run: run9_7},
+		&Case{ID: "9.8", Title: "Upgrading the Agent's Firmware - Cancelling a request using the Cancel() command",
+			Features: []Feature{FeatFirmwareActivate, FeatFirmwareCancel}, Slow: 500 * time.Second,
+			Destructive: "activates another firmware image and reboots the agent if the cancel fails", Run: run9_8},
 	)
 }
 
@@ -239,4 +242,38 @@ func run9_7(t *T) {
 		c.Expect(sameValue(fu, "true"), "FirmwareUpdated is %q", fu)
 	}
 	c.End()
+}
+
+// 9.8: an activation waiting for its time window is canceled through its
+// Request object; no Boot! comes until the window has closed.
+func run9_8(t *T) {
+	_, img, _ := inactiveFirmware(t)
+	subscription(t, "tp469-boot", map[string]string{"NotifType": "Event", "ReferenceList": "Device.Boot!", "Persistent": "true"})
+	mark := t.Mark()
+	ex := t.Send(msg.Operate{Command: img + "Activate()", SendResp: true, Args: map[string]string{
+		"TimeWindow.1.Start": "120", "TimeWindow.1.End": "500", "TimeWindow.1.Mode": "AnyTime"}})
+	windowEnd := ex.Sent.Add(500 * time.Second)
+	r := Expect[*msg.OperateResp](t, 1, ex)
+	c := t.Metric(1, "The EUT sends an OperateResponse whose executed_command is Activate() and whose req_obj_path is a Device.LocalAgent.Request entry")
+	var req string
+	if c.Expect(len(r.Results) == 1, "%d operation_results", len(r.Results)) {
+		res := r.Results[0]
+		req = strings.TrimSuffix(res.RequestObjPath, ".") + "."
+		c.Expect(res.Err == nil, "the Activate() failed: %v", res.Err)
+		c.Expect(strings.HasSuffix(res.ExecutedCommand, "Activate()"), "executed_command %q", res.ExecutedCommand)
+		c.Expect(strings.HasPrefix(req, "Device.LocalAgent.Request."), "req_obj_path %q", res.RequestObjPath)
+	}
+	if !c.End() {
+		return
+	}
+	cancel := t.Send(msg.Operate{Command: req + "Cancel()", SendResp: true})
+	t.Notef("Cancel(): %s", outcome(cancel))
+	// The plan waits up to 500 s: the window may open any time before.
+	wait := time.Until(windowEnd) + retrySlack + t.cfg.notifyTimeout()
+	in, _, booted := t.AwaitNotify(mark, wait, eventNamed("Boot!"))
+	t.Check(2, "The EUT never sends a Boot! event", !booted, "Boot! %v after the Operate", in.Time.Sub(ex.Sent).Round(time.Second))
+	vals := t.GetValues("Device.LocalAgent.Request.")
+	st, exists := vals[req+"Status"]
+	t.Check(3, "The Request instance is gone, or its Status is Canceled or Canceling",
+		!exists || st == "Canceled" || st == "Canceling", "%sStatus is %q", req, st)
 }
