@@ -9,9 +9,9 @@ import (
 	"github.com/gousp/gousp/msg"
 )
 
-// Section 9, Functionality: the cases usptest can play (9.4-9.7 are in
-// cases_firmware.go, 9.9 in cases_onboard.go). 9.2 (certificates) and 9.8
-// (a 500 s window without a Boot!) are not implemented.
+// Section 9, Functionality: the cases usptest can play (9.4-9.8 are in
+// cases_firmware.go, 9.9 in cases_onboard.go). 9.2 (certificates) is not
+// implemented.
 
 func init() {
 	register(
