@@ -67,6 +67,8 @@ func describePacket(p MQTTPacket) string {
 		fmt.Fprintf(&b, " assigned_client_id=%q response_info=%q server_keep_alive=%d", p.AssignedClientID, p.ResponseInfo, p.ServerKeepAlive)
 	case "SUBSCRIBE", "UNSUBSCRIBE":
 		fmt.Fprintf(&b, " filters=%q", p.Filters)
+	case "SUBACK":
+		fmt.Fprintf(&b, " reason_codes=%v", p.ReasonCodes)
 	case "PUBLISH":
 		fmt.Fprintf(&b, " topic=%q qos=%d response_topic=%q content_type=%q payload=%d bytes",
 			p.Topic, p.QoS, p.ResponseTopic, p.ContentType, len(p.Payload))

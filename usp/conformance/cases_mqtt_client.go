@@ -193,10 +193,18 @@ func subscribeTopic(t *T, b *MQTTBroker, client, clientPath, topic, qos string) 
 	p, ok := b.Wait(t, mark, t.cfg.responseTimeout(), func(p MQTTPacket) bool {
 		return p.ClientID == client && p.Type == "SUBSCRIBE" && slices.Contains(p.Filters, topic)
 	})
-	if ok {
-		t.Notef("agent's %s", describePacket(p))
+	if !ok {
+		return inst, p, false
 	}
-	return inst, p, ok
+	t.Notef("agent's %s", describePacket(p))
+	// What is published on the topic reaches the agent once the broker
+	// has answered the SUBSCRIBE.
+	if ack, acked := b.Wait(t, p.Seq, t.cfg.responseTimeout(), func(a MQTTPacket) bool {
+		return a.ClientID == client && a.Type == "SUBACK"
+	}); acked {
+		t.Notef("broker's %s", describePacket(ack))
+	}
+	return inst, p, true
 }
 
 // topicFor is the plan's topic, with "/#" for an MQTT 3.1.1 agent (whose

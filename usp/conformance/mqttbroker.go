@@ -21,7 +21,7 @@ type MQTTPacket struct {
 	Seq  int
 	Time time.Time
 	// Type is the packet type: "CONNECT", "CONNACK", "SUBSCRIBE",
-	// "UNSUBSCRIBE", "PUBLISH", "PINGREQ" or "DISCONNECT".
+	// "SUBACK", "UNSUBSCRIBE", "PUBLISH", "PINGREQ" or "DISCONNECT".
 	Type string
 	// ClientID is the client's identifier as the broker knows it (the one
 	// it assigned when the CONNECT's was empty).
@@ -48,6 +48,8 @@ type MQTTPacket struct {
 
 	// SUBSCRIBE and UNSUBSCRIBE: the topic filters.
 	Filters []string
+	// SUBACK: one reason code per filter (the QoS granted, or >= 0x80).
+	ReasonCodes []byte
 
 	// PUBLISH.
 	Topic         string
@@ -316,8 +318,16 @@ func (h *wireHook) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Pa
 }
 
 // OnPacketEncode gives an agent's CONNACK the Response Information and
-// subscribe-topic the section 11 cases look for, and records it.
+// subscribe-topic the section 11 cases look for, and records it and each
+// SUBACK.
 func (h *wireHook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type == packets.Suback {
+		// Written once the subscriptions are in place: a case that waits
+		// for it knows that a PUBLISH to them reaches the client.
+		h.add(MQTTPacket{Type: "SUBACK", ClientID: cl.ID, ProtocolVersion: cl.Properties.ProtocolVersion,
+			ReasonCodes: slices.Clone(pk.ReasonCodes)})
+		return pk
+	}
 	if pk.FixedHeader.Type != packets.Connack {
 		return pk
 	}
