@@ -9,15 +9,13 @@ import (
 	"time"
 
 	"github.com/gousp/gousp/internal/brokertest"
-	"github.com/gousp/gousp/mtp"
-	"github.com/gousp/gousp/mtp/mqtt"
 	"github.com/gousp/gousp/usp"
 	"github.com/gousp/gousp/usp/usptest"
 )
 
 var (
 	clusterAgents = flag.Int("usp.clusteragents", 8, "agents in BenchmarkCluster")
-	clusterBroker = flag.String("usp.clusterbroker", "mosquitto", "broker of BenchmarkCluster: mosquitto, or mochi (embedded, QoS 0) where mosquitto is not installed")
+	clusterBroker = flag.String("usp.clusterbroker", "mosquitto", "broker of BenchmarkCluster: mosquitto, or embedded (gousp's own) where mosquitto is not installed")
 )
 
 // benchFleet is the fleet binding BenchmarkCluster runs on.
@@ -25,32 +23,10 @@ func benchFleet(b *testing.B) fleetBinding {
 	switch *clusterBroker {
 	case "mosquitto":
 		return mqttFleet(b)
-	case "mochi":
-		// QoS 0: mochi v2.7.9's QoS 1 inflight tracking can deadlock
-		// under this load (see mqttFleet). Nothing is lost on loopback
-		// unless a client's queue overflows, and then agents retry
-		// notifications and Gets time out, failing the run.
-		url := brokertest.StartMochi(b)
-		return fleetBinding{
-			shared:  mtp.Address{MTP: mtp.MQTT, To: fleetTopic},
-			address: fleetAddress,
-			ctrl: func(p string) mtp.Transport {
-				tr, err := mqtt.New(url, ctrlID, mqtt.WithTopic(fleetTopic), mqtt.WithSharedSubscription("fleet"), mqtt.WithClientID(p), mqtt.WithQoS(0))
-				if err != nil {
-					b.Fatal(err)
-				}
-				return tr
-			},
-			agent: func(id string) mtp.Transport {
-				tr, err := mqtt.New(url, id, mqtt.WithTopic("usp/fleet-agent/"+id), mqtt.WithQoS(0))
-				if err != nil {
-					b.Fatal(err)
-				}
-				return tr
-			},
-		}
+	case "embedded":
+		return mqttFleetOn(b, brokertest.StartEmbedded(b))
 	}
-	b.Fatalf("-usp.clusterbroker=%q: mosquitto or mochi", *clusterBroker)
+	b.Fatalf("-usp.clusterbroker=%q: mosquitto or embedded", *clusterBroker)
 	return fleetBinding{}
 }
 

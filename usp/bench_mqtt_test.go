@@ -20,7 +20,7 @@ import (
 // paho.golang request and echoed response of the same size, at the same
 // QoS, through the same broker, in the same run.
 func BenchmarkGetMQTT(b *testing.B) {
-	url := brokertest.StartMochi(b)
+	url := brokertest.StartEmbedded(b)
 	const path = "Device.DeviceInfo.Manufacturer"
 
 	b.Run("gousp", func(b *testing.B) {

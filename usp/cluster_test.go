@@ -40,9 +40,9 @@ type fleetBinding struct {
 }
 
 func mqttFleet(t testing.TB) fleetBinding {
-	// mosquitto, not the embedded mochi: under this load mochi v2.7.9 can
-	// deadlock (Inflight.NextImmediate read-locks twice while a publish
-	// waits to write-lock) and hang the test.
+	// mosquitto, a production broker (chosen when the embedded broker
+	// was still mochi-mqtt v2.7.9, which deadlocked under this load);
+	// -usp.clusterbroker embedded runs the benchmark on gousp's own.
 	return mqttFleetOn(t, brokertest.StartMosquitto(t))
 }
 

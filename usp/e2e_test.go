@@ -83,7 +83,7 @@ func bindings() []binding {
 				return at, memAddr(ctrlID)
 			}
 		}},
-		{"mqtt-mochi", mqttOn(brokertest.StartMochi)},
+		{"mqtt-embedded", mqttOn(brokertest.StartEmbedded)},
 		{"mqtt-mosquitto", mqttOn(brokertest.StartMosquitto)},
 		{"websocket", func(t *testing.T) (mtp.Transport, func() (mtp.Transport, mtp.Address)) {
 			srv, err := websocket.NewServer(websocket.WithListenAddr("127.0.0.1:0"), websocket.WithEndpointID(ctrlID))

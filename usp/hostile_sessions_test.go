@@ -147,7 +147,7 @@ const logNotThePeer = "dropping record whose from_id is not the transport's peer
 // under the endpoint ID of an agent configured on MQTT (the ?eid= is the
 // client's own claim) does not move that agent.
 func TestHostileSessionDoesNotMovePinnedAgent(t *testing.T) {
-	url := brokertest.StartMochi(t)
+	url := brokertest.StartEmbedded(t)
 	mt, err := mqtt.New(url, ctrlID, mqtt.WithTopic(ctrlTopic))
 	if err != nil {
 		t.Fatal(err)

@@ -350,7 +350,7 @@ func hostileDisconnect(t *testing.T, url string) {
 // still served.
 func TestHostileFloodOfIdentities(t *testing.T) {
 	const limit, flood = 50, 3000
-	a := newArena(t, brokertest.StartMochi(t), usp.WithAgentLimits(limit, 0), usp.WithProtocolNegotiation(), usp.WithNegotiationLimit(2))
+	a := newArena(t, brokertest.StartEmbedded(t), usp.WithAgentLimits(limit, 0), usp.WithProtocolNegotiation(), usp.WithNegotiationLimit(2))
 	base := heapAfterGC()
 	goroutines := runtime.NumGoroutine()
 	payload, _ := proto.Marshal(msg.Notify{SubscriptionID: "x", Notification: &msg.Event{ObjPath: "Device.", EventName: "Boot!"}}.Build("n"))
@@ -386,7 +386,7 @@ func TestHostileFloodOfIdentities(t *testing.T) {
 // TestHostileIdleIdentitiesForgotten: identities heard from once are
 // forgotten after the idle time of WithAgentLimits.
 func TestHostileIdleIdentitiesForgotten(t *testing.T) {
-	a := newArena(t, brokertest.StartMochi(t), usp.WithAgentLimits(1000, 200*time.Millisecond))
+	a := newArena(t, brokertest.StartEmbedded(t), usp.WithAgentLimits(1000, 200*time.Millisecond))
 	payload, _ := proto.Marshal(msg.Notify{SubscriptionID: "x", Notification: &msg.Event{ObjPath: "Device.", EventName: "Boot!"}}.Build("n"))
 	for i := range 20 {
 		b, _ := record.Encode(record.NewNoSessionContext("1.3", ctrlID, "proto::idle-"+strconv.Itoa(i), payload))
@@ -417,7 +417,7 @@ func heapAfterGC() int64 {
 // err_code is 0 (invalid): the call fails at once with
 // ErrMalformedResponse instead of waiting for its deadline.
 func TestHostileMalformedAnswer(t *testing.T) {
-	url := brokertest.StartMochi(t)
+	url := brokertest.StartEmbedded(t)
 	a := newArena(t, url)
 	a.forge(t, record.NewMQTTConnect("1.3", ctrlID, attackerID, usprecord.MQTTConnectRecord_V5, attackerTopic), attackerTopic)
 	waitUntil(t, func() bool { _, ok := a.c.AgentInfo(attackerID); return ok })
@@ -453,7 +453,7 @@ func TestHostileMalformedAnswer(t *testing.T) {
 // are recovered; the controller goes on serving the victim.
 func TestHostileCallbackPanics(t *testing.T) {
 	var panicked atomic.Int32
-	a := newArena(t, brokertest.StartMochi(t),
+	a := newArena(t, brokertest.StartEmbedded(t),
 		usp.WithAgentHandler(func(usp.AgentEvent) { panicked.Add(1); panic("watcher") }),
 		usp.WithHooks(panickyHooks{}))
 	a.forge(t, record.NewMQTTConnect("1.3", ctrlID, attackerID, usprecord.MQTTConnectRecord_V5, attackerTopic), attackerTopic)
@@ -471,7 +471,7 @@ func onBrokers(t *testing.T, attack func(t *testing.T, url string)) {
 	for _, b := range []struct {
 		name  string
 		start func(testing.TB) string
-	}{{"mochi", brokertest.StartMochi}, {"mosquitto", brokertest.StartMosquitto}} {
+	}{{"embedded", brokertest.StartEmbedded}, {"mosquitto", brokertest.StartMosquitto}} {
 		t.Run(b.name, func(t *testing.T) { attack(t, b.start(t)) })
 	}
 }

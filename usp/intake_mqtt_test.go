@@ -18,7 +18,7 @@ import (
 // up only that agent; the others' notifications are all answered (counted
 // at the agents), none flagged Duplicate.
 func TestIntakeIsolationOverMQTT(t *testing.T) {
-	url := brokertest.StartMochi(t)
+	url := brokertest.StartEmbedded(t)
 	const ctrlTopic = "/usp/controller/intake"
 	slowID := "proto::intake-slow"
 	g := newGate(t, func(n *usp.Notification) bool { return n.AgentID == slowID })

@@ -135,7 +135,7 @@ func liveBindings() []liveBinding {
 		}
 	}
 	return []liveBinding{
-		{name: "mqtt-mochi", setup: mqttOn(brokertest.StartMochi, false)},
+		{name: "mqtt-embedded", setup: mqttOn(brokertest.StartEmbedded, false)},
 		{name: "mqtt-mosquitto", setup: mqttOn(brokertest.StartMosquitto, false)},
 		{name: "mqtt-mosquitto-will", will: true, setup: mqttOn(brokertest.StartMosquitto, true)},
 		{name: "stomp-rabbitmq", setup: stompOn(brokertest.StartRabbitMQ)},
@@ -424,7 +424,7 @@ func TestWebSocketSilentPeer(t *testing.T) {
 // payload naming the agent published on another client's topic leaves
 // the agent online; the agent's own Will takes it offline.
 func TestWillNeedsVerifiedSender(t *testing.T) {
-	broker := brokertest.StartMochi(t)
+	broker := brokertest.StartEmbedded(t)
 	ct, err := mqtt.New(broker, ctrlID, mqtt.WithTopic("usp/controller/"+ctrlID), mqtt.WithSubscriptions("usp/controller/+"))
 	if err != nil {
 		t.Fatal(err)

@@ -187,7 +187,7 @@ var refAgent = &usptest.SessionConfig{Reference: true, MaxSegment: 200}
 // TestReferenceAgentHappyPath: requests and the agent's Boot! inside the
 // session the agent opened, segmented both ways.
 func TestReferenceAgentHappyPath(t *testing.T) {
-	for _, b := range []string{"memory", "mqtt-mochi"} {
+	for _, b := range []string{"memory", "mqtt-embedded"} {
 		t.Run(b, func(t *testing.T) {
 			// The interval is long enough for any answer here: the
 			// reference agent acknowledges only with its answer, and a
@@ -510,7 +510,7 @@ func TestSessionPeerMovesOn(t *testing.T) {
 // session with the id of the old one and sequence_id 1 again. Its Boot!
 // and its answers are taken; nothing is executed twice.
 func TestReferenceAgentReboot(t *testing.T) {
-	for _, b := range []string{"memory", "mqtt-mochi"} {
+	for _, b := range []string{"memory", "mqtt-embedded"} {
 		t.Run(b, func(t *testing.T) {
 			rig := newRefRig(t, b, refAgent, usp.SessionConfig{RetryInterval: time.Second})
 			rig.waitBoots(t, 1)
@@ -607,7 +607,7 @@ func TestSessionRefusedFallback(t *testing.T) {
 	// Over MQTT the agent announces itself again after its Disconnect
 	// (as OB-USP-A reconnects): the refused request goes then, not after
 	// RetryInterval.
-	rig := newRefRig(t, "mqtt-mochi", nil, usp.SessionConfig{RetryInterval: time.Hour, Fallback: true})
+	rig := newRefRig(t, "mqtt-embedded", nil, usp.SessionConfig{RetryInterval: time.Hour, Fallback: true})
 	a := rig.c.Agent(e2eAgentID)
 	// The refused request goes again without session context: the
 	// call succeeds, executed once.

@@ -1,13 +1,19 @@
 package main
 
 import (
+	"context"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/gousp/gousp/internal/brokertest"
 	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/mtp/mqtt"
 	"github.com/gousp/gousp/proto/uspmsg"
 	"github.com/gousp/gousp/usp/usptest"
 )
@@ -58,5 +64,78 @@ func TestConform(t *testing.T) {
 	}
 	if r := runCLI(t, nil, "", "conform", "--broker", e.broker); r.code != exitUsage {
 		t.Errorf("no agent: exit %d", r.code)
+	}
+}
+
+// TestConformServeMQTT runs the section 11 cases through the kit's own
+// MQTT broker (--serve-mqtt), with the agent connecting to it once it
+// listens, as an operator would point a device at it.
+func TestConformServeMQTT(t *testing.T) {
+	const id = "proto::serve-mqtt-agent"
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(brokertest.FreePort(t)))
+	done := make(chan cliRun, 1)
+	go func() {
+		done <- runCLI(t, nil, "", "conform", "--agent", id, "--serve-mqtt", addr, "--topic", "/usp/controller/kit",
+			"--timeout", "20s", "--cases", "11.2,11.8,11.12", "--no-progress")
+	}()
+	var r cliRun
+	finished := false
+	// A failure below still waits (at most --timeout) for the command.
+	t.Cleanup(func() {
+		if !finished {
+			<-done
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			_ = c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the kit's broker never listened at %s: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// TP-469 11.2's setup gives the agent a user name and password.
+	tr, err := mqtt.New("mqtt://"+addr, id, mqtt.WithTopic(expand(agentTopicPattern, id)), mqtt.WithCredentials("tp469", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ag, err := usptest.NewAgent(id, usptest.WithTransport(tr),
+		usptest.WithController("proto::uspctl", mtp.Address{MTP: mtp.MQTT, To: "/usp/controller/kit"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ag.Start(sctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ag.Close(context.Background()) }()
+	// The agent may have connected before the kit subscribed to its own
+	// topic: send the MQTTConnect record again until the kit talks to it.
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for {
+		select {
+		case r = <-done:
+			finished = true
+			break wait
+		case <-tick.C:
+			if len(ag.Received()) == 0 {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_ = ag.SendConnect(ctx)
+				cancel()
+			}
+		}
+	}
+	if r.code != exitOK || !strings.Contains(r.stdout, "3 cases: 3 pass") {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "the kit's MQTT broker listens at mqtt://"+addr) {
+		t.Errorf("stderr does not say where the broker listens:\n%s", r.stderr)
 	}
 }

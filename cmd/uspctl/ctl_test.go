@@ -255,7 +255,7 @@ func TestSend(t *testing.T) {
 		t.Errorf("stdout %s", r.stdout)
 	}
 
-	// To a topic nobody is subscribed to: mochi says nothing, so the
+	// To a topic nobody is subscribed to: the embedded broker says nothing, so the
 	// diagnostic names the topic among the usual causes.
 	r = runCLI(t, nil, "", "send", "-b", e.broker, "-a", id, "-T", "/nobody/{id}", "-W", "1s", file)
 	r.wantCode(t, exitTimeout)

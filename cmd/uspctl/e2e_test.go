@@ -30,7 +30,7 @@ type mqttEnv struct {
 
 func newMQTTEnv(t *testing.T) *mqttEnv {
 	t.Helper()
-	return &mqttEnv{t: t, broker: brokertest.StartMochi(t)}
+	return &mqttEnv{t: t, broker: brokertest.StartEmbedded(t)}
 }
 
 // agent starts a usptest agent listening on /usp/agent/<id>.
@@ -658,7 +658,7 @@ func TestMQTTConnectsReliably(t *testing.T) {
 	if testing.Short() {
 		t.Skip("many connections")
 	}
-	broker := brokertest.StartMochi(t)
+	broker := brokertest.StartEmbedded(t)
 	a := newApp(strings.NewReader(""), io.Discard, io.Discard, func(string) string { return "" })
 	a.s = settings{broker: broker, controllerID: defaultController, qos: 1, timeout: 3 * time.Second}
 	for i := range 300 {

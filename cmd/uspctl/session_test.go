@@ -55,8 +55,8 @@ func TestSessionContext(t *testing.T) {
 // TestAgentNotOnBroker: an agent whose topic nobody subscribes to is
 // reported at once as a connection problem (exit 3), not after --timeout.
 func TestAgentNotOnBroker(t *testing.T) {
-	// mosquitto answers PUBACK 0x10 (No matching subscribers); mochi
-	// does not.
+	// mosquitto answers PUBACK 0x10 (No matching subscribers); the
+	// embedded broker does not.
 	e := &mqttEnv{t: t, broker: brokertest.StartMosquitto(t)}
 	start := time.Now()
 	r := e.run("proto::agent-absent", "get", "Device.DeviceInfo.ModelName")

@@ -40,9 +40,10 @@ const fanoutPath = "Device.DeviceInfo.Manufacturer"
 //	go test -run '^$' -bench FanOutGet -benchtime 3x ./cmd/uspsim/ -uspsim.fanout 10000
 func BenchmarkFanOutGet(b *testing.B) {
 	n, window := *fanoutAgents, *fanoutWindow
-	// mosquitto, not the embedded broker: mochi-mqtt v2.7 sorts its whole
-	// in-flight store on every acknowledgement once the controller has
-	// thousands of records in flight (the boot storm), and stalls.
+	// mosquitto, a production broker (chosen when the embedded broker was
+	// still mochi-mqtt v2.7, which sorts its whole in-flight store on every
+	// acknowledgement once the controller has thousands of records in
+	// flight, and stalled under the boot storm).
 	brokerURL := brokertest.NewMosquitto(b, brokertest.MosquittoConfig{Extra: "max_queued_messages 0\nmax_inflight_messages 0\n"}).URL()
 	ctx := context.Background()
 

@@ -232,6 +232,11 @@ func BenchmarkAgentMemory(b *testing.B) {
 		b.ReportMetric(per(bare.RSS), "bare-rss-B/client")
 		b.ReportMetric(per(agents.Heap+agents.Stack), "agent-heap+stack-B/agent")
 		b.ReportMetric(per(agents.RSS), "agent-rss-B/agent")
+		// The stacks alone: goroutines (autopaho's two beside paho's
+		// three) are about half of what a client costs.
+		b.ReportMetric(per(bare.Stack), "bare-stack-B/client")
+		b.ReportMetric(per(trs.Stack), "transport-stack-B/client")
+		b.ReportMetric(per(agents.Stack), "agent-stack-B/agent")
 		b.ReportMetric(float64(agents.Heap+agents.Stack)/float64(bare.Heap+bare.Stack), "heap+stack-ratio")
 		b.ReportMetric(float64(agents.RSS)/float64(bare.RSS), "rss-ratio")
 	}

@@ -53,7 +53,7 @@ func startGouspController(t *testing.T, url string) {
 // gets one, and the figures add up: each Periodic! event and each value
 // change makes exactly one notification (one subscription covers each).
 func TestSimAgainstGouspController(t *testing.T) {
-	url := brokertest.StartMochi(t)
+	url := brokertest.StartEmbedded(t)
 	startGouspController(t, url)
 	s := simulate(t, "-broker", url, "-agents", "20", "-duration", "1500ms", "-event-rate", "40", "-change-rate", "40",
 		"-drop-rate", "4", "-backoff-min", "50ms", "-backoff-max", "200ms", "-notify-retry", "2s", "-seed", "7")
@@ -92,7 +92,7 @@ func TestSimAgainstGouspController(t *testing.T) {
 // A controller that never answers: nothing is answered, everything stays
 // pending, and the agents resend.
 func TestSimAgainstSilentController(t *testing.T) {
-	url := brokertest.StartMochi(t)
+	url := brokertest.StartEmbedded(t)
 	brokertest.DialPaho(t, url, "usp/controller") // takes every record, answers none
 	s := simulate(t, "-broker", url, "-agents", "10", "-duration", "1s", "-event-rate", "30", "-change-rate", "0",
 		"-notify-retry", "200ms", "-drain", "500ms")
@@ -115,7 +115,7 @@ func TestSimAgainstSilentController(t *testing.T) {
 // Faulty agents are chosen by the seed, the same whatever the split, and
 // an agent that ignores NotifyResps keeps resending what was answered.
 func TestSimFaultyAgents(t *testing.T) {
-	url := brokertest.StartMochi(t)
+	url := brokertest.StartEmbedded(t)
 	startGouspController(t, url)
 	args := []string{"-broker", url, "-agents", "30", "-duration", "1s", "-event-rate", "60", "-change-rate", "0",
 		"-faulty", "0.5", "-seed", "3", "-notify-retry", "100ms", "-drain", "300ms"}
@@ -154,7 +154,7 @@ const asMainEnv = "USPSIM_TEST_AS_MAIN"
 
 // A fleet spread over worker processes reports the sum of their figures.
 func TestSimWorkers(t *testing.T) {
-	url := brokertest.StartMochi(t)
+	url := brokertest.StartEmbedded(t)
 	startGouspController(t, url)
 	t.Setenv(asMainEnv, "1") // for the workers, which inherit it
 	s := simulate(t, "-broker", url, "-agents", "24", "-processes", "3", "-duration", "1s", "-event-rate", "30",
@@ -257,7 +257,7 @@ func checkAnswered(t *testing.T, s *summary) {
 // request is counted by type and answered, and the time from Boot! to the
 // first request is measured for each agent.
 func TestSimControllerRequests(t *testing.T) {
-	url := brokertest.StartMochi(t)
+	url := brokertest.StartEmbedded(t)
 	tr, err := mqtt.New(url, "proto::controller", mqtt.WithTopic("usp/controller"))
 	if err != nil {
 		t.Fatal(err)

@@ -81,7 +81,7 @@ func TestFirmwareUpgradeRealAgent(t *testing.T) {
 		ctrlTopic  = "/usp/controller/fw-real"
 		ctrlID     = "proto::fw-real"
 	)
-	url := brokertest.StartMochi(t)
+	url := brokertest.StartEmbedded(t)
 	tr, err := mqtt.New(url, agentID, mqtt.WithTopic(agentTopic))
 	if err != nil {
 		t.Fatal(err)

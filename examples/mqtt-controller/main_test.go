@@ -55,8 +55,8 @@ func TestMQTTController(t *testing.T) {
 		agentTopic bool // give --agent-topic instead of waiting for MQTTConnect
 	}{
 		{"mosquitto", plain(brokertest.StartMosquitto), false},
-		{"mochi", plain(brokertest.StartMochi), false},
-		{"mochi/agent-topic", plain(brokertest.StartMochi), true},
+		{"embedded", plain(brokertest.StartEmbedded), false},
+		{"embedded/agent-topic", plain(brokertest.StartEmbedded), true},
 		{"mosquitto/mutual-tls", mutualTLS, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,7 +133,7 @@ func startAgent(ctx context.Context, t *testing.T, url string, tlsCfg *tls.Confi
 // TestMQTTControllerErrors checks that bad flags and an agent that never
 // shows up end the example with an error that says what to do.
 func TestMQTTControllerErrors(t *testing.T) {
-	url := brokertest.StartMochi(t)
+	url := brokertest.StartEmbedded(t)
 	for _, tc := range []struct {
 		name string
 		args []string

@@ -45,8 +45,8 @@ func mqttRoundTrip(t *testing.T, url string) {
 	}
 }
 
-func TestMochi(t *testing.T) {
-	m := NewMochi(t, MochiConfig{})
+func TestEmbedded(t *testing.T) {
+	m := NewEmbedded(t, EmbeddedConfig{})
 	if !strings.HasPrefix(m.URL(), "mqtt://127.0.0.1:") {
 		t.Fatalf("URL %q", m.URL())
 	}
@@ -86,7 +86,7 @@ func TestMosquittoLeavesNoProcess(t *testing.T) {
 }
 
 func TestMQTT311(t *testing.T) {
-	url := StartMochi(t)
+	url := StartEmbedded(t)
 	legacy := DialMQTT311(t, url, "legacy-agent")
 	if err := legacy.Subscribe("agent/legacy/+", 1); err != nil {
 		t.Fatal(err)

@@ -4,12 +4,11 @@
 //
 // # Brokers
 //
-//   - [StartEmbedded] / [NewEmbedded] (and [StartMochi], the same): the
-//     project's own embedded MQTT 3.1.1/5 broker (internal/embedbroker),
-//     with optional TLS, an ACL and callbacks that observe CONNECT,
-//     SUBSCRIBE and PUBLISH.
-//   - [NewMochi]: the mochi-mqtt broker, only for tests that need one of
-//     its hooks to shape packets (rewrite a CONNACK, withhold a PUBACK).
+//   - [StartEmbedded] / [NewEmbedded]: the project's own embedded MQTT
+//     3.1.1/5 broker (internal/embedbroker), with optional TLS, an ACL and
+//     an interceptor that sees every packet and can shape the broker's
+//     answers (add CONNACK properties, swallow a PUBLISH, withhold a
+//     PUBACK).
 //   - [StartMosquitto] / [StartMosquittoTLS] / [NewMosquitto]: a mosquitto
 //     process with a generated configuration in the test's temp dir.
 //   - [StartRabbitMQ] / [SharedRabbitMQ]: one RabbitMQ node (rabbitmq_stomp

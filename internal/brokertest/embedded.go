@@ -16,9 +16,7 @@ import (
 type EmbeddedConfig struct {
 	TLS               *tls.Config
 	ACL               func(clientID, topic string, write bool) bool
-	OnConnect         func(embedbroker.ConnectInfo)
-	OnSubscribe       func(embedbroker.SubscribeInfo)
-	OnPublish         func(embedbroker.PublishInfo)
+	Interceptor       embedbroker.Interceptor
 	MaximumPacketSize uint32
 	Logger            *slog.Logger
 }
@@ -40,15 +38,6 @@ type Embedded struct {
 func StartEmbedded(t testing.TB) string {
 	t.Helper()
 	return NewEmbedded(t, EmbeddedConfig{}).URL()
-}
-
-// StartMochi is [StartEmbedded], under the name the tests calling it have
-// used since the embedded broker was mochi-mqtt: none of them needed
-// anything of mochi itself. [NewMochi] remains for tests that need a mochi
-// hook.
-func StartMochi(t testing.TB) string {
-	t.Helper()
-	return StartEmbedded(t)
 }
 
 // NewEmbedded starts an embedded broker as cfg says; it is closed when
@@ -89,9 +78,8 @@ func (e *Embedded) Start() {
 	if e.b != nil {
 		return
 	}
-	cfg := embedbroker.Config{Addr: e.Addr(), TLS: e.cfg.TLS, ACL: e.cfg.ACL, OnConnect: e.cfg.OnConnect,
-		OnSubscribe: e.cfg.OnSubscribe, OnPublish: e.cfg.OnPublish, MaximumPacketSize: e.cfg.MaximumPacketSize,
-		Logger: e.cfg.Logger}
+	cfg := embedbroker.Config{Addr: e.Addr(), TLS: e.cfg.TLS, ACL: e.cfg.ACL, Interceptor: e.cfg.Interceptor,
+		MaximumPacketSize: e.cfg.MaximumPacketSize, Logger: e.cfg.Logger}
 	// The port was free a moment ago, or was ours before a restart; give
 	// the kernel a moment if it is still busy.
 	var err error

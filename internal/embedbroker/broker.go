@@ -23,14 +23,9 @@ type Config struct {
 	// subscribe to a filter (read, checked once at SUBSCRIBE). Nil allows
 	// everything.
 	ACL func(clientID, topic string, write bool) bool
-	// OnConnect observes every CONNECT the broker accepts, before its
-	// CONNACK is sent.
-	OnConnect func(ConnectInfo)
-	// OnSubscribe observes every SUBSCRIBE, before its SUBACK is sent.
-	OnSubscribe func(SubscribeInfo)
-	// OnPublish observes every PUBLISH a client sends that the ACL lets
-	// through, before it is routed.
-	OnPublish func(PublishInfo)
+	// Interceptor, when set, sees every packet clients send and the
+	// broker's answers, and may change or drop them.
+	Interceptor Interceptor
 	// MaximumPacketSize is the largest packet the broker accepts, told to
 	// MQTT 5 clients in CONNACK; 0 accepts up to DefaultMaxPacket without
 	// telling.
@@ -63,34 +58,18 @@ const (
 	closeWait      = 5 * time.Second  // Close waiting for its goroutines
 )
 
-// ConnectInfo is what [Config.OnConnect] sees of a CONNECT.
+// ConnectInfo is a CONNECT's content ([Packet.Connect]); its properties
+// are the packet's Props.
 type ConnectInfo struct {
-	ClientID   string
-	Version    byte // 4 for MQTT 3.1.1, 5 for MQTT 5
-	CleanStart bool
-	KeepAlive  uint16
-	Username   string
-	Password   []byte
-	Props      *Properties // nil for 3.1.1
-	Will       *Will       // nil without a Will
-}
-
-// SubscribeInfo is what [Config.OnSubscribe] sees of a SUBSCRIBE.
-type SubscribeInfo struct {
-	ClientID string
-	Filters  []string
-	QoS      []byte // requested QoS per filter
-	User     []UserProperty
-}
-
-// PublishInfo is what [Config.OnPublish] sees of a PUBLISH.
-type PublishInfo struct {
-	ClientID string
-	Topic    string
-	Payload  []byte
-	QoS      byte
-	Retain   bool
-	Props    *Properties // nil for 3.1.1
+	ClientID    string // as sent; empty asks the broker to assign one
+	Version     byte   // 4 for MQTT 3.1.1, 5 for MQTT 5
+	CleanStart  bool
+	KeepAlive   uint16
+	Username    string
+	HasUsername bool
+	Password    []byte
+	HasPassword bool
+	Will        *Will // nil without a Will
 }
 
 // Stats counts what the broker did not deliver.
@@ -121,10 +100,10 @@ type Broker struct {
 	wild     map[*sub]struct{}            // filters with wildcards
 	shared   map[string]*group            // by group + "\x00" + filter
 	retained map[string]*message
-	autoID   uint64
 
 	wg                         sync.WaitGroup
 	dropped, tooLarge, expired atomic.Int64
+	autoID                     atomic.Uint64
 }
 
 // sub is one client's subscription.
@@ -268,7 +247,7 @@ func (b *Broker) accept() {
 }
 
 // Publish publishes a message from the broker itself, as a client would
-// (no ACL, no OnPublish); props may be nil. At QoS 1 it waits for room in
+// (no ACL, no Interceptor); props may be nil. At QoS 1 it waits for room in
 // full subscriber queues as a client's publish does.
 func (b *Broker) Publish(topic string, payload []byte, qos byte, retain bool, props *Properties) error {
 	if !validTopicName(topic) {
@@ -455,6 +434,28 @@ func (b *Broker) unsubscribe(c *conn, filter string) bool {
 	return ok
 }
 
+// Disconnect ends the connection of the client with that identifier, as
+// the broker knows it: an MQTT 5 client is first sent a DISCONNECT with
+// reason code rc (0x8B: server shutting down). It reports whether the
+// client was connected. Test equipment uses it to make a client connect
+// again.
+func (b *Broker) Disconnect(clientID string, rc byte) bool {
+	b.mu.Lock()
+	c := b.clients[clientID]
+	b.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	c.kill(rc, "")
+	return true
+}
+
+// assignID gives c a client ID of the broker's making.
+func (b *Broker) assignID(c *conn) {
+	c.id = "embedbroker-" + strconv.FormatUint(b.autoID.Add(1), 10)
+	c.assignedID = true
+}
+
 // register makes c the connection of its client ID and returns the one it
 // takes over from, if any. It fails once the broker is closed.
 func (b *Broker) register(c *conn) (*conn, bool) {
@@ -462,11 +463,6 @@ func (b *Broker) register(c *conn) (*conn, bool) {
 	defer b.mu.Unlock()
 	if b.closed {
 		return nil, false
-	}
-	if c.id == "" {
-		b.autoID++
-		c.id = "embedbroker-" + strconv.FormatUint(b.autoID, 10)
-		c.assignedID = true
 	}
 	old := b.clients[c.id]
 	b.clients[c.id] = c

@@ -306,15 +306,20 @@ func (c *conn) handshake(br *bufio.Reader) (registered, will bool) {
 		return false, false
 	}
 	cp, err := decodeConnect(first&0x0f, body)
+	var version byte
+	if cp != nil {
+		version = cp.version
+	}
 	refuse := func(v5, v4 byte) {
-		var p []byte
-		if cp != nil && cp.version == 5 {
-			p = frame(typeConnack<<4, []byte{0, v5, 0})
-		} else {
-			p = frame(typeConnack<<4, []byte{0, v4})
+		p := &Packet{Type: PacketConnack, ReasonCode: v4}
+		if version == 5 {
+			p.ReasonCode, p.Props = v5, &Properties{}
+		}
+		if i := c.b.cfg.Interceptor; i != nil && !i.Outbound(Client{ID: c.id, Version: version, Remote: c.nc.RemoteAddr()}, p) {
+			return
 		}
 		_ = c.nc.SetWriteDeadline(time.Now().Add(finalTimeout))
-		_, _ = c.nc.Write(p)
+		_, _ = c.nc.Write(encodeConnack(version, p.ReasonCode, p.Props))
 	}
 	switch {
 	case errors.Is(err, errBadVersion):
@@ -344,9 +349,14 @@ func (c *conn) handshake(br *bufio.Reader) (registered, will bool) {
 		return false, false
 	}
 	c.id, c.will, c.keepAlive = cp.clientID, cp.will, time.Duration(cp.keepAlive)*time.Second
-	if f := c.b.cfg.OnConnect; f != nil {
-		f(ConnectInfo{ClientID: cp.clientID, Version: cp.version, CleanStart: cp.cleanStart, KeepAlive: cp.keepAlive,
-			Username: cp.username, Password: cp.password, Props: cp.props, Will: cp.will})
+	if c.id == "" {
+		c.b.assignID(c)
+	}
+	if c.b.cfg.Interceptor != nil && !c.inbound(&Packet{Type: PacketConnect, Props: cp.props, Connect: &ConnectInfo{
+		ClientID: cp.clientID, Version: cp.version, CleanStart: cp.cleanStart, KeepAlive: cp.keepAlive,
+		Username: cp.username, HasUsername: cp.hasUser, Password: cp.password, HasPassword: cp.hasPass, Will: cp.will}}) {
+		refuse(rcNotAuthorized, 0x05)
+		return false, false
 	}
 	old, ok := c.b.register(c)
 	if !ok {
@@ -356,39 +366,29 @@ func (c *conn) handshake(br *bufio.Reader) (registered, will bool) {
 	if old != nil {
 		old.kill(rcSessionTakenOver, "")
 	}
-	var ack []byte
+	ack := &Packet{Type: PacketConnack}
 	if c.version == 5 {
-		var e encoder
-		e.u8(0) // session present: sessions do not outlive connections
-		e.u8(rcSuccess)
-		e.props(nil, func(pe *encoder) {
-			pe.u8(0x21)
-			pe.u16(c.b.cfg.ReceiveMaximum)
-			pe.u8(0x24)
-			pe.u8(1) // Maximum QoS
-			if cp.props != nil && cp.props.SessionExpiry != nil && *cp.props.SessionExpiry != 0 {
-				pe.u8(0x11)
-				pe.u32(0)
-			}
-			if c.b.cfg.MaximumPacketSize > 0 {
-				pe.u8(0x27)
-				pe.u32(c.b.cfg.MaximumPacketSize)
-			}
-			if c.assignedID {
-				pe.u8(0x12)
-				pe.str(c.id)
-			}
-			pe.u8(0x22)
-			pe.u16(0) // no topic aliases
-		})
-		ack = frame(typeConnack<<4, e.b)
-	} else {
-		ack = frame(typeConnack<<4, []byte{0, 0})
+		recvMax, maxQoS, aliasMax := c.b.cfg.ReceiveMaximum, byte(1), uint16(0) // no topic aliases
+		p := &Properties{ReceiveMaximum: &recvMax, MaximumQoS: &maxQoS, TopicAliasMax: &aliasMax}
+		if cp.props != nil && cp.props.SessionExpiry != nil && *cp.props.SessionExpiry != 0 {
+			p.SessionExpiry = new(uint32) // sessions end with their connection
+		}
+		if m := c.b.cfg.MaximumPacketSize; m > 0 {
+			p.MaximumPacket = &m
+		}
+		if c.assignedID {
+			p.AssignedClientID = c.id
+		}
+		ack.Props = p
 	}
+	tell := c.b.cfg.Interceptor == nil || c.b.cfg.Interceptor.Outbound(c.client(), ack)
 	c.mu.Lock()
 	c.writing = true
 	c.mu.Unlock()
-	c.send(ack)
+	if tell {
+		// The reason code stays the broker's: the connection goes on.
+		c.send(encodeConnack(c.version, rcSuccess, ack.Props))
+	}
 	go c.write()
 	return true, true
 }
@@ -438,20 +438,32 @@ func (c *conn) handle(first byte, body []byte) (more, will bool) {
 		c.kill(rc, reason)
 		return false, true
 	}
+	intercept := c.b.cfg.Interceptor != nil
 	switch first >> 4 {
 	case typePublish:
 		p, err := decodePublish(c.version, flags, body)
 		if err != nil {
 			return fail(rcMalformed, err)
 		}
+		if intercept {
+			ip := &Packet{Type: PacketPublish, ID: p.id, Props: p.props, Topic: p.topic, Payload: p.payload,
+				QoS: p.qos, Retain: p.retain, Dup: p.dup}
+			if !c.inbound(ip) {
+				return true, false
+			}
+			p.topic, p.payload, p.retain, p.props = ip.Topic, ip.Payload, ip.Retain, ip.Props
+		}
 		return c.publish(p)
 	case typePuback:
 		if flags != 0 {
 			return fail(rcMalformed, errors.New("PUBACK flags"))
 		}
-		id, _, err := decodeAck(c.version, body)
+		id, rc, props, err := decodeAck(c.version, body)
 		if err != nil {
 			return fail(rcMalformed, err)
+		}
+		if intercept && !c.inbound(&Packet{Type: PacketPuback, ID: id, ReasonCode: rc, Props: props}) {
+			return true, false
 		}
 		c.ack(id)
 	case typeSubscribe:
@@ -459,36 +471,60 @@ func (c *conn) handle(first byte, body []byte) (more, will bool) {
 		if err != nil {
 			return fail(rcMalformed, err)
 		}
+		if intercept {
+			ip := &Packet{Type: PacketSubscribe, ID: s.id}
+			if c.version == 5 {
+				ip.Props = &Properties{User: s.user}
+				if s.subID != 0 {
+					ip.Props.SubscriptionIDs = []uint32{s.subID}
+				}
+			}
+			for _, sb := range s.subs {
+				ip.Subscriptions = append(ip.Subscriptions, Subscription{Filter: sb.filter, QoS: sb.qos,
+					NoLocal: sb.noLocal, RetainAsPublished: sb.retainAsPub, RetainHandling: sb.retainHandling})
+			}
+			if !c.inbound(ip) {
+				return true, false
+			}
+		}
 		return c.subscribe(s)
 	case typeUnsubscribe:
 		u, err := decodeUnsubscribe(c.version, flags, body)
 		if err != nil {
 			return fail(rcMalformed, err)
 		}
-		var e encoder
-		e.u16(u.id)
-		if c.version == 5 {
-			e.u8(0)
+		if intercept && !c.inbound(&Packet{Type: PacketUnsubscribe, ID: u.id, Props: u.props, Filters: u.filters}) {
+			return true, false
 		}
+		ack := &Packet{Type: PacketUnsuback, ID: u.id}
 		for _, f := range u.filters {
 			rc := byte(rcSuccess)
 			if !c.b.unsubscribe(c, f) {
 				rc = rcNoSubscription
 			}
-			if c.version == 5 {
-				e.u8(rc)
-			}
+			ack.Reasons = append(ack.Reasons, rc)
 		}
-		c.send(frame(typeUnsuback<<4, e.b))
+		if c.version == 5 {
+			ack.Props = &Properties{}
+		} else {
+			ack.Reasons = nil // 3.1.1 UNSUBACKs carry no codes
+		}
+		c.reply(ack)
 	case typePingreq:
 		if flags != 0 || len(body) != 0 {
 			return fail(rcMalformed, errors.New("PINGREQ with flags or body"))
 		}
-		c.send([]byte{typePingresp << 4, 0})
+		if intercept && !c.inbound(&Packet{Type: PacketPingreq}) {
+			return true, false
+		}
+		c.reply(&Packet{Type: PacketPingresp})
 	case typeDisconnect:
-		rc, err := decodeDisconnect(c.version, flags, body)
+		rc, props, err := decodeDisconnect(c.version, flags, body)
 		if err != nil {
 			return fail(rcMalformed, err)
+		}
+		if intercept && !c.inbound(&Packet{Type: PacketDisconnect, ReasonCode: rc, Props: props}) {
+			return true, false
 		}
 		return false, rc == rcDisconnectWithWill
 	case typePubrec, typePubrel, typePubcomp:
@@ -515,9 +551,6 @@ func (c *conn) publish(p *publishPacket) (more, will bool) {
 	}
 	allowed := c.b.cfg.ACL == nil || c.b.cfg.ACL(c.id, p.topic, true)
 	if allowed {
-		if f := c.b.cfg.OnPublish; f != nil {
-			f(PublishInfo{ClientID: c.id, Topic: p.topic, Payload: p.payload, QoS: p.qos, Retain: p.retain, Props: p.props})
-		}
 		c.b.route(c, &message{topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain, props: p.props, arrived: time.Now()})
 	}
 	if p.qos == 1 {
@@ -525,19 +558,21 @@ func (c *conn) publish(p *publishPacket) (more, will bool) {
 		if !allowed {
 			rc = rcNotAuthorized
 		}
-		c.send(encodeAck(typePuback, c.version, p.id, rc))
+		if c.b.cfg.Interceptor == nil {
+			// The common case, without building a Packet per message.
+			c.send(encodeAck(typePuback, c.version, p.id, rc, nil))
+		} else {
+			c.reply(&Packet{Type: PacketPuback, ID: p.id, ReasonCode: rc})
+		}
 	}
 	return true, false
 }
 
 func (c *conn) subscribe(s *subscribePacket) (more, will bool) {
-	info := SubscribeInfo{ClientID: c.id, User: s.user}
 	codes := make([]byte, len(s.subs))
 	var retained []*message
 	var retainedQoS []byte
 	for i, sb := range s.subs {
-		info.Filters = append(info.Filters, sb.filter)
-		info.QoS = append(info.QoS, sb.qos)
 		sb.qos = min(sb.qos, 1)
 		if c.b.cfg.ACL != nil && !c.b.cfg.ACL(c.id, sb.filter, false) {
 			codes[i] = rcNotAuthorized
@@ -554,13 +589,9 @@ func (c *conn) subscribe(s *subscribePacket) (more, will bool) {
 			retainedQoS = append(retainedQoS, sb.qos)
 		}
 	}
-	if f := c.b.cfg.OnSubscribe; f != nil {
-		f(info)
-	}
-	var e encoder
-	e.u16(s.id)
+	ack := &Packet{Type: PacketSuback, ID: s.id, Reasons: codes}
 	if c.version == 5 {
-		e.u8(0)
+		ack.Props = &Properties{}
 	} else {
 		for i, rc := range codes {
 			if rc > 1 {
@@ -568,8 +599,7 @@ func (c *conn) subscribe(s *subscribePacket) (more, will bool) {
 			}
 		}
 	}
-	e.b = append(e.b, codes...)
-	c.send(frame(typeSuback<<4, e.b))
+	c.reply(ack)
 	for i, m := range retained {
 		var ids []uint32
 		if s.subID != 0 {

@@ -7,7 +7,8 @@
 // # What it is
 //
 // A broker on loopback for tests and demos, not for production: it has no
-// authentication (only an optional [Config.ACL] callback), keeps nothing
+// authentication (only an optional [Config.ACL] callback, and an
+// [Interceptor] that may refuse a CONNECT), keeps nothing
 // on disk and keeps no session past its connection. It speaks MQTT 5 and
 // MQTT 3.1.1 to clients of both versions at once, over TCP or TLS
 // ([Config.TLS]):
@@ -72,7 +73,7 @@
 // # Concurrency
 //
 // Each connection has one reader goroutine (decoding and handling its
-// packets, calling the Config callbacks) and one writer goroutine (the
+// packets, calling the ACL and the [Interceptor]) and one writer goroutine (the
 // only one that writes to its socket). The lock order is Broker.mu (the
 // routing tables and the client registry) before a connection's own mutex
 // (its queue and in-flight set); neither is held while writing to a
@@ -81,10 +82,15 @@
 // closing of the socket ends the read) and every write has one. [Broker.Close]
 // disconnects every client and waits, bounded, for every goroutine.
 //
-// # Observing it
+// # Observing and shaping it
 //
-// [Config.OnConnect], [Config.OnSubscribe] and [Config.OnPublish] are
-// called on the client's reader goroutine with what the packet said;
-// [Broker.Publish] publishes as the broker itself; [Broker.Stats] counts
-// what was not delivered.
+// A [Config.Interceptor] sees each packet a client sends, decoded into a
+// [Packet], before the broker acts on it, and each answer the broker
+// sends (CONNACK, PUBACK, SUBACK, UNSUBACK, PINGRESP) before it is
+// encoded. It may drop or change them: that is how test equipment watches
+// an agent's CONNECT and PUBLISH properties, adds CONNACK properties
+// (Response Information, a subscribe-topic User Property), rewrites a
+// message or swallows one, or withholds a PUBACK. [InterceptorFuncs] makes
+// one of plain functions. [Broker.Publish] publishes as the broker itself;
+// [Broker.Stats] counts what was not delivered.
 package embedbroker

@@ -22,13 +22,13 @@ func decodeAll(version byte, data []byte) {
 		case typePublish:
 			_, _ = decodePublish(version, flags, body)
 		case typePuback:
-			_, _, _ = decodeAck(version, body)
+			_, _, _, _ = decodeAck(version, body)
 		case typeSubscribe:
 			_, _ = decodeSubscribe(version, flags, body)
 		case typeUnsubscribe:
 			_, _ = decodeUnsubscribe(version, flags, body)
 		case typeDisconnect:
-			_, _ = decodeDisconnect(version, flags, body)
+			_, _, _ = decodeDisconnect(version, flags, body)
 		}
 	}
 }

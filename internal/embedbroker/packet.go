@@ -211,6 +211,14 @@ type Properties struct {
 	RequestResponse *byte
 	ReasonString    string
 	hasAuthData     bool
+
+	// Sent by the broker in CONNACK (an [Interceptor] may set them).
+	MaximumQoS       *byte
+	AssignedClientID string
+	ResponseInfo     string
+	// ServerKeepAlive, set by an [Interceptor], tells the client the Keep
+	// Alive to use; the broker's own timeout stays the CONNECT's.
+	ServerKeepAlive *uint16
 }
 
 // props reads a property list; allowed says which identifiers this packet
@@ -512,6 +520,7 @@ func decodeSubscribe(version, flags byte, body []byte) (*subscribePacket, error)
 
 type unsubscribePacket struct {
 	id      uint16
+	props   *Properties
 	filters []string
 }
 
@@ -525,7 +534,7 @@ func decodeUnsubscribe(version, flags byte, body []byte) (*unsubscribePacket, er
 		d.fail("packet identifier 0")
 	}
 	if version == 5 {
-		d.props(unsubscribeProps)
+		u.props = d.props(unsubscribeProps)
 	}
 	for d.err == nil && len(d.b) > 0 {
 		u.filters = append(u.filters, d.str())
@@ -540,46 +549,49 @@ func decodeUnsubscribe(version, flags byte, body []byte) (*unsubscribePacket, er
 }
 
 // decodeAck reads a PUBACK (or PUBREC/PUBREL/PUBCOMP): its identifier and,
-// in MQTT 5, its reason code.
-func decodeAck(version byte, body []byte) (uint16, byte, error) {
+// in MQTT 5, its reason code and properties (nil when absent).
+func decodeAck(version byte, body []byte) (uint16, byte, *Properties, error) {
 	d := &decoder{b: body}
 	id := d.u16()
 	var rc byte
+	var props *Properties
 	if version == 5 && len(d.b) > 0 {
 		rc = d.u8()
 		if len(d.b) > 0 {
-			d.props(ackProps)
+			props = d.props(ackProps)
 		}
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("trailing bytes in acknowledgement")
 	}
-	return id, rc, d.err
+	return id, rc, props, d.err
 }
 
-// decodeDisconnect reads a DISCONNECT's reason code (0 when absent).
-func decodeDisconnect(version, flags byte, body []byte) (byte, error) {
+// decodeDisconnect reads a DISCONNECT's reason code (0 when absent) and
+// properties (nil when absent).
+func decodeDisconnect(version, flags byte, body []byte) (byte, *Properties, error) {
 	if flags != 0 {
-		return 0, malformed("DISCONNECT flags %#x", flags)
+		return 0, nil, malformed("DISCONNECT flags %#x", flags)
 	}
 	if version != 5 {
 		if len(body) != 0 {
-			return 0, malformed("DISCONNECT with a body")
+			return 0, nil, malformed("DISCONNECT with a body")
 		}
-		return 0, nil
+		return 0, nil, nil
 	}
 	d := &decoder{b: body}
 	var rc byte
+	var props *Properties
 	if len(d.b) > 0 {
 		rc = d.u8()
 	}
 	if len(d.b) > 0 {
-		d.props(disconnectProps)
+		props = d.props(disconnectProps)
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("trailing bytes in DISCONNECT")
 	}
-	return rc, d.err
+	return rc, props, d.err
 }
 
 // encoder builds a packet body.
@@ -604,47 +616,77 @@ func (e *encoder) varint(v uint32) {
 	}
 }
 
-// props appends a property list: the forwarded message properties plus
-// the server's own (CONNACK).
-func (e *encoder) props(p *Properties, extra func(*encoder)) {
-	var pe encoder
-	if p != nil {
-		if p.PayloadFormat != nil {
-			pe.u8(0x01)
-			pe.u8(*p.PayloadFormat)
-		}
-		if p.MessageExpiry != nil {
-			pe.u8(0x02)
-			pe.u32(*p.MessageExpiry)
-		}
-		if p.ContentType != "" {
-			pe.u8(0x03)
-			pe.str(p.ContentType)
-		}
-		if p.ResponseTopic != "" {
-			pe.u8(0x08)
-			pe.str(p.ResponseTopic)
-		}
-		if p.CorrelationData != nil {
-			pe.u8(0x09)
-			pe.bin(p.CorrelationData)
-		}
-		for _, id := range p.SubscriptionIDs {
-			pe.u8(0x0B)
-			pe.varint(id)
-		}
-		if p.ReasonString != "" {
-			pe.u8(0x1F)
-			pe.str(p.ReasonString)
-		}
-		for _, u := range p.User {
-			pe.u8(0x26)
-			pe.str(u.Key)
-			pe.str(u.Value)
-		}
+// props appends a property list: every property set in p (none for nil).
+func (e *encoder) props(p *Properties) {
+	if p == nil {
+		e.u8(0)
+		return
 	}
-	if extra != nil {
-		extra(&pe)
+	var pe encoder
+	if p.PayloadFormat != nil {
+		pe.u8(0x01)
+		pe.u8(*p.PayloadFormat)
+	}
+	if p.MessageExpiry != nil {
+		pe.u8(0x02)
+		pe.u32(*p.MessageExpiry)
+	}
+	if p.ContentType != "" {
+		pe.u8(0x03)
+		pe.str(p.ContentType)
+	}
+	if p.ResponseTopic != "" {
+		pe.u8(0x08)
+		pe.str(p.ResponseTopic)
+	}
+	if p.CorrelationData != nil {
+		pe.u8(0x09)
+		pe.bin(p.CorrelationData)
+	}
+	for _, id := range p.SubscriptionIDs {
+		pe.u8(0x0B)
+		pe.varint(id)
+	}
+	if p.SessionExpiry != nil {
+		pe.u8(0x11)
+		pe.u32(*p.SessionExpiry)
+	}
+	if p.AssignedClientID != "" {
+		pe.u8(0x12)
+		pe.str(p.AssignedClientID)
+	}
+	if p.ServerKeepAlive != nil {
+		pe.u8(0x13)
+		pe.u16(*p.ServerKeepAlive)
+	}
+	if p.ResponseInfo != "" {
+		pe.u8(0x1A)
+		pe.str(p.ResponseInfo)
+	}
+	if p.ReasonString != "" {
+		pe.u8(0x1F)
+		pe.str(p.ReasonString)
+	}
+	if p.ReceiveMaximum != nil {
+		pe.u8(0x21)
+		pe.u16(*p.ReceiveMaximum)
+	}
+	if p.TopicAliasMax != nil {
+		pe.u8(0x22)
+		pe.u16(*p.TopicAliasMax)
+	}
+	if p.MaximumQoS != nil {
+		pe.u8(0x24)
+		pe.u8(*p.MaximumQoS)
+	}
+	for _, u := range p.User {
+		pe.u8(0x26)
+		pe.str(u.Key)
+		pe.str(u.Value)
+	}
+	if p.MaximumPacket != nil {
+		pe.u8(0x27)
+		pe.u32(*p.MaximumPacket)
 	}
 	e.varint(uint32(len(pe.b)))
 	e.b = append(e.b, pe.b...)
@@ -676,17 +718,22 @@ func encodePublish(version byte, topic string, qos byte, retain, dup bool, id ui
 		e.u16(id)
 	}
 	if version == 5 {
-		e.props(props, nil)
+		e.props(props)
 	}
 	e.b = append(e.b, payload...)
 	return frame(first, e.b)
 }
 
-func encodeAck(t byte, version byte, id uint16, rc byte) []byte {
+// encodeAck encodes a PUBACK; the reason code and properties are left
+// out where MQTT allows (always for 3.1.1).
+func encodeAck(t byte, version byte, id uint16, rc byte, props *Properties) []byte {
 	var e encoder
 	e.u16(id)
-	if version == 5 && rc != 0 {
+	if version == 5 && (rc != 0 || props != nil) {
 		e.u8(rc)
+		if props != nil {
+			e.props(props)
+		}
 	}
 	return frame(t<<4, e.b)
 }
@@ -694,11 +741,11 @@ func encodeAck(t byte, version byte, id uint16, rc byte) []byte {
 func encodeDisconnect(rc byte, reason string) []byte {
 	var e encoder
 	e.u8(rc)
+	var props *Properties
 	if reason != "" {
-		e.props(&Properties{ReasonString: reason}, nil)
-	} else {
-		e.u8(0)
+		props = &Properties{ReasonString: reason}
 	}
+	e.props(props)
 	return frame(typeDisconnect<<4, e.b)
 }
 

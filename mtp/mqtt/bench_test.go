@@ -33,7 +33,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	for _, qos := range []byte{0, 1} {
 		name := map[byte]string{0: "qos0", 1: "qos1"}[qos]
 		b.Run("gousp/"+name, func(b *testing.B) {
-			url := brokertest.StartMochi(b)
+			url := brokertest.StartEmbedded(b)
 			agent, err := mqtt.New(url, "proto::agent", mqtt.WithTopic("agent"), mqtt.WithQoS(qos))
 			if err != nil {
 				b.Fatal(err)
@@ -60,7 +60,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 			}
 		})
 		b.Run("bare-paho/"+name, func(b *testing.B) {
-			url := brokertest.StartMochi(b)
+			url := brokertest.StartEmbedded(b)
 			agent := brokertest.DialPaho(b, url, "agent")
 			agent.Echo(qos)
 			ctl := brokertest.DialPaho(b, url, "ctl")

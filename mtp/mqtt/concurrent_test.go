@@ -8,10 +8,8 @@ import (
 	"testing"
 	"time"
 
-	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
-
 	"github.com/gousp/gousp/internal/brokertest"
+	"github.com/gousp/gousp/internal/embedbroker"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/mqtt"
 )
@@ -66,22 +64,15 @@ func TestConcurrentSendsKeepPacketsWhole(t *testing.T) {
 }
 
 // blackHole swallows PUBLISHes to one topic: no PUBACK ever comes.
-type blackHole struct{ mochi.HookBase }
-
-func (*blackHole) ID() string           { return "black-hole" }
-func (*blackHole) Provides(b byte) bool { return b == mochi.OnPublish }
-func (*blackHole) OnPublish(_ *mochi.Client, pk packets.Packet) (packets.Packet, error) {
-	if pk.TopicName == "/black/hole" {
-		return pk, packets.ErrRejectPacket
-	}
-	return pk, nil
-}
+var blackHole = embedbroker.InterceptorFuncs{In: func(_ embedbroker.Client, p *embedbroker.Packet) bool {
+	return p.Type != embedbroker.PacketPublish || p.Topic != "/black/hole"
+}}
 
 // TestSendFailsWhenConnectionDropsMidPublish: a QoS 1 send waiting for its
 // PUBACK must fail as soon as the connection is lost, not after paho's
 // packet timeout.
 func TestSendFailsWhenConnectionDropsMidPublish(t *testing.T) {
-	m := brokertest.NewMochi(t, brokertest.MochiConfig{Hooks: []mochi.Hook{new(blackHole)}})
+	m := brokertest.NewEmbedded(t, brokertest.EmbeddedConfig{Interceptor: blackHole})
 	tr, err := mqtt.New(m.URL(), "proto::mid-publish", mqtt.WithTopic("/mid/in"), mqtt.WithQoS(1))
 	if err != nil {
 		t.Fatal(err)

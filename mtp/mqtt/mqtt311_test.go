@@ -114,7 +114,7 @@ func TestMQTT311SubscriptionRefused(t *testing.T) {
 // frees its room. (NoAnswerReason, with the suffixed subscriptions off,
 // tells which peers are remembered as 3.1.1.)
 func TestMQTT311PeersBounded(t *testing.T) {
-	ctl, _, _ := start(t, brokertest.StartMochi(t), "proto::ctl", mqtt.WithTopic("usp/ctl"), mqtt.WithoutMQTT311Peers())
+	ctl, _, _ := start(t, brokertest.StartEmbedded(t), "proto::ctl", mqtt.WithTopic("usp/ctl"), mqtt.WithoutMQTT311Peers())
 	peer := func(i int) mtp.Address {
 		p := fmt.Sprintf("agent/%d/", i)
 		return mtp.Address{MTP: mqtt.Kind, To: p + strings.Repeat("x", 65535-len(p))}

@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
-
 	"github.com/gousp/gousp/internal/brokertest"
 	"github.com/gousp/gousp/internal/embedbroker"
 	"github.com/gousp/gousp/internal/testcert"
@@ -28,7 +25,7 @@ var brokers = []struct {
 	name  string
 	start func(t *testing.T) string
 }{
-	{"mochi", func(t *testing.T) string { return brokertest.StartMochi(t) }},
+	{"embedded", func(t *testing.T) string { return brokertest.StartEmbedded(t) }},
 	{"mosquitto", func(t *testing.T) string { return brokertest.StartMosquitto(t) }},
 }
 
@@ -72,7 +69,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestBinaryRecordIntact(t *testing.T) {
-	url := brokertest.StartMochi(t)
+	url := brokertest.StartEmbedded(t)
 	_, rec, _ := start(t, url, "proto::a", mqtt.WithTopic("a"))
 	b, _, _ := start(t, url, "proto::b", mqtt.WithTopic("b"))
 	data := make([]byte, 70000)
@@ -87,63 +84,36 @@ func TestBinaryRecordIntact(t *testing.T) {
 	}
 }
 
-// packetLog is a mochi hook that keeps the CONNECT and PUBLISH packets
-// clients send.
-type packetLog struct {
-	mochi.HookBase
-	mu       sync.Mutex
-	connects []packets.Packet
-	pubs     []packets.Packet
-	subs     []packets.Packet
-	connack  func(cl *mochi.Client, pk *packets.Packet)
-}
-
-func (h *packetLog) ID() string { return "packet-log" }
-
-func (h *packetLog) Provides(b byte) bool {
-	return b == mochi.OnConnect || b == mochi.OnPublish || b == mochi.OnPacketEncode || b == mochi.OnSubscribe
-}
-
-func (h *packetLog) OnConnect(cl *mochi.Client, pk packets.Packet) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.connects = append(h.connects, pk)
-	return nil
-}
-
-func (h *packetLog) OnSubscribe(cl *mochi.Client, pk packets.Packet) packets.Packet {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.subs = append(h.subs, pk)
-	return pk
-}
-
-func (h *packetLog) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.pubs = append(h.pubs, pk)
-	return pk, nil
-}
-
-func (h *packetLog) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.Packet {
-	if pk.FixedHeader.Type == packets.Connack && h.connack != nil {
-		h.connack(cl, &pk)
-	}
-	return pk
+// connackProps makes the embedded broker add properties to every MQTT 5
+// CONNACK, as a broker that assigns reply topics would.
+func connackProps(shape func(c embedbroker.Client, p *embedbroker.Properties)) brokertest.EmbeddedConfig {
+	return brokertest.EmbeddedConfig{Interceptor: embedbroker.InterceptorFuncs{Out: func(c embedbroker.Client, p *embedbroker.Packet) bool {
+		if p.Type == embedbroker.PacketConnack && p.Props != nil {
+			shape(c, p.Props)
+		}
+		return true
+	}}}
 }
 
 // wireLog keeps what the embedded broker saw of CONNECTs and PUBLISHes.
 type wireLog struct {
 	mu       sync.Mutex
-	connects []embedbroker.ConnectInfo
-	pubs     []embedbroker.PublishInfo
+	connects []embedbroker.Packet
+	pubs     []embedbroker.Packet
 }
 
 func (w *wireLog) config() brokertest.EmbeddedConfig {
-	return brokertest.EmbeddedConfig{
-		OnConnect: func(ci embedbroker.ConnectInfo) { w.mu.Lock(); w.connects = append(w.connects, ci); w.mu.Unlock() },
-		OnPublish: func(pi embedbroker.PublishInfo) { w.mu.Lock(); w.pubs = append(w.pubs, pi); w.mu.Unlock() },
-	}
+	return brokertest.EmbeddedConfig{Interceptor: embedbroker.InterceptorFuncs{In: func(_ embedbroker.Client, p *embedbroker.Packet) bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		switch p.Type {
+		case embedbroker.PacketConnect:
+			w.connects = append(w.connects, *p)
+		case embedbroker.PacketPublish:
+			w.pubs = append(w.pubs, *p)
+		}
+		return true
+	}}}
 }
 
 func TestWireProperties(t *testing.T) {
@@ -163,24 +133,25 @@ func TestWireProperties(t *testing.T) {
 	if len(hook.connects) != 2 { // ours and the bare peer's
 		t.Fatalf("%d CONNECTs", len(hook.connects))
 	}
-	c := hook.connects[0]
-	if c.Version != 5 || c.Props == nil {
-		t.Fatalf("protocol version %d, properties %v", c.Version, c.Props)
+	c := hook.connects[0].Connect
+	props := hook.connects[0].Props
+	if c.Version != 5 || props == nil {
+		t.Fatalf("protocol version %d, properties %v", c.Version, props)
 	}
-	if c.Props.RequestResponse == nil || *c.Props.RequestResponse != 1 {
+	if props.RequestResponse == nil || *props.RequestResponse != 1 {
 		t.Error("CONNECT does not request Response Information")
 	}
-	if c.Props.ReceiveMaximum != nil && *c.Props.ReceiveMaximum != mqtt.DefaultReceiveMaximum {
-		t.Errorf("CONNECT Receive Maximum %d, want %d", *c.Props.ReceiveMaximum, mqtt.DefaultReceiveMaximum)
+	if props.ReceiveMaximum != nil && *props.ReceiveMaximum != mqtt.DefaultReceiveMaximum {
+		t.Errorf("CONNECT Receive Maximum %d, want %d", *props.ReceiveMaximum, mqtt.DefaultReceiveMaximum)
 	}
 	found := false
-	for _, p := range c.Props.User {
+	for _, p := range props.User {
 		if p.Key == mqtt.PropEndpointID && p.Value == "proto::ctl" {
 			found = true
 		}
 	}
 	if !found {
-		t.Errorf("CONNECT User Properties %v lack %s", c.Props.User, mqtt.PropEndpointID)
+		t.Errorf("CONNECT User Properties %v lack %s", props.User, mqtt.PropEndpointID)
 	}
 	if c.Username != "user" || string(c.Password) != "secret" {
 		t.Errorf("credentials %q/%q", c.Username, c.Password)
@@ -198,11 +169,10 @@ func TestWireProperties(t *testing.T) {
 }
 
 func TestConnackResponseInfoAndSubscribeTopic(t *testing.T) {
-	hook := &packetLog{connack: func(cl *mochi.Client, pk *packets.Packet) {
-		pk.Properties.ResponseInfo = "broker/assigned/" + cl.ID
-		pk.Properties.User = append(pk.Properties.User, packets.UserProperty{Key: mqtt.PropSubscribeTopic, Val: "extra/#"})
-	}}
-	b := brokertest.NewMochi(t, brokertest.MochiConfig{Hooks: []mochi.Hook{hook}})
+	b := brokertest.NewEmbedded(t, connackProps(func(c embedbroker.Client, p *embedbroker.Properties) {
+		p.ResponseInfo = "broker/assigned/" + c.ID
+		p.User = append(p.User, embedbroker.UserProperty{Key: mqtt.PropSubscribeTopic, Value: "extra/#"})
+	}))
 	tr, rec, up := start(t, b.URL(), "proto::agent", mqtt.WithClientID("agent-1"))
 	if want := "broker/assigned/agent-1"; up.Local.To != want {
 		t.Fatalf("Up.Local = %v, want the Response Information %s", up.Local, want)
@@ -231,10 +201,9 @@ func TestConnackResponseInfoAndSubscribeTopic(t *testing.T) {
 }
 
 func TestWildcardResponseInfoIgnored(t *testing.T) {
-	hook := &packetLog{connack: func(cl *mochi.Client, pk *packets.Packet) {
-		pk.Properties.ResponseInfo = "bad/+/topic"
-	}}
-	b := brokertest.NewMochi(t, brokertest.MochiConfig{Hooks: []mochi.Hook{hook}})
+	b := brokertest.NewEmbedded(t, connackProps(func(_ embedbroker.Client, p *embedbroker.Properties) {
+		p.ResponseInfo = "bad/+/topic"
+	}))
 	_, _, up := start(t, b.URL(), "proto::agent", mqtt.WithTopic("good"))
 	if up.Local.To != "good" {
 		t.Fatalf("Up.Local = %v: a wildcard Response Information must not become the reply topic", up.Local)
@@ -242,7 +211,7 @@ func TestWildcardResponseInfoIgnored(t *testing.T) {
 }
 
 func TestNoTopicFailsStart(t *testing.T) {
-	url := brokertest.StartMochi(t)
+	url := brokertest.StartEmbedded(t)
 	tr, err := mqtt.New(url, "proto::x", fastOpts(t)...)
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +228,7 @@ func TestNoTopicFailsStart(t *testing.T) {
 }
 
 func TestContentTypes(t *testing.T) {
-	url := brokertest.StartMochi(t)
+	url := brokertest.StartEmbedded(t)
 	_, rec, _ := start(t, url, "proto::agent", mqtt.WithTopic("agent"))
 	peer := brokertest.DialPaho(t, url, "")
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -327,7 +296,7 @@ func TestSendErrors(t *testing.T) {
 }
 
 func TestLifecycle(t *testing.T) {
-	url := brokertest.StartMochi(t)
+	url := brokertest.StartEmbedded(t)
 	tr, err := mqtt.New(url, "proto::x", mqtt.WithTopic("x"))
 	if err != nil {
 		t.Fatal(err)
@@ -381,7 +350,7 @@ func TestStartTimesOutWithoutBroker(t *testing.T) {
 }
 
 func TestOversizedInboundDropped(t *testing.T) {
-	url := brokertest.StartMochi(t)
+	url := brokertest.StartEmbedded(t)
 	_, rec, _ := start(t, url, "proto::a", mqtt.WithTopic("a"), mqtt.WithMaxRecordSize(1000))
 	peer := brokertest.DialPaho(t, url, "")
 	ctx, cancel := context.WithTimeout(context.Background(), wait)

@@ -2,12 +2,14 @@ package conformance
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/gousp/gousp/msg"
+	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/proto/uspmsg"
 	"github.com/gousp/gousp/proto/usprecord"
 	"github.com/gousp/gousp/record"
@@ -87,9 +89,9 @@ func sessionGet(t *T, session, seq uint64) string {
 	return id
 }
 
-// sessionSend sends a Get of path in a SessionContext record (no Get when
-// path is empty: a record that only acknowledges or asks for a
-// retransmission) and returns the msg_id and the record bytes.
+// sessionSend sends a Get of path in a SessionContext record (an empty
+// payload when path is empty: a record that only acknowledges or asks for
+// a retransmission) and returns the msg_id and the record bytes.
 func sessionSend(t *T, session, seq, expected, retransmit uint64, path string) (string, []byte) {
 	sc := &usprecord.SessionContextRecord{SessionId: session, SequenceId: seq, ExpectedId: expected, RetransmitId: retransmit}
 	var id string
@@ -100,6 +102,11 @@ func sessionSend(t *T, session, seq, expected, retransmit uint64, path string) (
 			t.Abortf("kit bug: %v", err)
 		}
 		sc.Payload = [][]byte{payload}
+	} else {
+		// One empty payload, not none: TR-369 allows a record with an empty
+		// payload, and OB-USP-A wants exactly one payload field (with
+		// none it stops on an assertion, v11.0.4).
+		sc.Payload = [][]byte{{}}
 	}
 	rec := record.NewSessionContext(record.DefaultVersion, t.eq.AgentID(), t.eq.ControllerID(), sc)
 	b, err := proto.Marshal(rec)
@@ -163,16 +170,58 @@ func newSessionID() uint64 { return rand.Uint64N(1<<32) + 1 }
 // the test equipment (the agent may have opened one for its Boot!), as
 // 3.8 asks, and ends the kit's own after the case: a DisconnectRecord ends
 // a session on both sides.
+//
+// An agent may take a DisconnectRecord as the end of its MTP connection
+// too: OB-USP-A drops its MQTT connection, reconnects a second later and
+// announces itself with an MQTTConnect record. Until then the broker has
+// no subscriber for its topic, and the next case's first send failed with
+// mtp.ErrUnknownPeer. So after each DisconnectRecord the kit waits for
+// the agent's connect record, for the quiet period at most (an agent that
+// keeps its connection sends none).
 func endSession(t *T) {
 	disconnect := func(ctx context.Context) error {
-		rec := record.NewDisconnect(record.DefaultVersion, t.eq.AgentID(), t.eq.ControllerID(), "TP-469: no session context", 0)
-		return t.eq.SendRecord(ctx, rec, "")
+		return disconnectAndSettle(ctx, t.eq, t.cfg)
 	}
 	if err := disconnect(t.ctx); err != nil {
 		t.Abortf("setup: %v", err)
 	}
 	t.Sleep(100 * time.Millisecond)
 	t.Cleanup("end the session context", disconnect)
+}
+
+// disconnectAndSettle sends a DisconnectRecord and waits for the agent to
+// come back where it takes it as the end of its connection: see endSession.
+// A send refused because the agent is away (mtp.ErrUnknownPeer: it is
+// still reconnecting after an earlier one) is tried again once it has
+// announced itself, within the response timeout.
+func disconnectAndSettle(ctx context.Context, eq *Equipment, cfg Config) error {
+	rec := record.NewDisconnect(record.DefaultVersion, eq.AgentID(), eq.ControllerID(), "TP-469: no session context", 0)
+	mark := eq.Mark()
+	err := eq.SendRecord(ctx, rec, "")
+	if errors.Is(err, mtp.ErrUnknownPeer) {
+		wctx, cancel := context.WithTimeout(ctx, cfg.responseTimeout())
+		_, back := eq.Await(wctx, mark, isConnectRecord)
+		cancel()
+		if !back {
+			return err
+		}
+		mark = eq.Mark()
+		err = eq.SendRecord(ctx, rec, "")
+	}
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, cfg.quietPeriod())
+	defer cancel()
+	eq.Await(wctx, mark, isConnectRecord)
+	return nil
+}
+
+// isConnectRecord matches the record an agent announces itself with on a
+// broker binding or a WebSocket connection.
+func isConnectRecord(ib Inbound) bool {
+	r := ib.Record
+	return r != nil && (r.GetMqttConnect() != nil || r.GetStompConnect() != nil || r.GetWebsocketConnect() != nil)
 }
 
 func run3_8(t *T) {

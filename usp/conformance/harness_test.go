@@ -51,10 +51,10 @@ func transports(t *testing.T, binding string, f wireFaults) (eqT, agentT mtp.Tra
 			t.Fatal(err)
 		}
 		return c, a, mtp.Address{MTP: mtp.Memory, To: testController}, []Option{WithAgentAddress(mtp.Address{MTP: mtp.Memory, To: testAgent})}, ""
-	case "mqtt-mochi", "mqtt-mosquitto":
+	case "mqtt-embedded", "mqtt-mosquitto":
 		url := ""
-		if binding == "mqtt-mochi" {
-			url = brokertest.StartMochi(t)
+		if binding == "mqtt-embedded" {
+			url = brokertest.StartEmbedded(t)
 		} else {
 			url = brokertest.StartMosquitto(t)
 		}

@@ -2,17 +2,13 @@ package conformance
 
 import (
 	"fmt"
-	"log/slog"
 	"net"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
 
-	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
-
-	"github.com/gousp/gousp/internal/mochilisten"
+	"github.com/gousp/gousp/internal/embedbroker"
 )
 
 // MQTTPacket is one MQTT control packet the kit's broker saw (or, for
@@ -77,8 +73,7 @@ func (p MQTTPacket) UserProperty(name string) (string, bool) {
 // property and a subscribe-topic User Property the broker makes up, as
 // 11.8 and 11.12 ask.
 type MQTTBroker struct {
-	srv  *mochi.Server
-	addr string
+	srv  *embedbroker.Broker
 	hook *wireHook
 }
 
@@ -91,25 +86,15 @@ func StartMQTTBroker(addr, equipmentID string) (*MQTTBroker, error) {
 		return nil, fmt.Errorf("%w: broker address: %w", ErrInvalidOption, err)
 	}
 	h := &wireHook{equipmentID: equipmentID, endpoints: map[string]string{}}
-	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
-	if err := srv.AddHook(h, nil); err != nil {
+	srv, err := embedbroker.Listen(embedbroker.Config{Addr: addr, Interceptor: h})
+	if err != nil {
 		return nil, fmt.Errorf("conformance: broker: %w", err)
 	}
-	// mochilisten: it closes client sockets itself (see its
-	// doc), so Close cannot hang on a client leaving at the same moment.
-	l := mochilisten.New("tp469", addr, nil)
-	if err := srv.AddListener(l); err != nil {
-		return nil, fmt.Errorf("conformance: broker: listen %s: %w", addr, err)
-	}
-	if err := srv.Serve(); err != nil {
-		_ = srv.Close()
-		return nil, fmt.Errorf("conformance: broker: %w", err)
-	}
-	return &MQTTBroker{srv: srv, addr: l.Address(), hook: h}, nil
+	return &MQTTBroker{srv: srv, hook: h}, nil
 }
 
 // URL returns mqtt://host:port.
-func (b *MQTTBroker) URL() string { return "mqtt://" + b.addr }
+func (b *MQTTBroker) URL() string { return b.srv.URL() }
 
 // Close stops the broker and disconnects its clients.
 func (b *MQTTBroker) Close() error { return b.srv.Close() }
@@ -131,9 +116,9 @@ func (b *MQTTBroker) SetEquipmentContentType(ct string) {
 	b.hook.contentType = ct
 }
 
-// SetServerKeepAlive makes the broker impose a Keep Alive of secs seconds
-// (Server Keep Alive, MQTT 5) on the agent connections that follow; 0
-// stops it.
+// SetServerKeepAlive makes the broker tell the agent connections that
+// follow to use a Keep Alive of secs seconds (Server Keep Alive, MQTT 5);
+// 0 stops it.
 func (b *MQTTBroker) SetServerKeepAlive(secs uint16) {
 	b.hook.mu.Lock()
 	defer b.hook.mu.Unlock()
@@ -144,14 +129,8 @@ func (b *MQTTBroker) SetServerKeepAlive(secs uint16) {
 // DISCONNECT (reason 0x8B, server shutting down) to an MQTT 5 client: the
 // kit's way to make an agent connect again where the plan reboots it.
 func (b *MQTTBroker) Disconnect(clientID string) error {
-	cl, ok := b.srv.Clients.Get(clientID)
-	if !ok {
+	if !b.srv.Disconnect(clientID, 0x8B) {
 		return fmt.Errorf("conformance: broker: no client %q", clientID)
-	}
-	if err := b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown); err != nil {
-		// The connection is closed all the same (the DISCONNECT could not
-		// be written).
-		cl.Stop(err)
 	}
 	return nil
 }
@@ -218,9 +197,9 @@ func (b *MQTTBroker) Wait(t *T, from int, d time.Duration, match func(MQTTPacket
 // endpoint (R-MQTT.13).
 const propEndpointID = "usp-endpoint-id"
 
-// wireHook records packets and lets every client in.
+// wireHook records what clients send and the CONNACKs they get; it lets
+// every client in.
 type wireHook struct {
-	mochi.HookBase
 	equipmentID string
 
 	mu        sync.Mutex
@@ -235,24 +214,13 @@ type wireHook struct {
 	serverKeepAlive uint16
 }
 
-func (h *wireHook) ID() string { return "tp469-wire" }
-
-func (h *wireHook) Provides(b byte) bool {
-	switch b {
-	case mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnConnect, mochi.OnPacketRead, mochi.OnPacketEncode:
-		return true
+func userProps(p *embedbroker.Properties) [][2]string {
+	if p == nil {
+		return [][2]string{}
 	}
-	return false
-}
-
-func (h *wireHook) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { return true }
-
-func (h *wireHook) OnACLCheck(*mochi.Client, string, bool) bool { return true }
-
-func userProps(us []packets.UserProperty) [][2]string {
-	out := make([][2]string, 0, len(us))
-	for _, u := range us {
-		out = append(out, [2]string{u.Key, u.Val})
+	out := make([][2]string, 0, len(p.User))
+	for _, u := range p.User {
+		out = append(out, [2]string{u.Key, u.Value})
 	}
 	return out
 }
@@ -264,89 +232,85 @@ func (h *wireHook) add(p MQTTPacket) {
 	h.log = append(h.log, p)
 }
 
-func (h *wireHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
-	p := MQTTPacket{Type: "CONNECT", ClientID: cl.ID, ProtocolVersion: pk.ProtocolVersion,
-		UserProperties: userProps(pk.Properties.User), ConnectClientID: pk.Connect.ClientIdentifier,
-		Username: string(pk.Connect.Username), HasUsername: pk.Connect.UsernameFlag,
-		HasPassword: pk.Connect.PasswordFlag, KeepAlive: pk.Connect.Keepalive,
-		RequestResponseInfo: pk.Properties.RequestResponseInfo == 1, Will: pk.Connect.WillFlag,
-		WillTopic: pk.Connect.WillTopic}
-	v, ok := p.UserProperty(propEndpointID)
-	h.mu.Lock()
-	if ok {
-		h.endpoints[cl.ID] = v
-	}
-	if ska := h.serverKeepAlive; ska > 0 && v != h.equipmentID && pk.ProtocolVersion >= 5 {
-		// mochi's way to send a Server Keep Alive, and keep to it.
-		cl.State.ServerKeepalive, cl.State.Keepalive = true, ska
-	}
-	h.mu.Unlock()
-	h.add(p)
-	return nil
-}
-
-func (h *wireHook) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
-	p := MQTTPacket{ClientID: cl.ID, ProtocolVersion: cl.Properties.ProtocolVersion,
-		UserProperties: userProps(pk.Properties.User)}
-	switch pk.FixedHeader.Type {
-	case packets.Subscribe, packets.Unsubscribe:
-		p.Type = "SUBSCRIBE"
-		if pk.FixedHeader.Type == packets.Unsubscribe {
-			p.Type = "UNSUBSCRIBE"
+// Inbound records the packets the section 11 cases look at; for the
+// equipment's PUBLISH it applies [MQTTBroker.SetEquipmentContentType].
+func (h *wireHook) Inbound(cl embedbroker.Client, pk *embedbroker.Packet) bool {
+	p := MQTTPacket{Type: pk.Type.String(), ClientID: cl.ID, ProtocolVersion: cl.Version, UserProperties: userProps(pk.Props)}
+	switch pk.Type {
+	case embedbroker.PacketConnect:
+		c := pk.Connect
+		p.ConnectClientID, p.Username, p.HasUsername, p.HasPassword = c.ClientID, c.Username, c.HasUsername, c.HasPassword
+		p.KeepAlive, p.Will = c.KeepAlive, c.Will != nil
+		p.RequestResponseInfo = pk.Props != nil && pk.Props.RequestResponse != nil && *pk.Props.RequestResponse == 1
+		if c.Will != nil {
+			p.WillTopic = c.Will.Topic
 		}
-		for _, f := range pk.Filters {
-			p.Filters = append(p.Filters, f.Filter)
+		if v, ok := p.UserProperty(propEndpointID); ok {
+			h.mu.Lock()
+			h.endpoints[cl.ID] = v
+			h.mu.Unlock()
 		}
-	case packets.Publish:
+	case embedbroker.PacketSubscribe:
+		for _, s := range pk.Subscriptions {
+			p.Filters = append(p.Filters, s.Filter)
+		}
+	case embedbroker.PacketUnsubscribe:
+		p.Filters = slices.Clone(pk.Filters)
+	case embedbroker.PacketPublish:
 		h.mu.Lock()
 		if h.contentType != "" && h.endpoints[cl.ID] == h.equipmentID {
-			pk.Properties.ContentType = h.contentType
+			if pk.Props == nil {
+				pk.Props = &embedbroker.Properties{}
+			}
+			pk.Props.ContentType = h.contentType
 		}
 		h.mu.Unlock()
-		p.Type, p.Topic, p.QoS = "PUBLISH", pk.TopicName, pk.FixedHeader.Qos
-		p.ResponseTopic, p.ContentType = pk.Properties.ResponseTopic, pk.Properties.ContentType
+		p.Topic, p.QoS = pk.Topic, pk.QoS
+		if pk.Props != nil {
+			p.ResponseTopic, p.ContentType = pk.Props.ResponseTopic, pk.Props.ContentType
+		}
 		p.Payload = slices.Clone(pk.Payload)
-	case packets.Pingreq:
-		p.Type = "PINGREQ"
-	case packets.Disconnect:
-		p.Type = "DISCONNECT"
+	case embedbroker.PacketPingreq, embedbroker.PacketDisconnect:
 	default:
-		return pk, nil
+		return true
 	}
 	h.add(p)
-	return pk, nil
+	return true
 }
 
-// OnPacketEncode gives an agent's CONNACK the Response Information and
-// subscribe-topic the section 11 cases look for, and records it and each
+// Outbound gives an agent's CONNACK the Response Information and
+// subscribe-topic the section 11 cases look for (and the Server Keep
+// Alive of [MQTTBroker.SetServerKeepAlive]), and records it and each
 // SUBACK.
-func (h *wireHook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.Packet {
-	if pk.FixedHeader.Type == packets.Suback {
-		// Written once the subscriptions are in place: a case that waits
+func (h *wireHook) Outbound(cl embedbroker.Client, pk *embedbroker.Packet) bool {
+	if pk.Type == embedbroker.PacketSuback {
+		// Sent once the subscriptions are in place: a case that waits
 		// for it knows that a PUBLISH to them reaches the client.
-		h.add(MQTTPacket{Type: "SUBACK", ClientID: cl.ID, ProtocolVersion: cl.Properties.ProtocolVersion,
-			ReasonCodes: slices.Clone(pk.ReasonCodes)})
-		return pk
+		h.add(MQTTPacket{Type: "SUBACK", ClientID: cl.ID, ProtocolVersion: cl.Version, ReasonCodes: slices.Clone(pk.Reasons)})
+		return true
 	}
-	if pk.FixedHeader.Type != packets.Connack {
-		return pk
-	}
-	var ska uint16
-	if pk.Properties.ServerKeepAliveFlag {
-		ska = pk.Properties.ServerKeepAlive
+	if pk.Type != embedbroker.PacketConnack {
+		return true
 	}
 	h.mu.Lock()
 	ep, known := h.endpoints[cl.ID]
 	h.clients++
 	n := h.clients
+	ska := h.serverKeepAlive
 	h.mu.Unlock()
-	if pk.ReasonCode == 0 && cl.Properties.ProtocolVersion >= 5 && !(known && ep == h.equipmentID) {
-		pk.Properties.ResponseInfo = "tp469/agent/reply/" + strconv.Itoa(n)
-		pk.Properties.User = append(pk.Properties.User,
-			packets.UserProperty{Key: "subscribe-topic", Val: "tp469/agent/sub/" + strconv.Itoa(n)})
+	p := MQTTPacket{Type: "CONNACK", ClientID: cl.ID, ProtocolVersion: cl.Version}
+	if props := pk.Props; props != nil {
+		if pk.ReasonCode == 0 && !(known && ep == h.equipmentID) {
+			props.ResponseInfo = "tp469/agent/reply/" + strconv.Itoa(n)
+			props.User = append(props.User, embedbroker.UserProperty{Key: "subscribe-topic", Value: "tp469/agent/sub/" + strconv.Itoa(n)})
+			if ska > 0 {
+				props.ServerKeepAlive = &ska
+				p.ServerKeepAlive = ska
+			}
+		}
+		p.AssignedClientID, p.ResponseInfo = props.AssignedClientID, props.ResponseInfo
 	}
-	h.add(MQTTPacket{Type: "CONNACK", ClientID: cl.ID, ProtocolVersion: cl.Properties.ProtocolVersion,
-		UserProperties: userProps(pk.Properties.User), AssignedClientID: pk.Properties.AssignedClientID,
-		ResponseInfo: pk.Properties.ResponseInfo, ServerKeepAlive: ska})
-	return pk
+	p.UserProperties = userProps(pk.Props)
+	h.add(p)
+	return true
 }

@@ -42,7 +42,7 @@ func TestMQTTCasesOverKitBroker(t *testing.T) {
 	})
 	t.Run("external broker", func(t *testing.T) {
 		t.Parallel()
-		eq, _ := bench(t, "mqtt-mochi")
+		eq, _ := bench(t, "mqtt-embedded")
 		r := &Runner{Equipment: eq, Config: quickConfig}
 		for _, res := range r.Run(t.Context(), cs).Results {
 			if res.ID == "11.1" { // reads the data model, not the wire

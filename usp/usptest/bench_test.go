@@ -1,9 +1,11 @@
 package usptest
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/gousp/gousp/msg"
+	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/proto/uspmsg"
 )
 
@@ -66,5 +68,39 @@ func BenchmarkDefaultModel(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		DefaultModel()
+	}
+}
+
+// BenchmarkMatchChanges measures finding the subscriptions a change
+// concerns and building its notifications, as an agent of uspsim's fleet
+// does for each event and value change (two subscriptions of its own
+// beside the default model's).
+func BenchmarkMatchChanges(b *testing.B) {
+	a, err := NewAgent(agentID, WithTransport(dummyTransport{}), WithController(ctrlID, mtp.Address{MTP: mtp.Memory, To: ctrlID}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := a.Model()
+	for j, sub := range []map[string]string{
+		{"NotifType": "Event", "ReferenceList": "Device.LocalAgent.Periodic!"},
+		{"NotifType": "ValueChange", "ReferenceList": "Device.WiFi.SSID.1.Stats.BytesSent"},
+	} {
+		sub["ID"] = fmt.Sprintf("bench-%d", j+1)
+		sub["Enable"], sub["Recipient"], sub["NotifRetry"] = "true", "Device.LocalAgent.Controller.1", "true"
+		if _, err := m.AddInstance("Device.LocalAgent.Subscription.", sub); err != nil {
+			b.Fatal(err)
+		}
+	}
+	chs := [][]change{
+		{{kind: chEvent, path: "Device.LocalAgent.Periodic!"}},
+		{{kind: chValue, path: "Device.WiFi.SSID.1.Stats.BytesSent", value: "42"}},
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if len(a.matchChanges(chs[i%2])) != 1 {
+			b.Fatal("no notification")
+		}
+		i++
 	}
 }

@@ -205,9 +205,7 @@ func (a *Agent) handleAdd(orig origin, ad *uspmsg.Add) msg.Message {
 			}
 			for i := len(undo) - 1; i >= 0; i-- {
 				u := undo[i]
-				if o := u.t.inst[u.n]; o != nil {
-					delete(u.t.inst, u.n)
-				}
+				u.t.inst.del(u.n)
 				u.t.next = u.next
 			}
 			m.pending = m.pending[:mark]

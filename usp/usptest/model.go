@@ -116,16 +116,55 @@ type table struct {
 	def  *objDef
 	path string // "Device.WiFi.SSID."
 	next uint32
-	inst map[uint32]*objInst // nil while empty: most tables of a simulated agent stay so
+	inst instSet // nil while empty: most tables of a simulated agent stay so
 }
 
 func (t *table) sorted() []*objInst {
-	keys := slices.Sorted(maps.Keys(t.inst))
-	out := make([]*objInst, len(keys))
-	for i, k := range keys {
-		out[i] = t.inst[k]
+	out := make([]*objInst, len(t.inst))
+	for i, e := range t.inst {
+		out[i] = e.o
 	}
 	return out
+}
+
+// instSet is a table's instances in instance-number order. A table holds
+// a few instances, and every agent copies the template's tables: a sorted
+// slice is a fraction of a map's size, and is iterated in order without
+// sorting.
+type instSet []instEntry
+
+type instEntry struct {
+	n uint32
+	o *objInst
+}
+
+func (s instSet) find(n uint32) (int, bool) {
+	return slices.BinarySearchFunc(s, n, func(e instEntry, n uint32) int { return cmp.Compare(e.n, n) })
+}
+
+// get returns instance n, nil if there is none.
+func (s instSet) get(n uint32) *objInst {
+	if i, ok := s.find(n); ok {
+		return s[i].o
+	}
+	return nil
+}
+
+// put adds instance n, or replaces it.
+func (s *instSet) put(n uint32, o *objInst) {
+	i, ok := s.find(n)
+	if ok {
+		(*s)[i].o = o
+		return
+	}
+	*s = slices.Insert(*s, i, instEntry{n: n, o: o})
+}
+
+// del removes instance n if it is there.
+func (s *instSet) del(n uint32) {
+	if i, ok := s.find(n); ok {
+		*s = slices.Delete(*s, i, i+1)
+	}
 }
 
 // changeKind says what a change reports.
@@ -197,10 +236,7 @@ func (m *Model) emit(c change) {
 // newInst creates an instance of d at path with default values, its
 // single-instance children and empty tables.
 func (m *Model) newInst(d *objDef, path string) *objInst {
-	o := &objInst{def: d, path: path, values: make(map[string]string, len(d.params))}
-	for _, p := range d.params {
-		o.values[p.name] = p.Default
-	}
+	o := &objInst{def: d, path: path, values: d.defaultValues(), sharedValues: true}
 	for _, c := range d.children {
 		m.addChild(o, c)
 	}
@@ -319,7 +355,7 @@ func (m *Model) instByPath(path string) *objInst {
 			if err != nil || seg[0] == '0' {
 				return nil // instance numbers are written without leading zeros
 			}
-			o = t.inst[uint32(n)]
+			o = t.inst.get(uint32(n))
 		} else {
 			o = o.single.get(seg)
 		}
@@ -591,7 +627,7 @@ func (m *Model) createChecked(t *table, n uint32, values map[string]string) (*ob
 			return nil, msg.Errorf(msg.CodeInvalidType, "%s{i}.%s: expected %s (got %q)", t.path, name, p.Type, values[name])
 		}
 	}
-	if n != 0 && t.inst[n] != nil {
+	if n != 0 && t.inst.get(n) != nil {
 		return nil, msg.Errorf(msg.CodeObjectNotCreated, "%s%d. already exists", t.path, n)
 	}
 	if n == 0 {
@@ -607,11 +643,11 @@ func (m *Model) createChecked(t *table, n uint32, values map[string]string) (*ob
 // the highest used so far, or the lowest free one for tables that reuse
 // numbers (and once numbers run out at 2^32-1).
 func (m *Model) nextNumber(t *table) uint32 {
-	if !t.def.reuseNumbers && t.next != 0 && t.inst[t.next] == nil {
+	if !t.def.reuseNumbers && t.next != 0 && t.inst.get(t.next) == nil {
 		return t.next
 	}
 	for n := uint32(1); n != 0; n++ {
-		if t.inst[n] == nil {
+		if t.inst.get(n) == nil {
 			return n
 		}
 	}
@@ -631,14 +667,13 @@ func (m *Model) create(t *table, n uint32, values map[string]string) *objInst {
 	}
 	o := m.newInst(t.def, t.path+strconv.FormatUint(uint64(n), 10)+".")
 	o.tbl = t
-	maps.Copy(o.values, values)
+	for k, v := range values {
+		o.setVal(k, v)
+	}
 	if p := t.def.param("Alias"); p != nil && o.values["Alias"] == "" {
-		o.values["Alias"] = "cpe-" + strconv.FormatUint(uint64(n), 10)
+		o.setVal("Alias", "cpe-"+strconv.FormatUint(uint64(n), 10))
 	}
-	if t.inst == nil {
-		t.inst = map[uint32]*objInst{}
-	}
-	t.inst[n] = o
+	t.inst.put(n, o)
 	if n >= t.next {
 		t.next = n + 1 // wraps to 0 after 2^32-1; nextNumber then searches
 	}
@@ -695,7 +730,8 @@ func (m *Model) checkUniqueStaged(t *table, self *objInst, n uint32, values map[
 		if empty {
 			continue
 		}
-		for _, other := range t.inst {
+		for _, e := range t.inst {
+			other := e.o
 			if other == self {
 				continue
 			}
@@ -781,7 +817,7 @@ func (m *Model) remove(o *objInst) {
 	if t == nil {
 		return
 	}
-	delete(t.inst, seg.Instance)
+	t.inst.del(seg.Instance)
 	m.emit(change{kind: chDeleted, path: o.path})
 	if o.def.path == "Device.LocalAgent.Controller.{i}." {
 		m.removeSubscriptionsOf(o.path)
@@ -859,7 +895,7 @@ func (m *Model) load(path, value string) error {
 			}
 			i++
 			n := p.Segment(i).Instance
-			c := t.inst[n]
+			c := t.inst.get(n)
 			if c == nil {
 				obs := m.observer
 				m.observer = nil // seeding is not news
@@ -913,12 +949,12 @@ func copyInst(o *objInst) *objInst {
 		for k, t := range o.tables {
 			nt := &table{def: t.def, path: t.path, next: t.next}
 			if len(t.inst) > 0 {
-				nt.inst = make(map[uint32]*objInst, len(t.inst))
+				nt.inst = make(instSet, len(t.inst))
 			}
-			for n, v := range t.inst {
-				ci := copyInst(v)
+			for i, e := range t.inst {
+				ci := copyInst(e.o)
 				ci.tbl = nt
-				nt.inst[n] = ci
+				nt.inst[i] = instEntry{n: e.n, o: ci}
 			}
 			c.tables[k] = nt
 		}
@@ -959,8 +995,8 @@ func (m *Model) ownSchema() {
 		}
 		for _, t := range o.tables {
 			t.def = moved[t.def]
-			for _, c := range t.inst {
-				walk(c)
+			for _, e := range t.inst {
+				walk(e.o)
 			}
 		}
 	}
@@ -973,8 +1009,11 @@ func (m *Model) ownSchema() {
 // copyDef deep-copies the object definition d and everything below it,
 // recording which copy replaces which definition in moved.
 func copyDef(d, parent *objDef, moved map[*objDef]*objDef) *objDef {
+	defaultsMu.Lock() // d.defaults may be being built for another model
 	c := *d
+	defaultsMu.Unlock()
 	c.parent = parent
+	c.defaults = nil // built again for the copy, which may change
 	c.children = make([]*objDef, len(d.children))
 	c.params = make([]*paramDef, len(d.params))
 	c.commands = make([]*cmdDef, len(d.commands))

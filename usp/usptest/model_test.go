@@ -2,6 +2,7 @@ package usptest
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -310,5 +311,91 @@ func TestInstByPath(t *testing.T) {
 	}
 	if o := m.instByPath("Device.WiFi.SSID.1."); o != nil {
 		t.Errorf("deleted instance still found: %s", o.path)
+	}
+}
+
+// TestSharedDefaults checks that new instances, which share their
+// definition's default values until their first write, never see each
+// other's writes, nor another model's, and pick up a redefined default.
+func TestSharedDefaults(t *testing.T) {
+	m1, m2 := DefaultModel(), DefaultModel()
+	const table = "Device.LocalAgent.Controller.1.BootParameter."
+	for i, m := range []*Model{m1, m2} {
+		if _, err := m.AddInstance("Device.LocalAgent.Controller.", map[string]string{"EndpointID": fmt.Sprint("proto::c", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := m1.AddInstance(table, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m1.AddInstance(table, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := m2.AddInstance(table, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m1.Set(a+"ParameterName", "Device.DeviceInfo.SerialNumber"); err != nil {
+		t.Fatal(err)
+	}
+	check := func(m *Model, path, want string) {
+		t.Helper()
+		if v, err := m.Get(path); err != nil || v != want {
+			t.Errorf("%s = %q %v, want %q", path, v, err, want)
+		}
+	}
+	check(m1, a+"ParameterName", "Device.DeviceInfo.SerialNumber")
+	check(m1, b+"ParameterName", "")
+	check(m2, c+"ParameterName", "")
+	check(m1, b+"Alias", "cpe-2")
+	// A redefined default applies to instances created afterwards (in the
+	// model that redefined it only), not to existing ones.
+	if err := m1.DefineParam("Device.LocalAgent.Controller.{i}.BootParameter.{i}.Enable", ParamDef{Type: datamodel.TypeBoolean, Default: "true", Access: datamodel.ParamReadWrite}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := m1.AddInstance(table, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := m2.AddInstance(table, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(m1, b+"Enable", "false")
+	check(m1, d+"Enable", "true")
+	check(m2, e+"Enable", "false")
+	// Again, in the model that now has a schema of its own.
+	if err := m1.DefineParam("Device.LocalAgent.Controller.{i}.BootParameter.{i}.ParameterName", ParamDef{Type: datamodel.TypeString, Default: "Device.", Access: datamodel.ParamReadWrite}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := m1.AddInstance(table, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(m1, f+"ParameterName", "Device.")
+}
+
+// TestInstSet checks a table's instance set: kept in number order whatever
+// the order of insertion, replaced in place, deleted without a trace.
+func TestInstSet(t *testing.T) {
+	var s instSet
+	a, b, c, d := &objInst{path: "a"}, &objInst{path: "b"}, &objInst{path: "c"}, &objInst{path: "d"}
+	s.put(7, a)
+	s.put(2, b)
+	s.put(40, c)
+	s.put(7, d) // replaces a
+	s.del(3)    // absent: nothing happens
+	var got []string
+	for _, e := range s {
+		got = append(got, fmt.Sprint(e.n, e.o.path))
+	}
+	if want := []string{"2b", "7d", "40c"}; !slices.Equal(got, want) {
+		t.Errorf("set %v, want %v", got, want)
+	}
+	s.del(2)
+	if s.get(2) != nil || s.get(7) != d || s.get(40) != c || len(s) != 2 {
+		t.Errorf("after delete: %v", s)
 	}
 }

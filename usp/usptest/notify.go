@@ -7,6 +7,8 @@ import (
 	"maps"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gousp/gousp/datamodel"
@@ -59,45 +61,108 @@ type subscription struct {
 	recipient  string // "Device.LocalAgent.Controller.1", or "" for every configured controller
 }
 
-// subscriptionInstances returns the Subscription instances. Callers hold
-// m.mu.
-func (m *Model) subscriptionInstances() []*objInst {
+// subscriptionTable returns the Subscription table, nil if the model has
+// none. Callers hold m.mu.
+func (m *Model) subscriptionTable() *table {
 	la := m.instByPath("Device.LocalAgent.")
-	if la == nil || la.tables.get("Subscription") == nil {
+	if la == nil {
 		return nil
 	}
-	return la.tables.get("Subscription").sorted()
+	return la.tables.get("Subscription")
 }
 
-// subscriptions reads the enabled subscriptions. Callers hold m.mu.
-func (m *Model) subscriptions() []subscription {
-	var out []subscription
-	for _, o := range m.subscriptionInstances() {
-		v := o.values
+// subscriptionInstances returns the Subscription instances in instance
+// order. Callers hold m.mu.
+func (m *Model) subscriptionInstances() []*objInst {
+	if t := m.subscriptionTable(); t != nil {
+		return t.sorted()
+	}
+	return nil
+}
+
+// notifKinds is notifTypes the other way round.
+var notifKinds = func() map[string]changeKind {
+	r := make(map[string]changeKind, len(notifTypes))
+	for k, v := range notifTypes {
+		r[v] = k
+	}
+	return r
+}()
+
+// kindMask is the set of change kinds in chs, one bit each.
+func kindMask(chs []change) uint32 {
+	var mask uint32
+	for _, c := range chs {
+		mask |= 1 << c.kind
+	}
+	return mask
+}
+
+// subscriptions reads the enabled subscriptions whose NotifType is one of
+// the kinds in mask, in instance order. Callers hold m.mu. It runs for
+// every change an agent makes, so the others are skipped on their
+// NotifType before anything else is read. They are appended to out, which
+// the caller may give room on its stack.
+func (m *Model) subscriptions(mask uint32, out []subscription) []subscription {
+	t := m.subscriptionTable()
+	if t == nil {
+		return out
+	}
+	for _, e := range t.inst {
+		v := e.o.values
+		if k, ok := notifKinds[v["NotifType"]]; !ok || mask&(1<<k) == 0 {
+			continue
+		}
 		if en, err := datamodel.ParseBool(v["Enable"]); err != nil || !en {
 			continue
 		}
-		s := subscription{path: o.path, id: v["ID"], notifType: v["NotifType"], recipient: v["Recipient"]}
+		s := subscription{path: e.o.path, id: v["ID"], notifType: v["NotifType"], recipient: v["Recipient"]}
 		s.retry, _ = datamodel.ParseBool(v["NotifRetry"])
 		if secs, err := datamodel.ParseUnsignedInt(v["NotifExpiration"]); err == nil {
 			s.expiration = time.Duration(secs) * time.Second
 		}
-		for _, ref := range datamodel.ParseList(v["ReferenceList"]) {
-			if p, err := datamodel.Parse(ref); err == nil && !p.HasRefFollow() {
-				s.refs = append(s.refs, p)
-			}
-		}
+		s.refs = parseRefs(v["ReferenceList"])
 		out = append(out, s)
 	}
 	return out
 }
 
-// covers reports whether the subscription's ReferenceList selects path.
-func (m *Model) covers(s subscription, path string) bool {
-	c, err := datamodel.Parse(path)
-	if err != nil {
-		return false
+// refLists holds the parsed ReferenceLists the agents of this process have
+// seen (string -> []datamodel.Path, shared read-only). A simulated fleet
+// repeats a handful of lists on every agent and every change reads them,
+// so each is parsed once per process instead of once per change; there
+// is no per-agent copy to pay for. Bounded by maxRefLists: past it, lists
+// are parsed each time as before.
+var (
+	refLists     sync.Map
+	refListCount atomic.Int32
+)
+
+const maxRefLists = 4096
+
+// parseRefs parses a ReferenceList, leaving out what does not parse and
+// references to follow (which the agent does not resolve).
+func parseRefs(list string) []datamodel.Path {
+	if v, ok := refLists.Load(list); ok {
+		return v.([]datamodel.Path)
 	}
+	var refs []datamodel.Path
+	for _, ref := range datamodel.ParseList(list) {
+		if p, err := datamodel.Parse(ref); err == nil && !p.HasRefFollow() {
+			refs = append(refs, p)
+		}
+	}
+	if refListCount.Load() < maxRefLists {
+		if _, loaded := refLists.LoadOrStore(list, refs); !loaded {
+			refListCount.Add(1)
+		}
+	}
+	return refs
+}
+
+// covers reports whether the subscription's ReferenceList selects the
+// (parsed) path c.
+func (m *Model) covers(s subscription, c datamodel.Path) bool {
 	lookup := func(inst, param string) (string, datamodel.ValueType, bool) {
 		o := m.instByPath(inst)
 		if o == nil {
@@ -124,17 +189,37 @@ type outgoing struct {
 
 // notifyChanges sends the notifications the subscriptions ask for.
 func (a *Agent) notifyChanges(chs []change) {
+	for _, o := range a.matchChanges(chs) {
+		a.notify(o.to, o.sub.path, o.sub.id, o.sendResp, o.expiration, o.n)
+	}
+}
+
+// matchChanges builds the notifications the subscriptions ask for, under
+// the model's read lock; notifyChanges sends them once it is released.
+func (a *Agent) matchChanges(chs []change) []outgoing {
 	m := a.model
 	var outs []outgoing
 	m.mu.RLock()
-	subs := m.subscriptions()
+	defer m.mu.RUnlock()
+	var buf [4]subscription
+	subs := m.subscriptions(kindMask(chs), buf[:0])
 	for _, c := range chs {
 		if c.kind == chCreated {
 			a.scheduleExpiry(c.path)
 		}
 		kind := notifTypes[c.kind]
+		var parsed datamodel.Path // c.path, parsed once for all subscriptions
+		var perr error
+		tried := false
 		for _, s := range subs {
-			if s.notifType != kind || !m.covers(s, c.path) {
+			if s.notifType != kind {
+				continue
+			}
+			if !tried {
+				parsed, perr = datamodel.Parse(c.path)
+				tried = true
+			}
+			if perr != nil || !m.covers(s, parsed) {
 				continue
 			}
 			for _, to := range a.recipients(s.recipient) {
@@ -146,10 +231,7 @@ func (a *Agent) notifyChanges(chs []change) {
 			}
 		}
 	}
-	m.mu.RUnlock()
-	for _, o := range outs {
-		a.notify(o.to, o.sub.path, o.sub.id, o.sendResp, o.expiration, o.n)
-	}
+	return outs
 }
 
 // scheduleExpiry arranges for a new subscription with a TimeToLive to be

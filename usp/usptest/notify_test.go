@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"testing"
@@ -474,4 +475,45 @@ func TestEmit(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.quiet(20*time.Millisecond, notifyOf("Event"))
+}
+
+// TestSubscriptionMatching checks what notifyChanges reads from the
+// Subscription table on each change: matching subscriptions notify in
+// instance order, disabled ones and other NotifTypes do not, and a changed
+// ReferenceList takes effect at the next change (the parsed lists are
+// shared across the process, keyed by their text).
+func TestSubscriptionMatching(t *testing.T) {
+	a, c := newTestAgent(t)
+	const param = "Device.DeviceInfo.ProvisioningCode"
+	var paths []string
+	for i := range 5 {
+		paths = append(paths, subscribe(t, c, fmt.Sprintf("vc%d", i+1), "ValueChange", param, false))
+	}
+	subscribe(t, c, "other-kind", "ObjectCreation", "Device.WiFi.SSID.", false)
+	off := subscribe(t, c, "disabled", "ValueChange", param, false)
+	c.do(msg.SetParams(off, map[string]string{"Enable": "false"}))
+	// Moved away from param: this one says nothing from now on.
+	c.do(msg.SetParams(paths[2], map[string]string{"ReferenceList": "Device.DeviceInfo.SoftwareVersion"}))
+
+	if err := a.Model().Set(param, "one"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"vc1", "vc2", "vc4", "vc5"} {
+		r := c.take(time.Second, notifyOf("ValueChange"))
+		if r == nil {
+			t.Fatalf("no notification for %s", want)
+		}
+		if got := notifyBody(r).GetSubscriptionId(); got != want {
+			t.Fatalf("notification of %s, want %s (instance order)", got, want)
+		}
+	}
+	c.quiet(30*time.Millisecond, notifyOf("ValueChange"))
+
+	if err := a.Model().Set("Device.DeviceInfo.SoftwareVersion", "2.0"); err != nil {
+		t.Fatal(err)
+	}
+	r := c.take(time.Second, notifyOf("ValueChange"))
+	if r == nil || notifyBody(r).GetSubscriptionId() != "vc3" {
+		t.Fatalf("after the ReferenceList changed: %v", r)
+	}
 }

@@ -1,8 +1,6 @@
 package usptest
 
 import (
-	"maps"
-	"slices"
 	"strings"
 
 	"github.com/gousp/gousp/datamodel"
@@ -217,7 +215,11 @@ func (t modelTree) Instances(table string) ([]uint32, bool) {
 		}
 		return nil, false
 	}
-	return slices.Sorted(maps.Keys(tb.inst)), true
+	nums := make([]uint32, len(tb.inst))
+	for i, e := range tb.inst {
+		nums[i] = e.n
+	}
+	return nums, true
 }
 
 func (t modelTree) Value(param string) (string, datamodel.ValueType, bool) {

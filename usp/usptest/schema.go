@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/gousp/gousp/datamodel"
 	"github.com/gousp/gousp/msg"
@@ -85,6 +86,37 @@ type objDef struct {
 	// reuseNumbers gives new instances the lowest free number, as agents do
 	// for Device.LocalAgent.Request.{i}.
 	reuseNumbers bool
+	// defaults is the values of a new instance, built on first use and
+	// shared read-only by every instance created with them (copied on
+	// write, see objInst.sharedValues), across the models sharing this
+	// definition. Guarded by defaultsMu: definitions are shared between
+	// models whose own locks do not exclude each other.
+	defaults map[string]string
+}
+
+var defaultsMu sync.Mutex
+
+// defaultValues returns the values of a new instance of d, shared: the
+// caller must mark the instance's values shared.
+func (d *objDef) defaultValues() map[string]string {
+	defaultsMu.Lock()
+	defer defaultsMu.Unlock()
+	if d.defaults == nil {
+		d.defaults = make(map[string]string, len(d.params))
+		for _, p := range d.params {
+			d.defaults[p.name] = p.Default
+		}
+	}
+	return d.defaults
+}
+
+// forgetDefaults drops the shared defaults after a change to d's
+// parameters; instances holding the old map keep it (they copy it before
+// their first write).
+func (d *objDef) forgetDefaults() {
+	defaultsMu.Lock()
+	d.defaults = nil
+	defaultsMu.Unlock()
 }
 
 type paramDef struct {
@@ -282,6 +314,7 @@ func (m *Model) DefineParam(path string, def ParamDef) error {
 	} else {
 		d.params = append(d.params, pd)
 	}
+	d.forgetDefaults()
 	m.beforeWrite()
 	for _, o := range m.instancesOf(d) {
 		if _, ok := o.values[name]; !ok {
