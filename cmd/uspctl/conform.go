@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/usp/conformance"
 )
 
@@ -33,6 +34,7 @@ Examples:
   uspctl conform --agent os::012345-ABC --agent-topic /usp/agent/{id}
   uspctl conform --agent os::012345-ABC --cases 1.1-1.23,1.36 --junit tp469.xml --html tp469.html
   uspctl conform --agent os::012345-ABC --list
+  uspctl conform --agent os::012345-ABC --cases 1.78,2.9 --second-controller proto::kit-2=/usp/controller/kit-2
 
 Exit code 0 when no case failed, 1 when one did (or could not be carried out),
 2 for usage errors, 3 when the agent cannot be reached.`
@@ -50,6 +52,7 @@ type conformFlags struct {
 	textOut     string
 	serveMQTT   string
 	serveSTOMP  string
+	second      string
 }
 
 func (a *app) conformCommand() *cobra.Command {
@@ -74,6 +77,7 @@ func (a *app) conformCommand() *cobra.Command {
 	fl.StringVar(&f.htmlOut, "html", "", "write a self-contained HTML report to this file")
 	fl.StringVar(&f.textOut, "text", "", "write the text report to this file instead of stdout")
 	fl.StringVar(&f.serveSTOMP, "serve-stomp", "", "run the kit's STOMP tap on this address (host:port), forwarding to --broker, for the agent to connect to, so the section 6 cases can observe its frames (implies --mtp stomp)")
+	fl.StringVar(&f.second, "second-controller", "", "a second test equipment endpoint for the cases that need one (1.78, 2.9, 9.9): ENDPOINT-ID=TOPIC over MQTT, ENDPOINT-ID=DESTINATION over STOMP, where it receives; the agent must know it as it knows --controller-id")
 	fl.StringVar(&f.serveMQTT, "serve-mqtt", "", "run the kit's own MQTT broker on this address (host:port) for the agent to connect to, so the section 11 cases can observe its packets (implies --mtp mqtt)")
 	return cmd
 }
@@ -164,6 +168,19 @@ func (a *app) conform(ctx context.Context, f conformFlags) error {
 	}
 	a.ready()
 	r := &conformance.Runner{Equipment: eq, Config: cfg, Progress: a.conformProgress()}
+	if f.second != "" {
+		addr, _ := eq.WaitAgent(sctx)
+		second, err := a.secondEquipment(ctx, f.second, agents[0].ID, addr, time.Duration(cfg.ResponseTimeout))
+		if err != nil {
+			return err
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = second.Close(cctx)
+		}()
+		r.Secondary = second
+	}
 	rep := r.Run(ctx, cases)
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -175,6 +192,46 @@ func (a *app) conform(ctx context.Context, f conformFlags) error {
 		return &exitError{code: exitFailed, quiet: true}
 	}
 	return nil
+}
+
+// secondEquipment makes and starts the second test equipment endpoint of
+// --second-controller: the same binding as the first, under another
+// endpoint ID, receiving on its own topic or destination, sending to the
+// agent's address the first one learnt.
+func (a *app) secondEquipment(ctx context.Context, spec, agentID string, agentAddr mtp.Address, timeout time.Duration) (*conformance.Equipment, error) {
+	id, where, ok := strings.Cut(spec, "=")
+	if !ok || id == "" || where == "" {
+		return nil, usageErrorf("--second-controller %q: want ENDPOINT-ID=TOPIC (MQTT) or ENDPOINT-ID=DESTINATION (STOMP)", spec)
+	}
+	if id == a.s.controllerID {
+		return nil, usageErrorf("--second-controller %q: the endpoint ID must differ from --controller-id", spec)
+	}
+	saved := a.s
+	defer func() { a.s = saved }()
+	a.s.controllerID = id
+	switch mtp.Kind(a.s.mtp) {
+	case mtp.MQTT:
+		a.s.topic = where
+	case mtp.STOMP:
+		a.s.destination = where
+	default:
+		return nil, usageErrorf("--second-controller works over mqtt or stomp, not %s", a.s.mtp)
+	}
+	b, err := a.newBinding(a)
+	if err != nil {
+		return nil, err
+	}
+	eq, err := conformance.NewEquipment(b.t, id, agentID, conformance.WithAgentAddress(agentAddr), conformance.WithResponseTimeout(timeout))
+	if err != nil {
+		_ = b.t.Close(context.WithoutCancel(ctx))
+		return nil, usageErrorf("--second-controller: %v", err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, a.s.timeout)
+	defer cancel()
+	if err := eq.Start(sctx); err != nil {
+		return nil, connError(fmt.Errorf("second controller %s cannot connect to %s: %w", id, b.describe, err))
+	}
+	return eq, nil
 }
 
 // conformProgress reports each case on stderr as it ends, unless

@@ -67,6 +67,35 @@ func TestConform(t *testing.T) {
 	}
 }
 
+// TestConformSecondController runs 1.78, which needs a second controller
+// simulated by the test equipment: without --second-controller it needs
+// an operator, with it the case passes, and the second endpoint's records
+// are in the report.
+func TestConformSecondController(t *testing.T) {
+	e := newMQTTEnv(t)
+	const id = "proto::conform-second-agent"
+	e.agent(id, usptest.WithController("proto::uspctl", mtp.Address{MTP: mtp.MQTT, To: "/usp/controller/kit"}))
+	r := e.run(id, "conform", "--topic", "/usp/controller/kit", "--cases", "1.78", "--no-progress")
+	if r.code != exitOK || !strings.Contains(r.stdout, "needs-operator") {
+		t.Fatalf("without a second controller: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	dir := t.TempDir()
+	report := filepath.Join(dir, "tp469.json")
+	r = e.run(id, "conform", "--topic", "/usp/controller/kit", "--cases", "1.78", "--no-progress",
+		"--second-controller", "proto::uspctl-second=/usp/controller/kit-second", "--json", report)
+	if r.code != exitOK || !strings.Contains(r.stdout, "1 pass") {
+		t.Fatalf("with a second controller: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if b, err := os.ReadFile(report); err != nil || !strings.Contains(string(b), "second controller") {
+		t.Errorf("the second controller's records are not in the report (%v)", err)
+	}
+	for _, bad := range []string{"proto::uspctl=/x", "no-topic", "=/x"} {
+		if r := e.run(id, "conform", "--topic", "/usp/controller/kit", "--cases", "1.78", "--second-controller", bad); r.code != exitUsage {
+			t.Errorf("--second-controller %q: exit %d, want a usage error", bad, r.code)
+		}
+	}
+}
+
 // TestConformServeMQTT runs the section 11 cases through the kit's own
 // MQTT broker (--serve-mqtt), with the agent connecting to it once it
 // listens, as an operator would point a device at it.

@@ -82,13 +82,21 @@ type process struct {
 	err  error // exit status, valid after done
 }
 
-// watchdogScript runs "$@" with stdin from /dev/null, waits for its own
-// stdin to close, then stops the child with SIGTERM and waits for it.
-const watchdogScript = `"$@" </dev/null & child=$!
+// watchdogScript runs "$@" with stdin from /dev/null and stops it with
+// SIGTERM when its own stdin closes (the test binary stopped it, or died).
+// It exits as soon as the child does, with the child's status, so that a
+// broker that crashes while booting is seen at once instead of when the
+// wait for its port times out (90 s for RabbitMQ). The reader gets stdin
+// through fd 3: sh gives a background list /dev/null as its stdin.
+const watchdogScript = `exec 3<&0
+"$@" </dev/null 3<&- & child=$!
+( read _ <&3 || true; kill -TERM $child 2>/dev/null ) &
+reader=$!
 trap 'kill -TERM $child 2>/dev/null; wait $child; exit 0' TERM
-read _ || true
-kill -TERM $child 2>/dev/null
-wait $child`
+wait $child
+rc=$?
+kill $reader 2>/dev/null
+exit $rc`
 
 type lockedBuffer struct {
 	mu sync.Mutex

@@ -238,3 +238,43 @@ func stompDial(t *testing.T, addr string) *stomp.Conn {
 	t.Cleanup(func() { _ = conn.Disconnect() })
 	return conn
 }
+
+func TestRabbitMQBootRetriesOnce(t *testing.T) {
+	bin, epmd, msg := rabbitBinaries()
+	if msg != "" {
+		missing(t, msg)
+	}
+	var made int
+	// The first node's server is /bin/false: it exits at once, as a node
+	// that crashed while booting does. The second is a real one.
+	r, err := bootRabbitMQ(func() (*RabbitMQ, error) {
+		made++
+		server := bin
+		if made == 1 {
+			server = "/bin/false"
+		}
+		return newRabbitMQ(server, epmd, t.TempDir(), RabbitMQConfig{}, rabbitNode{}, t)
+	})
+	if err != nil {
+		t.Fatalf("boot after one failed attempt: %v", err)
+	}
+	t.Cleanup(r.Close)
+	if made != 2 {
+		t.Errorf("made %d nodes, want 2", made)
+	}
+	c, err := net.DialTimeout("tcp", r.StompAddr(), 5*time.Second)
+	if err != nil {
+		t.Fatalf("the second node does not listen: %v", err)
+	}
+	c.Close()
+
+	// Two failures: both errors come back.
+	made = 0
+	_, err = bootRabbitMQ(func() (*RabbitMQ, error) {
+		made++
+		return newRabbitMQ("/bin/false", epmd, t.TempDir(), RabbitMQConfig{}, rabbitNode{}, t)
+	})
+	if err == nil || made != 2 || !strings.Contains(err.Error(), "attempt 1") || !strings.Contains(err.Error(), "attempt 2") {
+		t.Errorf("two failed boots: made %d, err %v", made, err)
+	}
+}

@@ -77,15 +77,13 @@ func SharedRabbitMQ(t testing.TB) *RabbitMQ {
 			shared.skip = msg
 			return
 		}
-		dir, err := os.MkdirTemp("", "gousp-rabbitmq-")
-		if err != nil {
-			shared.err = err
-			return
-		}
-		r, err := newRabbitMQ(bin, epmd, dir, RabbitMQConfig{}, rabbitNode{}, nil)
-		if err == nil {
-			err = r.Start()
-		}
+		r, err := bootRabbitMQ(func() (*RabbitMQ, error) {
+			dir, err := os.MkdirTemp("", "gousp-rabbitmq-")
+			if err != nil {
+				return nil, err
+			}
+			return newRabbitMQ(bin, epmd, dir, RabbitMQConfig{}, rabbitNode{}, nil)
+		})
 		shared.mu.Lock()
 		shared.r, shared.err = r, err
 		shared.mu.Unlock()
@@ -120,20 +118,46 @@ func NewRabbitMQ(t testing.TB, cfg RabbitMQConfig) *RabbitMQ {
 	if msg != "" {
 		missing(t, msg)
 	}
-	r, err := newRabbitMQ(bin, epmd, t.TempDir(), cfg, rabbitNode{}, t)
+	r, err := bootRabbitMQ(func() (*RabbitMQ, error) {
+		return newRabbitMQ(bin, epmd, t.TempDir(), cfg, rabbitNode{}, t)
+	})
+	if r != nil {
+		t.Cleanup(func() {
+			r.Close()
+			if t.Failed() {
+				t.Logf("RabbitMQ log (tail):\n%s", r.Log())
+			}
+		})
+	}
 	if err != nil {
 		t.Fatalf("brokertest: %v", err)
 	}
-	t.Cleanup(func() {
-		r.Close()
-		if t.Failed() {
-			t.Logf("RabbitMQ log (tail):\n%s", r.Log())
-		}
-	})
-	if err := r.Start(); err != nil {
-		t.Fatalf("brokertest: %v", err)
-	}
 	return r
+}
+
+// bootRabbitMQ makes a node with mk and starts it, and when the start
+// fails makes a fresh one (new directory, new ports) and tries once more.
+// Two test binaries booting nodes at the same moment once crashed one of
+// them (an Erlang crash dump, no other cause found), and a free port
+// chosen by one process can be taken by another before the node binds it:
+// both are passing accidents, and one failed boot must not fail a CI run.
+// On failure the last node is returned (stopped) with the errors of both
+// attempts, so that its log can still be read.
+func bootRabbitMQ(mk func() (*RabbitMQ, error)) (*RabbitMQ, error) {
+	var errs []error
+	var r *RabbitMQ
+	for attempt := range 2 {
+		var err error
+		r, err = mk()
+		if err == nil {
+			if err = r.Start(); err == nil {
+				return r, nil
+			}
+			r.Close()
+		}
+		errs = append(errs, fmt.Errorf("attempt %d: %w", attempt+1, err))
+	}
+	return r, errors.Join(errs...)
 }
 
 func rabbitBinaries() (bin, epmd, missingMsg string) {

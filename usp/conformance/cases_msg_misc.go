@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gousp/gousp/datamodel"
 	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/proto/uspmsg"
 )
@@ -204,7 +205,14 @@ func run1_83(t *T) {
 
 func run1_78(t *T) {
 	second := t.Secondary()
-	ctrl, _ := t.Create("Device.LocalAgent.Controller.", map[string]string{"EndpointID": second.ControllerID(), "Enable": "true"})
+	params := map[string]string{"EndpointID": second.ControllerID(), "Enable": "true"}
+	// A Controller entry without a role has no rights on an agent that
+	// enforces access control (OB-USP-A refuses the second controller's Add
+	// with 7006): the second controller gets the test equipment's own role.
+	if role := roleOfController(t, t.Controller()); role != "" {
+		params["AssignedRole"] = role
+	}
+	ctrl, _ := t.Create("Device.LocalAgent.Controller.", params)
 	// The secondary controller creates a Subscription of its own.
 	ex := second.Send(t.ctx, msg.Add{Objects: []msg.AddObject{{Path: subObj, Params: subParams("tp469-secondary", "ValueChange", swVer, false)}}})
 	if ex.Err != nil {
@@ -228,6 +236,24 @@ func run1_78(t *T) {
 		t.Abortf("Delete %s: %v", ctrl, d.Err())
 	}
 	t.Check(1, "the Subscription table no longer has the second controller's Subscription", allSubs(t)[sub] == nil, "%s still exists", sub)
+}
+
+// roleOfController returns the first role reference of a Controller entry
+// (its AssignedRole, else its InheritedRole), without the trailing dot as
+// references are written, or "" where the agent has no such parameters.
+func roleOfController(t *T, ctrl string) string {
+	if !t.env.HasParam("Device.LocalAgent.Controller.{i}.AssignedRole") {
+		return ""
+	}
+	vals := t.GetValues(ctrl)
+	for _, name := range []string{"AssignedRole", "InheritedRole"} {
+		for _, ref := range datamodel.ParseList(vals[ctrl+name]) {
+			if strings.HasPrefix(ref, "Device.LocalAgent.ControllerTrust.Role.") {
+				return strings.TrimSuffix(ref, ".")
+			}
+		}
+	}
+	return ""
 }
 
 // awaitReboot waits for the agent to come back after a reboot: a connect

@@ -164,6 +164,7 @@ func (e *Env) detect() {
 	_, reboot := e.Command("Device.Reboot()")
 	_, addCert := e.Command("Device.LocalAgent.AddCertificate()")
 	_, trust := e.Objects["Device.LocalAgent.ControllerTrust."]
+	perm, hasPerm := e.Objects["Device.LocalAgent.ControllerTrust.Role.{i}.Permission.{i}."]
 	set(FeatCommand, anyCmd)
 	set(FeatCommandWithArgs, cmdArgs)
 	set(FeatCommandInputArgs, cmdArgs)
@@ -178,6 +179,7 @@ func (e *Env) detect() {
 	set(FeatScheduleTimer, timer)
 	set(FeatReboot, reboot)
 	set(FeatControllerTrust, trust)
+	set(FeatControllerTrustWrite, hasPerm && (perm.Access == msg.ObjAddDelete || perm.Access == msg.ObjAddOnly))
 	set(FeatAddCertificate, addCert)
 	set(FeatFirmware, download)
 	set(FeatFirmwareActivate, download && activate)

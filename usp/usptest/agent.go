@@ -140,6 +140,14 @@ func NewAgent(endpointID string, opts ...Option) (*Agent, error) {
 	m.owner = a
 	m.clock = cfg.clock
 	m.mu.Unlock()
+	if cfg.access {
+		if err := m.setupAccess(); err != nil {
+			m.mu.Lock()
+			m.owner = nil
+			m.mu.Unlock()
+			return nil, fmt.Errorf("usptest: access control: %w", err)
+		}
+	}
 	a.seed()
 	// The model rides in every context the agent gives command handlers:
 	// the default handlers are shared by many models (see servedModel).
@@ -682,6 +690,7 @@ func (a *Agent) seed() {
 		if ctrl == nil {
 			ctrl = m.addController(c.id, c.addr)
 		}
+		m.trust(ctrl)
 		if ctrl == nil || a.cfg.noBootSubs {
 			continue
 		}

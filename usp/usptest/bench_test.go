@@ -59,7 +59,7 @@ func BenchmarkHandleSet(b *testing.B) {
 		ParamSettings: []*uspmsg.Set_UpdateParamSetting{{Param: "SSID", Value: "bench", Required: true}}}}}
 	b.ReportAllocs()
 	for b.Loop() {
-		a.handleSet(s)
+		a.handleSet("", s)
 	}
 }
 

@@ -70,6 +70,16 @@
 // address from [WithController], else to where the controller's last
 // record came from.
 //
+// # Access control
+//
+// With [WithAccessControl] the agent serves Device.LocalAgent.ControllerTrust.
+// and checks every request against the requesting controller's roles, as
+// TR-369 asks: the highest Order of a role's Permissions covering an
+// element decides, several roles add up, and the Param, Obj,
+// InstantiatedObj and CommandEvent rights ("rwxn") govern Get, Set, Add,
+// Delete, GetInstances, Operate and the notifications each controller
+// gets. Without it everything is allowed, as before.
+//
 // # Notifications
 //
 // Subscriptions live in Device.LocalAgent.Subscription.{i}. like on a real

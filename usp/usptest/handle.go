@@ -32,6 +32,12 @@ func (a *Agent) handleRecord(b *binding, in mtp.Inbound) {
 		return
 	}
 	from := rec.GetFromId()
+	if from == a.id {
+		// Records claiming to come from the agent itself are forged or
+		// looped back: never a controller's (TP-469 2.1).
+		a.log.Debug("ignoring record from the agent's own endpoint ID")
+		return
+	}
 	if in.PeerID != "" && in.PeerID != from {
 		a.log.Debug("ignoring record whose from_id is not the transport's peer", "from_id", from, "peer", in.PeerID)
 		return
@@ -112,7 +118,9 @@ func (a *Agent) admit(from string, in mtp.Inbound) bool {
 			return
 		}
 		if !a.cfg.knownOnly {
-			known = m.addController(from, in.ReplyTo) != nil
+			o := m.addController(from, in.ReplyTo)
+			m.untrust(o)
+			known = o != nil
 		}
 	})
 	return known || !hasTable
@@ -222,11 +230,15 @@ func (a *Agent) dispatch(o origin, id string, t uspmsg.Header_MsgType, req *uspm
 	switch t {
 	case uspmsg.Header_GET:
 		if g := req.GetGet(); g != nil {
-			return a.handleGet(g).Build(id)
+			resp := a.handleGet(g)
+			if r, ok := resp.(msg.GetResp); ok {
+				resp = guardGet(a.aclOf(from), r)
+			}
+			return resp.Build(id)
 		}
 	case uspmsg.Header_SET:
 		if s := req.GetSet(); s != nil {
-			return a.handleSet(s).Build(id)
+			return a.handleSet(from, s).Build(id)
 		}
 	case uspmsg.Header_ADD:
 		if ad := req.GetAdd(); ad != nil {
@@ -234,7 +246,7 @@ func (a *Agent) dispatch(o origin, id string, t uspmsg.Header_MsgType, req *uspm
 		}
 	case uspmsg.Header_DELETE:
 		if d := req.GetDelete(); d != nil {
-			return a.handleDelete(d).Build(id)
+			return a.handleDelete(from, d).Build(id)
 		}
 	case uspmsg.Header_OPERATE:
 		if o := req.GetOperate(); o != nil {
@@ -250,7 +262,11 @@ func (a *Agent) dispatch(o origin, id string, t uspmsg.Header_MsgType, req *uspm
 		}
 	case uspmsg.Header_GET_INSTANCES:
 		if g := req.GetGetInstances(); g != nil {
-			return a.handleInstances(g).Build(id)
+			resp := a.handleInstances(g)
+			if r, ok := resp.(msg.GetInstancesResp); ok {
+				resp = guardInstances(a.aclOf(from), r)
+			}
+			return resp.Build(id)
 		}
 	case uspmsg.Header_GET_SUPPORTED_PROTO:
 		if req.GetGetSupportedProtocol() != nil {

@@ -33,6 +33,10 @@ func messageErr(path string, err *msg.Error) *msg.Error {
 	switch err.Code {
 	case msg.CodeInvalidPathSyntax, msg.CodeInvalidPath, msg.CodeObjectNotFound:
 		return err
+	case msg.CodePermissionDenied:
+		// A refusal keeps its code (TP-469 2.24), naming the path.
+		return &msg.Error{Code: err.Code, Message: err.Message,
+			ParamErrs: []msg.ParamError{{Path: path, Code: err.Code, Message: err.Message}}}
 	}
 	return &msg.Error{
 		Code: msg.CodeInvalidArguments, Message: err.Message,
@@ -56,7 +60,13 @@ func objectErr(path string, err *msg.Error) *msg.Error {
 // paramsErr is the Error message for required parameters that failed
 // without allow_partial.
 func paramsErr(pes []msg.ParamError) *msg.Error {
-	return &msg.Error{Code: msg.CodeInvalidArguments, Message: pes[0].Message, ParamErrs: pes}
+	code := msg.CodePermissionDenied // when every failure is a refusal (TP-469 2.16, 2.24)
+	for _, pe := range pes {
+		if pe.Code != msg.CodePermissionDenied {
+			code = msg.CodeInvalidArguments
+		}
+	}
+	return &msg.Error{Code: code, Message: pes[0].Message, ParamErrs: pes}
 }
 
 type setPlan struct {
@@ -85,12 +95,13 @@ func (m *Model) checkSet(o *objInst, name, value string) (*paramDef, *msg.Error)
 
 // handleSet answers a Set. Every check runs before anything changes; then
 // the values are stored and ValueChange notifications follow the response.
-func (a *Agent) handleSet(s *uspmsg.Set) msg.Message {
+func (a *Agent) handleSet(from string, s *uspmsg.Set) msg.Message {
 	m := a.model
 	partial := s.GetAllowPartial()
 	var resp msg.SetResp
 	var fail *msg.Error
 	m.write(func() {
+		l := m.aclFor(from)
 		var plans []setPlan
 		var strict []msg.ParamError
 		// Unique keys are checked against the values other objects of this
@@ -125,6 +136,9 @@ func (a *Agent) handleSet(s *uspmsg.Set) msg.Message {
 				params := map[string]string{}
 				for _, ps := range uo.GetParamSettings() {
 					p, perr := m.checkSet(o, ps.GetParam(), ps.GetValue())
+					if perr == nil && !l.allows(permParam, rightWrite, o.path+ps.GetParam()) {
+						perr = permissionDenied("writing", o.path+ps.GetParam())
+					}
 					if perr != nil {
 						pe := msg.ParamError{Path: o.path + ps.GetParam(), Code: perr.Code, Message: perr.Message}
 						if ps.GetRequired() {
@@ -197,6 +211,7 @@ func (a *Agent) handleAdd(orig origin, ad *uspmsg.Add) msg.Message {
 	var resp msg.AddResp
 	var fail *msg.Error
 	m.write(func() {
+		l := m.aclFor(from)
 		var undo []addUndo
 		mark := len(m.pending)
 		defer func() {
@@ -223,8 +238,21 @@ func (a *Agent) handleAdd(orig origin, ad *uspmsg.Add) msg.Message {
 				continue
 			}
 			for _, t := range tables {
-				values, optional, ferr := a.addValues(from, t, co.GetParamSettings())
 				n := m.nextNumber(t)
+				var values map[string]string
+				var optional []msg.ParamError
+				var ferr *msg.ParamError
+				if !l.allows(permObj, rightWrite, t.path) {
+					e := permissionDenied("creating instances of", t.path)
+					ferr = &msg.ParamError{Path: t.path, Code: e.Code, Message: e.Message}
+				} else {
+					var mayWrite func(string) bool // nil: access control is off
+					if l != nil {
+						inst := fmt.Sprintf("%s%d.", t.path, n)
+						mayWrite = func(name string) bool { return l.allows(permParam, rightWrite, inst+name) }
+					}
+					values, optional, ferr = a.addValues(from, t, co.GetParamSettings(), mayWrite)
+				}
 				if ferr == nil {
 					if uerr := m.checkUnique(t, nil, n, values); uerr != nil {
 						ferr = &msg.ParamError{Path: uerr.ParamErrs[0].Path, Code: uerr.Code, Message: uerr.Message}
@@ -284,8 +312,9 @@ func (m *Model) addTargets(path string) ([]*table, *msg.Error) {
 // returns the values to create the instance with, the failures of optional
 // parameters (Path relative), and the first failure of a required one (Path
 // in the supported form, "Device.LocalAgent.Subscription.{i}.ID", as
-// OB-USP-A writes it).
-func (a *Agent) addValues(from string, t *table, settings []*uspmsg.Add_CreateParamSetting) (map[string]string, []msg.ParamError, *msg.ParamError) {
+// OB-USP-A writes it). mayWrite, when not nil, says which parameters the
+// controller may set (access control).
+func (a *Agent) addValues(from string, t *table, settings []*uspmsg.Add_CreateParamSetting, mayWrite func(name string) bool) (map[string]string, []msg.ParamError, *msg.ParamError) {
 	m := a.model
 	values := map[string]string{}
 	var optional []msg.ParamError
@@ -298,6 +327,8 @@ func (a *Agent) addValues(from string, t *table, settings []*uspmsg.Add_CreatePa
 			perr = msg.Errorf(msg.CodeUnsupportedParam, "path is invalid: %s{i}.%s", t.path, name)
 		case !p.Access.Writable():
 			perr = msg.Errorf(msg.CodeParamReadOnly, "parameter %s{i}.%s is read-only", t.path, name)
+		case mayWrite != nil && !mayWrite(name):
+			perr = permissionDenied("writing", t.path+"{i}."+name)
 		default:
 			perr = m.checkValue(&objInst{path: t.path + "{i}."}, p, value)
 		}
@@ -340,12 +371,13 @@ func (a *Agent) subscriptionDefaults(from string, t *table, values map[string]st
 // handleDelete answers a Delete. A path that matches no instance succeeds
 // with nothing deleted; without allow_partial any failing path fails the
 // whole message and nothing is deleted.
-func (a *Agent) handleDelete(d *uspmsg.Delete) msg.Message {
+func (a *Agent) handleDelete(from string, d *uspmsg.Delete) msg.Message {
 	m := a.model
 	partial := d.GetAllowPartial()
 	var resp msg.DeleteResp
 	var fail *msg.Error
 	m.write(func() {
+		l := m.aclFor(from)
 		var doomed []*objInst
 		for _, path := range d.GetObjPaths() {
 			res := msg.DeleteResult{Requested: path}
@@ -358,6 +390,14 @@ func (a *Agent) handleDelete(d *uspmsg.Delete) msg.Message {
 				err = invalidPath("%s is not an object instance path", path)
 			case r.def != nil && !r.def.access.CanDelete():
 				err = msg.Errorf(msg.CodeDeleteFailure, "instances of %s cannot be deleted", r.def.path)
+			}
+			if err == nil {
+				for _, o := range r.objs {
+					if !l.allows(permInst, rightWrite, o.path) {
+						err = permissionDenied("deleting", o.path)
+						break
+					}
+				}
 			}
 			if err != nil {
 				if !partial {

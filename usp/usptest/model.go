@@ -53,6 +53,9 @@ type Model struct {
 	// snapshot is still the model itself: beforeWrite takes it before the
 	// first change, which most simulated agents never make.
 	factoryDue bool
+	// access says that requests are checked against ControllerTrust
+	// (WithAccessControl).
+	access bool
 }
 
 // beforeWrite takes the FactoryReset snapshot if it is due; every change

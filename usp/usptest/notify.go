@@ -203,6 +203,7 @@ func (a *Agent) matchChanges(chs []change) []outgoing {
 	defer m.mu.RUnlock()
 	var buf [4]subscription
 	subs := m.subscriptions(kindMask(chs), buf[:0])
+	var acls map[string]*acl // each recipient's rights, when access control is on
 	for _, c := range chs {
 		if c.kind == chCreated {
 			a.scheduleExpiry(c.path)
@@ -225,6 +226,19 @@ func (a *Agent) matchChanges(chs []change) []outgoing {
 			for _, to := range a.recipients(s.recipient) {
 				if c.to != "" && to != c.to {
 					continue
+				}
+				if m.access {
+					l, ok := acls[to]
+					if !ok {
+						if acls == nil {
+							acls = map[string]*acl{}
+						}
+						l = m.aclFor(to)
+						acls[to] = l
+					}
+					if !l.notifyAllowed(c) {
+						continue
+					}
 				}
 				n := m.notification(c, to)
 				outs = append(outs, outgoing{to: to, sub: s, n: n, sendResp: s.retry, expiration: s.expiration})

@@ -99,8 +99,17 @@ func (a *Agent) handleOperate(from string, op *uspmsg.Operate) msg.Message {
 	args := maps.Clone(op.GetInputArgs())
 	ctx := context.WithValue(a.runCtx, callKey{}, callInfo{commandKey: op.GetCommandKey(), originator: from})
 	var resp msg.OperateResp
+	m.mu.RLock()
+	l := m.aclFor(from)
+	m.mu.RUnlock()
 	for _, path := range targets {
 		res := msg.OperateResult{ExecutedCommand: path}
+		if !l.allows(permCmd, rightExec, path) {
+			// USP 1.4: a refused command is a cmd_failure, not an Error.
+			res.Err = permissionDenied("running", path)
+			resp.Results = append(resp.Results, res)
+			continue
+		}
 		if e := checkArgs(cmd, path, args); e != nil {
 			res.Err = e
 			resp.Results = append(resp.Results, res)

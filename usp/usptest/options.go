@@ -49,6 +49,7 @@ type config struct {
 	rebootDowntime time.Duration
 	session        *SessionConfig
 	notifyToCtrl   bool
+	access         bool
 }
 
 // ErrInvalidOption reports an option given a value it cannot use.

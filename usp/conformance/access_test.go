@@ -1,0 +1,158 @@
+package conformance
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gousp/gousp/msg"
+	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/mtp/memory"
+	"github.com/gousp/gousp/proto/uspmsg"
+	"github.com/gousp/gousp/usp/usptest"
+)
+
+// accessBench starts a usptest agent that enforces access control, the
+// test equipment, and a second controller, on a memory network.
+func accessBench(t *testing.T, opts ...usptest.Option) (primary, second *Equipment, agent *usptest.Agent) {
+	t.Helper()
+	net := memory.NewNetwork()
+	ctx := t.Context()
+	endpoint := func(name string) *memory.Endpoint {
+		ep, err := net.Endpoint(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ep
+	}
+	equipment := func(name string) *Equipment {
+		eq, err := NewEquipment(endpoint(name), name, testAgent, WithAgentAddress(mtp.Address{MTP: mtp.Memory, To: testAgent}),
+			WithResponseTimeout(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := eq.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = eq.Close(context.Background()) })
+		return eq
+	}
+	primary, second = equipment(testController), equipment("proto::tp469-second")
+	agent, err := usptest.NewAgent(testAgent, append([]usptest.Option{usptest.WithTransport(endpoint(testAgent)),
+		usptest.WithController(testController, mtp.Address{MTP: mtp.Memory, To: testController}), usptest.WithAccessControl()}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = agent.Close(context.Background()) })
+	return primary, second, agent
+}
+
+// TestAccessControlCases runs section 2 against usptest with access control
+// on: every case that applies passes, and the agent is left as found.
+func TestAccessControlCases(t *testing.T) {
+	t.Parallel()
+	primary, second, _ := accessBench(t)
+	before := snapshot(t, primary)
+	cfg := quickConfig
+	cfg.AllowDestructive = true
+	cfg.RebootTimeout = Duration(20 * time.Second)
+	if testing.Short() {
+		cfg.MaxSlow = Duration(time.Second)
+	}
+	cs, err := Select(All(), "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Equipment: primary, Secondary: second, Config: cfg}
+	rep := r.Tests(t, cs)
+	want := 19 // 2.1, 2.2, 2.9-2.19, 2.21-2.26
+	if !testing.Short() {
+		want++ // 2.20 waits 30 s
+	}
+	if rep.Count(Pass) != want || !rep.OK() {
+		t.Errorf("%d cases passed, want %d", rep.Count(Pass), want)
+	}
+	for _, res := range rep.Results {
+		if len(res.Cleanup) > 0 {
+			t.Errorf("%s: cleanup failed: %v", res.ID, res.Cleanup)
+		}
+	}
+	after := snapshot(t, primary)
+	for p, v := range before {
+		if w, ok := after[p]; !ok {
+			t.Errorf("%s (%q) is gone", p, v)
+		} else if w != v && p != "Device.DeviceInfo.UpTime" && p != "Device.LocalAgent.UpTime" {
+			t.Errorf("%s changed from %q to %q", p, v, w)
+		}
+	}
+	for p, v := range after {
+		if _, ok := before[p]; !ok {
+			t.Errorf("%s = %q was left behind", p, v)
+		}
+	}
+}
+
+// TestAccessControlCasesCatchGrantingAgent runs the "not allowed" cases
+// against an agent that still grants what the kit's Permission refuses:
+// the test equipment also holds a second full access role, so the
+// Permission added to its AssignedRole changes nothing. Each case fails,
+// naming the metric.
+func TestAccessControlCasesCatchGrantingAgent(t *testing.T) {
+	t.Parallel()
+	primary, second, agent := accessBench(t)
+	m := agent.Model()
+	role, err := m.AddInstance("Device.LocalAgent.ControllerTrust.Role.", map[string]string{"Enable": "true", "Name": "Also Full"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AddInstance(role+"Permission.", map[string]string{"Enable": "true", "Order": "1", "Targets": "Device.",
+		"Param": "rwxn", "Obj": "rwxn", "InstantiatedObj": "rwxn", "CommandEvent": "rwxn"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Set("Device.LocalAgent.Controller.1.AssignedRole", strings.TrimSuffix(role, ".")); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := Select(All(), "2.12", "2.14", "2.16", "2.22", "2.26")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Equipment: primary, Secondary: second, Config: quickConfig}
+	rep := r.Run(t.Context(), cs)
+	for _, res := range rep.Results {
+		if res.Verdict != Fail {
+			t.Errorf("%s: %s (%s), want fail", res.ID, res.Verdict, res.Reason)
+			continue
+		}
+		f := res.Failed()
+		if len(f) == 0 || f[0].Metric < 2 {
+			t.Errorf("%s: failed criteria %v, want a metric of the refused request", res.ID, f)
+		}
+	}
+}
+
+// TestOperationRefusedAsError: 2.18 takes an Error for a refused command
+// from a USP 1.3 agent (the plan's note), as OB-USP-A v11 answers (7022),
+// and fails it from a USP 1.4 agent, which must answer with cmd_failure.
+func TestOperationRefusedAsError(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		version string
+		want    Verdict
+	}{{"1.3", Pass}, {"1.4", Fail}} {
+		t.Run(tc.version, func(t *testing.T) {
+			t.Parallel()
+			primary, second, agent := accessBench(t, usptest.WithRecordVersion(tc.version))
+			agent.Intercept(uspmsg.Header_OPERATE).Fail(msg.CodeCommandFailure, "no permission to perform operation Device.Reboot()")
+			cs, _ := Select(All(), "2.18")
+			r := &Runner{Equipment: primary, Secondary: second, Config: quickConfig}
+			res := r.Run(t.Context(), cs).Results[0]
+			if res.Verdict != tc.want {
+				t.Errorf("2.18 from a USP %s agent: %s (%s %v), want %s", tc.version, res.Verdict, res.Reason, res.Failed(), tc.want)
+			}
+		})
+	}
+}
