@@ -95,8 +95,8 @@
 // without a reboot. Section 8 (Discovery) is registered and reported as
 // not applicable with the reason: the kit runs no DHCP server and takes
 // no part in mDNS on the agent's segment. CONFORMANCE.md lists every case
-// not implemented and why: section 2 (ControllerTrust), 3.2-3.7, 3.10,
-// 3.13, 3.14 (TLS payload security, session expiry, retransmission), 4,
-// 10 (bulk data), and the MTP cases that need TLS, a server that refuses
-// or drops the agent across a reboot, or an agent that listens.
+// not implemented and why: 3.2-3.7, 3.10, 3.13, 3.14 (TLS payload
+// security, session expiry, retransmission), 4, 10 (bulk data), and the
+// MTP cases that need TLS, a server that refuses or drops the agent across
+// a reboot, or an agent that listens.
 package conformance
