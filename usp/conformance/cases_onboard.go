@@ -67,10 +67,12 @@ func connectedMQTTClient(t *T) string {
 func run9_9(t *T) {
 	second := t.Secondary()
 	params := map[string]string{"Alias": "usp-111-Controller", "EndpointID": second.ControllerID(), "Enable": "true"}
-	if roles := roleInstances(t); len(roles) > 0 {
-		params["AssignedRole"] = strings.TrimSuffix(roles[0], ".")
+	// The plan's "valid role instance": the test equipment's own, as 1.78
+	// gives the second controller.
+	if role := roleOfController(t, t.Controller()); role != "" {
+		params["AssignedRole"] = role
 	} else {
-		t.Notef("the agent has no ControllerTrust.Role instance: the new Controller gets no AssignedRole")
+		t.Notef("the test equipment's Controller entry has no AssignedRole: the new Controller gets none")
 	}
 	ctrl, _ := t.Create("Device.LocalAgent.Controller.", params)
 	if p := mtpEntry(t, second); p != nil {
@@ -107,15 +109,6 @@ func run9_9(t *T) {
 			ob.OUI, ob.ProductClass, ob.SerialNumber, ob.AgentSupportedProtocolVersions, ib.Notify().SendResp)
 	}
 	c.End()
-}
-
-// roleInstances lists Device.LocalAgent.ControllerTrust.Role.{i}. when the
-// agent has them.
-func roleInstances(t *T) []string {
-	if _, ok := t.env.Object("Device.LocalAgent.ControllerTrust.Role.{i}."); !ok {
-		return nil
-	}
-	return t.Instances("Device.LocalAgent.ControllerTrust.Role.")
 }
 
 // inboundKind names what an inbound record carries.
