@@ -158,10 +158,12 @@ func (c *Controller) OnAgentEvent(f func(AgentEvent)) (remove func()) {
 // connect record's subscribed topic, or in.ReplyTo); announce is set for
 // connect records: an agent that announces itself again has reconnected,
 // even if the controller did not notice it leave (over a broker it
-// cannot). It returns nil when the record must be dropped: it claims an
-// agent whose address it may not change (see [MovePolicy]), or it would
-// be one learned agent too many.
-func (c *Controller) agentSeen(id string, r *route, in mtp.Inbound, addr mtp.Address, version string, announce bool) *agentState {
+// cannot). mqtt is the MQTT version an MQTTConnect record names for the
+// client at addr (mqttUnknown for other records); the inventory keeps it
+// if addr becomes the agent's address. It returns nil when the record must
+// be dropped: it claims an agent whose address it may not change (see
+// [MovePolicy]), or it would be one learned agent too many.
+func (c *Controller) agentSeen(id string, r *route, in mtp.Inbound, addr mtp.Address, version string, announce bool, mqtt uint8) *agentState {
 	now := time.Now()
 	authed := in.PeerID != "" // handleRecord has checked it is id
 	c.mu.Lock()
@@ -210,7 +212,10 @@ func (c *Controller) agentSeen(id string, r *route, in mtp.Inbound, addr mtp.Add
 	info := a.info()
 	c.mu.Unlock()
 	c.flushAgentNotes()
-	c.live.seen(id, info.Address, now)
+	if info.Address != addr {
+		mqtt = mqttUnknown // the record's client is not the one at the agent's address
+	}
+	c.live.seen(id, info.Address, now, mqtt)
 	if ev != 0 {
 		c.emit(AgentEvent{Kind: ev, Agent: info})
 	}
@@ -262,7 +267,7 @@ func (c *Controller) agentSession(id string, r *route, addr mtp.Address, cert *m
 	info := a.info()
 	c.mu.Unlock()
 	c.flushAgentNotes()
-	c.live.seen(id, addr, info.LastSeen)
+	c.live.seen(id, addr, info.LastSeen, mqttUnknown)
 	if ev != 0 {
 		c.emit(AgentEvent{Kind: ev, Agent: info})
 	}

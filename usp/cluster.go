@@ -584,6 +584,13 @@ func (c *Controller) lookupAgent(ctx context.Context, agentID string) (*agentSta
 	if rt == nil {
 		return nil, false
 	}
+	adopted := false
+	defer func() {
+		// After c.mu is released: the transport takes locks of its own.
+		if adopted {
+			c.tellMQTTVersion(rt, e)
+		}
+	}()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -601,6 +608,7 @@ func (c *Controller) lookupAgent(ctx context.Context, agentID string) (*agentSta
 	}
 	if a.route == nil || a.addr.IsZero() {
 		a.route, a.addr = rt, e.Address
+		adopted = true
 		if e.SupportedVersions != "" {
 			a.versions = e.SupportedVersions
 			if v := record.NegotiateVersion(e.SupportedVersions); v != "" {
@@ -609,6 +617,19 @@ func (c *Controller) lookupAgent(ctx context.Context, agentID string) (*agentSta
 		}
 	}
 	return a, true
+}
+
+// tellMQTTVersion passes the MQTT version stored with an agent's address
+// to the transport that reaches it, as the MQTTConnect record the storing
+// process got did there: a 3.1.1 client learned from the store gets the
+// reply-to suffix on the first request already.
+func (c *Controller) tellMQTTVersion(rt *route, e InventoryEntry) {
+	if e.MQTTVersion == "" {
+		return
+	}
+	if pv, ok := mtp.As[mtp.PeerVersions](rt.t); ok {
+		pv.SetPeerVersion(e.Address, e.MQTTVersion)
+	}
 }
 
 // agentToSend is agentForSend, falling back to the store.

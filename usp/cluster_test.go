@@ -180,17 +180,9 @@ func startFleetProcess(t testing.TB, b fleetBinding, process string, store usp.S
 
 func startFleetAgent(t testing.TB, b fleetBinding, id string) *usptest.Agent {
 	t.Helper()
-	a, err := usptest.NewAgent(id, usptest.WithTransport(b.agent(id)), usptest.WithoutBootSubscription(), usptest.WithNotificationsToController(),
+	return runAgent(t, id, usptest.WithTransport(b.agent(id)), usptest.WithoutBootSubscription(), usptest.WithNotificationsToController(),
 		usptest.WithController(ctrlID, b.shared),
 		usptest.WithNotifyRetry(200*time.Millisecond, time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Close(context.Background()) })
-	return a
 }
 
 // reachable waits until c can call the agent: some process heard it and
@@ -550,8 +542,12 @@ func TestClusterMQTT311(t *testing.T) {
 				}
 			}()
 			got, req := agent.Receive()
+			// Whichever process got the MQTTConnect record, the other
+			// learns the agent's version from the store with its address.
 			if strings.Contains(got, "/reply-to=") {
 				suffixed++
+			} else {
+				t.Errorf("round %d: %s's request on %q, without the reply-to suffix a 3.1.1 client needs", round, name, got)
 			}
 			agent.SendMsg(agent.ReplyTopic(got), ctrlID, msg.GetResp{Results: []msg.GetResult{{Requested: "Device.DeviceInfo."}}}.Build(req.GetHeader().GetMsgId()))
 			if err := <-errc; err != nil {

@@ -429,10 +429,13 @@ func (c *Controller) handleInbound(r *route, in mtp.Inbound) {
 		// Before the agent is announced (and asked anything): a 3.1.1
 		// client needs the reply-to suffix on the first request already.
 		// Only for a record that may speak for the agent at addr.
+		version := mqttVersion(rt.MqttConnect.GetVersion())
 		if pv, ok := mtp.As[mtp.PeerVersions](r.t); ok && c.mayPlace(from, r, in, addr) {
-			pv.SetPeerVersion(addr, mqttVersion(rt.MqttConnect.GetVersion()))
+			pv.SetPeerVersion(addr, version)
 		}
-		if c.agentSeen(from, r, in, addr, rec.GetVersion(), true) == nil {
+		// The inventory (and so the store) keeps the version for the
+		// processes that will learn the agent from there.
+		if c.agentSeen(from, r, in, addr, rec.GetVersion(), true, mqttCode(version)) == nil {
 			return
 		}
 	case *usprecord.Record_StompConnect:
@@ -440,11 +443,11 @@ func (c *Controller) handleInbound(r *route, in mtp.Inbound) {
 		if addr.To == "" {
 			addr = in.ReplyTo
 		}
-		if c.agentSeen(from, r, in, addr, rec.GetVersion(), true) == nil {
+		if c.agentSeen(from, r, in, addr, rec.GetVersion(), true, mqttUnknown) == nil {
 			return
 		}
 	case *usprecord.Record_WebsocketConnect, *usprecord.Record_UdsConnect:
-		if c.agentSeen(from, r, in, in.ReplyTo, rec.GetVersion(), true) == nil {
+		if c.agentSeen(from, r, in, in.ReplyTo, rec.GetVersion(), true, mqttUnknown) == nil {
 			return
 		}
 	case *usprecord.Record_Disconnect:
@@ -467,13 +470,13 @@ func (c *Controller) handleInbound(r *route, in mtp.Inbound) {
 		c.agentGone(from, nil, err)
 		c.serviceGone(from, err)
 	case *usprecord.Record_NoSessionContext:
-		a := c.agentSeen(from, r, in, in.ReplyTo, rec.GetVersion(), false)
+		a := c.agentSeen(from, r, in, in.ReplyTo, rec.GetVersion(), false, mqttUnknown)
 		if a == nil {
 			return
 		}
 		c.handlePayload(a, r, rt.NoSessionContext.GetPayload(), false)
 	case *usprecord.Record_SessionContext:
-		a := c.agentSeen(from, r, in, in.ReplyTo, rec.GetVersion(), false)
+		a := c.agentSeen(from, r, in, in.ReplyTo, rec.GetVersion(), false, mqttUnknown)
 		if a == nil {
 			return
 		}

@@ -48,7 +48,9 @@
 // ([mtp.PeerVersions], such as mtp/mqtt for MQTT 3.1.1 clients) is told
 // the MQTT version of each MQTTConnect record before the agent is
 // announced, and a request that times out carries the transport's reason
-// when it knows why no answer can arrive.
+// when it knows why no answer can arrive. The version is kept with the
+// agent's address ([InventoryEntry].MQTTVersion), so a process that learns
+// the agent from a [Store] tells its transport too.
 //
 // # Liveness
 //

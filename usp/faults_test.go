@@ -38,16 +38,8 @@ func faultyPair(t *testing.T, opts ...usp.Option) (c *usp.Controller, bad, good 
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := usptest.NewAgent(id, usptest.WithTransport(at), usptest.WithController(ctrlID, memAddr(ctrlID)),
+		return runAgent(t, id, usptest.WithTransport(at), usptest.WithController(ctrlID, memAddr(ctrlID)),
 			usptest.WithNotifyRetry(20*time.Millisecond, 100*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := a.Start(ctxT(t)); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = a.Close(context.Background()) })
-		return a
 	}
 	bad, good = mk("proto::faulty"), mk("proto::bystander")
 	waitUntil(t, func() bool { return len(c.Agents()) == 2 })

@@ -34,7 +34,7 @@ func FuzzLivenessInput(f *testing.F) {
 	}
 	f.Cleanup(func() { _ = c.Close(context.Background()) })
 	const id = "proto::fuzz-agent"
-	c.live.seen(id, mtp.Address{MTP: mtp.MQTT, To: "/usp/agent/fuzz"}, time.Now())
+	c.live.seen(id, mtp.Address{MTP: mtp.MQTT, To: "/usp/agent/fuzz"}, time.Now(), mqttUnknown)
 	broker := &route{c: c, t: ep, kind: mtp.MQTT}
 	f.Fuzz(func(t *testing.T, paramMap string, will []byte) {
 		c.live.bootInfo(id, &msg.Event{ObjPath: "Device.", EventName: "Boot!", Params: map[string]string{"ParameterMap": paramMap}}, time.Now())
@@ -42,6 +42,6 @@ func FuzzLivenessInput(f *testing.F) {
 			t.Fatalf("agent entry %+v %v", e, ok)
 		}
 		c.live.will(broker, will, func(string) error { return nil })
-		c.live.seen(id, mtp.Address{}, time.Now())
+		c.live.seen(id, mtp.Address{}, time.Now(), mqttUnknown)
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/gousp/gousp/proto/usprecord"
 	"github.com/gousp/gousp/record"
 	"github.com/gousp/gousp/usp"
+	"github.com/gousp/gousp/usp/usptest"
 )
 
 const ctrlID = "proto::test-controller"
@@ -155,6 +156,20 @@ func newController(t testing.TB, net *memory.Network, opts ...usp.Option) *usp.C
 		}
 	})
 	return c
+}
+
+// runAgent starts a usptest agent; it closes when the test ends.
+func runAgent(t testing.TB, id string, opts ...usptest.Option) *usptest.Agent {
+	t.Helper()
+	a, err := usptest.NewAgent(id, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close(context.Background()) })
+	return a
 }
 
 func memAddr(id string) mtp.Address { return mtp.Address{MTP: mtp.Memory, To: id} }

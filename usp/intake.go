@@ -468,7 +468,7 @@ func (c *Controller) answerInline(r *route, in mtp.Inbound) bool {
 	if err != nil || !isAnswer(m) {
 		return false
 	}
-	if a := c.agentSeen(rec.GetFromId(), r, in, in.ReplyTo, rec.GetVersion(), false); a != nil {
+	if a := c.agentSeen(rec.GetFromId(), r, in, in.ReplyTo, rec.GetVersion(), false, mqttUnknown); a != nil {
 		c.handleAnswer(a, r, m)
 	} // else refused by the agent policy, as on a worker
 	return true

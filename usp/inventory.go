@@ -123,8 +123,14 @@ type InventoryEntry struct {
 	// binding.
 	Address           mtp.Address `json:"address"`
 	SupportedVersions string      `json:"supported_versions,omitempty"`
-	DeviceInfo        DeviceInfo  `json:"device_info"`
-	State             AgentState  `json:"state"`
+	// MQTTVersion is the MQTT version of the agent's client at Address
+	// ("3.1.1" or "5.0") as its last MQTTConnect record named it; empty
+	// when no such record was seen. A process that learns the agent from a
+	// [Store] passes it to its transport, so that a 3.1.1 client's first
+	// request already carries the reply-to suffix it needs.
+	MQTTVersion string     `json:"mqtt_version,omitempty"`
+	DeviceInfo  DeviceInfo `json:"device_info"`
+	State       AgentState `json:"state"`
 	// Since is when the agent entered State: for StateOffline, when the
 	// last sign of it was seen (the goodbye, or the last record before
 	// the silence).
@@ -164,6 +170,7 @@ type invEntry struct {
 	misses     uint8
 	probing    bool
 	hbState    uint8
+	mqtt       uint8 // mqttUnknown, mqtt311 or mqtt5
 	dirty      bool
 	settingUp  bool
 }
@@ -173,6 +180,27 @@ const (
 	hbOK
 	hbFailed
 )
+
+// An agent's MQTT client version, as an entry keeps it.
+const (
+	mqttUnknown uint8 = iota
+	mqtt311
+	mqtt5
+)
+
+var mqttNames = [...]string{mqttUnknown: "", mqtt311: "3.1.1", mqtt5: "5.0"}
+
+// mqttCode reads a version as [mtp.PeerVersions] names it; others are
+// unknown.
+func mqttCode(v string) uint8 {
+	switch v {
+	case "3.1.1":
+		return mqtt311
+	case "5.0", "5":
+		return mqtt5
+	}
+	return mqttUnknown
+}
 
 func unixTime(ns int64) time.Time {
 	if ns == 0 {
@@ -193,6 +221,7 @@ func (e *invEntry) public() InventoryEntry {
 		EndpointID:        e.id,
 		Address:           e.addr,
 		SupportedVersions: e.versions,
+		MQTTVersion:       mqttNames[e.mqtt],
 		State:             e.state,
 		Since:             unixTime(e.since),
 		Reason:            e.reason,
@@ -214,6 +243,7 @@ func (e *invEntry) public() InventoryEntry {
 // nothing has been heard in this run.
 func (e *invEntry) restore(r InventoryEntry) {
 	e.addr, e.versions, e.reason, e.boot = r.Address, r.SupportedVersions, r.Reason, r.BootCause
+	e.mqtt = mqttCode(r.MQTTVersion)
 	if r.DeviceInfo != (DeviceInfo{}) {
 		d := r.DeviceInfo
 		e.dev = &d

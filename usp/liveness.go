@@ -335,6 +335,9 @@ func (l *liveness) load(ctx context.Context, now int64) error {
 		e.restore(r)
 		if configured {
 			e.addr = addr
+			if addr != r.Address {
+				e.mqtt = mqttUnknown // stored for another address
+			}
 		}
 		e.state, e.since = StateUnknown, now
 		l.mu.Unlock()
@@ -356,6 +359,7 @@ func (l *liveness) load(ctx context.Context, now int64) error {
 					c.agents[r.EndpointID] = a
 				}
 				c.mu.Unlock()
+				c.tellMQTTVersion(rt, r)
 			}
 		}
 	}
@@ -402,8 +406,12 @@ func (l *liveness) load(ctx context.Context, now int64) error {
 	return nil
 }
 
-// seen records a record from an agent (called by agentSeen, outside c.mu).
-func (l *liveness) seen(id string, addr mtp.Address, now time.Time) {
+// seen records a record from an agent (called by agentSeen, outside c.mu);
+// mqtt is the MQTT version of the client at addr when the record named it
+// (an MQTTConnect record), else mqttUnknown. Both are written to the store
+// in the same batch, so another process never finds the address without
+// the version.
+func (l *liveness) seen(id string, addr mtp.Address, now time.Time, mqtt uint8) {
 	ns := now.UnixNano()
 	l.mu.Lock()
 	e := l.ents[id]
@@ -419,6 +427,9 @@ func (l *liveness) seen(id string, addr mtp.Address, now time.Time) {
 	e.last, e.misses, e.probeWait, e.goneAt, e.goneReason = ns, 0, 0, 0, nil
 	if !addr.IsZero() && addr != e.addr {
 		e.addr = addr
+	}
+	if mqtt != mqttUnknown {
+		e.mqtt = mqtt
 	}
 	var ch *StateChange
 	setup, orphans := false, []StoredSubscription(nil)

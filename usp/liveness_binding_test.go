@@ -70,6 +70,57 @@ func (k *killSwitch) revive() {
 	k.mu.Unlock()
 }
 
+// liveFixture is the setup the liveness tests over real bindings share: a
+// running controller whose state changes go to log, and the kill switch
+// under the agent's connection. Both close when the test ends, the agent
+// first.
+type liveFixture struct {
+	c   *usp.Controller
+	log *stateLog
+	ks  *killSwitch
+}
+
+// newLiveFixture starts a controller on ct with opts and a state log.
+func newLiveFixture(t *testing.T, ct mtp.Transport, opts ...usp.Option) *liveFixture {
+	t.Helper()
+	f := &liveFixture{log: newStateLog(), ks: &killSwitch{}}
+	c, err := usp.NewController(ctrlID, append([]usp.Option{usp.WithTransport(ct), usp.WithStateHandler(f.log.add)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	f.c = c
+	return f
+}
+
+// startAgent starts the usptest agent e2eAgentID on at, reaching the
+// controller at caddr.
+func (f *liveFixture) startAgent(t *testing.T, at mtp.Transport, caddr mtp.Address) *usptest.Agent {
+	t.Helper()
+	return runAgent(t, e2eAgentID, usptest.WithTransport(at), usptest.WithController(ctrlID, caddr))
+}
+
+// mqttAgent makes the agent's MQTT transport to broker, its connections
+// dialled through f.ks.
+func (f *liveFixture) mqttAgent(t *testing.T, broker string, opts ...mqtt.Option) mtp.Transport {
+	t.Helper()
+	at, err := mqtt.New(broker, e2eAgentID, append(opts, mqttDialer(f.ks))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return at
+}
+
+// mqttDialer dials an MQTT transport's connections through ks.
+func mqttDialer(ks *killSwitch) mqtt.Option {
+	return mqtt.WithDialer(func(ctx context.Context, u *url.URL, _ *tls.Config) (net.Conn, error) {
+		return ks.dial(ctx, "tcp", u.Host)
+	})
+}
+
 // liveBinding is one binding for the liveness tests: the controller's
 // transport and a maker of the agent's, whose connection ks controls
 // (bindings without a dialer are killed by closing the agent).
@@ -95,10 +146,7 @@ func liveBindings() []liveBinding {
 				t.Fatal(err)
 			}
 			return ct, func(ks *killSwitch) (mtp.Transport, mtp.Address, bool) {
-				opts := []mqtt.Option{mqtt.WithTopic("/usp/agent/live"), mqtt.WithReconnectBackoff(20*time.Millisecond, 200*time.Millisecond),
-					mqtt.WithDialer(func(ctx context.Context, u *url.URL, _ *tls.Config) (net.Conn, error) {
-						return ks.dial(ctx, "tcp", u.Host)
-					})}
+				opts := []mqtt.Option{mqtt.WithTopic("/usp/agent/live"), mqtt.WithReconnectBackoff(20*time.Millisecond, 200*time.Millisecond), mqttDialer(ks)}
 				if will {
 					// As a deployment sets Device.MQTT.Client.{i}.WillTopic
 					// and WillValue: the agent's endpoint ID to the
@@ -180,32 +228,16 @@ func TestLivenessPerBinding(t *testing.T) {
 	for _, b := range liveBindings() {
 		t.Run(b.name, func(t *testing.T) {
 			ct, agentSide := b.setup(t)
-			log := newStateLog()
 			cfg := usp.LivenessConfig{Hold: hold}
 			if !b.session {
 				cfg.Heartbeat = hb
 			}
-			c, err := usp.NewController(ctrlID, usp.WithTransport(ct), usp.WithLiveness(cfg), usp.WithStateHandler(log.add))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Start(ctxT(t)); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = c.Close(context.Background()) })
-			ks := &killSwitch{}
+			f := newLiveFixture(t, ct, usp.WithLiveness(cfg))
+			c, log, ks := f.c, f.log, f.ks
 			var agent *usptest.Agent
 			startAgent := func() {
 				at, caddr, _ := agentSide(ks)
-				a, err := usptest.NewAgent(e2eAgentID, usptest.WithTransport(at), usptest.WithController(ctrlID, caddr))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := a.Start(ctxT(t)); err != nil {
-					t.Fatal(err)
-				}
-				agent = a
-				t.Cleanup(func() { _ = a.Close(context.Background()) })
+				agent = f.startAgent(t, at, caddr)
 			}
 			dialer := !b.noDialer
 			kill := func() {
@@ -289,35 +321,12 @@ func TestNoSubscriberMosquitto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := newStateLog()
 	const probe, timeout, hold = 300 * time.Millisecond, 5 * time.Second, 200 * time.Millisecond
-	c, err := usp.NewController(ctrlID, usp.WithTransport(ct), usp.WithStateHandler(log.add),
-		usp.WithLiveness(usp.LivenessConfig{Probe: probe, ProbeTimeout: timeout, Hold: hold}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close(context.Background()) })
-	ks := &killSwitch{}
-	at, err := mqtt.New(broker, e2eAgentID, mqtt.WithTopic("/usp/agent/nosub"), mqtt.WithQoS(1),
-		mqtt.WithDialer(func(ctx context.Context, u *url.URL, _ *tls.Config) (net.Conn, error) {
-			return ks.dial(ctx, "tcp", u.Host)
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := usptest.NewAgent(e2eAgentID, usptest.WithTransport(at), usptest.WithController(ctrlID, mtp.Address{MTP: mtp.MQTT, To: ctrlTopic}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Close(context.Background()) })
+	f := newLiveFixture(t, ct, usp.WithLiveness(usp.LivenessConfig{Probe: probe, ProbeTimeout: timeout, Hold: hold}))
+	log := f.log
+	f.startAgent(t, f.mqttAgent(t, broker, mqtt.WithTopic("/usp/agent/nosub"), mqtt.WithQoS(1)), mtp.Address{MTP: mtp.MQTT, To: ctrlTopic})
 	log.wait(t, e2eAgentID, 1, 10*time.Second)
-	ks.kill()
+	f.ks.kill()
 	killed := time.Now()
 	chs := log.wait(t, e2eAgentID, 2, 10*time.Second)
 	wantChange(t, chs[1], usp.StateOnline, usp.StateOffline, usp.ErrAgentUnreachable)
@@ -385,29 +394,15 @@ func TestWebSocketSilentPeer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := newStateLog()
-	c, err := usp.NewController(ctrlID, usp.WithTransport(srv), usp.WithStateHandler(log.add), usp.WithLiveness(usp.LivenessConfig{Hold: hold}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	lf := newLiveFixture(t, srv, usp.WithLiveness(usp.LivenessConfig{Hold: hold}))
+	log := lf.log
 	f := newFreezer()
 	cl, err := websocket.NewClient(srv.URL(), e2eAgentID, websocket.WithPeerID(ctrlID), websocket.WithBackoff(time.Hour, time.Hour),
 		websocket.WithDialer(&gorilla.Dialer{NetDialContext: f.dial, HandshakeTimeout: 5 * time.Second}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := usptest.NewAgent(e2eAgentID, usptest.WithTransport(cl), usptest.WithController(ctrlID, mtp.Address{MTP: mtp.WebSocket, To: ctrlID}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Close(context.Background()) })
+	lf.startAgent(t, cl, mtp.Address{MTP: mtp.WebSocket, To: ctrlID})
 	log.wait(t, e2eAgentID, 1, 10*time.Second)
 	f.freeze()
 	frozen := time.Now()
@@ -437,36 +432,13 @@ func TestWillNeedsVerifiedSender(t *testing.T) {
 		}
 		return nil
 	}
-	log := newStateLog()
-	c, err := usp.NewController(ctrlID, usp.WithTransport(ct), usp.WithStateHandler(log.add),
-		usp.WithPeerVerifier(verify), usp.WithLiveness(usp.LivenessConfig{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	f := newLiveFixture(t, ct, usp.WithPeerVerifier(verify), usp.WithLiveness(usp.LivenessConfig{}))
+	c, log := f.c, f.log
 	own := "usp/controller/" + e2eAgentID
-	ks := &killSwitch{}
-	at, err := mqtt.New(broker, e2eAgentID, mqtt.WithTopic("usp/agent/"+e2eAgentID),
-		mqtt.WithDialer(func(ctx context.Context, u *url.URL, _ *tls.Config) (net.Conn, error) {
-			return ks.dial(ctx, "tcp", u.Host)
-		}),
+	f.startAgent(t, f.mqttAgent(t, broker, mqtt.WithTopic("usp/agent/"+e2eAgentID),
 		mqtt.WithConnectPacket(func(c *paho.Connect) {
 			c.WillMessage = &paho.WillMessage{QoS: 1, Topic: own, Payload: []byte(e2eAgentID)}
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := usptest.NewAgent(e2eAgentID, usptest.WithTransport(at), usptest.WithController(ctrlID, mtp.Address{MTP: mtp.MQTT, To: own}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Close(context.Background()) })
+		})), mtp.Address{MTP: mtp.MQTT, To: own})
 	chs := log.wait(t, e2eAgentID, 1, 10*time.Second)
 	wantChange(t, chs[0], usp.StateUnknown, usp.StateOnline, nil)
 
@@ -489,7 +461,7 @@ func TestWillNeedsVerifiedSender(t *testing.T) {
 		t.Fatalf("a Will from an unverified sender changed the agent's state: %s", describeChanges(got))
 	}
 
-	ks.kill() // the broker publishes the agent's own Will
+	f.ks.kill() // the broker publishes the agent's own Will
 	chs = log.wait(t, e2eAgentID, 2, 10*time.Second)
 	wantChange(t, chs[1], usp.StateOnline, usp.StateOffline, usp.ErrAgentGone)
 }

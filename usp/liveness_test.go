@@ -99,15 +99,7 @@ func memAgent(t *testing.T, net *memory.Network, id string, opts ...usptest.Opti
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := usptest.NewAgent(id, append([]usptest.Option{usptest.WithTransport(ep), usptest.WithController(ctrlID, memAddr(ctrlID))}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Close(context.Background()) })
-	return a
+	return runAgent(t, id, append([]usptest.Option{usptest.WithTransport(ep), usptest.WithController(ctrlID, memAddr(ctrlID))}, opts...)...)
 }
 
 // waitEntry waits until the agent's inventory entry satisfies cond.
@@ -166,6 +158,19 @@ func (p *periodicCounter) count(id string) int {
 	return p.n[id]
 }
 
+// waitFor waits (10 s at most) until the agent has sent n Periodic! events
+// in all; what says when, for the failure.
+func (p *periodicCounter) waitFor(t *testing.T, id string, n int, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for p.count(id) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d Periodic! events after 10s, want %d", what, p.count(id), n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // TestHeartbeatKillAndReturn: over a binding without sessions, an agent
 // killed without a goodbye is offline once it has missed its heartbeats,
 // not before; when it comes back with a fresh data model the heartbeat is
@@ -205,13 +210,7 @@ func testHeartbeatKillAndReturn(t *testing.T) {
 		t.Fatalf("no Periodic! subscription among %v", subs)
 	}
 	// Heartbeats flow, and keep the agent online.
-	deadline := time.Now().Add(10 * time.Second)
-	for periodic.count(id) < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d Periodic! events in 10s with a 1s interval", periodic.count(id))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	periodic.waitFor(t, id, 3, "heartbeats at a 1s interval")
 	if got := log.of(id); len(got) != 1 {
 		t.Fatalf("state changes while heartbeats flow: %s", describeChanges(got))
 	}
@@ -244,14 +243,7 @@ func testHeartbeatKillAndReturn(t *testing.T) {
 	chs = log.wait(t, id, 3, 5*time.Second)
 	wantChange(t, chs[2], usp.StateOffline, usp.StateOnline, nil)
 	waitModel(t, a2, "Device.LocalAgent.Controller.1.PeriodicNotifInterval", "1")
-	before := periodic.count(id)
-	deadline = time.Now().Add(10 * time.Second)
-	for periodic.count(id) < before+2 {
-		if time.Now().After(deadline) {
-			t.Fatal("no heartbeats after the agent came back")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	periodic.waitFor(t, id, periodic.count(id)+2, "after the agent came back")
 	if n, _ := c.Inventory().Get(id); n.State != usp.StateOnline {
 		t.Fatalf("state %s after return", n.State)
 	}
@@ -275,14 +267,7 @@ func testHeartbeatRepairedAfterBoot(t *testing.T) {
 	// The reset restores 86400; the controller's repair sets 1 again.
 	waitEntry(t, c, id, func(e usp.InventoryEntry) bool { return e.BootCause == "RemoteFactoryReset" })
 	waitModel(t, a, "Device.LocalAgent.Controller.1.PeriodicNotifInterval", "1")
-	before := periodic.count(id)
-	deadline := time.Now().Add(10 * time.Second)
-	for periodic.count(id) < before+2 {
-		if time.Now().After(deadline) {
-			t.Fatal("no heartbeats after the factory reset")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	periodic.waitFor(t, id, periodic.count(id)+2, "after the factory reset")
 }
 
 // TestProbeQuietAgent: an agent that goes silent (muted, still connected)

@@ -161,6 +161,13 @@ func TestMQTT311ConnectRecord(t *testing.T) {
 	agent.SendRecord(readmeCtlTopic, record.NewMQTTConnect("1.3", readmeCtlID, agentID, usprecord.MQTTConnectRecord_V3_1_1, agentTopic), false)
 	waitConnected(t, conn, agentID)
 
+	getVia(t, c, agent, agentID, mqtt.JoinReplyTo(agentTopic, readmeCtlTopic))
+}
+
+// getVia has c get Device.DeviceInfo. from the 3.1.1 agent, which fails
+// the test unless the request comes on wantTopic, and answers it.
+func getVia(t *testing.T, c *usp.Controller, agent *brokertest.Agent311, agentID, wantTopic string) {
+	t.Helper()
 	errc := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -168,11 +175,7 @@ func TestMQTT311ConnectRecord(t *testing.T) {
 		_, err := c.Agent(agentID).GetValues(ctx, "Device.DeviceInfo.")
 		errc <- err
 	}()
-	topic, req := agent.Receive()
-	if want := mqtt.JoinReplyTo(agentTopic, readmeCtlTopic); topic != want {
-		t.Errorf("first request went to %q, want %q", topic, want)
-	}
-	agent.SendMsg(agent.ReplyTopic(topic), readmeCtlID, msg.GetResp{Results: []msg.GetResult{{Requested: "Device.DeviceInfo."}}}.Build(req.GetHeader().GetMsgId()))
+	agent.AnswerGet(readmeCtlID, wantTopic, "Device.DeviceInfo.", map[string]string{"SoftwareVersion": "1"})
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
@@ -207,4 +210,53 @@ func TestMQTT311TimeoutSaysWhy(t *testing.T) {
 		!strings.Contains(err.Error(), "WithoutMQTT311Peers") {
 		t.Fatalf("error = %v, want a timeout that names the missing subscription", err)
 	}
+}
+
+// TestMQTT311VersionFromStore: the process that gets a 3.1.1 agent's
+// MQTTConnect record stores the version with the agent's address; a
+// process that learns the agent from the store, at its start or by looking
+// it up before a request (as a cluster's other processes do), sends its
+// first request with the reply-to suffix the agent's client needs.
+func TestMQTT311VersionFromStore(t *testing.T) {
+	const agentID, agentTopic = "os::012345-SN0004", "/usp/agent/SN0004"
+	url := brokertest.StartMosquitto(t)
+	agent := brokertest.StartAgent311(t, url, agentID, agentTopic, readmeCtlTopic)
+	// One controller process at a time per topic: each has its own.
+	process := func(name string, store usp.Store, opts ...usp.Option) (*usp.Controller, string) {
+		topic := readmeCtlTopic + "/" + name
+		tr, err := mqtt.New(url, readmeCtlID, mqtt.WithTopic(topic), mqtt.WithClientID("ctl-"+name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return startMQTTController(t, tr, append(opts, usp.WithStore(store))...), topic
+	}
+
+	// The process that hears the agent. The record comes without a suffix:
+	// only its version field says 3.1.1.
+	heard := &usp.MemoryStore{}
+	opt, conn := connected()
+	first, firstTopic := process("first", heard, opt)
+	agent.SendRecord(firstTopic, record.NewMQTTConnect("1.3", readmeCtlID, agentID, usprecord.MQTTConnectRecord_V3_1_1, agentTopic), false)
+	waitConnected(t, conn, agentID)
+	if e, _ := first.Inventory().Get(agentID); e.MQTTVersion != "3.1.1" {
+		t.Fatalf("inventory entry %+v, want MQTT version 3.1.1", e)
+	}
+	if err := first.Close(ctxT(t)); err != nil { // writes the last changes
+		t.Fatal(err)
+	}
+	stored, found, err := heard.Agent(ctxT(t), agentID)
+	if err != nil || !found || stored.MQTTVersion != "3.1.1" || stored.Address != (mtp.Address{MTP: mtp.MQTT, To: agentTopic}) {
+		t.Fatalf("stored record %+v (found %v, %v), want the address and MQTT version 3.1.1", stored, found, err)
+	}
+
+	// Started on the store: the agent is in the inventory it loads.
+	restarted, topic := process("restarted", heard)
+	getVia(t, restarted, agent, agentID, mqtt.JoinReplyTo(agentTopic, topic))
+	// Looked up: the agent is written to the store after the start.
+	late := &usp.MemoryStore{}
+	other, topic := process("other", late)
+	if err := late.PutAgents(ctxT(t), []usp.InventoryEntry{stored}); err != nil {
+		t.Fatal(err)
+	}
+	getVia(t, other, agent, agentID, mqtt.JoinReplyTo(agentTopic, topic))
 }

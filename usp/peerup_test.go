@@ -60,15 +60,7 @@ func dialedAgents() []dialedAgent {
 // controller by ID only.
 func startServingAgent(t *testing.T, id string, srv mtp.Transport) *usptest.Agent {
 	t.Helper()
-	agent, err := usptest.NewAgent(id, usptest.WithTransport(srv), usptest.WithController(ctrlID, mtp.Address{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := agent.Start(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = agent.Close(context.Background()) })
-	return agent
+	return runAgent(t, id, usptest.WithTransport(srv), usptest.WithController(ctrlID, mtp.Address{}))
 }
 
 // TestGetRightAfterClientStart: the handshake names the peer, so a Get

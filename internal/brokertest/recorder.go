@@ -97,3 +97,38 @@ func (r *Recorder) NoRecord(d time.Duration) {
 // InFlight reports how many handler calls are running now (0 or 1 for a
 // transport that keeps the mtp.Handler contract).
 func (r *Recorder) InFlight() int32 { return r.inflight.Load() }
+
+// Compete checks how a broker shares records sent to two competing
+// consumers (two processes of a scaled-out controller on one shared
+// subscription or queue): it takes n distinct records from a and b, and
+// fails the test unless each reached exactly one of them, no extra copy
+// follows, and both got a share. It returns how many each got.
+func Compete(t testing.TB, n int, a, b *Recorder) [2]int {
+	t.Helper()
+	seen := map[string]int{}
+	var got [2]int
+	deadline := time.After(RecorderWait)
+	for len(seen) < n {
+		select {
+		case in := <-a.Records:
+			seen[string(in.Data)]++
+			got[0]++
+		case in := <-b.Records:
+			seen[string(in.Data)]++
+			got[1]++
+		case <-deadline:
+			t.Fatalf("only %d of %d records arrived", len(seen), n)
+		}
+	}
+	a.NoRecord(100 * time.Millisecond)
+	b.NoRecord(10 * time.Millisecond)
+	for k, c := range seen {
+		if c != 1 {
+			t.Errorf("%q delivered %d times", k, c)
+		}
+	}
+	if got[0] == 0 || got[1] == 0 {
+		t.Errorf("the broker gave every record to one consumer: %v", got)
+	}
+	return got
+}

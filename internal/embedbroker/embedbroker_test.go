@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -322,11 +323,19 @@ func readFull(nc net.Conn, b []byte) (int, error) {
 	return n, nil
 }
 
-func TestWill(t *testing.T) {
+// watchWills starts a broker and a client subscribed to the topic rawConnect
+// puts Wills on and to "sync" (for [client.none]).
+func watchWills(t *testing.T) (*embedbroker.Broker, *client) {
+	t.Helper()
 	b := start(t, embedbroker.Config{})
 	w := dial(t, b, "watcher", nil)
 	w.sub(t, "will", 1)
 	w.sub(t, "sync", 1)
+	return b, w
+}
+
+func TestWill(t *testing.T) {
+	b, w := watchWills(t)
 
 	// Dropped connection: Will published.
 	nc := rawConnect(t, b, "dies", []byte("gone"))
@@ -369,6 +378,26 @@ func TestWill(t *testing.T) {
 	if p := w.recv(t); string(p.Payload) != "taken" {
 		t.Fatalf("will: %q", p.Payload)
 	}
+}
+
+// TestClientDisconnectWithServerReference: MQTT 5 allows a Server
+// Reference on any DISCONNECT; a client that sends one with reason 0x00
+// leaves normally (no Will, no DISCONNECT 0x81 from the broker).
+func TestClientDisconnectWithServerReference(t *testing.T) {
+	b, w := watchWills(t)
+
+	nc := rawConnect(t, b, "refers", []byte("referred"))
+	ref := "other.example:1883"
+	props := append([]byte{0x1C, 0, byte(len(ref))}, ref...)
+	body := append([]byte{0x00, byte(len(props))}, props...)
+	if _, err := nc.Write(append([]byte{0xE0, byte(len(body))}, body...)); err != nil {
+		t.Fatal(err)
+	}
+	// The broker closes without a word (rawConnect set a read deadline).
+	if n, err := readFull(nc, make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) {
+		t.Fatalf("after DISCONNECT: read %d bytes, %v; want EOF", n, err)
+	}
+	w.none(t, w, "sync")
 }
 
 func TestQoS2Refused(t *testing.T) {

@@ -45,6 +45,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(byte(5), []byte{0xA2, 7, 0, 1, 0, 0, 2, 'a', '/'})
 	f.Add(byte(5), []byte{0x40, 3, 0, 1, 0x10})
 	f.Add(byte(5), []byte{0xE0, 1, 4})
+	f.Add(byte(5), []byte{0xE0, 11, 0, 9, 0x1C, 0, 2, 'h', '1', 0x1F, 0, 1, 'r'}) // Server Reference, Reason String
 	f.Add(byte(5), []byte{0x30, 0xff, 0xff, 0xff, 0xff, 0x7f})
 	f.Fuzz(func(t *testing.T, version byte, data []byte) {
 		if version != 4 {

@@ -212,6 +212,11 @@ type Properties struct {
 	ReasonString    string
 	hasAuthData     bool
 
+	// ServerReference names another server; MQTT 5 lets it ride on a
+	// DISCONNECT from either side (and on CONNACK), so a client that sends
+	// one is not at fault.
+	ServerReference string
+
 	// Sent by the broker in CONNACK (an [Interceptor] may set them).
 	MaximumQoS       *byte
 	AssignedClientID string
@@ -276,6 +281,8 @@ func (d *decoder) props(allowed func(id byte) bool) *Properties {
 		case 0x19:
 			v := pd.u8()
 			p.RequestResponse = &v
+		case 0x1C:
+			p.ServerReference = pd.str()
 		case 0x1F:
 			p.ReasonString = pd.str()
 		case 0x21:
@@ -322,6 +329,9 @@ func propsIn(ids ...byte) func(byte) bool {
 	}
 }
 
+// The properties each packet a client sends may carry, from the MQTT 5
+// property table (section 2.2.2.2); props must decode every one of them
+// (TestPropertyTable checks both against the table).
 var (
 	connectProps     = propsIn(0x11, 0x21, 0x27, 0x22, 0x19, 0x17, 0x26, 0x15, 0x16)
 	willProps        = propsIn(0x18, 0x01, 0x02, 0x03, 0x08, 0x09, 0x26)
@@ -662,6 +672,10 @@ func (e *encoder) props(p *Properties) {
 	if p.ResponseInfo != "" {
 		pe.u8(0x1A)
 		pe.str(p.ResponseInfo)
+	}
+	if p.ServerReference != "" {
+		pe.u8(0x1C)
+		pe.str(p.ServerReference)
 	}
 	if p.ReasonString != "" {
 		pe.u8(0x1F)

@@ -37,31 +37,7 @@ func TestSharedSubscriptionScaleOut(t *testing.T) {
 			for i := range n {
 				send(t, agent, "usp/controller", fmt.Sprintf("notify %d", i))
 			}
-			seen := map[string]int{}
-			got := [2]int{}
-			deadline := time.After(wait)
-			for len(seen) < n {
-				select {
-				case in := <-rec1.Records:
-					seen[string(in.Data)]++
-					got[0]++
-				case in := <-rec2.Records:
-					seen[string(in.Data)]++
-					got[1]++
-				case <-deadline:
-					t.Fatalf("only %d of %d notifications arrived", len(seen), n)
-				}
-			}
-			rec1.NoRecord(100 * time.Millisecond)
-			rec2.NoRecord(10 * time.Millisecond)
-			for k, c := range seen {
-				if c != 1 {
-					t.Errorf("%q delivered %d times", k, c)
-				}
-			}
-			if got[0] == 0 || got[1] == 0 {
-				t.Errorf("the broker gave all notifications to one instance: %v", got)
-			}
+			brokertest.Compete(t, n, rec1, rec2)
 			if agentRec.InFlight() != 0 {
 				t.Error("handler still running")
 			}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gousp/gousp/internal/brokertest"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/stomp"
 )
@@ -30,31 +31,7 @@ func TestCompetingConsumers(t *testing.T) {
 			for i := range n {
 				send(t, agent, shared, fmt.Sprintf("notify %d", i))
 			}
-			seen := map[string]int{}
-			got := [2]int{}
-			deadline := time.After(wait)
-			for len(seen) < n {
-				select {
-				case in := <-rec1.Records:
-					seen[string(in.Data)]++
-					got[0]++
-				case in := <-rec2.Records:
-					seen[string(in.Data)]++
-					got[1]++
-				case <-deadline:
-					t.Fatalf("only %d of %d records arrived", len(seen), n)
-				}
-			}
-			rec1.NoRecord(100 * time.Millisecond)
-			rec2.NoRecord(10 * time.Millisecond)
-			for k, c := range seen {
-				if c != 1 {
-					t.Errorf("%q delivered %d times", k, c)
-				}
-			}
-			if got[0] == 0 || got[1] == 0 {
-				t.Errorf("the broker gave every record to one consumer: %v", got)
-			}
+			brokertest.Compete(t, n, rec1, rec2)
 
 			for i, c := range []*stomp.Transport{c1, c2} {
 				mine, other := rec1, rec2

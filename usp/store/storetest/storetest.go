@@ -22,7 +22,7 @@ func Run(t *testing.T, open func(t *testing.T) usp.Store) {
 	entry := func(id string) usp.InventoryEntry {
 		return usp.InventoryEntry{
 			EndpointID: id, Address: mtp.Address{MTP: mtp.MQTT, To: "/usp/agent/" + id},
-			SupportedVersions: "1.3,1.4", State: usp.StateOnline, Since: at, FirstSeen: at, LastSeen: at.Add(time.Minute),
+			SupportedVersions: "1.3,1.4", MQTTVersion: "3.1.1", State: usp.StateOnline, Since: at, FirstSeen: at, LastSeen: at.Add(time.Minute),
 			DeviceInfo: usp.DeviceInfo{ModelName: "m", SerialNumber: "s-" + id}, Heartbeat: 30 * time.Second,
 		}
 	}
