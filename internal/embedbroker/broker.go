@@ -434,6 +434,22 @@ func (b *Broker) unsubscribe(c *conn, filter string) bool {
 	return ok
 }
 
+// Disconnect ends the connection of the client with that identifier, as
+// the broker knows it: an MQTT 5 client is first sent a DISCONNECT with
+// reason code rc (0x8B: server shutting down). It reports whether the
+// client was connected. Test equipment uses it to make a client connect
+// again.
+func (b *Broker) Disconnect(clientID string, rc byte) bool {
+	b.mu.Lock()
+	c := b.clients[clientID]
+	b.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	c.kill(rc, "")
+	return true
+}
+
 // assignID gives c a client ID of the broker's making.
 func (b *Broker) assignID(c *conn) {
 	c.id = "embedbroker-" + strconv.FormatUint(b.autoID.Add(1), 10)

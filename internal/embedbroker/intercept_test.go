@@ -380,3 +380,36 @@ func TestInterceptorFuncs(t *testing.T) {
 		t.Fatal("InterceptorFuncs does not call In, or calls it for Outbound")
 	}
 }
+
+// TestDisconnectAndServerKeepAlive: an interceptor's Server Keep Alive
+// reaches the client in its CONNACK, and Disconnect ends a client's
+// connection with a DISCONNECT carrying the reason code.
+func TestDisconnectAndServerKeepAlive(t *testing.T) {
+	tp := newTape()
+	tp.out = func(_ embedbroker.Client, p *embedbroker.Packet) bool {
+		if p.Type == embedbroker.PacketConnack && p.Props != nil {
+			ska := uint16(7)
+			p.Props.ServerKeepAlive = &ska
+		}
+		return true
+	}
+	b := start(t, embedbroker.Config{Interceptor: tp})
+	c := dial(t, b, "kicked", nil)
+	if p := c.ack.Properties; p.ServerKeepAlive == nil || *p.ServerKeepAlive != 7 {
+		t.Fatalf("CONNACK Server Keep Alive %v", p.ServerKeepAlive)
+	}
+	if b.Disconnect("nobody", 0x8B) {
+		t.Error("Disconnect of an unknown client reported true")
+	}
+	if !b.Disconnect("kicked", 0x8B) {
+		t.Fatal("Disconnect of a connected client reported false")
+	}
+	select {
+	case err := <-c.errs:
+		if !strings.Contains(err.Error(), "0x8b") {
+			t.Errorf("client saw %v, want a server DISCONNECT 0x8b", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the client saw no DISCONNECT")
+	}
+}

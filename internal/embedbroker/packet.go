@@ -221,6 +221,9 @@ type Properties struct {
 	MaximumQoS       *byte
 	AssignedClientID string
 	ResponseInfo     string
+	// ServerKeepAlive, set by an [Interceptor], tells the client the Keep
+	// Alive to use; the broker's own timeout stays the CONNECT's.
+	ServerKeepAlive *uint16
 }
 
 // props reads a property list; allowed says which identifiers this packet
@@ -661,6 +664,10 @@ func (e *encoder) props(p *Properties) {
 	if p.AssignedClientID != "" {
 		pe.u8(0x12)
 		pe.str(p.AssignedClientID)
+	}
+	if p.ServerKeepAlive != nil {
+		pe.u8(0x13)
+		pe.u16(*p.ServerKeepAlive)
 	}
 	if p.ResponseInfo != "" {
 		pe.u8(0x1A)

@@ -15,6 +15,7 @@ import (
 type publisher interface {
 	Publish(context.Context, *paho.Publish) (*paho.PublishResponse, error)
 	Subscribe(context.Context, *paho.Subscribe) (*paho.Suback, error)
+	Unsubscribe(context.Context, *paho.Unsubscribe) (*paho.Unsuback, error)
 }
 
 // errLeanPahoConfig: WithPahoConfig configures autopaho, which lean mode

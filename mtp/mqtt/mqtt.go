@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -89,14 +91,16 @@ type Transport struct {
 	closeOnce   sync.Once
 	closed      chan struct{}
 
-	mu         sync.Mutex
-	cm         *autopaho.ConnectionManager // nil before Start, and in lean mode
-	client     *paho.Client                // lean mode: the latest connected client
-	dialed     *guardConn                  // connection of the latest attempt
-	cur        *link                       // the connection we are Up on, nil while down
-	leanDone   chan struct{}               // lean mode: closed when the supervisor has ended for good
-	assignedID string                      // Assigned Client Identifier to reuse (R-MQTT.9)
-	lastErr    error                       // latest connection or subscription failure
+	mu           sync.Mutex
+	cm           *autopaho.ConnectionManager // nil before Start, and in lean mode
+	client       *paho.Client                // lean mode: the latest connected client
+	dialed       *guardConn                  // connection of the latest attempt
+	cur          *link                       // the connection we are Up on, nil while down
+	leanDone     chan struct{}               // lean mode: closed when the supervisor has ended for good
+	assignedID   string                      // Assigned Client Identifier to reuse (R-MQTT.9)
+	responseInfo string                      // Response Information of the latest CONNACK
+	extra        map[string]byte             // filters of Subscribe, with their QoS
+	lastErr      error                       // latest connection or subscription failure
 
 	// Used only on autopaho's connection goroutine, which makes the
 	// attempts and calls OnConnectionUp and OnConnectionDown in turn.
@@ -343,10 +347,13 @@ func (t *Transport) awaitFirstUp(ctx context.Context) error {
 // (with its packet guard and write lock), the CONNECT packet, the backoff,
 // and subscribes in OnConnectionUp.
 func (t *Transport) clientConfig() autopaho.ClientConfig {
+	t.mu.Lock() // SetKeepAlive and SetClientID may run at any time
+	keepAlive, clientID := t.cfg.keepAlive, t.cfg.clientID
+	t.mu.Unlock()
 	cc := autopaho.ClientConfig{
 		ServerUrls:                    []*url.URL{t.url},
 		TlsCfg:                        t.tls,
-		KeepAlive:                     uint16(t.cfg.keepAlive / time.Second),
+		KeepAlive:                     uint16(keepAlive / time.Second),
 		CleanStartOnInitialConnection: true,
 		ReconnectBackoff:              t.reconnectDelay,
 		ConnectTimeout:                t.cfg.connectTimeout,
@@ -364,7 +371,7 @@ func (t *Transport) clientConfig() autopaho.ClientConfig {
 		PahoDebug:  pahoLogger{t.log, slog.LevelDebug - 4},
 		PahoErrors: pahoLogger{t.log, slog.LevelDebug},
 		ClientConfig: paho.ClientConfig{
-			ClientID:          t.cfg.clientID,
+			ClientID:          clientID,
 			PacketTimeout:     t.cfg.connectTimeout,
 			OnPublishReceived: []func(paho.PublishReceived) (bool, error){t.onPublish},
 			OnClientError: func(err error) {
@@ -500,14 +507,17 @@ func (t *Transport) onConnectionUp(pub publisher, ca *paho.Connack) {
 	}
 	var maxPacket uint32
 	if ca.Properties != nil {
+		t.mu.Lock()
 		if ca.Properties.AssignedClientID != "" && t.cfg.clientID == "" {
-			t.mu.Lock()
 			t.assignedID = ca.Properties.AssignedClientID
-			t.mu.Unlock()
 		}
+		t.mu.Unlock()
 		if ca.Properties.MaximumPacketSize != nil {
 			maxPacket = *ca.Properties.MaximumPacketSize
 		}
+		t.mu.Lock()
+		t.responseInfo = ca.Properties.ResponseInfo
+		t.mu.Unlock()
 	}
 
 	reply, err := t.replyTopicFor(ca)
@@ -521,11 +531,16 @@ func (t *Transport) onConnectionUp(pub publisher, ca *paho.Connack) {
 		return
 	}
 	filters := t.subscriptionFilters(reply, ca)
+	extra := t.extraSubscriptions()
 	sub := &paho.Subscribe{}
 	for _, f := range filters {
+		qos := t.cfg.qos
+		if q, ok := extra[f]; ok {
+			qos = q
+		}
 		// Retain Handling 2: a retained record is stale by definition
 		// and must not be replayed at every (re)subscription.
-		sub.Subscriptions = append(sub.Subscriptions, paho.SubscribeOptions{Topic: f, QoS: t.cfg.qos, RetainHandling: 2})
+		sub.Subscriptions = append(sub.Subscriptions, paho.SubscribeOptions{Topic: f, QoS: qos, RetainHandling: 2})
 	}
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.connectTimeout)
 	defer cancel()
@@ -643,6 +658,7 @@ func (t *Transport) connectPacket(cp *paho.Connect) *paho.Connect {
 	if id == "" {
 		id = t.assignedID
 	}
+	keepAlive := t.cfg.keepAlive
 	t.mu.Unlock()
 	if cp == nil {
 		cp = &paho.Connect{}
@@ -650,7 +666,7 @@ func (t *Transport) connectPacket(cp *paho.Connect) *paho.Connect {
 	maxPacket := uint32(t.maxInbound())
 	receiveMax := t.cfg.receiveMax
 	cp.ClientID = id
-	cp.KeepAlive = uint16(t.cfg.keepAlive / time.Second)
+	cp.KeepAlive = uint16(keepAlive / time.Second)
 	cp.CleanStart = true
 	if cp.Properties == nil {
 		cp.Properties = &paho.ConnectProperties{}
@@ -723,6 +739,9 @@ func (t *Transport) subscriptionFilters(reply string, ca *paho.Connack) []string
 		}
 	}
 	for _, f := range t.cfg.subscriptions {
+		add(f)
+	}
+	for _, f := range slices.Sorted(maps.Keys(t.extraSubscriptions())) {
 		add(f)
 	}
 	if ca != nil && ca.Properties != nil {

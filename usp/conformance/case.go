@@ -34,6 +34,7 @@ const (
 	FeatAddCertificate       Feature = 25
 	FeatFirmware             Feature = 26
 	FeatFirmwareActivate     Feature = 27
+	FeatFirmwareCancel       Feature = 28
 	FeatBootFirmwareImage    Feature = 30
 	FeatNestedMultiInstance  Feature = 31
 	FeatMQTT311              Feature = 35
@@ -65,6 +66,7 @@ var featureNames = map[Feature]string{
 	FeatAddCertificate:       "LocalAgent.AddCertificate()",
 	FeatFirmware:             "Firmware:1 profile",
 	FeatFirmwareActivate:     "Firmware:1 profile (Activate)",
+	FeatFirmwareCancel:       "Firmware:1 profile with Request.{i}.Cancel()",
 	FeatBootFirmwareImage:    "DeviceInfo.BootFirmwareImage",
 	FeatNestedMultiInstance:  "a nested multi-instance object",
 	FeatMQTT311:              "MQTT 3.1.1 MTP",

@@ -9,9 +9,9 @@ import (
 	"github.com/gousp/gousp/msg"
 )
 
-// Section 9, Functionality: the cases usptest can play. 9.2 (certificates),
-// 9.4-9.8 (firmware images) and 9.9 (a new controller) are not
-// implemented yet.
+// Section 9, Functionality: the cases usptest can play (9.4-9.8 are in
+// cases_firmware.go, 9.9 in cases_onboard.go). 9.2 (certificates) is not
+// implemented.
 
 func init() {
 	register(

@@ -64,9 +64,11 @@ func describePacket(p MQTTPacket) string {
 		fmt.Fprintf(&b, " client_id=%q username=%t password=%t request_response_info=%t keep_alive=%d will=%t",
 			p.ConnectClientID, p.HasUsername, p.HasPassword, p.RequestResponseInfo, p.KeepAlive, p.Will)
 	case "CONNACK":
-		fmt.Fprintf(&b, " assigned_client_id=%q response_info=%q", p.AssignedClientID, p.ResponseInfo)
+		fmt.Fprintf(&b, " assigned_client_id=%q response_info=%q server_keep_alive=%d", p.AssignedClientID, p.ResponseInfo, p.ServerKeepAlive)
 	case "SUBSCRIBE", "UNSUBSCRIBE":
 		fmt.Fprintf(&b, " filters=%q", p.Filters)
+	case "SUBACK":
+		fmt.Fprintf(&b, " reason_codes=%v", p.ReasonCodes)
 	case "PUBLISH":
 		fmt.Fprintf(&b, " topic=%q qos=%d response_topic=%q content_type=%q payload=%d bytes",
 			p.Topic, p.QoS, p.ResponseTopic, p.ContentType, len(p.Payload))

@@ -22,6 +22,7 @@ func init() {
 		&Case{ID: "6.2", Title: "STOMP session establishment", Run: run6_2},
 		&Case{ID: "6.4", Title: "Successful USP message over STOMP with required headers", Run: run6_4},
 		&Case{ID: "6.5", Title: "STOMP destination - provided in subscribe-dest", Run: run6_5},
+		&Case{ID: "6.9", Title: "Error Handling - Unprocessed Record", Run: run6_9},
 		&Case{ID: "6.12", Title: "STOMP - Use of Connect Record", Run: run6_12},
 	)
 }
@@ -231,4 +232,29 @@ func run6_1(t *T) {
 	}
 	t.Check(2, "The GetSupportedDMResponse contains the STOMP parameters the plan lists", len(missing) == 0,
 		"missing %s", strings.Join(missing, ", "))
+}
+
+// 6.9: over STOMP, a record the agent cannot parse is ignored or answered
+// with a record error. The agent's frames are noted when the kit's tap
+// sees them; the criterion needs only the records.
+func run6_9(t *T) {
+	if k := t.eq.Transport().Kind(); k != mtp.STOMP {
+		t.Skipf("the agent is reached over %s, not STOMP", k)
+	}
+	var from int
+	tp, conn := t.eq.stomp, -1
+	if tp != nil {
+		if c, ok := tp.ConnOf(t.eq.AgentID()); ok {
+			conn, from = c, tp.Mark()
+		}
+	}
+	// The plan waits 60 s for an answer; the kit waits its quiet period.
+	malformedIgnored(t, "The EUT either ignores the malformed record or sends a USP Record Error")
+	if conn >= 0 {
+		for _, f := range tp.Frames(from) {
+			if f.Conn == conn {
+				t.Notef("%s", describeFrame(f))
+			}
+		}
+	}
 }

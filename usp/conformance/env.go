@@ -183,7 +183,7 @@ func (e *Env) detect() {
 	set(FeatAddCertificate, addCert)
 	set(FeatFirmware, download)
 	set(FeatFirmwareActivate, download && activate)
-	set(Feature(28), download && cancel)
+	set(FeatFirmwareCancel, download && cancel)
 	set(FeatBootFirmwareImage, e.HasParam("Device.DeviceInfo.BootFirmwareImage"))
 	set(FeatTriggerAction, e.HasParam("Device.LocalAgent.Subscription.{i}.TriggerAction") &&
 		e.HasParam("Device.LocalAgent.Subscription.{i}.TriggerConfigSettings"))

@@ -48,6 +48,7 @@ type Equipment struct {
 
 	mu       sync.Mutex
 	addr     mtp.Address
+	local    mtp.Address // where the equipment is reached, from its transport's Up
 	addrSet  chan struct{}
 	pending  map[string]*Exchange
 	inbox    []Inbound
@@ -209,7 +210,22 @@ func (e *Equipment) Transport() mtp.Transport { return e.tr.Transport }
 
 // Start starts the transport.
 func (e *Equipment) Start(ctx context.Context) error {
-	return e.tr.Start(ctx, mtp.HandlerFuncs{Record: e.receive})
+	return e.tr.Start(ctx, mtp.HandlerFuncs{Record: e.receive, Event: func(ev mtp.Event) {
+		if ev.Kind == mtp.Up && !ev.Local.IsZero() {
+			e.mu.Lock()
+			e.local = ev.Local
+			e.mu.Unlock()
+		}
+	}})
+}
+
+// LocalAddress returns where the agent reaches the equipment, as its
+// transport reported on connecting (an MQTT topic, a STOMP destination);
+// zero when the transport reports none.
+func (e *Equipment) LocalAddress() mtp.Address {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.local
 }
 
 // Close stops the transport and waits for the equipment's goroutines.
@@ -425,11 +441,25 @@ func (e *Equipment) Post(ctx context.Context, req msg.Request) *Exchange {
 
 // PostMsg sends a message built by the caller and registers its msg_id.
 func (e *Equipment) PostMsg(ctx context.Context, m *uspmsg.Msg) *Exchange {
+	return e.postTo(ctx, m, mtp.Address{})
+}
+
+// PostTo sends a request to another address of the agent than the one it
+// announced (an MQTT topic it was told to subscribe to, say), without
+// waiting for the response.
+func (e *Equipment) PostTo(ctx context.Context, req msg.Request, to mtp.Address) *Exchange {
+	return e.postTo(ctx, req.Build(msg.NewID()), to)
+}
+
+// postTo sends to addr, or to the agent's address when addr is zero.
+func (e *Equipment) postTo(ctx context.Context, m *uspmsg.Msg, addr mtp.Address) *Exchange {
 	ex := &Exchange{Request: m, done: make(chan struct{})}
-	addr, err := e.WaitAgent(ctx)
-	if err != nil {
-		ex.Err = err
-		return ex
+	if addr.IsZero() {
+		var err error
+		if addr, err = e.WaitAgent(ctx); err != nil {
+			ex.Err = err
+			return ex
+		}
 	}
 	e.mu.Lock()
 	if e.closed {

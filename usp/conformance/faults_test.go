@@ -76,6 +76,29 @@ func TestBrokenAgentFails(t *testing.T) {
 		res := runOne(t, eq, "1.54", nil)
 		expectFail(t, res, 1, "no retry", "received NOTIFY")
 	})
+	t.Run("firmware not validated", func(t *testing.T) {
+		// A Download() that installs whatever it fetched, checksum or not.
+		m := usptest.DefaultModel()
+		var agent *usptest.Agent
+		if err := m.HandleCommand("Device.DeviceInfo.FirmwareImage.{i}.Download()", func(ctx context.Context, cmd string, args map[string]string) (map[string]string, error) {
+			img := strings.TrimSuffix(cmd, "Download()")
+			if err := m.Set(img+"Status", "Available"); err != nil {
+				return nil, err
+			}
+			return nil, agent.Emit(ctx, "Device.LocalAgent.TransferComplete!", map[string]string{"Command": cmd, "FaultCode": "0"})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		eq, a := memoryBench(t, usptest.WithModel(m))
+		agent = a
+		cs, _ := Select(All(), "9.6")
+		cfg := quickConfig
+		cfg.AllowDestructive = true
+		cfg.FirmwareURL, cfg.FirmwareVersion = "http://192.0.2.1/fw/usptest-2.0.bin", "2.0"
+		r := &Runner{Equipment: eq, Config: cfg}
+		res := r.RunCase(t.Context(), r.Env(t.Context()), cs[0])
+		expectFail(t, res, 2, `Status is "Available"`, "received NOTIFY")
+	})
 	t.Run("Notify retried too early", func(t *testing.T) {
 		eq, _ := memoryBench(t, usptest.WithNotifyRetry(time.Second, time.Minute))
 		res := runOne(t, eq, "1.54", nil)

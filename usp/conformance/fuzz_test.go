@@ -52,3 +52,36 @@ func FuzzParseAnswer(f *testing.F) {
 		}
 	})
 }
+
+// FuzzWebSocketFrames: the observer's frame parser never panics on what
+// either side writes, and finds the same frames however the stream is cut
+// into reads.
+func FuzzWebSocketFrames(f *testing.F) {
+	f.Add(append([]byte{0x82, 0x85, 1, 2, 3, 4}, "hello"...), uint8(3))
+	f.Add(append([]byte{0x88, 0x02}, CloseBody(1003, "")...), uint8(1))
+	f.Add([]byte{0x89, 0x00, 0x8A, 0x00}, uint8(2))
+	f.Add([]byte{0x02, 0x7E, 0x00, 0x01, 'x', 0x80, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}, uint8(7))
+	f.Fuzz(func(t *testing.T, b []byte, cut uint8) {
+		var whole, split []WebSocketFrame
+		var p, q frameParser
+		p.feed(b, func(fr WebSocketFrame) { whole = append(whole, fr) })
+		i := min(int(cut), len(b))
+		q.feed(b[:i], func(fr WebSocketFrame) { split = append(split, fr) })
+		q.feed(b[i:], func(fr WebSocketFrame) { split = append(split, fr) })
+		if len(whole) != len(split) {
+			t.Fatalf("%d frames whole, %d split at %d", len(whole), len(split), i)
+		}
+		for k := range whole {
+			a, c := whole[k], split[k]
+			if a.Opcode != c.Opcode || a.Length != c.Length || a.CloseCode != c.CloseCode || string(a.Payload) != string(c.Payload) {
+				t.Fatalf("frame %d: %v whole, %v split", k, a, c)
+			}
+			if len(a.Payload) > 125 {
+				t.Fatalf("control payload of %d bytes kept", len(a.Payload))
+			}
+		}
+		if p.atBoundary() != q.atBoundary() {
+			t.Fatal("boundary differs")
+		}
+	})
+}

@@ -17,7 +17,7 @@ type MQTTPacket struct {
 	Seq  int
 	Time time.Time
 	// Type is the packet type: "CONNECT", "CONNACK", "SUBSCRIBE",
-	// "UNSUBSCRIBE", "PUBLISH", "PINGREQ" or "DISCONNECT".
+	// "SUBACK", "UNSUBSCRIBE", "PUBLISH", "PINGREQ" or "DISCONNECT".
 	Type string
 	// ClientID is the client's identifier as the broker knows it (the one
 	// it assigned when the CONNECT's was empty).
@@ -40,9 +40,12 @@ type MQTTPacket struct {
 	// CONNACK.
 	AssignedClientID string
 	ResponseInfo     string
+	ServerKeepAlive  uint16 // 0: none sent
 
 	// SUBSCRIBE and UNSUBSCRIBE: the topic filters.
 	Filters []string
+	// SUBACK: one reason code per filter (the QoS granted, or >= 0x80).
+	ReasonCodes []byte
 
 	// PUBLISH.
 	Topic         string
@@ -113,6 +116,32 @@ func (b *MQTTBroker) SetEquipmentContentType(ct string) {
 	b.hook.contentType = ct
 }
 
+// SetServerKeepAlive makes the broker tell the agent connections that
+// follow to use a Keep Alive of secs seconds (Server Keep Alive, MQTT 5);
+// 0 stops it.
+func (b *MQTTBroker) SetServerKeepAlive(secs uint16) {
+	b.hook.mu.Lock()
+	defer b.hook.mu.Unlock()
+	b.hook.serverKeepAlive = secs
+}
+
+// Disconnect closes a client's connection from the broker's side, with a
+// DISCONNECT (reason 0x8B, server shutting down) to an MQTT 5 client: the
+// kit's way to make an agent connect again where the plan reboots it.
+func (b *MQTTBroker) Disconnect(clientID string) error {
+	if !b.srv.Disconnect(clientID, 0x8B) {
+		return fmt.Errorf("conformance: broker: no client %q", clientID)
+	}
+	return nil
+}
+
+// isEquipment reports whether a client is the test equipment's own.
+func (b *MQTTBroker) isEquipment(clientID string) bool {
+	b.hook.mu.Lock()
+	defer b.hook.mu.Unlock()
+	return b.hook.endpoints[clientID] == b.hook.equipmentID
+}
+
 // Mark returns the Seq the next packet will get.
 func (b *MQTTBroker) Mark() int {
 	b.hook.mu.Lock()
@@ -180,6 +209,9 @@ type wireHook struct {
 	// contentType, when set, replaces the Content Type of the
 	// equipment's PUBLISH packets (11.15).
 	contentType string
+	// serverKeepAlive, when set, is the Server Keep Alive of the CONNACK
+	// to the next agent connections (11.7).
+	serverKeepAlive uint16
 }
 
 func userProps(p *embedbroker.Properties) [][2]string {
@@ -247,8 +279,16 @@ func (h *wireHook) Inbound(cl embedbroker.Client, pk *embedbroker.Packet) bool {
 }
 
 // Outbound gives an agent's CONNACK the Response Information and
-// subscribe-topic the section 11 cases look for, and records it.
+// subscribe-topic the section 11 cases look for (and the Server Keep
+// Alive of [MQTTBroker.SetServerKeepAlive]), and records it and each
+// SUBACK.
 func (h *wireHook) Outbound(cl embedbroker.Client, pk *embedbroker.Packet) bool {
+	if pk.Type == embedbroker.PacketSuback {
+		// Sent once the subscriptions are in place: a case that waits
+		// for it knows that a PUBLISH to them reaches the client.
+		h.add(MQTTPacket{Type: "SUBACK", ClientID: cl.ID, ProtocolVersion: cl.Version, ReasonCodes: slices.Clone(pk.Reasons)})
+		return true
+	}
 	if pk.Type != embedbroker.PacketConnack {
 		return true
 	}
@@ -256,12 +296,17 @@ func (h *wireHook) Outbound(cl embedbroker.Client, pk *embedbroker.Packet) bool 
 	ep, known := h.endpoints[cl.ID]
 	h.clients++
 	n := h.clients
+	ska := h.serverKeepAlive
 	h.mu.Unlock()
 	p := MQTTPacket{Type: "CONNACK", ClientID: cl.ID, ProtocolVersion: cl.Version}
 	if props := pk.Props; props != nil {
 		if pk.ReasonCode == 0 && !(known && ep == h.equipmentID) {
 			props.ResponseInfo = "tp469/agent/reply/" + strconv.Itoa(n)
 			props.User = append(props.User, embedbroker.UserProperty{Key: "subscribe-topic", Value: "tp469/agent/sub/" + strconv.Itoa(n)})
+			if ska > 0 {
+				props.ServerKeepAlive = &ska
+				p.ServerKeepAlive = ska
+			}
 		}
 		p.AssignedClientID, p.ResponseInfo = props.AssignedClientID, props.ResponseInfo
 	}

@@ -36,8 +36,10 @@ type WebSocketHandshake struct {
 type WebSocketObserver struct {
 	next http.Handler
 
-	mu  sync.Mutex
-	log []WebSocketHandshake
+	mu     sync.Mutex
+	log    []WebSocketHandshake
+	frames []WebSocketFrame
+	conns  map[int]*wsConn // by the Seq of the handshake that opened them
 }
 
 // ObserveWebSocket wraps the equipment's WebSocket server.
@@ -116,21 +118,20 @@ func (w *answerWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.hijacked = true
-	return &answerConn{Conn: c, w: w}, brw, nil
-}
-
-type answerConn struct {
-	net.Conn
-	w    *answerWriter
-	once sync.Once
-}
-
-func (c *answerConn) Write(b []byte) (int, error) {
-	c.once.Do(func() {
-		status, protocol := parseAnswer(b)
-		c.w.o.answer(c.w.seq, status, protocol)
-	})
-	return c.Conn.Write(b)
+	wc := &wsConn{Conn: c, w: w}
+	o := w.o
+	o.mu.Lock()
+	if o.conns == nil {
+		o.conns = map[int]*wsConn{}
+	}
+	o.conns[w.seq] = wc
+	o.mu.Unlock()
+	if brw.Reader.Buffered() == 0 {
+		// Read through the wrapper, so that the agent's frames are seen
+		// (the library reads from the reader it is handed when it can).
+		brw = bufio.NewReadWriter(bufio.NewReader(wc), brw.Writer)
+	}
+	return wc, brw, nil
 }
 
 // parseAnswer reads the status and Sec-WebSocket-Protocol of an HTTP

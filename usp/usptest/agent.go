@@ -69,6 +69,11 @@ type Agent struct {
 	requests  int                         // Device.LocalAgent.Request numbers handed out without a table
 	sessions  map[string]agentSession     // session contexts, by controller
 	factory   snapshot
+	// mqttClients are the bindings shown as Device.MQTT.Client.{i}.
+	mqttClients []*binding
+	// asyncRuns cancels the asynchronous command of a Request instance (by
+	// path, with the trailing dot).
+	asyncRuns map[string]context.CancelFunc
 }
 
 const (
@@ -196,6 +201,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.state = stateStarted
 	a.mu.Unlock()
 
+	a.seedMQTTClients()
 	m := a.model
 	m.mu.Lock()
 	m.observer = a.onChanges
@@ -384,8 +390,13 @@ type binding struct {
 	a       *Agent
 	t       mtp.Transport
 	started bool
-	upOnce  sync.Once
-	up      chan struct{}
+	// mqttClient is the Device.MQTT.Client.{i}. instance of an MQTT
+	// transport; mqttSubs what syncMQTT subscribed it to (topic to QoS),
+	// touched only on the worker.
+	mqttClient string
+	mqttSubs   map[string]byte
+	upOnce     sync.Once
+	up         chan struct{}
 	// guarded by a.mu
 	local    mtp.Address
 	sessions map[string]bool // peers already sent a connect record (WebSocket, UDS)
@@ -405,7 +416,7 @@ func (b *binding) HandleEvent(ev mtp.Event) {
 		a.mu.Lock()
 		b.local = ev.Local
 		a.mu.Unlock()
-		a.enqueue(func() { a.sendConnects(b) })
+		a.enqueue(func() { a.mqttUp(b, true); a.sendConnects(b) })
 		b.upOnce.Do(func() { close(b.up) })
 	case mtp.PeerUp:
 		peer := ev.PeerID
@@ -418,6 +429,7 @@ func (b *binding) HandleEvent(ev mtp.Event) {
 		a.mu.Lock()
 		clear(b.sessions)
 		a.mu.Unlock()
+		a.enqueue(func() { a.mqttUp(b, false) })
 	}
 }
 
@@ -448,7 +460,71 @@ func (a *Agent) routeTo(endpointID string) (route, bool) {
 	a.mu.Lock()
 	r, ok := a.learned[endpointID]
 	a.mu.Unlock()
-	return r, ok
+	if ok {
+		return r, true
+	}
+	return a.configuredRoute(endpointID)
+}
+
+// configuredRoute finds a controller that never wrote to the agent by
+// its Device.LocalAgent.Controller.{i}. entry, as an agent does for
+// SendOnBoardRequest(): an enabled MTP entry whose MQTT Topic or STOMP
+// Destination a transport of that kind can reach, or, over mtp/memory
+// (which has no MTP entry of its own), the endpoint ID itself.
+func (a *Agent) configuredRoute(endpointID string) (route, bool) {
+	m := a.model
+	type dest struct {
+		kind mtp.Kind
+		to   string
+	}
+	var dests []dest
+	found := false
+	m.mu.RLock()
+	var ctrls []*objInst
+	if la := m.instByPath("Device.LocalAgent."); la != nil && la.tables.get("Controller") != nil {
+		ctrls = la.tables.get("Controller").sorted()
+	}
+	for _, c := range ctrls {
+		if c.val("EndpointID") != endpointID {
+			continue
+		}
+		if en, _ := datamodel.ParseBool(c.val("Enable")); !en {
+			continue
+		}
+		found = true
+		t := c.tables.get("MTP")
+		if t == nil {
+			continue
+		}
+		for _, mt := range t.sorted() {
+			if en, _ := datamodel.ParseBool(mt.val("Enable")); !en {
+				continue
+			}
+			switch mt.val("Protocol") {
+			case "MQTT":
+				if o := m.instByPath(mt.path + "MQTT."); o != nil && o.val("Topic") != "" {
+					dests = append(dests, dest{mtp.MQTT, o.val("Topic")})
+				}
+			case "STOMP":
+				if o := m.instByPath(mt.path + "STOMP."); o != nil && o.val("Destination") != "" {
+					dests = append(dests, dest{mtp.STOMP, o.val("Destination")})
+				}
+			}
+		}
+	}
+	m.mu.RUnlock()
+	if !found {
+		return route{}, false
+	}
+	dests = append(dests, dest{mtp.Memory, endpointID})
+	for _, d := range dests {
+		for _, b := range a.bindings {
+			if b.t.Kind() == d.kind {
+				return route{b: b, addr: mtp.Address{MTP: d.kind, To: d.to}}, true
+			}
+		}
+	}
+	return route{}, false
 }
 
 // routeFor says where a notification for a controller goes: where the

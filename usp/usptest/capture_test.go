@@ -602,6 +602,12 @@ func captureScenario(t *testing.T) (*Agent, *testController) {
 		"Device.LocalAgent.MTP.1.Enable":                       "true",
 		"Device.LocalAgent.MTP.1.Protocol":                     "MQTT",
 		"Device.LocalAgent.MTP.1.MQTT.ResponseTopicConfigured": "/usp/agent/obuspa",
+		// OB-USP-A's MQTT client (the replay runs over mtp/memory, which
+		// has no Device.MQTT.Client of its own).
+		"Device.MQTT.Client.1.Alias":         "mqtt-1",
+		"Device.MQTT.Client.1.Name":          "mqtt-1",
+		"Device.MQTT.Client.1.BrokerAddress": "127.0.0.1",
+		"Device.MQTT.Client.1.Status":        "Connected",
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,11 @@ func (a *Agent) handleRecord(b *binding, in mtp.Inbound) {
 		if rec != nil && rec.GetToId() == a.id && rec.GetFromId() != "" {
 			a.refuseInvalid(b, in, rec)
 		}
+		if rj, ok := b.t.(rejecter); ok && rec == nil && b.t.Kind() == mtp.WebSocket {
+			// R-WS.16: a record that cannot be parsed closes the
+			// WebSocket session with status 1003.
+			_ = rj.Reject(in.PeerID, "cannot parse record: "+err.Error())
+		}
 		a.log.Debug("ignoring undecodable record", "err", err)
 		return
 	}
@@ -64,6 +69,12 @@ func (a *Agent) handleRecord(b *binding, in mtp.Inbound) {
 	default:
 		a.log.Debug("ignoring connect record from a controller", "from_id", from)
 	}
+}
+
+// rejecter is a transport that can refuse a peer's record by closing its
+// session (mtp/websocket's Client and Server).
+type rejecter interface {
+	Reject(peerID, reason string) error
 }
 
 // refuseInvalid answers a record that decodes but breaks a rule the agent

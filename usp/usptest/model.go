@@ -244,6 +244,7 @@ type host interface {
 	reboot(cause, commandKey string, firmwareUpdated bool)
 	factoryReset(commandKey string)
 	onBoard(controllerPath string) error
+	cancelRequest(requestPath string) error
 }
 
 // NewModel returns a model with the root object "Device." and nothing else.

@@ -36,6 +36,16 @@ func (a *Agent) onChanges(chs []change) {
 	if controllerChanged(chs) {
 		a.wakePeriodic()
 	}
+	if subs, settings := mqttChanged(chs); subs || settings {
+		a.enqueue(func() {
+			if settings {
+				a.applyMQTTSettings()
+			}
+			if subs {
+				a.syncMQTT()
+			}
+		})
+	}
 	a.enqueue(func() { a.notifyChanges(chs) })
 }
 

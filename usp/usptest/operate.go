@@ -128,12 +128,29 @@ func (a *Agent) handleOperate(from string, op *uspmsg.Operate) msg.Message {
 		req := a.newRequest(from, path, op.GetCommandKey())
 		res.RequestObjPath = req
 		resp.Results = append(resp.Results, res)
+		rctx, cancel := context.WithCancel(ctx)
+		a.mu.Lock()
+		if a.asyncRuns == nil {
+			a.asyncRuns = map[string]context.CancelFunc{}
+		}
+		a.asyncRuns[req+"."] = cancel
+		a.mu.Unlock()
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
-			out, err := run(ctx, cmd, path, args)
+			defer cancel()
+			out, err := run(rctx, cmd, path, args)
+			a.mu.Lock()
+			delete(a.asyncRuns, req+".")
+			a.mu.Unlock()
 			if ctx.Err() != nil {
 				return // the agent closed: nobody to tell
+			}
+			if rctx.Err() != nil && err != nil {
+				err = toUSPError(err, msg.CodeCommandCanceled)
+				if e, ok := err.(*msg.Error); ok && e.Code != msg.CodeCommandCanceled {
+					err = msg.Errorf(msg.CodeCommandCanceled, "%s canceled: %s", path, e.Message)
+				}
 			}
 			a.completeRequest(req, path, op.GetCommandKey(), out, err)
 		}()
@@ -185,6 +202,21 @@ func (a *Agent) newRequest(from, command, key string) string {
 		a.mu.Unlock()
 	})
 	return path
+}
+
+// cancelRequest is Device.LocalAgent.Request.{i}.Cancel(): the command's
+// context ends, its Status says Canceling until it has stopped, and its
+// OperationComplete reports 7023.
+func (a *Agent) cancelRequest(requestPath string) error {
+	a.mu.Lock()
+	cancel := a.asyncRuns[requestPath]
+	a.mu.Unlock()
+	if cancel == nil {
+		return msg.Errorf(msg.CodeCommandFailure, "%s has finished or cannot be canceled", requestPath)
+	}
+	_ = a.model.Set(requestPath+"Status", "Canceling")
+	cancel()
+	return nil
 }
 
 // completeRequest removes the Request instance of a finished asynchronous

@@ -2,7 +2,12 @@ package usptest
 
 import (
 	"context"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
 	"fmt"
+	"hash"
 	"path"
 	"strconv"
 	"strings"
@@ -136,6 +141,7 @@ Device.LocalAgent.Request.{i}.  read-only  keys=Alias
   Command                    string r
   CommandKey                 string r
   Status                     string r enum=Requested,Active,Canceling,Canceled,Success,Error = Requested
+  Cancel()                   sync
 
 Device.STOMP.
   ConnectionNumberOfEntries  unsignedInt r = 0
@@ -154,6 +160,36 @@ Device.STOMP.Connection.{i}.  add-delete  keys=Alias
   ServerRetryInitialInterval unsignedInt rw = 60
   ServerRetryIntervalMultiplier unsignedInt rw = 2000
   ServerRetryMaxInterval     unsignedInt rw = 30720
+
+Device.MQTT.
+  ClientNumberOfEntries      unsignedInt r = 0
+Device.MQTT.Capabilities.
+  ProtocolVersionsSupported  string r list = 5.0
+  TransportProtocolSupported string r list = TCP/IP,TLS
+  MaxNumberOfClientSubscriptions unsignedInt r = 0
+Device.MQTT.Client.{i}.  add-delete  keys=Alias  keys=Name
+  Alias                      string rw
+  Name                       string r
+  Enable                     boolean r = true
+  Status                     string r enum=Connecting,Connected,Error_BrokerUnreachable,Error,Disabled = Disabled
+  ProtocolVersion            string r enum=3.1,3.1.1,5.0 = 5.0
+  BrokerAddress              string r
+  BrokerPort                 unsignedInt r = 1883
+  TransportProtocol          string r enum=TCP/IP,TLS = TCP/IP
+  ClientID                   string rw
+  Username                   string r
+  Password                   string r
+  KeepAliveTime              unsignedInt rw = 60
+  CleanStart                 boolean r = true
+  RequestResponseInfo        boolean r = true
+  ResponseInformation        string r
+  SubscriptionNumberOfEntries unsignedInt r = 0
+Device.MQTT.Client.{i}.Subscription.{i}.  add-delete  keys=Alias  keys=Topic
+  Alias                      string rw
+  Enable                     boolean rw = false
+  Status                     string r enum=Unsubscribed,Subscribed,Subscribing,Unsubscribing,Error = Unsubscribed
+  Topic                      string rw
+  QoS                        unsignedInt rw = 0
 
 Device.WiFi.
   RadioNumberOfEntries       unsignedInt r = 0
@@ -465,6 +501,13 @@ func buildDefaultModel() *Model {
 		"Device.LocalAgent.Controller.{i}.SendOnBoardRequest()": onModel((*Model).sendOnBoardRequest),
 		"Device.DeviceInfo.FirmwareImage.{i}.Download()":        onModel((*Model).firmwareDownload),
 		"Device.DeviceInfo.FirmwareImage.{i}.Activate()":        onModel((*Model).firmwareActivate),
+		"Device.LocalAgent.Request.{i}.Cancel()": onModel(func(m *Model, _ context.Context, cmd string, _ map[string]string) (map[string]string, error) {
+			var err error
+			if herr := m.withHost(func(h host) { err = h.cancelRequest(instanceOf(cmd)) }); herr != nil {
+				return nil, herr
+			}
+			return nil, err
+		}),
 		"Device.WiFi.NeighboringWiFiDiagnostic()":               neighboringWiFi,
 		"Device.IP.Diagnostics.IPPing()":                        onModel((*Model).ipPing),
 		"Device.SoftwareModules.InstallDU()":                    onModel((*Model).installDU),
@@ -574,8 +617,11 @@ func (m *Model) firmwareDownload(ctx context.Context, cmd string, args map[strin
 		version = version[i+1:]
 	}
 	var fault *msg.Error
+	status := "DownloadFailed"
 	if strings.Contains(args["URL"], "fail") {
 		fault = msg.Errorf(msg.Code(7200), "download of %s failed", args["URL"])
+	} else if err := checkImage(args); err != nil {
+		fault, status = err, "ValidationFailed"
 	}
 	m.write(func() {
 		o := m.instByPath(img)
@@ -585,7 +631,8 @@ func (m *Model) firmwareDownload(ctx context.Context, cmd string, args map[strin
 		}
 		set := func(p, v string) { m.setValue(o, o.def.param(p), v) }
 		if fault != nil {
-			set("Status", "DownloadFailed")
+			set("Available", "false")
+			set("Status", status)
 			return
 		}
 		set("Name", name)
@@ -613,13 +660,87 @@ func (m *Model) firmwareDownload(ctx context.Context, cmd string, args map[strin
 	return nil, nil
 }
 
-func (m *Model) firmwareActivate(ctx context.Context, cmd string, _ map[string]string) (map[string]string, error) {
+// checkImage verifies a downloaded image against the Download()
+// arguments CheckSumAlgorithm and CheckSum. usptest downloads nothing: the
+// content of its simulated image is the URL itself, so a checksum is that
+// of the URL's bytes.
+func checkImage(args map[string]string) *msg.Error {
+	want := strings.ToLower(args["CheckSum"])
+	if want == "" {
+		return nil
+	}
+	var h hash.Hash
+	switch args["CheckSumAlgorithm"] {
+	case "SHA-1":
+		h = sha1.New()
+	case "SHA-224":
+		h = sha256.New224()
+	case "SHA-256", "":
+		h = sha256.New()
+	case "SHA-384":
+		h = sha512.New384()
+	case "SHA-512":
+		h = sha512.New()
+	default:
+		return msg.Errorf(msg.Code(7200), "unsupported CheckSumAlgorithm %q", args["CheckSumAlgorithm"])
+	}
+	h.Write([]byte(args["URL"]))
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		return msg.Errorf(msg.Code(7200), "image from %s failed validation: %s checksum %s, expected %s",
+			args["URL"], args["CheckSumAlgorithm"], got, want)
+	}
+	return nil
+}
+
+// activationDelay reads an Activate() TimeWindow: the image is activated
+// when the first window opens (Start seconds from now) for the modes that
+// need no one's consent; usptest is always idle.
+func activationDelay(args map[string]string) (time.Duration, error) {
+	start, ok := args["TimeWindow.1.Start"]
+	if !ok {
+		return 0, nil
+	}
+	secs, err := datamodel.ParseUnsignedInt(start)
+	if err != nil {
+		return 0, argError("TimeWindow.1.Start must be an unsignedInt")
+	}
+	if end, ok := args["TimeWindow.1.End"]; ok {
+		e, err := datamodel.ParseUnsignedInt(end)
+		if err != nil || e < secs {
+			return 0, argError("TimeWindow.1.End must be an unsignedInt not below Start")
+		}
+	}
+	switch mode := args["TimeWindow.1.Mode"]; mode {
+	case "", "AnyTime", "Immediately", "WhenIdle":
+	case "ConfirmationNeeded":
+		return 0, msg.Errorf(msg.CodeCommandFailure, "TimeWindow mode ConfirmationNeeded: usptest has no user to ask")
+	default:
+		return 0, argError("TimeWindow.1.Mode %q", mode)
+	}
+	return time.Duration(secs) * time.Second, nil
+}
+
+func (m *Model) firmwareActivate(ctx context.Context, cmd string, args map[string]string) (map[string]string, error) {
 	img := instanceOf(cmd)
-	var err *msg.Error
+	delay, err := activationDelay(args)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.RLock()
+	o := m.instByPath(img)
+	ready := o != nil && o.val("Status") == "Available"
+	m.mu.RUnlock()
+	if !ready {
+		return nil, msg.Errorf(msg.CodeCommandFailure, "firmware image %s is not available", img)
+	}
+	if err := wait(ctx, delay); err != nil {
+		return nil, msg.Errorf(msg.CodeCommandCanceled, "activation of %s canceled before its time window", img)
+	}
+	var fail *msg.Error
 	m.write(func() {
 		o := m.instByPath(img)
 		if o == nil || o.val("Status") != "Available" {
-			err = msg.Errorf(msg.CodeCommandFailure, "firmware image %s is not available", img)
+			fail = msg.Errorf(msg.CodeCommandFailure, "firmware image %s is not available", img)
 			return
 		}
 		info := m.instByPath("Device.DeviceInfo.")
@@ -628,8 +749,8 @@ func (m *Model) firmwareActivate(ctx context.Context, cmd string, _ map[string]s
 		m.setValue(info, info.def.param("BootFirmwareImage"), ref)
 		m.setValue(info, info.def.param("SoftwareVersion"), o.val("Version"))
 	})
-	if err != nil {
-		return nil, err
+	if fail != nil {
+		return nil, fail
 	}
 	return nil, m.withHost(func(h host) { h.reboot("RemoteReboot", CommandKey(ctx), true) })
 }
