@@ -84,9 +84,9 @@
 // 3.9, 3.11, 3.12 and 3.15 (USP Records); 6.1, 6.2, 6.4, 6.5, 6.9 and 6.12
 // (STOMP); 7.1, 7.4, 7.6, 7.7 and 7.10 (WebSocket); 9.3-9.11
 // (Functionality); 11.1, 11.2, 11.4, 11.5, 11.7, 11.8, 11.9 and
-// 11.12-11.15 and 11.17 (MQTT). 1.78 and 9.9 need a second test
-// equipment endpoint ([Runner].Secondary) and report needs-operator
-// without one; 1.92's second metric needs a capture of the agent's ICMP
+// 11.12-11.15 and 11.17 (MQTT). 1.78, 2.9 and 9.9 need a second test
+// equipment endpoint ([Runner].Secondary; uspctl conform
+// --second-controller) and report needs-operator without one; 1.92's second metric needs a capture of the agent's ICMP
 // traffic. The WebSocket observer decodes the frames of each session both
 // ways ([WebSocketObserver.Frames]) and writes control frames of its own
 // ([WebSocketObserver.SendFrame]); the kit's MQTT broker can close the
