@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
@@ -97,9 +99,14 @@ func TestFirmwareUpgradeRealAgent(t *testing.T) {
 	defer agent.Close(context.Background())
 
 	var out bytes.Buffer
+	// usptest validates Download()'s CheckSum against its simulated image,
+	// whose content is the URL itself.
+	const image = "https://fw.example.com/image-4.2.1.bin"
+	sum := sha256.Sum256([]byte(image))
+	checksum := hex.EncodeToString(sum[:])
 	err = run(ctx, []string{"--broker", url, "--controller-id", ctrlID, "--topic", ctrlTopic,
-		"--agent", agentID, "--agent-topic", agentTopic, "--url", "https://fw.example.com/image-4.2.1.bin",
-		"--checksum-algorithm", "SHA-256", "--checksum", "00ff"}, &out)
+		"--agent", agentID, "--agent-topic", agentTopic, "--url", image,
+		"--checksum-algorithm", "SHA-256", "--checksum", checksum}, &out)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
@@ -115,7 +122,7 @@ func TestFirmwareUpgradeRealAgent(t *testing.T) {
 	for _, r := range agent.Received() {
 		if op := r.Msg.GetBody().GetRequest().GetOperate(); op != nil && strings.HasSuffix(op.GetCommand(), "Download()") {
 			found = true
-			if a := op.GetInputArgs(); a["CheckSum"] != "00ff" || a["CheckSumAlgorithm"] != "SHA-256" {
+			if a := op.GetInputArgs(); a["CheckSum"] != checksum || a["CheckSumAlgorithm"] != "SHA-256" {
 				t.Errorf("Download() arguments %v", a)
 			}
 		}

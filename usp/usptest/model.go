@@ -983,7 +983,10 @@ func (m *Model) takeSnapshot() snapshot {
 // copyInst copies the instance tree under o; the copies share their values
 // with the originals until either is written (see setVal).
 func copyInst(o *objInst) *objInst {
-	if o.own != nil {
+	// Only a change is written: the default template is copied by many
+	// agents at once, and its values are all marked shared already (a
+	// write of the same value would still be a data race).
+	if o.own != nil && !o.sharedOwn {
 		o.sharedOwn = true
 	}
 	c := &objInst{def: o.def, path: o.path, base: o.base, own: o.own, sharedOwn: o.own != nil}

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gousp/gousp/datamodel"
@@ -397,5 +398,27 @@ func TestInstSet(t *testing.T) {
 	s.del(2)
 	if s.get(2) != nil || s.get(7) != d || s.get(40) != c || len(s) != 2 {
 		t.Errorf("after delete: %v", s)
+	}
+}
+
+// TestDefaultModelConcurrent makes models from the shared template on
+// several goroutines at once, as parallel tests and uspsim do: under -race
+// it fails if copying the template writes to it.
+func TestDefaultModelConcurrent(t *testing.T) {
+	var wg sync.WaitGroup
+	models := make([]*Model, 8)
+	for i := range models {
+		wg.Go(func() { models[i] = DefaultModel() })
+	}
+	wg.Wait()
+	for i, m := range models {
+		if err := m.Set("Device.DeviceInfo.ProvisioningCode", fmt.Sprintf("model-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, m := range models {
+		if v, _ := m.Get("Device.DeviceInfo.ProvisioningCode"); v != fmt.Sprintf("model-%d", i) {
+			t.Errorf("model %d reads %q: a write leaked between models", i, v)
+		}
 	}
 }
