@@ -81,19 +81,7 @@ func TestAccessControlCases(t *testing.T) {
 			t.Errorf("%s: cleanup failed: %v", res.ID, res.Cleanup)
 		}
 	}
-	after := snapshot(t, primary)
-	for p, v := range before {
-		if w, ok := after[p]; !ok {
-			t.Errorf("%s (%q) is gone", p, v)
-		} else if w != v && p != "Device.DeviceInfo.UpTime" && p != "Device.LocalAgent.UpTime" {
-			t.Errorf("%s changed from %q to %q", p, v, w)
-		}
-	}
-	for p, v := range after {
-		if _, ok := before[p]; !ok {
-			t.Errorf("%s = %q was left behind", p, v)
-		}
-	}
+	sameModel(t, before, snapshot(t, primary))
 }
 
 // TestAccessControlCasesCatchGrantingAgent runs the "not allowed" cases

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gousp/gousp/datamodel"
 	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/record"
 )
@@ -170,13 +169,8 @@ func isInstance(s string) bool {
 func ownRole(t *T) string {
 	ctrl := t.Controller()
 	t.NeedParam("Device.LocalAgent.Controller.{i}.AssignedRole")
-	vals := t.GetValues(ctrl)
-	for _, name := range []string{"AssignedRole", "InheritedRole"} {
-		for _, ref := range datamodel.ParseList(vals[ctrl+name]) {
-			if strings.HasPrefix(ref, roleObj) {
-				return strings.TrimSuffix(ref, ".") + "."
-			}
-		}
+	if role := roleOfController(t, ctrl); role != "" {
+		return role + "."
 	}
 	t.Skipf("the test equipment's Controller entry %s has neither an AssignedRole nor an InheritedRole", ctrl)
 	return ""

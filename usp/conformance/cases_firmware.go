@@ -1,7 +1,6 @@
 package conformance
 
 import (
-	"context"
 	"strings"
 	"time"
 
@@ -64,17 +63,7 @@ func inactiveFirmware(t *T) (active, img, version string) {
 			break
 		}
 	}
-	t.Cleanup("activate "+active+" again", func(ctx context.Context) error {
-		ex := t.eq.Send(ctx, msg.Operate{Command: active + "Activate()", SendResp: true})
-		if ex.Err != nil {
-			return ex.Err
-		}
-		r, err := msg.ParseOperateResp(ex.Response)
-		if err == nil {
-			err = r.Err()
-		}
-		return err
-	})
+	reactivateLater(t, active)
 	if img != "" {
 		t.Notef("inactive firmware: %s, version %s", img, version)
 		return active, img, version

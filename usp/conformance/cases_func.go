@@ -95,18 +95,7 @@ func run9_3(t *T) {
 	if spare == "" {
 		t.Skipf("precondition not met: no FirmwareImage besides the active %s", active)
 	}
-	// Give the agent its firmware back afterwards, as far as it can.
-	t.Cleanup("activate "+active+" again", func(ctx context.Context) error {
-		ex := t.eq.Send(ctx, msg.Operate{Command: active + "Activate()", SendResp: true})
-		if ex.Err != nil {
-			return ex.Err
-		}
-		r, err := msg.ParseOperateResp(ex.Response)
-		if err == nil {
-			err = r.Err()
-		}
-		return err
-	})
+	reactivateLater(t, active)
 	for _, ev := range []string{"Device.LocalAgent.TransferComplete!", "Device.Boot!"} {
 		// Persistent, so that the Boot! Subscription outlives the reboot.
 		subscription(t, "tp469-"+strings.TrimSuffix(ev[strings.LastIndexByte(ev, '.')+1:], "!"),
@@ -145,4 +134,20 @@ func run9_3(t *T) {
 	c.Expect(strings.TrimSuffix(vals[info+"ActiveFirmwareImage"], ".")+"." == spare, "ActiveFirmwareImage is %q, downloaded into %s", vals[info+"ActiveFirmwareImage"], spare)
 	c.Expect(vals[info+"SoftwareVersion"] == t.cfg.FirmwareVersion, "SoftwareVersion is %q, want %q", vals[info+"SoftwareVersion"], t.cfg.FirmwareVersion)
 	c.End()
+}
+
+// reactivateLater registers a cleanup that gives the agent its firmware
+// back, as far as it can: the image that was active is activated again.
+func reactivateLater(t *T, active string) {
+	t.Cleanup("activate "+active+" again", func(ctx context.Context) error {
+		ex := t.eq.Send(ctx, msg.Operate{Command: active + "Activate()", SendResp: true})
+		if ex.Err != nil {
+			return ex.Err
+		}
+		r, err := msg.ParseOperateResp(ex.Response)
+		if err == nil {
+			err = r.Err()
+		}
+		return err
+	})
 }

@@ -248,7 +248,7 @@ func roleOfController(t *T, ctrl string) string {
 	vals := t.GetValues(ctrl)
 	for _, name := range []string{"AssignedRole", "InheritedRole"} {
 		for _, ref := range datamodel.ParseList(vals[ctrl+name]) {
-			if strings.HasPrefix(ref, "Device.LocalAgent.ControllerTrust.Role.") {
+			if strings.HasPrefix(ref, roleObj) {
 				return strings.TrimSuffix(ref, ".")
 			}
 		}
@@ -265,8 +265,8 @@ func awaitReboot(t *T, mark int, metric int) {
 		if ib.Record == nil || ib.Record.GetFromId() != t.eq.AgentID() {
 			return false
 		}
-		if ib.Record.GetNoSessionContext() == nil && ib.Record.GetSessionContext() == nil && ib.Record.GetDisconnect() == nil {
-			return true // a connect record
+		if isConnectRecord(ib) {
+			return true
 		}
 		if n := ib.Notify(); n != nil {
 			ev, isEv := n.Notification.(*msg.Event)

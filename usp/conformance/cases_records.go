@@ -217,11 +217,11 @@ func disconnectAndSettle(ctx context.Context, eq *Equipment, cfg Config) error {
 	return nil
 }
 
-// isConnectRecord matches the record an agent announces itself with on a
-// broker binding or a WebSocket connection.
+// isConnectRecord matches the record an agent announces itself with when
+// it (re)connects, on any binding.
 func isConnectRecord(ib Inbound) bool {
 	r := ib.Record
-	return r != nil && (r.GetMqttConnect() != nil || r.GetStompConnect() != nil || r.GetWebsocketConnect() != nil)
+	return r != nil && (r.GetMqttConnect() != nil || r.GetStompConnect() != nil || r.GetWebsocketConnect() != nil || r.GetUdsConnect() != nil)
 }
 
 func run3_8(t *T) {

@@ -57,7 +57,12 @@ type MQTTPacket struct {
 
 // UserProperty returns the first User Property with that name.
 func (p MQTTPacket) UserProperty(name string) (string, bool) {
-	for _, kv := range p.UserProperties {
+	return firstValue(p.UserProperties, name)
+}
+
+// firstValue returns the value of the first (name, value) pair named name.
+func firstValue(pairs [][2]string, name string) (string, bool) {
+	for _, kv := range pairs {
 		if kv[0] == name {
 			return kv[1], true
 		}

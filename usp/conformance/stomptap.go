@@ -26,14 +26,7 @@ type STOMPFrame struct {
 }
 
 // Header returns the first value of a header.
-func (f STOMPFrame) Header(name string) (string, bool) {
-	for _, kv := range f.Headers {
-		if kv[0] == name {
-			return kv[1], true
-		}
-	}
-	return "", false
-}
+func (f STOMPFrame) Header(name string) (string, bool) { return firstValue(f.Headers, name) }
 
 // STOMPTap is the test equipment's view of the STOMP wire: a proxy the
 // agent connects to instead of its STOMP server, which it forwards to. It
