@@ -880,7 +880,7 @@ func (m *Model) uninstallDU(ctx context.Context, cmd string, _ map[string]string
 			return
 		}
 		for _, eu := range datamodel.ParseList(o.val("ExecutionUnitList")) {
-			if e := m.instByPath(eu); e != nil && e.tbl != nil {
+			if e := m.instByPath(eu); e != nil && e.def.multi {
 				m.remove(e)
 			}
 		}
