@@ -36,6 +36,9 @@ func (a *Agent) onChanges(chs []change) {
 	if controllerChanged(chs) {
 		a.wakePeriodic()
 	}
+	if bulkChanged(chs) {
+		a.enqueue(a.syncBulk)
+	}
 	if subs, settings := mqttChanged(chs); subs || settings {
 		a.enqueue(func() {
 			if settings {

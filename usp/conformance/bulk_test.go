@@ -1,0 +1,97 @@
+package conformance
+
+import (
+	"crypto/tls"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gousp/gousp/usp/usptest"
+)
+
+// bulkSecond is usptest's bulk data second in these tests: the plan's
+// 60 s ReportingInterval lasts 1.2 s. 10.7 tells a retry from the next
+// report by the report's CollectionTime, in whole seconds, so the
+// interval must stay above one real second.
+const bulkSecond = 20 * time.Millisecond
+
+// bulkKit starts the kit's HTTP and HTTPS receivers for one test.
+func bulkKit(t *testing.T) (plain, secure *BulkReceiver) {
+	t.Helper()
+	plain, err := StartBulkReceiver("127.0.0.1:0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = plain.Close() })
+	secure, err = StartBulkReceiver("127.0.0.1:0", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = secure.Close() })
+	return plain, secure
+}
+
+// bulkBench is a usptest agent on a short bulk data second that trusts
+// the kit's HTTPS receiver, with the equipment knowing both receivers.
+func bulkBench(t *testing.T, binding string, plain, secure *BulkReceiver, opts ...usptest.Option) *Equipment {
+	t.Helper()
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: secure.CertPool(), MinVersion: tls.VersionTLS12}}}
+	t.Cleanup(hc.CloseIdleConnections)
+	eq, _ := benchFaulty(t, binding, wireFaults{eq: []Option{WithBulkDataReceivers(plain, secure)}},
+		append([]usptest.Option{usptest.WithBulkDataSecond(bulkSecond), usptest.WithBulkDataHTTPClient(hc)}, opts...)...)
+	return eq
+}
+
+func bulkConfig() Config {
+	cfg := quickConfig
+	cfg.BulkDataSecond = Duration(bulkSecond)
+	return cfg
+}
+
+// TestBulkData runs section 10 against usptest over memory and the kit's
+// MQTT broker (which 10.13 needs), each case on its own agent and all at
+// once: they mostly wait for reports. Each passes, and leaves the agent
+// as it found it.
+func TestBulkData(t *testing.T) {
+	t.Parallel()
+	cs, err := Select(All(), "10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, secure := bulkKit(t)
+	for _, binding := range []string{"memory", "mqtt-kit"} {
+		t.Run(binding, func(t *testing.T) {
+			t.Parallel()
+			results := make([]*Result, len(cs))
+			before := make([]map[string]string, len(cs))
+			eqs := make([]*Equipment, len(cs))
+			var wg sync.WaitGroup
+			for i, c := range cs {
+				eqs[i] = bulkBench(t, binding, plain, secure)
+				before[i] = snapshot(t, eqs[i])
+				r := &Runner{Equipment: eqs[i], Config: bulkConfig()}
+				env := r.Env(t.Context())
+				wg.Go(func() { results[i] = r.RunCase(t.Context(), env, c) })
+			}
+			wg.Wait()
+			for i, c := range cs {
+				t.Run(c.ID, func(t *testing.T) {
+					res := results[i]
+					want := Pass
+					if c.ID == "10.13" && binding == "memory" {
+						want = NeedsOperator // no MQTT client to publish with
+					}
+					if res.Verdict != want {
+						t.Errorf("%s: %s, want %s\n%s", res.Verdict, res.Reason, want, TextEvidence(res))
+					}
+					if len(res.Cleanup) > 0 {
+						t.Errorf("cleanup failed: %v", res.Cleanup)
+					}
+					sameModel(t, before[i], snapshot(t, eqs[i]))
+				})
+			}
+		})
+	}
+}
