@@ -95,3 +95,51 @@ func TestBulkData(t *testing.T) {
 		})
 	}
 }
+
+// TestBrokenBulkDataFails breaks usptest's reports one way at a time and
+// checks that the matching case fails on the right metric, with the HTTP
+// requests in its evidence.
+func TestBrokenBulkDataFails(t *testing.T) {
+	t.Parallel()
+	plain, secure := bulkKit(t)
+	for _, c := range []struct {
+		name, id string
+		fault    usptest.BulkDataFault
+		metric   int
+		detail   string
+	}{
+		{"wrong Content-Type", "10.1", usptest.BulkDataFault{ContentType: "text/plain"}, 2, `Content-Type "text/plain"`},
+		{"no BBF-Report-Format", "10.2", usptest.BulkDataFault{NoReportFormat: true}, 2, "no BBF-Report-Format header"},
+		{"wrong CSV separator", "10.3", usptest.BulkDataFault{FieldSeparator: ";"}, 2, `the header begins "ReportTimestamp;UpTime"`},
+		{"no device identity", "10.5", usptest.BulkDataFault{NoIdentity: true}, 3, "no oui (nor eid) in the URI query"},
+		{"no retry", "10.7", usptest.BulkDataFault{NoRetry: true}, 2, "no retry 1 within"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			eq := bulkBench(t, "memory", plain, secure, usptest.WithBulkDataFault(c.fault))
+			cs, _ := Select(All(), c.id)
+			r := &Runner{Equipment: eq, Config: bulkConfig()}
+			res := r.RunCase(t.Context(), r.Env(t.Context()), cs[0])
+			expectFail(t, res, c.metric, c.detail, "received HTTP POST")
+			if len(res.Cleanup) > 0 {
+				t.Errorf("cleanup failed: %v", res.Cleanup)
+			}
+		})
+	}
+	for _, c := range []struct {
+		name, id string
+		fault    usptest.BulkDataFault
+		metric   int
+		detail   string
+	}{
+		{"Push! without Data", "10.10", usptest.BulkDataFault{PushArg: "Report"}, 2, "no Data argument"},
+		{"wildcard names lost", "10.11", usptest.BulkDataFault{FullNames: true}, 3, "0 parameters named Enabled.<i>.<j>"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			eq := bulkBench(t, "memory", plain, secure, usptest.WithBulkDataFault(c.fault))
+			res := runOne(t, eq, c.id, nil)
+			expectFail(t, res, c.metric, c.detail, "received NOTIFY")
+		})
+	}
+}

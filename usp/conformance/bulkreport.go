@@ -145,6 +145,12 @@ func scalar(v any) string {
 // already decoded.
 type CSVFormat struct {
 	Field, Row, Escape string
+	// ReportFormat and RowTimestamp, when set, are the layout the header
+	// must show: ParameterPerRow wants the ParameterName, ParameterValue
+	// and ParameterType columns in that order (R-BULK.12); a RowTimestamp
+	// other than None wants ReportTimestamp as the first column, None
+	// wants none.
+	ReportFormat, RowTimestamp string
 }
 
 // DefaultCSVFormat is TR-181's default: comma, CR LF and double quote.
@@ -175,6 +181,9 @@ func ParseCSVReport(b []byte, f CSVFormat) ([]BulkReport, error) {
 	}
 	ts, name, value, typ := slices.Index(head, "ReportTimestamp"), slices.Index(head, "ParameterName"),
 		slices.Index(head, "ParameterValue"), slices.Index(head, "ParameterType")
+	if err := checkLayout(head, f, ts, name, value, typ); err != nil {
+		return nil, err
+	}
 	if name >= 0 && value >= 0 {
 		var out []BulkReport
 		for _, r := range rows[1:] {
@@ -255,4 +264,26 @@ func splitCSV(s string, f CSVFormat) ([][]string, error) {
 		rows = append(rows, append(row, cell.String()))
 	}
 	return rows, nil
+}
+
+// checkLayout checks a CSV header against the layout the profile set.
+func checkLayout(head []string, f CSVFormat, ts, name, value, typ int) error {
+	switch {
+	case f.RowTimestamp == "None" && ts >= 0:
+		return fmt.Errorf("%w: CSV: a ReportTimestamp column with RowTimestamp None", ErrBadReport)
+	case f.RowTimestamp != "" && f.RowTimestamp != "None" && ts != 0:
+		return fmt.Errorf("%w: CSV: the header begins %q, want ReportTimestamp (RowTimestamp %s)", ErrBadReport, head[0], f.RowTimestamp)
+	}
+	perRow := name >= 0 && value >= 0
+	switch f.ReportFormat {
+	case "ParameterPerRow":
+		if !perRow || typ < 0 || value != name+1 || typ != value+1 {
+			return fmt.Errorf("%w: CSV: header %q, want ParameterName, ParameterValue and ParameterType columns in that order (ParameterPerRow)", ErrBadReport, head)
+		}
+	case "ParameterPerColumn":
+		if perRow {
+			return fmt.Errorf("%w: CSV: header %q is a ParameterPerRow layout, the profile says ParameterPerColumn", ErrBadReport, head)
+		}
+	}
+	return nil
 }

@@ -185,8 +185,9 @@ func createProfile(t *T, e *bulkEnv, params map[string]string, refs ...bulkRef) 
 	if e.encoding == "CSV" {
 		v := t.GetValues(prof + "CSVEncoding.")
 		f = CSVFormat{Field: html.UnescapeString(v[prof+"CSVEncoding.FieldSeparator"]),
-			Row: html.UnescapeString(v[prof+"CSVEncoding.RowSeparator"]), Escape: html.UnescapeString(v[prof+"CSVEncoding.EscapeCharacter"])}
-		t.Notef("the profile's CSV layout: field %q, row %q, escape %q", f.Field, f.Row, f.Escape)
+			Row: html.UnescapeString(v[prof+"CSVEncoding.RowSeparator"]), Escape: html.UnescapeString(v[prof+"CSVEncoding.EscapeCharacter"]),
+			ReportFormat: v[prof+"CSVEncoding.ReportFormat"], RowTimestamp: v[prof+"CSVEncoding.RowTimestamp"]}
+		t.Notef("the profile's CSV layout: field %q, row %q, escape %q, %s, RowTimestamp %s", f.Field, f.Row, f.Escape, f.ReportFormat, f.RowTimestamp)
 	}
 	return prof, f
 }

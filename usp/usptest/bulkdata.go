@@ -110,6 +110,11 @@ type BulkDataFault struct {
 	FieldSeparator string
 	// NoIdentity leaves out the oui, pc and sn URI query parameters.
 	NoIdentity bool
+	// FullNames reports every parameter under its full path, as if no
+	// Parameter entry had a Name.
+	FullNames bool
+	// PushArg, if set, names the Push! event's argument instead of Data.
+	PushArg string
 }
 
 // bulkOptions is what the agent's options say about bulk data.
@@ -454,7 +459,11 @@ func (a *Agent) collectReport(p *bulkProfile) bulkReport {
 			continue // not in the instantiated model now: filtered out
 		}
 		for _, path := range slices.SortedFunc(maps.Keys(vals), pathCompare) {
-			rep.items = append(rep.items, bulkItem{name: reportName(r, path), value: vals[path], typ: m.typeOf(path)})
+			name := reportName(r, path)
+			if a.cfg.bulk.fault.FullNames {
+				name = path
+			}
+			rep.items = append(rep.items, bulkItem{name: name, value: vals[path], typ: m.typeOf(path)})
 		}
 	}
 	return rep
@@ -503,8 +512,9 @@ func (a *Agent) deliver(ctx context.Context, p *bulkProfile, rep bulkReport, fai
 		// Each report is a Notify of its own; the notification retry
 		// carries failures (NumberOfRetainedFailedReports does not apply).
 		body, _, _ := a.encodeBulk(p, []bulkReport{rep})
+		arg := orStr(a.cfg.bulk.fault.PushArg, "Data")
 		a.enqueue(func() {
-			a.notifyChanges([]change{{kind: chEvent, path: p.path + "Push!", keys: map[string]string{"Data": string(body)}}})
+			a.notifyChanges([]change{{kind: chEvent, path: p.path + "Push!", keys: map[string]string{arg: string(body)}}})
 		})
 		return nil
 	case "MQTT":
@@ -645,8 +655,9 @@ func (a *Agent) postBulk(ctx context.Context, p *bulkProfile, reps []bulkReport)
 }
 
 // bulkClient sends reports when no client was given: a collector that
-// does not answer must not hold a profile forever.
-var bulkClient = &http.Client{Timeout: 30 * time.Second}
+// does not answer must not hold a profile forever, and no idle connection
+// outlives the agent (tests check for leaked goroutines).
+var bulkClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
 
 // publishBulk publishes a report on the profile's MQTT.PublishTopic through
 // the MQTT client its MQTT.Reference names.
