@@ -64,7 +64,8 @@ type BulkReceiver struct {
 }
 
 // StartBulkReceiver listens on addr ("127.0.0.1:0" for any free port)
-// and serves HTTP, or HTTPS when secure is true.
+// and serves HTTP, or HTTPS when secure is true. The agent reaches it at
+// that address, so it should be one the agent can reach, not a wildcard.
 func StartBulkReceiver(addr string, secure bool) (*BulkReceiver, error) {
 	r := &BulkReceiver{secure: secure, fail: map[string]int{}, changed: make(chan struct{})}
 	ln, err := net.Listen("tcp", addr)
@@ -73,7 +74,7 @@ func StartBulkReceiver(addr string, secure bool) (*BulkReceiver, error) {
 	}
 	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 10 * time.Second}
 	if secure {
-		cert, err := selfSigned()
+		cert, err := selfSigned(ln.Addr())
 		if err != nil {
 			_ = ln.Close()
 			return nil, err
@@ -88,8 +89,9 @@ func StartBulkReceiver(addr string, secure bool) (*BulkReceiver, error) {
 	return r, nil
 }
 
-// selfSigned makes a certificate for the loopback names, valid for a day.
-func selfSigned() (tls.Certificate, error) {
+// selfSigned makes a certificate for the loopback names and the address
+// the receiver listens on, valid for a day.
+func selfSigned(addr net.Addr) (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, err
@@ -105,6 +107,9 @@ func selfSigned() (tls.Certificate, error) {
 		IsCA:                  true,
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 		DNSNames:              []string{"localhost"},
+	}
+	if ta, ok := addr.(*net.TCPAddr); ok && !ta.IP.IsLoopback() && !ta.IP.IsUnspecified() {
+		tmpl.IPAddresses = append(tmpl.IPAddresses, ta.IP)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
