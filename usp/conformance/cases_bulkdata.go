@@ -62,6 +62,13 @@ func init() {
 	)
 }
 
+// bulkSlack is how late the kit lets a report or retry be, beyond the
+// plan's bound: each HTTP transfer opens its own connection, and the
+// agent's timers and the kit's clock both run on loaded machines. 1 s is
+// under 1 % of the plan's 130 s windows; the lower bounds of 10.7's retry
+// intervals keep the tighter retrySlack.
+const bulkSlack = time.Second
+
 // bulkRef is a Parameter (or RequestURIParameter) entry: a name and a
 // reference.
 type bulkRef struct{ name, ref string }
@@ -333,7 +340,7 @@ func httpRun(t *T, secure bool, want []string, refs []bulkRef, uris []bulkRef) (
 		t.Create(prof+"HTTP.RequestURIParameter.", map[string]string{"Name": u.name, "Reference": u.ref})
 	}
 	start := enableProfile(t, prof)
-	trs, ok := awaitTransfers(t, recv, path, 2, e.window()+retrySlack)
+	trs, ok := awaitTransfers(t, recv, path, 2, e.window()+bulkSlack)
 	traceTransfers(t, trs)
 	kind := "HTTP"
 	if secure {
@@ -342,7 +349,7 @@ func httpRun(t *T, secure bool, want []string, refs []bulkRef, uris []bulkRef) (
 	m1 := t.Metric(1, fmt.Sprintf("After enabling the BulkData profile the EUT sent 2 BulkData transfers to the %s endpoint within %d ((ReportingInterval * 2) + 10) seconds", kind, e.interval*2+10))
 	if m1.Expect(ok, "%d transfers in %v", len(trs), e.window()) {
 		trs = trs[:2]
-		m1.Expect(within(trs[1].Time.Sub(start), 0, e.window(), retrySlack), "the second after %v", trs[1].Time.Sub(start).Round(time.Millisecond))
+		m1.Expect(trs[1].Time.Sub(start) <= e.window()+bulkSlack, "the second after %v", trs[1].Time.Sub(start).Round(time.Millisecond))
 		for _, tr := range trs {
 			m1.Expect(tr.TLS == secure, "transfer %d: TLS %t", tr.Seq, tr.TLS)
 			m1.Expect(tr.Status == 200, "transfer %d answered %d", tr.Seq, tr.Status)
@@ -497,7 +504,7 @@ func run10_7(t *T) {
 		return ok
 	}
 	m1 := t.Metric(1, fmt.Sprintf("After enabling the BulkData profile the EUT sent 2 BulkData transfers to the HTTP endpoint within %d ((ReportingInterval * 2) + 10) seconds", e.interval*2+10))
-	if !next(1, e.secs(float64(e.interval+10))+retrySlack) {
+	if !next(1, e.secs(float64(e.interval+10))+bulkSlack) {
 		m1.Expect(false, "no transfer in %v after enabling the profile", e.secs(float64(e.interval+10)))
 		m1.Must()
 	}
@@ -507,18 +514,23 @@ func run10_7(t *T) {
 		if i == 2 {
 			recv.Fail(path, 0) // the plan enables the endpoint before the third retry
 		}
-		if !next(i+2, e.secs(b[1]+3)+retrySlack) {
+		if !next(i+2, e.secs(b[1]+3)+bulkSlack) {
 			m2.Expect(false, "no retry %d within %v of the failed transfer at %s", i+1, e.secs(b[1]+3), trs[i].Time.Format("15:04:05.000"))
 			m2.Must()
 		}
+		if i < 2 {
+			// A retry redelivers the same report; the third may be
+			// overtaken by the next interval's (R-BULK.3).
+			m2.Expect(string(trs[i+1].Body) == string(trs[i].Body), "transfer %d is not the report of transfer %d again", trs[i+1].Seq, trs[i].Seq)
+		}
 		d := trs[i+1].Time.Sub(trs[i].Time)
-		m2.Expect(within(d, e.secs(b[0]), e.secs(b[1]+3), retrySlack), "retry %d after %v, want %v to %v",
+		m2.Expect(d >= e.secs(b[0])-retrySlack && d <= e.secs(b[1]+3)+bulkSlack, "retry %d after %v, want %v to %v",
 			i+1, d.Round(time.Millisecond), e.secs(b[0]), e.secs(b[1]))
 	}
 	m2.End()
 	// After the successful retry, the next transfer is the next interval's
 	// report: the one after that in the schedule the first attempt began.
-	ok := next(5, e.secs(float64(e.interval+10))+retrySlack)
+	ok := next(5, e.secs(float64(e.interval+10))+bulkSlack)
 	accepted := 0
 	for _, tr := range trs {
 		if tr.Status == 200 {
@@ -561,7 +573,7 @@ func bulkPush(want []string, what func(t *T) (bulkRef, reportCheck)) func(*T) {
 			return ok && n.SubscriptionID == id && ev.EventName == "Push!" && ev.ObjPath == prof
 		}
 		seen := map[int]bool{}
-		ctx, cancel := context.WithDeadline(t.ctx, start.Add(e.window()+retrySlack))
+		ctx, cancel := context.WithDeadline(t.ctx, start.Add(e.window()+bulkSlack))
 		t.eq.Await(ctx, mark, func(ib Inbound) bool {
 			if n := ib.Notify(); n != nil && isPush(n) {
 				seen[ib.Seq] = true
@@ -573,7 +585,7 @@ func bulkPush(want []string, what func(t *T) (bulkRef, reportCheck)) func(*T) {
 		m1 := t.Metric(1, fmt.Sprintf("After enabling the BulkData profile the EUT sent 2 BulkData transfer Push! events to the controller within %d ((ReportingInterval * 2) + 10) seconds", e.interval*2+10))
 		if m1.Expect(len(got) >= 2, "%d Push! events of %s in %v", len(got), prof, e.window()) {
 			got = got[:2]
-			m1.Expect(within(got[1].Time.Sub(start), 0, e.window(), retrySlack), "the second after %v", got[1].Time.Sub(start).Round(time.Millisecond))
+			m1.Expect(got[1].Time.Sub(start) <= e.window()+bulkSlack, "the second after %v", got[1].Time.Sub(start).Round(time.Millisecond))
 		}
 		m1.Must()
 		m2 := t.Metric(2, "The encoding of the Data parameter in the Push! notification is well formed (parsable)")
@@ -625,7 +637,7 @@ func run10_13(t *T) {
 	mark := b.Mark()
 	start := enableProfile(t, prof)
 	isReport := func(p MQTTPacket) bool { return p.Type == "PUBLISH" && p.Topic == topic && !b.isEquipment(p.ClientID) }
-	deadline := start.Add(e.window() + retrySlack)
+	deadline := start.Add(e.window() + bulkSlack)
 	var got []MQTTPacket
 	for {
 		got = got[:0]
@@ -646,7 +658,7 @@ func run10_13(t *T) {
 	m1 := t.Metric(1, fmt.Sprintf("After enabling the BulkData profile the EUT published 2 BulkData transfers to the MQTT server using the configured topic within %d ((ReportingInterval * 2) + 10) seconds", e.interval*2+10))
 	if m1.Expect(len(got) >= 2, "%d PUBLISH packets on %s in %v", len(got), topic, e.window()) {
 		got = got[:2]
-		m1.Expect(within(got[1].Time.Sub(start), 0, e.window(), retrySlack), "the second after %v", got[1].Time.Sub(start).Round(time.Millisecond))
+		m1.Expect(got[1].Time.Sub(start) <= e.window()+bulkSlack, "the second after %v", got[1].Time.Sub(start).Round(time.Millisecond))
 	}
 	m1.Must()
 	m2 := t.Metric(2, "The encoding of the Data parameter in the MQTT frame notification is well formed (parsable)")
