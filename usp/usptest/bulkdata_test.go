@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/gousp/gousp/datamodel"
+	"github.com/gousp/gousp/msg"
+	"github.com/gousp/gousp/proto/usprecord"
 )
 
 // TestBulkReportName follows TR-369's bulk data annex (R-BULK.9, R-BULK.10).
@@ -85,5 +87,47 @@ func TestAddRelativeParams(t *testing.T) {
 	}
 	if _, err := m.AddInstance("Device.BulkData.Profile.", map[string]string{"Parameter.Name": "x"}); err == nil {
 		t.Error("a parameter of a sub-table was accepted")
+	}
+}
+
+// TestBulkForceCollection: ForceCollection() makes an enabled profile
+// report at once, here by a Push! event to the subscribed controller.
+func TestBulkForceCollection(t *testing.T) {
+	a, c := newTestAgent(t)
+	m := a.Model()
+	prof, err := m.AddInstance("Device.BulkData.Profile.", map[string]string{"Protocol": "USPEventNotif",
+		"ReportingInterval": "86400", "JSONEncoding.ReportFormat": "NameValuePair", "Enable": "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AddInstance(prof+"Parameter.", map[string]string{"Name": "SN", "Reference": "Device.DeviceInfo.SerialNumber"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Set("Device.BulkData.Enable", "true"); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.do(msg.Add{Objects: []msg.AddObject{{Path: "Device.LocalAgent.Subscription.", Params: msg.Params(map[string]string{
+		"Enable": "true", "ID": "push", "NotifType": "Event", "ReferenceList": prof + "Push!"})}}}); r.GetBody().GetResponse().GetAddResp() == nil {
+		t.Fatalf("Add: %v", r)
+	}
+	if r := c.do(msg.Operate{Command: prof + "ForceCollection()", SendResp: true}); r.GetBody().GetResponse().GetOperateResp() == nil {
+		t.Fatalf("Operate: %v", r)
+	}
+	rec := c.take(5*time.Second, func(r *usprecord.Record) bool {
+		return notifyOf("Event")(r) && payloadMsg(r).GetBody().GetRequest().GetNotify().GetEvent().GetEventName() == "Push!"
+	})
+	if rec == nil {
+		t.Fatal("no Push! event")
+	}
+	ev := payloadMsg(rec).GetBody().GetRequest().GetNotify().GetEvent()
+	if ev.GetEventName() != "Push!" || ev.GetObjPath() != prof {
+		t.Fatalf("event %v", ev)
+	}
+	var got struct{ Report []map[string]any }
+	if err := json.Unmarshal([]byte(ev.GetParams()["Data"]), &got); err != nil || len(got.Report) != 1 || got.Report[0]["SN"] != "000000000001" {
+		t.Errorf("Data %q: %v", ev.GetParams()["Data"], err)
+	}
+	if v, _ := m.Get("Device.BulkData.Status"); v != "Enabled" {
+		t.Errorf("Status %q", v)
 	}
 }

@@ -580,6 +580,7 @@ func (a *Agent) factoryReset(commandKey string) {
 		m.started = a.cfg.clock()
 		m.mu.Unlock()
 		a.wakePeriodic()
+		a.syncBulk() // the restored model's profiles, not the old ones
 		a.forgetSessions()
 		a.reconnect()
 		a.sendBoot("RemoteFactoryReset", commandKey, false)
