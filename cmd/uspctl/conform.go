@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -56,6 +57,8 @@ type conformFlags struct {
 	serveBulk   string
 	serveBulkS  string
 	bulkCert    string
+	bulkTLSCert string
+	bulkTLSKey  string
 }
 
 func (a *app) conformCommand() *cobra.Command {
@@ -85,6 +88,8 @@ func (a *app) conformCommand() *cobra.Command {
 	fl.StringVar(&f.serveBulk, "serve-bulkdata", "", "run the kit's HTTP bulk data receiver on this address (host:port, one the agent can reach) for the section 10 cases")
 	fl.StringVar(&f.serveBulkS, "serve-bulkdata-tls", "", "run the kit's HTTPS bulk data receiver on this address (host:port) for 10.2, 10.4 and 10.6; the agent must trust its self-signed certificate (--bulkdata-cert)")
 	fl.StringVar(&f.bulkCert, "bulkdata-cert", "", "write the HTTPS bulk data receiver's certificate (PEM) to this file, for the agent's trust store")
+	fl.StringVar(&f.bulkTLSCert, "bulkdata-tls-cert", "", "PEM certificate for the HTTPS bulk data receiver instead of a self-signed one made at start (with --bulkdata-tls-key), e.g. one the agent already trusts")
+	fl.StringVar(&f.bulkTLSKey, "bulkdata-tls-key", "", "PEM private key of --bulkdata-tls-cert")
 	return cmd
 }
 
@@ -152,7 +157,16 @@ func (a *app) conform(ctx context.Context, f conformFlags) error {
 		if addr == "" {
 			continue
 		}
-		r, err := conformance.StartBulkReceiver(addr, i == 1)
+		var r *conformance.BulkReceiver
+		if i == 1 && (f.bulkTLSCert != "" || f.bulkTLSKey != "") {
+			cert, cerr := tls.LoadX509KeyPair(f.bulkTLSCert, f.bulkTLSKey)
+			if cerr != nil {
+				return usageErrorf("--bulkdata-tls-cert, --bulkdata-tls-key: %v", cerr)
+			}
+			r, err = conformance.StartBulkReceiverTLS(addr, cert)
+		} else {
+			r, err = conformance.StartBulkReceiver(addr, i == 1)
+		}
 		if err != nil {
 			return usageErrorf("--serve-bulkdata: %v", err)
 		}

@@ -1,7 +1,11 @@
 package conformance
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/tls"
+	"errors"
+	"net"
 	"net/http"
 	"sync"
 	"testing"
@@ -158,5 +162,68 @@ func TestBrokenBulkDataFails(t *testing.T) {
 			res := runOne(t, eq, c.id, nil)
 			expectFail(t, res, c.metric, c.detail, "received NOTIFY")
 		})
+	}
+}
+
+// TestBulkReceiver: the receiver records method, query, headers and the
+// (gunzipped) body, fails a path on demand, and serves a given
+// certificate over TLS.
+func TestBulkReceiver(t *testing.T) {
+	t.Parallel()
+	cert, err := selfSigned(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := StartBulkReceiverTLS("127.0.0.1:0", cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := StartBulkReceiverTLS("127.0.0.1:0", tls.Certificate{}); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("empty certificate: %v", err)
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: r.CertPool(), MinVersion: tls.VersionTLS12}}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	path := r.NewPath("x")
+	post := func(body []byte, gz bool) int {
+		var b bytes.Buffer
+		if gz {
+			zw := gzip.NewWriter(&b)
+			_, _ = zw.Write(body)
+			_ = zw.Close()
+		} else {
+			b.Write(body)
+		}
+		req, _ := http.NewRequest(http.MethodPut, r.URL(path)+"?oui=00D09E&UpTime=5", &b)
+		req.Header.Set("Content-Type", "application/json; charset=UTF-8")
+		if gz {
+			req.Header.Set("Content-Encoding", "gzip")
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := post([]byte(`{"Report":[]}`), true); s != 200 {
+		t.Errorf("status %d", s)
+	}
+	r.Fail(path, 503)
+	if s := post([]byte("x"), false); s != 503 {
+		t.Errorf("failing: status %d", s)
+	}
+	got, ok := r.Await(t.Context(), path, 2)
+	if !ok || len(got) != 2 {
+		t.Fatalf("%v %+v", ok, got)
+	}
+	g := got[0]
+	if g.Method != http.MethodPut || !g.TLS || string(g.Body) != `{"Report":[]}` || g.Query.Get("UpTime") != "5" ||
+		g.Header.Get("Content-Type") != "application/json; charset=UTF-8" || g.Status != 200 || got[1].Status != 503 {
+		t.Errorf("%+v", got)
+	}
+	if n := len(r.Transfers(r.NewPath("x"))); n != 0 {
+		t.Errorf("a new path has %d transfers", n)
 	}
 }

@@ -67,6 +67,19 @@ type BulkReceiver struct {
 // and serves HTTP, or HTTPS when secure is true. The agent reaches it at
 // that address, so it should be one the agent can reach, not a wildcard.
 func StartBulkReceiver(addr string, secure bool) (*BulkReceiver, error) {
+	return startBulkReceiver(addr, secure, nil)
+}
+
+// StartBulkReceiverTLS is StartBulkReceiver serving HTTPS with cert, e.g.
+// one the agent under test already trusts, instead of a self-signed one.
+func StartBulkReceiverTLS(addr string, cert tls.Certificate) (*BulkReceiver, error) {
+	if len(cert.Certificate) == 0 {
+		return nil, fmt.Errorf("%w: bulk data receiver certificate is empty", ErrInvalidOption)
+	}
+	return startBulkReceiver(addr, true, &cert)
+}
+
+func startBulkReceiver(addr string, secure bool, given *tls.Certificate) (*BulkReceiver, error) {
 	r := &BulkReceiver{secure: secure, fail: map[string]int{}, changed: make(chan struct{})}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -74,8 +87,10 @@ func StartBulkReceiver(addr string, secure bool) (*BulkReceiver, error) {
 	}
 	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 10 * time.Second}
 	if secure {
-		cert, err := selfSigned(ln.Addr())
-		if err != nil {
+		var cert tls.Certificate
+		if given != nil {
+			cert = *given
+		} else if cert, err = selfSigned(ln.Addr()); err != nil {
 			_ = ln.Close()
 			return nil, err
 		}
