@@ -412,6 +412,7 @@ func bulkURIParams(secure bool) func(*T) {
 // BootParameter entries (the setup of 10.8 and 10.11).
 func bootParameters(t *T) {
 	ctrl := t.Controller()
+	t.NeedParam("Device.LocalAgent.Controller.{i}.BootParameter.{i}.Enable")
 	table := ctrl + "BootParameter."
 	have := t.Instances(table)
 	used := map[string]bool{}
