@@ -7,6 +7,9 @@ import "strings"
 // ("HTTP.URL"), which an Add may set when it creates the instance (TR-369
 // lets param_settings name a relative path). nil when there is none.
 func relParam(d *objDef, name string) *paramDef {
+	if !strings.Contains(name, ".") {
+		return d.param(name) // the common case, without allocating
+	}
 	segs := strings.Split(name, ".")
 	for _, s := range segs[:len(segs)-1] {
 		if d = d.child(s); d == nil || d.multi {
@@ -16,8 +19,13 @@ func relParam(d *objDef, name string) *paramDef {
 	return d.param(segs[len(segs)-1])
 }
 
-// setRel sets a value relPath names from instance o (see relParam).
+// setRel sets the value of the parameter name gives from instance o (see
+// relParam).
 func setRel(o *objInst, name, value string) {
+	if !strings.Contains(name, ".") {
+		o.setVal(name, value)
+		return
+	}
 	segs := strings.Split(name, ".")
 	for _, s := range segs[:len(segs)-1] {
 		if o = o.single.get(s); o == nil {
