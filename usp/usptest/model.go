@@ -671,7 +671,7 @@ func (m *Model) tableByPath(path string) (*table, *msg.Error) {
 // next free number).
 func (m *Model) createChecked(t *table, n uint32, values map[string]string) (*objInst, *msg.Error) {
 	for _, name := range slices.Sorted(maps.Keys(values)) {
-		p := t.def.param(name)
+		p := relParam(t.def, name)
 		if p == nil {
 			return nil, msg.Errorf(msg.CodeUnsupportedParam, "%s{i}.%s is not in the supported data model", t.path, name)
 		}
@@ -722,7 +722,7 @@ func (m *Model) create(t *table, n uint32, values map[string]string) *objInst {
 	// doubling and keeps the slack for the instance's life.
 	o.own = make([]ownVal, 0, len(values)+1)
 	for k, v := range values {
-		o.setVal(k, v)
+		setRel(o, k, v)
 	}
 	if p := t.def.param("Alias"); p != nil && o.val("Alias") == "" {
 		o.setVal("Alias", "cpe-"+strconv.FormatUint(uint64(n), 10))
