@@ -92,8 +92,9 @@
 //
 // Implemented: section 1 (Messages and Path Names) entirely; 3.1, 3.8,
 // 3.9, 3.11, 3.12 and 3.15 (USP Records); 6.1, 6.2, 6.4, 6.5, 6.9 and 6.12
-// (STOMP); 7.1, 7.4, 7.6, 7.7 and 7.10 (WebSocket); 9.3-9.11
-// (Functionality); 11.1, 11.2, 11.4, 11.5, 11.7, 11.8, 11.9 and
+// (STOMP); 7.1, 7.4, 7.6, 7.7 and 7.10 (WebSocket); 9.2-9.11
+// (Functionality; 9.2 ends as needs-operator for its metric 2, which
+// needs the test equipment to connect over TLS with the added certificate); 11.1, 11.2, 11.4, 11.5, 11.7, 11.8, 11.9 and
 // 11.12-11.15 and 11.17 (MQTT). 1.78, 2.9 and 9.9 need a second test
 // equipment endpoint ([Runner].Secondary; uspctl conform
 // --second-controller) and report needs-operator without one; 1.92's second metric needs a capture of the agent's ICMP
