@@ -104,8 +104,9 @@
 // agent's connection ([MQTTBroker.Disconnect]) and impose a Server Keep
 // Alive, which is how 11.4, 11.5 and 11.7 see the agent connect again
 // without a reboot. Section 8 (Discovery) is registered and reported as
-// not applicable with the reason: the kit runs no DHCP server and takes
-// no part in mDNS on the agent's segment. CONFORMANCE.md lists every case
+// not applicable, each case saying what it would need: the kit as the
+// agent's DHCP server (8.1-8.3), or in multicast DNS on the agent's link
+// (8.4-8.7), where the kit uses loopback unicast only. CONFORMANCE.md lists every case
 // not implemented and why: 3.2-3.7, 3.10, 3.13, 3.14 (TLS payload
 // security, session expiry, retransmission), 4, and the
 // MTP cases that need TLS, a server that refuses or drops the agent across
