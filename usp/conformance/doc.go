@@ -92,8 +92,9 @@
 //
 // Implemented: section 1 (Messages and Path Names) entirely; 3.1, 3.8,
 // 3.9, 3.11, 3.12 and 3.15 (USP Records); 6.1, 6.2, 6.4, 6.5, 6.9 and 6.12
-// (STOMP); 7.1, 7.4, 7.6, 7.7 and 7.10 (WebSocket); 9.3-9.11
-// (Functionality); 11.1, 11.2, 11.4, 11.5, 11.7, 11.8, 11.9 and
+// (STOMP); 7.1, 7.4, 7.6, 7.7 and 7.10 (WebSocket); 9.2-9.11
+// (Functionality; 9.2 ends as needs-operator for its metric 2, which
+// needs the test equipment to connect over TLS with the added certificate); 11.1, 11.2, 11.4, 11.5, 11.7, 11.8, 11.9 and
 // 11.12-11.15 and 11.17 (MQTT). 1.78, 2.9 and 9.9 need a second test
 // equipment endpoint ([Runner].Secondary; uspctl conform
 // --second-controller) and report needs-operator without one; 1.92's second metric needs a capture of the agent's ICMP
@@ -103,8 +104,9 @@
 // agent's connection ([MQTTBroker.Disconnect]) and impose a Server Keep
 // Alive, which is how 11.4, 11.5 and 11.7 see the agent connect again
 // without a reboot. Section 8 (Discovery) is registered and reported as
-// not applicable with the reason: the kit runs no DHCP server and takes
-// no part in mDNS on the agent's segment. CONFORMANCE.md lists every case
+// not applicable, each case saying what it would need: the kit as the
+// agent's DHCP server (8.1-8.3), or in multicast DNS on the agent's link
+// (8.4-8.7), where the kit uses loopback unicast only. CONFORMANCE.md lists every case
 // not implemented and why: 3.2-3.7, 3.10, 3.13, 3.14 (TLS payload
 // security, session expiry, retransmission), 4, and the
 // MTP cases that need TLS, a server that refuses or drops the agent across

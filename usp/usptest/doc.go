@@ -131,7 +131,10 @@
 //
 // [DefaultModel] seeds a realistic TR-181 subset: DeviceInfo with
 // FirmwareImage.{i}. and its Download() and Activate() commands, LocalAgent
-// (Controller.{i}., MTP.{i}., Subscription.{i}., Request.{i}.), WiFi (Radio,
+// (Controller.{i}., MTP.{i}., Subscription.{i}., Request.{i}., and
+// Certificate.{i}. filled by AddCertificate(), which parses the PEM
+// certificate with crypto/x509 for SerialNumber and Issuer and refuses bad
+// input with 7027 and duplicates with 7025), WiFi (Radio,
 // SSID, AccessPoint with AssociatedDevice, NeighboringWiFiDiagnostic()),
 // IP.Interface.{i}. with IPv4Address.{i}., IP.Diagnostics.IPPing(),
 // Hosts.Host.{i}., SoftwareModules with InstallDU(), and the simulated

@@ -476,6 +476,9 @@ func buildDefaultModel() *Model {
 	if err := m.Define(bulkDataSchema); err != nil {
 		panic("usptest: bulk data schema: " + err.Error())
 	}
+	if err := defineCertificates(m); err != nil {
+		panic("usptest: certificate schema: " + err.Error())
+	}
 	m.mu.Lock()
 	if d := m.defOf(datamodel.MustParse("Device.LocalAgent.Request.{i}."), 4); d != nil {
 		d.reuseNumbers = true
