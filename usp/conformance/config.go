@@ -52,6 +52,10 @@ type Config struct {
 	RebootTimeout Duration `json:"reboot_timeout,omitempty"`
 	// Skip lists case numbers not to run, with the reason as value.
 	Skip map[string]string `json:"skip,omitempty"`
+	// AgentWebSocketURL is where the agent accepts WebSocket sessions
+	// (7.2); default: the enabled Device.LocalAgent.MTP.{i} with Protocol
+	// WebSocket, on the address the agent connects from.
+	AgentWebSocketURL string `json:"agent_websocket_url,omitempty"`
 }
 
 // Duration is a time.Duration written as "10s" in JSON.

@@ -46,6 +46,9 @@ func (a *Agent) onChanges(chs []change) {
 			}
 		})
 	}
+	if wsRetryChanged(chs) {
+		a.enqueue(a.applyWSRetry)
+	}
 	a.enqueue(func() { a.notifyChanges(chs) })
 }
 
