@@ -47,8 +47,30 @@ func awaitHandshake(t *T, from int, d time.Duration, match func(WebSocketHandsha
 }
 
 // reconnectWait bounds the wait for an agent to open a new session after
-// the kit ended one: its first retry waits up to 10 s by default (R-WS.19).
-func reconnectWait(t *T) time.Duration { return t.cfg.responseTimeout() + 30*time.Second }
+// the kit ended one: its first two retries (R-WS.19, with the agent's
+// settings when it shows them, else the defaults: up to 30 s), plus the
+// response timeout.
+func reconnectWait(t *T) time.Duration {
+	m, k := 5*time.Second, 2000
+	if ctrl := t.env.Controller; ctrl != "" {
+		ex := t.Send(msg.Get{Paths: []string{ctrl + "MTP."}})
+		if r, err := msg.ParseAs[*msg.GetResp](ex.Response); ex.Err == nil && err == nil {
+			for p, v := range r.Values() {
+				n, err := datamodel.ParseUnsignedInt(v)
+				switch {
+				case err != nil:
+				case strings.HasSuffix(p, ".WebSocket.SessionRetryMinimumWaitInterval") && n > 0:
+					m = time.Duration(n) * time.Second
+				case strings.HasSuffix(p, ".WebSocket.SessionRetryIntervalMultiplier") && n > 0:
+					k = int(n)
+				}
+			}
+		}
+	}
+	_, hi1 := retryWindow(m, k, 1)
+	_, hi2 := retryWindow(m, k, 2)
+	return hi1 + hi2 + retrySlack + t.cfg.responseTimeout()
+}
 
 // wsRetrySettings reads the session retry parameters of the equipment's
 // WebSocket MTP entry (its defaults 5 s and 2000 where the agent has
@@ -155,6 +177,7 @@ func run7_9(t *T) {
 func run7_11(t *T) {
 	h := wsHandshake(t)
 	obs := t.eq.ws
+	wait := reconnectWait(t)
 	if strings.Contains(h.Extensions, "bbf-usp-protocol") {
 		t.Notef("the agent offers the extension: %q", h.Extensions)
 	}
@@ -164,7 +187,6 @@ func run7_11(t *T) {
 	if err := obs.DropConn(h.Seq); err != nil {
 		t.Abortf("cutting the session's TCP connection: %v", err)
 	}
-	wait := reconnectWait(t)
 	h2, ok := awaitHandshake(t, from, wait, func(h WebSocketHandshake) bool { return h.Status == 101 })
 	m1 := t.Metric(1, "The EUT is able to establish a WebSocket connection to the controller")
 	if m1.Expect(ok, "no session opened within %v of the loss of the last", wait) {
