@@ -283,12 +283,21 @@ func run7_2(t *T) {
 		t.Abortf("setup: the Get over the first session: %s", outcome(ex))
 	}
 	from, mark := t.eq.ws.FrameMark(), t.eq.Mark()
+	// The kit has no trust anchor for the agent's certificate; the case is
+	// about sessions, not about the agent's identity.
+	watch := &wsWatch{}
 	opts := []websocket.Option{websocket.WithPeerID(t.eq.AgentID()), websocket.WithBackoff(time.Hour, time.Hour),
-		websocket.WithHandshakeTimeout(t.cfg.responseTimeout())}
-	if strings.HasPrefix(url, "wss:") {
-		// The kit has no trust anchor for the agent's certificate; the
-		// case is about sessions, not about the agent's identity.
-		opts = append(opts, websocket.WithTLS(&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12})) //nolint:gosec
+		websocket.WithHandshakeTimeout(t.cfg.responseTimeout()),
+		websocket.WithDialer(watch.dialer(&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}))} //nolint:gosec
+	noteSecond := func() {
+		for _, a := range watch.Answers() {
+			t.Notef("second session: the agent answered the handshake with %q", a)
+		}
+		for _, f := range watch.Frames() {
+			if f.Ended || f.Opcode == WSClose {
+				t.Notef("second session: %s", strings.Replace(f.String(), "session 0: ", "", 1))
+			}
+		}
 	}
 	c, err := websocket.NewClient(url, t.eq.ControllerID(), opts...)
 	if err != nil {
@@ -311,6 +320,7 @@ func run7_2(t *T) {
 	m := t.Metric(1, "Either the first WebSocket connection closes when the second is opened, or the second connection is rejected")
 	if err != nil {
 		t.Notef("the agent refused the second session: %v", err)
+		noteSecond()
 		m.End()
 		return
 	}
@@ -332,6 +342,7 @@ func run7_2(t *T) {
 	switch {
 	case secondClosed:
 		t.Notef("the agent ended the second session %v after it opened", time.Since(opened).Round(time.Millisecond))
+		noteSecond()
 	case firstClosed:
 		t.Notef("the agent ended the first session when the second opened")
 		noteWSFrames(t, h.Seq, from)
