@@ -16,8 +16,14 @@ import (
 // WebSocketHandshake is one opening handshake the kit's WebSocket server
 // saw: what the client asked for and what the server answered.
 type WebSocketHandshake struct {
-	Seq    int
-	Time   time.Time
+	Seq  int
+	Time time.Time
+	// Accepted is when the kit's server accepted the TCP connection the
+	// handshake came on, before any TLS handshake (zero when the server
+	// is not [StartWebSocketServer]'s); Answered when the answer was
+	// written. 7.8 times the agent's retries with them.
+	Accepted time.Time
+	Answered time.Time
 	Remote string
 	Path   string
 	// Protocols are the subprotocols the client offered
@@ -71,6 +77,9 @@ func (o *WebSocketObserver) Handshakes() []WebSocketHandshake {
 func (o *WebSocketObserver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := WebSocketHandshake{Time: time.Now(), Remote: r.RemoteAddr, Path: r.URL.Path,
 		Extensions: r.Header.Get("Sec-WebSocket-Extensions")}
+	if at, ok := r.Context().Value(acceptKey{}).(time.Time); ok {
+		h.Accepted = at
+	}
 	if st := tlsState(r); st != nil {
 		h.TLS = tls.VersionName(st.Version)
 	}
@@ -102,6 +111,7 @@ func (o *WebSocketObserver) answer(seq, status int, protocol, extensions string)
 	defer o.mu.Unlock()
 	if o.log[seq].Status == 0 {
 		o.log[seq].Status, o.log[seq].Protocol, o.log[seq].AnswerExtensions = status, protocol, extensions
+		o.log[seq].Answered = time.Now()
 	}
 }
 

@@ -54,7 +54,9 @@ func StartWebSocketServer(addr, controllerID string, tlsCfg *tls.Config) (*WebSo
 	s := &WebSocketServer{srv: srv, obs: ObserveWebSocket(srv), ln: ln, tls: tlsCfg != nil}
 	s.obs.offersTLS = tlsCfg != nil
 	s.hs = &http.Server{Handler: s.obs, ReadHeaderTimeout: 10 * time.Second,
-		ConnContext: func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) }}
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(context.WithValue(ctx, connKey{}, c), acceptKey{}, time.Now())
+		}}
 	var l net.Listener = ln
 	if tlsCfg != nil {
 		l = &sniffListener{Listener: ln, cfg: tlsCfg}
@@ -192,6 +194,9 @@ func tlsState(r *http.Request) *tls.ConnectionState {
 }
 
 type connKey struct{}
+
+// acceptKey holds when the connection was accepted.
+type acceptKey struct{}
 
 // KitCertificates makes a certificate authority and a server certificate
 // it signs for hosts (IP addresses or DNS names), valid for a day, for the
