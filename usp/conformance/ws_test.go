@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -114,7 +115,9 @@ func TestBrokenWebSocketAgentFailsMore(t *testing.T) {
 		}}},
 		{"no TLS", "7.9", 1, "opened without TLS", wireFaults{wsPlain: true}},
 		{"extension required", "7.11", 1, "the agent ended the session", wireFaults{ws: needsExtension, wsPlain: true}},
-		{"fragments refused", "7.12", 1, "no response", wireFaults{ws: []websocket.Option{noFragments}, wsPlain: true}},
+		// The Get is lost, or its later fragments cannot be written once
+		// the client dropped the connection on the first.
+		{"fragments refused", "7.12", 1, "no response|not connected", wireFaults{ws: []websocket.Option{noFragments}, wsPlain: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -124,7 +127,9 @@ func TestBrokenWebSocketAgentFailsMore(t *testing.T) {
 				t.Fatalf("%s: verdict %s (%s), want fail\n%s", res.ID, res.Verdict, res.Reason, TextEvidence(res))
 			}
 			failed := res.Failed()
-			if len(failed) == 0 || failed[0].Metric != tc.metric || !strings.Contains(failed[0].Detail, tc.detail) {
+			if len(failed) == 0 || failed[0].Metric != tc.metric || !slices.ContainsFunc(strings.Split(tc.detail, "|"), func(d string) bool {
+				return strings.Contains(failed[0].Detail, d)
+			}) {
 				t.Errorf("%s: failed criteria %+v, want metric %d with %q\n%s", res.ID, failed, tc.metric, tc.detail, TextEvidence(res))
 			}
 			if len(res.Notes) == 0 {
