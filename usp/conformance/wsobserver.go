@@ -24,8 +24,8 @@ type WebSocketHandshake struct {
 	// written. 7.8 times the agent's retries with them.
 	Accepted time.Time
 	Answered time.Time
-	Remote string
-	Path   string
+	Remote   string
+	Path     string
 	// Protocols are the subprotocols the client offered
 	// (Sec-WebSocket-Protocol), Extensions its Sec-WebSocket-Extensions.
 	Protocols  []string
