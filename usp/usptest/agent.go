@@ -205,6 +205,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.mu.Unlock()
 
 	a.seedMQTTClients()
+	a.seedWSClients()
 	m := a.model
 	m.mu.Lock()
 	m.observer = a.onChanges
@@ -234,6 +235,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		}
 		b.started = true
 	}
+	a.seedWSServers()
 	for _, b := range a.bindings {
 		select {
 		case <-b.up:
@@ -424,7 +426,11 @@ func (b *binding) HandleEvent(ev mtp.Event) {
 		b.upOnce.Do(func() { close(b.up) })
 	case mtp.PeerUp:
 		peer := ev.PeerID
-		a.enqueue(func() { a.sendConnectTo(b, peer, mtp.Address{MTP: b.t.Kind(), To: peer}) })
+		a.enqueue(func() {
+			if !a.secondWSSession(b, peer) {
+				a.sendConnectTo(b, peer, mtp.Address{MTP: b.t.Kind(), To: peer})
+			}
+		})
 	case mtp.PeerDown:
 		a.mu.Lock()
 		delete(b.sessions, ev.PeerID)
@@ -692,7 +698,7 @@ func (a *Agent) seed() {
 	if t := la.tables.get("MTP"); t != nil && len(t.inst) == 0 {
 		for _, b := range a.bindings {
 			proto := protocolName(b.t.Kind())
-			if proto == "" {
+			if proto == "" || isWSClient(b.t) {
 				continue
 			}
 			m.create(t, 0, filterParams(t.def, map[string]string{"Protocol": proto, "Enable": "true", "Status": "Up"}))

@@ -70,6 +70,16 @@
 // address from [WithController], else to where the controller's last
 // record came from.
 //
+// A WebSocket client transport (mtp/websocket's Client) waits between
+// connection attempts as its controller's
+// Device.LocalAgent.Controller.{i}.MTP.{i}.WebSocket.SessionRetryMinimumWaitInterval
+// and SessionRetryIntervalMultiplier say (R-WS.19; set them in the model
+// to change the waits), and shows where it dials in that object. A
+// WebSocket server given too (the agent listens, R-WS.6) shows its port in
+// Device.LocalAgent.MTP.{i}.WebSocket; a controller that opens a session
+// to it while it already has one through the client gets it closed at
+// once (R-WS.4).
+//
 // # Access control
 //
 // With [WithAccessControl] the agent serves Device.LocalAgent.ControllerTrust.

@@ -49,6 +49,9 @@ func (a *Agent) onChanges(chs []change) {
 			}
 		})
 	}
+	if wsRetryChanged(chs) {
+		a.enqueue(a.applyWSRetry)
+	}
 	a.enqueue(func() { a.notifyChanges(chs) })
 }
 

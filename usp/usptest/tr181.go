@@ -117,6 +117,8 @@ Device.LocalAgent.Controller.{i}.MTP.{i}.WebSocket.
   Path                       string rw
   EnableEncryption           boolean rw = true
   KeepAliveInterval          unsignedInt rw = 30
+  SessionRetryMinimumWaitInterval unsignedInt rw = 5
+  SessionRetryIntervalMultiplier  unsignedInt rw = 2000
 Device.LocalAgent.Controller.{i}.BootParameter.{i}.  add-delete  keys=Alias  keys=ParameterName
   Alias                      string rw
   Enable                     boolean rw = false
