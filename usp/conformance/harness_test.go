@@ -35,6 +35,9 @@ type wireFaults struct {
 	// MQTT or WebSocket transport.
 	wrapMQTT func(*mqtt.Transport) mtp.Transport
 	wrapWS   func(*websocket.Client) mtp.Transport
+	// wrapSTOMP, when set, stands between usptest and its STOMP
+	// transport.
+	wrapSTOMP func(*stomp.Transport) mtp.Transport
 }
 
 func transports(t *testing.T, binding string, f wireFaults) (eqT, agentT mtp.Transport, ctrlAddr mtp.Address, agentAddr []Option, wsURL string) {
@@ -103,11 +106,17 @@ func transports(t *testing.T, binding string, f wireFaults) (eqT, agentT mtp.Tra
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := stomp.New(tp.Addr(), testAgent, append(append(rabbit, stomp.WithDestination(agentDest)), f.stomp...)...)
+		// Every connection that came up counts as a success for the
+		// retry waits of 6.3, however young the test's connection is.
+		a, err := stomp.New(tp.Addr(), testAgent, append(append(rabbit, stomp.WithDestination(agentDest), stomp.WithBackoffReset(0)), f.stomp...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c, a, mtp.Address{MTP: mtp.STOMP, To: ctrlDest}, []Option{WithSTOMPTap(tp)}, ""
+		var agentT mtp.Transport = a
+		if f.wrapSTOMP != nil {
+			agentT = f.wrapSTOMP(a)
+		}
+		return c, agentT, mtp.Address{MTP: mtp.STOMP, To: ctrlDest}, []Option{WithSTOMPTap(tp)}, ""
 	case "websocket-kit":
 		// The equipment's server mounted behind the kit's observer.
 		srv, err := websocket.NewServer(websocket.WithEndpointID(testController))
