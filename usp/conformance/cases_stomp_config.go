@@ -22,6 +22,7 @@ func init() {
 		&Case{ID: "6.7", Title: "STOMP Destination - terminates unconfigured session", Run: run6_7},
 		&Case{ID: "6.8", Title: "Use of STOMP heartbeat mechanism", Slow: 60 * time.Second, Run: run6_8},
 		&Case{ID: "6.10", Title: "Agent's STOMP destination is changed", Run: run6_10},
+		&Case{ID: "6.11", Title: "STOMP - Use of TLS", Run: run6_11},
 	)
 }
 
@@ -451,4 +452,39 @@ func run6_10(t *T) {
 	d, _ := sub.Header("destination")
 	t.Check(2, "After the UNSUBSCRIBE the EUT sent a SUBSCRIBE with the new destination", ok && d == dest,
 		"SUBSCRIBE seen %t, destination %q, new destination %q", ok, d, dest)
+}
+
+// 6.11: after the reboot the agent reaches the server over TLS again, and
+// a Get and its response travel over it. The plan's setup gives the agent
+// and the server certificates; the kit's tap is the server
+// ([STOMPTap.SetTLS]), so an agent whose connection to it is plain TCP
+// was not set up for the case.
+func run6_11(t *T) {
+	tp, conn := stompWire(t)
+	if !tp.IsTLS(conn) {
+		t.NeedsOperatorf("the agent's STOMP connection through the kit's tap is plain TCP: the case needs the agent configured for TLS to the tap, which presents a certificate the agent trusts (STOMPTap.SetTLS)")
+	}
+	s := activeSTOMP(t, subscribedTo(tp, conn))
+	emark := t.eq.Mark()
+	open := stompReconnect(t, tp, conn, reconnectWait(t, s))
+	awaitSTOMPConnect(t, emark, reconnectWait(t, s))
+	mark := tp.Mark()
+	ex := t.Send(msg.Get{Paths: []string{"Device.DeviceInfo."}})
+	Expect[*msg.GetResp](t, 0, ex)
+	m := t.Metric(1, "All communication between the EUT and the STOMP server after the reboot is encrypted using TLS")
+	conns := map[int]bool{open.Conn: true}
+	for _, f := range tp.Frames(open.Seq) {
+		if agentOpens(t, f) {
+			conns[f.Conn] = true
+		}
+	}
+	for c := range conns {
+		m.Expect(tp.IsTLS(c), "the agent's connection %d after the reboot is plain TCP", c)
+	}
+	if f, ok := sendCarrying(t, tp, open.Conn, mark, "GET_RESP", ex.Request.GetHeader().GetMsgId()); ok {
+		t.Notef("agent's %s, over TLS: %t", describeFrame(f), tp.IsTLS(f.Conn))
+	} else {
+		m.Expect(false, "the GetResp did not come over the agent's connection %d", open.Conn)
+	}
+	m.End()
 }

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"strings"
@@ -38,6 +39,9 @@ type wireFaults struct {
 	// wrapSTOMP, when set, stands between usptest and its STOMP
 	// transport.
 	wrapSTOMP func(*stomp.Transport) mtp.Transport
+	// stompTLS, when set, is the tap's TLS server config and the agent's
+	// client config (it then connects over TLS).
+	stompTLS [2]*tls.Config
 }
 
 func transports(t *testing.T, binding string, f wireFaults) (eqT, agentT mtp.Transport, ctrlAddr mtp.Address, agentAddr []Option, wsURL string) {
@@ -108,7 +112,14 @@ func transports(t *testing.T, binding string, f wireFaults) (eqT, agentT mtp.Tra
 		}
 		// Every connection that came up counts as a success for the
 		// retry waits of 6.3, however young the test's connection is.
-		a, err := stomp.New(tp.Addr(), testAgent, append(append(rabbit, stomp.WithDestination(agentDest), stomp.WithBackoffReset(0)), f.stomp...)...)
+		agentOpts := append(rabbit, stomp.WithDestination(agentDest), stomp.WithBackoffReset(0))
+		if f.stompTLS[0] != nil {
+			tp.SetTLS(f.stompTLS[0])
+		}
+		if f.stompTLS[1] != nil {
+			agentOpts = append(agentOpts, stomp.WithTLS(f.stompTLS[1]))
+		}
+		a, err := stomp.New(tp.Addr(), testAgent, append(agentOpts, f.stomp...)...)
 		if err != nil {
 			t.Fatal(err)
 		}

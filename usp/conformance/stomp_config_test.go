@@ -2,10 +2,14 @@ package conformance
 
 import (
 	"context"
+	"crypto/tls"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gousp/gousp/internal/testcert"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/stomp"
 )
@@ -103,4 +107,42 @@ func TestSTOMPHeartBeat(t *testing.T) {
 	if len(res.Cleanup) > 0 {
 		t.Errorf("cleanup failed: %v", res.Cleanup)
 	}
+}
+
+// TestSTOMPTLS runs 6.11 with the kit's tap presenting a certificate
+// usptest trusts: it passes; an agent that goes back to plain TCP after
+// the reboot fails it.
+func TestSTOMPTLS(t *testing.T) {
+	t.Parallel()
+	serverTLS, clientTLS := testcert.New(t)
+	t.Run("TLS", func(t *testing.T) {
+		t.Parallel()
+		eq, _ := benchFaulty(t, "stomp-kit", wireFaults{stompTLS: [2]*tls.Config{serverTLS, clientTLS}})
+		res := runOne(t, eq, "6.11", nil)
+		t.Logf("%s", TextEvidence(res))
+		if res.Verdict != Pass {
+			t.Fatalf("6.11: %s (%s)\n%s", res.Verdict, res.Reason, TextEvidence(res))
+		}
+	})
+	t.Run("plain after the reboot", func(t *testing.T) {
+		t.Parallel()
+		var dials atomic.Int32
+		dial := stomp.WithDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			if dials.Add(1) == 1 {
+				d := tls.Dialer{Config: clientTLS}
+				return d.DialContext(ctx, "tcp", addr)
+			}
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		})
+		eq, _ := benchFaulty(t, "stomp-kit", wireFaults{stompTLS: [2]*tls.Config{serverTLS, nil}, stomp: []stomp.Option{dial}})
+		res := runOne(t, eq, "6.11", nil)
+		t.Logf("%s", TextEvidence(res))
+		if res.Verdict != Fail {
+			t.Fatalf("6.11: verdict %s (%s), want fail\n%s", res.Verdict, res.Reason, TextEvidence(res))
+		}
+		if f := res.Failed(); len(f) == 0 || f[0].Metric != 1 || !strings.Contains(f[0].Detail, "plain TCP") {
+			t.Errorf("failed criteria %+v", f)
+		}
+	})
 }

@@ -1,7 +1,10 @@
 package conformance
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strconv"
@@ -50,7 +53,77 @@ type STOMPTap struct {
 	closed  bool
 	noDest  bool // CONNECTED goes out without subscribe-dest
 	refuse  int  // connections still to refuse
+	tls     *tls.Config
 	wg      sync.WaitGroup
+}
+
+// SetTLS makes the tap accept TLS connections with cfg besides plain ones
+// (it tells them apart by their first byte), as a STOMP server that
+// offers TLS does (TP-469 6.11); nil turns TLS off. An accepted TLS
+// connection is logged as a "tls" event after its handshake.
+func (tp *STOMPTap) SetTLS(cfg *tls.Config) {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	tp.tls = cfg
+}
+
+// IsTLS reports whether a connection came over TLS.
+func (tp *STOMPTap) IsTLS(conn int) bool {
+	for _, e := range tp.Events(0) {
+		if e.Conn == conn && e.Kind == "tls" {
+			return true
+		}
+	}
+	return false
+}
+
+// tlsHandshakeByte starts every TLS connection (a handshake record).
+const tlsHandshakeByte = 0x16
+
+// sniffed is a connection whose first byte the tap has read.
+type sniffed struct {
+	net.Conn
+	first []byte
+}
+
+func (c *sniffed) Read(b []byte) (int, error) {
+	if len(c.first) > 0 && len(b) > 0 {
+		n := copy(b, c.first)
+		c.first = c.first[n:]
+		return n, nil
+	}
+	return c.Conn.Read(b)
+}
+
+// maybeTLS returns the connection to read STOMP from: c itself, or the
+// TLS server side of it when it opens with a TLS handshake and the tap
+// has TLS. ok is false when the connection is to be dropped.
+func (tp *STOMPTap) maybeTLS(n int, c net.Conn) (net.Conn, bool) {
+	tp.mu.Lock()
+	cfg := tp.tls
+	tp.mu.Unlock()
+	if cfg == nil {
+		return c, true
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var b [1]byte
+	if _, err := io.ReadFull(c, b[:]); err != nil {
+		return nil, false
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	pc := &sniffed{Conn: c, first: b[:]}
+	if b[0] != tlsHandshakeByte {
+		return pc, true
+	}
+	ts := tls.Server(pc, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ts.HandshakeContext(ctx); err != nil {
+		tp.event(STOMPEvent{Conn: n, Kind: "tls-failed"})
+		return nil, false
+	}
+	tp.event(STOMPEvent{Conn: n, Kind: "tls"})
+	return ts, true
 }
 
 // STOMPEvent is something the tap saw below the frames: a connection
@@ -58,7 +131,8 @@ type STOMPTap struct {
 type STOMPEvent struct {
 	Time time.Time
 	Conn int
-	// Kind is "accept", "refused", "heart-beat" (FromClient says whose)
+	// Kind is "accept", "refused", "tls" (a TLS handshake done),
+	// "tls-failed", "heart-beat" (FromClient says whose)
 	// or "closed" (FromClient: the client closed it, else the tap or the
 	// server).
 	Kind       string
@@ -238,13 +312,17 @@ func (tp *STOMPTap) accept() {
 }
 
 // serve forwards one connection both ways until either side closes it.
-func (tp *STOMPTap) serve(n int, client net.Conn) {
+func (tp *STOMPTap) serve(n int, raw net.Conn) {
 	defer func() {
-		_ = client.Close()
+		_ = raw.Close()
 		tp.mu.Lock()
 		delete(tp.clients, n)
 		tp.mu.Unlock()
 	}()
+	client, ok := tp.maybeTLS(n, raw)
+	if !ok {
+		return
+	}
 	up, err := net.DialTimeout("tcp", tp.upstream, 10*time.Second)
 	if err != nil {
 		return
