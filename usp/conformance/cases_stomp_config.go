@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gousp/gousp/msg"
+	"github.com/gousp/gousp/mtp"
 )
 
 // The section 6 cases that change the agent's STOMP settings or make the
@@ -98,6 +99,28 @@ func stompReconnect(t *T, tp *STOMPTap, conn int, wait time.Duration) STOMPFrame
 	f, ok := tp.Wait(t, mark, wait, func(f STOMPFrame) bool { return agentOpens(t, f) })
 	if !ok {
 		t.Abortf("the agent did not connect again within %v", wait)
+	}
+	t.Notef("agent's new %s", describeFrame(f))
+	return f
+}
+
+// stompReboot is stompReconnect for the cases whose settings an agent
+// may apply only on a fresh start: with allow_destructive the kit
+// reboots the agent (Device.Reboot()) as the plan does, else it closes
+// the agent's connection.
+func stompReboot(t *T, tp *STOMPTap, conn int, wait time.Duration) STOMPFrame {
+	if !t.cfg.AllowDestructive {
+		return stompReconnect(t, tp, conn, wait)
+	}
+	mark := tp.Mark()
+	t.Notef("the kit reboots the agent (Device.Reboot(), allow_destructive)")
+	if ex := t.Post(msg.Operate{Command: "Device.Reboot()", CommandKey: "tp469-stomp"}); ex.Err != nil {
+		t.Abortf("Operate Device.Reboot(): %v", ex.Err)
+	}
+	wait = max(wait, t.cfg.rebootTimeout())
+	f, ok := tp.Wait(t, mark, wait, func(f STOMPFrame) bool { return agentOpens(t, f) })
+	if !ok {
+		t.Abortf("the agent did not connect again within %v of the reboot", wait)
 	}
 	t.Notef("agent's new %s", describeFrame(f))
 	return f
@@ -372,11 +395,15 @@ func run6_8(t *T) {
 	t.SetValues(map[string]string{s.conn + "EnableHeartbeats": "true", s.conn + "IncomingHeartbeat": "10000",
 		s.conn + "OutgoingHeartbeat": "15000"})
 	emark := t.eq.Mark()
-	open := stompReconnect(t, tp, conn, reconnectWait(t, s))
+	open := stompReboot(t, tp, conn, reconnectWait(t, s))
 	awaitSTOMPConnect(t, emark, reconnectWait(t, s))
 	hb, _ := open.Header("heart-beat")
+	how := "after the server closed its connection (with allow_destructive the kit reboots it instead)"
+	if t.cfg.AllowDestructive {
+		how = "after the reboot"
+	}
 	if !t.Check(1, "The heart-beat header the EUT sends is 15000,10000", strings.ReplaceAll(hb, " ", "") == "15000,10000",
-		"heart-beat %q", hb) {
+		"heart-beat %q %s", hb, how) {
 		return // the wait below checks what the agent did not ask for
 	}
 	if c, ok := tp.Wait(t, open.Seq, t.cfg.responseTimeout(), func(f STOMPFrame) bool {
@@ -450,8 +477,20 @@ func run6_10(t *T) {
 		t.Notef("agent's %s", describeFrame(sub))
 	}
 	d, _ := sub.Header("destination")
-	t.Check(2, "After the UNSUBSCRIBE the EUT sent a SUBSCRIBE with the new destination", ok && d == dest,
-		"SUBSCRIBE seen %t, destination %q, new destination %q", ok, d, dest)
+	if t.Check(2, "After the UNSUBSCRIBE the EUT sent a SUBSCRIBE with the new destination", ok && d == dest,
+		"SUBSCRIBE seen %t, destination %q, new destination %q", ok, d, dest) {
+		// An agent need not send a connect record for the move (OB-USP-A
+		// does not): the restoring Set goes to where it listens now.
+		t.eq.readdress(mtp.Address{MTP: mtp.STOMP, To: dest})
+	}
+}
+
+// readdress makes the equipment send to the agent at a, until a connect
+// record says otherwise.
+func (e *Equipment) readdress(a mtp.Address) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.addr = a
 }
 
 // 6.11: after the reboot the agent reaches the server over TLS again, and
