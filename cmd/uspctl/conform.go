@@ -45,25 +45,26 @@ Exit code 0 when no case failed, 1 when one did (or could not be carried out),
 
 // conformFlags are the conform command's own flags.
 type conformFlags struct {
-	cases       []string
-	planConfig  string
-	destructive bool
-	maxSlow     time.Duration
-	list        bool
-	jsonOut     string
-	junitOut    string
-	htmlOut     string
-	textOut     string
-	serveMQTT   string
-	serveSTOMP  string
-	serveWS     string
-	serveWSTLS  string
-	second      string
-	serveBulk   string
-	serveBulkS  string
-	bulkCert    string
-	bulkTLSCert string
-	bulkTLSKey  string
+	cases         []string
+	planConfig    string
+	destructive   bool
+	maxSlow       time.Duration
+	list          bool
+	jsonOut       string
+	junitOut      string
+	htmlOut       string
+	textOut       string
+	serveMQTT     string
+	serveSTOMP    string
+	serveSTOMPTLS string
+	serveWS       string
+	serveWSTLS    string
+	second        string
+	serveBulk     string
+	serveBulkS    string
+	bulkCert      string
+	bulkTLSCert   string
+	bulkTLSKey    string
 }
 
 func (a *app) conformCommand() *cobra.Command {
@@ -88,6 +89,7 @@ func (a *app) conformCommand() *cobra.Command {
 	fl.StringVar(&f.htmlOut, "html", "", "write a self-contained HTML report to this file")
 	fl.StringVar(&f.textOut, "text", "", "write the text report to this file instead of stdout")
 	fl.StringVar(&f.serveSTOMP, "serve-stomp", "", "run the kit's STOMP tap on this address (host:port), forwarding to --broker, for the agent to connect to, so the section 6 cases can observe its frames (implies --mtp stomp)")
+	fl.StringVar(&f.serveSTOMPTLS, "serve-stomp-tls", "", "CERT,KEY: PEM files of a certificate (and its key) the kit's STOMP tap presents to agents that connect over TLS (plain TCP still works on the same port), for 6.11; the agent must trust its issuer")
 	fl.StringVar(&f.second, "second-controller", "", "a second test equipment endpoint for the cases that need one (1.78, 2.9, 9.9): ENDPOINT-ID=TOPIC over MQTT, ENDPOINT-ID=DESTINATION over STOMP, where it receives; the agent must know it as it knows --controller-id")
 	fl.StringVar(&f.serveWS, "serve-ws", "", "run the kit's own WebSocket server on this address (host:port) for the agent to connect to (path /usp, any path served), so the section 7 cases can observe its handshakes and frames (implies --mtp websocket)")
 	fl.StringVar(&f.serveWSTLS, "serve-ws-tls", "", "with --serve-ws: make a certificate authority and a server certificate for the --serve-ws host, write the authority to DIR/ca.pem for the agent's trust store, and speak TLS (wss://) on the same port as ws:// (TP-469 7.9)")
@@ -155,6 +157,17 @@ func (a *app) conform(ctx context.Context, f conformFlags) error {
 			return usageErrorf("--serve-stomp (forwarding to --broker): %v", err)
 		}
 		defer func() { _ = tp.Close() }()
+		if f.serveSTOMPTLS != "" {
+			certFile, keyFile, ok := strings.Cut(f.serveSTOMPTLS, ",")
+			if !ok {
+				return usageErrorf("--serve-stomp-tls: want CERT,KEY")
+			}
+			cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+			if err != nil {
+				return usageErrorf("--serve-stomp-tls: %v", err)
+			}
+			tp.SetTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		}
 		fmt.Fprintf(a.stderr, "the kit's STOMP tap listens at %s, forwarding to %s\n", tp.Addr(), upstream)
 		a.s.mtp, a.s.broker = "stomp", tp.Addr()
 		opts = append(opts, conformance.WithSTOMPTap(tp))

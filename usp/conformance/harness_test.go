@@ -41,6 +41,12 @@ type wireFaults struct {
 	// dial the kit's server without TLS.
 	ws      []websocket.Option
 	wsPlain bool
+	// wrapSTOMP, when set, stands between usptest and its STOMP
+	// transport.
+	wrapSTOMP func(*stomp.Transport) mtp.Transport
+	// stompTLS, when set, is the tap's TLS server config and the agent's
+	// client config (it then connects over TLS).
+	stompTLS [2]*tls.Config
 	// eq are more options for the equipment (the bulk data receivers).
 	eq []Option
 }
@@ -121,11 +127,24 @@ func transports(t *testing.T, binding string, f wireFaults) (eqT, agentT mtp.Tra
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := stomp.New(tp.Addr(), testAgent, append(append(rabbit, stomp.WithDestination(agentDest)), f.stomp...)...)
+		// Every connection that came up counts as a success for the
+		// retry waits of 6.3, however young the test's connection is.
+		agentOpts := append(rabbit, stomp.WithDestination(agentDest), stomp.WithBackoffReset(0))
+		if f.stompTLS[0] != nil {
+			tp.SetTLS(f.stompTLS[0])
+		}
+		if f.stompTLS[1] != nil {
+			agentOpts = append(agentOpts, stomp.WithTLS(f.stompTLS[1]))
+		}
+		a, err := stomp.New(tp.Addr(), testAgent, append(agentOpts, f.stomp...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c, a, mtp.Address{MTP: mtp.STOMP, To: ctrlDest}, []Option{WithSTOMPTap(tp)}, ""
+		var agentT mtp.Transport = a
+		if f.wrapSTOMP != nil {
+			agentT = f.wrapSTOMP(a)
+		}
+		return c, agentT, mtp.Address{MTP: mtp.STOMP, To: ctrlDest}, []Option{WithSTOMPTap(tp)}, ""
 	case "websocket-kit":
 		// The kit's server (ws:// and wss:// on one port) behind its
 		// observer; usptest dials it with TLS unless told not to.

@@ -71,6 +71,8 @@ type Agent struct {
 	factory   snapshot
 	// mqttClients are the bindings shown as Device.MQTT.Client.{i}.
 	mqttClients []*binding
+	// stompConns are the bindings shown as Device.STOMP.Connection.{i}.
+	stompConns []*stompBinding
 	// asyncRuns cancels the asynchronous command of a Request instance (by
 	// path, with the trailing dot).
 	asyncRuns map[string]context.CancelFunc
@@ -206,6 +208,7 @@ func (a *Agent) Start(ctx context.Context) error {
 
 	a.seedMQTTClients()
 	a.seedWSClients()
+	a.seedSTOMPConnections()
 	m := a.model
 	m.mu.Lock()
 	m.observer = a.onChanges
@@ -422,7 +425,7 @@ func (b *binding) HandleEvent(ev mtp.Event) {
 		a.mu.Lock()
 		b.local = ev.Local
 		a.mu.Unlock()
-		a.enqueue(func() { a.mqttUp(b, true); a.sendConnects(b) })
+		a.enqueue(func() { a.mqttUp(b, true); a.stompUp(b); a.sendConnects(b) })
 		b.upOnce.Do(func() { close(b.up) })
 	case mtp.PeerUp:
 		peer := ev.PeerID

@@ -153,6 +153,15 @@
 // it was at Start. Firmware activation changes
 // Device.DeviceInfo.SoftwareVersion and reboots with FirmwareUpdated=true.
 //
+// An MQTT transport shows as a Device.MQTT.Client.{i}. and a STOMP
+// transport (mtp/stomp) as a Device.STOMP.Connection.{i}. with its real
+// settings; those parameters are writable and apply from the next
+// connection (the server, credentials, virtual host, heart beats, the
+// retry policy, EnableEncryption), as in an agent. The STOMP MTP's
+// Device.LocalAgent.MTP.{i}.STOMP.Destination applies at once: the
+// transport moves its subscription there unless the server named a
+// destination in subscribe-dest (reported in DestinationFromServer).
+//
 // Models from [DefaultModel] are copies of one template per process that
 // share its schema, command handlers and default values until they change
 // them, so that one process can run thousands of agents (cmd/uspsim does).

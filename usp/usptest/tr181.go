@@ -162,6 +162,8 @@ Device.STOMP.Connection.{i}.  add-delete  keys=Alias
   ServerRetryInitialInterval unsignedInt rw = 60
   ServerRetryIntervalMultiplier unsignedInt rw = 2000
   ServerRetryMaxInterval     unsignedInt rw = 30720
+  EnableEncryption           boolean rw = true
+  IsEncrypted                boolean r = false
 
 Device.MQTT.
   ClientNumberOfEntries      unsignedInt r = 0
