@@ -1,6 +1,7 @@
 package usptest
 
 import (
+	"github.com/gousp/gousp/internal/pbfast"
 	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/proto/uspmsg"
@@ -157,7 +158,9 @@ func (a *Agent) logReceived(from string, in mtp.Inbound, m *uspmsg.Msg) {
 // answer the same way the message came.
 func (a *Agent) handlePayload(r route, canReply bool, from string, in mtp.Inbound, payload []byte, reply func([]byte)) {
 	m := &uspmsg.Msg{}
-	if err := proto.Unmarshal(payload, m); err != nil || m.GetHeader() == nil {
+	// pbfast accepts and rejects exactly what proto.Unmarshal does, without
+	// its reflection.
+	if err := pbfast.Unmarshal(payload, m); err != nil || m.GetHeader() == nil {
 		a.log.Debug("ignoring undecodable message", "from_id", from, "err", err)
 		return
 	}
@@ -202,12 +205,23 @@ func (a *Agent) handlePayload(r route, canReply bool, from string, in mtp.Inboun
 		a.log.Warn("no address to answer", "from_id", from, "msg_id", id)
 		return
 	}
-	out, err := proto.Marshal(resp)
+	out, err := encodeAnswer(resp, handled)
 	if err != nil {
 		a.log.Error("encoding response", "err", err)
 		return
 	}
 	reply(out)
+}
+
+// encodeAnswer serialises an answer. A control's message goes through
+// protobuf-go exactly as the test built it (a oneof wrapper holding nil
+// included, which vtprotobuf would omit); the agent's own answers, built by
+// package msg, through the generated code, without reflection.
+func encodeAnswer(resp *uspmsg.Msg, fromControl bool) ([]byte, error) {
+	if fromControl {
+		return proto.Marshal(resp)
+	}
+	return resp.MarshalVT()
 }
 
 // inconsistent is the Error for a header whose msg_type disagrees with the

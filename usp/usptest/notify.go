@@ -14,7 +14,6 @@ import (
 	"github.com/gousp/gousp/datamodel"
 	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/record"
-	"google.golang.org/protobuf/proto"
 )
 
 // notifTypes maps change kinds to Subscription NotifType values.
@@ -387,7 +386,7 @@ func (a *Agent) nextMsgID(kind string) string {
 // expiration passes or the agent closes. It runs on the worker.
 func (a *Agent) notify(to, subPath, subID string, sendResp bool, expiration time.Duration, n msg.Notification) {
 	id := a.nextMsgID(n.Kind())
-	payload, err := proto.Marshal(msg.Notify{SubscriptionID: subID, SendResp: sendResp, Notification: n}.Build(id))
+	payload, err := encodeAnswer(msg.Notify{SubscriptionID: subID, SendResp: sendResp, Notification: n}.Build(id), false)
 	if err != nil {
 		a.log.Error("encoding notification", "err", err)
 		return
