@@ -979,21 +979,29 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 	if l.maxPacket > 0 && publishSize(topic, reply, len(record)) > int(l.maxPacket) {
 		return fmt.Errorf("mqtt: send %d bytes: broker accepts packets up to %d bytes: %w", len(record), l.maxPacket, mtp.ErrTooLarge)
 	}
-	// paho waits for a QoS 1 PUBACK until its packet timeout even when the
-	// connection is gone; end the wait when it goes, so that a send fails
-	// at once as the package promises.
-	if ctx.Done() != nil {
-		// A broker that stopped reading blocks the write of our PUBLISH
-		// (or of the packet before it); the caller's context ends it.
-		stop := context.AfterFunc(ctx, func() { l.conn.abortWrites() })
-		defer stop()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("mqtt: send to %q: %w", topic, err)
 	}
+	// A broker that stopped reading blocks the write of our PUBLISH (or of
+	// the packet before it); the caller's context ends it. paho waits for
+	// a QoS 1 PUBACK until its packet timeout even when the connection is
+	// gone; the wait is made on a context derived from the connection's, so
+	// that a send fails at once when it goes, as the package promises.
+	// Derived from the connection rather than from ctx: one registration
+	// with a parent context per send instead of three, and none for a
+	// context that never ends.
 	pctx := ctx
-	if t.cfg.qos > 0 {
+	switch {
+	case t.cfg.qos > 0 && ctx.Done() == nil:
+		pctx = l.conn.ended
+	case t.cfg.qos > 0:
 		var cancel context.CancelFunc
-		pctx, cancel = context.WithCancel(ctx)
+		pctx, cancel = context.WithCancel(l.conn.ended)
 		defer cancel()
-		stop := context.AfterFunc(l.conn.ended, cancel)
+		stop := context.AfterFunc(ctx, func() { cancel(); l.conn.abortWrites() })
+		defer stop()
+	case ctx.Done() != nil:
+		stop := context.AfterFunc(ctx, func() { l.conn.abortWrites() })
 		defer stop()
 	}
 	resp, err := l.pub.Publish(pctx, &paho.Publish{
