@@ -545,13 +545,35 @@ func (c *Controller) reply(a *agentState, m *uspmsg.Msg, inSession bool) error {
 
 // sendMsg wraps a message in a record for the agent and sends it.
 func (c *Controller) sendMsg(ctx context.Context, a *agentState, m *uspmsg.Msg, inSession bool) error {
-	c.mu.Lock()
-	r, addr, version := a.route, a.addr, a.version
-	sess, err := c.sessionFor(a)
-	c.mu.Unlock()
+	t, err := c.targetOf(a)
 	if err != nil {
 		return err
 	}
+	return c.sendTo(ctx, a, t, m, inSession)
+}
+
+// target is where a message to an agent goes, read under c.mu once.
+type target struct {
+	r       *route
+	addr    mtp.Address
+	version string
+	sess    *session
+}
+
+// targetOf reads a's route, address, version and session (starting one
+// when the controller uses session context) in one hold of c.mu.
+func (c *Controller) targetOf(a *agentState) (target, error) {
+	c.mu.Lock()
+	t := target{r: a.route, addr: a.addr, version: a.version}
+	var err error
+	t.sess, err = c.sessionFor(a)
+	c.mu.Unlock()
+	return t, err
+}
+
+// sendTo is [Controller.sendMsg] to a target already read.
+func (c *Controller) sendTo(ctx context.Context, a *agentState, t target, m *uspmsg.Msg, inSession bool) error {
+	r, addr, version, sess := t.r, t.addr, t.version, t.sess
 	if r == nil || (addr.IsZero() && !a.configured) {
 		return fmt.Errorf("%w %s", ErrUnknownAgent, a.id)
 	}
@@ -655,10 +677,13 @@ func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Requ
 	id := c.requestID()
 	m := req.Build(id)
 	start := time.Now()
-	p := &pending{agent: agentID, typ: req.MsgType(), ch: make(chan result, 1)}
-	c.mu.Lock()
-	p.route, p.addr = a.route, a.addr
-	c.mu.Unlock()
+	// One hold of c.mu gives both what the answer is checked against and
+	// where the request goes.
+	t, err := c.targetOf(a)
+	if err != nil {
+		return nil, err
+	}
+	p := &pending{agent: agentID, typ: req.MsgType(), ch: make(chan result, 1), route: t.r, addr: t.addr}
 	// Booked in the pending table alone, not under c.mu: the table is
 	// closed by Close, which fails what it holds, so a call booked as the
 	// controller closes either fails with ErrClosed there or is refused.
@@ -675,7 +700,7 @@ func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Requ
 		rs = RequestStart{AgentID: agentID, Type: req.MsgType(), MsgID: id, Start: start}
 		ctx = c.requestStart(ctx, &rs)
 	}
-	if err := c.sendMsg(ctx, a, m, false); err != nil {
+	if err := c.sendTo(ctx, a, t, m, false); err != nil {
 		if hooked {
 			c.requestEnd(ctx, &rs, nil, false, err)
 		}

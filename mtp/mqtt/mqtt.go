@@ -979,21 +979,33 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 	if l.maxPacket > 0 && publishSize(topic, reply, len(record)) > int(l.maxPacket) {
 		return fmt.Errorf("mqtt: send %d bytes: broker accepts packets up to %d bytes: %w", len(record), l.maxPacket, mtp.ErrTooLarge)
 	}
-	// paho waits for a QoS 1 PUBACK until its packet timeout even when the
-	// connection is gone; end the wait when it goes, so that a send fails
-	// at once as the package promises.
-	if ctx.Done() != nil {
-		// A broker that stopped reading blocks the write of our PUBLISH
-		// (or of the packet before it); the caller's context ends it.
-		stop := context.AfterFunc(ctx, func() { l.conn.abortWrites() })
-		defer stop()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("mqtt: send to %q: %w", topic, err)
 	}
+	// A broker that stopped reading blocks the write of our PUBLISH (or of
+	// the packet before it); the caller's context ends it. paho waits for
+	// a QoS 1 PUBACK until its packet timeout even when the connection is
+	// gone; the wait is made on a context of its own that the caller's
+	// context and the connection's end both cancel, so that a send fails at
+	// once when either goes, as the package promises. That context keeps
+	// ctx's values but is not registered with it (WithoutCancel): one
+	// registration with ctx per send (none for a context that never ends),
+	// and the connection's end is a list entry (cancelOnEnd), not a child of
+	// a context that Go would keep a map for.
 	pctx := ctx
-	if t.cfg.qos > 0 {
+	switch {
+	case t.cfg.qos > 0:
 		var cancel context.CancelFunc
-		pctx, cancel = context.WithCancel(ctx)
+		pctx, cancel = context.WithCancel(context.WithoutCancel(ctx))
 		defer cancel()
 		defer l.conn.cancelOnEnd(cancel)()
+		if ctx.Done() != nil {
+			stop := context.AfterFunc(ctx, func() { cancel(); l.conn.abortWrites() })
+			defer stop()
+		}
+	case ctx.Done() != nil:
+		stop := context.AfterFunc(ctx, func() { l.conn.abortWrites() })
+		defer stop()
 	}
 	resp, err := l.pub.Publish(pctx, &paho.Publish{
 		Topic:   topic,

@@ -104,3 +104,28 @@ func BenchmarkMatchChanges(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkNotifyBoot measures what an agent does per notification in a
+// boot storm: a Boot! matched against the subscriptions, built with its
+// ParameterMap, encoded and handed to the transport (one that sends
+// nothing), its retry armed and ended by the NotifyResp.
+func BenchmarkNotifyBoot(b *testing.B) {
+	a, err := NewAgent(agentID, WithTransport(dummyTransport{}), WithController(ctrlID, mtp.Address{MTP: mtp.Memory, To: ctrlID}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := a.Model().Set("Device.LocalAgent.Subscription.1.NotifRetry", "true"); err != nil {
+		b.Fatal(err)
+	}
+	defer a.Close(b.Context())
+	boot := []change{{kind: chEvent, path: "Device.Boot!", keys: map[string]string{"Cause": "LocalReboot"}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		a.notifyChanges(boot)
+		ids := a.PendingNotifications()
+		if len(ids) != 1 {
+			b.Fatalf("%d notifications pending, want 1", len(ids))
+		}
+		a.ackNotify(ids[0])
+	}
+}

@@ -1,6 +1,7 @@
 package usptest
 
 import (
+	"github.com/gousp/gousp/internal/pbfast"
 	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/proto/uspmsg"
@@ -53,8 +54,22 @@ func (a *Agent) handleRecord(b *binding, in mtp.Inbound) {
 			a.log.Debug("refusing a NoSessionContext record: session context is required", "from_id", from)
 			return
 		}
-		a.handlePayload(r, ok, from, in, rt.NoSessionContext.GetPayload(), func(resp []byte) {
-			_ = a.sendPayload(r, from, resp)
+		a.handlePayload(r, ok, from, in, rt.NoSessionContext.GetPayload(), func(resp *uspmsg.Msg, fromControl bool) {
+			if fromControl {
+				if out, err := encodeAnswer(resp, true); err == nil {
+					_ = a.sendPayload(r, from, out)
+				} else {
+					a.log.Error("encoding response", "err", err)
+				}
+				return
+			}
+			// The agent's own answer, written straight into its record.
+			data, err := record.EncodeMsg(a.cfg.version, from, a.id, resp)
+			if err != nil {
+				a.log.Error("encoding response", "err", err)
+				return
+			}
+			_ = a.sendBytes(r, data)
 		})
 	case *usprecord.Record_SessionContext:
 		a.handleSession(r, ok, from, in, rec)
@@ -154,10 +169,13 @@ func (a *Agent) logReceived(from string, in mtp.Inbound, m *uspmsg.Msg) {
 }
 
 // handlePayload handles one USP message from a controller; reply sends the
-// answer the same way the message came.
-func (a *Agent) handlePayload(r route, canReply bool, from string, in mtp.Inbound, payload []byte, reply func([]byte)) {
+// answer the same way the message came (fromControl: the message is a
+// control's, to be encoded by [encodeAnswer]'s rule for those).
+func (a *Agent) handlePayload(r route, canReply bool, from string, in mtp.Inbound, payload []byte, reply func(resp *uspmsg.Msg, fromControl bool)) {
 	m := &uspmsg.Msg{}
-	if err := proto.Unmarshal(payload, m); err != nil || m.GetHeader() == nil {
+	// pbfast accepts and rejects exactly what proto.Unmarshal does, without
+	// its reflection.
+	if err := pbfast.Unmarshal(payload, m); err != nil || m.GetHeader() == nil {
 		a.log.Debug("ignoring undecodable message", "from_id", from, "err", err)
 		return
 	}
@@ -202,12 +220,18 @@ func (a *Agent) handlePayload(r route, canReply bool, from string, in mtp.Inboun
 		a.log.Warn("no address to answer", "from_id", from, "msg_id", id)
 		return
 	}
-	out, err := proto.Marshal(resp)
-	if err != nil {
-		a.log.Error("encoding response", "err", err)
-		return
+	reply(resp, handled)
+}
+
+// encodeAnswer serialises an answer. A control's message goes through
+// protobuf-go exactly as the test built it (a oneof wrapper holding nil
+// included, which vtprotobuf would omit); the agent's own answers, built by
+// package msg, through the generated code, without reflection.
+func encodeAnswer(resp *uspmsg.Msg, fromControl bool) ([]byte, error) {
+	if fromControl {
+		return proto.Marshal(resp)
 	}
-	reply(out)
+	return resp.MarshalVT()
 }
 
 // inconsistent is the Error for a header whose msg_type disagrees with the

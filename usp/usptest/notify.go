@@ -14,7 +14,6 @@ import (
 	"github.com/gousp/gousp/datamodel"
 	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/record"
-	"google.golang.org/protobuf/proto"
 )
 
 // notifTypes maps change kinds to Subscription NotifType values.
@@ -395,7 +394,13 @@ func (a *Agent) nextMsgID(kind string) string {
 	lazyMap(&a.counters)[kind]++
 	n := a.counters[kind]
 	a.mu.Unlock()
-	return kind + "-" + a.cfg.clock().UTC().Format("2006-01-02T15:04:05Z") + "-" + strconv.Itoa(n)
+	var buf [64]byte // one allocation, the string's
+	b := append(buf[:0], kind...)
+	b = append(b, '-')
+	b = a.cfg.clock().UTC().AppendFormat(b, "2006-01-02T15:04:05Z")
+	b = append(b, '-')
+	b = strconv.AppendInt(b, int64(n), 10)
+	return string(b)
 }
 
 // notify sends one Notify to a controller and, when it asks for a
@@ -403,16 +408,15 @@ func (a *Agent) nextMsgID(kind string) string {
 // expiration passes or the agent closes. It runs on the worker.
 func (a *Agent) notify(to, subPath, subID string, sendResp bool, expiration time.Duration, n msg.Notification) {
 	id := a.nextMsgID(n.Kind())
-	payload, err := proto.Marshal(msg.Notify{SubscriptionID: subID, SendResp: sendResp, Notification: n}.Build(id))
-	if err != nil {
-		a.log.Error("encoding notification", "err", err)
-		return
-	}
-	data, err := record.Encode(record.NewNoSessionContext(a.cfg.version, to, a.id, payload))
+	m := msg.Notify{SubscriptionID: subID, SendResp: sendResp, Notification: n}.Build(id)
+	// Encoded once, straight into its record; the Notify's own bytes, which
+	// a session context carries instead, are the record's last ones.
+	data, err := record.EncodeMsg(a.cfg.version, to, a.id, m)
 	if err != nil {
 		a.log.Error("encoding notification record", "err", err)
 		return
 	}
+	payload := data[len(data)-m.SizeVT():]
 	// Filed as pending before it goes out: a NotifyResp may come back
 	// before the send returns.
 	var p *pendingNotify

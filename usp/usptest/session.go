@@ -6,6 +6,7 @@ import (
 
 	"github.com/gousp/gousp/internal/e2e"
 	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/proto/uspmsg"
 	"github.com/gousp/gousp/proto/usprecord"
 	"github.com/gousp/gousp/record"
 )
@@ -183,7 +184,14 @@ func (a *Agent) handleSession(r route, ok bool, from string, in mtp.Inbound, rec
 		}
 	}
 	for _, p := range payloads {
-		a.handlePayload(r, ok, from, in, p, func(resp []byte) { a.sendInSession(r, s, resp) })
+		a.handlePayload(r, ok, from, in, p, func(resp *uspmsg.Msg, fromControl bool) {
+			out, err := encodeAnswer(resp, fromControl)
+			if err != nil {
+				a.log.Error("encoding response", "err", err)
+				return
+			}
+			a.sendInSession(r, s, out)
+		})
 	}
 }
 
