@@ -56,8 +56,10 @@ func (a *Agent) wsControllerMTPs() []string {
 }
 
 // seedWSClients writes where each WebSocket client dials into the
-// controller's MTP entry, and hands the entry's session retry parameters
-// to the client (R-WS.19).
+// controller's MTP entry. The entry's session retry parameters (R-WS.19)
+// reach the client only once they are written (applyWSRetry, from
+// onChanges): until then the client keeps the backoff it was built with
+// (websocket.WithBackoff), which a test that set it expects to hold.
 func (a *Agent) seedWSClients() {
 	entries := a.wsControllerMTPs()
 	i := 0
@@ -79,7 +81,6 @@ func (a *Agent) seedWSClients() {
 			_ = a.model.Set(p+"EnableEncryption", strconv.FormatBool(u.Scheme == "wss"))
 		}
 	}
-	a.applyWSRetry()
 }
 
 // applyWSRetry hands SessionRetryMinimumWaitInterval and
