@@ -255,3 +255,37 @@ func tlsVersionName(v uint16) string {
 	}
 	return tls.VersionName(v)
 }
+
+// KeyPEM returns the CA's private key, PEM encoded, for [LoadTestCA] in a
+// later run: an agent told once to trust the CA keeps trusting the kit.
+func (ca *TestCA) KeyPEM() ([]byte, error) {
+	der, err := x509.MarshalECPrivateKey(ca.key)
+	if err != nil {
+		return nil, fmt.Errorf("conformance: CA key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
+}
+
+// LoadTestCA reads a CA that [NewTestCA] made, from its CertPEM and
+// KeyPEM.
+func LoadTestCA(certPEM, keyPEM []byte) (*TestCA, error) {
+	cb, _ := pem.Decode(certPEM)
+	kb, _ := pem.Decode(keyPEM)
+	if cb == nil || kb == nil {
+		return nil, fmt.Errorf("%w: CA: no PEM certificate or key", ErrInvalidOption)
+	}
+	cert, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: CA: %w", ErrInvalidOption, err)
+	}
+	key, err := x509.ParseECPrivateKey(kb.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: CA key: %w", ErrInvalidOption, err)
+	}
+	if !cert.IsCA || !key.PublicKey.Equal(cert.PublicKey) {
+		return nil, fmt.Errorf("%w: CA: not a CA certificate with that key", ErrInvalidOption)
+	}
+	// Serial numbers of this run's certificates: above any of a former
+	// run's with this CA (they need only differ within the CA).
+	return &TestCA{cert: cert, key: key, pem: pem.EncodeToMemory(cb), serial: time.Now().UnixNano()}, nil
+}

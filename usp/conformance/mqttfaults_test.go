@@ -15,6 +15,7 @@ import (
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
 
+	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/mqtt"
 	"github.com/gousp/gousp/usp/usptest"
@@ -212,7 +213,7 @@ func TestBrokenMQTTRetryAndTLSFails(t *testing.T) {
 		detail   string
 		cfg      *tls.Config
 	}{
-		{"TLS 1.1", "11.3", 1, "uses TLS 1.1", &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11, InsecureSkipVerify: true}}, //nolint:gosec // the fault under test
+		{"TLS 1.1", "11.3", 1, "uses TLS 1.1", &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11, InsecureSkipVerify: true}},                 //nolint:gosec // the fault under test
 		{"TLS 1.1 at the MTP layer", "4.1", 1, "uses TLS 1.1", &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11, InsecureSkipVerify: true}}, //nolint:gosec // the fault under test
 		{"accepts an expired certificate", "2.8", 1, "the agent answered", &tls.Config{InsecureSkipVerify: true}},                                                 //nolint:gosec // the fault under test
 	} {
@@ -253,5 +254,44 @@ func expectMQTTFail(t *testing.T, res *Result, metric int, detail string) {
 	}
 	if len(res.Notes) == 0 {
 		t.Errorf("%s: no evidence in the notes", res.ID)
+	}
+}
+
+// TestUSPTestAppliesConnectRetry checks that usptest reports its MQTT
+// transport's retry rule in Device.MQTT.Client.{i}. and hands a Set of
+// ConnectRetryTime and its siblings to the transport.
+func TestUSPTestAppliesConnectRetry(t *testing.T) {
+	t.Parallel()
+	var tr *mqtt.Transport
+	eq, _ := benchFaulty(t, "mqtt-kit", wireFaults{wrapMQTT: func(m *mqtt.Transport) mtp.Transport { tr = m; return m }})
+	ctx := t.Context()
+	get := func() map[string]string {
+		ex := eq.Send(ctx, msg.Get{Paths: []string{"Device.MQTT.Client.1."}})
+		r, err := msg.ParseGetResp(ex.Response)
+		if ex.Err != nil || err != nil {
+			t.Fatalf("Get: %v %v", ex.Err, err)
+		}
+		return r.Values()
+	}
+	if v := get(); v["Device.MQTT.Client.1.ConnectRetryTime"] != "1" || v["Device.MQTT.Client.1.ConnectRetryIntervalMultiplier"] != "1500" ||
+		v["Device.MQTT.Client.1.ConnectRetryMaxInterval"] != "60" {
+		t.Errorf("reported %v, want the transport's 1 s, 1500, 60 s", v)
+	}
+	ex := eq.Send(ctx, msg.SetParams("Device.MQTT.Client.1.", map[string]string{"ConnectRetryTime": "2",
+		"ConnectRetryIntervalMultiplier": "3000", "ConnectRetryMaxInterval": "100"}))
+	if r, err := msg.ParseSetResp(ex.Response); ex.Err != nil || err != nil || r.Err() != nil {
+		t.Fatalf("Set: %v %v", ex.Err, err)
+	}
+	want := mqtt.ConnectRetry{Time: 2 * time.Second, Multiplier: 3000, MaxInterval: 100 * time.Second}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := tr.Settings().ConnectRetry
+		if got != nil && *got == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("transport's rule %+v, want %+v", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
