@@ -294,15 +294,44 @@ func run11_10(t *T) {
 	if a, ok := connackTo(b, c.ClientID); ok {
 		t.Notef("agent's %s; broker's %s", describePacket(c), describePacket(a))
 	}
-	p, got := b.Wait(t, c.Seq, t.cfg.responseTimeout(), func(p MQTTPacket) bool {
-		return p.ClientID == c.ClientID && !p.ByBroker && (p.Type == "DISCONNECT" || p.Type == "PUBLISH" || p.Type == "SUBSCRIBE")
+	// What the agent does next on that connection, or its next CONNECT
+	// (a connection closed without DISCONNECT).
+	p, got := b.Wait(t, c.Seq+1, t.cfg.responseTimeout(), func(p MQTTPacket) bool {
+		return (p.ClientID == c.ClientID && !p.ByBroker && (p.Type == "DISCONNECT" || p.Type == "PUBLISH" || p.Type == "SUBSCRIBE")) ||
+			(p.Type == "CONNECT" && agentConnect(t, b, p))
 	})
 	if got {
 		t.Notef("then the agent's %s", describePacket(p))
 	}
 	b.WithholdResponseInfo(false)
-	t.Check(1, "The EUT sends an MQTT DISCONNECT packet to the MQTT server", got && p.Type == "DISCONNECT",
-		"after a CONNACK without subscribe-topic: %s", packetOrNothing(p, got, t.cfg.responseTimeout()))
+	disconnected := got && p.Type == "DISCONNECT"
+	t.Check(1, "The EUT sends an MQTT DISCONNECT packet to the MQTT server", disconnected,
+		"after a CONNACK without subscribe-topic: %s%s", packetOrNothing(p, got, t.cfg.responseTimeout()), closedWithout(t, b, c))
+	if !disconnected && !reconnected(t, b, c) {
+		// Still on the connection without a topic: the equipment cannot
+		// reach it there, so the kit makes it connect again.
+		_ = b.Disconnect(c.ClientID)
+	}
+}
+
+// reconnected reports whether the agent connected again after the
+// connection that CONNECT c opened.
+func reconnected(t *T, b *MQTTBroker, c MQTTPacket) bool {
+	return len(agentConnects(t, b, c.Seq+1)) > 0
+}
+
+// closedWithout is evidence for an agent that left a connection without a
+// DISCONNECT packet: it closed it and connected again.
+func closedWithout(t *T, b *MQTTBroker, c MQTTPacket) string {
+	for _, p := range b.Packets(c.Seq + 1) {
+		if p.ClientID == c.ClientID && p.Type == "DISCONNECT" && !p.ByBroker {
+			return ""
+		}
+		if p.Type == "CONNECT" && agentConnect(t, b, p) {
+			return fmt.Sprintf("; the agent connected again %v later without a DISCONNECT packet (it closed the connection)", p.Time.Sub(c.Time).Round(time.Millisecond))
+		}
+	}
+	return ""
 }
 
 // packetOrNothing says what came, for the evidence.
@@ -343,8 +372,14 @@ func run11_11(t *T) {
 	}
 	t.Sleep(t.cfg.quietPeriod())
 	b.RefuseSubscribe(false)
+	var connect MQTTPacket // the CONNECT of the refused connection
+	for _, p := range agentConnects(t, b, mark) {
+		if p.Seq < sub.Seq && p.ClientID == sub.ClientID {
+			connect = p
+		}
+	}
 	t.Check(1, "The EUT sends an MQTT DISCONNECT packet to the MQTT server", got,
-		"no DISCONNECT from the agent's client %q within %v of the refused SUBSCRIBE", sub.ClientID, t.cfg.responseTimeout())
+		"no DISCONNECT from the agent's client %q within %v of the refused SUBSCRIBE%s", sub.ClientID, t.cfg.responseTimeout(), closedWithout(t, b, connect))
 	// Every connection of the agent that was told its SUBSCRIBE failed.
 	var pubs []string
 	// (A client keeps its identifier across connections: a CONNECT
