@@ -233,7 +233,10 @@ func (ca *TestCA) ServerCert(notBefore, notAfter time.Time) (tls.Certificate, er
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "localhost"},
 		NotBefore: notBefore, NotAfter: notAfter,
-		DNSNames:    []string{"localhost"},
+		// 127.0.0.1 as a DNS name too: agents that check the broker's
+		// address as a host name (OB-USP-A through OpenSSL's
+		// X509_check_host) see no IP SANs.
+		DNSNames:    []string{"localhost", "127.0.0.1"},
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
