@@ -119,12 +119,12 @@ func (r retryRule) String() string {
 	return fmt.Sprintf("ConnectRetryTime %gs, ConnectRetryIntervalMultiplier %g, ConnectRetryMaxInterval %gs", r.time, r.mult, r.maxInterval)
 }
 
-// shortRetry is what the kit sets on an agent whose retry rule would make
+// mqttShortRetry is what the kit sets on an agent whose retry rule would make
 // 11.6 and 11.16 wait long: a first retry after 1 to 2 s.
-var shortRetry = retryRule{time: 1, mult: 2000}
+var mqttShortRetry = retryRule{time: 1, mult: 2000}
 
 // retryWaitBudget is how long the waits of the retries the case times
-// may take before the kit sets [shortRetry].
+// may take before the kit sets [mqttShortRetry].
 const retryWaitBudget = 15 * time.Second
 
 // retryParams reads the active client's retry rule, setting the short one
@@ -160,8 +160,8 @@ func retryParams(t *T, clientPath string, own map[string]string, retries int) re
 	if total <= retryWaitBudget {
 		return r
 	}
-	want := map[string]string{clientPath + "ConnectRetryTime": strconv.Itoa(int(shortRetry.time)),
-		clientPath + "ConnectRetryIntervalMultiplier": strconv.Itoa(int(shortRetry.mult))}
+	want := map[string]string{clientPath + "ConnectRetryTime": strconv.Itoa(int(mqttShortRetry.time)),
+		clientPath + "ConnectRetryIntervalMultiplier": strconv.Itoa(int(mqttShortRetry.mult))}
 	ex := t.Send(msg.SetParams(clientPath, map[string]string{"ConnectRetryTime": want[clientPath+"ConnectRetryTime"],
 		"ConnectRetryIntervalMultiplier": want[clientPath+"ConnectRetryIntervalMultiplier"]}))
 	if g, err := msg.ParseSetResp(ex.Response); ex.Err != nil || err != nil || g.Err() != nil {

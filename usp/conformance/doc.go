@@ -30,6 +30,16 @@
 // guess. Where the plan reboots the agent to watch it connect, the kit
 // reads the connection the agent made to it when the run began.
 //
+// # Bulk data
+//
+// Section 10 has the agent send bulk data reports out of band. A
+// [BulkReceiver] is the kit's HTTP or HTTPS collector: it records each
+// request (method, URI query parameters, headers, body) and fails the
+// requests of a path on demand ([BulkReceiver.Fail]); an HTTPS receiver
+// has a self-signed certificate the agent must trust. [ParseJSONReport]
+// and [ParseCSVReport] decode the reports, from HTTP bodies, Push! event
+// Data and MQTT payloads alike.
+//
 // # Cases and verdicts
 //
 // [All] lists the implemented cases in TP-469 order and [Select] picks
@@ -76,19 +86,31 @@
 // the secured attribute, which the kit cannot find: both are reported as
 // not implemented. The Permission cases (2.11 to 2.26) run against
 // usptest with its access control on (usptest.WithAccessControl).
-// Section 10 (Bulk Data Collection) is registered; each case reports what
-// the kit still lacks (an HTTP(S) receiver, the checks of Push! reports,
-// an MQTT client entry on its broker).
+// Section 10 (Bulk Data Collection) is implemented: the HTTP cases need
+// the kit's receivers ([WithBulkDataReceivers]), 10.13 the kit's MQTT
+// broker, and the plan's intervals are counted in Config.BulkDataSecond.
 //
 // Implemented: section 1 (Messages and Path Names) entirely; 3.1, 3.8,
 // 3.9, 3.11, 3.12 and 3.15 (USP Records); 6.1, 6.2, 6.4, 6.5, 6.9 and 6.12
-// (STOMP); 7.1, 7.4, 7.6, 7.7 and 7.10 (WebSocket); 9.3-9.11
-// (Functionality); 4.1 and 2.8 over MQTT with TLS; section 11 (MQTT). 1.78, 2.9 and 9.9 need a second test
+// (STOMP); 7.1, 7.2, 7.4 and 7.6-7.12 (WebSocket); 9.2-9.11
+// (Functionality; 9.2 ends as needs-operator for its metric 2, which
+// needs the test equipment to connect over TLS with the added
+// certificate); 4.1 and 2.8 over MQTT with TLS; section 11 (MQTT). 1.78, 2.9 and 9.9 need a second test
 // equipment endpoint ([Runner].Secondary; uspctl conform
 // --second-controller) and report needs-operator without one; 1.92's second metric needs a capture of the agent's ICMP
 // traffic. The WebSocket observer decodes the frames of each session both
 // ways ([WebSocketObserver.Frames]) and writes control frames of its own
-// ([WebSocketObserver.SendFrame]); the kit's MQTT broker can close the
+// ([WebSocketObserver.SendFrame]); it also refuses handshakes
+// ([WebSocketObserver.Refuse], 7.8), cuts a session's TCP connection
+// ([WebSocketObserver.DropConn]), answers without the bbf-usp-protocol
+// extension ([WebSocketObserver.StripExtensions], 7.11) and fragments the
+// server's messages ([WebSocketObserver.Fragment], 7.12).
+// [StartWebSocketServer] serves ws:// and, with a certificate from
+// [KitCertificates], wss:// on the same port, so that 7.9 sees an agent
+// that connects without TLS; 7.2 dials the agent's own WebSocket server
+// (Device.LocalAgent.MTP.{i}.WebSocket, or the agent_websocket_url
+// setting) as the same controller and expects one of the two sessions to
+// end. The kit's MQTT broker can close the
 // agent's connection ([MQTTBroker.Disconnect]) and impose a Server Keep
 // Alive, which is how 11.4, 11.5 and 11.7 see the agent connect again
 // without a reboot. It misbehaves on purpose where section 11 asks:
@@ -96,11 +118,12 @@
 // (11.10), [MQTTBroker.RefuseSubscribe] (11.11); and with
 // [StartMQTTBrokerTLS] it speaks TLS with a certificate of a [TestCA] the
 // kit makes and the agent is told to trust, records each connection's TLS
-// version (11.3, 4.1) and can present an expired certificate (2.8). Section 8 (Discovery) is registered and reported as
-// not applicable with the reason: the kit runs no DHCP server and takes
-// no part in mDNS on the agent's segment. CONFORMANCE.md lists every case
+// version (11.3, 4.1) and can present an expired certificate (2.8).
+// Section 8 (Discovery) is registered and reported as
+// not applicable, each case saying what it would need: the kit as the
+// agent's DHCP server (8.1-8.3), or in multicast DNS on the agent's link
+// (8.4-8.7), where the kit uses loopback unicast only. CONFORMANCE.md lists every case
 // not implemented and why: 3.2-3.7, 3.10, 3.13, 3.14 (TLS payload
-// security, session expiry, retransmission), 10 (bulk data), and the
-// STOMP and WebSocket cases that need TLS, a server that refuses or drops
-// the agent across a reboot, or an agent that listens.
+// security, session expiry, retransmission), and the STOMP cases that
+// need TLS or a server that refuses or drops the agent across a reboot.
 package conformance

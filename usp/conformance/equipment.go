@@ -45,6 +45,8 @@ type Equipment struct {
 	broker  *MQTTBroker
 	stomp   *STOMPTap
 	ws      *WebSocketObserver
+	// bulkHTTP and bulkHTTPS are the kit's bulk data receivers (section 10).
+	bulkHTTP, bulkHTTPS *BulkReceiver
 
 	mu       sync.Mutex
 	addr     mtp.Address

@@ -71,9 +71,14 @@ type Agent struct {
 	factory   snapshot
 	// mqttClients are the bindings shown as Device.MQTT.Client.{i}.
 	mqttClients []*binding
+	// stompConns are the bindings shown as Device.STOMP.Connection.{i}.
+	stompConns []*stompBinding
 	// asyncRuns cancels the asynchronous command of a Request instance (by
 	// path, with the trailing dot).
 	asyncRuns map[string]context.CancelFunc
+	// bulkRuns are the collectors of enabled bulk data profiles, by
+	// profile path (see syncBulk).
+	bulkRuns map[string]*bulkRun
 }
 
 const (
@@ -202,6 +207,8 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.mu.Unlock()
 
 	a.seedMQTTClients()
+	a.seedWSClients()
+	a.seedSTOMPConnections()
 	m := a.model
 	m.mu.Lock()
 	m.observer = a.onChanges
@@ -231,6 +238,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		}
 		b.started = true
 	}
+	a.seedWSServers()
 	for _, b := range a.bindings {
 		select {
 		case <-b.up:
@@ -241,6 +249,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	// Start returns once Boot! is out, so that a test never sees it arrive
 	// after Start, in the middle of its own exchange.
 	booted := make(chan struct{})
+	a.enqueue(a.syncBulk) // profiles enabled in the model it was given
 	a.enqueue(func() {
 		defer close(booted)
 		a.sendBoot(a.cfg.bootCause, "", false)
@@ -416,11 +425,15 @@ func (b *binding) HandleEvent(ev mtp.Event) {
 		a.mu.Lock()
 		b.local = ev.Local
 		a.mu.Unlock()
-		a.enqueue(func() { a.mqttUp(b, true); a.sendConnects(b) })
+		a.enqueue(func() { a.mqttUp(b, true); a.stompUp(b); a.sendConnects(b) })
 		b.upOnce.Do(func() { close(b.up) })
 	case mtp.PeerUp:
 		peer := ev.PeerID
-		a.enqueue(func() { a.sendConnectTo(b, peer, mtp.Address{MTP: b.t.Kind(), To: peer}) })
+		a.enqueue(func() {
+			if !a.secondWSSession(b, peer) {
+				a.sendConnectTo(b, peer, mtp.Address{MTP: b.t.Kind(), To: peer})
+			}
+		})
 	case mtp.PeerDown:
 		a.mu.Lock()
 		delete(b.sessions, ev.PeerID)
@@ -688,7 +701,7 @@ func (a *Agent) seed() {
 	if t := la.tables.get("MTP"); t != nil && len(t.inst) == 0 {
 		for _, b := range a.bindings {
 			proto := protocolName(b.t.Kind())
-			if proto == "" {
+			if proto == "" || isWSClient(b.t) {
 				continue
 			}
 			m.create(t, 0, filterParams(t.def, map[string]string{"Protocol": proto, "Enable": "true", "Status": "Up"}))

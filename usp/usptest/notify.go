@@ -36,6 +36,9 @@ func (a *Agent) onChanges(chs []change) {
 	if controllerChanged(chs) {
 		a.wakePeriodic()
 	}
+	if bulkChanged(chs) {
+		a.enqueue(a.syncBulk)
+	}
 	if subs, settings := mqttChanged(chs); subs || settings {
 		a.enqueue(func() {
 			if settings {
@@ -43,6 +46,19 @@ func (a *Agent) onChanges(chs []change) {
 			}
 			if subs {
 				a.syncMQTT()
+			}
+		})
+	}
+	if wsRetryChanged(chs) {
+		a.enqueue(a.applyWSRetry)
+	}
+	if settings, dest := stompChanged(chs); settings || dest {
+		a.enqueue(func() {
+			if settings {
+				a.applySTOMPSettings()
+			}
+			if dest {
+				a.applySTOMPDestinations()
 			}
 		})
 	}
@@ -577,6 +593,7 @@ func (a *Agent) factoryReset(commandKey string) {
 		m.started = a.cfg.clock()
 		m.mu.Unlock()
 		a.wakePeriodic()
+		a.syncBulk() // the restored model's profiles, not the old ones
 		a.forgetSessions()
 		a.reconnect()
 		a.sendBoot("RemoteFactoryReset", commandKey, false)

@@ -117,6 +117,8 @@ Device.LocalAgent.Controller.{i}.MTP.{i}.WebSocket.
   Path                       string rw
   EnableEncryption           boolean rw = true
   KeepAliveInterval          unsignedInt rw = 30
+  SessionRetryMinimumWaitInterval unsignedInt rw = 5
+  SessionRetryIntervalMultiplier  unsignedInt rw = 2000
 Device.LocalAgent.Controller.{i}.BootParameter.{i}.  add-delete  keys=Alias  keys=ParameterName
   Alias                      string rw
   Enable                     boolean rw = false
@@ -160,6 +162,8 @@ Device.STOMP.Connection.{i}.  add-delete  keys=Alias
   ServerRetryInitialInterval unsignedInt rw = 60
   ServerRetryIntervalMultiplier unsignedInt rw = 2000
   ServerRetryMaxInterval     unsignedInt rw = 30720
+  EnableEncryption           boolean rw = true
+  IsEncrypted                boolean r = false
 
 Device.MQTT.
   ClientNumberOfEntries      unsignedInt r = 0
@@ -476,6 +480,12 @@ func buildDefaultModel() *Model {
 	if err := m.Define(tr181); err != nil {
 		panic("usptest: default schema: " + err.Error()) // a bug in this file, not an input
 	}
+	if err := m.Define(bulkDataSchema); err != nil {
+		panic("usptest: bulk data schema: " + err.Error())
+	}
+	if err := defineCertificates(m); err != nil {
+		panic("usptest: certificate schema: " + err.Error())
+	}
 	m.mu.Lock()
 	if d := m.defOf(datamodel.MustParse("Device.LocalAgent.Request.{i}."), 4); d != nil {
 		d.reuseNumbers = true
@@ -515,6 +525,13 @@ func buildDefaultModel() *Model {
 		"Device.IP.Diagnostics.IPPing()":                        onModel((*Model).ipPing),
 		"Device.SoftwareModules.InstallDU()":                    onModel((*Model).installDU),
 		"Device.SoftwareModules.DeploymentUnit.{i}.Uninstall()": onModel((*Model).uninstallDU),
+		"Device.BulkData.Profile.{i}.ForceCollection()": onModel(func(m *Model, _ context.Context, cmd string, _ map[string]string) (map[string]string, error) {
+			return nil, m.withHost(func(h host) {
+				if a, ok := h.(*Agent); ok {
+					a.forceCollection(instanceOf(cmd))
+				}
+			})
+		}),
 	}
 	for p, h := range handlers {
 		if err := m.HandleCommand(p, h); err != nil {
@@ -883,7 +900,7 @@ func (m *Model) uninstallDU(ctx context.Context, cmd string, _ map[string]string
 			return
 		}
 		for _, eu := range datamodel.ParseList(o.val("ExecutionUnitList")) {
-			if e := m.instByPath(eu); e != nil && e.tbl != nil {
+			if e := m.instByPath(eu); e != nil && e.def.multi {
 				m.remove(e)
 			}
 		}
