@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -55,6 +56,8 @@ type conformFlags struct {
 	htmlOut       string
 	textOut       string
 	serveMQTT     string
+	serveMQTTS    string
+	kitCA         string
 	serveSTOMP    string
 	serveSTOMPTLS string
 	serveWS       string
@@ -91,6 +94,8 @@ func (a *app) conformCommand() *cobra.Command {
 	fl.StringVar(&f.serveSTOMP, "serve-stomp", "", "run the kit's STOMP tap on this address (host:port), forwarding to --broker, for the agent to connect to, so the section 6 cases can observe its frames (implies --mtp stomp)")
 	fl.StringVar(&f.serveSTOMPTLS, "serve-stomp-tls", "", "CERT,KEY: PEM files of a certificate (and its key) the kit's STOMP tap presents to agents that connect over TLS (plain TCP still works on the same port), for 6.11; the agent must trust its issuer")
 	fl.StringVar(&f.second, "second-controller", "", "a second test equipment endpoint for the cases that need one (1.78, 2.9, 9.9): ENDPOINT-ID=TOPIC over MQTT, ENDPOINT-ID=DESTINATION over STOMP, where it receives; the agent must know it as it knows --controller-id")
+	fl.StringVar(&f.serveMQTTS, "serve-mqtts", "", "like --serve-mqtt, with TLS: the broker's certificate comes from the kit's own CA (--kit-ca), which the agent must trust; for 4.1, 11.3 and 2.8")
+	fl.StringVar(&f.kitCA, "kit-ca", "tp469-kit-ca.pem", "--serve-mqtts: the kit's CA certificate (PEM), for the agent's trust store, with its key in FILE.key; made when absent, reused when present")
 	fl.StringVar(&f.serveWS, "serve-ws", "", "run the kit's own WebSocket server on this address (host:port) for the agent to connect to (path /usp, any path served), so the section 7 cases can observe its handshakes and frames (implies --mtp websocket)")
 	fl.StringVar(&f.serveWSTLS, "serve-ws-tls", "", "with --serve-ws: make a certificate authority and a server certificate for the --serve-ws host, write the authority to DIR/ca.pem for the agent's trust store, and speak TLS (wss://) on the same port as ws:// (TP-469 7.9)")
 	fl.StringVar(&f.serveMQTT, "serve-mqtt", "", "run the kit's own MQTT broker on this address (host:port) for the agent to connect to, so the section 11 cases can observe its packets (implies --mtp mqtt)")
@@ -134,9 +139,22 @@ func (a *app) conform(ctx context.Context, f conformFlags) error {
 		cfg.ResponseTimeout = conformance.Duration(a.s.timeout)
 	}
 	opts := []conformance.Option{conformance.WithResponseTimeout(time.Duration(cfg.ResponseTimeout))}
-	if f.serveMQTT != "" {
-		kb, err := conformance.StartMQTTBroker(f.serveMQTT, a.s.controllerID)
-		if err != nil {
+	if f.serveMQTT != "" && f.serveMQTTS != "" {
+		return usageErrorf("--serve-mqtt and --serve-mqtts exclude each other")
+	}
+	if f.serveMQTT != "" || f.serveMQTTS != "" {
+		var kb *conformance.MQTTBroker
+		if f.serveMQTTS != "" {
+			ca, err := kitCA(f.kitCA)
+			if err != nil {
+				return usageErrorf("--kit-ca: %v", err)
+			}
+			if kb, err = conformance.StartMQTTBrokerTLS(f.serveMQTTS, a.s.controllerID, ca); err != nil {
+				return usageErrorf("--serve-mqtts: %v", err)
+			}
+			fmt.Fprintf(a.stderr, "the kit's broker presents a certificate of the CA in %s: the agent must trust it\n", f.kitCA)
+			a.s.tlsCA = f.kitCA
+		} else if kb, err = conformance.StartMQTTBroker(f.serveMQTT, a.s.controllerID); err != nil {
 			return usageErrorf("--serve-mqtt: %v", err)
 		}
 		defer func() { _ = kb.Close() }()
@@ -145,7 +163,7 @@ func (a *app) conform(ctx context.Context, f conformFlags) error {
 		opts = append(opts, conformance.WithMQTTBroker(kb))
 	}
 	if f.serveSTOMP != "" {
-		if f.serveMQTT != "" {
+		if f.serveMQTT != "" || f.serveMQTTS != "" {
 			return usageErrorf("--serve-stomp and --serve-mqtt exclude each other")
 		}
 		upstream := a.s.broker
@@ -386,4 +404,35 @@ func (a *app) writeReports(rep *conformance.Report, f conformFlags) error {
 		return rep.WriteJSON(a.stdout)
 	}
 	return rep.WriteText(a.stdout)
+}
+
+// kitCA loads the kit's CA from file (its certificate) and file.key, or
+// makes one and writes both when the certificate is absent.
+func kitCA(file string) (*conformance.TestCA, error) {
+	certPEM, err := os.ReadFile(file)
+	if err == nil {
+		keyPEM, err := os.ReadFile(file + ".key")
+		if err != nil {
+			return nil, err
+		}
+		return conformance.LoadTestCA(certPEM, keyPEM)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	ca, err := conformance.NewTestCA()
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := ca.KeyPEM()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(file+".key", keyPEM, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(file, ca.CertPEM(), 0o644); err != nil {
+		return nil, err
+	}
+	return ca, nil
 }

@@ -14,7 +14,8 @@
 // topic, to [WithSubscriptions] filters, to every subscribe-topic User
 // Property of the CONNACK and to its reply topic; only then is it Up.
 // When the connection drops the transport reports Down and reconnects,
-// with a jittered exponential backoff ([WithReconnectBackoff]), and
+// with a jittered exponential backoff ([WithReconnectBackoff]) or, for an
+// agent, TR-369's ConnectRetryTime rule ([WithConnectRetry]), and
 // subscribes again. Sends while it is down fail at once with an error
 // matching [mtp.ErrNotConnected].
 //

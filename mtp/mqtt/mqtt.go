@@ -401,6 +401,11 @@ func (t *Transport) clientConfig() autopaho.ClientConfig {
 // after the CONNACK; so the transport keeps its own count across
 // connections (see backoff.Next) and ignores autopaho's.
 func (t *Transport) reconnectDelay(int) time.Duration {
+	if r := t.connectRetry(); r != nil {
+		d := r.delay(t.attempt)
+		t.attempt++
+		return d
+	}
 	d := backoff.Delay(t.attempt, t.cfg.minBackoff, t.cfg.maxBackoff)
 	t.attempt++
 	return d
@@ -625,6 +630,13 @@ func (t *Transport) onConnectionDown() bool {
 	t.wasUp = false
 	if wasUp {
 		t.attempt = backoff.Next(t.attempt-1, time.Since(t.upAt), t.cfg.backoffReset)
+		if t.connectRetry() != nil {
+			// TR-369 counts the retries from 1 after every connection
+			// that was up; its shortest wait (ConnectRetryTime, at least
+			// a second for an agent) keeps a broker that drops the
+			// client at once from being hammered.
+			t.attempt = 1
+		}
 	}
 	if t.closing.Load() {
 		return false

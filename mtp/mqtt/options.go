@@ -55,6 +55,7 @@ type config struct {
 	backoffReset    time.Duration
 	minBackoff      time.Duration
 	maxBackoff      time.Duration
+	retry           *ConnectRetry // TR-369's rule instead of the backoff
 	maxRecord       int
 	receiveMax      uint16
 	no311Peers      bool

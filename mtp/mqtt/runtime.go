@@ -34,6 +34,10 @@ type Settings struct {
 	// ResponseInformation is the Response Information of the latest
 	// CONNACK ("" when the broker gave none).
 	ResponseInformation string
+	// ConnectRetry is the TR-369 reconnection rule of [WithConnectRetry]
+	// or [Transport.SetConnectRetry]; nil when the transport uses its
+	// default backoff.
+	ConnectRetry *ConnectRetry
 }
 
 // Settings returns the connection settings in use.
@@ -44,8 +48,13 @@ func (t *Transport) Settings() Settings {
 	if id == "" {
 		id = t.assignedID
 	}
-	return Settings{Broker: t.url, ClientID: id, Username: t.cfg.user, KeepAlive: t.cfg.keepAlive,
+	s := Settings{Broker: t.url, ClientID: id, Username: t.cfg.user, KeepAlive: t.cfg.keepAlive,
 		Topic: t.cfg.topic, ResponseInformation: t.responseInfo}
+	if t.cfg.retry != nil {
+		r := *t.cfg.retry
+		s.ConnectRetry = &r
+	}
+	return s
 }
 
 // SetClientID changes the client identifier of the next connection, as an

@@ -95,8 +95,7 @@
 // (STOMP); 7.1, 7.2, 7.4 and 7.6-7.12 (WebSocket); 9.2-9.11
 // (Functionality; 9.2 ends as needs-operator for its metric 2, which
 // needs the test equipment to connect over TLS with the added
-// certificate); 11.1, 11.2, 11.4, 11.5, 11.7, 11.8, 11.9 and
-// 11.12-11.15 and 11.17 (MQTT). 1.78, 2.9 and 9.9 need a second test
+// certificate); 4.1 and 2.8 over MQTT with TLS; section 11 (MQTT). 1.78, 2.9 and 9.9 need a second test
 // equipment endpoint ([Runner].Secondary; uspctl conform
 // --second-controller) and report needs-operator without one; 1.92's second metric needs a capture of the agent's ICMP
 // traffic. The WebSocket observer decodes the frames of each session both
@@ -114,11 +113,17 @@
 // end. The kit's MQTT broker can close the
 // agent's connection ([MQTTBroker.Disconnect]) and impose a Server Keep
 // Alive, which is how 11.4, 11.5 and 11.7 see the agent connect again
-// without a reboot. Section 8 (Discovery) is registered and reported as
+// without a reboot. It misbehaves on purpose where section 11 asks:
+// [MQTTBroker.RefuseConnects] (11.6), [MQTTBroker.WithholdResponseInfo]
+// (11.10), [MQTTBroker.RefuseSubscribe] (11.11); and with
+// [StartMQTTBrokerTLS] it speaks TLS with a certificate of a [TestCA] the
+// kit makes and the agent is told to trust, records each connection's TLS
+// version (11.3, 4.1) and can present an expired certificate (2.8).
+// Section 8 (Discovery) is registered and reported as
 // not applicable, each case saying what it would need: the kit as the
 // agent's DHCP server (8.1-8.3), or in multicast DNS on the agent's link
 // (8.4-8.7), where the kit uses loopback unicast only. CONFORMANCE.md lists every case
 // not implemented and why: 3.2-3.7, 3.10, 3.13, 3.14 (TLS payload
-// security, session expiry, retransmission), 4, and the MTP cases that
+// security, session expiry, retransmission), and the STOMP cases that
 // need TLS or a server that refuses or drops the agent across a reboot.
 package conformance

@@ -49,6 +49,9 @@ type wireFaults struct {
 	stompTLS [2]*tls.Config
 	// eq are more options for the equipment (the bulk data receivers).
 	eq []Option
+	// noTopic leaves the agent's MQTT transport without a topic of its
+	// own: it takes the one the kit's broker gives in its CONNACK (11.10).
+	noTopic bool
 }
 
 // kitCA is the kit's certificate authority and server configuration for
@@ -92,20 +95,41 @@ func transports(t *testing.T, binding string, f wireFaults) (eqT, agentT mtp.Tra
 		}
 		// The agent's topic is learned from its MQTTConnect record.
 		return c, a, mtp.Address{MTP: mtp.MQTT, To: "/usp/controller/tp469"}, nil, ""
-	case "mqtt-kit":
-		b, err := StartMQTTBroker("127.0.0.1:0", testController)
+	case "mqtt-kit", "mqtts-kit":
+		var b *MQTTBroker
+		var err error
+		var tlsOpt mqtt.Option
+		if binding == "mqtts-kit" {
+			// The agent and the equipment trust the kit's own CA.
+			ca, cerr := NewTestCA()
+			if cerr != nil {
+				t.Fatal(cerr)
+			}
+			b, err = StartMQTTBrokerTLS("127.0.0.1:0", testController, ca)
+			tlsOpt = mqtt.WithTLS(&tls.Config{RootCAs: ca.Pool()})
+		} else {
+			b, err = StartMQTTBroker("127.0.0.1:0", testController)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = b.Close() })
-		c, err := mqtt.New(b.URL(), testController, mqtt.WithTopic("/usp/controller/tp469"))
+		c, err := mqtt.New(b.URL(), testController, mqtt.WithTopic("/usp/controller/tp469"), tlsOpt)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// TP-469 11.2's setup gives the agent a user name and password;
 		// a Keep Alive other than 11.7's 60 s shows that case's Set work.
-		a, err := mqtt.New(b.URL(), testAgent, append([]mqtt.Option{mqtt.WithTopic("/usp/agent/tp469"),
-			mqtt.WithCredentials("tp469", "secret"), mqtt.WithKeepAlive(45 * time.Second)}, f.mqtt...)...)
+		// The retry rule is TR-369's, with a ConnectRetryTime of 1 s and a
+		// multiplier of 1.5 so that the cases that reconnect (11.4-11.7,
+		// 11.10, 11.11, 11.16) take seconds.
+		agentTopic := mqtt.WithTopic("/usp/agent/tp469")
+		if f.noTopic {
+			agentTopic = nil
+		}
+		a, err := mqtt.New(b.URL(), testAgent, append([]mqtt.Option{agentTopic, tlsOpt,
+			mqtt.WithCredentials("tp469", "secret"), mqtt.WithKeepAlive(45 * time.Second),
+			mqtt.WithConnectRetry(mqtt.ConnectRetry{Time: time.Second, Multiplier: 1500, MaxInterval: time.Minute})}, f.mqtt...)...)
 		if err != nil {
 			t.Fatal(err)
 		}

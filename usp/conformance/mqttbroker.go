@@ -36,8 +36,17 @@ type MQTTPacket struct {
 	RequestResponseInfo bool
 	Will                bool
 	WillTopic           string
+	// ByBroker: a DISCONNECT the broker sent (or a connection it
+	// closed), not the client.
+	ByBroker bool
+	// Refused: the broker refused this CONNECT ([MQTTBroker.RefuseConnects]).
+	Refused bool
+	// TLSVersion is the TLS version of the connection (tls.VersionTLS12
+	// ...), 0 over plain TCP.
+	TLSVersion uint16
 
 	// CONNACK.
+	ReasonCode       byte // also a DISCONNECT's
 	AssignedClientID string
 	ResponseInfo     string
 	ServerKeepAlive  uint16 // 0: none sent
@@ -134,6 +143,7 @@ func (b *MQTTBroker) SetServerKeepAlive(secs uint16) {
 // DISCONNECT (reason 0x8B, server shutting down) to an MQTT 5 client: the
 // kit's way to make an agent connect again where the plan reboots it.
 func (b *MQTTBroker) Disconnect(clientID string) error {
+	b.hook.add(MQTTPacket{Type: "DISCONNECT", ClientID: clientID, ByBroker: true, ReasonCode: 0x8B})
 	if !b.srv.Disconnect(clientID, 0x8B) {
 		return fmt.Errorf("conformance: broker: no client %q", clientID)
 	}
@@ -217,6 +227,11 @@ type wireHook struct {
 	// serverKeepAlive, when set, is the Server Keep Alive of the CONNACK
 	// to the next agent connections (11.7).
 	serverKeepAlive uint16
+	// faults are the ways the broker misbehaves towards agents on
+	// purpose (11.6, 11.10, 11.11), tls what it knows of its TLS
+	// connections; see mqttfaults.go.
+	faults brokerFaults
+	tls    tlsLog
 }
 
 func userProps(p *embedbroker.Properties) [][2]string {
@@ -250,10 +265,17 @@ func (h *wireHook) Inbound(cl embedbroker.Client, pk *embedbroker.Packet) bool {
 		if c.Will != nil {
 			p.WillTopic = c.Will.Topic
 		}
-		if v, ok := p.UserProperty(propEndpointID); ok {
-			h.mu.Lock()
+		v, ok := p.UserProperty(propEndpointID)
+		h.mu.Lock()
+		if ok {
 			h.endpoints[cl.ID] = v
-			h.mu.Unlock()
+		}
+		p.TLSVersion = h.tls.version(cl.Remote)
+		p.Refused = v != h.equipmentID && h.faults.refuseConnect()
+		h.mu.Unlock()
+		if p.Refused {
+			h.add(p)
+			return false // refused: Not authorized
 		}
 	case embedbroker.PacketSubscribe:
 		for _, s := range pk.Subscriptions {
@@ -275,7 +297,9 @@ func (h *wireHook) Inbound(cl embedbroker.Client, pk *embedbroker.Packet) bool {
 			p.ResponseTopic, p.ContentType = pk.Props.ResponseTopic, pk.Props.ContentType
 		}
 		p.Payload = slices.Clone(pk.Payload)
-	case embedbroker.PacketPingreq, embedbroker.PacketDisconnect:
+	case embedbroker.PacketDisconnect:
+		p.ReasonCode = pk.ReasonCode
+	case embedbroker.PacketPingreq:
 	default:
 		return true
 	}
@@ -289,6 +313,13 @@ func (h *wireHook) Inbound(cl embedbroker.Client, pk *embedbroker.Packet) bool {
 // SUBACK.
 func (h *wireHook) Outbound(cl embedbroker.Client, pk *embedbroker.Packet) bool {
 	if pk.Type == embedbroker.PacketSuback {
+		h.mu.Lock()
+		if h.faults.refuseSubscribe && h.endpoints[cl.ID] != h.equipmentID {
+			for i := range pk.Reasons {
+				pk.Reasons[i] = 0x87 // Not authorized
+			}
+		}
+		h.mu.Unlock()
 		// Sent once the subscriptions are in place: a case that waits
 		// for it knows that a PUBLISH to them reaches the client.
 		h.add(MQTTPacket{Type: "SUBACK", ClientID: cl.ID, ProtocolVersion: cl.Version, ReasonCodes: slices.Clone(pk.Reasons)})
@@ -302,10 +333,11 @@ func (h *wireHook) Outbound(cl embedbroker.Client, pk *embedbroker.Packet) bool 
 	h.clients++
 	n := h.clients
 	ska := h.serverKeepAlive
+	withhold := h.faults.noResponseInfo
 	h.mu.Unlock()
 	p := MQTTPacket{Type: "CONNACK", ClientID: cl.ID, ProtocolVersion: cl.Version}
 	if props := pk.Props; props != nil {
-		if pk.ReasonCode == 0 && !(known && ep == h.equipmentID) {
+		if pk.ReasonCode == 0 && !(known && ep == h.equipmentID) && !withhold {
 			props.ResponseInfo = "tp469/agent/reply/" + strconv.Itoa(n)
 			props.User = append(props.User, embedbroker.UserProperty{Key: "subscribe-topic", Value: "tp469/agent/sub/" + strconv.Itoa(n)})
 			if ska > 0 {
@@ -315,6 +347,7 @@ func (h *wireHook) Outbound(cl embedbroker.Client, pk *embedbroker.Packet) bool 
 		}
 		p.AssignedClientID, p.ResponseInfo = props.AssignedClientID, props.ResponseInfo
 	}
+	p.ReasonCode = pk.ReasonCode
 	p.UserProperties = userProps(pk.Props)
 	h.add(p)
 	return true

@@ -21,6 +21,12 @@ type mqttTransport interface {
 	Unsubscribe(ctx context.Context, filter string) error
 }
 
+// mqttRetrier is the part of an MQTT transport that follows TR-369's
+// reconnection rule; mtp/mqtt's Transport has it.
+type mqttRetrier interface {
+	SetConnectRetry(mqtt.ConnectRetry) error
+}
+
 // mqttSubscribeTimeout bounds one SUBSCRIBE or UNSUBSCRIBE made for a
 // Subscription object.
 const mqttSubscribeTimeout = 5 * time.Second
@@ -53,12 +59,21 @@ func (a *Agent) seedMQTTClients() {
 			transport = "TLS"
 		}
 		n := len(a.mqttClients) + 1
-		path, err := a.model.AddInstance("Device.MQTT.Client.", map[string]string{
+		vals := map[string]string{
 			"Alias": "cpe-" + strconv.Itoa(n), "Name": "mqtt" + strconv.Itoa(n),
 			"Status": "Connecting", "BrokerAddress": host, "BrokerPort": port, "TransportProtocol": transport,
 			"ClientID": s.ClientID, "Username": s.Username,
 			"KeepAliveTime": strconv.Itoa(int(s.KeepAlive / time.Second)),
-		})
+		}
+		// A transport given mqtt.WithConnectRetry reports its rule; one
+		// with gousp's default backoff shows TR-181's defaults, which it
+		// follows once a controller sets any of the three.
+		if r := s.ConnectRetry; r != nil {
+			vals["ConnectRetryTime"] = strconv.Itoa(int(max(r.Time/time.Second, 1)))
+			vals["ConnectRetryIntervalMultiplier"] = strconv.Itoa(int(r.Multiplier))
+			vals["ConnectRetryMaxInterval"] = strconv.Itoa(int(max(r.MaxInterval/time.Second, 1)))
+		}
+		path, err := a.model.AddInstance("Device.MQTT.Client.", vals)
 		if err != nil { // a model without Device.MQTT.
 			return
 		}
@@ -100,7 +115,8 @@ func mqttChanged(chs []change) (subs, settings bool) {
 		switch {
 		case strings.Contains(c.path, ".Subscription."):
 			subs = subs || !strings.HasSuffix(c.path, ".Status")
-		case strings.HasSuffix(c.path, ".ClientID"), strings.HasSuffix(c.path, ".KeepAliveTime"):
+		case strings.HasSuffix(c.path, ".ClientID"), strings.HasSuffix(c.path, ".KeepAliveTime"),
+			strings.Contains(c.path, ".ConnectRetry"):
 			settings = true
 		}
 	}
@@ -127,7 +143,34 @@ func (a *Agent) applyMQTTSettings() {
 			time.Duration(secs)*time.Second != s.KeepAlive {
 			_ = mt.SetKeepAlive(time.Duration(secs) * time.Second)
 		}
+		a.applyConnectRetry(b, vals, s.ConnectRetry)
 	}
+}
+
+// applyConnectRetry hands the client's ConnectRetryTime,
+// ConnectRetryIntervalMultiplier and ConnectRetryMaxInterval to its
+// transport when they differ from the rule it follows (whole seconds:
+// a transport given a shorter mqtt.WithConnectRetry keeps it until they
+// are set).
+func (a *Agent) applyConnectRetry(b *binding, vals map[string]string, cur *mqtt.ConnectRetry) {
+	rt, ok := b.t.(mqttRetrier)
+	if !ok {
+		return
+	}
+	num := func(name string) uint64 {
+		v, _ := datamodel.ParseUnsignedInt(vals[b.mqttClient+name])
+		return uint64(v)
+	}
+	secs, mult, maxSecs := num("ConnectRetryTime"), num("ConnectRetryIntervalMultiplier"), num("ConnectRetryMaxInterval")
+	if cur == nil && secs == 5 && mult == 2000 && maxSecs == 30720 {
+		return // TR-181's defaults, never set: the default backoff stays
+	}
+	if cur != nil && uint64(max(cur.Time/time.Second, 1)) == secs && uint64(cur.Multiplier) == mult &&
+		uint64(max(cur.MaxInterval/time.Second, 1)) == maxSecs {
+		return
+	}
+	_ = rt.SetConnectRetry(mqtt.ConnectRetry{Time: time.Duration(secs) * time.Second,
+		Multiplier: uint32(min(mult, 65535)), MaxInterval: time.Duration(maxSecs) * time.Second})
 }
 
 // mqttSub is one enabled Subscription object.

@@ -184,6 +184,9 @@ Device.MQTT.Client.{i}.  add-delete  keys=Alias  keys=Name
   Username                   string r
   Password                   string r
   KeepAliveTime              unsignedInt rw = 60
+  ConnectRetryTime           unsignedInt rw = 5
+  ConnectRetryIntervalMultiplier unsignedInt rw = 2000
+  ConnectRetryMaxInterval    unsignedInt rw = 30720
   CleanStart                 boolean r = true
   RequestResponseInfo        boolean r = true
   ResponseInformation        string r
