@@ -249,7 +249,11 @@ func (s *Session) ID() uint64 {
 }
 
 // Config returns the configuration with defaults filled in.
-func (s *Session) Config() Config { return s.cfg }
+func (s *Session) Config() Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
 
 // Stats is a snapshot of a session's counters, for monitoring and tests.
 type Stats struct {
@@ -501,7 +505,7 @@ func (s *Session) honourLocked(sc *usprecord.SessionContextRecord, out []*usprec
 		}
 		switch sr := s.keptLocked(want); {
 		case sr != nil:
-			if s.cfg.MaxRetransmitTries > 0 && sr.tries >= s.cfg.MaxRetransmitTries {
+			if s.cfg.MaxRetransmitTries >= 0 && sr.tries >= s.cfg.MaxRetransmitTries {
 				return out, &ProtocolError{
 					Code: record.CodeSessionContextTerminated,
 					Msg:  fmt.Sprintf("sequence_id %d asked for %d times", want, sr.tries+1),
@@ -698,6 +702,18 @@ func (s *Session) skipGapLocked() [][]byte {
 		}
 	}
 	return payloads
+}
+
+// SetMaxRetransmitTries changes the retransmission limit of a running
+// session, as an agent does when a controller sets its
+// E2ESession.MaxRetransmitTries: n resends of one record at most, 0 none
+// (a retransmit request then fails the session), a negative n no limit.
+// Unlike Config.MaxRetransmitTries, 0 is a limit here, since the data
+// model's 0 means none. Tries already counted count against the new limit.
+func (s *Session) SetMaxRetransmitTries(n int) {
+	s.mu.Lock()
+	s.cfg.MaxRetransmitTries = n
+	s.mu.Unlock()
 }
 
 // End gives up the current session without opening another, as when the

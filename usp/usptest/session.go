@@ -2,7 +2,10 @@ package usptest
 
 import (
 	"errors"
+	"sync/atomic"
 	"time"
+
+	"github.com/gousp/gousp/datamodel"
 
 	"github.com/gousp/gousp/internal/e2e"
 	"github.com/gousp/gousp/mtp"
@@ -93,13 +96,62 @@ type agentSession interface {
 	noSession() (process bool, out []*usprecord.Record)
 }
 
-// fullSession is a complete session context end.
-type fullSession struct{ *e2e.Session }
+// fullSession is a complete session context end. It follows the
+// controller's Device.LocalAgent.Controller.{i}.E2ESession settings:
+// MaxRetransmitTries bounds how often one record is resent on request
+// (TP-469 3.14), and a session idle for SessionExpiration seconds is not
+// used again: the agent's next message opens a new one (TP-469 3.10).
+type fullSession struct {
+	*e2e.Session
+	a    *Agent
+	peer string
+	last *atomic.Int64 // unix nanoseconds of the last record either way
+}
 
 func (s fullSession) receive(rec *usprecord.Record) ([][]byte, []*usprecord.Record, error) {
+	tries, _ := s.settings()
+	s.SetMaxRetransmitTries(tries)
+	s.last.Store(time.Now().UnixNano())
 	return s.Receive(rec)
 }
-func (s fullSession) wrap(p []byte) ([]*usprecord.Record, error) { return s.Wrap(p) }
+
+func (s fullSession) wrap(p []byte) ([]*usprecord.Record, error) {
+	tries, expiry := s.settings()
+	s.SetMaxRetransmitTries(tries)
+	now := time.Now()
+	if prev := s.last.Swap(now.UnixNano()); expiry > 0 && prev != 0 && now.Sub(time.Unix(0, prev)) > expiry {
+		// Expired while idle: Wrap opens a new session (R-E2E.6 makes
+		// the controller follow), with sequence_id 1 again.
+		s.End()
+	}
+	return s.Wrap(p)
+}
+
+// settings reads the controller's E2ESession entry: the retransmission
+// limit (-1 no limit, 0 no retransmission, as in the data model) and the
+// idle expiry, 0 for none.
+func (s fullSession) settings() (tries int, expiry time.Duration) {
+	m := s.a.model
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	c := m.controllerByID(s.peer)
+	if c == nil {
+		return e2e.DefaultMaxRetransmitTries, 0
+	}
+	o := m.instByPath(c.path + "E2ESession.")
+	if o == nil {
+		return e2e.DefaultMaxRetransmitTries, 0
+	}
+	tries = e2e.DefaultMaxRetransmitTries
+	if n, err := datamodel.ParseInt(o.val("MaxRetransmitTries")); err == nil {
+		tries = int(max(n, -1))
+	}
+	if secs, err := datamodel.ParseUnsignedInt(o.val("SessionExpiration")); err == nil {
+		expiry = time.Duration(secs) * time.Second
+	}
+	return tries, expiry
+}
+
 func (s fullSession) retry() []*usprecord.Record {
 	_, recs, _ := s.Retry() // bounded: gives up on a silent controller
 	return recs
@@ -130,7 +182,7 @@ func (a *Agent) sessionWith(peer string, create bool) agentSession {
 			a.log.Error("creating session context", "peer", peer, "err", err)
 			return nil
 		}
-		s = fullSession{es}
+		s = fullSession{Session: es, a: a, peer: peer, last: new(atomic.Int64)}
 	}
 	lazyMap(&a.sessions)[peer] = s
 	return s
