@@ -118,7 +118,9 @@
 // gap. When the peer asks us, Receive returns the kept record unchanged. A
 // request for a record the peer has acknowledged since is ignored; one for a
 // record no longer kept, or asked for more than Config.MaxRetransmitTries
-// times, fails the session. The specification leaves timeouts to the
+// times, fails the session; [Session.SetMaxRetransmitTries] changes that
+// limit while the session runs (an agent's E2ESession.MaxRetransmitTries,
+// which TP-469 3.14 sets mid-session). The specification leaves timeouts to the
 // implementation, and so does this package: when an answer is overdue, the
 // caller sends what [Session.Retry] returns (the unacknowledged records
 // that carry a message, the opening record while the peer has not joined,

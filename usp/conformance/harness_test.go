@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -355,6 +356,9 @@ func TestSessionContextCases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// 3.10 waits a minute for Periodic! events: TestSessionExpiration runs
+	// it beside the other tests rather than after these.
+	cs = slices.DeleteFunc(cs, func(c *Case) bool { return c.ID == "3.10" })
 	if testing.Short() {
 		cfg.MaxSlow = Duration(time.Second)
 	}

@@ -118,7 +118,12 @@
 // controller's reassembly. Without it, as on OB-USP-A, SessionContext
 // records get a DisconnectRecord with code 7106, and the agent announces
 // itself again with its connect record. A reboot (Device.Reboot()) loses
-// the session state.
+// the session state. The session follows the controller's
+// Device.LocalAgent.Controller.{i}.E2ESession. entry: MaxRetransmitTries
+// bounds how often one record is resent on a retransmit_id request (one
+// more request starts a new session), and after SessionExpiration seconds
+// without a record either way the agent's next message opens a new session.
+// [Faults.IgnoreE2ESettings] makes the agent disregard both.
 //
 // [SessionConfig].Reference replaces the complete session context with a
 // model of the reference agent's experimental one, to test a controller

@@ -24,6 +24,7 @@ type Faults struct {
 	corrupt      int
 	ignoreAcks   int
 	silentOutput bool
+	ignoreE2E    bool
 }
 
 // Delay makes the agent wait d before handling each request (0 stops it).
@@ -80,10 +81,26 @@ func (f *Faults) Mute(on bool) {
 	f.mu.Unlock()
 }
 
+// IgnoreE2ESettings makes the agent disregard (true) or follow again
+// (false) its Device.LocalAgent.Controller.{i}.E2ESession settings: it
+// resends records on request without the MaxRetransmitTries limit and keeps
+// using a session idle longer than SessionExpiration.
+func (f *Faults) IgnoreE2ESettings(on bool) {
+	f.mu.Lock()
+	f.ignoreE2E = on
+	f.mu.Unlock()
+}
+
+func (f *Faults) ignoringE2E() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ignoreE2E
+}
+
 // Reset cancels every fault.
 func (f *Faults) Reset() {
 	f.mu.Lock()
-	f.wait, f.drop, f.fail, f.corrupt, f.ignoreAcks, f.silentOutput = 0, 0, nil, 0, 0, false
+	f.wait, f.drop, f.fail, f.corrupt, f.ignoreAcks, f.silentOutput, f.ignoreE2E = 0, 0, nil, 0, 0, false, false
 	f.mu.Unlock()
 }
 

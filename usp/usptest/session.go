@@ -131,6 +131,9 @@ func (s fullSession) wrap(p []byte) ([]*usprecord.Record, error) {
 // limit (-1 no limit, 0 no retransmission, as in the data model) and the
 // idle expiry, 0 for none.
 func (s fullSession) settings() (tries int, expiry time.Duration) {
+	if s.a.faults.ignoringE2E() {
+		return -1, 0
+	}
 	m := s.a.model
 	m.mu.RLock()
 	defer m.mu.RUnlock()

@@ -1,0 +1,94 @@
+package conformance
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gousp/gousp/usp/usptest"
+)
+
+// runSession runs one section 3 case against a usptest agent with the
+// session context on (feature 24 declared); broken, when set, breaks the
+// agent after the kit read its data model.
+func runSession(t *testing.T, id string, broken func(*usptest.Agent)) *Result {
+	t.Helper()
+	eq, agent := memoryBench(t, usptest.WithSessionContext(usptest.SessionConfig{}))
+	cs, err := Select(All(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Equipment: eq, Config: sessionConfig(broken != nil)}
+	env := r.Env(t.Context())
+	if broken != nil {
+		broken(agent)
+	}
+	return r.RunCase(t.Context(), env, cs[0])
+}
+
+// TestSessionExpiration runs 3.10, which waits for six Periodic! events
+// 10 s apart, beside the other tests: against usptest it passes, and
+// against a usptest that keeps using an expired session it fails metric 2.
+func TestSessionExpiration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("3.10 waits a minute by design")
+	}
+	t.Parallel()
+	t.Run("conformant", func(t *testing.T) {
+		t.Parallel()
+		res := runSession(t, "3.10", nil)
+		if res.Verdict != Pass {
+			t.Fatalf("verdict %s (%s)\n%s", res.Verdict, res.Reason, TextEvidence(res))
+		}
+	})
+	t.Run("session kept past its expiration", func(t *testing.T) {
+		t.Parallel()
+		res := runSession(t, "3.10", func(a *usptest.Agent) { a.Faults().IgnoreE2ESettings(true) })
+		expectFail(t, res, 2, "session_ids", "")
+		sessionEvidence(t, res)
+	})
+}
+
+// TestRetransmitLimitFault checks that 3.14 fails, with the records as
+// evidence, against a usptest that resends a record on every request
+// (MaxRetransmitTries ignored), and against one that never resends
+// (retransmit_id ignored, as on OB-USP-A).
+func TestRetransmitLimitFault(t *testing.T) {
+	t.Parallel()
+	t.Run("unbounded", func(t *testing.T) {
+		t.Parallel()
+		res := runSession(t, "3.14", func(a *usptest.Agent) { a.Faults().IgnoreE2ESettings(true) })
+		expectFail(t, res, 2, "sent the SetResp 1 more time", "")
+		sessionEvidence(t, res)
+	})
+	t.Run("no retransmission", func(t *testing.T) {
+		t.Parallel()
+		eq, _ := memoryBench(t, usptest.WithSessionContext(usptest.SessionConfig{Reference: true, Allow: true}))
+		cs, _ := Select(All(), "3.14")
+		r := &Runner{Equipment: eq, Config: sessionConfig(true)}
+		res := r.RunCase(t.Context(), r.Env(t.Context()), cs[0])
+		expectFail(t, res, 1, "no SetResp after retransmit request 1", "")
+		sessionEvidence(t, res)
+	})
+}
+
+// sessionEvidence checks that the evidence of a failed section 3 case
+// shows the agent's SessionContext records.
+func sessionEvidence(t *testing.T, res *Result) {
+	t.Helper()
+	if ev := TextEvidence(res); !strings.Contains(ev, "<- session_context") {
+		t.Errorf("%s: the evidence lacks the SessionContext records:\n%s", res.ID, ev)
+	}
+}
+
+// sessionConfig declares feature 24; against a broken agent the kit
+// waits less for answers that will not come (the memory transport
+// answers in milliseconds), to keep the fault tests short.
+func sessionConfig(broken bool) Config {
+	cfg := quickConfig
+	cfg.Features = map[string]bool{"24": true}
+	if broken {
+		cfg.ResponseTimeout = Duration(4 * time.Second)
+	}
+	return cfg
+}
