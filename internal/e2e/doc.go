@@ -188,5 +188,7 @@
 //     has evidently not received it;
 //   - a failure before any session exists opens none;
 //   - mac_signature and sender_cert are not checked: integrity is left to
-//     the MTP (R-E2E.28), and TLS12 payloads are refused with 7102.
+//     the MTP (R-E2E.28). A session carries PLAINTEXT payloads, or TLS12
+//     ones with Config.PayloadSecurity (the caller runs TLS, package
+//     tlsrec); a record with the other payload_security fails with 7102.
 package e2e

@@ -83,6 +83,12 @@ type Config struct {
 	// the next one we miss) before it gives up; 0 means
 	// [DefaultMaxRetries], a negative value means no limit.
 	MaxRetries int
+	// PayloadSecurity is the payload_security of every record of the
+	// session, both ways; records with another are refused with 7102.
+	// With TLS12 the payloads are TLS records (package tlsrec) that the
+	// caller makes and reads: the session carries them as it carries
+	// messages. The zero value is PLAINTEXT.
+	PayloadSecurity usprecord.Record_PayloadSecurity
 }
 
 func (c Config) check() (Config, error) {
@@ -330,6 +336,7 @@ func (s *Session) sendLocked(sc *usprecord.SessionContextRecord) *usprecord.Reco
 	sc.ExpectedId = s.expected
 	s.nextSeq++
 	r := record.NewSessionContext(s.cfg.Version, s.cfg.PeerID, s.cfg.LocalID, sc)
+	r.PayloadSecurity = s.cfg.PayloadSecurity
 	if len(s.sent) == 0 {
 		s.sentBase = sc.SequenceId
 	}
@@ -398,11 +405,13 @@ func (s *Session) Receive(r *usprecord.Record) (payloads [][]byte, out []*usprec
 	if err := record.Validate(r); err != nil {
 		return s.failLocked(nil, err)
 	}
-	if r.GetPayloadSecurity() != usprecord.Record_PLAINTEXT {
-		// Only PLAINTEXT is implemented; a TLS12 payload cannot be read.
+	if ps := r.GetPayloadSecurity(); ps != s.cfg.PayloadSecurity {
+		// A session carries one kind of payload (TP-469 3.13): TLS12
+		// bytes where we expect messages, or messages in clear inside a
+		// TLS session, fail the record.
 		return s.failLocked(nil, &record.Error{
 			Code: record.CodeSecureSessionNotSupported,
-			Msg:  fmt.Sprintf("payload_security %s is not supported", r.GetPayloadSecurity()),
+			Msg:  fmt.Sprintf("payload_security %s in a %s session", ps, s.cfg.PayloadSecurity),
 		})
 	}
 	if id := sc.GetSessionId(); s.rebornLocked(sc) {

@@ -534,6 +534,30 @@ func TestRetransmitLimit(t *testing.T) {
 	}
 }
 
+func TestPayloadSecurityTLS12(t *testing.T) {
+	// A TLS12 session stamps its records TLS12 and takes the peer's
+	// TLS12 records; a PLAINTEXT record in it fails with 7102 and a new
+	// session opens (TP-469 3.13).
+	ctrl, agent := pair(t, 950, func(c *e2e.Config) { c.PayloadSecurity = usprecord.Record_TLS12 })
+	recs := wrap(t, ctrl, "\x16\x03\x03 a ClientHello")
+	if recs[0].GetPayloadSecurity() != usprecord.Record_TLS12 {
+		t.Fatalf("payload_security %v", recs[0].GetPayloadSecurity())
+	}
+	got, _ := recv(t, agent, recs...)
+	if len(got) != 1 || string(got[0]) != "\x16\x03\x03 a ClientHello" {
+		t.Fatalf("payloads %q", got)
+	}
+	plain := wrap(t, ctrl, "a Get in clear")[0]
+	plain.PayloadSecurity = usprecord.Record_PLAINTEXT
+	got, out, err := agent.Receive(wire(t, plain))
+	if !errors.Is(err, record.ErrSecureSessionNotSupported) || len(got) != 0 {
+		t.Fatalf("PLAINTEXT in a TLS12 session: %q, %v", got, err)
+	}
+	if len(out) == 0 || sc(out[len(out)-1]).SessionId == 950 || out[len(out)-1].GetPayloadSecurity() != usprecord.Record_TLS12 {
+		t.Fatalf("no new TLS12 session opened: %v", out)
+	}
+}
+
 func TestSetMaxRetransmitTries(t *testing.T) {
 	// The limit set while the session runs counts the tries already made:
 	// one resend under the default limit, then a limit of 1 refuses the
