@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/gousp/gousp/internal/e2e/tlsrec"
 	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/proto/uspmsg"
@@ -45,6 +46,7 @@ type Equipment struct {
 	broker  *MQTTBroker
 	stomp   *STOMPTap
 	ws      *WebSocketObserver
+	e2eTLS  *tlsrec.Config // TLS payload security (WithPayloadTLS)
 
 	mu       sync.Mutex
 	addr     mtp.Address

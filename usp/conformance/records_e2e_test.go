@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gousp/gousp/internal/e2e/tlsrec"
 	"github.com/gousp/gousp/usp/usptest"
 )
 
@@ -91,4 +92,65 @@ func sessionConfig(broken bool) Config {
 		cfg.ResponseTimeout = Duration(4 * time.Second)
 	}
 	return cfg
+}
+
+// tlsBench is a memory bench whose agent and equipment run TLS payload
+// security with certificates from a test authority.
+func tlsBench(t *testing.T) (*Equipment, *usptest.Agent) {
+	t.Helper()
+	p, err := tlsrec.NewTestPKI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentCert, err := p.Issue(testAgent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eqCert, err := p.Issue(testController)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq, agent := memoryBench(t, usptest.WithSessionContext(usptest.SessionConfig{TLS: &usptest.PayloadTLS{Certificate: agentCert, Roots: p.Roots}}))
+	if err := WithPayloadTLS(eqCert, p.Roots)(eq); err != nil {
+		t.Fatal(err)
+	}
+	return eq, agent
+}
+
+// TestPayloadSecurity runs 3.13 against usptest with TLS payload security:
+// it passes; against an agent that takes a PLAINTEXT record in the TLS
+// session it fails on both metrics; without the kit's certificate it is
+// skipped.
+func TestPayloadSecurity(t *testing.T) {
+	t.Parallel()
+	run := func(t *testing.T, eq *Equipment, broken bool) *Result {
+		cs, _ := Select(All(), "3.13")
+		r := &Runner{Equipment: eq, Config: sessionConfig(broken)}
+		return r.RunCase(t.Context(), r.Env(t.Context()), cs[0])
+	}
+	t.Run("conformant", func(t *testing.T) {
+		t.Parallel()
+		eq, _ := tlsBench(t)
+		if res := run(t, eq, false); res.Verdict != Pass {
+			t.Fatalf("verdict %s (%s)\n%s", res.Verdict, res.Reason, TextEvidence(res))
+		}
+	})
+	t.Run("plaintext accepted", func(t *testing.T) {
+		t.Parallel()
+		eq, agent := tlsBench(t)
+		agent.Faults().AcceptPlaintextInTLS(true)
+		res := run(t, eq, true)
+		expectFail(t, res, 1, "GetResp sent [encrypted]", "")
+		if f := res.Failed(); len(f) != 2 || f[1].Metric != 2 {
+			t.Errorf("failed criteria %+v, want metrics 1 and 2", f)
+		}
+		sessionEvidence(t, res)
+	})
+	t.Run("no certificate", func(t *testing.T) {
+		t.Parallel()
+		eq, _ := memoryBench(t, usptest.WithSessionContext(usptest.SessionConfig{}))
+		if res := run(t, eq, false); res.Verdict != Skip || !strings.Contains(res.Reason, "WithPayloadTLS") {
+			t.Fatalf("verdict %s (%s), want skip", res.Verdict, res.Reason)
+		}
+	})
 }

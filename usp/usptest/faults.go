@@ -25,6 +25,7 @@ type Faults struct {
 	ignoreAcks   int
 	silentOutput bool
 	ignoreE2E    bool
+	clearInTLS   bool
 }
 
 // Delay makes the agent wait d before handling each request (0 stops it).
@@ -91,6 +92,22 @@ func (f *Faults) IgnoreE2ESettings(on bool) {
 	f.mu.Unlock()
 }
 
+// AcceptPlaintextInTLS makes the agent process (true) a PLAINTEXT record
+// that arrives in a session context secured with TLS
+// ([SessionConfig].TLS), answering it in the session, instead of failing
+// it and starting a new session (TP-469 3.13).
+func (f *Faults) AcceptPlaintextInTLS(on bool) {
+	f.mu.Lock()
+	f.clearInTLS = on
+	f.mu.Unlock()
+}
+
+func (f *Faults) acceptingPlaintextInTLS() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.clearInTLS
+}
+
 func (f *Faults) ignoringE2E() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -100,7 +117,7 @@ func (f *Faults) ignoringE2E() bool {
 // Reset cancels every fault.
 func (f *Faults) Reset() {
 	f.mu.Lock()
-	f.wait, f.drop, f.fail, f.corrupt, f.ignoreAcks, f.silentOutput, f.ignoreE2E = 0, 0, nil, 0, 0, false, false
+	f.wait, f.drop, f.fail, f.corrupt, f.ignoreAcks, f.silentOutput, f.ignoreE2E, f.clearInTLS = 0, 0, nil, 0, 0, false, false, false
 	f.mu.Unlock()
 }
 

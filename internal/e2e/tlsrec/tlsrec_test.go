@@ -3,17 +3,10 @@ package tlsrec
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
-	"net/url"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 )
@@ -25,48 +18,28 @@ const (
 	ctrlID  = "self::tlsrec-controller"
 )
 
-// pki is a test CA and the certificates it signs.
+// pki wraps TestPKI for tests that stop at the first error.
 type pki struct {
-	ca    *x509.Certificate
-	key   *ecdsa.PrivateKey
+	*TestPKI
 	roots *x509.CertPool
 }
 
 func newPKI(t *testing.T) *pki {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p, err := NewTestPKI()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tlsrec test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(der)
-	roots := x509.NewCertPool()
-	roots.AddCert(ca)
-	return &pki{ca: ca, key: key, roots: roots}
+	return &pki{p, p.Roots}
 }
 
-// cert issues a P-256 certificate naming endpointID in its subjectAltName.
 func (p *pki) cert(t *testing.T, endpointID string) tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := p.Issue(endpointID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, _ := url.Parse(EndpointURI(endpointID))
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: endpointID},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), URIs: []*url.URL{u},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return c
 }
 
 // handshake runs the handshake between a controller (client) and an agent
