@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/gousp/gousp/internal/e2e/tlsrec"
@@ -13,12 +14,15 @@ import (
 
 // Section 3 cases of TLS payload security (TR-369 "Secure Message
 // Exchange"): the kit plays the TLS client in a session context it opens
-// ([WithPayloadTLS] gives it a certificate). 3.2-3.7 are not implemented:
+// ([WithPayloadTLS] gives it a certificate). 3.2-3.5 and 3.7 are not
+// implemented:
 // they need the mac_signature of the non-payload fields, which the kit
 // does not compute, or a controller that can provoke TLS alerts mid-way.
 
 func init() {
 	register(
+		&Case{ID: "3.6", Title: "Agent does not accept TLS renegotiation for E2E message exchange",
+			Features: []Feature{FeatSessionContext}, Run: run3_6},
 		&Case{ID: "3.13", Title: "Agent Rejects Records with Different Payload Security than the Established Context",
 			Features: []Feature{FeatSessionContext}, Run: run3_13},
 	)
@@ -184,4 +188,79 @@ func run3_13(t *T) {
 	}
 	t.Check(1, "the EUT does not send a GetResponse", len(resp) == 0, "GetResp sent %v", resp)
 	t.Check(2, "the EUT starts a new session", fresh, "no SessionContext record with another session_id than %d within %v", s.id, t.cfg.responseTimeout())
+}
+
+// renegotiationHello is a TLS handshake record of the kind a client sends
+// to renegotiate (a ClientHello, type 1, with an empty body): the kit
+// cannot make crypto/tls renegotiate, and the agent must ignore the
+// request whatever it holds (R-E2E.40).
+var renegotiationHello = []byte{tlsrec.TypeHandshake, 3, 3, 0, 4, 1, 0, 0, 0}
+
+func run3_6(t *T) {
+	s := openTLS(t)
+	mark := t.Mark()
+	s.send(renegotiationHello, usprecord.Record_TLS12)
+	t.Notef("renegotiation request sent in place of the payload: a ClientHello handshake record")
+	id, get := getIn(t)
+	sealed, err := s.tls.Seal(get)
+	if err != nil {
+		t.Abortf("setup: %v", err)
+	}
+	s.send(sealed, usprecord.Record_TLS12)
+	// Read the agent's records of the session in order until the GetResp:
+	// anything before it but a no_renegotiation alert or an empty record
+	// breaks the metric.
+	var others []string
+	answered := false
+	for !answered {
+		ctx, cancel := context.WithTimeout(t.ctx, t.cfg.responseTimeout())
+		ib, ok := t.eq.Await(ctx, mark, func(ib Inbound) bool {
+			sc := ib.Record.GetSessionContext()
+			return sc != nil && ib.Record.GetFromId() == t.eq.AgentID() && (sc.GetSessionId() != s.id || sc.GetSequenceId() == s.expected)
+		})
+		cancel()
+		if !ok {
+			break
+		}
+		mark = ib.Seq
+		sc := ib.Record.GetSessionContext()
+		if sc.GetSessionId() != s.id {
+			others = append(others, "a record of another session context")
+			break
+		}
+		s.expected++
+		for _, p := range sc.GetPayload() {
+			recs, _, err := tlsrec.SplitRecords(p)
+			if err != nil {
+				others = append(others, "bytes that are not TLS records")
+				continue
+			}
+			for _, r := range recs {
+				if r.Type != tlsrec.TypeApplicationData && r.Type != tlsrec.TypeAlert {
+					others = append(others, fmt.Sprintf("a TLS record of content type %d", r.Type))
+					continue
+				}
+				// A warning alert (no_renegotiation) passes through TLS
+				// unseen; a fatal one ends the kit's session, and the
+				// error names it.
+				ctx, cancel := context.WithTimeout(t.ctx, 5*time.Second)
+				plain, _, err := s.tls.Receive(ctx, r.Raw)
+				cancel()
+				if err != nil {
+					others = append(others, "a TLS record ending the session ("+err.Error()+")")
+				}
+				for _, q := range plain {
+					if answers(q, id) {
+						answered = true
+					} else {
+						others = append(others, "another message")
+					}
+				}
+			}
+		}
+	}
+	c := t.Metric(1, "between the renegotiation request and the GetResponse the EUT sends no records, or a TLS alert")
+	c.Expect(answered, "no GetResp in the TLS session within %v", t.cfg.responseTimeout())
+	c.Expect(len(others) == 0, "the EUT sent %v", others)
+	c.End()
 }

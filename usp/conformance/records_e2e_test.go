@@ -154,3 +154,30 @@ func TestPayloadSecurity(t *testing.T) {
 		}
 	})
 }
+
+// TestRenegotiation runs 3.6 against usptest with TLS payload security:
+// it passes; against an agent whose TLS sees the renegotiation request
+// (and ends the session) it fails with the alert as evidence.
+func TestRenegotiation(t *testing.T) {
+	t.Parallel()
+	run := func(t *testing.T, eq *Equipment, broken bool) *Result {
+		cs, _ := Select(All(), "3.6")
+		r := &Runner{Equipment: eq, Config: sessionConfig(broken)}
+		return r.RunCase(t.Context(), r.Env(t.Context()), cs[0])
+	}
+	t.Run("conformant", func(t *testing.T) {
+		t.Parallel()
+		eq, _ := tlsBench(t)
+		if res := run(t, eq, false); res.Verdict != Pass {
+			t.Fatalf("verdict %s (%s)\n%s", res.Verdict, res.Reason, TextEvidence(res))
+		}
+	})
+	t.Run("renegotiation passed to TLS", func(t *testing.T) {
+		t.Parallel()
+		eq, agent := tlsBench(t)
+		agent.Faults().PassRenegotiation(true)
+		res := run(t, eq, true)
+		expectFail(t, res, 1, "a TLS record ending the session", "")
+		sessionEvidence(t, res)
+	})
+}

@@ -26,6 +26,7 @@ type Faults struct {
 	silentOutput bool
 	ignoreE2E    bool
 	clearInTLS   bool
+	passReneg    bool
 }
 
 // Delay makes the agent wait d before handling each request (0 stops it).
@@ -102,6 +103,21 @@ func (f *Faults) AcceptPlaintextInTLS(on bool) {
 	f.mu.Unlock()
 }
 
+// PassRenegotiation makes the TLS sessions the agent starts from now on
+// (with [SessionConfig].TLS) hand a renegotiation request to crypto/tls
+// instead of ignoring it (TR-369 R-E2E.40), which ends the TLS session.
+func (f *Faults) PassRenegotiation(on bool) {
+	f.mu.Lock()
+	f.passReneg = on
+	f.mu.Unlock()
+}
+
+func (f *Faults) passingRenegotiation() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.passReneg
+}
+
 func (f *Faults) acceptingPlaintextInTLS() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -117,7 +133,7 @@ func (f *Faults) ignoringE2E() bool {
 // Reset cancels every fault.
 func (f *Faults) Reset() {
 	f.mu.Lock()
-	f.wait, f.drop, f.fail, f.corrupt, f.ignoreAcks, f.silentOutput, f.ignoreE2E, f.clearInTLS = 0, 0, nil, 0, 0, false, false, false
+	f.wait, f.drop, f.fail, f.corrupt, f.ignoreAcks, f.silentOutput, f.ignoreE2E, f.clearInTLS, f.passReneg = 0, 0, nil, 0, 0, false, false, false, false
 	f.mu.Unlock()
 }
 

@@ -149,14 +149,16 @@ type payloadTLS struct {
 // endpoint returns the TLS endpoint of session sid: a new one when the
 // session changed (a new session context needs a new handshake) or the
 // last handshake failed.
-func (p *payloadTLS) endpoint(sid uint64) *tlsrec.Endpoint {
+func (p *payloadTLS) endpoint(sid uint64, passReneg bool) *tlsrec.Endpoint {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ep == nil || p.sid != sid {
 		if p.ep != nil {
 			_ = p.ep.Close()
 		}
-		p.ep, p.sid = tlsrec.Server(p.cfg), sid
+		cfg := p.cfg
+		cfg.PassRenegotiation = passReneg
+		p.ep, p.sid = tlsrec.Server(cfg), sid
 	}
 	return p.ep
 }
@@ -358,7 +360,7 @@ func (a *Agent) handleSession(r route, ok bool, from string, in mtp.Inbound, rec
 func (a *Agent) openTLS(r route, ok bool, s fullSession, payloads [][]byte) [][]byte {
 	var msgs [][]byte
 	for _, p := range payloads {
-		ep := s.tls.endpoint(s.ID())
+		ep := s.tls.endpoint(s.ID(), a.faults.passingRenegotiation())
 		ctx, cancel := context.WithTimeout(a.runCtx, 10*time.Second)
 		plain, out, err := ep.Receive(ctx, p)
 		cancel()

@@ -49,6 +49,8 @@ type Endpoint struct {
 	handshook bool
 	pending   []byte // the start of a TLS record cut between payloads
 	ignored   int
+	passReneg bool
+	requested bool // the server asked for our certificate
 }
 
 // Config builds the tls.Config of one end: the certificate it presents,
@@ -58,6 +60,10 @@ type Config struct {
 	Certificate tls.Certificate
 	Roots       *x509.CertPool
 	PeerID      string
+	// PassRenegotiation hands handshake records that arrive after the
+	// handshake to crypto/tls instead of dropping them, which breaks
+	// R-E2E.40 (crypto/tls then ends the session): for fault injection.
+	PassRenegotiation bool
 }
 
 // tlsConfig applies R-E2E.38 (TLS 1.2, ECDHE-ECDSA-AES128-GCM-SHA256,
@@ -110,20 +116,40 @@ func (c Config) tlsConfig(server bool) *tls.Config {
 // Client returns the end that starts the handshake: TR-369 gives the TLS
 // client role to the endpoint that opened the session context.
 func Client(cfg Config) *Endpoint {
-	return start(func(c net.Conn) *tls.Conn { return tls.Client(c, cfg.tlsConfig(false)) })
+	return start(cfg, func(e *Endpoint, c net.Conn) *tls.Conn {
+		tc := cfg.tlsConfig(false)
+		cert := cfg.Certificate
+		tc.Certificates = nil
+		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			e.mu.Lock()
+			e.requested = true
+			e.mu.Unlock()
+			return &cert, nil
+		}
+		return tls.Client(c, tc)
+	})
 }
 
 // Server returns the end that answers the peer's ClientHello.
 func Server(cfg Config) *Endpoint {
-	return start(func(c net.Conn) *tls.Conn { return tls.Server(c, cfg.tlsConfig(true)) })
+	return start(cfg, func(_ *Endpoint, c net.Conn) *tls.Conn { return tls.Server(c, cfg.tlsConfig(true)) })
 }
 
-func start(wrap func(net.Conn) *tls.Conn) *Endpoint {
+func start(cfg Config, wrap func(*Endpoint, net.Conn) *tls.Conn) *Endpoint {
 	p := newPipe()
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Endpoint{p: p, tc: wrap(p), cancel: cancel, done: make(chan struct{})}
+	e := &Endpoint{p: p, cancel: cancel, done: make(chan struct{}), passReneg: cfg.PassRenegotiation}
+	e.tc = wrap(e, p)
 	go e.run(ctx)
 	return e
+}
+
+// CertificateRequested reports whether the peer, as TLS server, asked for
+// our certificate (R-E2E.41: mutual authentication).
+func (e *Endpoint) CertificateRequested() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.requested
 }
 
 // run drives crypto/tls: the handshake, then reading application data.
@@ -197,7 +223,7 @@ func (e *Endpoint) Receive(ctx context.Context, payload []byte) (plain [][]byte,
 	e.pending = slices.Clone(rest)
 	feed := make([]byte, 0, len(buf)-len(rest))
 	for _, r := range recs {
-		if e.handshook && r.Type == TypeHandshake {
+		if e.handshook && r.Type == TypeHandshake && !e.passReneg {
 			e.ignored++
 			continue
 		}

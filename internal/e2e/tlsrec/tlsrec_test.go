@@ -81,6 +81,9 @@ func TestHandshakeAndData(t *testing.T) {
 	if err, flights := handshake(t, ctrl, agent); err != nil || !ctrl.Handshaken() || !agent.Handshaken() {
 		t.Fatalf("handshake after %d flights: %v (client %v, server %v)", flights, err, ctrl.Handshaken(), agent.Handshaken())
 	}
+	if !ctrl.CertificateRequested() {
+		t.Error("the server did not ask for the client's certificate")
+	}
 	cs := agent.ConnectionState()
 	if cs.Version != tls.VersionTLS12 || cs.CipherSuite != tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 || len(cs.PeerCertificates) == 0 {
 		t.Fatalf("version %x, suite %x, %d peer certificates", cs.Version, cs.CipherSuite, len(cs.PeerCertificates))
@@ -171,6 +174,25 @@ func TestRenegotiationIgnored(t *testing.T) {
 	}
 	if plain, _, err := agent.Receive(ctx, sealed); err != nil || len(plain) != 1 {
 		t.Fatalf("after the renegotiation attempt: %q %v", plain, err)
+	}
+}
+
+func TestRenegotiationPassed(t *testing.T) {
+	// With PassRenegotiation (a broken endpoint) crypto/tls sees the
+	// record and the session ends: what R-E2E.40 avoids.
+	p := newPKI(t)
+	ctrl := Client(Config{Certificate: p.cert(t, ctrlID), Roots: p.roots, PeerID: agentID})
+	agent := Server(Config{Certificate: p.cert(t, agentID), Roots: p.roots, PeerID: ctrlID, PassRenegotiation: true})
+	t.Cleanup(func() { ctrl.Close(); agent.Close() })
+	if err, _ := handshake(t, ctrl, agent); err != nil {
+		t.Fatal(err)
+	}
+	_, out, err := agent.Receive(t.Context(), []byte{TypeHandshake, 3, 3, 0, 4, 1, 0, 0, 0})
+	if !errors.Is(err, ErrClosed) || agent.Ignored() != 0 {
+		t.Fatalf("err = %v (ignored %d), want the session ended", err, agent.Ignored())
+	}
+	if recs, _, _ := SplitRecords(out); len(recs) != 1 || recs[0].Type != TypeAlert {
+		t.Fatalf("sent back %x, want an alert", out)
 	}
 }
 
