@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/gousp/gousp/internal/e2e/tlsrec"
@@ -14,7 +15,7 @@ import (
 
 // Section 3 cases of TLS payload security (TR-369 "Secure Message
 // Exchange"): the kit plays the TLS client in a session context it opens
-// ([WithPayloadTLS] gives it a certificate). 3.2-3.5 and 3.7 are not
+// ([WithPayloadTLS] gives it a certificate). 3.2-3.5 are not
 // implemented:
 // they need the mac_signature of the non-payload fields, which the kit
 // does not compute, or a controller that can provoke TLS alerts mid-way.
@@ -23,6 +24,7 @@ func init() {
 	register(
 		&Case{ID: "3.6", Title: "Agent does not accept TLS renegotiation for E2E message exchange",
 			Features: []Feature{FeatSessionContext}, Run: run3_6},
+		&Case{ID: "3.7", Title: "Use of X.509 Certificates", Features: []Feature{FeatSessionContext}, Run: run3_7},
 		&Case{ID: "3.13", Title: "Agent Rejects Records with Different Payload Security than the Established Context",
 			Features: []Feature{FeatSessionContext}, Run: run3_13},
 	)
@@ -262,5 +264,43 @@ func run3_6(t *T) {
 	c := t.Metric(1, "between the renegotiation request and the GetResponse the EUT sends no records, or a TLS alert")
 	c.Expect(answered, "no GetResp in the TLS session within %v", t.cfg.responseTimeout())
 	c.Expect(len(others) == 0, "the EUT sent %v", others)
+	c.End()
+}
+
+func run3_7(t *T) {
+	ep := t.eq.payloadTLSWrongID()
+	if ep == nil {
+		t.Skipf("the test equipment has no certificate naming another endpoint ID (conformance.WithPayloadTLS and WithPayloadTLSWrongID)")
+	}
+	t.Cleanup("close the kit's TLS session", func(context.Context) error { return ep.Close() })
+	endSession(t)
+	s := &tlsSession{t: t, id: newSessionID(), seq: 1, expected: 1, tls: ep}
+	mark := t.Mark()
+	done, err := s.handshake()
+	t.Notef("handshake with a certificate naming another endpoint ID: completed %v, %v", done, err)
+	leaf := ep.PeerCertificate()
+	c := t.Metric(1, "the EUT provides an X.509 certificate whose subjectAltName matches its endpoint ID")
+	if c.Expect(leaf != nil, "no certificate from the EUT") {
+		var uris []string
+		for _, u := range leaf.URIs {
+			uris = append(uris, u.String())
+		}
+		c.Expect(slices.Contains(uris, tlsrec.EndpointURI(t.eq.AgentID())), "subjectAltName URIs %v, endpoint ID %s", uris, t.eq.AgentID())
+	}
+	c.End()
+	t.Check(2, "the EUT requests an X.509 certificate from the controller", ep.CertificateRequested(), "no CertificateRequest in the handshake")
+	// Rejected: the handshake did not complete, and a Get sent anyway
+	// (sealed with whatever the kit has, or refused by it) is not
+	// answered.
+	c = t.Metric(3, "the EUT rejects the controller's certificate")
+	c.Expect(!done, "the EUT completed the TLS handshake")
+	if done {
+		id, get := getIn(t)
+		if sealed, err := ep.Seal(get); err == nil {
+			s.send(sealed, usprecord.Record_TLS12)
+			t.Sleep(t.cfg.quietPeriod())
+			c.Expect(len(sessionAnswers(t, mark, id)) == 0, "the EUT answered the Get")
+		}
+	}
 	c.End()
 }

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
@@ -38,15 +39,16 @@ var (
 // records that are malformed on purpose, and keeps every record that passes,
 // in both directions, as evidence.
 type Equipment struct {
-	tr      *tracer
-	id      string
-	agentID string
-	version string
-	timeout time.Duration
-	broker  *MQTTBroker
-	stomp   *STOMPTap
-	ws      *WebSocketObserver
-	e2eTLS  *tlsrec.Config // TLS payload security (WithPayloadTLS)
+	tr         *tracer
+	id         string
+	agentID    string
+	version    string
+	timeout    time.Duration
+	broker     *MQTTBroker
+	stomp      *STOMPTap
+	ws         *WebSocketObserver
+	e2eTLS     *tlsrec.Config   // TLS payload security (WithPayloadTLS)
+	e2eWrongID *tls.Certificate // WithPayloadTLSWrongID
 
 	mu       sync.Mutex
 	addr     mtp.Address

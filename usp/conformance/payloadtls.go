@@ -34,3 +34,28 @@ func (e *Equipment) payloadTLS() *tlsrec.Endpoint {
 	cfg.PeerID = e.agentID
 	return tlsrec.Client(cfg)
 }
+
+// WithPayloadTLSWrongID gives the test equipment, for 3.7, a certificate
+// the agent trusts (from the authority of its [WithPayloadTLS] one) whose
+// subjectAltName names another endpoint ID than the equipment's.
+func WithPayloadTLSWrongID(cert tls.Certificate) Option {
+	return func(e *Equipment) error {
+		if len(cert.Certificate) == 0 {
+			return fmt.Errorf("%w: WithPayloadTLSWrongID needs a certificate", ErrInvalidOption)
+		}
+		e.e2eWrongID = &cert
+		return nil
+	}
+}
+
+// payloadTLSWrongID returns a TLS client presenting the certificate of
+// WithPayloadTLSWrongID, or nil.
+func (e *Equipment) payloadTLSWrongID() *tlsrec.Endpoint {
+	if e.e2eTLS == nil || e.e2eWrongID == nil {
+		return nil
+	}
+	cfg := *e.e2eTLS
+	cfg.PeerID = e.agentID
+	cfg.Certificate = *e.e2eWrongID
+	return tlsrec.Client(cfg)
+}

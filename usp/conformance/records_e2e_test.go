@@ -111,8 +111,14 @@ func tlsBench(t *testing.T) (*Equipment, *usptest.Agent) {
 		t.Fatal(err)
 	}
 	eq, agent := memoryBench(t, usptest.WithSessionContext(usptest.SessionConfig{TLS: &usptest.PayloadTLS{Certificate: agentCert, Roots: p.Roots}}))
-	if err := WithPayloadTLS(eqCert, p.Roots)(eq); err != nil {
+	wrongCert, err := p.Issue("proto::someone-else")
+	if err != nil {
 		t.Fatal(err)
+	}
+	for _, o := range []Option{WithPayloadTLS(eqCert, p.Roots), WithPayloadTLSWrongID(wrongCert)} {
+		if err := o(eq); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return eq, agent
 }
@@ -178,6 +184,33 @@ func TestRenegotiation(t *testing.T) {
 		agent.Faults().PassRenegotiation(true)
 		res := run(t, eq, true)
 		expectFail(t, res, 1, "a TLS record ending the session", "")
+		sessionEvidence(t, res)
+	})
+}
+
+// TestX509 runs 3.7 against usptest with TLS payload security: it passes;
+// against an agent that accepts a certificate naming another endpoint ID
+// it fails metric 3.
+func TestX509(t *testing.T) {
+	t.Parallel()
+	run := func(t *testing.T, eq *Equipment, broken bool) *Result {
+		cs, _ := Select(All(), "3.7")
+		r := &Runner{Equipment: eq, Config: sessionConfig(broken)}
+		return r.RunCase(t.Context(), r.Env(t.Context()), cs[0])
+	}
+	t.Run("conformant", func(t *testing.T) {
+		t.Parallel()
+		eq, _ := tlsBench(t)
+		if res := run(t, eq, false); res.Verdict != Pass {
+			t.Fatalf("verdict %s (%s)\n%s", res.Verdict, res.Reason, TextEvidence(res))
+		}
+	})
+	t.Run("any endpoint ID trusted", func(t *testing.T) {
+		t.Parallel()
+		eq, agent := tlsBench(t)
+		agent.Faults().TrustAnyEndpointID(true)
+		res := run(t, eq, true)
+		expectFail(t, res, 3, "the EUT completed the TLS handshake", "")
 		sessionEvidence(t, res)
 	})
 }

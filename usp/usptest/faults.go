@@ -27,6 +27,7 @@ type Faults struct {
 	ignoreE2E    bool
 	clearInTLS   bool
 	passReneg    bool
+	anyPeerID    bool
 }
 
 // Delay makes the agent wait d before handling each request (0 stops it).
@@ -112,6 +113,21 @@ func (f *Faults) PassRenegotiation(on bool) {
 	f.mu.Unlock()
 }
 
+// TrustAnyEndpointID makes the TLS sessions the agent starts from now on
+// (with [SessionConfig].TLS) accept a controller certificate that names
+// another endpoint ID, against R-E2E.41 (TP-469 3.7).
+func (f *Faults) TrustAnyEndpointID(on bool) {
+	f.mu.Lock()
+	f.anyPeerID = on
+	f.mu.Unlock()
+}
+
+func (f *Faults) trustingAnyEndpointID() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.anyPeerID
+}
+
 func (f *Faults) passingRenegotiation() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -133,7 +149,8 @@ func (f *Faults) ignoringE2E() bool {
 // Reset cancels every fault.
 func (f *Faults) Reset() {
 	f.mu.Lock()
-	f.wait, f.drop, f.fail, f.corrupt, f.ignoreAcks, f.silentOutput, f.ignoreE2E, f.clearInTLS, f.passReneg = 0, 0, nil, 0, 0, false, false, false, false
+	f.wait, f.drop, f.fail, f.corrupt, f.ignoreAcks, f.silentOutput = 0, 0, nil, 0, 0, false
+	f.ignoreE2E, f.clearInTLS, f.passReneg, f.anyPeerID = false, false, false, false
 	f.mu.Unlock()
 }
 

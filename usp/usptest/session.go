@@ -149,7 +149,7 @@ type payloadTLS struct {
 // endpoint returns the TLS endpoint of session sid: a new one when the
 // session changed (a new session context needs a new handshake) or the
 // last handshake failed.
-func (p *payloadTLS) endpoint(sid uint64, passReneg bool) *tlsrec.Endpoint {
+func (p *payloadTLS) endpoint(sid uint64, f *Faults) *tlsrec.Endpoint {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ep == nil || p.sid != sid {
@@ -157,7 +157,10 @@ func (p *payloadTLS) endpoint(sid uint64, passReneg bool) *tlsrec.Endpoint {
 			_ = p.ep.Close()
 		}
 		cfg := p.cfg
-		cfg.PassRenegotiation = passReneg
+		cfg.PassRenegotiation = f.passingRenegotiation()
+		if f.trustingAnyEndpointID() {
+			cfg.PeerID = ""
+		}
 		p.ep, p.sid = tlsrec.Server(cfg), sid
 	}
 	return p.ep
@@ -360,7 +363,7 @@ func (a *Agent) handleSession(r route, ok bool, from string, in mtp.Inbound, rec
 func (a *Agent) openTLS(r route, ok bool, s fullSession, payloads [][]byte) [][]byte {
 	var msgs [][]byte
 	for _, p := range payloads {
-		ep := s.tls.endpoint(s.ID(), a.faults.passingRenegotiation())
+		ep := s.tls.endpoint(s.ID(), a.faults)
 		ctx, cancel := context.WithTimeout(a.runCtx, 10*time.Second)
 		plain, out, err := ep.Receive(ctx, p)
 		cancel()

@@ -51,6 +51,7 @@ type Endpoint struct {
 	ignored   int
 	passReneg bool
 	requested bool // the server asked for our certificate
+	peerLeaf  *x509.Certificate
 }
 
 // Config builds the tls.Config of one end: the certificate it presents,
@@ -118,6 +119,15 @@ func (c Config) tlsConfig(server bool) *tls.Config {
 func Client(cfg Config) *Endpoint {
 	return start(cfg, func(e *Endpoint, c net.Conn) *tls.Conn {
 		tc := cfg.tlsConfig(false)
+		verify := tc.VerifyConnection
+		tc.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) > 0 {
+				e.mu.Lock()
+				e.peerLeaf = cs.PeerCertificates[0]
+				e.mu.Unlock()
+			}
+			return verify(cs)
+		}
 		cert := cfg.Certificate
 		tc.Certificates = nil
 		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
@@ -142,6 +152,14 @@ func start(cfg Config, wrap func(*Endpoint, net.Conn) *tls.Conn) *Endpoint {
 	e.tc = wrap(e, p)
 	go e.run(ctx)
 	return e
+}
+
+// PeerCertificate returns the certificate the server presented, once seen,
+// even when it was refused (a client's view; nil before).
+func (e *Endpoint) PeerCertificate() *x509.Certificate {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.peerLeaf
 }
 
 // CertificateRequested reports whether the peer, as TLS server, asked for

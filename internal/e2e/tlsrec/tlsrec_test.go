@@ -81,6 +81,9 @@ func TestHandshakeAndData(t *testing.T) {
 	if err, flights := handshake(t, ctrl, agent); err != nil || !ctrl.Handshaken() || !agent.Handshaken() {
 		t.Fatalf("handshake after %d flights: %v (client %v, server %v)", flights, err, ctrl.Handshaken(), agent.Handshaken())
 	}
+	if leaf := ctrl.PeerCertificate(); leaf == nil || len(leaf.URIs) != 1 || leaf.URIs[0].String() != EndpointURI(agentID) {
+		t.Errorf("the agent's certificate as seen: %v", leaf)
+	}
 	if !ctrl.CertificateRequested() {
 		t.Error("the server did not ask for the client's certificate")
 	}
