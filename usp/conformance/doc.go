@@ -80,9 +80,12 @@
 // the kit still lacks (an HTTP(S) receiver, the checks of Push! reports,
 // an MQTT client entry on its broker).
 //
-// Implemented: section 1 (Messages and Path Names) entirely; 3.1,
-// 3.8-3.12, 3.14 and 3.15 (USP Records; 3.10 and 3.14 set the agent's
-// Controller.{i}.E2ESession SessionExpiration and MaxRetransmitTries); 6.1, 6.2, 6.4, 6.5, 6.9 and 6.12
+// Implemented: section 1 (Messages and Path Names) entirely; 3.1, 3.6-3.15
+// (USP Records; 3.10 and 3.14 set the agent's Controller.{i}.E2ESession
+// SessionExpiration and MaxRetransmitTries; 3.6, 3.7 and 3.13 run TLS
+// payload security, payload_security TLS12, with the certificates given
+// by [WithPayloadTLS] and [WithPayloadTLSWrongID], and are skipped
+// without); 6.1, 6.2, 6.4, 6.5, 6.9 and 6.12
 // (STOMP); 7.1, 7.4, 7.6, 7.7 and 7.10 (WebSocket); 9.3-9.11
 // (Functionality); 11.1, 11.2, 11.4, 11.5, 11.7, 11.8, 11.9 and
 // 11.12-11.15 and 11.17 (MQTT). 1.78, 2.9 and 9.9 need a second test
@@ -96,8 +99,8 @@
 // without a reboot. Section 8 (Discovery) is registered and reported as
 // not applicable with the reason: the kit runs no DHCP server and takes
 // no part in mDNS on the agent's segment. CONFORMANCE.md lists every case
-// not implemented and why: 3.2-3.7 and 3.13 (TLS payload
-// security), 4, 10 (bulk data), and the
+// not implemented and why: 3.2-3.5 (the mac_signature of
+// records, TLS alerts mid-handshake), 4, 10 (bulk data), and the
 // MTP cases that need TLS, a server that refuses or drops the agent across
 // a reboot, or an agent that listens.
 package conformance

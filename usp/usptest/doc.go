@@ -125,6 +125,17 @@
 // without a record either way the agent's next message opens a new session.
 // [Faults.IgnoreE2ESettings] makes the agent disregard both.
 //
+// [SessionConfig].TLS adds TLS payload security (payload_security TLS12):
+// the controller that opens the session context starts a TLS 1.2 handshake
+// in its records, the agent answers as TLS server with its certificate and
+// asks for the controller's, which must name the controller's endpoint ID;
+// then every message both ways is TLS application data. A PLAINTEXT record
+// in such a session fails with 7102 and a new session, and renegotiation
+// requests are ignored. [Faults.AcceptPlaintextInTLS],
+// [Faults.PassRenegotiation] and [Faults.TrustAnyEndpointID] break each
+// rule for the kit's fault tests. The non-payload fields are not signed
+// (no mac_signature).
+//
 // [SessionConfig].Reference replaces the complete session context with a
 // model of the reference agent's experimental one, to test a controller
 // against what it meets in the field: session ids counted from 2 again
