@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -53,6 +54,11 @@ type conformFlags struct {
 	serveMQTT   string
 	serveSTOMP  string
 	second      string
+	serveBulk   string
+	serveBulkS  string
+	bulkCert    string
+	bulkTLSCert string
+	bulkTLSKey  string
 }
 
 func (a *app) conformCommand() *cobra.Command {
@@ -79,6 +85,11 @@ func (a *app) conformCommand() *cobra.Command {
 	fl.StringVar(&f.serveSTOMP, "serve-stomp", "", "run the kit's STOMP tap on this address (host:port), forwarding to --broker, for the agent to connect to, so the section 6 cases can observe its frames (implies --mtp stomp)")
 	fl.StringVar(&f.second, "second-controller", "", "a second test equipment endpoint for the cases that need one (1.78, 2.9, 9.9): ENDPOINT-ID=TOPIC over MQTT, ENDPOINT-ID=DESTINATION over STOMP, where it receives; the agent must know it as it knows --controller-id")
 	fl.StringVar(&f.serveMQTT, "serve-mqtt", "", "run the kit's own MQTT broker on this address (host:port) for the agent to connect to, so the section 11 cases can observe its packets (implies --mtp mqtt)")
+	fl.StringVar(&f.serveBulk, "serve-bulkdata", "", "run the kit's HTTP bulk data receiver on this address (host:port, one the agent can reach) for the section 10 cases")
+	fl.StringVar(&f.serveBulkS, "serve-bulkdata-tls", "", "run the kit's HTTPS bulk data receiver on this address (host:port) for 10.2, 10.4 and 10.6; the agent must trust its self-signed certificate (--bulkdata-cert)")
+	fl.StringVar(&f.bulkCert, "bulkdata-cert", "", "write the HTTPS bulk data receiver's certificate (PEM) to this file, for the agent's trust store")
+	fl.StringVar(&f.bulkTLSCert, "bulkdata-tls-cert", "", "PEM certificate for the HTTPS bulk data receiver instead of a self-signed one made at start (with --bulkdata-tls-key), e.g. one the agent already trusts")
+	fl.StringVar(&f.bulkTLSKey, "bulkdata-tls-key", "", "PEM private key of --bulkdata-tls-cert")
 	return cmd
 }
 
@@ -140,6 +151,39 @@ func (a *app) conform(ctx context.Context, f conformFlags) error {
 		fmt.Fprintf(a.stderr, "the kit's STOMP tap listens at %s, forwarding to %s\n", tp.Addr(), upstream)
 		a.s.mtp, a.s.broker = "stomp", tp.Addr()
 		opts = append(opts, conformance.WithSTOMPTap(tp))
+	}
+	var bulk [2]*conformance.BulkReceiver
+	for i, addr := range []string{f.serveBulk, f.serveBulkS} {
+		if addr == "" {
+			continue
+		}
+		var r *conformance.BulkReceiver
+		if i == 1 && (f.bulkTLSCert != "" || f.bulkTLSKey != "") {
+			cert, cerr := tls.LoadX509KeyPair(f.bulkTLSCert, f.bulkTLSKey)
+			if cerr != nil {
+				return usageErrorf("--bulkdata-tls-cert, --bulkdata-tls-key: %v", cerr)
+			}
+			r, err = conformance.StartBulkReceiverTLS(addr, cert)
+		} else {
+			r, err = conformance.StartBulkReceiver(addr, i == 1)
+		}
+		if err != nil {
+			return usageErrorf("--serve-bulkdata: %v", err)
+		}
+		defer func() { _ = r.Close() }()
+		fmt.Fprintf(a.stderr, "the kit's bulk data receiver listens at %s\n", r.URL("/"))
+		bulk[i] = r
+	}
+	if bulk[0] != nil || bulk[1] != nil {
+		opts = append(opts, conformance.WithBulkDataReceivers(bulk[0], bulk[1]))
+	}
+	if f.bulkCert != "" {
+		if bulk[1] == nil {
+			return usageErrorf("--bulkdata-cert needs --serve-bulkdata-tls")
+		}
+		if err := os.WriteFile(f.bulkCert, bulk[1].CertPEM(), 0o644); err != nil {
+			return usageErrorf("--bulkdata-cert: %v", err)
+		}
 	}
 	b, err := a.newBinding(a)
 	if err != nil {

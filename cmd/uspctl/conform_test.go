@@ -168,3 +168,23 @@ wait:
 		t.Errorf("stderr does not say where the broker listens:\n%s", r.stderr)
 	}
 }
+
+// TestConformBulkData starts the kit's bulk data receivers and writes the
+// HTTPS one's certificate for the agent's trust store.
+func TestConformBulkData(t *testing.T) {
+	e := newMQTTEnv(t)
+	const id = "proto::conform-bulk-agent"
+	e.agent(id, usptest.WithController("proto::uspctl", mtp.Address{MTP: mtp.MQTT, To: "/usp/controller/kit"}))
+	cert := filepath.Join(t.TempDir(), "bulk.pem")
+	r := e.run(id, "conform", "--topic", "/usp/controller/kit", "--cases", "10.2", "--max-slow", "1s", "--no-progress",
+		"--serve-bulkdata", "127.0.0.1:0", "--serve-bulkdata-tls", "127.0.0.1:0", "--bulkdata-cert", cert)
+	if r.code != exitOK || !strings.Contains(r.stderr, "bulk data receiver listens at https://127.0.0.1:") {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if b, err := os.ReadFile(cert); err != nil || !strings.Contains(string(b), "BEGIN CERTIFICATE") {
+		t.Errorf("certificate: %v %q", err, b)
+	}
+	if r := e.run(id, "conform", "--topic", "/usp/controller/kit", "--bulkdata-cert", cert); r.code != exitUsage || !strings.Contains(r.stderr, "--serve-bulkdata-tls") {
+		t.Errorf("--bulkdata-cert alone: exit %d %s", r.code, r.stderr)
+	}
+}

@@ -52,6 +52,12 @@ type Config struct {
 	RebootTimeout Duration `json:"reboot_timeout,omitempty"`
 	// Skip lists case numbers not to run, with the reason as value.
 	Skip map[string]string `json:"skip,omitempty"`
+	// BulkDataSecond is how long one second of the agent's bulk data
+	// clock lasts (section 10): the plan's ReportingInterval and retry
+	// intervals are counted in it. 1 s (the default) for any real agent;
+	// the kit's own tests run usptest with a shorter one
+	// (usptest.WithBulkDataSecond) and say so here.
+	BulkDataSecond Duration `json:"bulk_data_second,omitempty"`
 }
 
 // Duration is a time.Duration written as "10s" in JSON.
@@ -108,6 +114,7 @@ func (c Config) responseTimeout() time.Duration { return orDefault(c.ResponseTim
 func (c Config) notifyTimeout() time.Duration   { return orDefault(c.NotifyTimeout, 20*time.Second) }
 func (c Config) rebootTimeout() time.Duration   { return orDefault(c.RebootTimeout, 5*time.Minute) }
 func (c Config) quietPeriod() time.Duration     { return orDefault(c.QuietPeriod, 3*time.Second) }
+func (c Config) bulkSecond() time.Duration      { return orDefault(c.BulkDataSecond, time.Second) }
 
 func orDefault(d Duration, def time.Duration) time.Duration {
 	if d <= 0 {

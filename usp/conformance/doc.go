@@ -30,6 +30,16 @@
 // guess. Where the plan reboots the agent to watch it connect, the kit
 // reads the connection the agent made to it when the run began.
 //
+// # Bulk data
+//
+// Section 10 has the agent send bulk data reports out of band. A
+// [BulkReceiver] is the kit's HTTP or HTTPS collector: it records each
+// request (method, URI query parameters, headers, body) and fails the
+// requests of a path on demand ([BulkReceiver.Fail]); an HTTPS receiver
+// has a self-signed certificate the agent must trust. [ParseJSONReport]
+// and [ParseCSVReport] decode the reports, from HTTP bodies, Push! event
+// Data and MQTT payloads alike.
+//
 // # Cases and verdicts
 //
 // [All] lists the implemented cases in TP-469 order and [Select] picks
@@ -76,9 +86,9 @@
 // the secured attribute, which the kit cannot find: both are reported as
 // not implemented. The Permission cases (2.11 to 2.26) run against
 // usptest with its access control on (usptest.WithAccessControl).
-// Section 10 (Bulk Data Collection) is registered; each case reports what
-// the kit still lacks (an HTTP(S) receiver, the checks of Push! reports,
-// an MQTT client entry on its broker).
+// Section 10 (Bulk Data Collection) is implemented: the HTTP cases need
+// the kit's receivers ([WithBulkDataReceivers]), 10.13 the kit's MQTT
+// broker, and the plan's intervals are counted in Config.BulkDataSecond.
 //
 // Implemented: section 1 (Messages and Path Names) entirely; 3.1, 3.6-3.15
 // (USP Records; 3.10 and 3.14 set the agent's Controller.{i}.E2ESession
@@ -100,7 +110,7 @@
 // not applicable with the reason: the kit runs no DHCP server and takes
 // no part in mDNS on the agent's segment. CONFORMANCE.md lists every case
 // not implemented and why: 3.2-3.5 (the mac_signature of
-// records, TLS alerts mid-handshake), 4, 10 (bulk data), and the
+// records, TLS alerts mid-handshake), 4, and the
 // MTP cases that need TLS, a server that refuses or drops the agent across
 // a reboot, or an agent that listens.
 package conformance

@@ -39,16 +39,18 @@ var (
 // records that are malformed on purpose, and keeps every record that passes,
 // in both directions, as evidence.
 type Equipment struct {
-	tr         *tracer
-	id         string
-	agentID    string
-	version    string
-	timeout    time.Duration
-	broker     *MQTTBroker
-	stomp      *STOMPTap
-	ws         *WebSocketObserver
-	e2eTLS     *tlsrec.Config   // TLS payload security (WithPayloadTLS)
-	e2eWrongID *tls.Certificate // WithPayloadTLSWrongID
+	tr      *tracer
+	id      string
+	agentID string
+	version string
+	timeout time.Duration
+	broker  *MQTTBroker
+	stomp   *STOMPTap
+	ws      *WebSocketObserver
+	// bulkHTTP and bulkHTTPS are the kit's bulk data receivers (section 10).
+	bulkHTTP, bulkHTTPS *BulkReceiver
+	e2eTLS              *tlsrec.Config   // TLS payload security (WithPayloadTLS)
+	e2eWrongID          *tls.Certificate // WithPayloadTLSWrongID
 
 	mu       sync.Mutex
 	addr     mtp.Address

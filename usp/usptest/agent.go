@@ -74,6 +74,9 @@ type Agent struct {
 	// asyncRuns cancels the asynchronous command of a Request instance (by
 	// path, with the trailing dot).
 	asyncRuns map[string]context.CancelFunc
+	// bulkRuns are the collectors of enabled bulk data profiles, by
+	// profile path (see syncBulk).
+	bulkRuns map[string]*bulkRun
 }
 
 const (
@@ -241,6 +244,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	// Start returns once Boot! is out, so that a test never sees it arrive
 	// after Start, in the middle of its own exchange.
 	booted := make(chan struct{})
+	a.enqueue(a.syncBulk) // profiles enabled in the model it was given
 	a.enqueue(func() {
 		defer close(booted)
 		a.sendBoot(a.cfg.bootCause, "", false)

@@ -168,6 +168,20 @@
 // a command its behaviour. XNumberOfEntries parameters count the instances
 // of table X by themselves.
 //
+// # Bulk data collection
+//
+// The default model has TR-181's Device.BulkData. and acts on it: each
+// enabled profile (with Device.BulkData.Enable true) collects its
+// Parameter references every ReportingInterval (wildcards and object paths
+// expanded, named as TR-369's bulk data annex says) and delivers the
+// report by its Protocol: an HTTP or HTTPS POST (or PUT) in JSON or CSV
+// with the device's oui, pc and sn and the RequestURIParameters in the
+// query, retried as HTTP.Retry* say; a Push! event for USPEventNotif; a
+// PUBLISH on MQTT.PublishTopic through the Device.MQTT.Client MQTT.Reference
+// names. [WithBulkDataSecond] shortens the intervals for tests,
+// [WithBulkDataHTTPClient] gives the client (one that trusts a test
+// collector, say) and [WithBulkDataFault] breaks the reports on purpose.
+//
 // # Faults
 //
 // [Agent.Faults] returns the controls that make the agent misbehave on

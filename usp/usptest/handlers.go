@@ -321,7 +321,7 @@ func (a *Agent) addValues(from string, t *table, settings []*uspmsg.Add_CreatePa
 	for _, ps := range settings {
 		name, value := ps.GetParam(), ps.GetValue()
 		var perr *msg.Error
-		p := t.def.param(name)
+		p := relParam(t.def, name)
 		switch {
 		case p == nil:
 			perr = msg.Errorf(msg.CodeUnsupportedParam, "path is invalid: %s{i}.%s", t.path, name)

@@ -668,7 +668,7 @@ func (m *Model) tableByPath(path string) (*table, *msg.Error) {
 // next free number).
 func (m *Model) createChecked(t *table, n uint32, values map[string]string) (*objInst, *msg.Error) {
 	for _, name := range slices.Sorted(maps.Keys(values)) {
-		p := t.def.param(name)
+		p := relParam(t.def, name)
 		if p == nil {
 			return nil, msg.Errorf(msg.CodeUnsupportedParam, "%s{i}.%s is not in the supported data model", t.path, name)
 		}
@@ -717,7 +717,7 @@ func (m *Model) create(t *table, n uint32, values map[string]string) *objInst {
 	o := m.newInst(t.def, t.path+strconv.FormatUint(uint64(n), 10)+".")
 	o.tbl = t
 	for k, v := range values {
-		o.setVal(k, v)
+		setRel(o, k, v)
 	}
 	if p := t.def.param("Alias"); p != nil && o.val("Alias") == "" {
 		o.setVal("Alias", "cpe-"+strconv.FormatUint(uint64(n), 10))

@@ -36,6 +36,9 @@ func (a *Agent) onChanges(chs []change) {
 	if controllerChanged(chs) {
 		a.wakePeriodic()
 	}
+	if bulkChanged(chs) {
+		a.enqueue(a.syncBulk)
+	}
 	if subs, settings := mqttChanged(chs); subs || settings {
 		a.enqueue(func() {
 			if settings {
@@ -577,6 +580,7 @@ func (a *Agent) factoryReset(commandKey string) {
 		m.started = a.cfg.clock()
 		m.mu.Unlock()
 		a.wakePeriodic()
+		a.syncBulk() // the restored model's profiles, not the old ones
 		a.forgetSessions()
 		a.reconnect()
 		a.sendBoot("RemoteFactoryReset", commandKey, false)

@@ -50,6 +50,7 @@ type config struct {
 	session        *SessionConfig
 	notifyToCtrl   bool
 	access         bool
+	bulk           bulkOptions
 }
 
 // ErrInvalidOption reports an option given a value it cannot use.

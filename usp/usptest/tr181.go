@@ -476,6 +476,9 @@ func buildDefaultModel() *Model {
 	if err := m.Define(tr181); err != nil {
 		panic("usptest: default schema: " + err.Error()) // a bug in this file, not an input
 	}
+	if err := m.Define(bulkDataSchema); err != nil {
+		panic("usptest: bulk data schema: " + err.Error())
+	}
 	m.mu.Lock()
 	if d := m.defOf(datamodel.MustParse("Device.LocalAgent.Request.{i}."), 4); d != nil {
 		d.reuseNumbers = true
@@ -515,6 +518,13 @@ func buildDefaultModel() *Model {
 		"Device.IP.Diagnostics.IPPing()":                        onModel((*Model).ipPing),
 		"Device.SoftwareModules.InstallDU()":                    onModel((*Model).installDU),
 		"Device.SoftwareModules.DeploymentUnit.{i}.Uninstall()": onModel((*Model).uninstallDU),
+		"Device.BulkData.Profile.{i}.ForceCollection()": onModel(func(m *Model, _ context.Context, cmd string, _ map[string]string) (map[string]string, error) {
+			return nil, m.withHost(func(h host) {
+				if a, ok := h.(*Agent); ok {
+					a.forceCollection(instanceOf(cmd))
+				}
+			})
+		}),
 	}
 	for p, h := range handlers {
 		if err := m.HandleCommand(p, h); err != nil {
