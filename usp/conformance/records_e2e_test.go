@@ -1,11 +1,12 @@
 package conformance
 
 import (
+	"crypto/tls"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gousp/gousp/internal/e2e/tlsrec"
+	"github.com/gousp/gousp/internal/testcert"
 	"github.com/gousp/gousp/usp/usptest"
 )
 
@@ -98,24 +99,13 @@ func sessionConfig(broken bool) Config {
 // security with certificates from a test authority.
 func tlsBench(t *testing.T) (*Equipment, *usptest.Agent) {
 	t.Helper()
-	p, err := tlsrec.NewTestPKI()
-	if err != nil {
-		t.Fatal(err)
+	ca := testcert.NewCA(t)
+	issue := func(id string) tls.Certificate {
+		return ca.Issue(t, testcert.Spec{CommonName: id, EndpointIDs: []string{id}})
 	}
-	agentCert, err := p.Issue(testAgent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eqCert, err := p.Issue(testController)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eq, agent := memoryBench(t, usptest.WithSessionContext(usptest.SessionConfig{TLS: &usptest.PayloadTLS{Certificate: agentCert, Roots: p.Roots}}))
-	wrongCert, err := p.Issue("proto::someone-else")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range []Option{WithPayloadTLS(eqCert, p.Roots), WithPayloadTLSWrongID(wrongCert)} {
+	agentCert, eqCert := issue(testAgent), issue(testController)
+	eq, agent := memoryBench(t, usptest.WithSessionContext(usptest.SessionConfig{TLS: &usptest.PayloadTLS{Certificate: agentCert, Roots: ca.Pool}}))
+	for _, o := range []Option{WithPayloadTLS(eqCert, ca.Pool), WithPayloadTLSWrongID(issue("proto::someone-else"))} {
 		if err := o(eq); err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/gousp/gousp/internal/testcert"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -18,28 +20,22 @@ const (
 	ctrlID  = "self::tlsrec-controller"
 )
 
-// pki wraps TestPKI for tests that stop at the first error.
+// pki is a test authority and the certificates it signs.
 type pki struct {
-	*TestPKI
+	ca    *testcert.CA
 	roots *x509.CertPool
 }
 
 func newPKI(t *testing.T) *pki {
 	t.Helper()
-	p, err := NewTestPKI()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &pki{p, p.Roots}
+	ca := testcert.NewCA(t)
+	return &pki{ca, ca.Pool}
 }
 
+// cert issues a P-256 certificate naming endpointID, for both TLS roles.
 func (p *pki) cert(t *testing.T, endpointID string) tls.Certificate {
 	t.Helper()
-	c, err := p.Issue(endpointID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return p.ca.Issue(t, testcert.Spec{CommonName: endpointID, EndpointIDs: []string{endpointID}})
 }
 
 // handshake runs the handshake between a controller (client) and an agent
