@@ -41,7 +41,7 @@ func (p *pki) cert(t *testing.T, endpointID string) tls.Certificate {
 // handshake runs the handshake between a controller (client) and an agent
 // (server), carrying each flight as one payload, and returns the last
 // error and the bytes each side sent.
-func handshake(t *testing.T, ctrl, agent *Endpoint) (err error, flights int) {
+func handshake(t *testing.T, ctrl, agent *Endpoint) (flights int, err error) {
 	t.Helper()
 	ctx := t.Context()
 	out, err := ctrl.Start(ctx)
@@ -58,10 +58,10 @@ func handshake(t *testing.T, ctrl, agent *Endpoint) (err error, flights int) {
 			t.Fatalf("application data during the handshake: %q", plain)
 		}
 		if err != nil {
-			return err, flights
+			return flights, err
 		}
 	}
-	return nil, flights
+	return flights, nil
 }
 
 func pair(t *testing.T, ctrlCert, agentCert tls.Certificate, roots *x509.CertPool) (*Endpoint, *Endpoint) {
@@ -74,7 +74,7 @@ func pair(t *testing.T, ctrlCert, agentCert tls.Certificate, roots *x509.CertPoo
 func TestHandshakeAndData(t *testing.T) {
 	p := newPKI(t)
 	ctrl, agent := pair(t, p.cert(t, ctrlID), p.cert(t, agentID), p.roots)
-	if err, flights := handshake(t, ctrl, agent); err != nil || !ctrl.Handshaken() || !agent.Handshaken() {
+	if flights, err := handshake(t, ctrl, agent); err != nil || !ctrl.Handshaken() || !agent.Handshaken() {
 		t.Fatalf("handshake after %d flights: %v (client %v, server %v)", flights, err, ctrl.Handshaken(), agent.Handshaken())
 	}
 	if leaf := ctrl.PeerCertificate(); leaf == nil || len(leaf.URIs) != 1 || leaf.URIs[0].String() != EndpointURI(agentID) {
@@ -117,7 +117,7 @@ func TestWrongEndpointID(t *testing.T) {
 	// refused, with an alert for the controller.
 	p := newPKI(t)
 	ctrl, agent := pair(t, p.cert(t, "self::someone-else"), p.cert(t, agentID), p.roots)
-	err, _ := handshake(t, ctrl, agent)
+	_, err := handshake(t, ctrl, agent)
 	if !errors.Is(err, ErrHandshake) || !errors.Is(err, ErrEndpointID) {
 		t.Fatalf("err = %v, want ErrHandshake and ErrEndpointID", err)
 	}
@@ -158,7 +158,7 @@ func TestRenegotiationIgnored(t *testing.T) {
 	// session carries on.
 	p := newPKI(t)
 	ctrl, agent := pair(t, p.cert(t, ctrlID), p.cert(t, agentID), p.roots)
-	if err, _ := handshake(t, ctrl, agent); err != nil {
+	if _, err := handshake(t, ctrl, agent); err != nil {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
@@ -183,7 +183,7 @@ func TestRenegotiationPassed(t *testing.T) {
 	ctrl := Client(Config{Certificate: p.cert(t, ctrlID), Roots: p.roots, PeerID: agentID})
 	agent := Server(Config{Certificate: p.cert(t, agentID), Roots: p.roots, PeerID: ctrlID, PassRenegotiation: true})
 	t.Cleanup(func() { ctrl.Close(); agent.Close() })
-	if err, _ := handshake(t, ctrl, agent); err != nil {
+	if _, err := handshake(t, ctrl, agent); err != nil {
 		t.Fatal(err)
 	}
 	_, out, err := agent.Receive(t.Context(), []byte{TypeHandshake, 3, 3, 0, 4, 1, 0, 0, 0})
