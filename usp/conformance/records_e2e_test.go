@@ -66,9 +66,7 @@ func TestRetransmitLimitFault(t *testing.T) {
 	t.Run("no retransmission", func(t *testing.T) {
 		t.Parallel()
 		eq, _ := memoryBench(t, usptest.WithSessionContext(usptest.SessionConfig{Reference: true, Allow: true}))
-		cs, _ := Select(All(), "3.14")
-		r := &Runner{Equipment: eq, Config: sessionConfig(true)}
-		res := r.RunCase(t.Context(), r.Env(t.Context()), cs[0])
+		res := runOn(t, eq, "3.14", true)
 		expectFail(t, res, 1, "no SetResp after retransmit request 1", "")
 		sessionEvidence(t, res)
 	})
@@ -113,94 +111,59 @@ func tlsBench(t *testing.T) (*Equipment, *usptest.Agent) {
 	return eq, agent
 }
 
-// TestPayloadSecurity runs 3.13 against usptest with TLS payload security:
-// it passes; against an agent that takes a PLAINTEXT record in the TLS
-// session it fails on both metrics; without the kit's certificate it is
-// skipped.
-func TestPayloadSecurity(t *testing.T) {
+// TestPayloadTLSCases runs 3.6, 3.7 and 3.13 against usptest with TLS
+// payload security: each passes, and each fails on its metric, with the
+// agent's session records as evidence, against a usptest that breaks the
+// rule the case checks; without the kit's certificate they are skipped.
+func TestPayloadTLSCases(t *testing.T) {
 	t.Parallel()
-	run := func(t *testing.T, eq *Equipment, broken bool) *Result {
-		cs, _ := Select(All(), "3.13")
-		r := &Runner{Equipment: eq, Config: sessionConfig(broken)}
-		return r.RunCase(t.Context(), r.Env(t.Context()), cs[0])
+	for _, tc := range []struct {
+		id     string
+		fault  func(*usptest.Faults)
+		metric int
+		detail string
+	}{
+		{"3.6", func(f *usptest.Faults) { f.PassRenegotiation(true) }, 1, "a TLS record ending the session"},
+		{"3.7", func(f *usptest.Faults) { f.TrustAnyEndpointID(true) }, 3, "the EUT completed the TLS handshake"},
+		{"3.13", func(f *usptest.Faults) { f.AcceptPlaintextInTLS(true) }, 1, "GetResp sent [encrypted]"},
+	} {
+		t.Run(tc.id+" conformant", func(t *testing.T) {
+			t.Parallel()
+			eq, _ := tlsBench(t)
+			if res := runOn(t, eq, tc.id, false); res.Verdict != Pass {
+				t.Fatalf("verdict %s (%s)\n%s", res.Verdict, res.Reason, TextEvidence(res))
+			}
+		})
+		t.Run(tc.id+" broken", func(t *testing.T) {
+			t.Parallel()
+			eq, agent := tlsBench(t)
+			tc.fault(agent.Faults())
+			res := runOn(t, eq, tc.id, true)
+			expectFail(t, res, tc.metric, tc.detail, "")
+			sessionEvidence(t, res)
+			if f := res.Failed(); tc.id == "3.13" && (len(f) != 2 || f[1].Metric != 2) {
+				t.Errorf("failed criteria %+v, want metrics 1 and 2", f)
+			}
+		})
 	}
-	t.Run("conformant", func(t *testing.T) {
-		t.Parallel()
-		eq, _ := tlsBench(t)
-		if res := run(t, eq, false); res.Verdict != Pass {
-			t.Fatalf("verdict %s (%s)\n%s", res.Verdict, res.Reason, TextEvidence(res))
-		}
-	})
-	t.Run("plaintext accepted", func(t *testing.T) {
-		t.Parallel()
-		eq, agent := tlsBench(t)
-		agent.Faults().AcceptPlaintextInTLS(true)
-		res := run(t, eq, true)
-		expectFail(t, res, 1, "GetResp sent [encrypted]", "")
-		if f := res.Failed(); len(f) != 2 || f[1].Metric != 2 {
-			t.Errorf("failed criteria %+v, want metrics 1 and 2", f)
-		}
-		sessionEvidence(t, res)
-	})
 	t.Run("no certificate", func(t *testing.T) {
 		t.Parallel()
 		eq, _ := memoryBench(t, usptest.WithSessionContext(usptest.SessionConfig{}))
-		if res := run(t, eq, false); res.Verdict != Skip || !strings.Contains(res.Reason, "WithPayloadTLS") {
-			t.Fatalf("verdict %s (%s), want skip", res.Verdict, res.Reason)
+		for _, id := range []string{"3.6", "3.7", "3.13"} {
+			if res := runOn(t, eq, id, false); res.Verdict != Skip || !strings.Contains(res.Reason, "WithPayloadTLS") {
+				t.Errorf("%s: verdict %s (%s), want skip", id, res.Verdict, res.Reason)
+			}
 		}
 	})
 }
 
-// TestRenegotiation runs 3.6 against usptest with TLS payload security:
-// it passes; against an agent whose TLS sees the renegotiation request
-// (and ends the session) it fails with the alert as evidence.
-func TestRenegotiation(t *testing.T) {
-	t.Parallel()
-	run := func(t *testing.T, eq *Equipment, broken bool) *Result {
-		cs, _ := Select(All(), "3.6")
-		r := &Runner{Equipment: eq, Config: sessionConfig(broken)}
-		return r.RunCase(t.Context(), r.Env(t.Context()), cs[0])
+// runOn runs one case against the agent behind eq, with feature 24.
+func runOn(t *testing.T, eq *Equipment, id string, broken bool) *Result {
+	t.Helper()
+	cs, err := Select(All(), id)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Run("conformant", func(t *testing.T) {
-		t.Parallel()
-		eq, _ := tlsBench(t)
-		if res := run(t, eq, false); res.Verdict != Pass {
-			t.Fatalf("verdict %s (%s)\n%s", res.Verdict, res.Reason, TextEvidence(res))
-		}
-	})
-	t.Run("renegotiation passed to TLS", func(t *testing.T) {
-		t.Parallel()
-		eq, agent := tlsBench(t)
-		agent.Faults().PassRenegotiation(true)
-		res := run(t, eq, true)
-		expectFail(t, res, 1, "a TLS record ending the session", "")
-		sessionEvidence(t, res)
-	})
-}
-
-// TestX509 runs 3.7 against usptest with TLS payload security: it passes;
-// against an agent that accepts a certificate naming another endpoint ID
-// it fails metric 3.
-func TestX509(t *testing.T) {
-	t.Parallel()
-	run := func(t *testing.T, eq *Equipment, broken bool) *Result {
-		cs, _ := Select(All(), "3.7")
-		r := &Runner{Equipment: eq, Config: sessionConfig(broken)}
-		return r.RunCase(t.Context(), r.Env(t.Context()), cs[0])
-	}
-	t.Run("conformant", func(t *testing.T) {
-		t.Parallel()
-		eq, _ := tlsBench(t)
-		if res := run(t, eq, false); res.Verdict != Pass {
-			t.Fatalf("verdict %s (%s)\n%s", res.Verdict, res.Reason, TextEvidence(res))
-		}
-	})
-	t.Run("any endpoint ID trusted", func(t *testing.T) {
-		t.Parallel()
-		eq, agent := tlsBench(t)
-		agent.Faults().TrustAnyEndpointID(true)
-		res := run(t, eq, true)
-		expectFail(t, res, 3, "the EUT completed the TLS handshake", "")
-		sessionEvidence(t, res)
-	})
+	r := &Runner{Equipment: eq, Config: sessionConfig(broken)}
+	return r.RunCase(t.Context(), r.Env(t.Context()), cs[0])
 }
