@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -37,29 +39,33 @@ Examples:
   uspctl conform --agent os::012345-ABC --cases 1.1-1.23,1.36 --junit tp469.xml --html tp469.html
   uspctl conform --agent os::012345-ABC --list
   uspctl conform --agent os::012345-ABC --cases 1.78,2.9 --second-controller proto::kit-2=/usp/controller/kit-2
+  uspctl conform --agent os::012345-ABC --cases 7 --serve-ws 192.0.2.1:8080 --serve-ws-tls ./kit-ca
 
 Exit code 0 when no case failed, 1 when one did (or could not be carried out),
 2 for usage errors, 3 when the agent cannot be reached.`
 
 // conformFlags are the conform command's own flags.
 type conformFlags struct {
-	cases       []string
-	planConfig  string
-	destructive bool
-	maxSlow     time.Duration
-	list        bool
-	jsonOut     string
-	junitOut    string
-	htmlOut     string
-	textOut     string
-	serveMQTT   string
-	serveSTOMP  string
-	second      string
-	serveBulk   string
-	serveBulkS  string
-	bulkCert    string
-	bulkTLSCert string
-	bulkTLSKey  string
+	cases         []string
+	planConfig    string
+	destructive   bool
+	maxSlow       time.Duration
+	list          bool
+	jsonOut       string
+	junitOut      string
+	htmlOut       string
+	textOut       string
+	serveMQTT     string
+	serveSTOMP    string
+	serveSTOMPTLS string
+	serveWS       string
+	serveWSTLS    string
+	second        string
+	serveBulk     string
+	serveBulkS    string
+	bulkCert      string
+	bulkTLSCert   string
+	bulkTLSKey    string
 	// TLS payload security (3.6, 3.7, 3.13)
 	e2eCert, e2eKey, e2eCA    string
 	e2eWrongCert, e2eWrongKey string
@@ -87,7 +93,10 @@ func (a *app) conformCommand() *cobra.Command {
 	fl.StringVar(&f.htmlOut, "html", "", "write a self-contained HTML report to this file")
 	fl.StringVar(&f.textOut, "text", "", "write the text report to this file instead of stdout")
 	fl.StringVar(&f.serveSTOMP, "serve-stomp", "", "run the kit's STOMP tap on this address (host:port), forwarding to --broker, for the agent to connect to, so the section 6 cases can observe its frames (implies --mtp stomp)")
+	fl.StringVar(&f.serveSTOMPTLS, "serve-stomp-tls", "", "CERT,KEY: PEM files of a certificate (and its key) the kit's STOMP tap presents to agents that connect over TLS (plain TCP still works on the same port), for 6.11; the agent must trust its issuer")
 	fl.StringVar(&f.second, "second-controller", "", "a second test equipment endpoint for the cases that need one (1.78, 2.9, 9.9): ENDPOINT-ID=TOPIC over MQTT, ENDPOINT-ID=DESTINATION over STOMP, where it receives; the agent must know it as it knows --controller-id")
+	fl.StringVar(&f.serveWS, "serve-ws", "", "run the kit's own WebSocket server on this address (host:port) for the agent to connect to (path /usp, any path served), so the section 7 cases can observe its handshakes and frames (implies --mtp websocket)")
+	fl.StringVar(&f.serveWSTLS, "serve-ws-tls", "", "with --serve-ws: make a certificate authority and a server certificate for the --serve-ws host, write the authority to DIR/ca.pem for the agent's trust store, and speak TLS (wss://) on the same port as ws:// (TP-469 7.9)")
 	fl.StringVar(&f.serveMQTT, "serve-mqtt", "", "run the kit's own MQTT broker on this address (host:port) for the agent to connect to, so the section 11 cases can observe its packets (implies --mtp mqtt)")
 	fl.StringVar(&f.serveBulk, "serve-bulkdata", "", "run the kit's HTTP bulk data receiver on this address (host:port, one the agent can reach) for the section 10 cases")
 	fl.StringVar(&f.serveBulkS, "serve-bulkdata-tls", "", "run the kit's HTTPS bulk data receiver on this address (host:port) for 10.2, 10.4 and 10.6; the agent must trust its self-signed certificate (--bulkdata-cert)")
@@ -157,6 +166,17 @@ func (a *app) conform(ctx context.Context, f conformFlags) error {
 			return usageErrorf("--serve-stomp (forwarding to --broker): %v", err)
 		}
 		defer func() { _ = tp.Close() }()
+		if f.serveSTOMPTLS != "" {
+			certFile, keyFile, ok := strings.Cut(f.serveSTOMPTLS, ",")
+			if !ok {
+				return usageErrorf("--serve-stomp-tls: want CERT,KEY")
+			}
+			cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+			if err != nil {
+				return usageErrorf("--serve-stomp-tls: %v", err)
+			}
+			tp.SetTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		}
 		fmt.Fprintf(a.stderr, "the kit's STOMP tap listens at %s, forwarding to %s\n", tp.Addr(), upstream)
 		a.s.mtp, a.s.broker = "stomp", tp.Addr()
 		opts = append(opts, conformance.WithSTOMPTap(tp))
@@ -199,12 +219,30 @@ func (a *app) conform(ctx context.Context, f conformFlags) error {
 		return err
 	}
 	opts = append(opts, tlsOpts...)
-	b, err := a.newBinding(a)
-	if err != nil {
-		return err
-	}
-	if addr, ok := b.address(agents[0]); ok {
-		opts = append(opts, conformance.WithAgentAddress(addr))
+	var b binding
+	if f.serveWS != "" {
+		if f.serveMQTT != "" || f.serveSTOMP != "" {
+			return usageErrorf("--serve-ws excludes --serve-mqtt and --serve-stomp")
+		}
+		ks, err := a.serveWebSocket(f)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = ks.Close() }()
+		a.s.mtp = "websocket"
+		opts = append(opts, conformance.WithWebSocketObserver(ks.Observer()))
+		b = binding{t: ks.Transport(), describe: "the kit's WebSocket server " + ks.URL(),
+			hint: "point the agent's Controller.{i}.MTP.{i}.WebSocket at " + ks.URL()}
+	} else {
+		if f.serveWSTLS != "" {
+			return usageErrorf("--serve-ws-tls needs --serve-ws")
+		}
+		if b, err = a.newBinding(a); err != nil {
+			return err
+		}
+		if addr, ok := b.address(agents[0]); ok {
+			opts = append(opts, conformance.WithAgentAddress(addr))
+		}
 	}
 	eq, err := conformance.NewEquipment(b.t, a.s.controllerID, agents[0].ID, opts...)
 	if err != nil {
@@ -250,6 +288,34 @@ func (a *app) conform(ctx context.Context, f conformFlags) error {
 		return &exitError{code: exitFailed, quiet: true}
 	}
 	return nil
+}
+
+// serveWebSocket starts the kit's WebSocket server of --serve-ws, with
+// the kit's own certificates under --serve-ws-tls.
+func (a *app) serveWebSocket(f conformFlags) (*conformance.WebSocketServer, error) {
+	host, _, err := net.SplitHostPort(f.serveWS)
+	if err != nil {
+		return nil, usageErrorf("--serve-ws: %v", err)
+	}
+	var tlsCfg *tls.Config
+	if f.serveWSTLS != "" {
+		hosts := []string{"localhost"}
+		if host != "" {
+			hosts = append(hosts, host)
+		}
+		if tlsCfg, _, err = conformance.KitCertificates(f.serveWSTLS, hosts...); err != nil {
+			return nil, usageErrorf("--serve-ws-tls: %v", err)
+		}
+	}
+	ks, err := conformance.StartWebSocketServer(f.serveWS, a.s.controllerID, tlsCfg)
+	if err != nil {
+		return nil, usageErrorf("--serve-ws: %v", err)
+	}
+	fmt.Fprintf(a.stderr, "the kit's WebSocket server listens at %s\n", ks.URL())
+	if u := ks.TLSURL(); u != "" {
+		fmt.Fprintf(a.stderr, "and at %s, with the certificate authority in %s\n", u, filepath.Join(f.serveWSTLS, "ca.pem"))
+	}
+	return ks, nil
 }
 
 // secondEquipment makes and starts the second test equipment endpoint of

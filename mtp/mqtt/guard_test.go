@@ -233,3 +233,38 @@ func TestGuardConnReads(t *testing.T) {
 		})
 	}
 }
+
+// TestGuardConnCancelOnEnd: a send's cancel runs when the connection ends,
+// not once stopped, at once on a connection already ended, and a
+// connection whose sends have all stopped keeps nothing for them.
+func TestGuardConnCancelOnEnd(t *testing.T) {
+	gc := newGuardConn(&recordConn{}, 1<<20, nil)
+	var stoppedRan, endedRan, lateRan bool
+	stop := gc.cancelOnEnd(func() { stoppedRan = true })
+	stop2 := gc.cancelOnEnd(func() { endedRan = true })
+	stop()
+	stop() // stopping twice is harmless
+	if len(gc.waits) != 1 {
+		t.Fatalf("%d waits registered after one of two stopped, want 1", len(gc.waits))
+	}
+	s3 := gc.cancelOnEnd(func() { t.Error("a stopped wait ran") })
+	s3()
+	gc.finish(errConnectionLost)
+	if stoppedRan || !endedRan {
+		t.Fatalf("after the end: stopped wait ran %v (want false), waiting one ran %v (want true)", stoppedRan, endedRan)
+	}
+	if gc.waits != nil {
+		t.Fatalf("an ended connection still holds %d waits", len(gc.waits))
+	}
+	stop2()
+	gc.cancelOnEnd(func() { lateRan = true })()
+	if !lateRan {
+		t.Fatal("a wait registered after the end did not run at once")
+	}
+
+	idle := newGuardConn(&recordConn{}, 1<<20, nil)
+	idle.cancelOnEnd(func() {})()
+	if idle.waits != nil {
+		t.Fatalf("a connection with no send waiting keeps an array of %d", cap(idle.waits))
+	}
+}

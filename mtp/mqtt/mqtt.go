@@ -993,8 +993,7 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 		var cancel context.CancelFunc
 		pctx, cancel = context.WithCancel(ctx)
 		defer cancel()
-		stop := context.AfterFunc(l.conn.ended, cancel)
-		defer stop()
+		defer l.conn.cancelOnEnd(cancel)()
 	}
 	resp, err := l.pub.Publish(pctx, &paho.Publish{
 		Topic:   topic,

@@ -44,6 +44,20 @@
 // transport report Down and reconnect, with a jittered exponential
 // backoff ([WithReconnectBackoff]), then subscribe again. Sends while it is
 // down fail at once with an error matching [mtp.ErrNotConnected].
+// [WithRetry] replaces that backoff with TR-181's policy of
+// Device.STOMP.Connection.{i}. (ServerRetryInitialInterval,
+// ServerRetryIntervalMultiplier, ServerRetryMaxInterval; see [Retry]).
+//
+// # Settings at run time
+//
+// An agent's Device.STOMP.Connection.{i}. parameters are writable: the
+// Set methods ([Transport.SetServer], [Transport.SetCredentials],
+// [Transport.SetHost], [Transport.SetHeartBeat], [Transport.SetRetry])
+// change the next connection, and [Transport.Settings] reports them.
+// [Transport.SetDestination], for Device.LocalAgent.MTP.{i}.STOMP.Destination,
+// applies at once: a connection subscribed to the configured destination
+// sends UNSUBSCRIBE, then SUBSCRIBE to the new one, and reports Up again
+// with it; a subscribe-dest from the server still wins (R-STOMP.6).
 //
 // # TLS
 //

@@ -48,6 +48,7 @@ type config struct {
 	logger         *slog.Logger
 	dial           func(ctx context.Context, addr string) (net.Conn, error)
 	replyToFor     func(to string) string
+	retry          *Retry // TR-181's policy; nil: minBackoff..maxBackoff
 }
 
 // WithDestination sets the destination this endpoint subscribes to and

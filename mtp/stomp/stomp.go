@@ -17,7 +17,6 @@ import (
 	gostomp "github.com/go-stomp/stomp/v3"
 	"github.com/go-stomp/stomp/v3/frame"
 
-	"github.com/gousp/gousp/internal/backoff"
 	"github.com/gousp/gousp/internal/writeguard"
 	"github.com/gousp/gousp/mtp"
 )
@@ -79,6 +78,10 @@ type Transport struct {
 	dest    string           // our destination on the current connection
 	w       *writeguard.Conn // the current connection's writes
 	lastErr error
+	// fromServer is the subscribe-dest of the latest CONNECTED ("" when
+	// it had none).
+	fromServer string
+	resub      chan resubscription // SetDestination to the serving loop
 }
 
 var (
@@ -157,6 +160,7 @@ func New(addr, endpointID string, opts ...Option) (*Transport, error) {
 		fatal:      make(chan error, 1),
 		loopDone:   make(chan struct{}),
 		closed:     make(chan struct{}),
+		resub:      make(chan resubscription),
 	}
 	t.state.Store(int32(mtp.Disconnected))
 	return t, nil
@@ -262,8 +266,12 @@ type session struct {
 	sub   *gostomp.Subscription
 	reply *gostomp.Subscription // WithReplyDestination's, or nil
 	dest  string
-	guard *frameGuard
-	w     *writeguard.Conn
+	// fromServer: dest came from subscribe-dest, which a new configured
+	// destination does not override; replyDest: WithReplyDestination's
+	// destination, not dest, is the one named in reply-to-dest.
+	fromServer, replyDest bool
+	guard                 *frameGuard
+	w                     *writeguard.Conn
 }
 
 // run keeps a connection to the broker until Close; go-stomp has no
@@ -272,7 +280,7 @@ func (t *Transport) run() {
 	defer close(t.loopDone)
 	attempt := 0
 	for {
-		if d := backoff.Delay(attempt, t.cfg.minBackoff, t.cfg.maxBackoff); d > 0 {
+		if d := t.retryDelay(attempt); d > 0 {
 			timer := time.NewTimer(d)
 			select {
 			case <-timer.C:
@@ -308,45 +316,50 @@ func (t *Transport) run() {
 			return
 		}
 		t.down(err)
-		attempt = backoff.Next(attempt, time.Since(upAt), t.cfg.backoffReset)
+		attempt = t.nextAttempt(attempt, time.Since(upAt))
 	}
 }
 
-func (t *Transport) dial(ctx context.Context) (net.Conn, error) {
+func (t *Transport) dial(ctx context.Context, addr string, tlsCfg *tls.Config) (net.Conn, error) {
 	if t.cfg.dial != nil {
-		return t.cfg.dial(ctx, t.addr)
+		return t.cfg.dial(ctx, addr)
 	}
-	if t.tls != nil {
-		d := tls.Dialer{Config: t.tls}
-		return d.DialContext(ctx, "tcp", t.addr)
+	if tlsCfg != nil {
+		d := tls.Dialer{Config: tlsCfg}
+		return d.DialContext(ctx, "tcp", addr)
 	}
 	var d net.Dialer
-	return d.DialContext(ctx, "tcp", t.addr)
+	return d.DialContext(ctx, "tcp", addr)
 }
 
 // connect makes one connection: dial, STOMP/CONNECTED, SUBSCRIBE.
 func (t *Transport) connect() (*session, error) {
-	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.connectTimeout)
+	// The settings of this connection: the Set* methods change them for
+	// the next one.
+	t.mu.Lock()
+	cfg, addr, tlsCfg := t.cfg, t.addr, t.tls
+	t.mu.Unlock()
+	ctx, cancel := context.WithTimeout(t.ctx, cfg.connectTimeout)
 	defer cancel()
-	nc, err := t.dial(ctx)
+	nc, err := t.dial(ctx, addr, tlsCfg)
 	if err != nil {
-		return nil, fmt.Errorf("stomp: dial %s: %w", t.addr, err)
+		return nil, fmt.Errorf("stomp: dial %s: %w", addr, err)
 	}
 	// go-stomp's handshake only heeds a deadline; closing the connection
 	// also ends it when Close comes first.
 	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
 	// go-stomp writes without deadlines: a broker that stops reading
 	// would hold its writer, and every send queued behind it, for ever.
-	wg := writeguard.New(nc, t.cfg.connectTimeout)
-	gc := &guardConn{Conn: wg, g: newFrameGuard(maxHeaderBytes, t.cfg.maxRecord)}
+	wg := writeguard.New(nc, cfg.connectTimeout)
+	gc := &guardConn{Conn: wg, g: newFrameGuard(maxHeaderBytes, cfg.maxRecord)}
 	var connected *frame.Header
 	opts := []func(*gostomp.Conn) error{
 		// R-STOMP.2 asks for the STOMP command rather than CONNECT.
 		gostomp.ConnOpt.UseStomp,
 		gostomp.ConnOpt.AcceptVersion(gostomp.V12),
-		gostomp.ConnOpt.Host(t.cfg.host),
-		gostomp.ConnOpt.HeartBeat(t.cfg.hbSend, t.cfg.hbRecv),
-		gostomp.ConnOpt.HeartBeatError(heartBeatSlack(t.cfg.hbRecv)),
+		gostomp.ConnOpt.Host(cfg.host),
+		gostomp.ConnOpt.HeartBeat(cfg.hbSend, cfg.hbRecv),
+		gostomp.ConnOpt.HeartBeatError(heartBeatSlack(cfg.hbRecv)),
 		// STOMP 1.2 exempts CONNECT and STOMP frames from header escaping,
 		// but TR-369 (note to R-STOMP.4) wants the colons of the endpoint
 		// ID escaped as \c, and OB-USP-A sends "endpoint-id:proto\c\c...".
@@ -354,13 +367,13 @@ func (t *Transport) connect() (*session, error) {
 		// TR-369 asks for here.
 		gostomp.ConnOpt.Header(HeaderEndpointID, t.endpointID),
 		gostomp.ConnOpt.ResponseHeaders(func(h *frame.Header) { connected = h.Clone() }),
-		gostomp.ConnOpt.MsgSendTimeout(t.cfg.connectTimeout),
-		gostomp.ConnOpt.RcvReceiptTimeout(t.cfg.connectTimeout),
+		gostomp.ConnOpt.MsgSendTimeout(cfg.connectTimeout),
+		gostomp.ConnOpt.RcvReceiptTimeout(cfg.connectTimeout),
 		gostomp.ConnOpt.DisconnectReceiptTimeout(2 * time.Second),
 		gostomp.ConnOpt.Logger(stompLogger{t.log}),
 	}
-	if t.cfg.hasCreds {
-		opts = append(opts, gostomp.ConnOpt.Login(t.cfg.user, t.cfg.pass))
+	if cfg.hasCreds {
+		opts = append(opts, gostomp.ConnOpt.Login(cfg.user, cfg.pass))
 	}
 	conn, err := gostomp.ConnectWithContext(ctx, gc, opts...)
 	if !stop() && err == nil {
@@ -375,16 +388,19 @@ func (t *Transport) connect() (*session, error) {
 		}
 		return nil, fmt.Errorf("stomp: connect: %w", err)
 	}
-	dest := t.cfg.destination
+	dest, fromServer := cfg.destination, ""
 	if connected != nil {
 		if sd := connected.Get(HeaderSubscribeDest); sd != "" {
 			if err := checkDestination(sd); err != nil {
 				t.log.Warn("ignoring subscribe-dest", "subscribe_dest", sd, "err", err)
 			} else {
-				dest = sd // R-STOMP.6, R-STOMP.14
+				dest, fromServer = sd, sd // R-STOMP.6, R-STOMP.14
 			}
 		}
 	}
+	t.mu.Lock()
+	t.fromServer = fromServer
+	t.mu.Unlock()
 	if dest == "" {
 		// R-STOMP.16: end the session.
 		_ = conn.Disconnect()
@@ -398,11 +414,11 @@ func (t *Transport) connect() (*session, error) {
 		_ = conn.MustDisconnect()
 		return nil, fmt.Errorf("stomp: subscribe %s: %w", dest, err)
 	}
-	s := &session{conn: conn, sub: sub, dest: dest, guard: gc.g, w: wg}
+	s := &session{conn: conn, sub: sub, dest: dest, fromServer: fromServer != "", replyDest: cfg.replyDest != "", guard: gc.g, w: wg}
 	// With a reply destination of its own, this process gets the answers
 	// to what it sends there, while dest is shared with other processes.
 	local := dest
-	if rd := t.cfg.replyDest; rd != "" {
+	if rd := cfg.replyDest; rd != "" {
 		if s.reply, err = conn.Subscribe(rd, gostomp.AckAuto); err != nil {
 			_ = conn.MustDisconnect()
 			return nil, fmt.Errorf("stomp: subscribe %s: %w", rd, err)
@@ -449,6 +465,14 @@ loop:
 		case <-t.ctx.Done():
 			t.shutdown(s)
 			return nil
+		case req := <-t.resub:
+			err := t.resubscribe(s, req.dest)
+			req.done <- err
+			if err != nil {
+				reason = err
+				break loop
+			}
+			continue
 		}
 		if !ok {
 			reason = errConnectionLost

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/url"
 	"sync"
@@ -30,6 +31,10 @@ type Client struct {
 
 	mu     sync.Mutex
 	learnt string // server endpoint ID from its extension echo; guarded by mu
+	// retryMin and retryMult: the R-WS.19 schedule set by
+	// [Client.SetRetryPolicy]; retryMult 0 keeps WithBackoff's doubling.
+	retryMin  time.Duration // guarded by mu
+	retryMult int           // guarded by mu
 }
 
 var (
@@ -119,6 +124,13 @@ func (c *Client) State() mtp.State { return c.core.State() }
 // backoff returns the wait before the n-th consecutive retry; the count
 // starts again once a session opens (R-WS.20).
 func (c *Client) backoff(n int) time.Duration {
+	c.mu.Lock()
+	m, k := c.retryMin, c.retryMult
+	c.mu.Unlock()
+	if k > 0 {
+		lo, hi := retryRange(m, k, n)
+		return lo + rand.N(hi-lo+1)
+	}
 	hi := c.cfg.backoffMin
 	for i := 0; i < n && hi < c.cfg.backoffMax; i++ {
 		hi *= 2
@@ -126,6 +138,37 @@ func (c *Client) backoff(n int) time.Duration {
 	hi = min(hi, c.cfg.backoffMax)
 	lo := max(hi/2, c.cfg.backoffMin)
 	return lo + rand.N(hi-lo+1)
+}
+
+// retryRange is the wait range of the n-th consecutive retry (n from 1)
+// under R-WS.19: from m·(k/1000)^(n-1) to m·(k/1000)^n, the range of the
+// tenth retry applying to every later one.
+func retryRange(m time.Duration, k, n int) (lo, hi time.Duration) {
+	f := float64(k) / 1000
+	e := float64(min(max(n, 1), 10))
+	lo = time.Duration(float64(m) * math.Pow(f, e-1))
+	hi = time.Duration(float64(m) * math.Pow(f, e))
+	if hi < lo {
+		lo, hi = hi, lo // a multiplier below 1000 shrinks the waits
+	}
+	return lo, hi
+}
+
+// SetRetryPolicy makes the client wait between connection attempts as
+// TR-369 R-WS.19 prescribes for agents, from the next wait on: the n-th
+// consecutive retry waits a random time between m·(k/1000)^(n-1) and
+// m·(k/1000)^n, where m is the minimum wait interval and k the interval
+// multiplier of Device.LocalAgent.Controller.{i}.MTP.{i}.WebSocket.
+// An agent built on the client calls it whenever those parameters change;
+// it replaces the schedule of [WithBackoff]. k must be at least 1000.
+func (c *Client) SetRetryPolicy(m time.Duration, k int) error {
+	if m <= 0 || k < 1000 {
+		return fmt.Errorf("websocket: retry policy %v, %d: want a positive minimum wait and a multiplier of at least 1000", m, k)
+	}
+	c.mu.Lock()
+	c.retryMin, c.retryMult = m, k
+	c.mu.Unlock()
+	return nil
 }
 
 // dial runs one opening handshake.

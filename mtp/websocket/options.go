@@ -305,7 +305,8 @@ func WithPeerID(id string) Option {
 // n-th consecutive retry waits a random time between lo·2ⁿ⁻¹ and lo·2ⁿ,
 // both capped at hi (defaults [DefaultBackoffMin], [DefaultBackoffMax]).
 // WithBackoff(5*time.Second, 5120*time.Second) gives the R-WS.19 schedule
-// that agents follow. Client only.
+// that agents follow with the default multiplier; an agent whose data
+// model sets another one calls [Client.SetRetryPolicy]. Client only.
 func WithBackoff(lo, hi time.Duration) Option {
 	return func(c *config) error {
 		if err := c.CheckRange("backoff", lo, hi); err != nil {

@@ -260,6 +260,19 @@ func (s *Server) Reject(peerID, reason string) error {
 	return nil
 }
 
+// Disconnect closes the session with peerID with status 1000 (normal
+// closure) and reason: an agent that is also a WebSocket client uses it to
+// keep at most one session with a controller (R-WS.4) when that
+// controller dials it while the other session is open.
+func (s *Server) Disconnect(peerID, reason string) error {
+	sess, err := s.peers.Get(mtp.Address{MTP: mtp.WebSocket, To: peerID})
+	if err != nil {
+		return err
+	}
+	sess.closeWith(websocket.CloseNormalClosure, reason, fmt.Errorf("%w: %s", ErrReplaced, reason))
+	return nil
+}
+
 // Peers returns the endpoint IDs of the clients with an open session,
 // sorted.
 func (s *Server) Peers() []string { return s.peers.IDs() }

@@ -885,3 +885,24 @@ func TestSendToStuckPeer(t *testing.T) {
 		})
 	}
 }
+
+// TestServerDisconnect: Disconnect ends one client's session with a normal
+// closure, as an agent that keeps one session per controller does
+// (R-WS.4).
+func TestServerDisconnect(t *testing.T) {
+	srv, rs := startServer(t)
+	ws := dialGorilla(t, srv, agentID)
+	rs.WaitEvent(mtp.PeerUp, 0)
+	if err := srv.Disconnect("proto::nobody", "x"); !errors.Is(err, mtp.ErrUnknownPeer) {
+		t.Errorf("Disconnect of an unknown peer: %v", err)
+	}
+	if err := srv.Disconnect(agentID, "one session per pair"); err != nil {
+		t.Fatal(err)
+	}
+	if code := expectClose(t, ws); code != gorilla.CloseNormalClosure {
+		t.Errorf("closed with %d", code)
+	}
+	if down := rs.WaitEvent(mtp.PeerDown, 0); !errors.Is(down.Err, websocket.ErrReplaced) {
+		t.Errorf("PeerDown = %+v", down)
+	}
+}

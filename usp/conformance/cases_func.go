@@ -10,8 +10,7 @@ import (
 )
 
 // Section 9, Functionality: the cases usptest can play (9.4-9.8 are in
-// cases_firmware.go, 9.9 in cases_onboard.go). 9.2 (certificates) is not
-// implemented.
+// cases_firmware.go, 9.9 in cases_onboard.go, 9.2 in cases_cert.go).
 
 func init() {
 	register(

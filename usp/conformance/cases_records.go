@@ -77,7 +77,17 @@ func malformedIgnored(t *T, text string) {
 		c.Expect(ok, "the EUT sent %s", what)
 	}
 	c.End()
-	if ex := t.Send(msg.Get{Paths: []string{agentEID}}); ex.Err != nil {
+	ex := t.Send(msg.Get{Paths: []string{agentEID}})
+	if errors.Is(ex.Err, mtp.ErrUnknownPeer) {
+		// Over WebSocket the agent closed the session (R-WS.16) and
+		// comes back after its retry wait (5-10 s by default, R-WS.19).
+		ctx, cancel := context.WithTimeout(t.ctx, reconnectWait(t))
+		if _, back := t.eq.Await(ctx, mark, isConnectRecord); back {
+			ex = t.Send(msg.Get{Paths: []string{agentEID}})
+		}
+		cancel()
+	}
+	if ex.Err != nil {
 		t.Notef("the EUT did not answer a Get after the malformed record: %v", ex.Err)
 	}
 }

@@ -58,6 +58,10 @@ type Config struct {
 	// the kit's own tests run usptest with a shorter one
 	// (usptest.WithBulkDataSecond) and say so here.
 	BulkDataSecond Duration `json:"bulk_data_second,omitempty"`
+	// AgentWebSocketURL is where the agent accepts WebSocket sessions
+	// (7.2); default: the enabled Device.LocalAgent.MTP.{i} with Protocol
+	// WebSocket, on the address the agent connects from.
+	AgentWebSocketURL string `json:"agent_websocket_url,omitempty"`
 }
 
 // Duration is a time.Duration written as "10s" in JSON.

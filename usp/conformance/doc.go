@@ -96,21 +96,33 @@
 // payload security, payload_security TLS12, with the certificates given
 // by [WithPayloadTLS] and [WithPayloadTLSWrongID], and are skipped
 // without); 6.1, 6.2, 6.4, 6.5, 6.9 and 6.12
-// (STOMP); 7.1, 7.4, 7.6, 7.7 and 7.10 (WebSocket); 9.3-9.11
-// (Functionality); 11.1, 11.2, 11.4, 11.5, 11.7, 11.8, 11.9 and
+// (STOMP); 7.1, 7.2, 7.4 and 7.6-7.12 (WebSocket); 9.2-9.11
+// (Functionality; 9.2 ends as needs-operator for its metric 2, which
+// needs the test equipment to connect over TLS with the added
+// certificate); 11.1, 11.2, 11.4, 11.5, 11.7, 11.8, 11.9 and
 // 11.12-11.15 and 11.17 (MQTT). 1.78, 2.9 and 9.9 need a second test
 // equipment endpoint ([Runner].Secondary; uspctl conform
 // --second-controller) and report needs-operator without one; 1.92's second metric needs a capture of the agent's ICMP
 // traffic. The WebSocket observer decodes the frames of each session both
 // ways ([WebSocketObserver.Frames]) and writes control frames of its own
-// ([WebSocketObserver.SendFrame]); the kit's MQTT broker can close the
+// ([WebSocketObserver.SendFrame]); it also refuses handshakes
+// ([WebSocketObserver.Refuse], 7.8), cuts a session's TCP connection
+// ([WebSocketObserver.DropConn]), answers without the bbf-usp-protocol
+// extension ([WebSocketObserver.StripExtensions], 7.11) and fragments the
+// server's messages ([WebSocketObserver.Fragment], 7.12).
+// [StartWebSocketServer] serves ws:// and, with a certificate from
+// [KitCertificates], wss:// on the same port, so that 7.9 sees an agent
+// that connects without TLS; 7.2 dials the agent's own WebSocket server
+// (Device.LocalAgent.MTP.{i}.WebSocket, or the agent_websocket_url
+// setting) as the same controller and expects one of the two sessions to
+// end. The kit's MQTT broker can close the
 // agent's connection ([MQTTBroker.Disconnect]) and impose a Server Keep
 // Alive, which is how 11.4, 11.5 and 11.7 see the agent connect again
 // without a reboot. Section 8 (Discovery) is registered and reported as
-// not applicable with the reason: the kit runs no DHCP server and takes
-// no part in mDNS on the agent's segment. CONFORMANCE.md lists every case
-// not implemented and why: 3.2-3.5 (the mac_signature of
-// records, TLS alerts mid-handshake), 4, and the
-// MTP cases that need TLS, a server that refuses or drops the agent across
-// a reboot, or an agent that listens.
+// not applicable, each case saying what it would need: the kit as the
+// agent's DHCP server (8.1-8.3), or in multicast DNS on the agent's link
+// (8.4-8.7), where the kit uses loopback unicast only. CONFORMANCE.md lists every case
+// not implemented and why: 3.2-3.5 (the mac_signature of records, TLS
+// alerts mid-handshake), 4, and the MTP cases that
+// need TLS or a server that refuses or drops the agent across a reboot.
 package conformance

@@ -2,8 +2,8 @@ package conformance
 
 import (
 	"context"
-	"net"
-	"net/http"
+	"crypto/tls"
+	"crypto/x509"
 	"slices"
 	"strings"
 	"sync"
@@ -33,12 +33,34 @@ type wireFaults struct {
 	mqtt  []mqtt.Option
 	stomp []stomp.Option
 	// wrapMQTT and wrapWS, when set, stand between usptest and its
-	// MQTT or WebSocket transport.
-	wrapMQTT func(*mqtt.Transport) mtp.Transport
-	wrapWS   func(*websocket.Client) mtp.Transport
+	// MQTT or WebSocket transport; wrapWSServer between usptest and its
+	// own WebSocket server (websocket-kit).
+	wrapMQTT     func(*mqtt.Transport) mtp.Transport
+	wrapWS       func(*websocket.Client) mtp.Transport
+	wrapWSServer func(*websocket.Server) mtp.Transport
+	// ws are options for usptest's WebSocket client; wsPlain makes it
+	// dial the kit's server without TLS.
+	ws      []websocket.Option
+	wsPlain bool
+	// wrapSTOMP, when set, stands between usptest and its STOMP
+	// transport.
+	wrapSTOMP func(*stomp.Transport) mtp.Transport
+	// stompTLS, when set, is the tap's TLS server config and the agent's
+	// client config (it then connects over TLS).
+	stompTLS [2]*tls.Config
 	// eq are more options for the equipment (the bulk data receivers).
 	eq []Option
 }
+
+// kitCA is the kit's certificate authority and server configuration for
+// the tests' WebSocket servers, made once.
+var kitCA = sync.OnceValues(func() (*tls.Config, *x509.CertPool) {
+	cfg, pool, err := KitCertificates("", "127.0.0.1")
+	if err != nil {
+		panic(err)
+	}
+	return cfg, pool
+})
 
 func transports(t *testing.T, binding string, f wireFaults) (eqT, agentT mtp.Transport, ctrlAddr mtp.Address, agentAddr []Option, wsURL string) {
 	t.Helper()
@@ -106,27 +128,38 @@ func transports(t *testing.T, binding string, f wireFaults) (eqT, agentT mtp.Tra
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := stomp.New(tp.Addr(), testAgent, append(append(rabbit, stomp.WithDestination(agentDest)), f.stomp...)...)
+		// Every connection that came up counts as a success for the
+		// retry waits of 6.3, however young the test's connection is.
+		agentOpts := append(rabbit, stomp.WithDestination(agentDest), stomp.WithBackoffReset(0))
+		if f.stompTLS[0] != nil {
+			tp.SetTLS(f.stompTLS[0])
+		}
+		if f.stompTLS[1] != nil {
+			agentOpts = append(agentOpts, stomp.WithTLS(f.stompTLS[1]))
+		}
+		a, err := stomp.New(tp.Addr(), testAgent, append(agentOpts, f.stomp...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c, a, mtp.Address{MTP: mtp.STOMP, To: ctrlDest}, []Option{WithSTOMPTap(tp)}, ""
+		var agentT mtp.Transport = a
+		if f.wrapSTOMP != nil {
+			agentT = f.wrapSTOMP(a)
+		}
+		return c, agentT, mtp.Address{MTP: mtp.STOMP, To: ctrlDest}, []Option{WithSTOMPTap(tp)}, ""
 	case "websocket-kit":
-		// The equipment's server mounted behind the kit's observer.
-		srv, err := websocket.NewServer(websocket.WithEndpointID(testController))
+		// The kit's server (ws:// and wss:// on one port) behind its
+		// observer; usptest dials it with TLS unless told not to.
+		cfg, _ := kitCA()
+		ks, err := StartWebSocketServer("127.0.0.1:0", testController, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		obs := ObserveWebSocket(srv)
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+		t.Cleanup(func() { _ = ks.Close() })
+		u := ks.TLSURL()
+		if f.wsPlain {
+			u = ks.URL()
 		}
-		hs := &http.Server{Handler: obs, ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = hs.Serve(ln) }()
-		t.Cleanup(func() { _ = hs.Close() })
-		return srv, nil, mtp.Address{MTP: mtp.WebSocket, To: testController}, []Option{WithWebSocketObserver(obs)},
-			"ws://" + ln.Addr().String() + "/usp"
+		return ks.Transport(), nil, mtp.Address{MTP: mtp.WebSocket, To: testController}, []Option{WithWebSocketObserver(ks.Observer())}, u
 	case "websocket":
 		srv, err := websocket.NewServer(websocket.WithListenAddr("127.0.0.1:0"), websocket.WithEndpointID(testController))
 		if err != nil {
@@ -164,7 +197,12 @@ func benchFaulty(t *testing.T, binding string, f wireFaults, opts ...usptest.Opt
 		if u == "" { // mounted behind the kit's observer
 			u = wsURL
 		}
-		c, err := websocket.NewClient(u, testAgent, websocket.WithPeerID(testController), websocket.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
+		wsOpts := []websocket.Option{websocket.WithPeerID(testController), websocket.WithBackoff(20*time.Millisecond, 200*time.Millisecond)}
+		if strings.HasPrefix(u, "wss:") {
+			_, pool := kitCA()
+			wsOpts = append(wsOpts, websocket.WithTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+		}
+		c, err := websocket.NewClient(u, testAgent, append(wsOpts, f.ws...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,8 +211,20 @@ func benchFaulty(t *testing.T, binding string, f wireFaults, opts ...usptest.Opt
 			agentT = f.wrapWS(c)
 		}
 	}
-	agent, err := usptest.NewAgent(testAgent, append([]usptest.Option{usptest.WithTransport(agentT),
-		usptest.WithController(testController, ctrlAddr)}, opts...)...)
+	agentOpts := []usptest.Option{usptest.WithTransport(agentT), usptest.WithController(testController, ctrlAddr)}
+	if binding == "websocket-kit" {
+		// The agent's own WebSocket server (R-WS.6), which 7.2 dials.
+		srv, err := websocket.NewServer(websocket.WithListenAddr("127.0.0.1:0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st mtp.Transport = srv
+		if f.wrapWSServer != nil {
+			st = f.wrapWSServer(srv)
+		}
+		agentOpts = append(agentOpts, usptest.WithTransport(st))
+	}
+	agent, err := usptest.NewAgent(testAgent, append(agentOpts, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,6 +241,9 @@ func benchFaulty(t *testing.T, binding string, f wireFaults, opts ...usptest.Opt
 		t.Fatal(err)
 	}
 	seedMTPs(t, agent)
+	if binding == "websocket-kit" {
+		quickWSRetry(t, agent)
+	}
 	return eq, agent
 }
 
@@ -213,6 +266,25 @@ func seedMTPs(t *testing.T, agent *usptest.Agent) {
 		}
 		if _, err := m.AddInstance(table, map[string]string{"Enable": "true", "Protocol": "MQTT"}); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// quickWSRetry sets the shortest session retry wait TR-181 allows (1 s;
+// the multiplier stays 2000) for usptest's WebSocket client, so that the
+// cases that end its session see it back within seconds.
+func quickWSRetry(t *testing.T, agent *usptest.Agent) {
+	t.Helper()
+	m := agent.Model()
+	ctrls, _ := m.Instances("Device.LocalAgent.Controller.")
+	for _, c := range ctrls {
+		mtps, _ := m.Instances(c + "MTP.")
+		for _, p := range mtps {
+			if v, _ := m.Get(p + "Protocol"); v == "WebSocket" {
+				if err := m.Set(p+"WebSocket.SessionRetryMinimumWaitInterval", "1"); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
 	}
 }

@@ -1,7 +1,10 @@
 package conformance
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strconv"
@@ -41,12 +44,151 @@ type STOMPTap struct {
 	tag         string // makes the tap's destinations its own on a shared server
 	equipmentID string
 
-	mu     sync.Mutex
-	log    []STOMPFrame
-	conns  map[net.Conn]struct{}
-	n      int
-	closed bool
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	log     []STOMPFrame
+	events  []STOMPEvent
+	conns   map[net.Conn]struct{}
+	clients map[int]net.Conn // by Conn number, while open
+	n       int
+	closed  bool
+	noDest  bool // CONNECTED goes out without subscribe-dest
+	refuse  int  // connections still to refuse
+	tls     *tls.Config
+	wg      sync.WaitGroup
+}
+
+// SetTLS makes the tap accept TLS connections with cfg besides plain ones
+// (it tells them apart by their first byte), as a STOMP server that
+// offers TLS does (TP-469 6.11); nil turns TLS off. An accepted TLS
+// connection is logged as a "tls" event after its handshake.
+func (tp *STOMPTap) SetTLS(cfg *tls.Config) {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	tp.tls = cfg
+}
+
+// IsTLS reports whether a connection came over TLS.
+func (tp *STOMPTap) IsTLS(conn int) bool {
+	for _, e := range tp.Events(0) {
+		if e.Conn == conn && e.Kind == "tls" {
+			return true
+		}
+	}
+	return false
+}
+
+// tlsHandshakeByte starts every TLS connection (a handshake record).
+const tlsHandshakeByte = 0x16
+
+// sniffed is a connection whose first byte the tap has read.
+type sniffed struct {
+	net.Conn
+	first []byte
+}
+
+func (c *sniffed) Read(b []byte) (int, error) {
+	if len(c.first) > 0 && len(b) > 0 {
+		n := copy(b, c.first)
+		c.first = c.first[n:]
+		return n, nil
+	}
+	return c.Conn.Read(b)
+}
+
+// maybeTLS returns the connection to read STOMP from: c itself, or the
+// TLS server side of it when it opens with a TLS handshake and the tap
+// has TLS. ok is false when the connection is to be dropped.
+func (tp *STOMPTap) maybeTLS(n int, c net.Conn) (net.Conn, bool) {
+	tp.mu.Lock()
+	cfg := tp.tls
+	tp.mu.Unlock()
+	if cfg == nil {
+		return c, true
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var b [1]byte
+	if _, err := io.ReadFull(c, b[:]); err != nil {
+		return nil, false
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	pc := &sniffed{Conn: c, first: b[:]}
+	if b[0] != tlsHandshakeByte {
+		return pc, true
+	}
+	ts := tls.Server(pc, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ts.HandshakeContext(ctx); err != nil {
+		tp.event(STOMPEvent{Conn: n, Kind: "tls-failed"})
+		return nil, false
+	}
+	tp.event(STOMPEvent{Conn: n, Kind: "tls"})
+	return ts, true
+}
+
+// STOMPEvent is something the tap saw below the frames: a connection
+// accepted or refused, a heart beat, a side closing its connection.
+type STOMPEvent struct {
+	Time time.Time
+	Conn int
+	// Kind is "accept", "refused", "tls" (a TLS handshake done),
+	// "tls-failed", "heart-beat" (FromClient says whose)
+	// or "closed" (FromClient: the client closed it, else the tap or the
+	// server).
+	Kind       string
+	FromClient bool
+}
+
+// Events returns the events seen so far, from the index from on.
+func (tp *STOMPTap) Events(from int) []STOMPEvent {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	from = min(max(from, 0), len(tp.events))
+	return slices.Clone(tp.events[from:])
+}
+
+// EventMark returns the index the next event will get.
+func (tp *STOMPTap) EventMark() int {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	return len(tp.events)
+}
+
+func (tp *STOMPTap) event(e STOMPEvent) {
+	e.Time = time.Now()
+	tp.mu.Lock()
+	tp.events = append(tp.events, e)
+	tp.mu.Unlock()
+}
+
+// SetSubscribeDest says whether the CONNECTED frames to agents carry a
+// subscribe-dest (the default): with false the tap removes any the
+// server sent, for the cases where the agent's configured destination is
+// the one to use (TP-469 6.6, 6.7, 6.10).
+func (tp *STOMPTap) SetSubscribeDest(on bool) {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	tp.noDest = !on
+}
+
+// RefuseNext makes the tap close the next n connections as soon as it
+// accepts them, before any frame: the server is down for them (6.3).
+func (tp *STOMPTap) RefuseNext(n int) {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	tp.refuse = n
+}
+
+// Disconnect closes a client connection (and its upstream one), as a
+// server that goes away does.
+func (tp *STOMPTap) Disconnect(conn int) error {
+	tp.mu.Lock()
+	c := tp.clients[conn]
+	tp.mu.Unlock()
+	if c == nil {
+		return fmt.Errorf("conformance: STOMP tap: no open connection %d", conn)
+	}
+	return c.Close()
 }
 
 // StartSTOMPTap listens on addr ("127.0.0.1:0" picks a port) and forwards
@@ -61,7 +203,7 @@ func StartSTOMPTap(addr, upstream, equipmentID string) (*STOMPTap, error) {
 	if err != nil {
 		return nil, fmt.Errorf("conformance: STOMP tap: %w", err)
 	}
-	tp := &STOMPTap{l: l, upstream: upstream, equipmentID: equipmentID, conns: map[net.Conn]struct{}{},
+	tp := &STOMPTap{l: l, upstream: upstream, equipmentID: equipmentID, conns: map[net.Conn]struct{}{}, clients: map[int]net.Conn{},
 		tag: strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + "-" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)}
 	tp.wg.Go(tp.accept)
 	return tp, nil
@@ -152,15 +294,35 @@ func (tp *STOMPTap) accept() {
 		}
 		tp.mu.Lock()
 		tp.n++
-		n := tp.n
+		n, refuse := tp.n, tp.refuse > 0
+		if refuse {
+			tp.refuse--
+		} else {
+			tp.clients[n] = c
+		}
 		tp.mu.Unlock()
+		if refuse {
+			tp.event(STOMPEvent{Conn: n, Kind: "refused"})
+			_ = c.Close()
+			continue
+		}
+		tp.event(STOMPEvent{Conn: n, Kind: "accept"})
 		tp.wg.Go(func() { tp.serve(n, c) })
 	}
 }
 
 // serve forwards one connection both ways until either side closes it.
-func (tp *STOMPTap) serve(n int, client net.Conn) {
-	defer func() { _ = client.Close() }()
+func (tp *STOMPTap) serve(n int, raw net.Conn) {
+	defer func() {
+		_ = raw.Close()
+		tp.mu.Lock()
+		delete(tp.clients, n)
+		tp.mu.Unlock()
+	}()
+	client, ok := tp.maybeTLS(n, raw)
+	if !ok {
+		return
+	}
 	up, err := net.DialTimeout("tcp", tp.upstream, 10*time.Second)
 	if err != nil {
 		return
@@ -188,7 +350,13 @@ func (tp *STOMPTap) serve(n int, client net.Conn) {
 			}
 			select {
 			case a := <-isAgent:
-				if a {
+				tp.mu.Lock()
+				noDest := tp.noDest
+				tp.mu.Unlock()
+				if a && noDest {
+					f.Header.Del("subscribe-dest")
+				}
+				if a && !noDest {
 					if _, has := f.Header.Contains("subscribe-dest"); !has {
 						f.Header.Add("subscribe-dest", "/queue/tp469-"+tp.tag+"-"+strconv.Itoa(n))
 					}
@@ -210,7 +378,11 @@ func (tp *STOMPTap) pipe(n int, fromClient bool, src, dst net.Conn, change func(
 	for {
 		f, err := r.Read()
 		if err != nil {
+			tp.event(STOMPEvent{Conn: n, Kind: "closed", FromClient: fromClient})
 			return
+		}
+		if f == nil {
+			tp.event(STOMPEvent{Conn: n, Kind: "heart-beat", FromClient: fromClient})
 		}
 		if f != nil { // nil: a heart-beat
 			if f.Header == nil {

@@ -118,9 +118,13 @@ func TestSTOMPCasesOverKitTap(t *testing.T) {
 	t.Run("conformant", func(t *testing.T) {
 		t.Parallel()
 		eq, _ := bench(t, "stomp-kit")
-		rep := RunTests(t, eq, quickConfig, cs)
-		if rep.Count(Pass) != len(cs) {
-			t.Errorf("%d of %d section 6 cases passed", rep.Count(Pass), len(cs))
+		cfg := quickConfig
+		cfg.MaxSlow = Duration(time.Second) // 6.8 runs in TestSTOMPHeartBeat
+		rep := RunTests(t, eq, cfg, cs)
+		// 6.8 runs in TestSTOMPHeartBeat, 6.11 over TLS in TestSTOMPTLS.
+		if rep.Count(Pass) != len(cs)-2 || rep.Count(Skip) != 1 || rep.Count(NeedsOperator) != 1 {
+			t.Errorf("%d of %d section 6 cases passed, %d skipped (6.8), %d need an operator (6.11)",
+				rep.Count(Pass), len(cs), rep.Count(Skip), rep.Count(NeedsOperator))
 		}
 	})
 	t.Run("wrong reply-to-dest", func(t *testing.T) {
@@ -223,7 +227,12 @@ func TestDiscoveryNotApplicable(t *testing.T) {
 	eq, _ := memoryBench(t)
 	r := &Runner{Equipment: eq, Config: quickConfig}
 	for _, res := range r.Run(t.Context(), cs).Results {
-		if res.Verdict != Skip || !strings.HasPrefix(res.Reason, "not applicable: the kit does not") {
+		// Each reason says what the case would need of the kit.
+		need := "multicast DNS"
+		if res.ID <= "8.3" {
+			need = "DHCP server"
+		}
+		if res.Verdict != Skip || !strings.HasPrefix(res.Reason, "not applicable: the kit would have to") || !strings.Contains(res.Reason, need) {
 			t.Errorf("%s: %s (%s)", res.ID, res.Verdict, res.Reason)
 		}
 	}

@@ -109,19 +109,7 @@ func (o *WebSocketObserver) SendFrame(conn int, opcode byte, payload []byte) err
 	if len(payload) > 125 && opcode >= WSClose {
 		return errors.New("conformance: a control frame carries at most 125 bytes")
 	}
-	frame := []byte{0x80 | opcode}
-	switch n := len(payload); {
-	case n < 126:
-		frame = append(frame, byte(n))
-	case n <= 0xFFFF:
-		frame = append(frame, 126)
-		frame = binary.BigEndian.AppendUint16(frame, uint16(n))
-	default:
-		frame = append(frame, 127)
-		frame = binary.BigEndian.AppendUint64(frame, uint64(n))
-	}
-	frame = append(frame, payload...)
-	return c.inject(frame)
+	return c.inject(append(frameHeader(opcode, true, len(payload)), payload...))
 }
 
 // CloseBody is the body of a Close frame: status code and reason.
@@ -145,6 +133,7 @@ type wsConn struct {
 	wmu     sync.Mutex // held across each write, so that injections wait for a frame's end
 	out     frameParser
 	pending [][]byte
+	held    []byte // the server's bytes not yet a whole frame, while fragmenting
 }
 
 func (c *wsConn) Read(b []byte) (int, error) {
@@ -164,14 +153,24 @@ func (c *wsConn) Write(b []byte) (int, error) {
 	first := false
 	c.once.Do(func() {
 		first = true
-		status, protocol := parseAnswer(b)
-		c.w.o.answer(c.w.seq, status, protocol)
 	})
 	if first {
-		return c.Conn.Write(b)
+		n := len(b)
+		if c.w.o.stripping() {
+			b = stripExtensions(b)
+		}
+		status, protocol, ext := parseAnswer(b)
+		c.w.o.answer(c.w.seq, status, protocol, ext)
+		if _, err := c.Conn.Write(b); err != nil {
+			return 0, err
+		}
+		return n, nil
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if k := c.w.o.fragmenting(); k > 1 || len(c.held) > 0 {
+		return c.writeFragmented(b, k)
+	}
 	n, err := c.Conn.Write(b)
 	c.out.feed(b[:n], func(f WebSocketFrame) { f.Conn = c.w.seq; c.w.o.addFrame(f) })
 	if err == nil && c.out.atBoundary() {

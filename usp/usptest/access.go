@@ -71,6 +71,9 @@ func (m *Model) setupAccess() error {
 	if err := m.Define(controllerTrust); err != nil {
 		return err
 	}
+	if err := m.Define(credentialSchema); err != nil {
+		return err
+	}
 	roles := "Device.LocalAgent.ControllerTrust.Role."
 	for _, r := range []struct {
 		name, target, rights string

@@ -71,6 +71,8 @@ type Agent struct {
 	factory   snapshot
 	// mqttClients are the bindings shown as Device.MQTT.Client.{i}.
 	mqttClients []*binding
+	// stompConns are the bindings shown as Device.STOMP.Connection.{i}.
+	stompConns []*stompBinding
 	// asyncRuns cancels the asynchronous command of a Request instance (by
 	// path, with the trailing dot).
 	asyncRuns map[string]context.CancelFunc
@@ -205,6 +207,8 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.mu.Unlock()
 
 	a.seedMQTTClients()
+	a.seedWSClients()
+	a.seedSTOMPConnections()
 	m := a.model
 	m.mu.Lock()
 	m.observer = a.onChanges
@@ -234,6 +238,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		}
 		b.started = true
 	}
+	a.seedWSServers()
 	for _, b := range a.bindings {
 		select {
 		case <-b.up:
@@ -421,11 +426,15 @@ func (b *binding) HandleEvent(ev mtp.Event) {
 		a.mu.Lock()
 		b.local = ev.Local
 		a.mu.Unlock()
-		a.enqueue(func() { a.mqttUp(b, true); a.sendConnects(b) })
+		a.enqueue(func() { a.mqttUp(b, true); a.stompUp(b); a.sendConnects(b) })
 		b.upOnce.Do(func() { close(b.up) })
 	case mtp.PeerUp:
 		peer := ev.PeerID
-		a.enqueue(func() { a.sendConnectTo(b, peer, mtp.Address{MTP: b.t.Kind(), To: peer}) })
+		a.enqueue(func() {
+			if !a.secondWSSession(b, peer) {
+				a.sendConnectTo(b, peer, mtp.Address{MTP: b.t.Kind(), To: peer})
+			}
+		})
 	case mtp.PeerDown:
 		a.mu.Lock()
 		delete(b.sessions, ev.PeerID)
@@ -693,7 +702,7 @@ func (a *Agent) seed() {
 	if t := la.tables.get("MTP"); t != nil && len(t.inst) == 0 {
 		for _, b := range a.bindings {
 			proto := protocolName(b.t.Kind())
-			if proto == "" {
+			if proto == "" || isWSClient(b.t) {
 				continue
 			}
 			m.create(t, 0, filterParams(t.def, map[string]string{"Protocol": proto, "Enable": "true", "Status": "Up"}))

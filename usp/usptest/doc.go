@@ -70,6 +70,16 @@
 // address from [WithController], else to where the controller's last
 // record came from.
 //
+// A WebSocket client transport (mtp/websocket's Client) waits between
+// connection attempts as its controller's
+// Device.LocalAgent.Controller.{i}.MTP.{i}.WebSocket.SessionRetryMinimumWaitInterval
+// and SessionRetryIntervalMultiplier say (R-WS.19; set them in the model
+// to change the waits), and shows where it dials in that object. A
+// WebSocket server given too (the agent listens, R-WS.6) shows its port in
+// Device.LocalAgent.MTP.{i}.WebSocket; a controller that opens a session
+// to it while it already has one through the client gets it closed at
+// once (R-WS.4).
+//
 // # Access control
 //
 // With [WithAccessControl] the agent serves Device.LocalAgent.ControllerTrust.
@@ -147,7 +157,10 @@
 //
 // [DefaultModel] seeds a realistic TR-181 subset: DeviceInfo with
 // FirmwareImage.{i}. and its Download() and Activate() commands, LocalAgent
-// (Controller.{i}., MTP.{i}., Subscription.{i}., Request.{i}.), WiFi (Radio,
+// (Controller.{i}., MTP.{i}., Subscription.{i}., Request.{i}., and
+// Certificate.{i}. filled by AddCertificate(), which parses the PEM
+// certificate with crypto/x509 for SerialNumber and Issuer and refuses bad
+// input with 7027 and duplicates with 7025), WiFi (Radio,
 // SSID, AccessPoint with AssociatedDevice, NeighboringWiFiDiagnostic()),
 // IP.Interface.{i}. with IPv4Address.{i}., IP.Diagnostics.IPPing(),
 // Hosts.Host.{i}., SoftwareModules with InstallDU(), and the simulated
@@ -155,6 +168,15 @@
 // connect records and Boot! again, and FactoryReset restores the model as
 // it was at Start. Firmware activation changes
 // Device.DeviceInfo.SoftwareVersion and reboots with FirmwareUpdated=true.
+//
+// An MQTT transport shows as a Device.MQTT.Client.{i}. and a STOMP
+// transport (mtp/stomp) as a Device.STOMP.Connection.{i}. with its real
+// settings; those parameters are writable and apply from the next
+// connection (the server, credentials, virtual host, heart beats, the
+// retry policy, EnableEncryption), as in an agent. The STOMP MTP's
+// Device.LocalAgent.MTP.{i}.STOMP.Destination applies at once: the
+// transport moves its subscription there unless the server named a
+// destination in subscribe-dest (reported in DestinationFromServer).
 //
 // Models from [DefaultModel] are copies of one template per process that
 // share its schema, command handlers and default values until they change

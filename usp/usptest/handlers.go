@@ -151,9 +151,9 @@ func (a *Agent) handleSet(from string, s *uspmsg.Set) msg.Message {
 					instPlans = append(instPlans, setPlan{o: o, p: p, value: ps.GetValue()})
 					params[p.name] = ps.GetValue()
 				}
-				if len(required) == 0 && o.tbl != nil {
-					if uerr := m.checkUniqueStaged(o.tbl, o, 0, params, staged); uerr != nil {
-						name := uerr.ParamErrs[0].Path[len(o.tbl.path)+len("{i}."):]
+				if t, _ := m.tableOf(o); len(required) == 0 && t != nil {
+					if uerr := m.checkUniqueStaged(t, o, 0, params, staged); uerr != nil {
+						name := uerr.ParamErrs[0].Path[len(t.path)+len("{i}."):]
 						required = append(required, msg.ParamError{Path: o.path + name, Code: uerr.Code, Message: uerr.Message})
 					}
 				}

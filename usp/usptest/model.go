@@ -83,7 +83,10 @@ type objInst struct {
 	own    []ownVal
 	single singles // by def name; slices, not maps: an agent holds many small ones
 	tables tables
-	tbl    *table // the table holding this instance; nil for single objects
+	// No pointer to the table holding the instance: [Model.tableOf] finds
+	// it from the path, which keeps the struct in a smaller size class
+	// (every agent has dozens) and leaves no parent pointer that a shared
+	// subtree could not keep.
 	// sharedOwn says that own is shared with a copy of this instance
 	// (another model's, or a FactoryReset snapshot) and must be copied
 	// before a write: see setVal.
@@ -715,7 +718,9 @@ func (m *Model) create(t *table, n uint32, values map[string]string) *objInst {
 		n = m.nextNumber(t)
 	}
 	o := m.newInst(t.def, t.path+strconv.FormatUint(uint64(n), 10)+".")
-	o.tbl = t
+	// own sized once, room for Alias: appended one by one it grows by
+	// doubling and keeps the slack for the instance's life.
+	o.own = make([]ownVal, 0, len(values)+1)
 	for k, v := range values {
 		setRel(o, k, v)
 	}
@@ -847,26 +852,46 @@ func (m *Model) DeleteInstance(path string) error {
 	return nil
 }
 
-// remove deletes instance o from its table.
-func (m *Model) remove(o *objInst) {
-	m.beforeWrite()
-	p, err := datamodel.Parse(o.path)
+// tableOf returns the table holding instance o and o's number, found from
+// o's path in m's tree ("Device.WiFi.SSID.3." is instance 3 of the table
+// "SSID" of "Device.WiFi."); nil for a single-instance object or a path
+// m does not have.
+func (m *Model) tableOf(o *objInst) (*table, uint32) {
+	if !o.def.multi {
+		return nil, 0
+	}
+	full := strings.TrimSuffix(o.path, ".")
+	i := strings.LastIndexByte(full, '.')
+	if i < 0 {
+		return nil, 0
+	}
+	n, err := strconv.ParseUint(full[i+1:], 10, 32)
 	if err != nil {
-		return
+		return nil, 0
 	}
-	tbl, seg, ok := p.LastInstance()
-	if !ok {
-		return
+	j := strings.LastIndexByte(full[:i], '.')
+	if j < 0 {
+		return nil, 0
 	}
-	parent := m.instByPath(tbl.Parent().String())
+	parent := m.instByPath(full[:j+1])
 	if parent == nil {
-		return
+		return nil, 0
 	}
 	t := parent.tables.get(o.def.name)
 	if t == nil {
+		return nil, 0
+	}
+	return t, uint32(n)
+}
+
+// remove deletes instance o from its table.
+func (m *Model) remove(o *objInst) {
+	m.beforeWrite()
+	t, n := m.tableOf(o)
+	if t == nil {
 		return
 	}
-	t.inst.del(seg.Instance)
+	t.inst.del(n)
 	m.emit(change{kind: chDeleted, path: o.path})
 	if o.def.path == "Device.LocalAgent.Controller.{i}." {
 		m.removeSubscriptionsOf(o.path)
@@ -1004,9 +1029,7 @@ func copyInst(o *objInst) *objInst {
 				nt.inst = make(instSet, len(t.inst))
 			}
 			for i, e := range t.inst {
-				ci := copyInst(e.o)
-				ci.tbl = nt
-				nt.inst[i] = instEntry{n: e.n, o: ci}
+				nt.inst[i] = instEntry{n: e.n, o: copyInst(e.o)}
 			}
 			c.tables[k] = nt
 		}

@@ -315,6 +315,38 @@ func TestInstByPath(t *testing.T) {
 	}
 }
 
+// TestTableOf: an instance's table is found from its path in the model
+// that holds it (copied from the template or added since), and nowhere
+// else: not for a single-instance object, not in another copy of the
+// template, not once deleted.
+func TestTableOf(t *testing.T) {
+	m, other := DefaultModel(), DefaultModel()
+	added, err := m.AddInstance("Device.WiFi.SSID.", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"Device.WiFi.SSID.1.", added} {
+		o := m.instByPath(path)
+		tb, n := m.tableOf(o)
+		if tb == nil || tb.path != "Device.WiFi.SSID." || tb.inst.get(n) != o {
+			t.Errorf("tableOf(%s) = %v, %d; want the model's Device.WiFi.SSID. holding it", path, tb, n)
+		}
+		if ot, _ := other.tableOf(o); ot == tb {
+			t.Errorf("tableOf(%s) in another model gave this model's table", path)
+		}
+	}
+	if tb, _ := m.tableOf(m.instByPath("Device.DeviceInfo.")); tb != nil {
+		t.Errorf("a single-instance object has table %s", tb.path)
+	}
+	o := m.instByPath(added)
+	if err := m.DeleteInstance(added); err != nil {
+		t.Fatal(err)
+	}
+	if tb, n := m.tableOf(o); tb != nil && tb.inst.get(n) != nil {
+		t.Errorf("deleted %s is still in its table", added)
+	}
+}
+
 // TestSharedDefaults checks that new instances, which share their
 // definition's default values until their first write, never see each
 // other's writes, nor another model's, and pick up a redefined default.

@@ -49,6 +49,19 @@ func (a *Agent) onChanges(chs []change) {
 			}
 		})
 	}
+	if wsRetryChanged(chs) {
+		a.enqueue(a.applyWSRetry)
+	}
+	if settings, dest := stompChanged(chs); settings || dest {
+		a.enqueue(func() {
+			if settings {
+				a.applySTOMPSettings()
+			}
+			if dest {
+				a.applySTOMPDestinations()
+			}
+		})
+	}
 	a.enqueue(func() { a.notifyChanges(chs) })
 }
 

@@ -120,6 +120,8 @@ Device.LocalAgent.Controller.{i}.MTP.{i}.WebSocket.
   Path                       string rw
   EnableEncryption           boolean rw = true
   KeepAliveInterval          unsignedInt rw = 30
+  SessionRetryMinimumWaitInterval unsignedInt rw = 5
+  SessionRetryIntervalMultiplier  unsignedInt rw = 2000
 Device.LocalAgent.Controller.{i}.BootParameter.{i}.  add-delete  keys=Alias  keys=ParameterName
   Alias                      string rw
   Enable                     boolean rw = false
@@ -163,6 +165,8 @@ Device.STOMP.Connection.{i}.  add-delete  keys=Alias
   ServerRetryInitialInterval unsignedInt rw = 60
   ServerRetryIntervalMultiplier unsignedInt rw = 2000
   ServerRetryMaxInterval     unsignedInt rw = 30720
+  EnableEncryption           boolean rw = true
+  IsEncrypted                boolean r = false
 
 Device.MQTT.
   ClientNumberOfEntries      unsignedInt r = 0
@@ -478,6 +482,9 @@ func buildDefaultModel() *Model {
 	}
 	if err := m.Define(bulkDataSchema); err != nil {
 		panic("usptest: bulk data schema: " + err.Error())
+	}
+	if err := defineCertificates(m); err != nil {
+		panic("usptest: certificate schema: " + err.Error())
 	}
 	m.mu.Lock()
 	if d := m.defOf(datamodel.MustParse("Device.LocalAgent.Request.{i}."), 4); d != nil {
@@ -893,7 +900,7 @@ func (m *Model) uninstallDU(ctx context.Context, cmd string, _ map[string]string
 			return
 		}
 		for _, eu := range datamodel.ParseList(o.val("ExecutionUnitList")) {
-			if e := m.instByPath(eu); e != nil && e.tbl != nil {
+			if e := m.instByPath(eu); e != nil && e.def.multi {
 				m.remove(e)
 			}
 		}
