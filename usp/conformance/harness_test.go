@@ -432,7 +432,7 @@ func TestSessionContextCases(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 3.10 waits a minute for Periodic! events: TestSessionExpiration runs
-	// it beside the other tests rather than after these.
+	// it on request (GOUSP_CONFORMANCE_SLOW=1).
 	cs = slices.DeleteFunc(cs, func(c *Case) bool { return c.ID == "3.10" })
 	if testing.Short() {
 		cfg.MaxSlow = Duration(time.Second)
