@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -68,6 +69,9 @@ type conformFlags struct {
 	bulkCert      string
 	bulkTLSCert   string
 	bulkTLSKey    string
+	// TLS payload security (3.6, 3.7, 3.13)
+	e2eCert, e2eKey, e2eCA    string
+	e2eWrongCert, e2eWrongKey string
 }
 
 func (a *app) conformCommand() *cobra.Command {
@@ -104,6 +108,11 @@ func (a *app) conformCommand() *cobra.Command {
 	fl.StringVar(&f.bulkCert, "bulkdata-cert", "", "write the HTTPS bulk data receiver's certificate (PEM) to this file, for the agent's trust store")
 	fl.StringVar(&f.bulkTLSCert, "bulkdata-tls-cert", "", "PEM certificate for the HTTPS bulk data receiver instead of a self-signed one made at start (with --bulkdata-tls-key), e.g. one the agent already trusts")
 	fl.StringVar(&f.bulkTLSKey, "bulkdata-tls-key", "", "PEM private key of --bulkdata-tls-cert")
+	fl.StringVar(&f.e2eCert, "e2e-tls-cert", "", "PEM certificate of the test equipment for TLS payload security in session contexts (3.6, 3.7, 3.13): ECDSA P-256, naming --controller-id as subjectAltName URI urn:bbf:usp:id:...; with --e2e-tls-key and --e2e-tls-ca")
+	fl.StringVar(&f.e2eKey, "e2e-tls-key", "", "PEM private key of --e2e-tls-cert")
+	fl.StringVar(&f.e2eCA, "e2e-tls-ca", "", "PEM authorities of the agent's certificate for TLS payload security")
+	fl.StringVar(&f.e2eWrongCert, "e2e-tls-wrong-cert", "", "PEM certificate the agent trusts but naming another endpoint ID, for 3.7 (with --e2e-tls-wrong-key)")
+	fl.StringVar(&f.e2eWrongKey, "e2e-tls-wrong-key", "", "PEM private key of --e2e-tls-wrong-cert")
 	return cmd
 }
 
@@ -223,6 +232,11 @@ func (a *app) conform(ctx context.Context, f conformFlags) error {
 			return usageErrorf("--bulkdata-cert: %v", err)
 		}
 	}
+	tlsOpts, err := payloadTLSOptions(f)
+	if err != nil {
+		return err
+	}
+	opts = append(opts, tlsOpts...)
 	var b binding
 	if f.serveWS != "" {
 		if f.serveMQTT != "" || f.serveSTOMP != "" {
@@ -435,4 +449,35 @@ func kitCA(file string) (*conformance.TestCA, error) {
 		return nil, err
 	}
 	return ca, nil
+}
+
+// payloadTLSOptions reads the --e2e-tls-* files.
+func payloadTLSOptions(f conformFlags) ([]conformance.Option, error) {
+	if f.e2eCert == "" && f.e2eKey == "" && f.e2eCA == "" && f.e2eWrongCert == "" && f.e2eWrongKey == "" {
+		return nil, nil
+	}
+	if f.e2eCert == "" || f.e2eKey == "" || f.e2eCA == "" {
+		return nil, usageErrorf("--e2e-tls-cert, --e2e-tls-key and --e2e-tls-ca go together")
+	}
+	cert, err := tls.LoadX509KeyPair(f.e2eCert, f.e2eKey)
+	if err != nil {
+		return nil, usageErrorf("--e2e-tls-cert, --e2e-tls-key: %v", err)
+	}
+	pem, err := os.ReadFile(f.e2eCA)
+	if err != nil {
+		return nil, usageErrorf("--e2e-tls-ca: %v", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, usageErrorf("--e2e-tls-ca: no PEM certificate in %s", f.e2eCA)
+	}
+	opts := []conformance.Option{conformance.WithPayloadTLS(cert, roots)}
+	if f.e2eWrongCert != "" || f.e2eWrongKey != "" {
+		wrong, err := tls.LoadX509KeyPair(f.e2eWrongCert, f.e2eWrongKey)
+		if err != nil {
+			return nil, usageErrorf("--e2e-tls-wrong-cert, --e2e-tls-wrong-key: %v", err)
+		}
+		opts = append(opts, conformance.WithPayloadTLSWrongID(wrong))
+	}
+	return opts, nil
 }

@@ -118,7 +118,9 @@
 // gap. When the peer asks us, Receive returns the kept record unchanged. A
 // request for a record the peer has acknowledged since is ignored; one for a
 // record no longer kept, or asked for more than Config.MaxRetransmitTries
-// times, fails the session. The specification leaves timeouts to the
+// times, fails the session; [Session.SetMaxRetransmitTries] changes that
+// limit while the session runs (an agent's E2ESession.MaxRetransmitTries,
+// which TP-469 3.14 sets mid-session). The specification leaves timeouts to the
 // implementation, and so does this package: when an answer is overdue, the
 // caller sends what [Session.Retry] returns (the unacknowledged records
 // that carry a message, the opening record while the peer has not joined,
@@ -186,5 +188,7 @@
 //     has evidently not received it;
 //   - a failure before any session exists opens none;
 //   - mac_signature and sender_cert are not checked: integrity is left to
-//     the MTP (R-E2E.28), and TLS12 payloads are refused with 7102.
+//     the MTP (R-E2E.28). A session carries PLAINTEXT payloads, or TLS12
+//     ones with Config.PayloadSecurity (the caller runs TLS, package
+//     tlsrec); a record with the other payload_security fails with 7102.
 package e2e

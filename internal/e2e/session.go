@@ -83,6 +83,12 @@ type Config struct {
 	// the next one we miss) before it gives up; 0 means
 	// [DefaultMaxRetries], a negative value means no limit.
 	MaxRetries int
+	// PayloadSecurity is the payload_security of every record of the
+	// session, both ways; records with another are refused with 7102.
+	// With TLS12 the payloads are TLS records (package tlsrec) that the
+	// caller makes and reads: the session carries them as it carries
+	// messages. The zero value is PLAINTEXT.
+	PayloadSecurity usprecord.Record_PayloadSecurity
 }
 
 func (c Config) check() (Config, error) {
@@ -249,7 +255,11 @@ func (s *Session) ID() uint64 {
 }
 
 // Config returns the configuration with defaults filled in.
-func (s *Session) Config() Config { return s.cfg }
+func (s *Session) Config() Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
 
 // Stats is a snapshot of a session's counters, for monitoring and tests.
 type Stats struct {
@@ -326,6 +336,7 @@ func (s *Session) sendLocked(sc *usprecord.SessionContextRecord) *usprecord.Reco
 	sc.ExpectedId = s.expected
 	s.nextSeq++
 	r := record.NewSessionContext(s.cfg.Version, s.cfg.PeerID, s.cfg.LocalID, sc)
+	r.PayloadSecurity = s.cfg.PayloadSecurity
 	if len(s.sent) == 0 {
 		s.sentBase = sc.SequenceId
 	}
@@ -394,11 +405,13 @@ func (s *Session) Receive(r *usprecord.Record) (payloads [][]byte, out []*usprec
 	if err := record.Validate(r); err != nil {
 		return s.failLocked(nil, err)
 	}
-	if r.GetPayloadSecurity() != usprecord.Record_PLAINTEXT {
-		// Only PLAINTEXT is implemented; a TLS12 payload cannot be read.
+	if ps := r.GetPayloadSecurity(); ps != s.cfg.PayloadSecurity {
+		// A session carries one kind of payload (TP-469 3.13): TLS12
+		// bytes where we expect messages, or messages in clear inside a
+		// TLS session, fail the record.
 		return s.failLocked(nil, &record.Error{
 			Code: record.CodeSecureSessionNotSupported,
-			Msg:  fmt.Sprintf("payload_security %s is not supported", r.GetPayloadSecurity()),
+			Msg:  fmt.Sprintf("payload_security %s in a %s session", ps, s.cfg.PayloadSecurity),
 		})
 	}
 	if id := sc.GetSessionId(); s.rebornLocked(sc) {
@@ -501,7 +514,7 @@ func (s *Session) honourLocked(sc *usprecord.SessionContextRecord, out []*usprec
 		}
 		switch sr := s.keptLocked(want); {
 		case sr != nil:
-			if s.cfg.MaxRetransmitTries > 0 && sr.tries >= s.cfg.MaxRetransmitTries {
+			if s.cfg.MaxRetransmitTries >= 0 && sr.tries >= s.cfg.MaxRetransmitTries {
 				return out, &ProtocolError{
 					Code: record.CodeSessionContextTerminated,
 					Msg:  fmt.Sprintf("sequence_id %d asked for %d times", want, sr.tries+1),
@@ -698,6 +711,18 @@ func (s *Session) skipGapLocked() [][]byte {
 		}
 	}
 	return payloads
+}
+
+// SetMaxRetransmitTries changes the retransmission limit of a running
+// session, as an agent does when a controller sets its
+// E2ESession.MaxRetransmitTries: n resends of one record at most, 0 none
+// (a retransmit request then fails the session), a negative n no limit.
+// Unlike Config.MaxRetransmitTries, 0 is a limit here, since the data
+// model's 0 means none. Tries already counted count against the new limit.
+func (s *Session) SetMaxRetransmitTries(n int) {
+	s.mu.Lock()
+	s.cfg.MaxRetransmitTries = n
+	s.mu.Unlock()
 }
 
 // End gives up the current session without opening another, as when the

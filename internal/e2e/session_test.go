@@ -534,6 +534,85 @@ func TestRetransmitLimit(t *testing.T) {
 	}
 }
 
+func TestPayloadSecurityTLS12(t *testing.T) {
+	// A TLS12 session stamps its records TLS12 and takes the peer's
+	// TLS12 records; a PLAINTEXT record in it fails with 7102 and a new
+	// session opens (TP-469 3.13).
+	ctrl, agent := pair(t, 950, func(c *e2e.Config) { c.PayloadSecurity = usprecord.Record_TLS12 })
+	recs := wrap(t, ctrl, "\x16\x03\x03 a ClientHello")
+	if recs[0].GetPayloadSecurity() != usprecord.Record_TLS12 {
+		t.Fatalf("payload_security %v", recs[0].GetPayloadSecurity())
+	}
+	got, _ := recv(t, agent, recs...)
+	if len(got) != 1 || string(got[0]) != "\x16\x03\x03 a ClientHello" {
+		t.Fatalf("payloads %q", got)
+	}
+	plain := wrap(t, ctrl, "a Get in clear")[0]
+	plain.PayloadSecurity = usprecord.Record_PLAINTEXT
+	got, out, err := agent.Receive(wire(t, plain))
+	if !errors.Is(err, record.ErrSecureSessionNotSupported) || len(got) != 0 {
+		t.Fatalf("PLAINTEXT in a TLS12 session: %q, %v", got, err)
+	}
+	if len(out) == 0 || sc(out[len(out)-1]).SessionId == 950 || out[len(out)-1].GetPayloadSecurity() != usprecord.Record_TLS12 {
+		t.Fatalf("no new TLS12 session opened: %v", out)
+	}
+}
+
+func TestSetMaxRetransmitTries(t *testing.T) {
+	// The limit set while the session runs counts the tries already made:
+	// one resend under the default limit, then a limit of 1 refuses the
+	// next; a limit of 0 refuses at once; a negative one never refuses.
+	for _, tt := range []struct {
+		name    string
+		before  int // requests served before the change
+		limit   int
+		refused int // the request (1-based, after the change) refused; 0 none of 4
+	}{
+		{"lowered below the tries made", 1, 1, 1},
+		{"zero", 0, 0, 1},
+		{"two", 0, 2, 3},
+		{"no limit", 0, -1, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctrl, agent := pair(t, 900, nil)
+			r1 := wrap(t, ctrl, "one")
+			r2 := wrap(t, ctrl, "two")
+			_, req := recv(t, agent, r2...)
+			ask := func() ([]*usprecord.Record, error) {
+				t.Helper()
+				if len(req) == 0 || sc(req[len(req)-1]).RetransmitId != 1 {
+					t.Fatalf("agent sends %v, want a request for 1", req)
+				}
+				_, back, err := ctrl.Receive(wire(t, req[len(req)-1]))
+				req = retry(t, agent)
+				req = req[len(req)-1:]
+				return back, err
+			}
+			for range tt.before {
+				if back, err := ask(); err != nil || len(back) != 1 || back[0] != r1[0] {
+					t.Fatalf("before the change: %v, %v", back, err)
+				}
+			}
+			ctrl.SetMaxRetransmitTries(tt.limit)
+			for n := 1; n <= 4; n++ {
+				back, err := ask()
+				if n == tt.refused {
+					if !errors.Is(err, e2e.ErrRetransmitLimit) {
+						t.Fatalf("request %d: err = %v, want ErrRetransmitLimit", n, err)
+					}
+					return
+				}
+				if err != nil || len(back) != 1 || back[0] != r1[0] {
+					t.Fatalf("request %d: %v, %v", n, back, err)
+				}
+			}
+			if tt.refused != 0 {
+				t.Fatalf("request %d was served", tt.refused)
+			}
+		})
+	}
+}
+
 func TestRetransmitOfAcknowledgedRecord(t *testing.T) {
 	ctrl, agent := pair(t, 800, nil)
 	r1 := wrap(t, ctrl, "one")

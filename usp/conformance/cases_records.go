@@ -15,9 +15,9 @@ import (
 	"github.com/gousp/gousp/record"
 )
 
-// Section 3, USP Records. Not implemented (CONFORMANCE.md says why):
-// 3.2-3.7 and 3.13 need end-to-end message integrity (TLS inside USP
-// records), 3.10 session expiry and 3.14 an agent that retransmits.
+// Section 3, USP Records (3.10 and 3.14 are in cases_records_e2e.go). Not
+// implemented (CONFORMANCE.md says why): 3.2-3.7 and 3.13 need end-to-end
+// message integrity (TLS inside USP records).
 
 func init() {
 	register(

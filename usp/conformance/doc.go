@@ -90,8 +90,12 @@
 // the kit's receivers ([WithBulkDataReceivers]), 10.13 the kit's MQTT
 // broker, and the plan's intervals are counted in Config.BulkDataSecond.
 //
-// Implemented: section 1 (Messages and Path Names) entirely; 3.1, 3.8,
-// 3.9, 3.11, 3.12 and 3.15 (USP Records); 6.1, 6.2, 6.4, 6.5, 6.9 and 6.12
+// Implemented: section 1 (Messages and Path Names) entirely; 3.1, 3.6-3.15
+// (USP Records; 3.10 and 3.14 set the agent's Controller.{i}.E2ESession
+// SessionExpiration and MaxRetransmitTries; 3.6, 3.7 and 3.13 run TLS
+// payload security, payload_security TLS12, with the certificates given
+// by [WithPayloadTLS] and [WithPayloadTLSWrongID], and are skipped
+// without); 6.1, 6.2, 6.4, 6.5, 6.9 and 6.12
 // (STOMP); 7.1, 7.2, 7.4 and 7.6-7.12 (WebSocket); 9.2-9.11
 // (Functionality; 9.2 ends as needs-operator for its metric 2, which
 // needs the test equipment to connect over TLS with the added
@@ -123,7 +127,7 @@
 // not applicable, each case saying what it would need: the kit as the
 // agent's DHCP server (8.1-8.3), or in multicast DNS on the agent's link
 // (8.4-8.7), where the kit uses loopback unicast only. CONFORMANCE.md lists every case
-// not implemented and why: 3.2-3.7, 3.10, 3.13, 3.14 (TLS payload
-// security, session expiry, retransmission), and the STOMP cases that
+// not implemented and why: 3.2-3.5 (the mac_signature of records, TLS
+// alerts mid-handshake), and the STOMP cases that
 // need TLS or a server that refuses or drops the agent across a reboot.
 package conformance

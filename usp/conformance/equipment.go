@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/gousp/gousp/internal/e2e/tlsrec"
 	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/proto/uspmsg"
@@ -47,6 +49,8 @@ type Equipment struct {
 	ws      *WebSocketObserver
 	// bulkHTTP and bulkHTTPS are the kit's bulk data receivers (section 10).
 	bulkHTTP, bulkHTTPS *BulkReceiver
+	e2eTLS              *tlsrec.Config   // TLS payload security (WithPayloadTLS)
+	e2eWrongID          *tls.Certificate // WithPayloadTLSWrongID
 
 	mu       sync.Mutex
 	addr     mtp.Address

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -454,6 +455,9 @@ func TestSessionContextCases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// 3.10 waits a minute for Periodic! events: TestSessionExpiration runs
+	// it on request (GOUSP_CONFORMANCE_SLOW=1).
+	cs = slices.DeleteFunc(cs, func(c *Case) bool { return c.ID == "3.10" })
 	if testing.Short() {
 		cfg.MaxSlow = Duration(time.Second)
 	}

@@ -300,6 +300,7 @@ func (a *Agent) Close(ctx context.Context) error {
 		}
 		close(a.stopped)
 	}
+	a.forgetSessions() // ends the TLS goroutines of payload security
 	done := make(chan struct{})
 	go func() {
 		a.wg.Wait()

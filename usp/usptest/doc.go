@@ -128,7 +128,23 @@
 // controller's reassembly. Without it, as on OB-USP-A, SessionContext
 // records get a DisconnectRecord with code 7106, and the agent announces
 // itself again with its connect record. A reboot (Device.Reboot()) loses
-// the session state.
+// the session state. The session follows the controller's
+// Device.LocalAgent.Controller.{i}.E2ESession. entry: MaxRetransmitTries
+// bounds how often one record is resent on a retransmit_id request (one
+// more request starts a new session), and after SessionExpiration seconds
+// without a record either way the agent's next message opens a new session.
+// [Faults.IgnoreE2ESettings] makes the agent disregard both.
+//
+// [SessionConfig].TLS adds TLS payload security (payload_security TLS12):
+// the controller that opens the session context starts a TLS 1.2 handshake
+// in its records, the agent answers as TLS server with its certificate and
+// asks for the controller's, which must name the controller's endpoint ID;
+// then every message both ways is TLS application data. A PLAINTEXT record
+// in such a session fails with 7102 and a new session, and renegotiation
+// requests are ignored. [Faults.AcceptPlaintextInTLS],
+// [Faults.PassRenegotiation] and [Faults.TrustAnyEndpointID] break each
+// rule for the kit's fault tests. The non-payload fields are not signed
+// (no mac_signature).
 //
 // [SessionConfig].Reference replaces the complete session context with a
 // model of the reference agent's experimental one, to test a controller

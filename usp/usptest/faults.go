@@ -24,6 +24,10 @@ type Faults struct {
 	corrupt      int
 	ignoreAcks   int
 	silentOutput bool
+	ignoreE2E    bool
+	clearInTLS   bool
+	passReneg    bool
+	anyPeerID    bool
 }
 
 // Delay makes the agent wait d before handling each request (0 stops it).
@@ -80,10 +84,73 @@ func (f *Faults) Mute(on bool) {
 	f.mu.Unlock()
 }
 
+// IgnoreE2ESettings makes the agent disregard (true) or follow again
+// (false) its Device.LocalAgent.Controller.{i}.E2ESession settings: it
+// resends records on request without the MaxRetransmitTries limit and keeps
+// using a session idle longer than SessionExpiration.
+func (f *Faults) IgnoreE2ESettings(on bool) {
+	f.mu.Lock()
+	f.ignoreE2E = on
+	f.mu.Unlock()
+}
+
+// AcceptPlaintextInTLS makes the agent process (true) a PLAINTEXT record
+// that arrives in a session context secured with TLS
+// ([SessionConfig].TLS), answering it in the session, instead of failing
+// it and starting a new session (TP-469 3.13).
+func (f *Faults) AcceptPlaintextInTLS(on bool) {
+	f.mu.Lock()
+	f.clearInTLS = on
+	f.mu.Unlock()
+}
+
+// PassRenegotiation makes the TLS sessions the agent starts from now on
+// (with [SessionConfig].TLS) hand a renegotiation request to crypto/tls
+// instead of ignoring it (TR-369 R-E2E.40), which ends the TLS session.
+func (f *Faults) PassRenegotiation(on bool) {
+	f.mu.Lock()
+	f.passReneg = on
+	f.mu.Unlock()
+}
+
+// TrustAnyEndpointID makes the TLS sessions the agent starts from now on
+// (with [SessionConfig].TLS) accept a controller certificate that names
+// another endpoint ID, against R-E2E.41 (TP-469 3.7).
+func (f *Faults) TrustAnyEndpointID(on bool) {
+	f.mu.Lock()
+	f.anyPeerID = on
+	f.mu.Unlock()
+}
+
+func (f *Faults) trustingAnyEndpointID() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.anyPeerID
+}
+
+func (f *Faults) passingRenegotiation() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.passReneg
+}
+
+func (f *Faults) acceptingPlaintextInTLS() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.clearInTLS
+}
+
+func (f *Faults) ignoringE2E() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ignoreE2E
+}
+
 // Reset cancels every fault.
 func (f *Faults) Reset() {
 	f.mu.Lock()
 	f.wait, f.drop, f.fail, f.corrupt, f.ignoreAcks, f.silentOutput = 0, 0, nil, 0, 0, false
+	f.ignoreE2E, f.clearInTLS, f.passReneg, f.anyPeerID = false, false, false, false
 	f.mu.Unlock()
 }
 

@@ -1,10 +1,18 @@
 package usptest
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/gousp/gousp/datamodel"
+
 	"github.com/gousp/gousp/internal/e2e"
+	"github.com/gousp/gousp/internal/e2e/tlsrec"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/proto/uspmsg"
 	"github.com/gousp/gousp/proto/usprecord"
@@ -52,6 +60,27 @@ type SessionConfig struct {
 	// writes "Session Context not allowed" but not code 7106), and
 	// NoSessionContext records are processed.
 	Forbid bool
+	// TLS turns on TLS payload security (payload_security TLS12, TR-369
+	// "Secure Message Exchange") in the complete session context; nil
+	// leaves payloads in clear. Ignored with Reference.
+	TLS *PayloadTLS
+}
+
+// PayloadTLS is the agent's side of TLS payload security: the controller
+// opens the session context and starts the handshake (it is the TLS
+// client), the agent answers as the TLS server. Records of the session
+// carry payload_security TLS12; one with PLAINTEXT fails with 7102 and a
+// new session. Renegotiation is ignored (R-E2E.40); a handshake that fails
+// sends the TLS alert and the next ClientHello starts again. The agent's
+// notifications wait for no handshake: until one completed they are not
+// sent in the session.
+type PayloadTLS struct {
+	// Certificate is the agent's: an ECDSA P-256 key, its endpoint ID in a
+	// subjectAltName URI (urn:bbf:usp:id:...).
+	Certificate tls.Certificate
+	// Roots are the authorities of the controllers' certificates, which
+	// must name the controller's endpoint ID the same way (R-E2E.41).
+	Roots *x509.CertPool
 }
 
 // WithSessionContext makes the agent accept SessionContext records and
@@ -66,6 +95,9 @@ func WithSessionContext(cfg SessionConfig) Option {
 	return func(c *config) error {
 		if cfg.MaxSegment < 0 || cfg.RetryInterval < 0 {
 			return optErr("negative session context setting")
+		}
+		if cfg.TLS != nil && (len(cfg.TLS.Certificate.Certificate) == 0 || cfg.TLS.Roots == nil) {
+			return optErr("SessionConfig.TLS needs a Certificate and Roots")
 		}
 		if (cfg.Allow || cfg.Forbid) && !cfg.Reference {
 			return optErr("SessionConfig.Allow and Forbid need Reference")
@@ -94,13 +126,125 @@ type agentSession interface {
 	noSession() (process bool, out []*usprecord.Record)
 }
 
-// fullSession is a complete session context end.
-type fullSession struct{ *e2e.Session }
+// fullSession is a complete session context end. It follows the
+// controller's Device.LocalAgent.Controller.{i}.E2ESession settings:
+// MaxRetransmitTries bounds how often one record is resent on request
+// (TP-469 3.14), and a session idle for SessionExpiration seconds is not
+// used again: the agent's next message opens a new one (TP-469 3.10).
+type fullSession struct {
+	*e2e.Session
+	a    *Agent
+	peer string
+	last *atomic.Int64 // unix nanoseconds of the last record either way
+	tls  *payloadTLS   // nil: payloads in clear
+}
+
+// payloadTLS is the agent's TLS server of one session context.
+type payloadTLS struct {
+	cfg tlsrec.Config
+	mu  sync.Mutex
+	ep  *tlsrec.Endpoint
+	sid uint64 // the session the endpoint belongs to
+}
+
+// endpoint returns the TLS endpoint of session sid: a new one when the
+// session changed (a new session context needs a new handshake) or the
+// last handshake failed.
+func (p *payloadTLS) endpoint(sid uint64, f *Faults) *tlsrec.Endpoint {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ep == nil || p.sid != sid {
+		if p.ep != nil {
+			_ = p.ep.Close()
+		}
+		cfg := p.cfg
+		cfg.PassRenegotiation = f.passingRenegotiation()
+		if f.trustingAnyEndpointID() {
+			cfg.PeerID = ""
+		}
+		p.ep, p.sid = tlsrec.Server(cfg), sid
+	}
+	return p.ep
+}
+
+// drop forgets a failed endpoint.
+func (p *payloadTLS) drop(ep *tlsrec.Endpoint) {
+	p.mu.Lock()
+	if p.ep == ep {
+		p.ep = nil
+	}
+	p.mu.Unlock()
+	_ = ep.Close()
+}
+
+// seal encrypts one message of the agent's, once the handshake is done.
+func (p *payloadTLS) seal(payload []byte) ([]byte, error) {
+	p.mu.Lock()
+	ep := p.ep
+	p.mu.Unlock()
+	if ep == nil {
+		return nil, tlsrec.ErrNotReady
+	}
+	return ep.Seal(payload)
+}
+
+func (p *payloadTLS) close() {
+	p.mu.Lock()
+	ep := p.ep
+	p.ep = nil
+	p.mu.Unlock()
+	if ep != nil {
+		_ = ep.Close()
+	}
+}
 
 func (s fullSession) receive(rec *usprecord.Record) ([][]byte, []*usprecord.Record, error) {
+	tries, _ := s.settings()
+	s.SetMaxRetransmitTries(tries)
+	s.last.Store(time.Now().UnixNano())
 	return s.Receive(rec)
 }
-func (s fullSession) wrap(p []byte) ([]*usprecord.Record, error) { return s.Wrap(p) }
+
+func (s fullSession) wrap(p []byte) ([]*usprecord.Record, error) {
+	tries, expiry := s.settings()
+	s.SetMaxRetransmitTries(tries)
+	now := time.Now()
+	if prev := s.last.Swap(now.UnixNano()); expiry > 0 && prev != 0 && now.Sub(time.Unix(0, prev)) > expiry {
+		// Expired while idle: Wrap opens a new session (R-E2E.6 makes
+		// the controller follow), with sequence_id 1 again.
+		s.End()
+	}
+	return s.Wrap(p)
+}
+
+// settings reads the controller's E2ESession entry: the retransmission
+// limit (-1 no limit, 0 no retransmission, as in the data model) and the
+// idle expiry, 0 for none.
+func (s fullSession) settings() (tries int, expiry time.Duration) {
+	if s.a.faults.ignoringE2E() {
+		return -1, 0
+	}
+	m := s.a.model
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	c := m.controllerByID(s.peer)
+	if c == nil {
+		return e2e.DefaultMaxRetransmitTries, 0
+	}
+	o := m.instByPath(c.path + "E2ESession.")
+	if o == nil {
+		return e2e.DefaultMaxRetransmitTries, 0
+	}
+	tries = e2e.DefaultMaxRetransmitTries
+	if n, err := datamodel.ParseInt(o.val("MaxRetransmitTries")); err == nil {
+		tries = int(max(n, -1))
+	}
+	if secs, err := datamodel.ParseUnsignedInt(o.val("SessionExpiration")); err == nil {
+		expiry = time.Duration(secs) * time.Second
+	}
+	return tries, expiry
+}
+
 func (s fullSession) retry() []*usprecord.Record {
 	_, recs, _ := s.Retry() // bounded: gives up on a silent controller
 	return recs
@@ -123,15 +267,21 @@ func (a *Agent) sessionWith(peer string, create bool) agentSession {
 	if a.cfg.session.Reference {
 		s = newRefSession(a, peer)
 	} else {
-		es, err := e2e.New(e2e.Config{
+		ec := e2e.Config{
 			LocalID: a.id, PeerID: peer, Version: a.cfg.version,
 			MaxSegment: a.cfg.session.MaxSegment, MaxReassembly: a.cfg.maxRecordSize,
-		}, 0)
+		}
+		var pt *payloadTLS
+		if t := a.cfg.session.TLS; t != nil {
+			ec.PayloadSecurity = usprecord.Record_TLS12
+			pt = &payloadTLS{cfg: tlsrec.Config{Certificate: t.Certificate, Roots: t.Roots, PeerID: peer}}
+		}
+		es, err := e2e.New(ec, 0)
 		if err != nil {
 			a.log.Error("creating session context", "peer", peer, "err", err)
 			return nil
 		}
-		s = fullSession{es}
+		s = fullSession{Session: es, a: a, peer: peer, last: new(atomic.Int64), tls: pt}
 	}
 	lazyMap(&a.sessions)[peer] = s
 	return s
@@ -144,13 +294,24 @@ func (a *Agent) endSession(peer string) {
 		return
 	}
 	a.mu.Lock()
+	closeTLS(a.sessions[peer])
 	delete(a.sessions, peer)
 	a.mu.Unlock()
+}
+
+// closeTLS ends the TLS endpoint of a session, if it has one.
+func closeTLS(s agentSession) {
+	if fs, ok := s.(fullSession); ok && fs.tls != nil {
+		fs.tls.close()
+	}
 }
 
 // forgetSessions drops every session state, as a reboot does.
 func (a *Agent) forgetSessions() {
 	a.mu.Lock()
+	for _, s := range a.sessions {
+		closeTLS(s)
+	}
 	clear(a.sessions)
 	a.mu.Unlock()
 }
@@ -169,6 +330,20 @@ func (a *Agent) handleSession(r route, ok bool, from string, in mtp.Inbound, rec
 		}
 		return
 	}
+	answer := func(resp *uspmsg.Msg, fromControl bool) {
+		out, err := encodeAnswer(resp, fromControl)
+		if err != nil {
+			a.log.Error("encoding response", "err", err)
+			return
+		}
+		a.sendInSession(r, s, out)
+	}
+	if fs, isFull := s.(fullSession); isFull && fs.tls != nil && rec.GetPayloadSecurity() == usprecord.Record_PLAINTEXT && a.faults.acceptingPlaintextInTLS() {
+		for _, p := range rec.GetSessionContext().GetPayload() {
+			a.handlePayload(r, ok, from, in, p, answer)
+		}
+		return
+	}
 	payloads, out, err := s.receive(rec)
 	if err != nil {
 		var pe *e2e.ProtocolError
@@ -183,16 +358,35 @@ func (a *Agent) handleSession(r route, ok bool, from string, in mtp.Inbound, rec
 			_ = a.sendRecord(r, o)
 		}
 	}
-	for _, p := range payloads {
-		a.handlePayload(r, ok, from, in, p, func(resp *uspmsg.Msg, fromControl bool) {
-			out, err := encodeAnswer(resp, fromControl)
-			if err != nil {
-				a.log.Error("encoding response", "err", err)
-				return
-			}
-			a.sendInSession(r, s, out)
-		})
+	if fs, isFull := s.(fullSession); isFull && fs.tls != nil {
+		payloads = a.openTLS(r, ok, fs, payloads)
 	}
+	for _, p := range payloads {
+		a.handlePayload(r, ok, from, in, p, answer)
+	}
+}
+
+// openTLS feeds the TLS bytes the session delivered to the session's TLS
+// server, sends back what TLS writes (handshake, alerts) and returns the
+// messages it decrypted.
+func (a *Agent) openTLS(r route, ok bool, s fullSession, payloads [][]byte) [][]byte {
+	var msgs [][]byte
+	for _, p := range payloads {
+		ep := s.tls.endpoint(s.ID(), a.faults)
+		ctx, cancel := context.WithTimeout(a.runCtx, 10*time.Second)
+		plain, out, err := ep.Receive(ctx, p)
+		cancel()
+		if len(out) > 0 && ok {
+			a.sendRawInSession(r, s, out)
+		}
+		if err != nil {
+			a.log.Warn("TLS payload security failed", "from_id", s.peer, "err", err)
+			s.tls.drop(ep)
+			continue
+		}
+		msgs = append(msgs, plain...)
+	}
+	return msgs
 }
 
 // handleNoSession reports whether a NoSessionContext record from a
@@ -216,6 +410,19 @@ func (a *Agent) handleNoSession(r route, ok bool, from string) bool {
 
 // sendInSession wraps a message in the records of a session and sends them.
 func (a *Agent) sendInSession(r route, s agentSession, payload []byte) {
+	if fs, ok := s.(fullSession); ok && fs.tls != nil {
+		sealed, err := fs.tls.seal(payload)
+		if err != nil {
+			a.log.Warn("message not sent: no TLS session with the controller", "to_id", fs.peer, "err", err)
+			return
+		}
+		payload = sealed
+	}
+	a.sendRawInSession(r, s, payload)
+}
+
+// sendRawInSession wraps bytes in the records of a session and sends them.
+func (a *Agent) sendRawInSession(r route, s agentSession, payload []byte) {
 	recs, err := s.wrap(payload)
 	if err != nil {
 		a.log.Error("wrapping a message in the session context", "err", err)

@@ -101,6 +101,9 @@ Device.LocalAgent.Controller.{i}.  add-delete  keys=Alias  keys=EndpointID
   MTPNumberOfEntries         unsignedInt r = 0
   BootParameterNumberOfEntries unsignedInt r = 0
   SendOnBoardRequest()       sync
+Device.LocalAgent.Controller.{i}.E2ESession.
+  SessionExpiration          unsignedInt rw = 3600
+  MaxRetransmitTries         int rw = 5
 Device.LocalAgent.Controller.{i}.MTP.{i}.  add-delete  keys=Alias  keys=Protocol
   Alias                      string rw
   Enable                     boolean rw = false
