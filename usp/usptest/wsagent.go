@@ -57,8 +57,9 @@ func (a *Agent) wsControllerMTPs() []string {
 
 // seedWSClients writes where each WebSocket client dials into the
 // controller's MTP entry. The entry's session retry parameters (R-WS.19)
-// reach the client only once they are written (applyWSRetry, from
-// onChanges): until then the client keeps the backoff it was built with
+// reach the client when they differ from TR-181's defaults, here or once
+// written later (applyWSRetry, from onChanges): while they are the
+// defaults the client keeps the backoff it was built with
 // (websocket.WithBackoff), which a test that set it expects to hold.
 func (a *Agent) seedWSClients() {
 	entries := a.wsControllerMTPs()
@@ -81,12 +82,21 @@ func (a *Agent) seedWSClients() {
 			_ = a.model.Set(p+"EnableEncryption", strconv.FormatBool(u.Scheme == "wss"))
 		}
 	}
+	a.applyWSRetryFrom(false)
 }
 
 // applyWSRetry hands SessionRetryMinimumWaitInterval and
 // SessionRetryIntervalMultiplier of the WebSocket MTP entries to the
 // WebSocket clients, in order, for their next wait.
-func (a *Agent) applyWSRetry() {
+func (a *Agent) applyWSRetry() { a.applyWSRetryFrom(true) }
+
+// TR-181's defaults of SessionRetryMinimumWaitInterval and
+// SessionRetryIntervalMultiplier.
+const wsRetryDefaultMin, wsRetryDefaultMult = 5, 2000
+
+// applyWSRetryFrom is applyWSRetry; with defaults false it leaves a client
+// whose entry holds TR-181's defaults alone.
+func (a *Agent) applyWSRetryFrom(defaults bool) {
 	entries := a.wsControllerMTPs()
 	i := 0
 	for _, b := range a.bindings {
@@ -103,6 +113,9 @@ func (a *Agent) applyWSRetry() {
 		secs, err1 := datamodel.ParseUnsignedInt(vals[p+"SessionRetryMinimumWaitInterval"])
 		k, err2 := datamodel.ParseUnsignedInt(vals[p+"SessionRetryIntervalMultiplier"])
 		if err1 != nil || err2 != nil || secs == 0 {
+			continue
+		}
+		if !defaults && secs == wsRetryDefaultMin && k == wsRetryDefaultMult {
 			continue
 		}
 		_ = c.SetRetryPolicy(time.Duration(secs)*time.Second, int(max(k, 1000)))
