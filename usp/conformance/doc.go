@@ -95,8 +95,9 @@
 // SessionExpiration and MaxRetransmitTries; 3.6, 3.7 and 3.13 run TLS
 // payload security, payload_security TLS12, with the certificates given
 // by [WithPayloadTLS] and [WithPayloadTLSWrongID], and are skipped
-// without); 6.1, 6.2, 6.4, 6.5, 6.9 and 6.12
-// (STOMP); 7.1, 7.2, 7.4 and 7.6-7.12 (WebSocket); 9.2-9.11
+// without); section 6 (STOMP, through the kit's tap, which also refuses,
+// drops and speaks TLS where the cases ask); section 10 (Bulk Data, with
+// the kit's HTTP and HTTPS receivers); 7.1, 7.2, 7.4 and 7.6-7.12 (WebSocket); 9.2-9.11
 // (Functionality; 9.2 ends as needs-operator for its metric 2, which
 // needs the test equipment to connect over TLS with the added
 // certificate); 4.1 and 2.8 over MQTT with TLS; section 11 (MQTT). 1.78, 2.9 and 9.9 need a second test
@@ -127,7 +128,7 @@
 // not applicable, each case saying what it would need: the kit as the
 // agent's DHCP server (8.1-8.3), or in multicast DNS on the agent's link
 // (8.4-8.7), where the kit uses loopback unicast only. CONFORMANCE.md lists every case
-// not implemented and why: 3.2-3.5 (the mac_signature of records, TLS
-// alerts mid-handshake), and the STOMP cases that
-// need TLS or a server that refuses or drops the agent across a reboot.
+// not implemented and why: 2.7 and 2.27 (secure message exchange, secured
+// parameters) and 3.2-3.5 (the mac_signature of records, TLS alerts
+// mid-handshake).
 package conformance
