@@ -32,6 +32,28 @@ Device.LocalAgent.ControllerTrust.Role.{i}.Permission.{i}.  add-delete  keys=Ali
   CommandEvent               string rw = ----
 `
 
+// usersSchema is TR-181's Device.Users., which [WithAccessControl] adds
+// with one account so that the model holds a parameter with the secured
+// attribute that is always there (Password; MQTT and STOMP passwords exist
+// only with those transports).
+const usersSchema = `
+Device.Users.
+  UserNumberOfEntries        unsignedInt r = 0
+Device.Users.User.{i}.  add-delete  keys=Alias  keys=Username
+  Alias                      string rw
+  Enable                     boolean rw = false
+  Username                   string rw
+  Password                   string rw secured
+  Language                   string rw
+`
+
+// The account WithAccessControl creates, and its password: a secret only
+// controllers holding one of ControllerTrust.SecuredRoles may read.
+const (
+	adminUser     = "Device.Users.User.1."
+	adminPassword = "usptest-admin-secret"
+)
+
 // The roles WithAccessControl creates, by instance number.
 const (
 	fullAccessRole = "Device.LocalAgent.ControllerTrust.Role.1"
@@ -59,6 +81,11 @@ const (
 // and Delete fail with 7006, Operate reports 7006 as the command's failure,
 // and notifications that may not be sent are not sent. GetSupportedDM is
 // not filtered. Without this option everything is allowed.
+//
+// It also adds Device.Users.User.1 ("admin"), whose Password has TR-181's
+// secured attribute ([ParamDef.Secured]): a Get from a controller none of
+// whose roles is listed in ControllerTrust.SecuredRoles (empty at first)
+// returns it as an empty string.
 func WithAccessControl() Option {
 	return func(c *config) error {
 		c.access = true
@@ -72,6 +99,12 @@ func (m *Model) setupAccess() error {
 		return err
 	}
 	if err := m.Define(credentialSchema); err != nil {
+		return err
+	}
+	if err := m.Define(usersSchema); err != nil {
+		return err
+	}
+	if _, err := m.AddInstance("Device.Users.User.", map[string]string{"Enable": "true", "Username": "admin", "Password": adminPassword}); err != nil {
 		return err
 	}
 	roles := "Device.LocalAgent.ControllerTrust.Role."
@@ -127,6 +160,9 @@ type permission struct {
 // enabled roles. A nil acl allows everything (access control is off).
 type acl struct {
 	roles [][]permission
+	// secured: one of the roles is listed in ControllerTrust.SecuredRoles,
+	// so secured parameters read as they are.
+	secured bool
 }
 
 // aclFor reads the rights of the controller with endpoint ID from. Callers
@@ -141,6 +177,12 @@ func (m *Model) aclFor(from string) *acl {
 		return l // a stranger may do nothing
 	}
 	seen := map[string]bool{}
+	securedRoles := map[string]bool{}
+	if ct := m.instByPath("Device.LocalAgent.ControllerTrust."); ct != nil {
+		for _, r := range datamodel.ParseList(ct.val("SecuredRoles")) {
+			securedRoles[strings.TrimSuffix(r, ".")+"."] = true
+		}
+	}
 	for _, list := range []string{ctrl.val("AssignedRole"), ctrl.val("InheritedRole")} {
 		for _, ref := range datamodel.ParseList(list) {
 			ref = strings.TrimSuffix(ref, ".") + "."
@@ -155,6 +197,7 @@ func (m *Model) aclFor(from string) *acl {
 			if en, _ := datamodel.ParseBool(role.val("Enable")); !en {
 				continue
 			}
+			l.secured = l.secured || securedRoles[ref]
 			var perms []permission
 			if t := role.tables.get("Permission"); t != nil {
 				for _, p := range t.sorted() {
@@ -279,6 +322,33 @@ func guardGet(l *acl, resp msg.GetResp) msg.GetResp {
 			continue
 		}
 		resp.Results[i].Resolved = kept
+	}
+	return resp
+}
+
+// maskSecured blanks, in a GetResp guardGet has filtered, the parameters
+// with the secured attribute when none of the controller's roles is in
+// ControllerTrust.SecuredRoles: TR-181 has the agent return them as empty
+// strings, not leave them out.
+func (a *Agent) maskSecured(l *acl, resp msg.GetResp) msg.GetResp {
+	if l == nil || l.secured {
+		return resp
+	}
+	m := a.model
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, res := range resp.Results {
+		for _, rs := range res.Resolved {
+			inst := m.instByPath(rs.Path)
+			if inst == nil {
+				continue
+			}
+			for name := range rs.Params {
+				if pd := inst.def.param(name); pd != nil && pd.Secured {
+					rs.Params[name] = ""
+				}
+			}
+		}
 	}
 	return resp
 }

@@ -262,3 +262,41 @@ func TestIgnoresOwnEndpointID(t *testing.T) {
 		t.Errorf("controllers %v", ins)
 	}
 }
+
+// TestSecuredParameter: Users.User.1.Password reads as an empty string
+// until one of the controller's roles is in ControllerTrust.SecuredRoles,
+// and as it is without access control.
+func TestSecuredParameter(t *testing.T) {
+	a, c := newTestAgent(t, WithAccessControl())
+	read := func() (string, bool) {
+		r, err := msg.ParseGetResp(c.do(msg.Get{Paths: []string{adminUser}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, ok := r.Values()[adminUser+"Password"]
+		return v, ok
+	}
+	if v, ok := read(); !ok || v != "" {
+		t.Errorf("Password outside SecuredRoles: %q (present %v), want an empty string", v, ok)
+	}
+	if v, _ := a.Model().Get(adminUser + "Password"); v != adminPassword {
+		t.Fatalf("the model's Password %q", v)
+	}
+	if r := c.do(msg.SetParams("Device.LocalAgent.ControllerTrust.", map[string]string{"SecuredRoles": untrustedRole + "," + fullAccessRole + "."})); r.GetBody().GetError() != nil {
+		t.Fatalf("Set SecuredRoles: %v", r)
+	}
+	if v, _ := read(); v != adminPassword {
+		t.Errorf("Password with a secured role: %q, want %q", v, adminPassword)
+	}
+	b, c2 := newTestAgent(t)
+	if err := b.Model().Define("Device.WiFi.\n  Key  string rw secured = k\n"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := msg.ParseGetResp(c2.do(msg.Get{Paths: []string{"Device.WiFi.Key"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := r.Values()["Device.WiFi.Key"]; v != "k" {
+		t.Errorf("a secured parameter without access control: %q, want it as it is", v)
+	}
+}

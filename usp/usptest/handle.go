@@ -256,7 +256,8 @@ func (a *Agent) dispatch(o origin, id string, t uspmsg.Header_MsgType, req *uspm
 		if g := req.GetGet(); g != nil {
 			resp := a.handleGet(g)
 			if r, ok := resp.(msg.GetResp); ok {
-				resp = guardGet(a.aclOf(from), r)
+				l := a.aclOf(from)
+				resp = a.maskSecured(l, guardGet(l, r))
 			}
 			return resp.Build(id)
 		}

@@ -40,6 +40,12 @@ type ParamDef struct {
 	// gives it a value in the Add that creates the object, and a Set of it
 	// fails with error 7013 (TP-469 1.96, 1.104).
 	WriteOnce bool
+	// Secured marks a parameter with TR-181's secured attribute (a
+	// password, a key). With access control on ([WithAccessControl]) a
+	// controller none of whose roles is listed in
+	// Device.LocalAgent.ControllerTrust.SecuredRoles reads it as an empty
+	// string (TP-469 2.27); without access control everyone reads it.
+	Secured bool
 }
 
 // CommandFunc runs a command. path is the concrete command path
@@ -456,8 +462,9 @@ func (m *Model) DefineSupportedDM(objs []msg.SupportedObject) error {
 // followed by its access (read-only, add-delete, add-only, delete-only) and
 // unique key sets (keys=A,B is one set of two parameters). Indented lines
 // belong to the object above: parameters (name, TR-106 type, access r, rw
-// or w, optional enum= and list, and "= default" to the end of the line),
-// commands (ending in "()", sync or async) and events (ending in "!").
+// or w, optional enum=, list and secured, and "= default" to the end of
+// the line), commands (ending in "()", sync or async) and events (ending in
+// "!").
 // Command handlers are attached with [Model.HandleCommand].
 func (m *Model) Define(schema string) error {
 	sc := bufio.NewScanner(strings.NewReader(schema))
@@ -574,6 +581,8 @@ func (m *Model) defineMemberLine(obj, text string) error {
 			p.Enum = strings.Split(w[5:], ",")
 		case w == "list":
 			p.List = true
+		case w == "secured":
+			p.Secured = true
 		default:
 			return fmt.Errorf("unknown parameter attribute %q", w)
 		}
