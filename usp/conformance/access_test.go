@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gousp/gousp/datamodel"
 	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/mtp/memory"
@@ -60,6 +61,7 @@ func TestAccessControlCases(t *testing.T) {
 	cfg := quickConfig
 	cfg.AllowDestructive = true
 	cfg.RebootTimeout = Duration(20 * time.Second)
+	cfg.SecuredParameter = "Device.Users.User.1.Password"
 	if testing.Short() {
 		cfg.MaxSlow = Duration(time.Second)
 	}
@@ -69,7 +71,7 @@ func TestAccessControlCases(t *testing.T) {
 	}
 	r := &Runner{Equipment: primary, Secondary: second, Config: cfg}
 	rep := r.Tests(t, cs)
-	want := 19 // 2.1, 2.2, 2.9-2.19, 2.21-2.26
+	want := 20 // 2.1, 2.2, 2.9-2.19, 2.21-2.27
 	if !testing.Short() {
 		want++ // 2.20 waits 30 s
 	}
@@ -143,4 +145,38 @@ func TestOperationRefusedAsError(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSecuredRoleCatchesLeak runs 2.27 against an agent whose
+// Users.User.1.Password lost its secured attribute: the secondary
+// controller reads the password before its Role is in SecuredRoles, and
+// the case fails metric 1, quoting the leaked value. Without
+// secured_parameter the case skips, saying why.
+func TestSecuredRoleCatchesLeak(t *testing.T) {
+	t.Parallel()
+	cs, err := Select(All(), "2.27")
+	if err != nil {
+		t.Fatal(err)
+	}
+	primary, second, agent := accessBench(t)
+	r := &Runner{Equipment: primary, Secondary: second, Config: quickConfig}
+	if res := r.Run(t.Context(), cs).Results[0]; res.Verdict != Skip || !strings.Contains(res.Reason, "secured_parameter") {
+		t.Errorf("2.27 without secured_parameter: %s (%s), want a skip naming the setting", res.Verdict, res.Reason)
+	}
+	if err := agent.Model().DefineParam("Device.Users.User.{i}.Password", usptest.ParamDef{Access: datamodel.ParamReadWrite}); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, primary)
+	cfg := quickConfig
+	cfg.SecuredParameter = "Device.Users.User.1.Password"
+	r = &Runner{Equipment: primary, Secondary: second, Config: cfg}
+	res := r.Run(t.Context(), cs).Results[0]
+	f := res.Failed()
+	if res.Verdict != Fail || len(f) == 0 || f[0].Metric != 1 || !strings.Contains(f[0].Detail, "usptest-admin-secret") {
+		t.Errorf("2.27 against a leaking agent: %s (%s), failed %v; want metric 1 failed with the leaked value", res.Verdict, res.Reason, f)
+	}
+	if len(res.Cleanup) > 0 {
+		t.Errorf("cleanup failed: %v", res.Cleanup)
+	}
+	sameModel(t, before, snapshot(t, primary))
 }

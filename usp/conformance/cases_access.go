@@ -65,9 +65,7 @@ func init() {
 		&Case{ID: "2.24", Title: "Permissions - Add message with search path, allow partial false, required parameters fail", Features: append([]Feature{FeatControllerWritable}, trustW...), Run: searchAdd(false)},
 		&Case{ID: "2.25", Title: "Permissions - Parameter within added object not allowed, omitted", Features: trustW, Run: run2_25},
 		&Case{ID: "2.26", Title: "Permissions - Parameter within added object not allowed, included", Features: trustW, Run: run2_26},
-		&Case{ID: "2.27", Title: "Use of SecuredRole", Features: []Feature{FeatControllerTrust}, Run: func(t *T) {
-			t.Skipf("not implemented: needs a parameter with TR-181's secured attribute, which GetSupportedDM does not reveal (usptest has none), and a second controller whose role can read it")
-		}},
+		&Case{ID: "2.27", Title: "Use of SecuredRole", Features: []Feature{FeatControllerTrust}, Run: run2_27},
 	)
 }
 

@@ -62,6 +62,10 @@ type Config struct {
 	// (7.2); default: the enabled Device.LocalAgent.MTP.{i} with Protocol
 	// WebSocket, on the address the agent connects from.
 	AgentWebSocketURL string `json:"agent_websocket_url,omitempty"`
+	// SecuredParameter is a parameter instance with TR-181's secured
+	// attribute and a value, for 2.27 ("Device.Users.User.1.Password"):
+	// GetSupportedDM does not say which parameters are secured.
+	SecuredParameter string `json:"secured_parameter,omitempty"`
 }
 
 // Duration is a time.Duration written as "10s" in JSON.
