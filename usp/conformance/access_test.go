@@ -151,7 +151,7 @@ func TestOperationRefusedAsError(t *testing.T) {
 // Users.User.1.Password lost its secured attribute: the secondary
 // controller reads the password before its Role is in SecuredRoles, and
 // the case fails metric 1, quoting the leaked value. Without
-// secured_parameter the case skips, saying why.
+// secured_parameter the case needs an operator, saying why.
 func TestSecuredRoleCatchesLeak(t *testing.T) {
 	t.Parallel()
 	cs, err := Select(All(), "2.27")
@@ -160,8 +160,8 @@ func TestSecuredRoleCatchesLeak(t *testing.T) {
 	}
 	primary, second, agent := accessBench(t)
 	r := &Runner{Equipment: primary, Secondary: second, Config: quickConfig}
-	if res := r.Run(t.Context(), cs).Results[0]; res.Verdict != Skip || !strings.Contains(res.Reason, "secured_parameter") {
-		t.Errorf("2.27 without secured_parameter: %s (%s), want a skip naming the setting", res.Verdict, res.Reason)
+	if res := r.Run(t.Context(), cs).Results[0]; res.Verdict != NeedsOperator || !strings.Contains(res.Reason, "secured_parameter") {
+		t.Errorf("2.27 without secured_parameter: %s (%s), want needs-operator naming the setting", res.Verdict, res.Reason)
 	}
 	if err := agent.Model().DefineParam("Device.Users.User.{i}.Password", usptest.ParamDef{Access: datamodel.ParamReadWrite}); err != nil {
 		t.Fatal(err)

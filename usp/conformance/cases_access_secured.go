@@ -23,7 +23,7 @@ import (
 func run2_27(t *T) {
 	param := t.cfg.SecuredParameter
 	if param == "" {
-		t.Skipf("needs a parameter with the secured attribute, named by secured_parameter in the configuration: GetSupportedDM does not carry TR-181's secured attribute, so the kit cannot find one in the supported data model")
+		t.NeedsOperatorf("needs a parameter with the secured attribute and a value, named by secured_parameter in the configuration: GetSupportedDM does not carry TR-181's secured attribute, so the kit cannot find one in the supported data model")
 	}
 	if p, err := datamodel.Parse(param); err != nil || p.Kind() != datamodel.KindParam || strings.ContainsAny(param, "*[{") {
 		t.Skipf("secured_parameter %q is not the path of one parameter instance", param)
