@@ -79,13 +79,15 @@
 //
 // # Coverage
 //
-// Section 2 (Authentication and Access Control): 2.1, 2.2 and 2.9 to 2.26
+// Section 2 (Authentication and Access Control): 2.1, 2.2 and 2.9 to 2.27
 // are implemented; 2.3 to 2.5 are deprecated by the plan; 2.6 and 2.8 need
 // an operator (the agent without absolute time, an expired TLS certificate
-// on the MTP); 2.7 needs secure message exchange and 2.27 a parameter with
-// the secured attribute, which the kit cannot find: both are reported as
-// not implemented. The Permission cases (2.11 to 2.26) run against
-// usptest with its access control on (usptest.WithAccessControl).
+// on the MTP); 2.7 needs the Record's mac_signature, which the kit does
+// not compute, and is reported as not implemented. 2.27 needs the
+// secured parameter named in [Config].SecuredParameter, since
+// GetSupportedDM does not say which parameters are secured. The
+// Permission cases (2.11 to 2.27) run against usptest with its access
+// control on (usptest.WithAccessControl).
 // Section 10 (Bulk Data Collection) is implemented: the HTTP cases need
 // the kit's receivers ([WithBulkDataReceivers]), 10.13 the kit's MQTT
 // broker, and the plan's intervals are counted in Config.BulkDataSecond.
@@ -128,7 +130,6 @@
 // not applicable, each case saying what it would need: the kit as the
 // agent's DHCP server (8.1-8.3), or in multicast DNS on the agent's link
 // (8.4-8.7), where the kit uses loopback unicast only. CONFORMANCE.md lists every case
-// not implemented and why: 2.7 and 2.27 (secure message exchange, secured
-// parameters) and 3.2-3.5 (the mac_signature of records, TLS alerts
-// mid-handshake).
+// not implemented and why: 2.7 and 3.2-3.5 (the mac_signature of records,
+// TLS alerts mid-handshake).
 package conformance
