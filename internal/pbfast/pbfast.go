@@ -14,7 +14,8 @@ import (
 // check strings for UTF-8, do not match group start and end numbers, read
 // field numbers above 2^29-1 modulo 2^32, and reject a known field number
 // with an unexpected wire type where protobuf-go keeps it as an unknown
-// field. The code here makes them a drop-in for proto.Unmarshal: a quick walk
+// field (or, for a map entry's key and value, read it as if it had the
+// expected type). The code here makes them a drop-in for proto.Unmarshal: a quick walk
 // over the wire form finds what protobuf-go would reject, and any input the
 // walk or the fast path objects to is decoded by protobuf-go instead.
 
@@ -96,8 +97,22 @@ func walk(b []byte, s *wireSchema, depth int) string {
 		if n < 0 || num > protowire.MaxValidNumber {
 			return "malformed tag"
 		}
+		if n != protowire.SizeTag(num) {
+			// protobuf-go keeps an unknown field under a tag it encodes
+			// again, vtprotobuf's code under the bytes it read: the two
+			// differ when the tag was not written in the fewest bytes.
+			return "tag not minimally encoded"
+		}
 		b = b[n:]
 		if typ != protowire.BytesType {
+			// A string or message field with another wire type is an
+			// unknown field to protobuf-go. vtprotobuf's code rejects it in
+			// a message, but inside a map entry it reads the key or value
+			// without looking at the wire type (a varint taken for a
+			// length): leave every such input to protobuf-go.
+			if int(num) < len(s.kinds) && s.kinds[num] != kindOther {
+				return "string or message field with another wire type"
+			}
 			n = protowire.ConsumeFieldValue(num, typ, b)
 			if n < 0 {
 				return "malformed field"
