@@ -90,3 +90,20 @@ func FuzzWebSocketFrames(f *testing.F) {
 		}
 	})
 }
+
+// TestStripExtensions: 7.11's rewriting drops the extension header, its
+// continuation lines and nothing else, with CRLF or LF line ends.
+func TestStripExtensions(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Extensions: bbf-usp-protocol; eid=\"x\"\r\nSec-WebSocket-Protocol: v1.usp\r\n\r\n\x82\x00",
+			"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Protocol: v1.usp\r\n\r\n\x82\x00"},
+		{"HTTP/1.1 101 OK\nsec-websocket-extensions: a\n  b\nUpgrade: websocket\n\n",
+			"HTTP/1.1 101 OK\nUpgrade: websocket\n\n"},
+		{"HTTP/1.1 101 OK\r\nSec-WebSocket-Extensions: a\r\n", // no end of head yet
+			"HTTP/1.1 101 OK\r\nSec-WebSocket-Extensions: a\r\n"},
+	} {
+		if got := string(stripExtensions([]byte(c.in))); got != c.want {
+			t.Errorf("stripExtensions(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

@@ -70,22 +70,50 @@ func (o *WebSocketObserver) DropConn(conn int) error {
 }
 
 // stripExtensions removes the Sec-WebSocket-Extensions lines of an HTTP
-// answer's head, leaving anything after the head as it is.
+// answer's head (with their continuation lines), leaving anything after the
+// head as it is. Lines may end in CRLF or, as net/http also reads them, in
+// LF alone; the head ends at the first empty line.
 func stripExtensions(b []byte) []byte {
-	end := bytes.Index(b, []byte("\r\n\r\n"))
+	end := -1
+	for i := 0; i < len(b); {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return b
+		}
+		if len(bytes.TrimSuffix(b[i:i+j], []byte("\r"))) == 0 {
+			end = i
+			break
+		}
+		i += j + 1
+	}
 	if end < 0 {
 		return b
 	}
 	var out []byte
-	for i, line := range bytes.Split(b[:end], []byte("\r\n")) {
-		name, _, _ := bytes.Cut(line, []byte(":"))
-		if i > 0 && bytes.EqualFold(bytes.TrimSpace(name), []byte("Sec-WebSocket-Extensions")) {
-			continue
+	dropping := false
+	for i, n := 0, 0; i < end; n++ {
+		j := bytes.IndexByte(b[i:end], '\n')
+		line := b[i : i+j+1]
+		i += j + 1
+		text := bytes.TrimRight(line, "\r\n")
+		switch {
+		case n == 0:
+			// The status line.
+		case len(text) > 0 && (text[0] == ' ' || text[0] == '\t'):
+			// A continuation of the header before it.
+			if dropping {
+				continue
+			}
+		default:
+			name, _, _ := bytes.Cut(text, []byte(":"))
+			dropping = bytes.EqualFold(bytes.TrimSpace(name), []byte("Sec-WebSocket-Extensions"))
+			if dropping {
+				continue
+			}
 		}
 		out = append(out, line...)
-		out = append(out, '\r', '\n')
 	}
-	return append(out, b[end+2:]...)
+	return append(out, b[end:]...)
 }
 
 // frameHeader is the header of an unmasked frame (the server's side).
