@@ -35,8 +35,8 @@
 // # Not done yet
 //
 // The integrity of the non-payload fields (mac_signature, R-E2E.29 to
-// R-E2E.37: an HMAC keyed from the TLS master secret, or a signature with
-// sender_cert before the handshake) is not computed or checked. usptest
+// R-E2E.39) is package recmac's; this package exports the keys of its MAC
+// ([Endpoint.IntegrityKeys]). usptest
 // (the agent, TLS server) and the conformance kit (TLS client in the
 // records it builds) use this package; the controller in package usp does
 // not offer TLS payload security yet. The agent does not open TLS sessions

@@ -52,6 +52,29 @@ type Endpoint struct {
 	passReneg bool
 	requested bool // the server asked for our certificate
 	peerLeaf  *x509.Certificate
+	client    bool
+	keys      []byte // exported for the record MAC once the handshake completed
+}
+
+// IntegrityLabel is the exporter label of the keys that protect the
+// integrity of records' non-payload fields (TR-369 R-E2E.36).
+const IntegrityLabel = "EXPORTER-BBF-USP-Record"
+
+// IntegrityKeys returns the HMAC keys of the record MAC (TR-369 R-E2E.35
+// to R-E2E.39: 64 bytes exported with [IntegrityLabel] and an empty
+// context, the first 32 the TLS client's, the last 32 the server's): own
+// for the records this end sends, peer for those it receives. ok is false
+// before the handshake completed.
+func (e *Endpoint) IntegrityKeys() (own, peer []byte, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.keys) != 64 {
+		return nil, nil, false
+	}
+	if e.client {
+		return e.keys[:32], e.keys[32:], true
+	}
+	return e.keys[32:], e.keys[:32], true
 }
 
 // Config builds the tls.Config of one end: the certificate it presents,
@@ -117,7 +140,7 @@ func (c Config) tlsConfig(server bool) *tls.Config {
 // Client returns the end that starts the handshake: TR-369 gives the TLS
 // client role to the endpoint that opened the session context.
 func Client(cfg Config) *Endpoint {
-	return start(cfg, func(e *Endpoint, c net.Conn) *tls.Conn {
+	return start(cfg, true, func(e *Endpoint, c net.Conn) *tls.Conn {
 		tc := cfg.tlsConfig(false)
 		verify := tc.VerifyConnection
 		tc.VerifyConnection = func(cs tls.ConnectionState) error {
@@ -142,13 +165,14 @@ func Client(cfg Config) *Endpoint {
 
 // Server returns the end that answers the peer's ClientHello.
 func Server(cfg Config) *Endpoint {
-	return start(cfg, func(_ *Endpoint, c net.Conn) *tls.Conn { return tls.Server(c, cfg.tlsConfig(true)) })
+	return start(cfg, false, func(_ *Endpoint, c net.Conn) *tls.Conn { return tls.Server(c, cfg.tlsConfig(true)) })
 }
 
-func start(cfg Config, wrap func(*Endpoint, net.Conn) *tls.Conn) *Endpoint {
+func start(cfg Config, client bool, wrap func(*Endpoint, net.Conn) *tls.Conn) *Endpoint {
 	p := newPipe()
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Endpoint{p: p, cancel: cancel, done: make(chan struct{}), passReneg: cfg.PassRenegotiation}
+	e.client = client
 	e.tc = wrap(e, p)
 	go e.run(ctx)
 	return e
@@ -181,8 +205,15 @@ func (e *Endpoint) run(ctx context.Context) {
 		e.fail(fmt.Errorf("%w: %w", ErrHandshake, err))
 		return
 	}
+	// TLS 1.2 exports keys only with the extended master secret, which
+	// crypto/tls negotiates on both ends; without it no MAC can be made.
+	cs := e.tc.ConnectionState()
+	keys, kerr := cs.ExportKeyingMaterial(IntegrityLabel, []byte{}, 64)
 	e.mu.Lock()
 	e.handshook = true
+	if kerr == nil {
+		e.keys = keys
+	}
 	e.mu.Unlock()
 	buf := make([]byte, maxPlain)
 	for {

@@ -276,3 +276,25 @@ func FuzzSplitRecords(f *testing.F) {
 		}
 	})
 }
+
+// TestIntegrityKeys checks the record MAC keys: none before the handshake,
+// then 32 bytes each, the client's own key being the server's peer key and
+// the other way round, and the two keys different.
+func TestIntegrityKeys(t *testing.T) {
+	p := newPKI(t)
+	ctrl, agent := pair(t, p.cert(t, ctrlID), p.cert(t, agentID), p.roots)
+	if _, _, ok := ctrl.IntegrityKeys(); ok {
+		t.Fatal("keys before the handshake")
+	}
+	if _, err := handshake(t, ctrl, agent); err != nil {
+		t.Fatal(err)
+	}
+	cOwn, cPeer, ok1 := ctrl.IntegrityKeys()
+	sOwn, sPeer, ok2 := agent.IntegrityKeys()
+	if !ok1 || !ok2 || len(cOwn) != 32 || len(sOwn) != 32 {
+		t.Fatalf("keys: client %v %d, server %v %d", ok1, len(cOwn), ok2, len(sOwn))
+	}
+	if !bytes.Equal(cOwn, sPeer) || !bytes.Equal(sOwn, cPeer) || bytes.Equal(cOwn, sOwn) {
+		t.Fatalf("client own %x peer %x; server own %x peer %x", cOwn, cPeer, sOwn, sPeer)
+	}
+}
