@@ -15,10 +15,8 @@ import (
 
 // Section 3 cases of TLS payload security (TR-369 "Secure Message
 // Exchange"): the kit plays the TLS client in a session context it opens
-// ([WithPayloadTLS] gives it a certificate). 3.2-3.5 are not
-// implemented:
-// they need the mac_signature of the non-payload fields, which the kit
-// does not compute, or a controller that can provoke TLS alerts mid-way.
+// ([WithPayloadTLS] gives it a certificate). The integrity of the records'
+// non-payload fields (2.7, 3.2-3.4) is in cases_records_mac.go.
 
 func init() {
 	register(
@@ -38,6 +36,9 @@ type tlsSession struct {
 	seq      uint64 // the kit's next sequence_id
 	expected uint64 // the agent's next sequence_id
 	tls      *tlsrec.Endpoint
+	protect  bool // sign or MAC every record, even without WithRecordSigning
+	// last is the agent's record next returned last.
+	last *usprecord.Record
 }
 
 // send sends TLS bytes in the session's next record.
@@ -46,6 +47,11 @@ func (s *tlsSession) send(payload []byte, security usprecord.Record_PayloadSecur
 	s.seq++
 	rec := record.NewSessionContext(record.DefaultVersion, s.t.eq.AgentID(), s.t.eq.ControllerID(), sc)
 	rec.PayloadSecurity = security
+	if s.t.eq.signRecords || s.protect {
+		if err := s.t.eq.protect(rec, s.tls); err != nil {
+			s.t.Abortf("setup: %v", err)
+		}
+	}
 	if err := s.t.eq.SendRecord(s.t.ctx, rec, ""); err != nil {
 		s.t.Abortf("cannot send: %v", err)
 	}
@@ -64,6 +70,7 @@ func (s *tlsSession) next(mark int) (plain [][]byte, out []byte, ok bool, err er
 		return nil, nil, false, nil
 	}
 	s.expected++
+	s.last = ib.Record
 	sc := ib.Record.GetSessionContext()
 	if ib.Record.GetPayloadSecurity() != usprecord.Record_TLS12 || len(sc.GetPayload()) != 1 {
 		return nil, nil, true, nil
@@ -100,14 +107,18 @@ func (s *tlsSession) handshake() (bool, error) {
 }
 
 // openTLS starts a TLS session context with the agent or ends the case.
-func openTLS(t *T) *tlsSession {
+func openTLS(t *T) *tlsSession { return openTLSWith(t, false) }
+
+// openTLSWith is openTLS; with protect the kit signs or MACs each record
+// of the session even without [WithRecordSigning].
+func openTLSWith(t *T, protect bool) *tlsSession {
 	ep := t.eq.payloadTLS()
 	if ep == nil {
 		t.Skipf("the test equipment has no certificate for TLS payload security (conformance.WithPayloadTLS)")
 	}
 	t.Cleanup("close the kit's TLS session", func(context.Context) error { return ep.Close() })
 	endSession(t)
-	s := &tlsSession{t: t, id: newSessionID(), seq: 1, expected: 1, tls: ep}
+	s := &tlsSession{t: t, id: newSessionID(), seq: 1, expected: 1, tls: ep, protect: protect}
 	if ok, err := s.handshake(); !ok {
 		t.Abortf("setup: the TLS handshake in the session context did not complete: %v", err)
 	}

@@ -51,6 +51,7 @@ type Equipment struct {
 	bulkHTTP, bulkHTTPS *BulkReceiver
 	e2eTLS              *tlsrec.Config   // TLS payload security (WithPayloadTLS)
 	e2eWrongID          *tls.Certificate // WithPayloadTLSWrongID
+	signRecords         bool             // WithRecordSigning
 
 	mu       sync.Mutex
 	addr     mtp.Address
@@ -196,6 +197,9 @@ func NewEquipment(t mtp.Transport, controllerID, agentID string, opts ...Option)
 		if err := o(e); err != nil {
 			return nil, err
 		}
+	}
+	if e.signRecords && e.e2eTLS == nil {
+		return nil, fmt.Errorf("%w: WithRecordSigning needs the certificate of WithPayloadTLS", ErrInvalidOption)
 	}
 	if !e.addr.IsZero() {
 		close(e.addrSet)
@@ -530,6 +534,9 @@ func (e *Equipment) sendMsg(ctx context.Context, m *uspmsg.Msg, to mtp.Address) 
 	if err != nil {
 		return err
 	}
+	if b, err = e.signBytes(b); err != nil {
+		return err
+	}
 	return e.tr.Send(ctx, to, b)
 }
 
@@ -544,8 +551,19 @@ func (e *Equipment) SendRecord(ctx context.Context, rec *usprecord.Record, note 
 	return e.SendBytes(ctx, b, note)
 }
 
-// SendBytes sends raw bytes as a record to the agent.
+// SendBytes sends raw bytes as a record to the agent. With
+// [WithRecordSigning] a record that decodes and carries no mac_signature
+// is signed first (and so marshalled again).
 func (e *Equipment) SendBytes(ctx context.Context, b []byte, note string) error {
+	b, err := e.signBytes(b)
+	if err != nil {
+		return err
+	}
+	return e.sendUnsigned(ctx, b, note)
+}
+
+// sendUnsigned sends bytes as they are, even with [WithRecordSigning].
+func (e *Equipment) sendUnsigned(ctx context.Context, b []byte, note string) error {
 	addr, err := e.WaitAgent(ctx)
 	if err != nil {
 		return err

@@ -88,7 +88,7 @@ func sessionEvidence(t *testing.T, res *Result) {
 // answers in milliseconds), to keep the fault tests short.
 func sessionConfig(broken bool) Config {
 	cfg := quickConfig
-	cfg.Features = map[string]bool{"24": true}
+	cfg.Features = map[string]bool{"23": true, "24": true}
 	if broken {
 		cfg.ResponseTimeout = Duration(4 * time.Second)
 	}

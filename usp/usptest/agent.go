@@ -566,7 +566,7 @@ func (a *Agent) sendRecord(r route, rec *usprecord.Record) error {
 }
 
 func (a *Agent) sendBytes(r route, data []byte) error {
-	data = a.faults.outgoing(data)
+	data = a.faults.outgoing(a.protect(data))
 	if data == nil {
 		return nil
 	}

@@ -17,17 +17,19 @@ import (
 type Faults struct {
 	a *Agent
 
-	mu           sync.Mutex
-	wait         time.Duration
-	drop         int
-	fail         map[uspmsg.Header_MsgType][]msg.Code
-	corrupt      int
-	ignoreAcks   int
-	silentOutput bool
-	ignoreE2E    bool
-	clearInTLS   bool
-	passReneg    bool
-	anyPeerID    bool
+	mu               sync.Mutex
+	wait             time.Duration
+	drop             int
+	fail             map[uspmsg.Header_MsgType][]msg.Code
+	corrupt          int
+	ignoreAcks       int
+	silentOutput     bool
+	ignoreE2E        bool
+	clearInTLS       bool
+	noIntegrityCheck bool // SkipIntegrityCheck
+	wrongMAC         bool // WrongRecordMAC
+	passReneg        bool
+	anyPeerID        bool
 }
 
 // Delay makes the agent wait d before handling each request (0 stops it).

@@ -43,6 +43,11 @@ func (a *Agent) handleRecord(b *binding, in mtp.Inbound) {
 		a.log.Debug("ignoring record whose from_id is not the transport's peer", "from_id", from, "peer", in.PeerID)
 		return
 	}
+	if !a.intact(rec) {
+		// TP-469 2.7: a record whose signature does not verify is not
+		// answered (nor is one without, where one is required).
+		return
+	}
 	if !a.admit(from, in) {
 		a.log.Debug("ignoring record from unknown controller", "from_id", from)
 		return

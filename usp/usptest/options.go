@@ -48,6 +48,7 @@ type config struct {
 	maxRecordSize  int
 	rebootDowntime time.Duration
 	session        *SessionConfig
+	integrity      *RecordIntegrity
 	notifyToCtrl   bool
 	access         bool
 	bulk           bulkOptions
