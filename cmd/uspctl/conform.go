@@ -72,6 +72,7 @@ type conformFlags struct {
 	// TLS payload security (3.6, 3.7, 3.13)
 	e2eCert, e2eKey, e2eCA    string
 	e2eWrongCert, e2eWrongKey string
+	signRecords               bool
 }
 
 func (a *app) conformCommand() *cobra.Command {
@@ -113,6 +114,7 @@ func (a *app) conformCommand() *cobra.Command {
 	fl.StringVar(&f.e2eCA, "e2e-tls-ca", "", "PEM authorities of the agent's certificate for TLS payload security")
 	fl.StringVar(&f.e2eWrongCert, "e2e-tls-wrong-cert", "", "PEM certificate the agent trusts but naming another endpoint ID, for 3.7 (with --e2e-tls-wrong-key)")
 	fl.StringVar(&f.e2eWrongKey, "e2e-tls-wrong-key", "", "PEM private key of --e2e-tls-wrong-cert")
+	fl.BoolVar(&f.signRecords, "sign-records", false, "sign every record the test equipment sends with --e2e-tls-cert (mac_signature, sender_cert), for an agent that requires the integrity of records because its MTP gives none (3.2)")
 	return cmd
 }
 
@@ -237,6 +239,12 @@ func (a *app) conform(ctx context.Context, f conformFlags) error {
 		return err
 	}
 	opts = append(opts, tlsOpts...)
+	if f.signRecords {
+		if len(tlsOpts) == 0 {
+			return usageErrorf("--sign-records needs --e2e-tls-cert, --e2e-tls-key and --e2e-tls-ca")
+		}
+		opts = append(opts, conformance.WithRecordSigning())
+	}
 	var b binding
 	if f.serveWS != "" {
 		if f.serveMQTT != "" || f.serveSTOMP != "" {

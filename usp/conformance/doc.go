@@ -82,8 +82,8 @@
 // Section 2 (Authentication and Access Control): 2.1, 2.2 and 2.9 to 2.27
 // are implemented; 2.3 to 2.5 are deprecated by the plan; 2.6 and 2.8 need
 // an operator (the agent without absolute time, an expired TLS certificate
-// on the MTP); 2.7 needs the Record's mac_signature, which the kit does
-// not compute, and is reported as not implemented. 2.27 needs the
+// on the MTP). 2.7 sends a Get whose mac_signature does not verify (see
+// below for the kit's signatures). 2.27 needs the
 // secured parameter named in [Config].SecuredParameter, since
 // GetSupportedDM does not say which parameters are secured. The
 // Permission cases (2.11 to 2.27) run against usptest with its access
@@ -130,6 +130,19 @@
 // not applicable, each case saying what it would need: the kit as the
 // agent's DHCP server (8.1-8.3), or in multicast DNS on the agent's link
 // (8.4-8.7), where the kit uses loopback unicast only. CONFORMANCE.md lists every case
-// not implemented and why: 2.7 and 3.2-3.5 (the mac_signature of records,
-// TLS alerts mid-handshake).
+// not implemented and why: 3.5 (TLS alerts while the agent opens a TLS
+// session of its own).
+//
+// # Integrity of records (2.7, 3.2-3.4)
+//
+// With the certificate of [WithPayloadTLS] the kit signs records as TR-369
+// R-E2E.29-39 say (internal/e2e/recmac: an ECDSA P-256 signature of the
+// non-payload fields with sender_cert, or, in a TLS session of payload
+// security after its handshake, an HMAC keyed from the session). 2.7 and
+// 3.2-3.4 sign the records they need signed; [WithRecordSigning] signs
+// every record the kit sends, for an agent that requires integrity
+// because its MTP gives none (3.2's setup), which otherwise ignores the
+// kit altogether. Each of these cases first shows the agent answering a
+// correctly signed record, so that the silence it then expects is the
+// refusal of the bad one.
 package conformance

@@ -143,8 +143,10 @@
 // in such a session fails with 7102 and a new session, and renegotiation
 // requests are ignored. [Faults.AcceptPlaintextInTLS],
 // [Faults.PassRenegotiation] and [Faults.TrustAnyEndpointID] break each
-// rule for the kit's fault tests. The non-payload fields are not signed
-// (no mac_signature).
+// rule for the kit's fault tests. [WithRecordIntegrity] protects the
+// non-payload fields: the agent signs or MACs what it sends and ignores
+// records whose mac_signature does not verify ([Faults.SkipIntegrityCheck]
+// and [Faults.WrongRecordMAC] break it).
 //
 // [SessionConfig].Reference replaces the complete session context with a
 // model of the reference agent's experimental one, to test a controller
