@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/ecdsa"
 	"crypto/x509"
-	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,24 +26,13 @@ func TestConformSignRecords(t *testing.T) {
 	e.agent(id, usptest.WithController("proto::uspctl", mtp.Address{MTP: mtp.MQTT, To: "/usp/controller/kit"}),
 		usptest.WithRecordIntegrity(usptest.RecordIntegrity{Certificate: agentCert, Roots: ca.Pool, Require: true}))
 	dir := t.TempDir()
-	write := func(name string, blocks ...*pem.Block) string {
-		var b []byte
-		for _, blk := range blocks {
-			b = append(b, pem.EncodeToMemory(blk)...)
-		}
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
 	keyDER, err := x509.MarshalECPrivateKey(eqCert.PrivateKey.(*ecdsa.PrivateKey))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert := write("eq.pem", &pem.Block{Type: "CERTIFICATE", Bytes: eqCert.Certificate[0]})
-	key := write("eq.key", &pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	caFile := write("ca.pem", &pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw})
+	cert := writePEM(t, dir, "eq.pem", "CERTIFICATE", eqCert.Certificate[0])
+	key := writePEM(t, dir, "eq.key", "EC PRIVATE KEY", keyDER)
+	caFile := writePEM(t, dir, "ca.pem", "CERTIFICATE", ca.Cert.Raw)
 	plan := filepath.Join(dir, "plan.json")
 	if err := os.WriteFile(plan, []byte(`{"features": {"23": true}}`), 0o600); err != nil {
 		t.Fatal(err)
