@@ -12,10 +12,12 @@ import (
 	"github.com/gousp/gousp/mtp"
 )
 
-// The section 6 cases that change the agent's STOMP settings or make the
-// server refuse, drop or answer differently: the kit's tap plays the
-// server's part, and closing the agent's connection stands for the plan's
-// reboot (as in section 11).
+// Section 6, STOMP, second half: the cases that write the agent's
+// Device.STOMP.Connection.{i}. and Device.LocalAgent.MTP.{i}.STOMP. entries
+// (destination, heartbeat, TLS) or have the tap refuse, drop or answer the
+// agent's connection in other ways than a server normally does (6.3's
+// retries, 6.7's session without a destination). The tap closing the
+// agent's connection stands for the plan's reboot.
 func init() {
 	register(
 		&Case{ID: "6.3", Title: "STOMP Connection Retry", Run: run6_3},
