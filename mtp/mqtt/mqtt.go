@@ -955,6 +955,12 @@ func (t *Transport) isLegacy(topic string) bool {
 // that reached us with an MQTT 3.1.1 reply-to suffix, the topic also gets
 // our reply-to suffix. At QoS 1 Send waits for the broker's PUBACK.
 func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) error {
+	return t.send(ctx, to, record, outgoing{contentType: ContentType, qos: t.cfg.qos, usp: true})
+}
+
+// send is [Transport.Send] with o's Content Type, QoS and retain flag;
+// only a USP record (o.usp) carries our Response Topic and reply-to suffix.
+func (t *Transport) send(ctx context.Context, to mtp.Address, record []byte, o outgoing) error {
 	if t.closing.Load() {
 		return fmt.Errorf("mqtt: send: %w", mtp.ErrClosed)
 	}
@@ -985,10 +991,12 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 			reply = rt
 		}
 	}
-	if t.isLegacy(topic) {
+	if !o.usp {
+		reply = ""
+	} else if t.isLegacy(topic) {
 		topic = JoinReplyTo(topic, reply)
 	}
-	if l.maxPacket > 0 && publishSize(topic, reply, len(record)) > int(l.maxPacket) {
+	if l.maxPacket > 0 && publishSize(topic, o.contentType, reply, len(record)) > int(l.maxPacket) {
 		return fmt.Errorf("mqtt: send %d bytes: broker accepts packets up to %d bytes: %w", len(record), l.maxPacket, mtp.ErrTooLarge)
 	}
 	if err := ctx.Err(); err != nil {
@@ -1006,7 +1014,7 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 	// a context that Go would keep a map for.
 	pctx := ctx
 	switch {
-	case t.cfg.qos > 0:
+	case o.qos > 0:
 		var cancel context.CancelFunc
 		pctx, cancel = context.WithCancel(context.WithoutCancel(ctx))
 		defer cancel()
@@ -1021,11 +1029,12 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 	}
 	resp, err := l.pub.Publish(pctx, &paho.Publish{
 		Topic:   topic,
-		QoS:     t.cfg.qos,
+		QoS:     o.qos,
+		Retain:  o.retain,
 		Payload: record,
 		Properties: &paho.PublishProperties{
-			ContentType:   ContentType, // R-MQTT.27
-			ResponseTopic: reply,       // R-MQTT.23
+			ContentType:   o.contentType, // R-MQTT.27 for a record
+			ResponseTopic: reply,         // R-MQTT.23
 		},
 	})
 	if err == nil {
@@ -1049,8 +1058,13 @@ func (t *Transport) Send(ctx context.Context, to mtp.Address, record []byte) err
 const reasonNoMatchingSubscribers = 0x10
 
 // publishSize is the size of a PUBLISH packet carrying n payload bytes.
-func publishSize(topic, responseTopic string, n int) int {
-	props := 1 + 2 + len(ContentType) + 1 + 2 + len(responseTopic)
+func publishSize(topic, contentType, responseTopic string, n int) int {
+	props := 0
+	for _, p := range []string{contentType, responseTopic} {
+		if p != "" {
+			props += 1 + 2 + len(p)
+		}
+	}
 	rem := 2 + len(topic) + 2 + varintLen(props) + props + n
 	return 1 + varintLen(rem) + rem
 }

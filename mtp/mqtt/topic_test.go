@@ -151,7 +151,7 @@ func TestPublishSize(t *testing.T) {
 		if _, err := p.Packet().WriteTo(&b); err != nil {
 			t.Fatal(err)
 		}
-		if got := publishSize(tc.topic, tc.rt, tc.n); got != b.Len() {
+		if got := publishSize(tc.topic, ContentType, tc.rt, tc.n); got != b.Len() {
 			t.Errorf("publishSize(%d-byte topic, %d-byte payload) = %d, encoded %d", len(tc.topic), tc.n, got, b.Len())
 		}
 	}

@@ -170,7 +170,7 @@ func TestBrokenBulkDataFails(t *testing.T) {
 // certificate over TLS.
 func TestBulkReceiver(t *testing.T) {
 	t.Parallel()
-	cert, err := selfSigned(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	cert, _, err := bulkCertificate(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,16 +3,12 @@ package conformance
 import (
 	"compress/gzip"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -47,8 +43,9 @@ type BulkTransfer struct {
 // and answers 200 OK, or the status a case sets with [BulkReceiver.Fail]
 // (10.7's disabled collector). Each case posts to a path of its own, so
 // that reports of one case never count for another. An HTTPS receiver
-// serves a self-signed certificate for 127.0.0.1, ::1 and localhost,
-// which the agent must trust ([BulkReceiver.CertPool], [BulkReceiver.CertPEM]).
+// serves a certificate for 127.0.0.1, ::1 and localhost from a [TestCA]
+// of its own, which the agent must trust ([BulkReceiver.CertPool],
+// [BulkReceiver.CertPEM]).
 type BulkReceiver struct {
 	ln      net.Listener
 	srv     *http.Server
@@ -71,7 +68,7 @@ func StartBulkReceiver(addr string, secure bool) (*BulkReceiver, error) {
 }
 
 // StartBulkReceiverTLS is StartBulkReceiver serving HTTPS with cert, e.g.
-// one the agent under test already trusts, instead of a self-signed one.
+// one the agent under test already trusts, instead of one of its own CA.
 func StartBulkReceiverTLS(addr string, cert tls.Certificate) (*BulkReceiver, error) {
 	if len(cert.Certificate) == 0 {
 		return nil, fmt.Errorf("%w: bulk data receiver certificate is empty", ErrInvalidOption)
@@ -90,11 +87,11 @@ func startBulkReceiver(addr string, secure bool, given *tls.Certificate) (*BulkR
 		var cert tls.Certificate
 		if given != nil {
 			cert = *given
-		} else if cert, err = selfSigned(ln.Addr()); err != nil {
+			r.certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
+		} else if cert, r.certPEM, err = bulkCertificate(ln.Addr()); err != nil {
 			_ = ln.Close()
 			return nil, err
 		}
-		r.certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
 		r.pool = x509.NewCertPool()
 		r.pool.AppendCertsFromPEM(r.certPEM)
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
@@ -104,33 +101,24 @@ func startBulkReceiver(addr string, secure bool, given *tls.Certificate) (*BulkR
 	return r, nil
 }
 
-// selfSigned makes a certificate for the loopback names and the address
-// the receiver listens on, valid for a day.
-func selfSigned(addr net.Addr) (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// bulkCertificate makes a CA of its own and a certificate it signs for
+// the loopback names and the address the receiver listens on, valid for a
+// day, and returns the certificate and the CA's, PEM encoded.
+func bulkCertificate(addr net.Addr) (tls.Certificate, []byte, error) {
+	ca, err := newCA(pkix.Name{CommonName: "gousp TP-469 bulk data receiver CA"}, 24*time.Hour)
 	if err != nil {
-		return tls.Certificate{}, err
+		return tls.Certificate{}, nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "gousp TP-469 bulk data receiver"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		DNSNames:              []string{"localhost"},
-	}
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
 	if ta, ok := addr.(*net.TCPAddr); ok && !ta.IP.IsLoopback() && !ta.IP.IsUnspecified() {
-		tmpl.IPAddresses = append(tmpl.IPAddresses, ta.IP)
+		hosts = append(hosts, ta.IP.String())
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	now := time.Now()
+	cert, err := ca.ServerCertFor(now.Add(-time.Hour), now.Add(24*time.Hour), hosts...)
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("conformance: bulk data receiver certificate: %w", err)
+		return tls.Certificate{}, nil, fmt.Errorf("conformance: bulk data receiver certificate: %w", err)
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+	return cert, ca.CertPEM(), nil
 }
 
 func (r *BulkReceiver) serve(w http.ResponseWriter, req *http.Request) {
@@ -187,11 +175,12 @@ func (r *BulkReceiver) NewPath(tag string) string {
 // Secure reports whether the receiver serves HTTPS.
 func (r *BulkReceiver) Secure() bool { return r.secure }
 
-// CertPEM returns an HTTPS receiver's certificate, PEM encoded: the root
-// the agent must trust.
+// CertPEM returns, PEM encoded, the root the agent must trust: the CA of
+// an HTTPS receiver's certificate, or the certificate given to
+// [StartBulkReceiverTLS].
 func (r *BulkReceiver) CertPEM() []byte { return r.certPEM }
 
-// CertPool returns a pool holding an HTTPS receiver's certificate.
+// CertPool returns a pool holding [BulkReceiver.CertPEM].
 func (r *BulkReceiver) CertPool() *x509.CertPool { return r.pool }
 
 // Fail makes the receiver answer status to the requests on path from now

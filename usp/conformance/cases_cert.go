@@ -2,12 +2,8 @@ package conformance
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"math/big"
 	"strings"
@@ -26,33 +22,11 @@ func init() {
 // serial number, so that no earlier run's certificate can match it. It
 // returns the PEM text and the certificate.
 func newCertificate(controllerID string) (string, *x509.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := newCA(pkix.Name{CommonName: "TP-469 9.2 " + controllerID, Organization: []string{"gousp conformance kit"}}, 24*time.Hour)
 	if err != nil {
 		return "", nil, err
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 63))
-	if err != nil {
-		return "", nil, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial.Add(serial, big.NewInt(1)),
-		Subject:               pkix.Name{CommonName: "TP-469 9.2 " + controllerID, Organization: []string{"gousp conformance kit"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return "", nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return "", nil, err
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), cert, nil
+	return string(ca.CertPEM()), ca.cert, nil
 }
 
 // certificateByAlias returns the Device.LocalAgent.Certificate instance

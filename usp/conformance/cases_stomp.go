@@ -13,9 +13,13 @@ import (
 	"github.com/gousp/gousp/record"
 )
 
-// Section 6: STOMP, observed through the kit's tap ([WithSTOMPTap]). As in
-// section 11, the connection the agent made when the run began stands for
-// the one after the plan's reboot.
+// Section 6, STOMP, first half: the cases that only watch the agent's
+// connection through the kit's tap ([WithSTOMPTap]) and leave its
+// settings alone: its CONNECT and SUBSCRIBE frames, the headers of its
+// SENDs, its answer to a record it cannot process and its STOMPConnect
+// record. The connection the agent made when the run began stands for the
+// one after the plan's reboot. The cases that change settings or make the
+// server misbehave are in cases_stomp_config.go.
 func init() {
 	register(
 		&Case{ID: "6.1", Title: "Support of Required Profiles", Run: run6_1},

@@ -36,7 +36,9 @@
 // [BulkReceiver] is the kit's HTTP or HTTPS collector: it records each
 // request (method, URI query parameters, headers, body) and fails the
 // requests of a path on demand ([BulkReceiver.Fail]); an HTTPS receiver
-// has a self-signed certificate the agent must trust. [ParseJSONReport]
+// has a certificate of a CA of its own that the agent must trust.
+// [TestCA] is the kit's one maker of certificates, for each of its TLS
+// servers and for 9.2. [ParseJSONReport]
 // and [ParseCSVReport] decode the reports, from HTTP bodies, Push! event
 // Data and MQTT payloads alike.
 //

@@ -1,17 +1,9 @@
 package conformance
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/gousp/gousp/internal/embedbroker"
@@ -171,124 +163,10 @@ func (b *MQTTBroker) helloCount() int {
 	return len(b.hook.tls.hellos)
 }
 
-// TestCA is a certificate authority the kit makes for its TLS broker:
-// give the agent its certificate (CertPEM) as the one to trust for the
-// broker. It signs server certificates for loopback names, valid or
-// already expired.
-type TestCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-
-	mu     sync.Mutex
-	serial int64
-}
-
-// NewTestCA makes a CA valid from an hour ago for ten years.
-func NewTestCA() (*TestCA, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("conformance: CA key: %w", err)
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gousp TP-469 test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, fmt.Errorf("conformance: CA: %w", err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, fmt.Errorf("conformance: CA: %w", err)
-	}
-	return &TestCA{cert: cert, key: key, serial: 1,
-		pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
-}
-
-// CertPEM returns the CA's certificate, PEM encoded.
-func (ca *TestCA) CertPEM() []byte { return append([]byte(nil), ca.pem...) }
-
-// Pool returns a pool holding the CA's certificate, for a client's
-// tls.Config RootCAs.
-func (ca *TestCA) Pool() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(ca.cert)
-	return p
-}
-
-// ServerCert signs a certificate for localhost, 127.0.0.1 and ::1 valid
-// from notBefore to notAfter (2.8 asks for one that has expired).
-func (ca *TestCA) ServerCert(notBefore, notAfter time.Time) (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("conformance: server key: %w", err)
-	}
-	ca.mu.Lock()
-	ca.serial++
-	serial := ca.serial
-	ca.mu.Unlock()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "localhost"},
-		NotBefore: notBefore, NotAfter: notAfter,
-		// 127.0.0.1 as a DNS name too: agents that check the broker's
-		// address as a host name (OB-USP-A through OpenSSL's
-		// X509_check_host) see no IP SANs.
-		DNSNames:    []string{"localhost", "127.0.0.1"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("conformance: server certificate: %w", err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("conformance: server certificate: %w", err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
-}
-
 // tlsVersionName names a TLS version for the evidence.
 func tlsVersionName(v uint16) string {
 	if v == 0 {
 		return "plain TCP"
 	}
 	return tls.VersionName(v)
-}
-
-// KeyPEM returns the CA's private key, PEM encoded, for [LoadTestCA] in a
-// later run: an agent told once to trust the CA keeps trusting the kit.
-func (ca *TestCA) KeyPEM() ([]byte, error) {
-	der, err := x509.MarshalECPrivateKey(ca.key)
-	if err != nil {
-		return nil, fmt.Errorf("conformance: CA key: %w", err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
-}
-
-// LoadTestCA reads a CA that [NewTestCA] made, from its CertPEM and
-// KeyPEM.
-func LoadTestCA(certPEM, keyPEM []byte) (*TestCA, error) {
-	cb, _ := pem.Decode(certPEM)
-	kb, _ := pem.Decode(keyPEM)
-	if cb == nil || kb == nil {
-		return nil, fmt.Errorf("%w: CA: no PEM certificate or key", ErrInvalidOption)
-	}
-	cert, err := x509.ParseCertificate(cb.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("%w: CA: %w", ErrInvalidOption, err)
-	}
-	key, err := x509.ParseECPrivateKey(kb.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("%w: CA key: %w", ErrInvalidOption, err)
-	}
-	if !cert.IsCA || !key.PublicKey.Equal(cert.PublicKey) {
-		return nil, fmt.Errorf("%w: CA: not a CA certificate with that key", ErrInvalidOption)
-	}
-	// Serial numbers of this run's certificates: above any of a former
-	// run's with this CA (they need only differ within the CA).
-	return &TestCA{cert: cert, key: key, pem: pem.EncodeToMemory(cb), serial: time.Now().UnixNano()}, nil
 }

@@ -110,7 +110,7 @@ func TestBrokenWebSocketAgentFailsMore(t *testing.T) {
 			return keepsBoth{s, s}
 		}}},
 		// The client's own backoff (20-200 ms) instead of the data model's.
-		{"session retry parameters ignored", "7.8", 1, "want 1s-2s", wireFaults{wrapWS: func(c *websocket.Client) mtp.Transport {
+		{"session retry parameters ignored", "7.8", 1, "want 1s to 2s", wireFaults{wrapWS: func(c *websocket.Client) mtp.Transport {
 			return struct{ mtp.Transport }{c}
 		}}},
 		{"no TLS", "7.9", 1, "opened without TLS", wireFaults{wsPlain: true}},

@@ -326,12 +326,40 @@ func guardGet(l *acl, resp msg.GetResp) msg.GetResp {
 	return resp
 }
 
+// hidesSecured reports whether the controller must see secured parameters
+// as empty strings, in responses and notifications alike: TR-369's
+// "Special Roles" has the agent return them blank to a controller without
+// one of ControllerTrust.SecuredRoles, "regardless of the actual value".
+func (l *acl) hidesSecured() bool { return l != nil && !l.secured }
+
+// securedParam reports whether the parameter at path has the secured
+// attribute. Callers hold m.mu.
+func (m *Model) securedParam(path string) bool {
+	obj, name := splitLeafText(path)
+	inst := m.instByPath(obj)
+	if inst == nil {
+		return false
+	}
+	pd := inst.def.param(name)
+	return pd != nil && pd.Secured
+}
+
+// blankSecured empties, in params (values of an instance of def by
+// name), those of secured parameters.
+func blankSecured(def *objDef, params map[string]string) {
+	for name := range params {
+		if pd := def.param(name); pd != nil && pd.Secured {
+			params[name] = ""
+		}
+	}
+}
+
 // maskSecured blanks, in a GetResp guardGet has filtered, the parameters
 // with the secured attribute when none of the controller's roles is in
 // ControllerTrust.SecuredRoles: TR-181 has the agent return them as empty
 // strings, not leave them out.
 func (a *Agent) maskSecured(l *acl, resp msg.GetResp) msg.GetResp {
-	if l == nil || l.secured {
+	if !l.hidesSecured() {
 		return resp
 	}
 	m := a.model
@@ -339,14 +367,8 @@ func (a *Agent) maskSecured(l *acl, resp msg.GetResp) msg.GetResp {
 	defer m.mu.RUnlock()
 	for _, res := range resp.Results {
 		for _, rs := range res.Resolved {
-			inst := m.instByPath(rs.Path)
-			if inst == nil {
-				continue
-			}
-			for name := range rs.Params {
-				if pd := inst.def.param(name); pd != nil && pd.Secured {
-					rs.Params[name] = ""
-				}
+			if inst := m.instByPath(rs.Path); inst != nil {
+				blankSecured(inst.def, rs.Params)
 			}
 		}
 	}

@@ -300,3 +300,45 @@ func TestSecuredParameter(t *testing.T) {
 		t.Errorf("a secured parameter without access control: %q, want it as it is", v)
 	}
 }
+
+// TestSecuredValueChange: a ValueChange of a secured parameter reads as
+// empty to a subscriber without a secured role, as a Get does, and as
+// the value once one of its roles is in SecuredRoles.
+func TestSecuredValueChange(t *testing.T) {
+	a, c := newTestAgent(t, WithAccessControl())
+	const pw = adminUser + "Password"
+	r := c.do(msg.Add{Objects: []msg.AddObject{{Path: "Device.LocalAgent.Subscription.", Params: msg.Params(map[string]string{
+		"ID": "pw", "Enable": "true", "NotifType": "ValueChange", "ReferenceList": pw})}}})
+	if r.GetBody().GetError() != nil {
+		t.Fatal(r)
+	}
+	changed := func(rec *usprecord.Record) bool {
+		n := payloadMsg(rec).GetBody().GetRequest().GetNotify()
+		return n.GetSubscriptionId() == "pw" && n.GetValueChange() != nil
+	}
+	for _, step := range []struct {
+		secured bool
+		value   string
+	}{{false, "first-secret"}, {true, "second-secret"}} {
+		if step.secured {
+			if r := c.do(msg.SetParams("Device.LocalAgent.ControllerTrust.", map[string]string{"SecuredRoles": fullAccessRole})); r.GetBody().GetError() != nil {
+				t.Fatalf("Set SecuredRoles: %v", r)
+			}
+		}
+		if err := a.Model().Set(pw, step.value); err != nil {
+			t.Fatal(err)
+		}
+		rec := c.take(5*time.Second, changed)
+		if rec == nil {
+			t.Fatalf("no ValueChange of %s (secured role %v)", pw, step.secured)
+		}
+		vc := payloadMsg(rec).GetBody().GetRequest().GetNotify().GetValueChange()
+		want := ""
+		if step.secured {
+			want = step.value
+		}
+		if vc.GetParamPath() != pw || vc.GetParamValue() != want {
+			t.Errorf("secured role %v: ValueChange %s = %q, want %q", step.secured, vc.GetParamPath(), vc.GetParamValue(), want)
+		}
+	}
+}

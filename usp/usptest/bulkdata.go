@@ -21,6 +21,7 @@ import (
 
 	"github.com/gousp/gousp/datamodel"
 	"github.com/gousp/gousp/mtp"
+	"github.com/gousp/gousp/mtp/mqtt"
 )
 
 // bulkDataSchema is TR-181's Device.BulkData. (the BulkDataColl:1 profile
@@ -98,7 +99,8 @@ const bulkPrefix = "Device.BulkData."
 // tests of a collector or of the conformance kit: each field set makes
 // every report wrong in one way.
 type BulkDataFault struct {
-	// ContentType, if set, replaces the Content-Type of HTTP reports.
+	// ContentType, if set, replaces the Content-Type of HTTP reports and
+	// the Content Type property of MQTT ones.
 	ContentType string
 	// NoReportFormat leaves out the BBF-Report-Format header.
 	NoReportFormat bool
@@ -659,14 +661,28 @@ func (a *Agent) postBulk(ctx context.Context, p *bulkProfile, reps []bulkReport)
 // outlives the agent (tests check for leaked goroutines).
 var bulkClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
 
+// bulkPublisher is the part of an MQTT transport that publishes what is
+// not a USP record; mtp/mqtt's Transport has it.
+type bulkPublisher interface {
+	Publish(ctx context.Context, topic string, payload []byte, p mqtt.Publication) error
+}
+
 // publishBulk publishes a report on the profile's MQTT.PublishTopic through
-// the MQTT client its MQTT.Reference names.
-func (a *Agent) publishBulk(ctx context.Context, p *bulkProfile, body []byte, _ string) error {
+// the MQTT client its MQTT.Reference names, at its PublishQoS and
+// PublishRetain, with the report's media type as the PUBLISH's Content
+// Type (TR-369 annex "Bulk Data Collection", R-BULK.8a), not usp.msg.
+func (a *Agent) publishBulk(ctx context.Context, p *bulkProfile, body []byte, ctype string) error {
 	n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(p.mqttRef, "Device.MQTT.Client."), "."))
 	if err != nil || n < 1 || n > len(a.mqttClients) || p.mqttTopic == "" {
 		return fmt.Errorf("usptest: bulk data MQTT.Reference %q or PublishTopic %q unusable", p.mqttRef, p.mqttTopic)
 	}
 	b := a.mqttClients[n-1]
+	if a.cfg.bulk.fault.ContentType != "" {
+		ctype = a.cfg.bulk.fault.ContentType
+	}
+	if pub, ok := b.t.(bulkPublisher); ok {
+		return pub.Publish(ctx, p.mqttTopic, body, mqtt.Publication{ContentType: ctype, QoS: p.mqttQoS, Retain: p.mqttRetain})
+	}
 	return b.t.Send(ctx, mtp.Address{MTP: mtp.MQTT, To: p.mqttTopic}, body)
 }
 

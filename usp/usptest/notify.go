@@ -242,6 +242,7 @@ func (a *Agent) matchChanges(chs []change) []outgoing {
 				if c.to != "" && to != c.to {
 					continue
 				}
+				hide := false // blank secured values (see hidesSecured)
 				if m.access {
 					l, ok := acls[to]
 					if !ok {
@@ -254,8 +255,9 @@ func (a *Agent) matchChanges(chs []change) []outgoing {
 					if !l.notifyAllowed(c) {
 						continue
 					}
+					hide = l.hidesSecured()
 				}
-				n := m.notification(c, to)
+				n := m.notification(c, to, hide)
 				outs = append(outs, outgoing{to: to, sub: s, n: n, sendResp: s.retry, expiration: s.expiration})
 			}
 		}
@@ -314,14 +316,25 @@ func (a *Agent) recipients(recipient string) []string {
 	return nil
 }
 
-// notification builds the notification of one change for one controller.
-// Callers hold m.mu.
-func (m *Model) notification(c change, to string) msg.Notification {
+// notification builds the notification of one change for one controller;
+// hide blanks the values of secured parameters in it, as a Get of them
+// would (maskSecured). Callers hold m.mu.
+func (m *Model) notification(c change, to string, hide bool) msg.Notification {
 	switch c.kind {
 	case chValue:
-		return &msg.ValueChange{ParamPath: c.path, ParamValue: c.value}
+		v := c.value
+		if hide && m.securedParam(c.path) {
+			v = ""
+		}
+		return &msg.ValueChange{ParamPath: c.path, ParamValue: v}
 	case chCreated:
-		return &msg.ObjectCreation{ObjPath: c.path, UniqueKeys: maps.Clone(c.keys)}
+		keys := maps.Clone(c.keys)
+		if hide {
+			if inst := m.instByPath(c.path); inst != nil {
+				blankSecured(inst.def, keys)
+			}
+		}
+		return &msg.ObjectCreation{ObjPath: c.path, UniqueKeys: keys}
 	case chDeleted:
 		return &msg.ObjectDeletion{ObjPath: c.path}
 	case chOpComplete:
@@ -341,7 +354,7 @@ func (m *Model) notification(c change, to string) msg.Notification {
 		if params == nil {
 			params = map[string]string{}
 		}
-		params["ParameterMap"] = m.bootParameters(to)
+		params["ParameterMap"] = m.bootParameters(to, hide)
 	}
 	return &msg.Event{ObjPath: obj, EventName: name, Params: params}
 }
@@ -354,8 +367,9 @@ func splitLeafText(path string) (string, string) {
 
 // bootParameters is the ParameterMap of a Boot! event for one controller:
 // the values of the parameters its enabled BootParameter entries name, as a
-// JSON object. Callers hold m.mu.
-func (m *Model) bootParameters(to string) string {
+// JSON object, with secured values blank when hide is set. Callers hold
+// m.mu.
+func (m *Model) bootParameters(to string, hide bool) string {
 	out := map[string]string{}
 	if ctrl := m.controllerByID(to); ctrl != nil {
 		if t := ctrl.tables.get("BootParameter"); t != nil {
@@ -368,6 +382,9 @@ func (m *Model) bootParameters(to string) string {
 					continue
 				}
 				for _, r := range rs {
+					if inst := m.instByPath(r.Path); hide && inst != nil {
+						blankSecured(inst.def, r.Params)
+					}
 					for k, v := range r.Params {
 						out[r.Path+k] = v
 					}
