@@ -106,7 +106,7 @@ func (c *minClient) Connect(ctx context.Context, cp *paho.Connect) (*paho.Connac
 	if err := c.write(ccp); err != nil {
 		return nil, err
 	}
-	pkt, err := packets.ReadPacket(c.conn)
+	pkt, err := readPacket(c.conn)
 	if !stop() && err != nil {
 		return nil, ctx.Err()
 	}
@@ -177,12 +177,25 @@ func (c *minClient) keepAliveTick() {
 	_ = c.write(packets.NewControlPacket(packets.PINGREQ)) // a failure ends the reader
 }
 
+// readPacket reads the next packet with paho's decoder, which sees only
+// what the packet guard let through (no packet over our Maximum Packet
+// Size); a panic in it on malformed bytes is turned into an error, so that
+// no broker can bring the process down.
+func readPacket(r io.Reader) (pkt *packets.ControlPacket, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			pkt, err = nil, fmt.Errorf("%w: undecodable packet (%v)", errMinProtocol, v)
+		}
+	}()
+	return packets.ReadPacket(r)
+}
+
 // read is the connection's goroutine: it reads packets until the
 // connection ends, delivers records, and hands acknowledgements to their
 // waiters.
 func (c *minClient) read() {
 	for {
-		pkt, err := packets.ReadPacket(c.conn)
+		pkt, err := readPacket(c.conn)
 		if err != nil {
 			c.end(err)
 			return
