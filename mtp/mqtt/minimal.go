@@ -193,36 +193,70 @@ func readPacket(r io.Reader) (pkt *packets.ControlPacket, err error) {
 // read is the connection's goroutine: it reads packets until the
 // connection ends, delivers records, and hands acknowledgements to their
 // waiters.
+//
+// Its stack stays at the 2 KiB a goroutine starts with: it waits for the
+// next bytes in guardConn.fill, a shallow call, and has them decoded and
+// handled (paho's decoder, the transport's and the handler's code, which
+// go deeper) by a goroutine of their own that ends once the buffered
+// bytes are used up, while it waits. A goroutine's stack never shrinks
+// below four times what it uses when parked, so one that grew once to
+// decode would keep 4 KiB for the connection's life, twice what the
+// connection's other state costs.
 func (c *minClient) read() {
+	step := make(chan error, 1)
 	for {
-		pkt, err := readPacket(c.conn)
-		if err != nil {
+		if err := c.conn.fill(); err != nil && c.conn.rpos == c.conn.rend {
 			c.end(err)
 			return
 		}
-		switch p := pkt.Content.(type) {
-		case *packets.Publish:
-			if err := c.received(p); err != nil {
-				c.end(err)
-				return
-			}
-		case *packets.Puback, *packets.Suback, *packets.Unsuback:
-			c.acknowledged(pkt)
-		case *packets.Pingresp:
-			c.mu.Lock()
-			c.pingOut = false
-			c.mu.Unlock()
-		case *packets.Disconnect:
-			if c.onServer != nil {
-				c.onServer(paho.DisconnectFromPacketDisconnect(p))
-			}
-			c.end(fmt.Errorf("mqtt: broker sent DISCONNECT (reason %#x)", p.ReasonCode))
-			return
-		default:
-			c.end(fmt.Errorf("%w: unexpected %s packet", errMinProtocol, pkt.PacketType()))
+		go c.drain(step)
+		if err := <-step; err != nil {
+			c.end(err)
 			return
 		}
 	}
+}
+
+// drain reads and handles packets while the connection's buffer holds
+// bytes (the end of a packet may still be read from the connection), and
+// sends the first error, or nil, on step.
+func (c *minClient) drain(step chan<- error) {
+	for {
+		if err := c.next(); err != nil {
+			step <- err
+			return
+		}
+		if c.conn.rpos == c.conn.rend {
+			step <- nil
+			return
+		}
+	}
+}
+
+// next reads and handles one packet; an error ends the connection.
+func (c *minClient) next() error {
+	pkt, err := readPacket(c.conn)
+	if err != nil {
+		return err
+	}
+	switch p := pkt.Content.(type) {
+	case *packets.Publish:
+		return c.received(p)
+	case *packets.Puback, *packets.Suback, *packets.Unsuback:
+		c.acknowledged(pkt)
+	case *packets.Pingresp:
+		c.mu.Lock()
+		c.pingOut = false
+		c.mu.Unlock()
+	case *packets.Disconnect:
+		if c.onServer != nil {
+			c.onServer(paho.DisconnectFromPacketDisconnect(p))
+		}
+		return fmt.Errorf("mqtt: broker sent DISCONNECT (reason %#x)", p.ReasonCode)
+	default:
+		return fmt.Errorf("%w: unexpected %s packet", errMinProtocol, pkt.PacketType())
+	}
+	return nil
 }
 
 // received delivers a PUBLISH, or holds it while the first SUBSCRIBE is
