@@ -111,6 +111,11 @@ type guardConn struct {
 	out  packetGuard
 	wbuf []byte
 
+	// small keeps the buffers small for a connection that is idle most
+	// of the time (the minimal client's, a simulated agent's): the read
+	// buffer stays rsmall, and no write buffer is kept between packets.
+	small bool
+
 	ended   context.Context // done when the connection has ended; Cause says why
 	end     context.CancelCauseFunc
 	endOnce sync.Once
@@ -193,7 +198,7 @@ func (c *guardConn) fill() error {
 	}
 	n, err := c.readGuarded(c.rbuf)
 	c.rpos, c.rend, c.rerr = 0, n, err
-	if n == len(c.rbuf) && len(c.rbuf) < guardReadBuf {
+	if n == len(c.rbuf) && len(c.rbuf) < guardReadBuf && !c.small {
 		big := make([]byte, guardReadBuf)
 		copy(big, c.rbuf[:n])
 		c.rbuf = big
@@ -255,7 +260,7 @@ func (c *guardConn) Write(p []byte) (int, error) {
 		_, err = c.Conn.Write(c.wbuf)
 	}
 	c.wbuf = c.wbuf[:0]
-	if cap(c.wbuf) > maxHeldWrite {
+	if cap(c.wbuf) > maxHeldWrite || c.small {
 		c.wbuf = nil
 	}
 	if err != nil {

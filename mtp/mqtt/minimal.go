@@ -87,6 +87,7 @@ type minWait struct {
 }
 
 func newMinClient(conn *guardConn, pc paho.ClientConfig) *minClient {
+	conn.small = true
 	c := &minClient{conn: conn, onErr: pc.OnClientError, onServer: pc.OnServerDisconnect,
 		done: make(chan struct{}), held: true}
 	if len(pc.OnPublishReceived) > 0 {
