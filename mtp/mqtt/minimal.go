@@ -19,17 +19,20 @@ import (
 // caller (a send writes its PUBLISH under the connection's lock and waits
 // for its PUBACK in a slot of its own) or by a timer (PINGREQ). It implies
 // [WithLeanConnection]: no supervisor goroutine while the transport is Up.
-// A connection costs about a third of paho's (whose client keeps three
-// goroutines), which is what a process simulating tens of thousands of
-// agents needs; cmd/uspsim and usptest agents in benchmarks use it.
+// The reader's stack stays at 2 KiB and the connection keeps no large
+// buffers: a transport on it costs less than half a bare paho.golang
+// client (whose client keeps three goroutines; see BENCHMARKS.md), which
+// is what a process simulating tens of thousands of agents needs;
+// cmd/uspsim's agents use it. A busy connection (a controller's) gains
+// nothing from it.
 //
 // Behaviour is the transport's: events, errors, reconnection with the
 // backoff or TR-369's connect retry rule, the packet guard, Receive
 // Maximum both ways, keep-alive, TLS, [Transport.Close]. One difference:
-// the [mtp.Handler]'s HandleRecord runs on the connection's reading
-// goroutine, so it must not wait for a send's acknowledgement on the same
-// transport (hand the record to a worker, as usptest agents and the usp
-// controller do); a QoS 1 record is acknowledged once it returns.
+// the connection reads nothing more while the [mtp.Handler]'s HandleRecord
+// runs, so it must not wait for a send's acknowledgement on the same
+// transport (hand the record to a worker, as usptest agents do); a QoS 1
+// record is acknowledged once it returns.
 //
 // It does not combine with [WithPahoConfig].
 func WithMinimalClient() Option {
