@@ -82,6 +82,11 @@ type minClient struct {
 	done      chan struct{} // closed when the reader has ended
 }
 
+// maxHeldRecords bounds the records a minimal client holds while its
+// first SUBSCRIBE is under way: a broker has no reason to send many then
+// (QoS 1 ones are bounded by our Receive Maximum besides).
+const maxHeldRecords = 1024
+
 // minWait is a request waiting for the acknowledgement with its packet
 // identifier; ch gets it, or is closed when the connection ends.
 type minWait struct {
@@ -279,6 +284,10 @@ func (c *minClient) received(p *packets.Publish) error {
 	defer c.dmu.Unlock()
 	c.mu.Lock()
 	if c.held {
+		if len(c.pending) >= maxHeldRecords {
+			c.mu.Unlock()
+			return fmt.Errorf("%w: over %d records before our subscription was answered", errMinProtocol, maxHeldRecords)
+		}
 		c.pending = append(c.pending, pub)
 		c.mu.Unlock()
 		return nil

@@ -28,6 +28,12 @@ func (byteConn) SetWriteDeadline(time.Time) error { return nil }
 // sends, until the bytes run out, and returns the records it delivered
 // and the error it ended with.
 func readAll(data []byte) (delivered []*paho.Publish, err error) {
+	return readHeld(data, false)
+}
+
+// readHeld is readAll on a client that holds its records, as before its
+// first SUBACK, when held is set; it returns the delivered records.
+func readHeld(data []byte, held bool) (delivered []*paho.Publish, err error) {
 	gc := newGuardConn(byteConn{bytes.NewReader(data)}, 1<<16, nil)
 	c := newMinClient(gc, paho.ClientConfig{
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
@@ -36,7 +42,7 @@ func readAll(data []byte) (delivered []*paho.Publish, err error) {
 		}},
 		OnClientError: func(e error) { err = e },
 	})
-	c.held = false
+	c.held = held
 	c.quota = make(chan struct{}, 1)
 	// A request waiting for the acknowledgement with identifier 1.
 	if _, _, rerr := c.register(); rerr != nil {
@@ -104,5 +110,25 @@ func TestMinimalClientRead(t *testing.T) {
 		if len(got) != 0 || err == nil || !errors.Is(err, errMinProtocol) {
 			t.Errorf("% x: delivered %d, error %v; want none and a protocol error", bad, len(got), err)
 		}
+	}
+}
+
+// TestMinimalClientHoldsBounded: a broker that floods a client before its
+// subscription is answered (while records are held) is hung up on, not
+// buffered without bound.
+func TestMinimalClientHoldsBounded(t *testing.T) {
+	var b bytes.Buffer
+	pub := &paho.Publish{Topic: "a", Payload: []byte("x")}
+	for range maxHeldRecords {
+		if _, err := pub.Packet().WriteTo(&b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := readHeld(b.Bytes(), true); errors.Is(err, errMinProtocol) {
+		t.Fatalf("%d held records: %v, want the end of the stream", maxHeldRecords, err)
+	}
+	_, _ = pub.Packet().WriteTo(&b)
+	if _, err := readHeld(b.Bytes(), true); !errors.Is(err, errMinProtocol) {
+		t.Fatalf("%d held records: %v, want a protocol error", maxHeldRecords+1, err)
 	}
 }
