@@ -116,13 +116,14 @@ func (c *minClient) Connect(ctx context.Context, cp *paho.Connect) (*paho.Connac
 		return nil, err
 	}
 	pkt, err := readPacket(c.conn)
-	if !stop() && err != nil {
+	if !stop() {
+		// The deadline was set, or is about to be: the attempt is
+		// over, even if the CONNACK came in time.
 		return nil, ctx.Err()
 	}
 	if err != nil {
 		return nil, err
 	}
-	_ = c.conn.SetReadDeadline(time.Time{})
 	ack, ok := pkt.Content.(*packets.Connack)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s packet instead of CONNACK", errMinProtocol, pkt.PacketType())
