@@ -54,6 +54,7 @@ func runModeSuite(t *testing.T) {
 		{"MalformedPackets", TestMalformedPackets},
 		{"BrokerRefusesSubscription", TestBrokerRefusesSubscription},
 		{"BrokerStopsAnswering", TestBrokerStopsAnswering},
+		{"KeepAliveHoldsIdleConnection", TestKeepAliveHoldsIdleConnection},
 		{"ShortLivedConnectionsBackOff", TestShortLivedConnectionsBackOff},
 		{"MQTT311PeerVersion", TestMQTT311PeerVersion},
 		{"WithoutMQTT311Peers", TestWithoutMQTT311Peers},
