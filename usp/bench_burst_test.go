@@ -82,14 +82,18 @@ func burstBroker(b *testing.B) (url string, embedded *brokertest.Embedded) {
 // controllers keep the default.
 const burstAgentReceiveMaximum = 32
 
-// burstAgentConn is how the agents connect: lean, as uspsim's agents, or
-// with GOUSP_BURST_AGENT_CONN=autopaho on the transport's default
-// connection (to compare the two).
+// burstAgentConn is how the agents connect: on the transport's minimal
+// client, as uspsim's agents, or with GOUSP_BURST_AGENT_CONN=lean on paho
+// without a supervisor, or =autopaho on the transport's default connection
+// (to compare them).
 func burstAgentConn() []mqtt.Option {
-	if os.Getenv("GOUSP_BURST_AGENT_CONN") == "autopaho" {
+	switch os.Getenv("GOUSP_BURST_AGENT_CONN") {
+	case "autopaho":
 		return nil
+	case "lean":
+		return []mqtt.Option{mqtt.WithLeanConnection()}
 	}
-	return []mqtt.Option{mqtt.WithLeanConnection()}
+	return []mqtt.Option{mqtt.WithMinimalClient()}
 }
 
 // bareRates keeps each case's bare paho rate, for the gousp run's ratio.
