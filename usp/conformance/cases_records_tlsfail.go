@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -158,7 +159,7 @@ func answerHello(t *T, hello Inbound) (s *tlsSession, mark int) {
 	sc := hello.Record.GetSessionContext()
 	s = &tlsSession{t: t, id: sc.GetSessionId(), seq: 1, expected: sc.GetSequenceId() + 1, tls: srv}
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.responseTimeout())
-	_, out, err := srv.Receive(ctx, sc.GetPayload()[0])
+	_, out, err := srv.Receive(ctx, bytes.Join(sc.GetPayload(), nil))
 	cancel()
 	if err != nil || len(out) == 0 {
 		t.Require(1, "the EUT opens a session context with a TLS handshake the kit can answer", false,
