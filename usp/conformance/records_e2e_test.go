@@ -191,7 +191,8 @@ func quickE2ERetry(t *testing.T, agent *usptest.Agent) {
 // security, a 1 s SessionRetryMinimumWaitInterval and a 1 s
 // PeriodicNotifInterval: it passes, and it fails on metric 2, with the
 // agent's session records as evidence, against a usptest that opens its
-// next session at once after the kit's TLS alert. Without the kit's
+// next session at once after the kit's TLS alert, and on metric 1 against
+// one that sends its Notify in clear after the alert. Without the kit's
 // certificate it is skipped.
 func TestFailureToEstablishTLS(t *testing.T) {
 	t.Parallel()
@@ -234,6 +235,14 @@ func TestFailureToEstablishTLS(t *testing.T) {
 			t.Errorf("detail %q lacks the window", f[0].Detail)
 		}
 		sessionEvidence(t, res)
+	})
+	t.Run("in clear after the alert", func(t *testing.T) {
+		t.Parallel()
+		eq, agent := tlsBench(t)
+		quickE2ERetry(t, agent)
+		agent.Faults().ClearAfterTLSFailure(true)
+		res := run(t, eq, true)
+		expectFail(t, res, 1, "in clear, outside TLS payload security", "received NOTIFY")
 	})
 	t.Run("no certificate", func(t *testing.T) {
 		t.Parallel()

@@ -31,6 +31,7 @@ type Faults struct {
 	passReneg        bool
 	anyPeerID        bool
 	retryAtOnce      bool
+	clearAfterTLS    bool
 }
 
 // Delay makes the agent wait d before handling each request (0 stops it).
@@ -136,6 +137,22 @@ func (f *Faults) RetrySessionAtOnce(on bool) {
 	f.mu.Unlock()
 }
 
+// ClearAfterTLSFailure makes the agent (with [SessionConfig].TLS) send
+// the messages it kept for a TLS handshake of its own in clear, in
+// NoSessionContext records, when the controller refused the handshake
+// (TP-469 3.5, metric 1).
+func (f *Faults) ClearAfterTLSFailure(on bool) {
+	f.mu.Lock()
+	f.clearAfterTLS = on
+	f.mu.Unlock()
+}
+
+func (f *Faults) sendingClearAfterTLSFailure() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.clearAfterTLS
+}
+
 func (f *Faults) retryingSessionAtOnce() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -170,7 +187,7 @@ func (f *Faults) ignoringE2E() bool {
 func (f *Faults) Reset() {
 	f.mu.Lock()
 	f.wait, f.drop, f.fail, f.corrupt, f.ignoreAcks, f.silentOutput = 0, 0, nil, 0, 0, false
-	f.ignoreE2E, f.clearInTLS, f.passReneg, f.anyPeerID, f.retryAtOnce = false, false, false, false, false
+	f.ignoreE2E, f.clearInTLS, f.passReneg, f.anyPeerID, f.retryAtOnce, f.clearAfterTLS = false, false, false, false, false, false
 	f.mu.Unlock()
 }
 

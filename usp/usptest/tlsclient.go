@@ -136,6 +136,17 @@ func (a *Agent) flushTLS(r route, s fullSession, ep *tlsrec.Endpoint) {
 func (a *Agent) ownTLSFailed(s fullSession) {
 	s.End()
 	p := s.tls
+	if a.faults.sendingClearAfterTLSFailure() {
+		p.mu.Lock()
+		q := p.queue
+		p.queue = nil
+		p.mu.Unlock()
+		if r, ok := a.routeTo(s.peer); ok {
+			for _, m := range q {
+				_ = a.sendPayload(r, s.peer, m)
+			}
+		}
+	}
 	p.mu.Lock()
 	p.fails++
 	wait := a.sessionRetryWait(s.peer, p.fails)
