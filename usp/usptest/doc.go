@@ -149,8 +149,9 @@
 // TR-369 R-E2E.10, drawn from its controller's E2ESession
 // SessionRetryMinimumWaitInterval and SessionRetryIntervalMultiplier
 // (set them in the model to shorten it). [Faults.AcceptPlaintextInTLS],
-// [Faults.PassRenegotiation], [Faults.TrustAnyEndpointID] and
-// [Faults.RetrySessionAtOnce] break each rule for the kit's fault tests. [WithRecordIntegrity] protects the
+// [Faults.PassRenegotiation], [Faults.TrustAnyEndpointID],
+// [Faults.RetrySessionAtOnce] and [Faults.ClearAfterTLSFailure] break each
+// rule for the kit's fault tests. [WithRecordIntegrity] protects the
 // non-payload fields: the agent signs or MACs what it sends and ignores
 // records whose mac_signature does not verify ([Faults.SkipIntegrityCheck]
 // and [Faults.WrongRecordMAC] break it).
