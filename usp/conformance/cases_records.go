@@ -15,9 +15,9 @@ import (
 	"github.com/gousp/gousp/record"
 )
 
-// Section 3, USP Records (3.10 and 3.14 are in cases_records_e2e.go). Not
-// implemented (CONFORMANCE.md says why): 3.2-3.7 and 3.13 need end-to-end
-// message integrity (TLS inside USP records).
+// Section 3, USP Records (3.10 and 3.14 are in cases_records_e2e.go; 2.7
+// and 3.2-3.4 in cases_records_mac.go; 3.5 in cases_records_tlsfail.go;
+// 3.6, 3.7 and 3.13 in cases_records_tls.go).
 
 func init() {
 	register(

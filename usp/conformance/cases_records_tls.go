@@ -60,23 +60,34 @@ func (s *tlsSession) send(payload []byte, security usprecord.Record_PayloadSecur
 // next waits for the agent's next record of the session and feeds its
 // payload to TLS; it returns what TLS decrypted and wrote back.
 func (s *tlsSession) next(mark int) (plain [][]byte, out []byte, ok bool, err error) {
+	ib, ok := s.nextRecord(mark)
+	if !ok {
+		return nil, nil, false, nil
+	}
+	sc := ib.Record.GetSessionContext()
+	if ib.Record.GetPayloadSecurity() != usprecord.Record_TLS12 || len(sc.GetPayload()) != 1 {
+		return nil, nil, true, nil
+	}
+	ctx, cancel := context.WithTimeout(s.t.ctx, s.t.cfg.responseTimeout())
+	defer cancel()
+	plain, out, err = s.tls.Receive(ctx, sc.GetPayload()[0])
+	return plain, out, true, err
+}
+
+// nextRecord waits for the agent's next record of the session, in
+// sequence, without feeding it to TLS.
+func (s *tlsSession) nextRecord(mark int) (Inbound, bool) {
 	ctx, cancel := context.WithTimeout(s.t.ctx, s.t.cfg.responseTimeout())
 	defer cancel()
 	ib, ok := s.t.eq.Await(ctx, mark, func(ib Inbound) bool {
 		sc := ib.Record.GetSessionContext()
 		return sc != nil && ib.Record.GetFromId() == s.t.eq.AgentID() && sc.GetSessionId() == s.id && sc.GetSequenceId() == s.expected
 	})
-	if !ok {
-		return nil, nil, false, nil
+	if ok {
+		s.expected++
+		s.last = ib.Record
 	}
-	s.expected++
-	s.last = ib.Record
-	sc := ib.Record.GetSessionContext()
-	if ib.Record.GetPayloadSecurity() != usprecord.Record_TLS12 || len(sc.GetPayload()) != 1 {
-		return nil, nil, true, nil
-	}
-	plain, out, err = s.tls.Receive(ctx, sc.GetPayload()[0])
-	return plain, out, true, err
+	return ib, ok
 }
 
 // handshake opens a session context carrying a TLS handshake, the kit as

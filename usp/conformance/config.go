@@ -66,6 +66,11 @@ type Config struct {
 	// attribute and a value, for 2.27 ("Device.Users.User.1.Password"):
 	// GetSupportedDM does not say which parameters are secured.
 	SecuredParameter string `json:"secured_parameter,omitempty"`
+	// PeriodicNotifInterval is the Controller.{i}.PeriodicNotifInterval,
+	// in seconds, that 3.5 gives the agent so that a Periodic! Notify makes
+	// it open a session context (default 60, the plan's figure). A shorter
+	// one shortens the wait; the result notes the change.
+	PeriodicNotifInterval int `json:"periodic_notif_interval,omitempty"`
 }
 
 // Duration is a time.Duration written as "10s" in JSON.
@@ -123,6 +128,14 @@ func (c Config) notifyTimeout() time.Duration   { return orDefault(c.NotifyTimeo
 func (c Config) rebootTimeout() time.Duration   { return orDefault(c.RebootTimeout, 5*time.Minute) }
 func (c Config) quietPeriod() time.Duration     { return orDefault(c.QuietPeriod, 3*time.Second) }
 func (c Config) bulkSecond() time.Duration      { return orDefault(c.BulkDataSecond, time.Second) }
+
+// periodicInterval is 3.5's PeriodicNotifInterval in seconds.
+func (c Config) periodicInterval() int {
+	if c.PeriodicNotifInterval <= 0 {
+		return 60
+	}
+	return c.PeriodicNotifInterval
+}
 
 func orDefault(d Duration, def time.Duration) time.Duration {
 	if d <= 0 {

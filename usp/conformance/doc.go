@@ -94,9 +94,11 @@
 // the kit's receivers ([WithBulkDataReceivers]), 10.13 the kit's MQTT
 // broker, and the plan's intervals are counted in Config.BulkDataSecond.
 //
-// Implemented: section 1 (Messages and Path Names) entirely; 3.1, 3.6-3.15
-// (USP Records; 3.10 and 3.14 set the agent's Controller.{i}.E2ESession
-// SessionExpiration and MaxRetransmitTries; 3.6, 3.7 and 3.13 run TLS
+// Implemented: section 1 (Messages and Path Names) entirely; section 3
+// (USP Records; 3.2-3.4 are described under "Integrity of records" and
+// 3.5 under "A TLS session the agent opens" below; 3.10 and 3.14 set the
+// agent's Controller.{i}.E2ESession SessionExpiration and
+// MaxRetransmitTries; 3.6, 3.7 and 3.13 run TLS
 // payload security, payload_security TLS12, with the certificates given
 // by [WithPayloadTLS] and [WithPayloadTLSWrongID], and are skipped
 // without); section 6 (STOMP, through the kit's tap, which also refuses,
@@ -131,9 +133,21 @@
 // Section 8 (Discovery) is registered and reported as
 // not applicable, each case saying what it would need: the kit as the
 // agent's DHCP server (8.1-8.3), or in multicast DNS on the agent's link
-// (8.4-8.7), where the kit uses loopback unicast only. CONFORMANCE.md lists every case
-// not implemented and why: 3.5 (TLS alerts while the agent opens a TLS
-// session of its own).
+// (8.4-8.7), where the kit uses loopback unicast only. Every other case is implemented;
+// CONFORMANCE.md says how each runs.
+//
+// # A TLS session the agent opens (3.5)
+//
+// In 3.5 the agent is the TLS client: a Periodic! Notify makes it open a
+// session context of its own whose records carry its handshake, and the
+// kit plays the TLS server (internal/e2e/tlsrec's Server), answering the
+// agent's second flight, which carries its certificate, with a fatal
+// alert. The agent's next session context must come after the wait of
+// TR-369 R-E2E.10, between SessionRetryMinimumWaitInterval and that times
+// SessionRetryIntervalMultiplier/1000 seconds, as read from its
+// Controller.{i}.E2ESession. entry; the kit then lets the retried
+// handshake complete. The plan's PeriodicNotifInterval of 60 s can be
+// shortened with the periodic_notif_interval setting ([Config]).
 //
 // # Integrity of records (2.7, 3.2-3.4)
 //

@@ -1,8 +1,10 @@
 package conformance
 
 import (
+	"slices"
 	"testing"
 
+	"github.com/gousp/gousp/internal/e2e/tlsrec"
 	"github.com/gousp/gousp/msg"
 	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/record"
@@ -106,4 +108,21 @@ func TestStripExtensions(t *testing.T) {
 			t.Errorf("stripExtensions(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
+}
+
+// FuzzReadFlight: whatever TLS bytes an agent sends in its session
+// context, 3.5 names them without panicking, and every handshake message
+// it lists comes from a handshake record.
+func FuzzReadFlight(f *testing.F) {
+	f.Add([]byte{22, 3, 3, 0, 8, 11, 0, 0, 0, 16, 0, 0, 0}, []byte{})
+	f.Add(fatalHandshakeFailure, []byte{20, 3, 3, 0, 1, 1})
+	f.Add([]byte{22, 3, 3, 0, 6, 1, 0, 0, 9, 3, 3}, []byte{99})
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		fl := readFlight([][]byte{a, b})
+		if len(fl.handshake) > 0 && !slices.Contains(fl.records, tlsrec.TypeHandshake) {
+			t.Fatalf("handshake messages %v without a handshake record (%v)", fl.handshake, fl.records)
+		}
+		_ = fl.String()
+		_ = fl.onlyAlerts()
+	})
 }

@@ -35,6 +35,18 @@ func (e *Equipment) payloadTLS() *tlsrec.Endpoint {
 	return tlsrec.Client(cfg)
 }
 
+// payloadTLSServer returns a TLS server for a session context the agent
+// opened, the agent being the TLS client (3.5), or nil when the equipment
+// has no certificate.
+func (e *Equipment) payloadTLSServer() *tlsrec.Endpoint {
+	if e.e2eTLS == nil {
+		return nil
+	}
+	cfg := *e.e2eTLS
+	cfg.PeerID = e.agentID
+	return tlsrec.Server(cfg)
+}
+
 // WithPayloadTLSWrongID gives the test equipment, for 3.7, a certificate
 // the agent trusts (from the authority of its [WithPayloadTLS] one) whose
 // subjectAltName names another endpoint ID than the equipment's.

@@ -169,3 +169,86 @@ func runOn(t *testing.T, eq *Equipment, id string, broken bool) *Result {
 	r := &Runner{Equipment: eq, Config: sessionConfig(broken)}
 	return r.RunCase(t.Context(), r.Env(t.Context()), cs[0])
 }
+
+// quickE2ERetry sets the shortest session retry wait TR-181 allows (1 s;
+// the multiplier stays 2000) in usptest's E2ESession entries, so that 3.5
+// sees the agent's retry within seconds.
+func quickE2ERetry(t *testing.T, agent *usptest.Agent) {
+	t.Helper()
+	m := agent.Model()
+	ctrls, err := m.Instances("Device.LocalAgent.Controller.")
+	if err != nil || len(ctrls) == 0 {
+		t.Fatalf("controllers %v %v", ctrls, err)
+	}
+	for _, c := range ctrls {
+		if err := m.Set(c+"E2ESession.SessionRetryMinimumWaitInterval", "1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestFailureToEstablishTLS runs 3.5 against usptest with TLS payload
+// security, a 1 s SessionRetryMinimumWaitInterval and a 1 s
+// PeriodicNotifInterval: it passes, and it fails on metric 2, with the
+// agent's session records as evidence, against a usptest that opens its
+// next session at once after the kit's TLS alert, and on metric 1 against
+// one that sends its Notify in clear after the alert. Without the kit's
+// certificate it is skipped.
+func TestFailureToEstablishTLS(t *testing.T) {
+	t.Parallel()
+	run := func(t *testing.T, eq *Equipment, broken bool) *Result {
+		cs, err := Select(All(), "3.5")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := sessionConfig(broken)
+		cfg.PeriodicNotifInterval = 1
+		r := &Runner{Equipment: eq, Config: cfg}
+		return r.RunCase(t.Context(), r.Env(t.Context()), cs[0])
+	}
+	t.Run("conformant", func(t *testing.T) {
+		t.Parallel()
+		eq, agent := tlsBench(t)
+		quickE2ERetry(t, agent)
+		res := run(t, eq, false)
+		if res.Verdict != Pass {
+			t.Fatalf("verdict %s (%s)\n%s", res.Verdict, res.Reason, TextEvidence(res))
+		}
+		notes := strings.Join(res.Notes, "\n")
+		for _, want := range []string{"retry 1 came", "Certificate", "it carried the Periodic! Notify"} {
+			if !strings.Contains(notes, want) {
+				t.Errorf("the notes lack %q:\n%s", want, notes)
+			}
+		}
+		if len(res.Cleanup) > 0 {
+			t.Errorf("cleanup failed: %v", res.Cleanup)
+		}
+	})
+	t.Run("retry at once", func(t *testing.T) {
+		t.Parallel()
+		eq, agent := tlsBench(t)
+		quickE2ERetry(t, agent)
+		agent.Faults().RetrySessionAtOnce(true)
+		res := run(t, eq, true)
+		expectFail(t, res, 2, "retry 1 came", "")
+		if f := res.Failed(); !strings.Contains(f[0].Detail, "want 1s to 2s") {
+			t.Errorf("detail %q lacks the window", f[0].Detail)
+		}
+		sessionEvidence(t, res)
+	})
+	t.Run("in clear after the alert", func(t *testing.T) {
+		t.Parallel()
+		eq, agent := tlsBench(t)
+		quickE2ERetry(t, agent)
+		agent.Faults().ClearAfterTLSFailure(true)
+		res := run(t, eq, true)
+		expectFail(t, res, 1, "in clear, outside TLS payload security", "received NOTIFY")
+	})
+	t.Run("no certificate", func(t *testing.T) {
+		t.Parallel()
+		eq, _ := memoryBench(t, usptest.WithSessionContext(usptest.SessionConfig{}))
+		if res := run(t, eq, false); res.Verdict != Skip || !strings.Contains(res.Reason, "WithPayloadTLS") {
+			t.Errorf("verdict %s (%s), want skip", res.Verdict, res.Reason)
+		}
+	})
+}

@@ -141,8 +141,16 @@
 // asks for the controller's, which must name the controller's endpoint ID;
 // then every message both ways is TLS application data. A PLAINTEXT record
 // in such a session fails with 7102 and a new session, and renegotiation
-// requests are ignored. [Faults.AcceptPlaintextInTLS],
-// [Faults.PassRenegotiation] and [Faults.TrustAnyEndpointID] break each
+// requests are ignored. When the agent has a message of its own (a
+// notification) and no TLS session is up, it opens a session context
+// itself and starts the handshake as TLS client, sending the message once
+// the handshake completed; when the controller answers with a TLS alert,
+// the agent ends that session context and tries again after the wait of
+// TR-369 R-E2E.10, drawn from its controller's E2ESession
+// SessionRetryMinimumWaitInterval and SessionRetryIntervalMultiplier
+// (set them in the model to shorten it). [Faults.AcceptPlaintextInTLS],
+// [Faults.PassRenegotiation], [Faults.TrustAnyEndpointID],
+// [Faults.RetrySessionAtOnce] and [Faults.ClearAfterTLSFailure] break each
 // rule for the kit's fault tests. [WithRecordIntegrity] protects the
 // non-payload fields: the agent signs or MACs what it sends and ignores
 // records whose mac_signature does not verify ([Faults.SkipIntegrityCheck]

@@ -30,6 +30,8 @@ type Faults struct {
 	wrongMAC         bool // WrongRecordMAC
 	passReneg        bool
 	anyPeerID        bool
+	retryAtOnce      bool
+	clearAfterTLS    bool
 }
 
 // Delay makes the agent wait d before handling each request (0 stops it).
@@ -124,6 +126,39 @@ func (f *Faults) TrustAnyEndpointID(on bool) {
 	f.mu.Unlock()
 }
 
+// RetrySessionAtOnce makes the agent (with [SessionConfig].TLS) open a
+// new session context at once after a TLS handshake of its own failed,
+// instead of waiting as its controller's E2ESession
+// SessionRetryMinimumWaitInterval and SessionRetryIntervalMultiplier say
+// (TR-369 R-E2E.10, TP-469 3.5).
+func (f *Faults) RetrySessionAtOnce(on bool) {
+	f.mu.Lock()
+	f.retryAtOnce = on
+	f.mu.Unlock()
+}
+
+// ClearAfterTLSFailure makes the agent (with [SessionConfig].TLS) send
+// the messages it kept for a TLS handshake of its own in clear, in
+// NoSessionContext records, when the controller refused the handshake
+// (TP-469 3.5, metric 1).
+func (f *Faults) ClearAfterTLSFailure(on bool) {
+	f.mu.Lock()
+	f.clearAfterTLS = on
+	f.mu.Unlock()
+}
+
+func (f *Faults) sendingClearAfterTLSFailure() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.clearAfterTLS
+}
+
+func (f *Faults) retryingSessionAtOnce() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.retryAtOnce
+}
+
 func (f *Faults) trustingAnyEndpointID() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -152,7 +187,7 @@ func (f *Faults) ignoringE2E() bool {
 func (f *Faults) Reset() {
 	f.mu.Lock()
 	f.wait, f.drop, f.fail, f.corrupt, f.ignoreAcks, f.silentOutput = 0, 0, nil, 0, 0, false
-	f.ignoreE2E, f.clearInTLS, f.passReneg, f.anyPeerID = false, false, false, false
+	f.ignoreE2E, f.clearInTLS, f.passReneg, f.anyPeerID, f.retryAtOnce, f.clearAfterTLS = false, false, false, false, false, false
 	f.mu.Unlock()
 }
 

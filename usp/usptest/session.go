@@ -66,14 +66,23 @@ type SessionConfig struct {
 	TLS *PayloadTLS
 }
 
-// PayloadTLS is the agent's side of TLS payload security: the controller
-// opens the session context and starts the handshake (it is the TLS
-// client), the agent answers as the TLS server. Records of the session
-// carry payload_security TLS12; one with PLAINTEXT fails with 7102 and a
-// new session. Renegotiation is ignored (R-E2E.40); a handshake that fails
-// sends the TLS alert and the next ClientHello starts again. The agent's
-// notifications wait for no handshake: until one completed they are not
-// sent in the session.
+// PayloadTLS is the agent's side of TLS payload security. The endpoint
+// that opens the session context is the TLS client: in a session the
+// controller opens, the agent answers its handshake as the TLS server;
+// when the agent has a message to send (a notification) and no TLS session
+// is up, it opens a session context of its own and starts the handshake as
+// the TLS client, sending its messages once the handshake completed.
+// Records of the session carry payload_security TLS12; one with PLAINTEXT
+// fails with 7102 and a new session. Renegotiation is ignored (R-E2E.40); a
+// handshake the controller started that fails sends the TLS alert and the
+// next ClientHello starts again. A handshake of the agent's that fails (a
+// TLS alert from the controller) ends its session context, and the agent
+// opens a new one after the wait TR-369 R-E2E.10 gives: for the n-th retry
+// in a row, between m·(k/1000)^(n-1) and m·(k/1000)^n seconds (n at most
+// 10), m and k the controller's
+// Device.LocalAgent.Controller.{i}.E2ESession.SessionRetryMinimumWaitInterval
+// and SessionRetryIntervalMultiplier. The count starts again once a record
+// of a completed handshake arrives (R-E2E.12).
 type PayloadTLS struct {
 	// Certificate is the agent's: an ECDSA P-256 key, its endpoint ID in a
 	// subjectAltName URI (urn:bbf:usp:id:...).
@@ -139,12 +148,19 @@ type fullSession struct {
 	tls  *payloadTLS   // nil: payloads in clear
 }
 
-// payloadTLS is the agent's TLS server of one session context.
+// payloadTLS is the agent's TLS end of the session context with one
+// controller: the server of a session the controller opened, or the client
+// of one the agent opened (tlsclient.go).
 type payloadTLS struct {
 	cfg tlsrec.Config
 	mu  sync.Mutex
 	ep  *tlsrec.Endpoint
 	sid uint64 // the session the endpoint belongs to
+	// The agent's own handshakes (tlsclient.go).
+	client bool        // ep is the agent's TLS client
+	queue  [][]byte    // the agent's messages waiting for a handshake
+	fails  int         // handshakes of the agent's that failed in a row
+	retry  *time.Timer // the next attempt, while one waits
 }
 
 // endpoint returns the TLS endpoint of session sid: a new one when the
@@ -162,36 +178,33 @@ func (p *payloadTLS) endpoint(sid uint64, f *Faults) *tlsrec.Endpoint {
 		if f.trustingAnyEndpointID() {
 			cfg.PeerID = ""
 		}
-		p.ep, p.sid = tlsrec.Server(cfg), sid
+		p.ep, p.sid, p.client = tlsrec.Server(cfg), sid, false
 	}
 	return p.ep
 }
 
-// drop forgets a failed endpoint.
-func (p *payloadTLS) drop(ep *tlsrec.Endpoint) {
+// drop forgets a failed endpoint and reports whether it was the agent's
+// own TLS client.
+func (p *payloadTLS) drop(ep *tlsrec.Endpoint) (client bool) {
 	p.mu.Lock()
 	if p.ep == ep {
 		p.ep = nil
+		client = p.client
 	}
 	p.mu.Unlock()
 	_ = ep.Close()
-}
-
-// seal encrypts one message of the agent's, once the handshake is done.
-func (p *payloadTLS) seal(payload []byte) ([]byte, error) {
-	p.mu.Lock()
-	ep := p.ep
-	p.mu.Unlock()
-	if ep == nil {
-		return nil, tlsrec.ErrNotReady
-	}
-	return ep.Seal(payload)
+	return client
 }
 
 func (p *payloadTLS) close() {
 	p.mu.Lock()
 	ep := p.ep
 	p.ep = nil
+	p.queue = nil
+	if p.retry != nil {
+		p.retry.Stop()
+		p.retry = nil
+	}
 	p.mu.Unlock()
 	if ep != nil {
 		_ = ep.Close()
@@ -206,15 +219,24 @@ func (s fullSession) receive(rec *usprecord.Record) ([][]byte, []*usprecord.Reco
 }
 
 func (s fullSession) wrap(p []byte) ([]*usprecord.Record, error) {
+	s.expire()
+	return s.Wrap(p)
+}
+
+// expire ends the session when it was idle longer than SessionExpiration,
+// and marks it used now; it reports whether it ended it.
+func (s fullSession) expire() bool {
 	tries, expiry := s.settings()
 	s.SetMaxRetransmitTries(tries)
 	now := time.Now()
 	if prev := s.last.Swap(now.UnixNano()); expiry > 0 && prev != 0 && now.Sub(time.Unix(0, prev)) > expiry {
-		// Expired while idle: Wrap opens a new session (R-E2E.6 makes
-		// the controller follow), with sequence_id 1 again.
+		// Expired while idle: the next Wrap opens a new session
+		// (R-E2E.6 makes the controller follow), with sequence_id 1
+		// again.
 		s.End()
+		return true
 	}
-	return s.Wrap(p)
+	return false
 }
 
 // settings reads the controller's E2ESession entry: the retransmission
@@ -381,8 +403,13 @@ func (a *Agent) openTLS(r route, ok bool, s fullSession, payloads [][]byte) [][]
 		}
 		if err != nil {
 			a.log.Warn("TLS payload security failed", "from_id", s.peer, "err", err)
-			s.tls.drop(ep)
+			if s.tls.drop(ep) {
+				a.ownTLSFailed(s)
+			}
 			continue
+		}
+		if ep.Handshaken() {
+			a.flushTLS(r, s, ep)
 		}
 		msgs = append(msgs, plain...)
 	}
@@ -411,12 +438,8 @@ func (a *Agent) handleNoSession(r route, ok bool, from string) bool {
 // sendInSession wraps a message in the records of a session and sends them.
 func (a *Agent) sendInSession(r route, s agentSession, payload []byte) {
 	if fs, ok := s.(fullSession); ok && fs.tls != nil {
-		sealed, err := fs.tls.seal(payload)
-		if err != nil {
-			a.log.Warn("message not sent: no TLS session with the controller", "to_id", fs.peer, "err", err)
-			return
-		}
-		payload = sealed
+		a.sendTLS(r, fs, payload)
+		return
 	}
 	a.sendRawInSession(r, s, payload)
 }

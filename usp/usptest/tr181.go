@@ -104,6 +104,8 @@ Device.LocalAgent.Controller.{i}.  add-delete  keys=Alias  keys=EndpointID
 Device.LocalAgent.Controller.{i}.E2ESession.
   SessionExpiration          unsignedInt rw = 3600
   MaxRetransmitTries         int rw = 5
+  SessionRetryMinimumWaitInterval unsignedInt rw = 5
+  SessionRetryIntervalMultiplier  unsignedInt rw = 2000
 Device.LocalAgent.Controller.{i}.MTP.{i}.  add-delete  keys=Alias  keys=Protocol
   Alias                      string rw
   Enable                     boolean rw = false

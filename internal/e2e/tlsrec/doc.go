@@ -36,9 +36,9 @@
 //
 // The integrity of the non-payload fields (mac_signature, R-E2E.29 to
 // R-E2E.39) is package recmac's; this package exports the keys of its MAC
-// ([Endpoint.IntegrityKeys]). usptest
-// (the agent, TLS server) and the conformance kit (TLS client in the
-// records it builds) use this package; the controller in package usp does
-// not offer TLS payload security yet. The agent does not open TLS sessions
-// of its own: its notifications wait for a controller's handshake.
+// ([Endpoint.IntegrityKeys]). usptest (the agent: TLS server in the
+// sessions a controller opens, TLS client in those it opens for its own
+// notifications) and the conformance kit (TLS client in the records it
+// builds, TLS server for 3.5) use this package; the controller in package
+// usp does not offer TLS payload security yet.
 package tlsrec
