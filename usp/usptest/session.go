@@ -90,7 +90,15 @@ type PayloadTLS struct {
 	// Roots are the authorities of the controllers' certificates, which
 	// must name the controller's endpoint ID the same way (R-E2E.41).
 	Roots *x509.CertPool
+	// HandshakeTimeout is how long a handshake of the agent's may take
+	// before it counts as failed (as the controller's alert would: the session context ends and the agent retries after
+	// R-E2E.10's wait), so that a controller that never answers does not
+	// hold the agent's messages for ever; 0 means 30 seconds.
+	HandshakeTimeout time.Duration
 }
+
+// handshakeTimeout is PayloadTLS.HandshakeTimeout's default.
+const handshakeTimeout = 30 * time.Second
 
 // WithSessionContext makes the agent accept SessionContext records and
 // answer inside the session, and send its notifications to a controller
@@ -107,6 +115,9 @@ func WithSessionContext(cfg SessionConfig) Option {
 		}
 		if cfg.TLS != nil && (len(cfg.TLS.Certificate.Certificate) == 0 || cfg.TLS.Roots == nil) {
 			return optErr("SessionConfig.TLS needs a Certificate and Roots")
+		}
+		if cfg.TLS != nil && cfg.TLS.HandshakeTimeout < 0 {
+			return optErr("negative SessionConfig.TLS.HandshakeTimeout")
 		}
 		if (cfg.Allow || cfg.Forbid) && !cfg.Reference {
 			return optErr("SessionConfig.Allow and Forbid need Reference")
@@ -161,6 +172,10 @@ type payloadTLS struct {
 	queue  [][]byte    // the agent's messages waiting for a handshake
 	fails  int         // handshakes of the agent's that failed in a row
 	retry  *time.Timer // the next attempt, while one waits
+	// hsTimer ends a handshake of the agent's that the controller left
+	// unanswered for hsTimeout (PayloadTLS.HandshakeTimeout).
+	hsTimer   *time.Timer
+	hsTimeout time.Duration
 }
 
 // endpoint returns the TLS endpoint of session sid: a new one when the
@@ -196,6 +211,15 @@ func (p *payloadTLS) drop(ep *tlsrec.Endpoint) (client bool) {
 	return client
 }
 
+// stopHandshakeTimer stops the timer of the agent's handshake; p.mu is
+// held.
+func (p *payloadTLS) stopHandshakeTimer() {
+	if p.hsTimer != nil {
+		p.hsTimer.Stop()
+		p.hsTimer = nil
+	}
+}
+
 func (p *payloadTLS) close() {
 	p.mu.Lock()
 	ep := p.ep
@@ -205,6 +229,7 @@ func (p *payloadTLS) close() {
 		p.retry.Stop()
 		p.retry = nil
 	}
+	p.stopHandshakeTimer()
 	p.mu.Unlock()
 	if ep != nil {
 		_ = ep.Close()
@@ -296,7 +321,10 @@ func (a *Agent) sessionWith(peer string, create bool) agentSession {
 		var pt *payloadTLS
 		if t := a.cfg.session.TLS; t != nil {
 			ec.PayloadSecurity = usprecord.Record_TLS12
-			pt = &payloadTLS{cfg: tlsrec.Config{Certificate: t.Certificate, Roots: t.Roots, PeerID: peer}}
+			pt = &payloadTLS{cfg: tlsrec.Config{Certificate: t.Certificate, Roots: t.Roots, PeerID: peer}, hsTimeout: t.HandshakeTimeout}
+			if pt.hsTimeout == 0 {
+				pt.hsTimeout = handshakeTimeout
+			}
 		}
 		es, err := e2e.New(ec, 0)
 		if err != nil {

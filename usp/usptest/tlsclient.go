@@ -93,6 +93,9 @@ func (a *Agent) openOwnTLS(r route, s fullSession) {
 	p.mu.Lock()
 	old := p.ep
 	p.ep, p.sid, p.client = ep, s.ID(), true
+	p.stopHandshakeTimer()
+	peer := s.peer
+	p.hsTimer = time.AfterFunc(p.hsTimeout, func() { a.enqueue(func() { a.ownTLSTimedOut(peer, p, ep) }) })
 	p.mu.Unlock()
 	if old != nil {
 		_ = old.Close()
@@ -120,6 +123,7 @@ func (a *Agent) flushTLS(r route, s fullSession, ep *tlsrec.Endpoint) {
 		p.retry.Stop()
 		p.retry = nil
 	}
+	p.stopHandshakeTimer()
 	p.mu.Unlock()
 	for _, m := range q {
 		sealed, err := ep.Seal(m)
@@ -148,6 +152,7 @@ func (a *Agent) ownTLSFailed(s fullSession) {
 		}
 	}
 	p.mu.Lock()
+	p.stopHandshakeTimer()
 	p.fails++
 	wait := a.sessionRetryWait(s.peer, p.fails)
 	if p.retry != nil {
@@ -158,6 +163,23 @@ func (a *Agent) ownTLSFailed(s fullSession) {
 	n := p.fails
 	p.mu.Unlock()
 	a.log.Info("TLS handshake refused by the controller; retrying later", "to_id", peer, "retry", n, "wait", wait)
+}
+
+// ownTLSTimedOut ends a handshake of the agent's, ep, that has not
+// completed within PayloadTLS.HandshakeTimeout, as a refused one: the
+// controller never answered, or stopped half-way.
+func (a *Agent) ownTLSTimedOut(peer string, p *payloadTLS, ep *tlsrec.Endpoint) {
+	p.mu.Lock()
+	current := p.ep == ep && !ep.Handshaken()
+	p.mu.Unlock()
+	s, ok := a.sessionWith(peer, false).(fullSession)
+	if !current || !ok || s.tls != p {
+		return
+	}
+	a.log.Warn("TLS handshake unanswered by the controller", "to_id", peer, "after", p.hsTimeout)
+	if p.drop(ep) {
+		a.ownTLSFailed(s)
+	}
 }
 
 // retryOwnTLS is the next attempt after a failed handshake: a new session

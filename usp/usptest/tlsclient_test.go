@@ -19,11 +19,18 @@ import (
 // configuration for the test controller.
 func tlsClientBench(t *testing.T) (*Agent, *testController, tlsrec.Config) {
 	t.Helper()
+	return tlsClientBenchTimeout(t, 0)
+}
+
+// tlsClientBenchTimeout is tlsClientBench with the agent's
+// PayloadTLS.HandshakeTimeout.
+func tlsClientBenchTimeout(t *testing.T, hs time.Duration) (*Agent, *testController, tlsrec.Config) {
+	t.Helper()
 	ca := testcert.NewCA(t)
 	issue := func(id string) tls.Certificate {
 		return ca.Issue(t, testcert.Spec{CommonName: id, EndpointIDs: []string{id}})
 	}
-	a, c := newTestAgent(t, WithSessionContext(SessionConfig{TLS: &PayloadTLS{Certificate: issue(agentID), Roots: ca.Pool}}))
+	a, c := newTestAgent(t, WithSessionContext(SessionConfig{TLS: &PayloadTLS{Certificate: issue(agentID), Roots: ca.Pool, HandshakeTimeout: hs}}))
 	ctrls, err := a.Model().Instances("Device.LocalAgent.Controller.")
 	if err != nil || len(ctrls) == 0 {
 		t.Fatalf("controllers %v %v", ctrls, err)
@@ -135,5 +142,45 @@ func TestTLSClientRetry(t *testing.T) {
 				t.Errorf("first message in the TLS session: %v %v", &m, err)
 			}
 		})
+	}
+}
+
+// TestTLSClientHandshakeTimeout checks that a handshake of the agent's
+// that the controller never answers counts as failed after
+// PayloadTLS.HandshakeTimeout: the agent opens a new session context with
+// a new ClientHello after the timeout and R-E2E.10's wait (1-2 s here),
+// and still delivers its Boot! once a handshake completes.
+func TestTLSClientHandshakeTimeout(t *testing.T) {
+	t.Parallel()
+	const hs = 300 * time.Millisecond
+	_, c, cfg := tlsClientBenchTimeout(t, hs)
+	first := takeHello(t, c, 0, 2*time.Second)
+	sent := time.Now()
+	sid := first.GetSessionContext().GetSessionId()
+	retry := takeHello(t, c, sid, 4*time.Second) // left unanswered
+	d := time.Since(sent)
+	if lo, hi := hs+time.Second, hs+2*time.Second+250*time.Millisecond; d < lo-50*time.Millisecond || d > hi {
+		t.Errorf("second ClientHello %v after the first, want %v to %v", d, lo, hi)
+	}
+	ctx := context.Background()
+	sid = retry.GetSessionContext().GetSessionId()
+	srv := tlsrec.Server(cfg)
+	defer srv.Close()
+	_, out, err := srv.Receive(ctx, retry.GetSessionContext().GetPayload()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.sendRecord(tlsRecord(sid, 1, 2, out))
+	if _, out, err = srv.Receive(ctx, nextInSession(t, c, sid, 2)); err != nil || !srv.Handshaken() {
+		t.Fatalf("handshake: %v", err)
+	}
+	c.sendRecord(tlsRecord(sid, 2, 3, out))
+	plain, _, err := srv.Receive(ctx, nextInSession(t, c, sid, 3))
+	if err != nil || len(plain) != 1 {
+		t.Fatalf("%d messages, %v", len(plain), err)
+	}
+	var m uspmsg.Msg
+	if err := proto.Unmarshal(plain[0], &m); err != nil || m.GetBody().GetRequest().GetNotify().GetEvent().GetEventName() != "Boot!" {
+		t.Errorf("first message in the TLS session: %v %v", &m, err)
 	}
 }
