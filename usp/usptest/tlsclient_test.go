@@ -122,25 +122,7 @@ func TestTLSClientRetry(t *testing.T) {
 				t.Errorf("retry %v after the alert with RetrySessionAtOnce", d)
 			}
 			// This time the handshake completes and carries the Boot!.
-			sid = retry.GetSessionContext().GetSessionId()
-			srv2 := tlsrec.Server(cfg)
-			defer srv2.Close()
-			if _, out, err = srv2.Receive(ctx, retry.GetSessionContext().GetPayload()[0]); err != nil {
-				t.Fatal(err)
-			}
-			c.sendRecord(tlsRecord(sid, 1, 2, out))
-			if _, out, err = srv2.Receive(ctx, nextInSession(t, c, sid, 2)); err != nil || !srv2.Handshaken() {
-				t.Fatalf("handshake: %v", err)
-			}
-			c.sendRecord(tlsRecord(sid, 2, 3, out))
-			plain, _, err := srv2.Receive(ctx, nextInSession(t, c, sid, 3))
-			if err != nil || len(plain) != 1 {
-				t.Fatalf("%d messages, %v", len(plain), err)
-			}
-			var m uspmsg.Msg
-			if err := proto.Unmarshal(plain[0], &m); err != nil || m.GetBody().GetRequest().GetNotify().GetEvent().GetEventName() != "Boot!" {
-				t.Errorf("first message in the TLS session: %v %v", &m, err)
-			}
+			completeWithBoot(t, c, cfg, retry)
 		})
 	}
 }
@@ -162,11 +144,19 @@ func TestTLSClientHandshakeTimeout(t *testing.T) {
 	if lo, hi := hs+time.Second, hs+2*time.Second+250*time.Millisecond; d < lo-50*time.Millisecond || d > hi {
 		t.Errorf("second ClientHello %v after the first, want %v to %v", d, lo, hi)
 	}
+	completeWithBoot(t, c, cfg, retry)
+}
+
+// completeWithBoot answers the agent's ClientHello record hello as the
+// TLS server, completes the handshake and checks that the first message
+// in the session is the agent's Boot! Notify.
+func completeWithBoot(t *testing.T, c *testController, cfg tlsrec.Config, hello *usprecord.Record) {
+	t.Helper()
 	ctx := context.Background()
-	sid = retry.GetSessionContext().GetSessionId()
+	sid := hello.GetSessionContext().GetSessionId()
 	srv := tlsrec.Server(cfg)
 	defer srv.Close()
-	_, out, err := srv.Receive(ctx, retry.GetSessionContext().GetPayload()[0])
+	_, out, err := srv.Receive(ctx, hello.GetSessionContext().GetPayload()[0])
 	if err != nil {
 		t.Fatal(err)
 	}
