@@ -449,7 +449,7 @@ func DefaultModel() *Model {
 // defaultTemplate is the model every [DefaultModel] starts as a copy of.
 var defaultTemplate = sync.OnceValue(func() *Model {
 	m := buildDefaultModel()
-	m.rootInst = copyInst(m.rootInst) // marks every instance's values shared
+	freeze(m.rootInst) // shared by every DefaultModel: never written again
 	return m
 })
 
@@ -489,7 +489,7 @@ func buildDefaultModel() *Model {
 	if err := defineCertificates(m); err != nil {
 		panic("usptest: certificate schema: " + err.Error())
 	}
-	m.mu.Lock()
+	m.lock()
 	if d := m.defOf(datamodel.MustParse("Device.LocalAgent.Request.{i}."), 4); d != nil {
 		d.reuseNumbers = true
 	}
@@ -501,7 +501,7 @@ func buildDefaultModel() *Model {
 			}
 		}
 	}
-	m.mu.Unlock()
+	m.unlock()
 	if err := m.LoadValues(defaultValues); err != nil {
 		panic("usptest: default values: " + err.Error())
 	}
@@ -567,12 +567,12 @@ func buildDefaultModel() *Model {
 			return nil
 		},
 	}
-	m.mu.Lock()
+	m.lock()
 	for p, c := range checks {
 		pp := datamodel.MustParse(p)
 		m.defOf(pp, pp.Len()-1).command(pp.Leaf()).Check = c
 	}
-	m.mu.Unlock()
+	m.unlock()
 	return m
 }
 
