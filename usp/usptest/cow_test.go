@@ -80,7 +80,10 @@ func TestCopyOnWriteKeepsModelsApart(t *testing.T) {
 		func() error { return a.Set("Device.DeviceInfo.ProvisioningCode", "a-code") },
 		func() error { return a.Set("Device.WiFi.SSID.1.SSID", "a-ssid") },
 		func() error { return a.Set("Device.WiFi.SSID.1.Stats.BytesSent", "7") },
-		func() error { _, err := a.AddInstance("Device.Hosts.Host.", map[string]string{"PhysAddress": "02:00:00:00:aa:09"}); return err },
+		func() error {
+			_, err := a.AddInstance("Device.Hosts.Host.", map[string]string{"PhysAddress": "02:00:00:00:aa:09"})
+			return err
+		},
 		func() error { return a.DeleteInstance("Device.WiFi.SSID.2.") },
 		func() error { return a.LoadValues(map[string]string{"Device.WiFi.SSID.5.SSID": "loaded"}) },
 		func() error { return a.DeleteInstance("Device.Hosts.Host.1.") },
