@@ -774,9 +774,9 @@ func (m *Model) controllerByID(id string) *objInst {
 	if t == nil {
 		return nil
 	}
-	for _, o := range m.members(t) {
-		if o.val("EndpointID") == id {
-			return o
+	for i, e := range t.inst {
+		if e.o.val("EndpointID") == id {
+			return m.entry(t, i) // the model's own under the write lock
 		}
 	}
 	return nil
