@@ -1,6 +1,9 @@
 package usptest
 
-import "slices"
+import (
+	"maps"
+	"slices"
+)
 
 // The instance trees of models made by [DefaultModel] share what they have
 // not changed with the template (objInst.shared): a model starts with a
@@ -39,13 +42,23 @@ func thaw(o *objInst) *objInst {
 
 // freeze marks o and everything below it shared, values included. Only a
 // tree nobody else reads yet may be frozen (the template, while it is
-// built).
+// built). The values an instance was given are folded into its base, so
+// that a model writing one of its parameters starts an own slice of one
+// value rather than copying the template's.
 func freeze(o *objInst) {
 	if o.shared {
 		return
 	}
 	o.shared = true
-	o.sharedOwn = o.own != nil
+	if len(o.own) > 0 {
+		b := make(map[string]string, len(o.base)+len(o.own))
+		maps.Copy(b, o.base)
+		for _, v := range o.own {
+			b[v.name] = v.value
+		}
+		o.base = b
+	}
+	o.own, o.sharedOwn = nil, false
 	for _, c := range o.single {
 		freeze(c)
 	}

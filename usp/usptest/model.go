@@ -322,6 +322,20 @@ func (m *Model) emit(c change) {
 // single-instance children and empty tables.
 func (m *Model) newInst(d *objDef, path string) *objInst {
 	o := &objInst{def: d, path: path, base: d.defaultValues()}
+	// Sized once: grown by appends, the slices would keep their slack for
+	// the instance's life.
+	multi := 0
+	for _, c := range d.children {
+		if c.multi {
+			multi++
+		}
+	}
+	if multi > 0 {
+		o.tables = make(tables, 0, multi)
+	}
+	if len(d.children) > multi {
+		o.single = make(singles, 0, len(d.children)-multi)
+	}
 	for _, c := range d.children {
 		m.addChild(o, c)
 	}
