@@ -109,10 +109,16 @@ func (s *simAgent) transport(cfg *config, i int) (mtp.Transport, error) {
 				return s.dial(ctx, u.Host, tlsCfg)
 			}),
 		}
-		if !cfg.autopaho {
-			// paho's client alone: half the memory of a connection
-			// (see BENCHMARKS.md, Fleet simulation).
+		switch cfg.mqttClient {
+		case "lean":
+			// paho's client alone: half the memory of autopaho's
+			// connection (see BENCHMARKS.md, Fleet simulation).
 			opts = append(opts, mqtt.WithLeanConnection())
+		case "autopaho":
+		default:
+			// One goroutine a connection (BENCHMARKS.md, Memory
+			// per agent: the minimal client).
+			opts = append(opts, mqtt.WithMinimalClient())
 		}
 		return mqtt.New(target, s.id, opts...)
 	case mtp.STOMP:

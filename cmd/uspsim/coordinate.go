@@ -307,7 +307,7 @@ func workerArgs(o *options, first, n int, share float64) []string {
 		"-boot-parallel", strconv.Itoa(c.bootParallel), "-boot-rate", g(c.bootRate), "-duration", f(c.duration),
 		"-event-rate", g(c.eventRate), "-change-rate", g(c.changeRate), "-drop-rate", g(c.dropRate),
 		"-faulty", g(c.faultyShare), "-subscribe=" + strconv.FormatBool(c.subscribe), "-notify-retry", f(c.notifyRetry),
-		"-keep-alive", f(c.keepAlive), "-backoff-min", f(c.backoffMin), "-backoff-max", f(c.backoffMax),
+		"-keep-alive", f(c.keepAlive), "-mqtt-client", c.mqttClient, "-backoff-min", f(c.backoffMin), "-backoff-max", f(c.backoffMax),
 		"-drain", f(c.drain), "-progress", f(max(o.progress, 200*time.Millisecond)),
 	}
 }

@@ -18,8 +18,11 @@
 // it had made them on an earlier visit, with NotifRetry on): to the
 // Device.LocalAgent.Periodic! event and to value changes of
 // Device.WiFi.SSID.1.Stats.BytesSent. An MQTT agent announces a Receive
-// Maximum of 32 and connects with mqtt.WithLeanConnection (paho.golang's
-// client without autopaho: half the memory per connection).
+// Maximum of 32 and connects with mqtt.WithMinimalClient (the transport's
+// own MQTT client: one goroutine per connection, the least memory);
+// -mqtt-client lean runs paho.golang's client instead
+// (mqtt.WithLeanConnection) and -mqtt-client autopaho the transport's
+// default connection.
 //
 // # Script
 //

@@ -41,7 +41,7 @@ func childMain() {
 	switch role {
 	case "broker":
 		err = childBroker()
-	case "bare", "agents", "agents-autopaho", "transports", "transports-lean":
+	case "bare", "agents", "agents-lean", "agents-autopaho", "transports", "transports-lean", "transports-minimal":
 		n, _ := strconv.Atoi(os.Getenv(childEnv + "_N"))
 		err = childClients(role, os.Getenv(childEnv+"_URL"), n)
 	default:
@@ -94,14 +94,17 @@ func childClients(role, brokerURL string, n int) error {
 		for _, c := range clients {
 			_ = c.Disconnect(&paho.Disconnect{})
 		}
-	case "transports", "transports-lean":
+	case "transports", "transports-lean", "transports-minimal":
 		var trs []*mqtt.Transport
 		for i := range n {
 			id := fmt.Sprintf("proto::tr-%06d", i)
 			opts := []mqtt.Option{mqtt.WithTopic("usp/agent/" + id), mqtt.WithClientID(id),
 				mqtt.WithReceiveMaximum(agentReceiveMaximum)}
-			if role == "transports-lean" {
+			switch role {
+			case "transports-lean":
 				opts = append(opts, mqtt.WithLeanConnection())
+			case "transports-minimal":
+				opts = append(opts, mqtt.WithMinimalClient())
 			}
 			tr, err := mqtt.New(brokerURL, id, opts...)
 			if err != nil {
@@ -116,8 +119,12 @@ func childClients(role, brokerURL string, n int) error {
 		for _, tr := range trs {
 			_ = tr.Close(context.Background())
 		}
-	case "agents", "agents-autopaho":
-		cfg := &config{autopaho: role == "agents-autopaho", mtp: mtp.MQTT, targets: []string{brokerURL}, controllerID: "proto::controller",
+	case "agents", "agents-lean", "agents-autopaho":
+		client := strings.TrimPrefix(role, "agents-")
+		if role == "agents" {
+			client = "minimal" // uspsim's default
+		}
+		cfg := &config{mqttClient: client, mtp: mtp.MQTT, targets: []string{brokerURL}, controllerID: "proto::controller",
 			controllerAddr: "usp/controller", topicPrefix: "usp/agent/", prefix: "mem", count: n, seed: 1,
 			bootParallel: 200, subscribe: true, notifyRetry: 5 * time.Second, keepAlive: 60 * time.Second,
 			backoffMin: time.Second, backoffMax: 30 * time.Second, share: 1}
@@ -225,10 +232,11 @@ func startChild(tb testing.TB, role string, env ...string) (*exec.Cmd, *bufio.Re
 
 // BenchmarkAgentMemory measures the memory one simulated agent costs (a
 // usptest agent with the default TR-181 model on a gousp MQTT transport
-// in lean mode, as uspsim runs it, once connected, subscribed and booted;
-// and the same agents on the default, autopaho-based connection) beside a
-// bare paho.golang client with the same Receive Maximum and the transport
-// alone in both modes, each kind -uspsim.memagents
+// with the minimal client, as uspsim runs it, once connected, subscribed
+// and booted; and the same agents on paho's client in lean mode and on the
+// default, autopaho-based connection) beside a bare paho.golang client
+// with the same Receive Maximum and the transport alone in the three
+// modes, each kind -uspsim.memagents
 // strong in a process of its own, against one embedded broker in another.
 //
 //	go test -run '^$' -bench AgentMemory -benchtime 1x ./cmd/uspsim/
@@ -255,7 +263,9 @@ func BenchmarkAgentMemory(b *testing.B) {
 		bare := run("bare")
 		trs := run("transports")
 		lean := run("transports-lean")
+		minimal := run("transports-minimal")
 		agents := run("agents")
+		agentsLean := run("agents-lean")
 		agentsAP := run("agents-autopaho")
 		b.ReportMetric(per(trs.Heap+trs.Stack), "transport-heap+stack-B/client")
 		b.ReportMetric(per(lean.Heap+lean.Stack), "lean-transport-heap+stack-B/client")
@@ -263,6 +273,10 @@ func BenchmarkAgentMemory(b *testing.B) {
 		b.ReportMetric(per(lean.Stack), "lean-transport-stack-B/client")
 		b.ReportMetric(float64(agentsAP.Heap+agentsAP.Stack)/float64(bare.Heap+bare.Stack), "autopaho-agent-heap+stack-ratio")
 		b.ReportMetric(float64(lean.Heap+lean.Stack)/float64(bare.Heap+bare.Stack), "lean-transport-heap+stack-ratio")
+		b.ReportMetric(per(minimal.Heap+minimal.Stack), "minimal-transport-heap+stack-B/client")
+		b.ReportMetric(float64(minimal.Heap+minimal.Stack)/float64(bare.Heap+bare.Stack), "minimal-transport-heap+stack-ratio")
+		b.ReportMetric(per(agentsLean.Heap+agentsLean.Stack), "lean-agent-heap+stack-B/agent")
+		b.ReportMetric(float64(agentsLean.Heap+agentsLean.Stack)/float64(bare.Heap+bare.Stack), "lean-agent-heap+stack-ratio")
 		b.ReportMetric(per(trs.RSS), "transport-rss-B/client")
 		b.ReportMetric(per(bare.Heap+bare.Stack), "bare-heap+stack-B/client")
 		b.ReportMetric(per(bare.RSS), "bare-rss-B/client")

@@ -51,10 +51,12 @@ type config struct {
 	backoffMax     time.Duration
 	drain          time.Duration // after the script, wait at most this long for outstanding NotifyResps
 	share          float64       // this process's share of the fleet-wide rates
-	// autopaho gives MQTT agents the transport's default connection
-	// (autopaho's manager) instead of the lean one; BenchmarkAgentMemory
-	// measures both.
-	autopaho bool
+	// mqttClient is the connection of MQTT agents: "minimal" (the
+	// transport's own one-goroutine client, mqtt.WithMinimalClient; the
+	// default), "lean" (paho.golang's client, mqtt.WithLeanConnection) or
+	// "autopaho" (the transport's default, autopaho's manager);
+	// BenchmarkAgentMemory measures them all.
+	mqttClient string
 }
 
 // fleet is the agents of one process.

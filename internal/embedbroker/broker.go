@@ -97,7 +97,7 @@ type Broker struct {
 	conns    map[*conn]struct{}           // every live connection
 	clients  map[string]*conn             // connected, by client ID
 	exact    map[string]map[*sub]struct{} // filters without wildcards
-	wild     map[*sub]struct{}            // filters with wildcards
+	wild     filterTree                   // filters with wildcards, by level
 	shared   map[string]*group            // by group + "\x00" + filter
 	retained map[string]*message
 
@@ -148,7 +148,7 @@ func Listen(cfg Config) (*Broker, error) {
 	}
 	b := &Broker{cfg: cfg, scheme: "mqtt", log: cfg.Logger,
 		conns: map[*conn]struct{}{}, clients: map[string]*conn{}, exact: map[string]map[*sub]struct{}{},
-		wild: map[*sub]struct{}{}, shared: map[string]*group{}, retained: map[string]*message{}}
+		shared: map[string]*group{}, retained: map[string]*message{}}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
@@ -272,6 +272,7 @@ type target struct {
 	qos    byte
 	retain bool
 	subIDs []uint32
+	shared bool // for a shared subscription: never merged with another
 }
 
 // route delivers m to every matching subscription; from is the
@@ -290,38 +291,60 @@ func (b *Broker) route(from *conn, m *message) {
 			b.retained[m.topic] = m
 		}
 	}
-	var targets []target
-	idx := map[*conn]int{}
+	// A message mostly has one target (always, in USP's use): a client's
+	// earlier target is found by a scan while there are few, and through a
+	// map made only once there are many (a broadcast to a fleet).
+	const scanTargets = 8
+	var one [1]target
+	targets := one[:0]
+	var idx map[*conn]int
 	add := func(s *sub) {
 		if s.opts.noLocal && s.c == from {
 			return
 		}
 		q := min(m.qos, s.opts.qos)
-		if i, ok := idx[s.c]; ok && s.group == nil {
-			t := &targets[i]
-			t.qos = max(t.qos, q)
-			if s.subID != 0 {
-				t.subIDs = append(t.subIDs, s.subID)
+		if s.group == nil {
+			i, ok := -1, false
+			if idx != nil {
+				i, ok = idx[s.c]
+			} else {
+				for j := range targets {
+					if targets[j].c == s.c && !targets[j].shared {
+						i, ok = j, true
+						break
+					}
+				}
 			}
-			return
+			if ok {
+				t := &targets[i]
+				t.qos = max(t.qos, q)
+				if s.subID != 0 {
+					t.subIDs = append(t.subIDs, s.subID)
+				}
+				return
+			}
 		}
-		t := target{c: s.c, qos: q, retain: m.retain && s.opts.retainAsPub}
+		t := target{c: s.c, qos: q, retain: m.retain && s.opts.retainAsPub, shared: s.group != nil}
 		if s.subID != 0 {
 			t.subIDs = []uint32{s.subID}
 		}
-		if s.group == nil {
-			idx[s.c] = len(targets)
-		}
 		targets = append(targets, t)
+		switch {
+		case idx != nil && !t.shared:
+			idx[s.c] = len(targets) - 1
+		case idx == nil && len(targets) > scanTargets:
+			idx = make(map[*conn]int, 2*len(targets))
+			for j := range targets {
+				if !targets[j].shared {
+					idx[targets[j].c] = j
+				}
+			}
+		}
 	}
 	for s := range b.exact[m.topic] {
 		add(s)
 	}
-	for s := range b.wild {
-		if match(s.opts.filter, m.topic) {
-			add(s)
-		}
-	}
+	b.wild.match(m.topic, add)
 	for _, g := range b.shared {
 		if len(g.members) > 0 && match(g.filter, m.topic) {
 			s := g.members[g.next%len(g.members)]
@@ -373,7 +396,7 @@ func (b *Broker) subscribe(c *conn, s subscription, subID uint32) (byte, []*mess
 		}
 		m[ns] = struct{}{}
 	default:
-		b.wild[ns] = struct{}{}
+		b.wild.add(ns)
 	}
 	if s.retainHandling == 2 || (s.retainHandling == 1 && existed) {
 		return s.qos, nil
@@ -420,7 +443,9 @@ func (b *Broker) unindex(s *sub) {
 			delete(b.exact, s.opts.filter)
 		}
 	}
-	delete(b.wild, s)
+	if s.opts.filter != s.key || containsWildcard(s.opts.filter) {
+		b.wild.remove(s)
+	}
 }
 
 func (b *Broker) unsubscribe(c *conn, filter string) bool {

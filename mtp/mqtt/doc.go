@@ -84,6 +84,16 @@
 // it, and the default stays autopaho, which [WithPahoConfig] configures
 // and which lean mode therefore refuses.
 //
+// [WithMinimalClient] goes further: the same supervisor, but on the
+// transport's own small MQTT 5 client instead of paho's (paho.golang's
+// packet codec, behind the same guard). A connection has one goroutine,
+// its reader, which also delivers records and acknowledges them; sends
+// write under the connection's lock and wait for their PUBACK in a slot of
+// their own; PINGREQ is sent by a timer, and a PINGREQ unanswered by the
+// next tick ends the connection. The handler's HandleRecord must then not
+// wait for an acknowledgement on the same transport (hand the record to a
+// worker, as usptest agents do).
+//
 // # Scale-out
 //
 // Several controller processes may share one endpoint ID and one topic

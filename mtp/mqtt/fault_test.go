@@ -342,6 +342,29 @@ func TestBrokerStopsAnswering(t *testing.T) {
 	rec.Event(mtp.Up)
 }
 
+// TestKeepAliveHoldsIdleConnection: an idle connection with a one-second
+// keep-alive stays up on mosquitto, which hangs up on a client silent for
+// 1.5 keep-alive periods: PINGREQs go out, and their PINGRESPs are taken
+// as the broker's sign of life.
+func TestKeepAliveHoldsIdleConnection(t *testing.T) {
+	url := brokertest.StartMosquitto(t)
+	_, rec, _ := start(t, url, "proto::idle", mqtt.WithTopic("idle"), mqtt.WithKeepAlive(time.Second))
+	peer, _, _ := start(t, url, "proto::peer", mqtt.WithTopic("peer"))
+	idle := time.After(4 * time.Second)
+	for waiting := true; waiting; {
+		select {
+		case ev := <-rec.Events:
+			t.Fatalf("idle connection: %v event (%v)", ev.Kind, ev.Err)
+		case <-idle:
+			waiting = false
+		}
+	}
+	send(t, peer, "idle", "still there")
+	if got := rec.Record(); string(got.Data) != "still there" {
+		t.Fatalf("record %q", got.Data)
+	}
+}
+
 // TestShortLivedConnectionsBackOff: a broker that drops the client right
 // after every SUBACK (as when another client takes over the client ID)
 // must see the reconnection backoff grow. autopaho numbers its attempts

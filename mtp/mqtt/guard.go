@@ -111,6 +111,11 @@ type guardConn struct {
 	out  packetGuard
 	wbuf []byte
 
+	// small keeps the buffers small for a connection that is idle most
+	// of the time (the minimal client's, a simulated agent's): the read
+	// buffer stays rsmall, and no write buffer is kept between packets.
+	small bool
+
 	ended   context.Context // done when the connection has ended; Cause says why
 	end     context.CancelCauseFunc
 	endOnce sync.Once
@@ -170,20 +175,35 @@ func (c *guardConn) Read(p []byte) (int, error) {
 		if len(p) >= len(c.rbuf) {
 			return c.readGuarded(p) // a packet body: no copy
 		}
-		n, err := c.readGuarded(c.rbuf)
-		c.rpos, c.rend, c.rerr = 0, n, err
-		if n == 0 {
+		if err := c.fill(); c.rpos == c.rend {
 			return 0, err
-		}
-		if n == len(c.rbuf) && len(c.rbuf) < guardReadBuf {
-			big := make([]byte, guardReadBuf)
-			copy(big, c.rbuf[:n])
-			c.rbuf = big
 		}
 	}
 	n := copy(p, c.rbuf[c.rpos:c.rend])
 	c.rpos += n
 	return n, nil
+}
+
+// fill reads what the connection has into the empty buffer, waiting for
+// at least a byte; the error is the read's, also kept for the Read after
+// the buffered bytes. The minimal client waits for its next packet here,
+// on a shallower stack than paho's decoder would park on (its reader's
+// stack then stays at the 2 KiB it starts with).
+func (c *guardConn) fill() error {
+	if c.rpos < c.rend {
+		return nil
+	}
+	if c.rerr != nil {
+		return c.rerr
+	}
+	n, err := c.readGuarded(c.rbuf)
+	c.rpos, c.rend, c.rerr = 0, n, err
+	if n == len(c.rbuf) && len(c.rbuf) < guardReadBuf && !c.small {
+		big := make([]byte, guardReadBuf)
+		copy(big, c.rbuf[:n])
+		c.rbuf = big
+	}
+	return err
 }
 
 func (c *guardConn) readGuarded(p []byte) (int, error) {
@@ -240,7 +260,7 @@ func (c *guardConn) Write(p []byte) (int, error) {
 		_, err = c.Conn.Write(c.wbuf)
 	}
 	c.wbuf = c.wbuf[:0]
-	if cap(c.wbuf) > maxHeldWrite {
+	if cap(c.wbuf) > maxHeldWrite || c.small {
 		c.wbuf = nil
 	}
 	if err != nil {

@@ -45,11 +45,18 @@ func fastOpts(t testing.TB) []mqtt.Option {
 // mqtt.WithLeanConnection.
 const leanPrefix = "TestLeanConnection/"
 
+// minimalPrefix names the tests that TestMinimalClient runs again with
+// mqtt.WithMinimalClient.
+const minimalPrefix = "TestMinimalClient/"
+
 // modeOpts are the options of the mode a test runs in: lean under
 // TestLeanConnection, none otherwise.
 func modeOpts(t testing.TB) []mqtt.Option {
 	if strings.HasPrefix(t.Name(), leanPrefix) {
 		return []mqtt.Option{mqtt.WithLeanConnection()}
+	}
+	if strings.HasPrefix(t.Name(), minimalPrefix) {
+		return []mqtt.Option{mqtt.WithMinimalClient()}
 	}
 	return nil
 }

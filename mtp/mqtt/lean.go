@@ -85,7 +85,7 @@ func (t *Transport) supervise(pc paho.ClientConfig) {
 // connectionLost runs once a lean connection has ended: it waits for paho
 // to have shut that client down, reports Down (onConnectionDown), and
 // reconnects unless the transport is closing.
-func (t *Transport) connectionLost(c *paho.Client, gc *guardConn, pc paho.ClientConfig) {
+func (t *Transport) connectionLost(c leanClient, gc *guardConn, pc paho.ClientConfig) {
 	// The guard may have seen the end before paho did (an aborted
 	// write): closing the connection makes paho's reader notice.
 	_ = gc.Close()
@@ -99,15 +99,24 @@ func (t *Transport) connectionLost(c *paho.Client, gc *guardConn, pc paho.Client
 
 // attemptLean opens a connection and sends CONNECT on it, within the
 // connect timeout.
-func (t *Transport) attemptLean(pc paho.ClientConfig) (*paho.Client, *guardConn, *paho.Connack, error) {
+func (t *Transport) attemptLean(pc paho.ClientConfig) (leanClient, *guardConn, *paho.Connack, error) {
 	gc, err := t.dialGuarded(t.ctx, t.url) // bounded by the connect timeout
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	pc.Conn = gc
-	c := paho.NewClient(pc)
-	c.SetDebugLogger(pahoLogger{t.log, slog.LevelDebug - 4}) // as clientConfig gives autopaho
-	c.SetErrorLogger(pahoLogger{t.log, slog.LevelDebug})
+	var c interface {
+		leanClient
+		Connect(context.Context, *paho.Connect) (*paho.Connack, error)
+	}
+	if t.cfg.minimal {
+		c = newMinClient(gc, pc)
+	} else {
+		pc.Conn = gc
+		pcl := paho.NewClient(pc)
+		pcl.SetDebugLogger(pahoLogger{t.log, slog.LevelDebug - 4}) // as clientConfig gives autopaho
+		pcl.SetErrorLogger(pahoLogger{t.log, slog.LevelDebug})
+		c = pcl
+	}
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.connectTimeout)
 	defer cancel()
 	ca, err := c.Connect(ctx, t.connectPacket(&paho.Connect{}))

@@ -3,6 +3,7 @@ package mqtt_test
 import (
 	"context"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +19,15 @@ import (
 // transport a test makes under this name), so that both connection modes
 // meet the same behaviour: events, send errors, reconnection, the packet
 // guard, Receive Maximum, MQTT 3.1.1 peers, TLS, Close.
-func TestLeanConnection(t *testing.T) {
+func TestLeanConnection(t *testing.T) { runModeSuite(t) }
+
+// TestMinimalClient runs the same tests with mqtt.WithMinimalClient, the
+// transport's own one-goroutine client (see modeOpts).
+func TestMinimalClient(t *testing.T) { runModeSuite(t) }
+
+// runModeSuite runs the transport tests under t, whose name picks the
+// connection mode (modeOpts).
+func runModeSuite(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		fn   func(*testing.T)
@@ -45,6 +54,7 @@ func TestLeanConnection(t *testing.T) {
 		{"MalformedPackets", TestMalformedPackets},
 		{"BrokerRefusesSubscription", TestBrokerRefusesSubscription},
 		{"BrokerStopsAnswering", TestBrokerStopsAnswering},
+		{"KeepAliveHoldsIdleConnection", TestKeepAliveHoldsIdleConnection},
 		{"ShortLivedConnectionsBackOff", TestShortLivedConnectionsBackOff},
 		{"MQTT311PeerVersion", TestMQTT311PeerVersion},
 		{"WithoutMQTT311Peers", TestWithoutMQTT311Peers},
@@ -60,7 +70,8 @@ func TestLeanConnection(t *testing.T) {
 }
 
 // testLeanGoroutines: while Up, a lean transport runs paho's three
-// goroutines and nothing else (the point of the mode); the broker is
+// goroutines and nothing else (the point of the mode), a minimal one its
+// reader alone; the broker is
 // mosquitto, in a process of its own, so that every goroutine counted is
 // the transports'.
 func testLeanGoroutines(t *testing.T) {
@@ -78,7 +89,11 @@ func testLeanGoroutines(t *testing.T) {
 	// paho's reader, pinger and delivery goroutines per connection; a
 	// little slack for goroutines that are still ending (the
 	// supervisors, which return right after Up).
-	const want = 3 * n
+	perConn := 3
+	if strings.HasPrefix(t.Name(), minimalPrefix) {
+		perConn = 1
+	}
+	want := perConn * n
 	deadline := time.Now().Add(wait)
 	var got int
 	for {
@@ -89,7 +104,7 @@ func testLeanGoroutines(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if got > want {
-		t.Fatalf("%d lean transports Up run %d goroutines, want at most %d (paho's three each)", n, got, want)
+		t.Fatalf("%d lean transports Up run %d goroutines, want at most %d (%d each)", n, got, want, perConn)
 	}
 	// And still work: a record from one to the next.
 	send(t, trs[0], "lean/b", "hello")

@@ -93,7 +93,7 @@ type Transport struct {
 
 	mu           sync.Mutex
 	cm           *autopaho.ConnectionManager // nil before Start, and in lean mode
-	client       *paho.Client                // lean mode: the latest connected client
+	client       leanClient                  // lean mode: the latest connected client
 	dialed       *guardConn                  // connection of the latest attempt
 	cur          *link                       // the connection we are Up on, nil while down
 	leanDone     chan struct{}               // lean mode: closed when the supervisor has ended for good
@@ -550,9 +550,16 @@ func (t *Transport) onConnectionUp(pub publisher, ca *paho.Connack) {
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.connectTimeout)
 	defer cancel()
 	// Hold records that arrive right after the SUBACK until Up is out
-	// (paho hands them over on a goroutine other than the SUBACK's).
-	t.hmu.Lock()
-	defer t.hmu.Unlock()
+	// (paho hands them over on a goroutine other than the SUBACK's). The
+	// minimal client delivers on its reader, which must go on reading to
+	// see the SUBACK: it holds them itself until release.
+	mc, minimal := pub.(*minClient)
+	if minimal {
+		defer mc.release()
+	} else {
+		t.hmu.Lock()
+		defer t.hmu.Unlock()
+	}
 	sa, err := pub.Subscribe(ctx, sub)
 	if sa == nil {
 		if err == nil {
@@ -609,8 +616,10 @@ func (t *Transport) onConnectionUp(pub publisher, ca *paho.Connack) {
 	t.mu.Unlock()
 	t.wasUp, t.upAt = true, time.Now()
 	t.log.Debug("connected", "reply_topic", reply, "subscriptions", filters)
-	if !t.closing.Load() {
-		t.h.HandleEvent(mtp.Event{Kind: mtp.Up, Local: mtp.Address{MTP: Kind, To: reply}})
+	if up := (mtp.Event{Kind: mtp.Up, Local: mtp.Address{MTP: Kind, To: reply}}); minimal {
+		t.emitEvent(up) // hmu is not held
+	} else if !t.closing.Load() {
+		t.h.HandleEvent(up)
 	}
 	t.firstUpOnce.Do(func() { close(t.firstUp) })
 }

@@ -61,6 +61,7 @@ type config struct {
 	no311Peers      bool
 	noSubscriberErr bool
 	lean            bool
+	minimal         bool // WithMinimalClient
 	logger          *slog.Logger
 	pahoHooks       []func(*autopaho.ClientConfig)
 	connectHooks    []func(*paho.Connect)
