@@ -439,9 +439,10 @@ var defaultValues = map[string]string{
 //     Device.SoftwareModules.DUStateChange!.
 //
 // Each call returns an independent model. Models share what they have not
-// changed (the schema, the command handlers, default values) with one
-// template built once per process, so that a process can simulate many
-// agents: a model copies a part before changing it.
+// changed (the schema, the command handlers, the object instances and
+// their values) with one template built once per process, so that a
+// process can simulate many agents: a model copies a part before changing
+// it.
 func DefaultModel() *Model {
 	return defaultTemplate().cloneShared()
 }
