@@ -126,9 +126,9 @@ func (m *Model) setupAccess() error {
 	if err := m.Set("Device.LocalAgent.ControllerTrust.UntrustedRole", untrustedRole); err != nil {
 		return err
 	}
-	m.mu.Lock()
+	m.lock()
 	m.access = true
-	m.mu.Unlock()
+	m.unlock()
 	return nil
 }
 
@@ -178,7 +178,7 @@ func (m *Model) aclFor(from string) *acl {
 	}
 	seen := map[string]bool{}
 	securedRoles := map[string]bool{}
-	if ct := m.instByPath("Device.LocalAgent.ControllerTrust."); ct != nil {
+	if ct := m.peekPath("Device.LocalAgent.ControllerTrust."); ct != nil {
 		for _, r := range datamodel.ParseList(ct.val("SecuredRoles")) {
 			securedRoles[strings.TrimSuffix(r, ".")+"."] = true
 		}
@@ -190,7 +190,7 @@ func (m *Model) aclFor(from string) *acl {
 				continue
 			}
 			seen[ref] = true
-			role := m.instByPath(ref)
+			role := m.peekPath(ref)
 			if role == nil || role.def.path != "Device.LocalAgent.ControllerTrust.Role.{i}." {
 				continue
 			}
@@ -336,7 +336,7 @@ func (l *acl) hidesSecured() bool { return l != nil && !l.secured }
 // attribute. Callers hold m.mu.
 func (m *Model) securedParam(path string) bool {
 	obj, name := splitLeafText(path)
-	inst := m.instByPath(obj)
+	inst := m.peekPath(obj)
 	if inst == nil {
 		return false
 	}
@@ -437,7 +437,7 @@ func (m *Model) untrust(ctrl *objInst) {
 		return
 	}
 	if r := ct.val("UntrustedRole"); r != "" && ctrl.def.param("AssignedRole") != nil {
-		ctrl.setVal("AssignedRole", r)
+		m.setVal(ctrl, "AssignedRole", r)
 	}
 }
 
@@ -447,5 +447,5 @@ func (m *Model) trust(ctrl *objInst) {
 	if !m.access || ctrl == nil || ctrl.def.param("InheritedRole") == nil {
 		return
 	}
-	ctrl.setVal("InheritedRole", fullAccessRole)
+	m.setVal(ctrl, "InheritedRole", fullAccessRole)
 }

@@ -221,11 +221,11 @@ func TestAccessControlNotify(t *testing.T) {
 func TestUntrustedController(t *testing.T) {
 	a, _ := newTestAgent(t, WithAccessControl())
 	m := a.Model()
-	m.mu.Lock()
+	m.lock()
 	o := m.addController("proto::stranger", mtp.Address{MTP: mtp.Memory, To: "proto::stranger"})
 	m.untrust(o)
 	l := m.aclFor("proto::stranger")
-	m.mu.Unlock()
+	m.unlock()
 	if o.val("AssignedRole") != untrustedRole {
 		t.Errorf("AssignedRole %q", o.val("AssignedRole"))
 	}

@@ -138,19 +138,19 @@ func NewAgent(endpointID string, opts ...Option) (*Agent, error) {
 		a.bindings = append(a.bindings, &binding{a: a, t: t, up: make(chan struct{})})
 	}
 	m := a.model
-	m.mu.Lock()
+	m.lock()
 	if m.owner != nil {
-		m.mu.Unlock()
+		m.unlock()
 		return nil, ErrModelInUse
 	}
 	m.owner = a
 	m.clock = cfg.clock
-	m.mu.Unlock()
+	m.unlock()
 	if cfg.access {
 		if err := m.setupAccess(); err != nil {
-			m.mu.Lock()
+			m.lock()
 			m.owner = nil
-			m.mu.Unlock()
+			m.unlock()
 			return nil, fmt.Errorf("usptest: access control: %w", err)
 		}
 	}
@@ -210,12 +210,12 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.seedWSClients()
 	a.seedSTOMPConnections()
 	m := a.model
-	m.mu.Lock()
+	m.lock()
 	m.observer = a.onChanges
 	m.host = a
 	m.started = a.cfg.clock()
 	m.factoryDue = true // the snapshot is taken before the first change
-	m.mu.Unlock()
+	m.unlock()
 
 	a.queue.mu.Lock()
 	a.queue.started = true
@@ -312,9 +312,9 @@ func (a *Agent) Close(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("usptest: waiting for commands: %w", ctx.Err()))
 	}
 	m := a.model
-	m.mu.Lock()
+	m.lock()
 	m.observer, m.host, m.owner = nil, nil, nil
-	m.mu.Unlock()
+	m.unlock()
 	return errors.Join(errs...)
 }
 
@@ -690,14 +690,14 @@ func (a *Agent) wait(ctx context.Context, done <-chan struct{}) error {
 // with a Boot! subscription each, the agent's endpoint ID and its MTPs.
 func (a *Agent) seed() {
 	m := a.model
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.lock()
+	defer m.unlock()
 	la := m.instByPath("Device.LocalAgent.")
 	if la == nil {
 		return
 	}
 	if p := la.def.param("EndpointID"); p != nil {
-		la.setVal("EndpointID", a.id)
+		m.setVal(la, "EndpointID", a.id)
 	}
 	if t := la.tables.get("MTP"); t != nil && len(t.inst) == 0 {
 		for _, b := range a.bindings {
@@ -774,9 +774,9 @@ func (m *Model) controllerByID(id string) *objInst {
 	if t == nil {
 		return nil
 	}
-	for _, o := range t.sorted() {
-		if o.val("EndpointID") == id {
-			return o
+	for i, e := range t.inst {
+		if e.o.val("EndpointID") == id {
+			return m.entry(t, i) // the model's own under the write lock
 		}
 	}
 	return nil
@@ -811,7 +811,7 @@ func (m *Model) addController(id string, addr mtp.Address) *objInst {
 // loadInto sets a parameter of a single-instance child object, if the model
 // has it.
 func (m *Model) loadInto(o *objInst, child, param, value string) {
-	if c := o.single.get(child); c != nil && c.def.param(param) != nil {
-		c.setVal(param, value)
+	if c := m.single(o, child); c != nil && c.def.param(param) != nil {
+		m.setVal(c, param, value)
 	}
 }

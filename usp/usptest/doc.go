@@ -189,8 +189,10 @@
 // destination in subscribe-dest (reported in DestinationFromServer).
 //
 // Models from [DefaultModel] are copies of one template per process that
-// share its schema, command handlers and default values until they change
-// them, so that one process can run thousands of agents (cmd/uspsim does).
+// share its schema, command handlers, object instances and values until
+// they change them (a model copies an instance, and the instances above it,
+// before it writes under it), so that one process can run thousands of
+// agents (cmd/uspsim does).
 //
 // Tests build their own models with [NewModel] and [Model.Define] (a small
 // text format), [Model.DefineObject], [Model.DefineParam],

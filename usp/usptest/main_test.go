@@ -6,4 +6,7 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	strictShare = true // a write transaction holding a shared instance panics
+	goleak.VerifyTestMain(m)
+}

@@ -56,6 +56,23 @@ type Model struct {
 	// access says that requests are checked against ControllerTrust
 	// (WithAccessControl).
 	access bool
+	// writing says that mu is held for writing (see lock): the walks of
+	// the instance tree then replace the shared instances they pass by
+	// copies of the model's own (see Model.single).
+	writing bool
+}
+
+// lock takes m.mu for writing; unlock releases it. Every write
+// transaction takes the lock so, never with m.mu.Lock: the walks made
+// under it must copy the instances shared with the template.
+func (m *Model) lock() {
+	m.mu.Lock()
+	m.writing = true
+}
+
+func (m *Model) unlock() {
+	m.writing = false
+	m.mu.Unlock()
 }
 
 // beforeWrite takes the FactoryReset snapshot if it is due; every change
@@ -91,6 +108,14 @@ type objInst struct {
 	// (another model's, or a FactoryReset snapshot) and must be copied
 	// before a write: see setVal.
 	sharedOwn bool
+	// shared says that the instance, and everything below it, belongs to
+	// a tree other models read (the default template, or a FactoryReset
+	// snapshot): it is never written. A model keeps such subtrees as they
+	// are until it writes under them; the walks made under its write lock
+	// then put a copy of its own in place of each shared instance they
+	// pass (path copying: see Model.single), so that a pointer obtained in
+	// a write transaction is always the model's own.
+	shared bool
 }
 
 // singles are an instance's single-instance child objects.
@@ -117,8 +142,13 @@ func (ts tables) get(name string) *table {
 	return nil
 }
 
-// setVal sets a parameter's value, copying own first if it is shared.
+// setVal sets a parameter's value, copying own first if it is shared. o
+// is the model's own (see objInst.shared): writers get it from
+// [Model.mine].
 func (o *objInst) setVal(name, value string) {
+	if o.shared {
+		panic("usptest: write to the shared instance " + o.path)
+	}
 	i := o.ownIndex(name)
 	if i < 0 {
 		if v, ok := o.base[name]; ok && v == value {
@@ -169,6 +199,9 @@ type table struct {
 	path string // "Device.WiFi.SSID."
 	next uint32
 	inst instSet // nil while empty: most tables of a simulated agent stay so
+	// shared: the table belongs to a shared instance (see
+	// objInst.shared); a table is copied with the instance holding it.
+	shared bool
 }
 
 func (t *table) sorted() []*objInst {
@@ -261,19 +294,19 @@ func NewModel() *Model {
 
 // SetDataModelURI sets the data_model_inst_uri of GetSupportedDM responses.
 func (m *Model) SetDataModelURI(uri string) {
-	m.mu.Lock()
+	m.lock()
 	m.uri = uri
-	m.mu.Unlock()
+	m.unlock()
 }
 
 // write runs f with the model locked for writing, then hands what changed to
 // the observer, outside the lock.
 func (m *Model) write(f func()) {
-	m.mu.Lock()
+	m.lock()
 	f()
 	ch, obs := m.pending, m.observer
 	m.pending = nil
-	m.mu.Unlock()
+	m.unlock()
 	if obs != nil && len(ch) > 0 {
 		obs(ch)
 	}
@@ -289,6 +322,20 @@ func (m *Model) emit(c change) {
 // single-instance children and empty tables.
 func (m *Model) newInst(d *objDef, path string) *objInst {
 	o := &objInst{def: d, path: path, base: d.defaultValues()}
+	// Sized once: grown by appends, the slices would keep their slack for
+	// the instance's life.
+	multi := 0
+	for _, c := range d.children {
+		if c.multi {
+			multi++
+		}
+	}
+	if multi > 0 {
+		o.tables = make(tables, 0, multi)
+	}
+	if len(d.children) > multi {
+		o.single = make(singles, 0, len(d.children)-multi)
+	}
 	for _, c := range d.children {
 		m.addChild(o, c)
 	}
@@ -296,6 +343,7 @@ func (m *Model) newInst(d *objDef, path string) *objInst {
 }
 
 func (m *Model) addChild(o *objInst, c *objDef) {
+	o = m.mine(o)
 	if c.multi {
 		t := &table{def: c, path: o.path + c.name + ".", next: 1}
 		if i := slices.IndexFunc(o.tables, func(x *table) bool { return x.def.name == c.name }); i >= 0 {
@@ -334,9 +382,9 @@ func (m *Model) instancesOf(d *objDef) []*objInst {
 	for _, p := range m.instancesOf(d.parent) {
 		if d.multi {
 			if t := p.tables.get(d.name); t != nil {
-				out = append(out, t.sorted()...)
+				out = append(out, m.members(t)...)
 			}
-		} else if c := p.single.get(d.name); c != nil {
+		} else if c := m.single(p, d.name); c != nil {
 			out = append(out, c)
 		}
 	}
@@ -386,10 +434,24 @@ func (m *Model) computeDefaults(d *objDef) {
 }
 
 // instByPath returns the instance at a concrete object path, with or
-// without its trailing dot. It walks the tree rather than keeping an index
+// without its trailing dot; under the write lock, the model's own (see
+// Model.single). It walks the tree rather than keeping an index
 // of paths: a simulated agent's tree is a few levels deep, and an index
 // would cost each of thousands of agents a map.
 func (m *Model) instByPath(path string) *objInst {
+	return m.walkPath(path, m.writing)
+}
+
+// peekPath is instByPath for a walk that only reads, which copies nothing
+// even under the write lock: what it returns must not be written, nor
+// compared with instances a write transaction holds.
+func (m *Model) peekPath(path string) *objInst {
+	return m.walkPath(path, false)
+}
+
+// walkPath is instByPath, copying the shared instances it passes if own
+// is set (m.mu held for writing).
+func (m *Model) walkPath(path string, own bool) *objInst {
 	rest := strings.TrimSuffix(path, ".")
 	o := m.rootInst
 	seg, rest, more := strings.Cut(rest, ".")
@@ -407,7 +469,13 @@ func (m *Model) instByPath(path string) *objInst {
 			if err != nil || seg[0] == '0' {
 				return nil // instance numbers are written without leading zeros
 			}
-			o = t.inst.get(uint32(n))
+			if own {
+				o = m.member(t, uint32(n))
+			} else {
+				o = t.inst.get(uint32(n))
+			}
+		} else if own {
+			o = m.single(o, seg)
 		} else {
 			o = o.single.get(seg)
 		}
@@ -433,7 +501,7 @@ func (m *Model) lookupRel(o *objInst, rel string) (string, datamodel.ValueType, 
 			if len(items) == 0 {
 				return "", 0, false
 			}
-			if o = m.instByPath(items[0]); o == nil {
+			if o = m.peekPath(items[0]); o == nil {
 				return "", 0, false
 			}
 			continue
@@ -575,7 +643,7 @@ func (m *Model) setValue(o *objInst, p *paramDef, value string) {
 	if old, ok := o.lookup(p.name); ok && old == value {
 		return
 	}
-	o.setVal(p.name, value)
+	m.setVal(o, p.name, value)
 	m.emit(change{kind: chValue, path: o.path + p.name, value: value})
 }
 
@@ -711,6 +779,7 @@ func (m *Model) nextNumber(t *table) uint32 {
 // creation.
 func (m *Model) create(t *table, n uint32, values map[string]string) *objInst {
 	m.beforeWrite()
+	t = m.mineTable(t)
 	if n == 0 {
 		n = m.nextNumber(t)
 	}
@@ -891,6 +960,7 @@ func (m *Model) remove(o *objInst) {
 	if t == nil {
 		return
 	}
+	t = m.mineTable(t)
 	t.inst.del(n)
 	m.emit(change{kind: chDeleted, path: o.path})
 	if o.def.path == "Device.LocalAgent.Controller.{i}." {
@@ -937,8 +1007,8 @@ func (m *Model) Instances(tablePath string) ([]string, error) {
 // needed). Values are checked against their types; nothing is reported to
 // subscribers, so LoadValues suits seeding a model before the agent starts.
 func (m *Model) LoadValues(values map[string]string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.lock()
+	defer m.unlock()
 	// Sorted so that instances are created in a predictable order.
 	for _, path := range slices.SortedFunc(maps.Keys(values), pathCompare) {
 		if err := m.load(path, values[path]); err != nil {
@@ -969,7 +1039,7 @@ func (m *Model) load(path, value string) error {
 			}
 			i++
 			n := p.Segment(i).Instance
-			c := t.inst.get(n)
+			c := m.member(t, n)
 			if c == nil {
 				obs := m.observer
 				m.observer = nil // seeding is not news
@@ -979,7 +1049,7 @@ func (m *Model) load(path, value string) error {
 			o = c
 			continue
 		}
-		c := o.single.get(s.Name)
+		c := m.single(o, s.Name)
 		if c == nil {
 			return invalidPath("%s is not in the supported data model", path)
 		}
@@ -992,69 +1062,41 @@ func (m *Model) load(path, value string) error {
 	if err := m.checkValue(o, pd, value); err != nil {
 		return err
 	}
-	o.setVal(pd.name, value)
+	m.setVal(o, pd.name, value)
 	return nil
 }
 
-// snapshot is a deep copy of the instances, for FactoryReset.
+// snapshot is the instances as they were, for FactoryReset: a shared
+// tree (see objInst.shared), which keeps the model's shared subtrees as
+// they are.
 type snapshot struct {
 	root *objInst
 }
 
 func (m *Model) takeSnapshot() snapshot {
-	return snapshot{root: copyInst(m.rootInst)}
+	return snapshot{root: frozenCopy(m.rootInst)}
 }
 
-// copyInst copies the instance tree under o; the copies share their values
-// with the originals until either is written (see setVal).
-func copyInst(o *objInst) *objInst {
-	// Only a change is written: the default template is copied by many
-	// agents at once, and its values are all marked shared already (a
-	// write of the same value would still be a data race).
-	if o.own != nil && !o.sharedOwn {
-		o.sharedOwn = true
-	}
-	c := &objInst{def: o.def, path: o.path, base: o.base, own: o.own, sharedOwn: o.own != nil}
-	if o.single != nil {
-		c.single = make(singles, len(o.single))
-		for k, v := range o.single {
-			c.single[k] = copyInst(v)
-		}
-	}
-	if o.tables != nil {
-		c.tables = make(tables, len(o.tables))
-		for k, t := range o.tables {
-			nt := &table{def: t.def, path: t.path, next: t.next}
-			if len(t.inst) > 0 {
-				nt.inst = make(instSet, len(t.inst))
-			}
-			for i, e := range t.inst {
-				nt.inst[i] = instEntry{n: e.n, o: copyInst(e.o)}
-			}
-			c.tables[k] = nt
-		}
-	}
-	return c
-}
-
-// restore replaces the instances with a copy of s, silently.
+// restore replaces the instances with s's, silently.
 func (m *Model) restore(s snapshot) {
-	m.rootInst = copyInst(s.root)
+	m.rootInst = thaw(s.root)
 }
 
 // cloneShared returns a new model with m's instances and values, sharing
-// m's schema (read-only until [Model.ownSchema]) and values (copied on
-// write). m must not change any more: it is a template.
+// m's schema (read-only until [Model.ownSchema]) and instance tree (see
+// objInst.shared). m must have been frozen, and must not change any more:
+// it is a template.
 func (m *Model) cloneShared() *Model {
 	c := &Model{root: m.root, uri: m.uri, clock: time.Now, sharedSchema: true}
-	c.rootInst = copyInst(m.rootInst)
+	c.rootInst = thaw(m.rootInst)
 	c.started = c.clock()
 	return c
 }
 
 // ownSchema gives the model a schema of its own before it changes it, if
-// it shares one; callers hold m.mu. Instances (and the agent's
-// FactoryReset snapshot) are moved to the copy.
+// it shares one; callers hold m.mu for writing. Instances (and the agent's
+// FactoryReset snapshot) are moved to the copy: none of them is shared with
+// the template afterwards.
 func (m *Model) ownSchema() {
 	if !m.sharedSchema {
 		return
@@ -1062,22 +1104,9 @@ func (m *Model) ownSchema() {
 	m.sharedSchema = false
 	moved := map[*objDef]*objDef{}
 	m.root = copyDef(m.root, nil, moved)
-	var walk func(o *objInst)
-	walk = func(o *objInst) {
-		o.def = moved[o.def]
-		for _, c := range o.single {
-			walk(c)
-		}
-		for _, t := range o.tables {
-			t.def = moved[t.def]
-			for _, e := range t.inst {
-				walk(e.o)
-			}
-		}
-	}
-	walk(m.rootInst)
+	m.rootInst = remapLive(m.rootInst, moved)
 	if m.owner != nil && m.owner.factory.root != nil {
-		walk(m.owner.factory.root)
+		m.owner.factory.root = remapCopy(m.owner.factory.root, moved, true)
 	}
 }
 

@@ -607,12 +607,12 @@ func (a *Agent) factoryReset(commandKey string) {
 			return
 		}
 		m := a.model
-		m.mu.Lock()
+		m.lock()
 		if !m.factoryDue { // else nothing changed since Start
 			m.restore(a.factory)
 		}
 		m.started = a.cfg.clock()
-		m.mu.Unlock()
+		m.unlock()
 		a.wakePeriodic()
 		a.syncBulk() // the restored model's profiles, not the old ones
 		a.forgetSessions()

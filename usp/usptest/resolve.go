@@ -85,7 +85,7 @@ func (m *Model) resolve(path string) (*resolved, *msg.Error) {
 				}
 				r.def = nil
 				if len(targets) > 0 {
-					if o := m.instByPath(targets[0].String()); o != nil {
+					if o := m.peekPath(targets[0].String()); o != nil {
 						r.def = o.def
 					}
 				}
@@ -157,6 +157,8 @@ func (m *Model) resolve(path string) (*resolved, *msg.Error) {
 			if po := m.instByPath(parent.String()); po != nil {
 				if t := po.tables.get(name); t != nil && t.def == r.def {
 					r.tables = append(r.tables, t)
+					// Read only: no request writes the instances of a
+					// path that ends with a table (Add creates new ones).
 					r.objs = append(r.objs, t.sorted()...)
 				}
 			}
@@ -204,7 +206,7 @@ func (t modelTree) Instances(table string) ([]uint32, bool) {
 	if !ok {
 		return nil, false
 	}
-	po := t.m.instByPath(parent)
+	po := t.m.peekPath(parent) // reads only: copies nothing under the write lock
 	if po == nil {
 		return nil, false
 	}
@@ -227,7 +229,7 @@ func (t modelTree) Value(param string) (string, datamodel.ValueType, bool) {
 	if i < 0 {
 		return "", datamodel.TypeUnknown, false
 	}
-	o := t.m.instByPath(param[:i+1])
+	o := t.m.peekPath(param[:i+1])
 	if o == nil {
 		return "", datamodel.TypeUnknown, false
 	}

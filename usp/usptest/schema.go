@@ -273,8 +273,8 @@ func (m *Model) splitLeaf(path string, want datamodel.PathKind) (*objDef, string
 // are read-only); uniqueKeys lists its unique key sets, each a list of
 // parameter names. Defining an existing object updates its access and keys.
 func (m *Model) DefineObject(path string, access datamodel.ObjectAccess, uniqueKeys ...[]string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.lock()
+	defer m.unlock()
 	m.ownSchema()
 	d, err := m.defineObject(path)
 	if err != nil {
@@ -299,8 +299,8 @@ func (m *Model) DefineObject(path string, access datamodel.ObjectAccess, uniqueK
 // the default value. Defining an existing parameter replaces its
 // definition.
 func (m *Model) DefineParam(path string, def ParamDef) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.lock()
+	defer m.unlock()
 	m.ownSchema()
 	d, name, err := m.splitLeaf(path, datamodel.KindParam)
 	if err != nil {
@@ -324,7 +324,7 @@ func (m *Model) DefineParam(path string, def ParamDef) error {
 	m.beforeWrite()
 	for _, o := range m.instancesOf(d) {
 		if _, ok := o.lookup(name); !ok {
-			o.setVal(name, def.Default)
+			m.setVal(o, name, def.Default)
 		}
 	}
 	m.computeDefaults(d)
@@ -334,8 +334,8 @@ func (m *Model) DefineParam(path string, def ParamDef) error {
 // DefineCommand adds a command ("Device.IP.Diagnostics.IPPing()") to the
 // supported data model, or replaces its definition.
 func (m *Model) DefineCommand(path string, def CommandDef) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.lock()
+	defer m.unlock()
 	m.ownSchema()
 	d, name, err := m.splitLeaf(path, datamodel.KindCommand)
 	if err != nil {
@@ -353,8 +353,8 @@ func (m *Model) DefineCommand(path string, def CommandDef) error {
 // HandleCommand replaces the Run function of a defined command, e.g. to
 // make Device.Reboot() fail in one test.
 func (m *Model) HandleCommand(path string, run CommandFunc) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.lock()
+	defer m.unlock()
 	m.ownSchema()
 	p, err := datamodel.Parse(path)
 	if err != nil {
@@ -374,8 +374,8 @@ func (m *Model) HandleCommand(path string, run CommandFunc) error {
 // DefineEvent adds an event ("Device.LocalAgent.TransferComplete!") and the
 // names of its arguments to the supported data model.
 func (m *Model) DefineEvent(path string, args ...string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.lock()
+	defer m.unlock()
 	m.ownSchema()
 	d, name, err := m.splitLeaf(path, datamodel.KindEvent)
 	if err != nil {

@@ -441,9 +441,10 @@ var defaultValues = map[string]string{
 //     Device.SoftwareModules.DUStateChange!.
 //
 // Each call returns an independent model. Models share what they have not
-// changed (the schema, the command handlers, default values) with one
-// template built once per process, so that a process can simulate many
-// agents: a model copies a part before changing it.
+// changed (the schema, the command handlers, the object instances and
+// their values) with one template built once per process, so that a
+// process can simulate many agents: a model copies a part before changing
+// it.
 func DefaultModel() *Model {
 	return defaultTemplate().cloneShared()
 }
@@ -451,7 +452,7 @@ func DefaultModel() *Model {
 // defaultTemplate is the model every [DefaultModel] starts as a copy of.
 var defaultTemplate = sync.OnceValue(func() *Model {
 	m := buildDefaultModel()
-	m.rootInst = copyInst(m.rootInst) // marks every instance's values shared
+	freeze(m.rootInst) // shared by every DefaultModel: never written again
 	return m
 })
 
@@ -491,7 +492,7 @@ func buildDefaultModel() *Model {
 	if err := defineCertificates(m); err != nil {
 		panic("usptest: certificate schema: " + err.Error())
 	}
-	m.mu.Lock()
+	m.lock()
 	if d := m.defOf(datamodel.MustParse("Device.LocalAgent.Request.{i}."), 4); d != nil {
 		d.reuseNumbers = true
 	}
@@ -503,7 +504,7 @@ func buildDefaultModel() *Model {
 			}
 		}
 	}
-	m.mu.Unlock()
+	m.unlock()
 	if err := m.LoadValues(defaultValues); err != nil {
 		panic("usptest: default values: " + err.Error())
 	}
@@ -569,12 +570,12 @@ func buildDefaultModel() *Model {
 			return nil
 		},
 	}
-	m.mu.Lock()
+	m.lock()
 	for p, c := range checks {
 		pp := datamodel.MustParse(p)
 		m.defOf(pp, pp.Len()-1).command(pp.Leaf()).Check = c
 	}
-	m.mu.Unlock()
+	m.unlock()
 	return m
 }
 
