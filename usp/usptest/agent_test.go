@@ -474,3 +474,43 @@ func TestConcurrentUse(t *testing.T) {
 		t.Error("no ValueChange")
 	}
 }
+
+// TestFaultsReset sets every fault and checks that Reset clears each one
+// (SkipIntegrityCheck and WrongRecordMAC once survived it).
+func TestFaultsReset(t *testing.T) {
+	f := &Faults{}
+	f.Delay(time.Second)
+	f.DropNext(1)
+	f.FailNext(uspmsg.Header_GET, msg.CodeInternal)
+	f.CorruptNext(1)
+	f.IgnoreNotifyResp(1)
+	f.Mute(true)
+	f.IgnoreE2ESettings(true)
+	f.AcceptPlaintextInTLS(true)
+	f.PassRenegotiation(true)
+	f.TrustAnyEndpointID(true)
+	f.RetrySessionAtOnce(true)
+	f.ClearAfterTLSFailure(true)
+	f.SkipIntegrityCheck(true)
+	f.WrongRecordMAC(true)
+	if !f.ignoringIntegrity() || !f.wrongIntegrity() || f.delay() != time.Second {
+		t.Fatal("setting the faults changed nothing")
+	}
+	f.Reset()
+	x := []byte("x")
+	out := f.outgoing(x)
+	set := map[string]bool{
+		"Delay": f.delay() != 0, "DropNext": f.takeDrop(), "FailNext": f.takeFail(uspmsg.Header_GET) != 0,
+		"CorruptNext": len(out) != 1, "IgnoreNotifyResp": f.takeIgnoreNotifyResp(),
+		"Mute": out == nil, "IgnoreE2ESettings": f.ignoringE2E(),
+		"AcceptPlaintextInTLS": f.acceptingPlaintextInTLS(), "PassRenegotiation": f.passingRenegotiation(),
+		"TrustAnyEndpointID": f.trustingAnyEndpointID(), "RetrySessionAtOnce": f.retryingSessionAtOnce(),
+		"ClearAfterTLSFailure": f.sendingClearAfterTLSFailure(), "SkipIntegrityCheck": f.ignoringIntegrity(),
+		"WrongRecordMAC": f.wrongIntegrity(),
+	}
+	for name, on := range set {
+		if on {
+			t.Errorf("%s still on after Reset", name)
+		}
+	}
+}

@@ -17,7 +17,12 @@ import (
 type Faults struct {
 	a *Agent
 
-	mu               sync.Mutex
+	mu sync.Mutex
+	s  faultState // every fault, so that Reset clears them all at once
+}
+
+// faultState is what the faults set; its zero value is normal behaviour.
+type faultState struct {
 	wait             time.Duration
 	drop             int
 	fail             map[uspmsg.Header_MsgType][]msg.Code
@@ -39,7 +44,7 @@ type Faults struct {
 // notifications wait too, as behind a slow device.
 func (f *Faults) Delay(d time.Duration) {
 	f.mu.Lock()
-	f.wait = max(d, 0)
+	f.s.wait = max(d, 0)
 	f.mu.Unlock()
 }
 
@@ -47,7 +52,7 @@ func (f *Faults) Delay(d time.Duration) {
 // answer, as if they were lost on the way.
 func (f *Faults) DropNext(n int) {
 	f.mu.Lock()
-	f.drop += max(n, 0)
+	f.s.drop += max(n, 0)
 	f.mu.Unlock()
 }
 
@@ -56,10 +61,10 @@ func (f *Faults) DropNext(n int) {
 // processing it. Calls queue up: two calls fail the next two such requests.
 func (f *Faults) FailNext(t uspmsg.Header_MsgType, code msg.Code) {
 	f.mu.Lock()
-	if f.fail == nil {
-		f.fail = map[uspmsg.Header_MsgType][]msg.Code{}
+	if f.s.fail == nil {
+		f.s.fail = map[uspmsg.Header_MsgType][]msg.Code{}
 	}
-	f.fail[t] = append(f.fail[t], code)
+	f.s.fail[t] = append(f.s.fail[t], code)
 	f.mu.Unlock()
 }
 
@@ -68,7 +73,7 @@ func (f *Faults) FailNext(t uspmsg.Header_MsgType, code msg.Code) {
 // that they no longer decode.
 func (f *Faults) CorruptNext(n int) {
 	f.mu.Lock()
-	f.corrupt += max(n, 0)
+	f.s.corrupt += max(n, 0)
 	f.mu.Unlock()
 }
 
@@ -76,7 +81,7 @@ func (f *Faults) CorruptNext(n int) {
 // messages, so that it retransmits the notifications they acknowledge.
 func (f *Faults) IgnoreNotifyResp(n int) {
 	f.mu.Lock()
-	f.ignoreAcks += max(n, 0)
+	f.s.ignoreAcks += max(n, 0)
 	f.mu.Unlock()
 }
 
@@ -84,7 +89,7 @@ func (f *Faults) IgnoreNotifyResp(n int) {
 // agent still processes requests, so changes still happen.
 func (f *Faults) Mute(on bool) {
 	f.mu.Lock()
-	f.silentOutput = on
+	f.s.silentOutput = on
 	f.mu.Unlock()
 }
 
@@ -94,7 +99,7 @@ func (f *Faults) Mute(on bool) {
 // using a session idle longer than SessionExpiration.
 func (f *Faults) IgnoreE2ESettings(on bool) {
 	f.mu.Lock()
-	f.ignoreE2E = on
+	f.s.ignoreE2E = on
 	f.mu.Unlock()
 }
 
@@ -104,7 +109,7 @@ func (f *Faults) IgnoreE2ESettings(on bool) {
 // it and starting a new session (TP-469 3.13).
 func (f *Faults) AcceptPlaintextInTLS(on bool) {
 	f.mu.Lock()
-	f.clearInTLS = on
+	f.s.clearInTLS = on
 	f.mu.Unlock()
 }
 
@@ -113,7 +118,7 @@ func (f *Faults) AcceptPlaintextInTLS(on bool) {
 // instead of ignoring it (TR-369 R-E2E.40), which ends the TLS session.
 func (f *Faults) PassRenegotiation(on bool) {
 	f.mu.Lock()
-	f.passReneg = on
+	f.s.passReneg = on
 	f.mu.Unlock()
 }
 
@@ -122,7 +127,7 @@ func (f *Faults) PassRenegotiation(on bool) {
 // another endpoint ID, against R-E2E.41 (TP-469 3.7).
 func (f *Faults) TrustAnyEndpointID(on bool) {
 	f.mu.Lock()
-	f.anyPeerID = on
+	f.s.anyPeerID = on
 	f.mu.Unlock()
 }
 
@@ -133,7 +138,7 @@ func (f *Faults) TrustAnyEndpointID(on bool) {
 // (TR-369 R-E2E.10, TP-469 3.5).
 func (f *Faults) RetrySessionAtOnce(on bool) {
 	f.mu.Lock()
-	f.retryAtOnce = on
+	f.s.retryAtOnce = on
 	f.mu.Unlock()
 }
 
@@ -143,51 +148,50 @@ func (f *Faults) RetrySessionAtOnce(on bool) {
 // (TP-469 3.5, metric 1).
 func (f *Faults) ClearAfterTLSFailure(on bool) {
 	f.mu.Lock()
-	f.clearAfterTLS = on
+	f.s.clearAfterTLS = on
 	f.mu.Unlock()
 }
 
 func (f *Faults) sendingClearAfterTLSFailure() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.clearAfterTLS
+	return f.s.clearAfterTLS
 }
 
 func (f *Faults) retryingSessionAtOnce() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.retryAtOnce
+	return f.s.retryAtOnce
 }
 
 func (f *Faults) trustingAnyEndpointID() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.anyPeerID
+	return f.s.anyPeerID
 }
 
 func (f *Faults) passingRenegotiation() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.passReneg
+	return f.s.passReneg
 }
 
 func (f *Faults) acceptingPlaintextInTLS() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.clearInTLS
+	return f.s.clearInTLS
 }
 
 func (f *Faults) ignoringE2E() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.ignoreE2E
+	return f.s.ignoreE2E
 }
 
 // Reset cancels every fault.
 func (f *Faults) Reset() {
 	f.mu.Lock()
-	f.wait, f.drop, f.fail, f.corrupt, f.ignoreAcks, f.silentOutput = 0, 0, nil, 0, 0, false
-	f.ignoreE2E, f.clearInTLS, f.passReneg, f.anyPeerID, f.retryAtOnce, f.clearAfterTLS = false, false, false, false, false, false
+	f.s = faultState{}
 	f.mu.Unlock()
 }
 
@@ -250,14 +254,14 @@ func (f *Faults) toControllers(ctx context.Context, build func(to string) []byte
 func (f *Faults) delay() time.Duration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.wait
+	return f.s.wait
 }
 
 func (f *Faults) takeDrop() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.drop > 0 {
-		f.drop--
+	if f.s.drop > 0 {
+		f.s.drop--
 		return true
 	}
 	return false
@@ -266,19 +270,19 @@ func (f *Faults) takeDrop() bool {
 func (f *Faults) takeFail(t uspmsg.Header_MsgType) msg.Code {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	q := f.fail[t]
+	q := f.s.fail[t]
 	if len(q) == 0 {
 		return 0
 	}
-	f.fail[t] = q[1:]
+	f.s.fail[t] = q[1:]
 	return q[0]
 }
 
 func (f *Faults) takeIgnoreNotifyResp() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.ignoreAcks > 0 {
-		f.ignoreAcks--
+	if f.s.ignoreAcks > 0 {
+		f.s.ignoreAcks--
 		return true
 	}
 	return false
@@ -289,11 +293,11 @@ func (f *Faults) takeIgnoreNotifyResp() bool {
 func (f *Faults) outgoing(data []byte) []byte {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.silentOutput {
+	if f.s.silentOutput {
 		return nil
 	}
-	if f.corrupt > 0 {
-		f.corrupt--
+	if f.s.corrupt > 0 {
+		f.s.corrupt--
 		// A record cut in half fails to decode: a length-delimited field
 		// now runs past the end.
 		cut := make([]byte, len(data)/2+1)

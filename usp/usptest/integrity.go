@@ -135,7 +135,7 @@ func (a *Agent) protect(data []byte) []byte {
 // it is required (TP-469 2.7, 3.2, 3.3).
 func (f *Faults) SkipIntegrityCheck(on bool) {
 	f.mu.Lock()
-	f.noIntegrityCheck = on
+	f.s.noIntegrityCheck = on
 	f.mu.Unlock()
 }
 
@@ -144,18 +144,18 @@ func (f *Faults) SkipIntegrityCheck(on bool) {
 // session's (TP-469 3.4).
 func (f *Faults) WrongRecordMAC(on bool) {
 	f.mu.Lock()
-	f.wrongMAC = on
+	f.s.wrongMAC = on
 	f.mu.Unlock()
 }
 
 func (f *Faults) ignoringIntegrity() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.noIntegrityCheck
+	return f.s.noIntegrityCheck
 }
 
 func (f *Faults) wrongIntegrity() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.wrongMAC
+	return f.s.wrongMAC
 }
