@@ -37,12 +37,10 @@ func needSigning(t *T) {
 	}
 }
 
-func run2_7(t *T) {
-	needSigning(t)
-	// Setup: a Get with a valid signature is answered, so that silence
-	// below means the signature was refused. Both go in NoSessionContext
-	// records, PLAINTEXT: an agent with TLS payload security refuses
-	// PLAINTEXT inside its session contexts (3.13), whatever the signature.
+// signedGetAnswered sends a PLAINTEXT Get in a record the kit signed and
+// aborts the case unless the EUT answers it: the setup that lets silence
+// afterwards mean a refusal.
+func signedGetAnswered(t *T) {
 	id, b := plainGet(t, true)
 	mark := t.Mark()
 	if err := t.eq.SendBytes(t.ctx, b, "signed by the test equipment"); err != nil {
@@ -52,9 +50,18 @@ func run2_7(t *T) {
 	_, ok := t.eq.Await(ctx, mark, func(ib Inbound) bool { return answersMsg(ib, id) })
 	cancel()
 	if !ok {
-		t.Abortf("setup: the EUT did not answer a Get whose record carries a valid signature (mac_signature, sender_cert) within %v", t.cfg.responseTimeout())
+		t.Abortf("setup: the EUT did not answer a signed PLAINTEXT Get (mac_signature, sender_cert) within %v", t.cfg.responseTimeout())
 	}
-	id, b = plainGet(t, true)
+}
+
+func run2_7(t *T) {
+	needSigning(t)
+	// Setup: a Get with a valid signature is answered, so that silence
+	// below means the signature was refused. Both go in NoSessionContext
+	// records, PLAINTEXT: an agent with TLS payload security refuses
+	// PLAINTEXT inside its session contexts (3.13), whatever the signature.
+	signedGetAnswered(t)
+	id, b := plainGet(t, true)
 	rec, err := record.Decode(b)
 	if err != nil {
 		t.Abortf("kit bug: %v", err)
@@ -63,7 +70,7 @@ func run2_7(t *T) {
 	if b, err = proto.Marshal(rec); err != nil {
 		t.Abortf("kit bug: %v", err)
 	}
-	mark = t.Mark()
+	mark := t.Mark()
 	if err := t.eq.SendBytes(t.ctx, b, "mac_signature corrupted on purpose"); err != nil {
 		t.Abortf("cannot send: %v", err)
 	}
@@ -126,19 +133,9 @@ func run3_2(t *T) {
 	t.Notef("setup: the MTP between the EUT and the test equipment must not protect the records' integrity (TR-369 R-E2E.28: no TLS naming the endpoints), which the operator ensures")
 	// Setup: a signed Get is answered, so that what follows tells a
 	// refusal from an agent that answers nothing.
-	id, b := plainGet(t, true)
+	signedGetAnswered(t)
+	id, b := plainGet(t, false)
 	mark := t.Mark()
-	if err := t.eq.SendBytes(t.ctx, b, "signed by the test equipment"); err != nil {
-		t.Abortf("cannot send: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.responseTimeout())
-	_, ok := t.eq.Await(ctx, mark, func(ib Inbound) bool { return answersMsg(ib, id) })
-	cancel()
-	if !ok {
-		t.Abortf("setup: the EUT did not answer a signed PLAINTEXT Get within %v", t.cfg.responseTimeout())
-	}
-	id, b = plainGet(t, false)
-	mark = t.Mark()
 	if err := t.eq.sendUnsigned(t.ctx, b, "PLAINTEXT, no mac_signature, on purpose"); err != nil {
 		t.Abortf("cannot send: %v", err)
 	}
