@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"slices"
@@ -203,6 +204,25 @@ func (c *guardConn) fill() error {
 		copy(big, c.rbuf[:n])
 		c.rbuf = big
 	}
+	return err
+}
+
+// readByte returns the next byte read through the buffer (the minimal
+// client's decoder reads a fixed header so).
+func (c *guardConn) readByte() (byte, error) {
+	for c.rpos == c.rend {
+		if err := c.fill(); err != nil && c.rpos == c.rend {
+			return 0, err
+		}
+	}
+	b := c.rbuf[c.rpos]
+	c.rpos++
+	return b, nil
+}
+
+// readFull fills p through the buffer.
+func (c *guardConn) readFull(p []byte) error {
+	_, err := io.ReadFull(c, p)
 	return err
 }
 

@@ -91,7 +91,7 @@ const maxHeldRecords = 1024
 // identifier; ch gets it, or is closed when the connection ends.
 type minWait struct {
 	id uint16
-	ch chan *packets.ControlPacket
+	ch chan minPacket
 }
 
 func newMinClient(conn *guardConn, pc paho.ClientConfig) *minClient {
@@ -163,6 +163,22 @@ func (c *minClient) write(p io.WriterTo) error {
 	return err
 }
 
+// writeBytes sends a packet of our own encoding, head then tail (which
+// may be nil), under the guard's lock, as paho's packets are sent.
+func (c *minClient) writeBytes(head, tail []byte) error {
+	c.conn.Lock()
+	defer c.conn.Unlock()
+	if _, err := c.conn.Write(head); err != nil {
+		return err
+	}
+	if len(tail) > 0 {
+		if _, err := c.conn.Write(tail); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // keepAliveTick sends a PINGREQ every keep-alive period, and ends the
 // connection when the previous one has had no PINGRESP.
 func (c *minClient) keepAliveTick() {
@@ -187,9 +203,10 @@ func (c *minClient) keepAliveTick() {
 	_ = c.write(packets.NewControlPacket(packets.PINGREQ)) // a failure ends the reader
 }
 
-// readPacket reads the next packet with paho's decoder, which sees only
-// what the packet guard let through (no packet over our Maximum Packet
-// Size); a panic in it on malformed bytes is turned into an error, so that
+// readPacket reads the next packet with paho's decoder (the CONNACK, and
+// what readMinPacket does not decode itself), which sees only what the
+// packet guard let through (no packet over our Maximum Packet Size); a
+// panic in it on malformed bytes is turned into an error, so that
 // no broker can bring the process down.
 func readPacket(r io.Reader) (pkt *packets.ControlPacket, err error) {
 	defer func() {
@@ -245,15 +262,23 @@ func (c *minClient) drain(step chan<- error) {
 
 // next reads and handles one packet; an error ends the connection.
 func (c *minClient) next() error {
-	pkt, err := readPacket(c.conn)
+	mp, err := readMinPacket(c.conn)
 	if err != nil {
 		return err
 	}
+	switch {
+	case mp.pub != nil:
+		return c.received(mp.pub)
+	case mp.cp == nil: // a PUBACK without properties
+		c.acknowledged(mp.id, mp)
+		return nil
+	}
+	pkt := mp.cp
 	switch p := pkt.Content.(type) {
 	case *packets.Publish:
 		return c.received(p)
 	case *packets.Puback, *packets.Suback, *packets.Unsuback:
-		c.acknowledged(pkt)
+		c.acknowledged(pkt.PacketID(), mp)
 	case *packets.Pingresp:
 		c.mu.Lock()
 		c.pingOut = false
@@ -306,9 +331,8 @@ func (c *minClient) deliver(p *paho.Publish) error {
 	if p.QoS == 0 {
 		return nil
 	}
-	ack := packets.NewControlPacket(packets.PUBACK)
-	ack.Content.(*packets.Puback).PacketID = p.PacketID
-	return c.write(ack)
+	// PUBACK, reason Success and no properties (MQTT 5.0 3.4.2.1).
+	return c.writeBytes([]byte{packets.PUBACK << 4, 2, byte(p.PacketID >> 8), byte(p.PacketID)}, nil)
 }
 
 // release delivers the records held since the connection started and
@@ -331,8 +355,7 @@ func (c *minClient) release() {
 
 // acknowledged hands an acknowledgement to the request waiting for it; one
 // nobody waits for (the request gave up) is dropped.
-func (c *minClient) acknowledged(pkt *packets.ControlPacket) {
-	id := pkt.PacketID()
+func (c *minClient) acknowledged(id uint16, pkt minPacket) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, w := range c.waits {
@@ -349,7 +372,7 @@ func (c *minClient) acknowledged(pkt *packets.ControlPacket) {
 
 // register reserves a packet identifier and a slot for its
 // acknowledgement.
-func (c *minClient) register() (uint16, chan *packets.ControlPacket, error) {
+func (c *minClient) register() (uint16, chan minPacket, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ended {
@@ -367,7 +390,7 @@ func (c *minClient) register() (uint16, chan *packets.ControlPacket, error) {
 			break
 		}
 	}
-	ch := make(chan *packets.ControlPacket, 1)
+	ch := make(chan minPacket, 1)
 	c.waits = append(c.waits, minWait{id: c.nextID, ch: ch})
 	return c.nextID, ch, nil
 }
@@ -384,36 +407,59 @@ func (c *minClient) unregister(id uint16) {
 	}
 }
 
-// request sends a packet that takes identifier id (set by setID) and waits
-// for its acknowledgement.
-func (c *minClient) request(ctx context.Context, pkt *packets.ControlPacket, setID func(uint16)) (*packets.ControlPacket, error) {
+// request sends a packet with a packet identifier of its own (send
+// writes it with the identifier given) and waits for its
+// acknowledgement.
+func (c *minClient) request(ctx context.Context, send func(id uint16) error) (minPacket, error) {
 	id, ch, err := c.register()
 	if err != nil {
-		return nil, err
+		return minPacket{}, err
 	}
-	setID(id)
-	if err := c.write(pkt); err != nil {
+	if err := send(id); err != nil {
 		c.unregister(id)
-		return nil, fmt.Errorf("%w: %v", paho.ErrConnectionLost, err)
+		return minPacket{}, fmt.Errorf("%w: %v", paho.ErrConnectionLost, err)
 	}
 	select {
 	case ack, ok := <-ch:
 		if !ok {
-			return nil, paho.ErrConnectionLost
+			return minPacket{}, paho.ErrConnectionLost
 		}
 		return ack, nil
 	case <-ctx.Done():
 		c.unregister(id)
-		return nil, ctx.Err()
+		return minPacket{}, ctx.Err()
 	}
 }
 
+// requestPacket is request for a packet paho encodes; setID gives it its
+// identifier.
+func (c *minClient) requestPacket(ctx context.Context, pkt *packets.ControlPacket, setID func(uint16)) (*packets.ControlPacket, error) {
+	ack, err := c.request(ctx, func(id uint16) error {
+		setID(id)
+		return c.write(pkt)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if ack.cp == nil {
+		return nil, fmt.Errorf("%w: PUBACK answers a %s", errMinProtocol, pkt.PacketType())
+	}
+	return ack.cp, nil
+}
+
 // Publish sends p; at QoS 1 it waits for a place among the broker's
-// Receive Maximum, then for the PUBACK.
+// Receive Maximum, then for the PUBACK. The response's Properties are
+// those of the PUBACK, nil when it had none.
 func (c *minClient) Publish(ctx context.Context, p *paho.Publish) (*paho.PublishResponse, error) {
-	pp := p.Packet()
+	if p.QoS > 1 {
+		return nil, fmt.Errorf("mqtt: the minimal client publishes at QoS 0 or 1, not %d", p.QoS)
+	}
 	if p.QoS == 0 {
-		if err := c.write(pp); err != nil {
+		head, tail, err := encodePublish(p, 0)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.writeBytes(head, tail); err != nil {
 			return nil, fmt.Errorf("%w: %v", paho.ErrConnectionLost, err)
 		}
 		return &paho.PublishResponse{}, nil
@@ -426,13 +472,26 @@ func (c *minClient) Publish(ctx context.Context, p *paho.Publish) (*paho.Publish
 		return nil, paho.ErrConnectionLost
 	}
 	defer func() { <-c.quota }()
-	ack, err := c.request(ctx, pp.ToControlPacket(), func(id uint16) { pp.PacketID = id })
+	ack, err := c.request(ctx, func(id uint16) error {
+		head, tail, err := encodePublish(p, id)
+		if err != nil {
+			return err
+		}
+		return c.writeBytes(head, tail)
+	})
 	if err != nil {
 		return nil, err
 	}
-	pa, ok := ack.Content.(*packets.Puback)
+	if ack.cp == nil {
+		resp := &paho.PublishResponse{ReasonCode: ack.reason}
+		if ack.reason >= 0x80 {
+			return resp, fmt.Errorf("mqtt: broker refused the PUBLISH (reason %#x)", ack.reason)
+		}
+		return resp, nil
+	}
+	pa, ok := ack.cp.Content.(*packets.Puback)
 	if !ok {
-		return nil, fmt.Errorf("%w: %s packet answers a PUBLISH", errMinProtocol, ack.PacketType())
+		return nil, fmt.Errorf("%w: %s packet answers a PUBLISH", errMinProtocol, ack.cp.PacketType())
 	}
 	resp := paho.PublishResponseFromPuback(pa)
 	if pa.ReasonCode >= 0x80 {
@@ -445,7 +504,7 @@ func (c *minClient) Publish(ctx context.Context, p *paho.Publish) (*paho.Publish
 func (c *minClient) Subscribe(ctx context.Context, s *paho.Subscribe) (*paho.Suback, error) {
 	sp := s.Packet()
 	cp := &packets.ControlPacket{FixedHeader: packets.FixedHeader{Type: packets.SUBSCRIBE, Flags: 2}, Content: sp}
-	ack, err := c.request(ctx, cp, func(id uint16) { sp.PacketID = id })
+	ack, err := c.requestPacket(ctx, cp, func(id uint16) { sp.PacketID = id })
 	if err != nil {
 		return nil, err
 	}
@@ -460,7 +519,7 @@ func (c *minClient) Subscribe(ctx context.Context, s *paho.Subscribe) (*paho.Sub
 func (c *minClient) Unsubscribe(ctx context.Context, u *paho.Unsubscribe) (*paho.Unsuback, error) {
 	up := u.Packet()
 	cp := &packets.ControlPacket{FixedHeader: packets.FixedHeader{Type: packets.UNSUBSCRIBE, Flags: 2}, Content: up}
-	ack, err := c.request(ctx, cp, func(id uint16) { up.PacketID = id })
+	ack, err := c.requestPacket(ctx, cp, func(id uint16) { up.PacketID = id })
 	if err != nil {
 		return nil, err
 	}
