@@ -2,6 +2,7 @@ package usp_test
 
 import (
 	"context"
+	"os"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -18,7 +19,10 @@ import (
 // BenchmarkGetMQTT compares a Get round trip through the embedded MQTT
 // broker, controller to usptest agent and back, with the ceiling: a bare
 // paho.golang request and echoed response of the same size, at the same
-// QoS, through the same broker, in the same run.
+// QoS, through the same broker, in the same run. The controller runs on
+// the transport's default connection; the agent, as BenchmarkNotifyBurst's
+// and uspsim's, on the minimal client (GOUSP_GET_AGENT_CONN=autopaho or
+// =lean puts it on the default connection or paho's client instead).
 func BenchmarkGetMQTT(b *testing.B) {
 	url := brokertest.StartEmbedded(b)
 	const path = "Device.DeviceInfo.Manufacturer"
@@ -36,7 +40,15 @@ func BenchmarkGetMQTT(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer c.Close(context.Background())
-		at, err := mqtt.New(url, e2eAgentID, mqtt.WithTopic("/usp/agent/bench"), mqtt.WithQoS(1))
+		opts := []mqtt.Option{mqtt.WithTopic("/usp/agent/bench"), mqtt.WithQoS(1)}
+		switch os.Getenv("GOUSP_GET_AGENT_CONN") {
+		case "autopaho":
+		case "lean":
+			opts = append(opts, mqtt.WithLeanConnection())
+		default:
+			opts = append(opts, mqtt.WithMinimalClient())
+		}
+		at, err := mqtt.New(url, e2eAgentID, opts...)
 		if err != nil {
 			b.Fatal(err)
 		}
