@@ -83,13 +83,16 @@ func burstBroker(b *testing.B) (url string, embedded *brokertest.Embedded) {
 const burstAgentReceiveMaximum = 32
 
 // burstAgentConn is how the agents connect: on the transport's minimal
-// client, as uspsim's agents, or with GOUSP_BURST_AGENT_CONN=lean on paho
-// without a supervisor, or =autopaho on the transport's default connection
-// (to compare them).
+// client, as uspsim's agents, or with GOUSP_BURST_AGENT_CONN=own on the
+// transport's default (its own client with a delivery goroutine), =lean
+// on paho's client without a supervisor, =autopaho on autopaho (to compare
+// them).
 func burstAgentConn() []mqtt.Option {
 	switch os.Getenv("GOUSP_BURST_AGENT_CONN") {
-	case "autopaho":
+	case "own":
 		return nil
+	case "autopaho":
+		return []mqtt.Option{mqtt.WithPahoClient()}
 	case "lean":
 		return []mqtt.Option{mqtt.WithLeanConnection()}
 	}
@@ -128,7 +131,7 @@ func benchGouspBurst(b *testing.B, name string, agents, each int) {
 	url, broker := burstBroker(b)
 	const ctrlTopic = "/usp/controller/burst"
 	var delivered, dups atomic.Int64
-	ct, err := mqtt.New(url, ctrlID, mqtt.WithTopic(ctrlTopic), mqtt.WithQoS(1))
+	ct, err := mqtt.New(url, ctrlID, append(benchCtrlConn(), mqtt.WithTopic(ctrlTopic), mqtt.WithQoS(1))...)
 	if err != nil {
 		b.Fatal(err)
 	}

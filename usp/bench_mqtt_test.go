@@ -20,15 +20,16 @@ import (
 // broker, controller to usptest agent and back, with the ceiling: a bare
 // paho.golang request and echoed response of the same size, at the same
 // QoS, through the same broker, in the same run. The controller runs on
-// the transport's default connection; the agent, as BenchmarkNotifyBurst's
-// and uspsim's, on the minimal client (GOUSP_GET_AGENT_CONN=autopaho or
-// =lean puts it on the default connection or paho's client instead).
+// the transport's default connection, its own client
+// (GOUSP_CTRL_CONN=autopaho: on mqtt.WithPahoClient); the agent, as BenchmarkNotifyBurst's
+// and uspsim's, on the minimal client (GOUSP_GET_AGENT_CONN=own, =lean or
+// =autopaho put it on the transport's default, paho's client or autopaho).
 func BenchmarkGetMQTT(b *testing.B) {
 	url := brokertest.StartEmbedded(b)
 	const path = "Device.DeviceInfo.Manufacturer"
 
 	b.Run("gousp", func(b *testing.B) {
-		ct, err := mqtt.New(url, ctrlID, mqtt.WithTopic("/usp/controller/bench"), mqtt.WithQoS(1))
+		ct, err := mqtt.New(url, ctrlID, append(benchCtrlConn(), mqtt.WithTopic("/usp/controller/bench"), mqtt.WithQoS(1))...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -42,7 +43,9 @@ func BenchmarkGetMQTT(b *testing.B) {
 		defer c.Close(context.Background())
 		opts := []mqtt.Option{mqtt.WithTopic("/usp/agent/bench"), mqtt.WithQoS(1)}
 		switch os.Getenv("GOUSP_GET_AGENT_CONN") {
+		case "own":
 		case "autopaho":
+			opts = append(opts, mqtt.WithPahoClient())
 		case "lean":
 			opts = append(opts, mqtt.WithLeanConnection())
 		default:
@@ -91,4 +94,14 @@ func BenchmarkGetMQTT(b *testing.B) {
 			}
 		}
 	})
+}
+
+// benchCtrlConn is the options of the benchmarks' controller connection:
+// the transport's default, or mqtt.WithPahoClient with
+// GOUSP_CTRL_CONN=autopaho (the default before the transport's own client).
+func benchCtrlConn() []mqtt.Option {
+	if os.Getenv("GOUSP_CTRL_CONN") == "autopaho" {
+		return []mqtt.Option{mqtt.WithPahoClient()}
+	}
+	return nil
 }

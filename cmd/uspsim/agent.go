@@ -114,7 +114,9 @@ func (s *simAgent) transport(cfg *config, i int) (mtp.Transport, error) {
 			// paho's client alone: half the memory of autopaho's
 			// connection (see BENCHMARKS.md, Fleet simulation).
 			opts = append(opts, mqtt.WithLeanConnection())
+		case "own":
 		case "autopaho":
+			opts = append(opts, mqtt.WithPahoClient())
 		default:
 			// One goroutine a connection (BENCHMARKS.md, Memory
 			// per agent: the minimal client).

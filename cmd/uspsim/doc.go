@@ -20,9 +20,10 @@
 // Device.WiFi.SSID.1.Stats.BytesSent. An MQTT agent announces a Receive
 // Maximum of 32 and connects with mqtt.WithMinimalClient (the transport's
 // own MQTT client: one goroutine per connection, the least memory);
-// -mqtt-client lean runs paho.golang's client instead
-// (mqtt.WithLeanConnection) and -mqtt-client autopaho the transport's
-// default connection.
+// -mqtt-client own gives it the transport's default connection (the same
+// client with a delivery goroutine), lean paho.golang's client
+// (mqtt.WithLeanConnection) and autopaho paho.golang's connection manager
+// (mqtt.WithPahoClient).
 //
 // # Script
 //

@@ -66,7 +66,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&c.faultyShare, "faulty", 0, "share of faulty agents (0..1): slow, dropping, failing, garbage-sending, mute, or ignoring NotifyResp")
 	fs.BoolVar(&c.subscribe, "subscribe", true, "preload subscriptions for the controller to the periodic event and the changing value")
 	fs.DurationVar(&c.notifyRetry, "notify-retry", 5*time.Second, "first wait before an unanswered notification is resent")
-	fs.StringVar(&c.mqttClient, "mqtt-client", "minimal", "MQTT connection of each agent: minimal (one goroutine, the least memory), lean (paho.golang's client) or autopaho (the transport's default)")
+	fs.StringVar(&c.mqttClient, "mqtt-client", "minimal", "MQTT connection of each agent: minimal (one goroutine, the least memory), own (the transport's default: its own client with a delivery goroutine), lean (paho.golang's client) or autopaho (paho.golang's connection manager)")
 	fs.DurationVar(&c.keepAlive, "keep-alive", 60*time.Second, "MQTT keep alive")
 	fs.DurationVar(&c.backoffMin, "backoff-min", time.Second, "least wait before a reconnection")
 	fs.DurationVar(&c.backoffMax, "backoff-max", 30*time.Second, "longest wait before a reconnection")
@@ -112,8 +112,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-notify-retry must be positive")
 	case c.share <= 0 || c.share > 1:
 		return nil, errors.New("-share must be in (0, 1]")
-	case c.mqttClient != "minimal" && c.mqttClient != "lean" && c.mqttClient != "autopaho":
-		return nil, fmt.Errorf("-mqtt-client %q: want minimal, lean or autopaho", c.mqttClient)
+	case c.mqttClient != "minimal" && c.mqttClient != "own" && c.mqttClient != "lean" && c.mqttClient != "autopaho":
+		return nil, fmt.Errorf("-mqtt-client %q: want minimal, own, lean or autopaho", c.mqttClient)
 	case o.perProcess < 0 || o.processes < 0:
 		return nil, errors.New("-per-process and -processes must not be negative")
 	}

@@ -41,7 +41,7 @@ func childMain() {
 	switch role {
 	case "broker":
 		err = childBroker()
-	case "bare", "agents", "agents-lean", "agents-autopaho", "transports", "transports-lean", "transports-minimal":
+	case "bare", "agents", "agents-lean", "agents-autopaho", "transports", "transports-lean", "transports-minimal", "transports-autopaho":
 		n, _ := strconv.Atoi(os.Getenv(childEnv + "_N"))
 		err = childClients(role, os.Getenv(childEnv+"_URL"), n)
 	default:
@@ -94,7 +94,7 @@ func childClients(role, brokerURL string, n int) error {
 		for _, c := range clients {
 			_ = c.Disconnect(&paho.Disconnect{})
 		}
-	case "transports", "transports-lean", "transports-minimal":
+	case "transports", "transports-lean", "transports-minimal", "transports-autopaho":
 		var trs []*mqtt.Transport
 		for i := range n {
 			id := fmt.Sprintf("proto::tr-%06d", i)
@@ -105,6 +105,8 @@ func childClients(role, brokerURL string, n int) error {
 				opts = append(opts, mqtt.WithLeanConnection())
 			case "transports-minimal":
 				opts = append(opts, mqtt.WithMinimalClient())
+			case "transports-autopaho":
+				opts = append(opts, mqtt.WithPahoClient())
 			}
 			tr, err := mqtt.New(brokerURL, id, opts...)
 			if err != nil {
@@ -233,10 +235,10 @@ func startChild(tb testing.TB, role string, env ...string) (*exec.Cmd, *bufio.Re
 // BenchmarkAgentMemory measures the memory one simulated agent costs (a
 // usptest agent with the default TR-181 model on a gousp MQTT transport
 // with the minimal client, as uspsim runs it, once connected, subscribed
-// and booted; and the same agents on paho's client in lean mode and on the
-// default, autopaho-based connection) beside a bare paho.golang client
-// with the same Receive Maximum and the transport alone in the three
-// modes, each kind -uspsim.memagents
+// and booted; and the same agents on paho's client in lean mode and on
+// autopaho) beside a bare paho.golang client with the same Receive Maximum
+// and the transport alone in four modes (the default, its own client with
+// a delivery goroutine; lean; minimal; autopaho), each kind -uspsim.memagents
 // strong in a process of its own, against one embedded broker in another.
 //
 //	go test -run '^$' -bench AgentMemory -benchtime 1x ./cmd/uspsim/
@@ -264,6 +266,7 @@ func BenchmarkAgentMemory(b *testing.B) {
 		trs := run("transports")
 		lean := run("transports-lean")
 		minimal := run("transports-minimal")
+		autopahoTr := run("transports-autopaho")
 		agents := run("agents")
 		agentsLean := run("agents-lean")
 		agentsAP := run("agents-autopaho")
@@ -273,6 +276,7 @@ func BenchmarkAgentMemory(b *testing.B) {
 		b.ReportMetric(per(lean.Stack), "lean-transport-stack-B/client")
 		b.ReportMetric(float64(agentsAP.Heap+agentsAP.Stack)/float64(bare.Heap+bare.Stack), "autopaho-agent-heap+stack-ratio")
 		b.ReportMetric(float64(lean.Heap+lean.Stack)/float64(bare.Heap+bare.Stack), "lean-transport-heap+stack-ratio")
+		b.ReportMetric(per(autopahoTr.Heap+autopahoTr.Stack), "autopaho-transport-heap+stack-B/client")
 		b.ReportMetric(per(minimal.Heap+minimal.Stack), "minimal-transport-heap+stack-B/client")
 		b.ReportMetric(float64(minimal.Heap+minimal.Stack)/float64(bare.Heap+bare.Stack), "minimal-transport-heap+stack-ratio")
 		b.ReportMetric(per(agentsLean.Heap+agentsLean.Stack), "lean-agent-heap+stack-B/agent")
@@ -283,7 +287,7 @@ func BenchmarkAgentMemory(b *testing.B) {
 		b.ReportMetric(per(agents.Heap+agents.Stack), "agent-heap+stack-B/agent")
 		b.ReportMetric(per(agents.RSS), "agent-rss-B/agent")
 		// The stacks alone: goroutines (autopaho's two beside paho's
-		// three) are about half of what a client costs.
+		// three) are about half of what a client on them costs.
 		b.ReportMetric(per(bare.Stack), "bare-stack-B/client")
 		b.ReportMetric(per(trs.Stack), "transport-stack-B/client")
 		b.ReportMetric(per(agents.Stack), "agent-stack-B/agent")

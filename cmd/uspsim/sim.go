@@ -53,8 +53,9 @@ type config struct {
 	share          float64       // this process's share of the fleet-wide rates
 	// mqttClient is the connection of MQTT agents: "minimal" (the
 	// transport's own one-goroutine client, mqtt.WithMinimalClient; the
-	// default), "lean" (paho.golang's client, mqtt.WithLeanConnection) or
-	// "autopaho" (the transport's default, autopaho's manager);
+	// default), "own" (the transport's default, its own client with a
+	// delivery goroutine), "lean" (paho.golang's client,
+	// mqtt.WithLeanConnection) or "autopaho" (mqtt.WithPahoClient);
 	// BenchmarkAgentMemory measures them all.
 	mqttClient string
 }

@@ -1,5 +1,6 @@
 // Package mqtt is the MQTT binding of [mtp.Transport] (TR-369 section
-// "MQTT Binding"), built on the eclipse/paho.golang MQTT 5 client. One
+// "MQTT Binding"), an MQTT 5 client of its own (or eclipse/paho.golang's,
+// see "MQTT clients"). One
 // [Transport] serves a controller or an agent: it connects to a broker,
 // subscribes to the endpoint's own topic, publishes records to other
 // endpoints' topics and hands received records up with the address to
@@ -49,50 +50,54 @@
 // are dropped and logged, as they do not carry USP Records. CONNECT tells
 // the broker the largest packet we take ([WithMaxRecordSize]); a broker
 // that sends a larger one, or a malformed one, loses the connection
-// before paho reads it, and the transport reconnects.
+// before it is decoded, and the transport reconnects.
 //
 // # Reconnection
 //
-// The connection is kept by paho.golang's autopaho connection manager: it
-// makes the attempts, waits between them and hands each new connection to
-// the transport, which subscribes before reporting Up. The transport
-// supplies the rest: the network connection (dialled by [WithDialer] or
-// over TCP or TLS, and wrapped so that paho's writes stay whole and an
-// oversized packet is refused before paho reads it), the CONNECT packet,
-// and the backoff. autopaho numbers its attempts from zero again after
-// every lost connection, which would mean reconnecting at once; the
-// transport counts on instead, and starts over only after a connection
-// that lasted ten seconds or more ([WithBackoffReset] changes that), so a broker that drops clients at once
-// (refused subscription, client ID taken over) is not hammered. A
-// connection whose reply topic subscription the broker refuses is ended
-// with a DISCONNECT and counts as a failed attempt. Sends do not go
-// through autopaho's queue: while the transport is down they fail at once,
-// and a QoS 1 send still waiting for its PUBACK fails as soon as the
-// connection ends. [WithPahoConfig] reaches the autopaho configuration.
+// A supervisor goroutine of the transport's makes the connection attempts,
+// waits between them and subscribes on each new connection before
+// reporting Up; it returns once the transport is Up, and the end of the
+// connection starts it again. The transport supplies the network
+// connection (dialled by [WithDialer] or over TCP or TLS, and wrapped so
+// that every packet is written whole and an oversized packet is refused
+// before it is decoded), the CONNECT packet, and the backoff. Attempts are
+// counted on across lost connections, starting over only after a
+// connection that lasted ten seconds or more ([WithBackoffReset] changes
+// that), so a broker that drops clients at once (refused subscription,
+// client ID taken over) is not hammered. A connection whose reply topic
+// subscription the broker refuses is ended with a DISCONNECT and counts as
+// a failed attempt. Sends are not queued: while the transport is down they
+// fail at once, and a QoS 1 send still waiting for its PUBACK fails as
+// soon as the connection ends.
 //
-// # Lean connections
+// # MQTT clients
 //
-// autopaho keeps two goroutines parked for every connection beside
-// paho's three, about half of what a connection costs in memory. With
-// [WithLeanConnection] the transport runs paho.golang's client alone: a
-// supervisor goroutine of the transport's makes the attempts (same
-// backoff, same CONNECT, same guard on the network connection) and
-// returns once the transport is Up; the end of the connection starts it
-// again. Everything else is as above, events and errors included. It is
-// meant for processes that hold thousands of connections (cmd/uspsim's
-// simulated agents); a controller's single connection gains nothing from
-// it, and the default stays autopaho, which [WithPahoConfig] configures
-// and which lean mode therefore refuses.
+// By default a connection runs on the transport's own MQTT 5 client
+// ([WithOwnClient]): a reader goroutine that decodes packets and hands
+// records to a delivery goroutine through a queue as long as the Receive
+// Maximum we announce (so a handler may wait for a send on the same
+// transport while acknowledgements go on being read), sends written under
+// the connection's lock, each waiting for its PUBACK in a slot of its
+// own, and PINGREQ sent by a timer (a PINGREQ unanswered by the next tick
+// ends the connection). PUBLISH and PUBACK are encoded and decoded by the
+// transport itself, in one allocation per packet; the other packets by
+// paho.golang's packet codec. Two other clients serve other needs:
 //
-// [WithMinimalClient] goes further: the same supervisor, but on the
-// transport's own small MQTT 5 client instead of paho's (paho.golang's
-// packet codec, behind the same guard). A connection has one goroutine,
-// its reader, which also delivers records and acknowledges them; sends
-// write under the connection's lock and wait for their PUBACK in a slot of
-// their own; PINGREQ is sent by a timer, and a PINGREQ unanswered by the
-// next tick ends the connection. The handler's HandleRecord must then not
-// wait for an acknowledgement on the same transport (hand the record to a
-// worker, as usptest agents do).
+//   - [WithMinimalClient], for processes that hold thousands of
+//     connections (cmd/uspsim's simulated agents): the same client without
+//     the delivery goroutine, one goroutine per connection whose stack
+//     stays at 2 KiB. The reader delivers records itself, so a handler's
+//     HandleRecord must not wait for an acknowledgement on the same
+//     transport (hand the record to a worker, as usptest agents do).
+//   - [WithPahoClient]: paho.golang's autopaho connection manager and
+//     client, which [WithPahoConfig] configures (and therefore implies);
+//     autopaho makes the attempts with the transport's backoff and CONNECT.
+//     [WithLeanConnection] runs paho's client without autopaho, under the
+//     transport's supervisor.
+//
+// Behaviour is the same on all of them (events, errors, reconnection,
+// the packet guard, Receive Maximum both ways, keep-alive, TLS, Close);
+// the transport's behavioural tests run on each.
 //
 // # Scale-out
 //
@@ -104,8 +109,7 @@
 //
 // # MQTT 3.1.1
 //
-// paho.golang speaks only MQTT 5, so this transport always connects with
-// MQTT 5; agents whose MQTT client is 3.1.1 are served through a broker
+// This transport always connects with MQTT 5; agents whose MQTT client is 3.1.1 are served through a broker
 // that speaks both, by default. Such a client gets no Response Topic (the
 // broker drops it on the way) and sends none: it publishes to
 // <topic>/reply-to=<its own topic, '/' as %2F> (TR-369 R-MQTT.24). So the

@@ -49,6 +49,11 @@ const leanPrefix = "TestLeanConnection/"
 // mqtt.WithMinimalClient.
 const minimalPrefix = "TestMinimalClient/"
 
+// pahoPrefix names the tests that TestPahoClient runs again with
+// mqtt.WithPahoClient (the others run on the transport's own client, the
+// default).
+const pahoPrefix = "TestPahoClient/"
+
 // modeOpts are the options of the mode a test runs in: lean under
 // TestLeanConnection, none otherwise.
 func modeOpts(t testing.TB) []mqtt.Option {
@@ -57,6 +62,9 @@ func modeOpts(t testing.TB) []mqtt.Option {
 	}
 	if strings.HasPrefix(t.Name(), minimalPrefix) {
 		return []mqtt.Option{mqtt.WithMinimalClient()}
+	}
+	if strings.HasPrefix(t.Name(), pahoPrefix) {
+		return []mqtt.Option{mqtt.WithPahoClient()}
 	}
 	return nil
 }

@@ -27,10 +27,11 @@ var errLeanPahoConfig = errors.New("WithLeanConnection does not combine with Wit
 // only goroutines it has are paho's own (reader, pinger and delivery), as
 // a bare paho client's; the transport's own supervisor goroutine exists
 // only while it connects or reconnects. A connection costs about half the
-// memory (autopaho keeps two goroutines parked per connection), which is
-// what a process simulating thousands of agents needs (cmd/uspsim uses
-// it). Behaviour is otherwise the same: events, errors, reconnection with
-// backoff, Receive Maximum, the packet guard, [Transport.Close].
+// memory of one under [WithPahoClient] (autopaho keeps two goroutines
+// parked per connection); the transport's own clients, the default and
+// [WithMinimalClient], cost less still. Behaviour is otherwise the same:
+// events, errors, reconnection with backoff, Receive Maximum, the packet
+// guard, [Transport.Close].
 //
 // It does not combine with [WithPahoConfig], whose argument is autopaho's
 // configuration; [WithConnectPacket] works as without it.
@@ -109,7 +110,10 @@ func (t *Transport) attemptLean(pc paho.ClientConfig) (leanClient, *guardConn, *
 		Connect(context.Context, *paho.Connect) (*paho.Connack, error)
 	}
 	if t.cfg.minimal {
-		c = newMinClient(gc, pc)
+		mc := newMinClient(gc, pc)
+		mc.queued = t.cfg.queued
+		gc.small = !t.cfg.queued // a busy connection keeps its buffers
+		c = mc
 	} else {
 		pc.Conn = gc
 		pcl := paho.NewClient(pc)

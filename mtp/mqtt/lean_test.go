@@ -25,6 +25,11 @@ func TestLeanConnection(t *testing.T) { runModeSuite(t) }
 // transport's own one-goroutine client (see modeOpts).
 func TestMinimalClient(t *testing.T) { runModeSuite(t) }
 
+// TestPahoClient runs them with mqtt.WithPahoClient, on autopaho and
+// paho's client; the tests outside these suites run on the transport's own
+// client, the default (mqtt.WithOwnClient).
+func TestPahoClient(t *testing.T) { runModeSuite(t) }
+
 // runModeSuite runs the transport tests under t, whose name picks the
 // connection mode (modeOpts).
 func runModeSuite(t *testing.T) {
@@ -65,18 +70,25 @@ func runModeSuite(t *testing.T) {
 		{"SendHonoursContextWhenBrokerStopsReading", TestSendHonoursContextWhenBrokerStopsReading},
 		{"LeanGoroutines", testLeanGoroutines},
 	} {
+		if tc.name == "LeanGoroutines" && strings.HasPrefix(t.Name()+"/", pahoPrefix) {
+			continue // autopaho is not lean
+		}
 		t.Run(tc.name, tc.fn)
 	}
 }
 
+// TestOwnClientGoroutines: while Up, a transport on its own client (the
+// default) runs two goroutines, the reader and the delivery goroutine.
+func TestOwnClientGoroutines(t *testing.T) { testLeanGoroutines(t) }
+
 // testLeanGoroutines: while Up, a lean transport runs paho's three
 // goroutines and nothing else (the point of the mode), a minimal one its
-// reader alone; the broker is
+// reader alone, one on its own client (the default) two; the broker is
 // mosquitto, in a process of its own, so that every goroutine counted is
 // the transports'.
 func testLeanGoroutines(t *testing.T) {
-	if len(modeOpts(t)) == 0 {
-		t.Fatal("not run in lean mode")
+	if strings.HasPrefix(t.Name(), pahoPrefix) {
+		t.Fatal("autopaho is not a lean mode")
 	}
 	url := brokertest.StartMosquitto(t)
 	before := runtime.NumGoroutine()
@@ -90,8 +102,11 @@ func testLeanGoroutines(t *testing.T) {
 	// little slack for goroutines that are still ending (the
 	// supervisors, which return right after Up).
 	perConn := 3
-	if strings.HasPrefix(t.Name(), minimalPrefix) {
+	switch {
+	case strings.HasPrefix(t.Name(), minimalPrefix):
 		perConn = 1
+	case !strings.HasPrefix(t.Name(), leanPrefix):
+		perConn = 2 // the reader and the delivery goroutine
 	}
 	want := perConn * n
 	deadline := time.Now().Add(wait)
@@ -129,5 +144,81 @@ func TestLeanRejectsPahoConfig(t *testing.T) {
 	if _, err := mqtt.New("mqtt://127.0.0.1:1", "proto::x", mqtt.WithTopic("x"),
 		mqtt.WithPahoConfig(func(*autopaho.ClientConfig) {})); err != nil {
 		t.Fatalf("WithPahoConfig without lean mode: %v", err)
+	}
+}
+
+// TestHandlerMaySend: on the default connection (the transport's own
+// client), WithOwnClient and WithPahoClient, a handler may send on its own
+// transport and wait for the PUBACK, because the reader goes on reading
+// while the handler runs; the minimal client, which delivers on its
+// reader, documents that it must not. Several records in a row, so that
+// the later ones queue behind a handler that is waiting.
+func TestHandlerMaySend(t *testing.T) {
+	for name, opts := range map[string][]mqtt.Option{
+		"default":  nil,
+		"own":      {mqtt.WithOwnClient()},
+		"autopaho": {mqtt.WithPahoClient()},
+	} {
+		t.Run(name, func(t *testing.T) { testHandlerMaySend(t, opts) })
+	}
+}
+
+func testHandlerMaySend(t *testing.T, opts []mqtt.Option) {
+	url := brokertest.StartEmbedded(t)
+	peer, peerRec, _ := start(t, url, "proto::peer", mqtt.WithTopic("own/peer"))
+	defer peer.Close(context.Background())
+
+	tr, err := mqtt.New(url, "proto::own", append(opts, mqtt.WithTopic("own/ctl"), mqtt.WithQoS(1),
+		mqtt.WithLogger(testLogger(t)))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan error, 16)
+	h := mtp.HandlerFuncs{Record: func(in mtp.Inbound) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		sent <- tr.Send(ctx, mtp.Address{MTP: mqtt.Kind, To: "own/peer"}, append([]byte("echo "), in.Data...))
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := tr.Start(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close(context.Background())
+	const n = 5
+	for i := range n {
+		send(t, peer, "own/ctl", string(rune('a'+i)))
+	}
+	for range n {
+		select {
+		case err := <-sent:
+			if err != nil {
+				t.Fatalf("a handler's Send: %v", err)
+			}
+		case <-time.After(wait):
+			t.Fatal("a handler's Send did not complete: the reader stopped while the handler ran")
+		}
+	}
+	for i := range n {
+		if got := string(peerRec.Record().Data); got != "echo "+string(rune('a'+i)) {
+			t.Fatalf("record %d at the peer: %q", i, got)
+		}
+	}
+}
+
+// TestPahoClientExclusive: WithPahoClient and a lean mode contradict each
+// other, in either order.
+func TestPahoClientExclusive(t *testing.T) {
+	for _, opts := range [][]mqtt.Option{
+		{mqtt.WithPahoClient(), mqtt.WithOwnClient()},
+		{mqtt.WithMinimalClient(), mqtt.WithPahoClient()},
+		{mqtt.WithPahoClient(), mqtt.WithLeanConnection()},
+	} {
+		if _, err := mqtt.New("mqtt://127.0.0.1:1", "proto::x", append(opts, mqtt.WithTopic("x"))...); err == nil {
+			t.Error("New accepted WithPahoClient with a lean mode")
+		}
+	}
+	if _, err := mqtt.New("mqtt://127.0.0.1:1", "proto::x", mqtt.WithTopic("x"), mqtt.WithPahoClient()); err != nil {
+		t.Fatalf("WithPahoClient alone: %v", err)
 	}
 }

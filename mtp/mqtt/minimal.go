@@ -13,9 +13,9 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 )
 
-// WithMinimalClient runs each connection on the transport's own small MQTT
-// client instead of paho.golang's: one goroutine per connection, which
-// reads packets and delivers records; everything else is done by the
+// WithMinimalClient runs each connection on the transport's own MQTT
+// client (the default, [WithOwnClient]) without its delivery goroutine:
+// one goroutine per connection, which reads packets and delivers records; everything else is done by the
 // caller (a send writes its PUBLISH under the connection's lock and waits
 // for its PUBACK in a slot of its own) or by a timer (PINGREQ). It implies
 // [WithLeanConnection]: no supervisor goroutine while the transport is Up.
@@ -23,8 +23,8 @@ import (
 // buffers: a transport on it costs less than half a bare paho.golang
 // client (whose client keeps three goroutines; see BENCHMARKS.md), which
 // is what a process simulating tens of thousands of agents needs;
-// cmd/uspsim's agents use it. A busy connection (a controller's) gains
-// nothing from it.
+// cmd/uspsim's agents use it. A busy connection (a controller's) is
+// better on the default.
 //
 // Behaviour is the transport's: events, errors, reconnection with the
 // backoff or TR-369's connect retry rule, the packet guard, Receive
@@ -39,6 +39,39 @@ func WithMinimalClient() Option {
 	return func(c *config) error {
 		c.lean = true
 		c.minimal = true
+		return nil
+	}
+}
+
+// WithOwnClient runs each connection on the transport's own MQTT client,
+// as [WithMinimalClient] does, with a second goroutine that delivers the
+// records: the reader goes on reading acknowledgements and PINGRESPs while
+// an [mtp.Handler]'s HandleRecord runs, so a handler may wait for a send
+// on the same transport, and records wait for it in a queue of the
+// Receive Maximum we announce (a full queue stops the reader, as paho's
+// client does). It is the transport's default, the option only says so:
+// the connection decodes and encodes PUBLISH and PUBACK itself, in one
+// allocation per packet, where paho's codec takes about 7 KiB for a small
+// record (see BENCHMARKS.md), and a connection has two goroutines where
+// autopaho keeps five.
+//
+// It does not combine with [WithPahoConfig] or [WithPahoClient].
+func WithOwnClient() Option {
+	return func(c *config) error {
+		c.lean = true
+		c.minimal = true
+		c.queued = true
+		return nil
+	}
+}
+
+// WithPahoClient runs the connection on paho.golang's autopaho connection
+// manager and client, the transport's default before [WithOwnClient]
+// became it; [WithPahoConfig] implies it. Behaviour is the same; paho's
+// codec costs more per record (see BENCHMARKS.md).
+func WithPahoClient() Option {
+	return func(c *config) error {
+		c.autopaho = true
 		return nil
 	}
 }
@@ -77,6 +110,13 @@ type minClient struct {
 	ended     bool          // the reader has ended
 	closing   bool          // Disconnect was called
 	keepAlive time.Duration // 0: none
+	// WithOwnClient: records go to the delivery goroutine through queue
+	// (nil: the reader delivers them); delivered is closed when it has
+	// ended, failed is the error it ended the connection with.
+	queued    bool
+	queue     chan *packets.Publish
+	delivered chan struct{}
+	failed    error
 	ping      *time.Timer   // keep-alive timer
 	pingOut   bool          // a PINGREQ waits for its PINGRESP
 	done      chan struct{} // closed when the reader has ended
@@ -150,6 +190,14 @@ func (c *minClient) Connect(ctx context.Context, cp *paho.Connect) (*paho.Connac
 		c.mu.Lock()
 		c.ping = time.AfterFunc(keepAlive, c.keepAliveTick)
 		c.mu.Unlock()
+	}
+	if c.queued {
+		n := 65535
+		if cp.Properties != nil && cp.Properties.ReceiveMaximum != nil && *cp.Properties.ReceiveMaximum > 0 {
+			n = int(*cp.Properties.ReceiveMaximum)
+		}
+		c.queue, c.delivered = make(chan *packets.Publish, n), make(chan struct{})
+		go c.deliverQueued()
 	}
 	go c.read()
 	return ca, nil
@@ -230,6 +278,15 @@ func readPacket(r io.Reader) (pkt *packets.ControlPacket, err error) {
 // decode would keep 4 KiB for the connection's life, twice what the
 // connection's other state costs.
 func (c *minClient) read() {
+	if c.queued {
+		// A busy connection: its stack's size does not matter.
+		for {
+			if err := c.next(); err != nil {
+				c.end(err)
+				return
+			}
+		}
+	}
 	step := make(chan error, 1)
 	for {
 		if err := c.conn.fill(); err != nil && c.conn.rpos == c.conn.rend {
@@ -268,7 +325,7 @@ func (c *minClient) next() error {
 	}
 	switch {
 	case mp.pub != nil:
-		return c.received(mp.pub)
+		return c.receivedOrQueued(mp.pub)
 	case mp.cp == nil: // a PUBACK without properties
 		c.acknowledged(mp.id, mp)
 		return nil
@@ -276,7 +333,7 @@ func (c *minClient) next() error {
 	pkt := mp.cp
 	switch p := pkt.Content.(type) {
 	case *packets.Publish:
-		return c.received(p)
+		return c.receivedOrQueued(p)
 	case *packets.Puback, *packets.Suback, *packets.Unsuback:
 		c.acknowledged(pkt.PacketID(), mp)
 	case *packets.Pingresp:
@@ -292,6 +349,42 @@ func (c *minClient) next() error {
 		return fmt.Errorf("%w: unexpected %s packet", errMinProtocol, pkt.PacketType())
 	}
 	return nil
+}
+
+// receivedOrQueued hands a PUBLISH to the delivery goroutine, waiting for
+// room in its queue, or delivers it (received) without one.
+func (c *minClient) receivedOrQueued(p *packets.Publish) error {
+	if c.queue == nil {
+		return c.received(p)
+	}
+	select {
+	case c.queue <- p:
+		return nil
+	case <-c.conn.ended.Done():
+		return context.Cause(c.conn.ended)
+	}
+}
+
+// deliverQueued is WithOwnClient's delivery goroutine: it delivers the
+// queued records in order until the reader closes the queue. An error
+// (a record we cannot take, a PUBACK that cannot be written) ends the
+// connection; the records queued after it are dropped.
+func (c *minClient) deliverQueued() {
+	defer close(c.delivered)
+	var failed bool
+	for p := range c.queue {
+		if failed {
+			continue
+		}
+		if err := c.received(p); err != nil {
+			failed = true
+			c.mu.Lock()
+			c.failed = err
+			c.mu.Unlock()
+			c.conn.finish(err)
+			_ = c.conn.Close()
+		}
+	}
 }
 
 // received delivers a PUBLISH, or holds it while the first SUBSCRIBE is
@@ -549,7 +642,16 @@ func (c *minClient) Done() <-chan struct{} { return c.done }
 // fail, the timer stops, the transport hears why, and Done closes before
 // the connection does (lean mode's reconnection waits for Done).
 func (c *minClient) end(err error) {
+	if c.queue != nil {
+		// The reader, the queue's only sender, has stopped: let the
+		// delivery goroutine finish what was queued.
+		close(c.queue)
+		<-c.delivered
+	}
 	c.mu.Lock()
+	if c.failed != nil {
+		err = c.failed
+	}
 	c.ended = true
 	waits := c.waits
 	c.waits, c.pending = nil, nil

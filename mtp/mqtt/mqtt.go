@@ -166,6 +166,15 @@ func New(brokerURL, endpointID string, opts ...Option) (*Transport, error) {
 	if cfg.lean && len(cfg.pahoHooks) > 0 {
 		return nil, fmt.Errorf("mqtt: %w", errLeanPahoConfig)
 	}
+	if cfg.lean && cfg.autopaho {
+		return nil, errors.New("mqtt: WithPahoClient does not combine with WithLeanConnection, WithMinimalClient or WithOwnClient")
+	}
+	if !cfg.lean && !cfg.autopaho && len(cfg.pahoHooks) == 0 {
+		// The default: the transport's own client with its delivery
+		// goroutine (WithOwnClient). WithPahoConfig configures autopaho,
+		// so it keeps it, as WithPahoClient does.
+		cfg.lean, cfg.minimal, cfg.queued = true, true, true
+	}
 	if cfg.shareGroup != "" && cfg.topic == "" {
 		return nil, errors.New("mqtt: WithSharedSubscription needs WithTopic")
 	}

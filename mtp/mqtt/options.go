@@ -61,7 +61,9 @@ type config struct {
 	no311Peers      bool
 	noSubscriberErr bool
 	lean            bool
-	minimal         bool // WithMinimalClient
+	minimal         bool // WithMinimalClient, WithOwnClient
+	queued          bool // WithOwnClient
+	autopaho        bool // WithPahoClient
 	logger          *slog.Logger
 	pahoHooks       []func(*autopaho.ClientConfig)
 	connectHooks    []func(*paho.Connect)
@@ -352,9 +354,9 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithPahoConfig lets fn adjust the configuration of the underlying
-// paho.golang autopaho connection manager once, in [Transport.Start], after
-// the transport has filled it in: an escape hatch for settings this
+// WithPahoConfig puts the connection on paho.golang's autopaho connection
+// manager ([WithPahoClient]) and lets fn adjust its configuration once, in
+// [Transport.Start], after the transport has filled it in: an escape hatch for settings this
 // package does not cover (the embedded paho.ClientConfig's ping handler,
 // auth handler or packet timeout, a Will...). Replacing what the transport
 // installs breaks it: AttemptConnection, ConnectPacketBuilder,
