@@ -114,7 +114,7 @@ type minClient struct {
 	// (nil: the reader delivers them); delivered is closed when it has
 	// ended, failed is the error it ended the connection with.
 	queued    bool
-	queue     chan *packets.Publish
+	queue     *pubQueue
 	delivered chan struct{}
 	failed    error
 	ping      *time.Timer   // keep-alive timer
@@ -196,7 +196,7 @@ func (c *minClient) Connect(ctx context.Context, cp *paho.Connect) (*paho.Connac
 		if cp.Properties != nil && cp.Properties.ReceiveMaximum != nil && *cp.Properties.ReceiveMaximum > 0 {
 			n = int(*cp.Properties.ReceiveMaximum)
 		}
-		c.queue, c.delivered = make(chan *packets.Publish, n), make(chan struct{})
+		c.queue, c.delivered = newPubQueue(n), make(chan struct{})
 		go c.deliverQueued()
 	}
 	go c.read()
@@ -357,12 +357,10 @@ func (c *minClient) receivedOrQueued(p *packets.Publish) error {
 	if c.queue == nil {
 		return c.received(p)
 	}
-	select {
-	case c.queue <- p:
-		return nil
-	case <-c.conn.ended.Done():
+	if !c.queue.put(p, c.conn.ended.Done()) {
 		return context.Cause(c.conn.ended)
 	}
+	return nil
 }
 
 // deliverQueued is WithOwnClient's delivery goroutine: it delivers the
@@ -372,7 +370,11 @@ func (c *minClient) receivedOrQueued(p *packets.Publish) error {
 func (c *minClient) deliverQueued() {
 	defer close(c.delivered)
 	var failed bool
-	for p := range c.queue {
+	for {
+		p, ok := c.queue.take()
+		if !ok {
+			return
+		}
 		if failed {
 			continue
 		}
@@ -645,7 +647,7 @@ func (c *minClient) end(err error) {
 	if c.queue != nil {
 		// The reader, the queue's only sender, has stopped: let the
 		// delivery goroutine finish what was queued.
-		close(c.queue)
+		c.queue.close()
 		<-c.delivered
 	}
 	c.mu.Lock()
