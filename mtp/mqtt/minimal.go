@@ -88,9 +88,11 @@ type leanClient interface {
 // broker's packets.
 var errMinProtocol = errors.New("mqtt: protocol error from broker")
 
-// minClient is WithMinimalClient's MQTT 5 client on one connection. Its
-// only goroutine is the reader (read); writes are made by callers under
-// the connection's lock; the keep-alive is a timer.
+// minClient is the transport's own MQTT 5 client on one connection
+// (WithMinimalClient, and with queued set WithOwnClient, the default). Its
+// goroutines are the reader (read) and, when queued, the delivery
+// goroutine (deliverQueued); writes are made by callers under the
+// connection's lock; the keep-alive is a timer.
 type minClient struct {
 	conn     *guardConn
 	onPub    func(paho.PublishReceived) (bool, error)
@@ -266,12 +268,12 @@ func readPacket(r io.Reader) (pkt *packets.ControlPacket, err error) {
 }
 
 // read is the connection's goroutine: it reads packets until the
-// connection ends, delivers records, and hands acknowledgements to their
-// waiters.
+// connection ends, delivers records (or queues them for the delivery
+// goroutine), and hands acknowledgements to their waiters.
 //
-// Its stack stays at the 2 KiB a goroutine starts with: it waits for the
+// Without the delivery goroutine (WithMinimalClient), its stack stays at the 2 KiB a goroutine starts with: it waits for the
 // next bytes in guardConn.fill, a shallow call, and has them decoded and
-// handled (paho's decoder, the transport's and the handler's code, which
+// handled (the decoder, the transport's and the handler's code, which
 // go deeper) by a goroutine of their own that ends once the buffered
 // bytes are used up, while it waits. A goroutine's stack never shrinks
 // below four times what it uses when parked, so one that grew once to
