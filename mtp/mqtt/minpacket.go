@@ -317,14 +317,14 @@ func encodePublish(p *paho.Publish, id uint16) (head, tail []byte, err error) {
 	if pr == nil {
 		pr = &paho.PublishProperties{}
 	}
-	strs := []string{p.Topic, pr.ContentType, pr.ResponseTopic}
+	// Checked in place: a slice of the strings would be an allocation
+	// on every send.
+	longest := max(len(p.Topic), len(pr.ContentType), len(pr.ResponseTopic))
 	for _, u := range pr.User {
-		strs = append(strs, u.Key, u.Value)
+		longest = max(longest, len(u.Key), len(u.Value))
 	}
-	for _, s := range strs {
-		if len(s) > 0xffff {
-			return nil, nil, fmt.Errorf("mqtt: a %d-byte string does not fit a PUBLISH", len(s))
-		}
+	if longest > 0xffff {
+		return nil, nil, fmt.Errorf("mqtt: a %d-byte string does not fit a PUBLISH", longest)
 	}
 	if len(pr.CorrelationData) > 0xffff {
 		return nil, nil, fmt.Errorf("mqtt: %d bytes of correlation data do not fit a PUBLISH", len(pr.CorrelationData))
