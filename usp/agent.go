@@ -189,8 +189,10 @@ func (a *Agent) Schema(ctx context.Context) (*datamodel.Schema, error) {
 		return nil, err
 	}
 	a.c.mu.Lock()
-	if st := a.c.agents[a.id]; st != nil {
+	if st, _ := a.c.agents.get(a.id); st != nil {
+		st.mu.Lock()
 		st.schema = s
+		st.mu.Unlock()
 	}
 	a.c.mu.Unlock()
 	return s, nil

@@ -14,7 +14,14 @@ import (
 
 // agentState is what the controller knows about one agent. It is kept small:
 // a controller may know tens of thousands of agents.
+//
+// Its fields from route to sessionNew change only while both the
+// controller mutex (c.mu) and the agent's own mu are held; reading one
+// needs either lock. The intake reads and refreshes an agent it already
+// knows under mu alone (agentSeen's fast path, targetOf), so records from
+// unrelated agents take no lock in common. dups is guarded by mu alone.
 type agentState struct {
+	mu         sync.Mutex
 	id         string
 	route      *route
 	addr       mtp.Address
@@ -25,7 +32,7 @@ type agentState struct {
 	answered   atomic.Bool  // it answered a call: it is reachable where it says
 	version    string       // Record version written to the agent
 	versions   string       // versions the agent said it supports, if known
-	lastSeen   time.Time
+	lastSeen   atomic.Int64 // Unix nanoseconds of its last record
 	dups       dupRing
 	session    *session
 	schema     *datamodel.Schema // from Agent.Schema, if called
@@ -118,7 +125,7 @@ func (a *agentState) info() AgentInfo {
 		Connected:         a.present,
 		Version:           a.version,
 		SupportedVersions: a.versions,
-		LastSeen:          a.lastSeen,
+		LastSeen:          unixTime(a.lastSeen.Load()),
 		PeerCert:          a.cert,
 	}
 }
@@ -126,8 +133,8 @@ func (a *agentState) info() AgentInfo {
 // Agents lists the agents the controller knows, sorted by endpoint ID.
 func (c *Controller) Agents() []AgentInfo {
 	c.mu.Lock()
-	out := make([]AgentInfo, 0, len(c.agents))
-	for _, a := range c.agents {
+	out := make([]AgentInfo, 0, c.agents.len())
+	for _, a := range c.agents.all(0) {
 		out = append(out, a.info())
 	}
 	c.mu.Unlock()
@@ -137,12 +144,12 @@ func (c *Controller) Agents() []AgentInfo {
 
 // AgentInfo returns what the controller knows of one agent.
 func (c *Controller) AgentInfo(endpointID string) (AgentInfo, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	a := c.agents[endpointID]
+	a, _ := c.agents.get(endpointID)
 	if a == nil {
 		return AgentInfo{}, false
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	return a.info(), true
 }
 
@@ -166,8 +173,31 @@ func (c *Controller) OnAgentEvent(f func(AgentEvent)) (remove func()) {
 func (c *Controller) agentSeen(id string, r *route, in mtp.Inbound, addr mtp.Address, version string, announce bool, mqtt uint8) *agentState {
 	now := time.Now()
 	authed := in.PeerID != "" // handleRecord has checked it is id
+	if a, _ := c.agents.get(id); a != nil {
+		// The usual record: from a present agent at its address, changing
+		// nothing but the time. It takes the agent's own lock only.
+		a.mu.Lock()
+		accept, move := c.placement(a, r, addr, authed, announce)
+		if !accept {
+			known := a.addr
+			a.mu.Unlock()
+			c.log.Warn("dropping record that claims an agent from another address", "from_id", id, "mtp", r.kind, "from", addr, "known", known, "err", ErrPeerRefused)
+			return nil
+		}
+		if !move && !announce && a.route != nil && a.present && (version == "" || a.versions != "" || a.version == version) {
+			a.lastSeen.Store(now.UnixNano())
+			known := a.addr
+			a.mu.Unlock()
+			if known != addr {
+				mqtt = mqttUnknown
+			}
+			c.live.seen(id, known, now, mqtt)
+			return a
+		}
+		a.mu.Unlock()
+	}
 	c.mu.Lock()
-	a := c.agents[id]
+	a, _ := c.agents.get(id)
 	if a == nil {
 		if !c.admitNewAgent() {
 			c.mu.Unlock()
@@ -175,13 +205,15 @@ func (c *Controller) agentSeen(id string, r *route, in mtp.Inbound, addr mtp.Add
 			return nil
 		}
 		a = c.newAgent(id)
-		c.agents[id] = a
+		c.agents.put(id, a)
 		c.learned++
 		c.noteAgent(AgentLearned, a)
 	}
+	a.mu.Lock()
 	accept, move := c.placement(a, r, addr, authed, announce)
 	if !accept {
 		known := a.addr
+		a.mu.Unlock()
 		c.mu.Unlock()
 		c.flushAgentNotes()
 		c.log.Warn("dropping record that claims an agent from another address", "from_id", id, "mtp", r.kind, "from", addr, "known", known, "err", ErrPeerRefused)
@@ -208,8 +240,9 @@ func (c *Controller) agentSeen(id string, r *route, in mtp.Inbound, addr mtp.Add
 		// Until the agent lists its versions, write the version it writes.
 		a.version = version
 	}
-	a.lastSeen = now
+	a.lastSeen.Store(now.UnixNano())
 	info := a.info()
+	a.mu.Unlock()
 	c.mu.Unlock()
 	c.flushAgentNotes()
 	if info.Address != addr {
@@ -234,7 +267,7 @@ func (c *Controller) agentSession(id string, r *route, addr mtp.Address, cert *m
 		return
 	}
 	c.mu.Lock()
-	a := c.agents[id]
+	a, _ := c.agents.get(id)
 	if a == nil {
 		if !c.admitNewAgent() {
 			c.mu.Unlock()
@@ -242,10 +275,11 @@ func (c *Controller) agentSession(id string, r *route, addr mtp.Address, cert *m
 			return
 		}
 		a = c.newAgent(id)
-		c.agents[id] = a
+		c.agents.put(id, a)
 		c.learned++
 		c.noteAgent(AgentLearned, a)
 	}
+	a.mu.Lock()
 	var ev AgentEventKind
 	// The session authenticates its peer, but the move policy still
 	// holds: a pinned agent stays where it was configured.
@@ -263,8 +297,9 @@ func (c *Controller) agentSession(id string, r *route, addr mtp.Address, cert *m
 		ev = AgentConnected
 	}
 	a.sessionNew = true
-	a.lastSeen = time.Now()
+	a.lastSeen.Store(time.Now().UnixNano())
 	info := a.info()
+	a.mu.Unlock()
 	c.mu.Unlock()
 	c.flushAgentNotes()
 	c.live.seen(id, addr, info.LastSeen, mqttUnknown)
@@ -282,11 +317,13 @@ func (c *Controller) agentSupports(id, versions string) {
 		return
 	}
 	c.mu.Lock()
-	if a := c.agents[id]; a != nil {
+	if a, _ := c.agents.get(id); a != nil {
+		a.mu.Lock()
 		a.versions = versions
 		if v := record.NegotiateVersion(versions); v != "" {
 			a.version = v
 		}
+		a.mu.Unlock()
 	}
 	c.mu.Unlock()
 	c.live.versions(id, versions)
@@ -296,11 +333,12 @@ func (c *Controller) agentSupports(id, versions string) {
 // only limits it to an agent reached over that route.
 func (c *Controller) agentGone(id string, only *route, reason error) {
 	c.mu.Lock()
-	a := c.agents[id]
+	a, _ := c.agents.get(id)
 	if a == nil || (only != nil && a.route != only) {
 		c.mu.Unlock()
 		return
 	}
+	a.mu.Lock()
 	wasPresent := a.present
 	a.present = false
 	if only != nil && !a.configured {
@@ -308,6 +346,7 @@ func (c *Controller) agentGone(id string, only *route, reason error) {
 		a.addr, a.route, a.authed = mtp.Address{}, nil, false
 	}
 	info := a.info()
+	a.mu.Unlock()
 	c.mu.Unlock()
 	c.live.gone(id, reason)
 	c.failPending(func(p *pending) bool { return p.agent == id }, reason)
@@ -319,10 +358,12 @@ func (c *Controller) agentGone(id string, only *route, reason error) {
 func (c *Controller) markRouteDown(r *route, reason error) {
 	var gone []AgentInfo
 	c.mu.Lock()
-	for _, a := range c.agents {
+	for _, a := range c.agents.all(0) {
 		if a.route == r && a.present {
+			a.mu.Lock()
 			a.present = false
 			gone = append(gone, a.info())
+			a.mu.Unlock()
 		}
 	}
 	c.mu.Unlock()
@@ -388,7 +429,8 @@ func (s *handlerSet[T]) list() []T {
 // agent and whether each was answered, to recognise retransmissions: the
 // low bit of each entry is the answered flag, the other 63 bits the
 // digest. It allocates nothing until the agent's first notification, and
-// 8 bytes per entry after. Only the agent's intake worker uses it.
+// 8 bytes per entry after. The agent's intake worker uses it, and the
+// cluster's forwarding; agentState.mu guards it.
 type dupRing struct {
 	d    []uint64
 	next int

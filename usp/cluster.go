@@ -296,9 +296,10 @@ func (cl *cluster) settle(owner string, in inboundNotify) {
 		return
 	}
 	c.log.Debug("notification forwarded to its owner", "owner", owner, "agent", in.n.AgentID, "msg_id", in.n.MsgID)
-	c.mu.Lock()
-	in.a.dups.record(c.digest(in.n.MsgID), true, c.cfg.dupWindow)
-	c.mu.Unlock()
+	d := c.digest(in.n.MsgID)
+	in.a.mu.Lock()
+	in.a.dups.record(d, true, c.cfg.dupWindow)
+	in.a.mu.Unlock()
 	if in.n.SendResp {
 		c.reply(in.a, msg.NotifyResp{SubscriptionID: in.n.SubscriptionID}.Build(in.n.MsgID), false)
 	}
@@ -476,11 +477,9 @@ func (cl *cluster) takeAnswer(env envelope) {
 		c.log.Info("dropping forwarded answer that matches no request", "process", env.process, "agent", env.agent, "msg_id", id)
 		return
 	}
-	c.mu.Lock()
-	if a := c.agents[env.agent]; a != nil {
+	if a, _ := c.agents.get(env.agent); a != nil {
 		a.answered.Store(true)
 	}
-	c.mu.Unlock()
 	p.finish(m, nil)
 }
 
@@ -535,7 +534,7 @@ func (cl *cluster) accept(r *route, replyTo mtp.Address, env envelope) {
 		c.mu.Unlock()
 		return // no verdict: the sender hands it to its own handlers
 	}
-	a := c.agents[env.agent]
+	a, _ := c.agents.get(env.agent)
 	if a == nil {
 		if !c.admitNewAgent() {
 			c.mu.Unlock()
@@ -543,14 +542,17 @@ func (cl *cluster) accept(r *route, replyTo mtp.Address, env envelope) {
 			return
 		}
 		a = c.newAgent(env.agent)
-		c.agents[env.agent] = a
+		c.agents.put(env.agent, a)
 		c.learned++
 		c.noteAgent(AgentLearned, a)
 	}
-	seen, acked := a.dups.lookup(c.digest(id))
+	d := c.digest(id)
+	a.mu.Lock()
+	seen, acked := a.dups.lookup(d)
 	if !seen {
-		a.dups.record(c.digest(id), false, c.cfg.dupWindow)
+		a.dups.record(d, false, c.cfg.dupWindow)
 	}
+	a.mu.Unlock()
 	c.mu.Unlock()
 	c.flushAgentNotes()
 	if seen && acked {
@@ -596,17 +598,18 @@ func (c *Controller) lookupAgent(ctx context.Context, agentID string) (*agentSta
 	if c.closed {
 		return nil, false
 	}
-	a := c.agents[agentID]
+	a, _ := c.agents.get(agentID)
 	if a == nil {
 		if !c.admitNewAgent() {
 			return nil, false
 		}
 		a = c.newAgent(agentID)
-		c.agents[agentID] = a
+		c.agents.put(agentID, a)
 		c.learned++
 		c.noteAgent(AgentLearned, a)
 	}
 	if a.route == nil || a.addr.IsZero() {
+		a.mu.Lock()
 		a.route, a.addr = rt, e.Address
 		adopted = true
 		if e.SupportedVersions != "" {
@@ -615,6 +618,7 @@ func (c *Controller) lookupAgent(ctx context.Context, agentID string) (*agentSta
 				a.version = v
 			}
 		}
+		a.mu.Unlock()
 	}
 	return a, true
 }

@@ -27,17 +27,20 @@ type Controller struct {
 	cfg config
 	log *slog.Logger
 
-	mu       sync.Mutex
-	started  bool
-	closed   bool
-	agents   map[string]*agentState
-	pending  *pendingTable // calls waiting for answers; locks of its own (pending.go)
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	// phase mirrors started and closed (set with them, under mu) for
+	// the request path, which reads it without mu.
+	phase    atomic.Int32
+	agents   *shardTable[string, *agentState] // see shardTable for its locking
+	pending  *pendingTable                    // calls waiting for answers; locks of its own (pending.go)
 	handlers handlerSet[NotifyHandler]
 	// userHandlers counts the program's notify handlers among handlers
 	// (the liveness tracker adds one of its own): see Subscription.deliver.
 	userHandlers atomic.Int32
 	watchers     handlerSet[func(AgentEvent)]
-	subs         map[subKey]*Subscription
+	subs         *shardTable[subKey, *Subscription]
 	ops          map[opKey]*Operation
 	live         *liveness // inventory and agent states (liveness.go)
 	cl           *cluster  // nil unless WithCluster (cluster.go)
@@ -68,6 +71,13 @@ type Controller struct {
 	cleanupCtx    context.Context
 	cleanupCancel context.CancelFunc
 }
+
+// Controller phases, as Controller.phase holds them.
+const (
+	phaseNew int32 = iota
+	phaseStarted
+	phaseClosed
+)
 
 // NewController makes a controller with the given endpoint ID. It checks
 // the ID and every option; nothing is connected until [Controller.Start].
@@ -108,9 +118,9 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 		id:      endpointID,
 		cfg:     cfg,
 		log:     cfg.logger.With("controller", endpointID),
-		agents:  make(map[string]*agentState),
+		agents:  newShardTable[string, *agentState](agentKey),
 		pending: newPendingTable(),
-		subs:    make(map[subKey]*Subscription),
+		subs:    newShardTable[subKey, *Subscription](subKeyAgent),
 		ops:     make(map[opKey]*Operation),
 		seed:    maphash.MakeSeed(),
 		closing: make(chan struct{}),
@@ -144,7 +154,7 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 		}
 		a := c.newAgent(id)
 		a.route, a.addr, a.configured = r, addr, true
-		c.agents[id] = a
+		c.agents.put(id, a) // not shared yet: no lock needed
 	}
 	c.live = newLiveness(c)
 	c.cl = newCluster(c, cfg.cluster)
@@ -190,6 +200,7 @@ func (c *Controller) Start(ctx context.Context) error {
 		return ErrAlreadyStarted
 	}
 	c.started = true
+	c.phase.Store(phaseStarted)
 	c.mu.Unlock()
 	c.wg.Add(1)
 	go func() { defer c.wg.Done(); c.events.run() }()
@@ -260,9 +271,9 @@ func (c *Controller) Close(ctx context.Context) error {
 		return nil
 	}
 	c.closed = true
+	c.phase.Store(phaseClosed)
 	pend := c.pending.close()
-	subs := c.subs
-	c.subs = make(map[subKey]*Subscription)
+	subs := c.subs.drain()
 	ops := c.ops
 	c.ops = make(map[opKey]*Operation)
 	c.mu.Unlock()
@@ -457,9 +468,7 @@ func (c *Controller) handleInbound(r *route, in mtp.Inbound) {
 			return
 		}
 		err := c.sessionDisconnectError(from, d)
-		c.mu.Lock()
-		a := c.agents[from]
-		c.mu.Unlock()
+		a, _ := c.agents.get(from)
 		if a != nil && c.restartSession(a, d) {
 			// Session context refused, and the requests were sent again
 			// without it: the agent is still there.
@@ -561,8 +570,16 @@ type target struct {
 }
 
 // targetOf reads a's route, address, version and session (starting one
-// when the controller uses session context) in one hold of c.mu.
+// when the controller uses session context) in one hold of a.mu, or of c.mu
+// where the agent uses session context.
 func (c *Controller) targetOf(a *agentState) (target, error) {
+	if !c.sessionEnabled(a.id) {
+		// Then it never has a session: its own lock is enough.
+		a.mu.Lock()
+		t := target{r: a.route, addr: a.addr, version: a.version}
+		a.mu.Unlock()
+		return t, nil
+	}
 	c.mu.Lock()
 	t := target{r: a.route, addr: a.addr, version: a.version}
 	var err error
@@ -640,9 +657,9 @@ func (p *pending) finish(m *uspmsg.Msg, err error) {
 // came from the agent the request went to, over the route and (where the
 // transport does not authenticate the peer) from the address it went to.
 func (c *Controller) completePending(a *agentState, r *route, msgID string, res result) {
-	c.mu.Lock()
+	a.mu.Lock()
 	addr := a.addr
-	c.mu.Unlock()
+	a.mu.Unlock()
 	p, ok := c.pending.take(msgID, func(p *pending) bool { return p.agent == a.id && p.route == r && p.addr == addr })
 	if !ok {
 		if p != nil {
@@ -732,9 +749,9 @@ func (c *Controller) roundTrip(ctx context.Context, agentID string, req msg.Requ
 // from the agent cannot arrive (an MQTT 3.1.1 agent whose suffixed answer
 // topic nobody subscribes to), so that a timeout names the cause.
 func (c *Controller) noAnswerReason(a *agentState) error {
-	c.mu.Lock()
+	a.mu.Lock()
 	r, addr := a.route, a.addr
-	c.mu.Unlock()
+	a.mu.Unlock()
 	if r == nil {
 		return nil
 	}
@@ -784,16 +801,20 @@ func parseResponse(req uspmsg.Header_MsgType, m *uspmsg.Msg) (msg.Message, error
 }
 
 func (c *Controller) agentForSend(agentID string) (*agentState, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
+	switch c.phase.Load() {
+	case phaseClosed:
 		return nil, ErrClosed
-	}
-	if !c.started {
+	case phaseNew:
 		return nil, ErrNotStarted
 	}
-	a := c.agents[agentID]
-	if a == nil || a.route == nil || (a.addr.IsZero() && !a.configured) {
+	a, _ := c.agents.get(agentID)
+	if a == nil {
+		return nil, fmt.Errorf("%w %s", ErrUnknownAgent, agentID)
+	}
+	a.mu.Lock()
+	unknown := a.route == nil || (a.addr.IsZero() && !a.configured)
+	a.mu.Unlock()
+	if unknown {
 		return nil, fmt.Errorf("%w %s", ErrUnknownAgent, agentID)
 	}
 	return a, nil

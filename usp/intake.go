@@ -482,10 +482,7 @@ func (c *Controller) handleItem(key boxKey, it item) {
 	case it.ev != nil:
 		c.handlePeerEvent(it.r, *it.ev)
 	case it.payload != nil:
-		c.mu.Lock()
-		a := c.agents[key.id]
-		c.mu.Unlock()
-		if a != nil {
+		if a, _ := c.agents.get(key.id); a != nil {
 			c.handlePayload(a, it.r, it.payload, true)
 		}
 	default:

@@ -291,7 +291,7 @@ func (l *liveness) start(ctx context.Context) error {
 	now := time.Now().UnixNano()
 	c.mu.Lock()
 	l.mu.Lock()
-	for id, a := range c.agents {
+	for id, a := range c.agents.all(0) {
 		if l.ents[id] == nil {
 			l.ents[id] = &invEntry{id: id, addr: a.addr, state: StateUnknown, since: now}
 			l.counts[StateUnknown]++
@@ -347,7 +347,7 @@ func (l *liveness) load(ctx context.Context, now int64) error {
 		if !configured && !r.Address.IsZero() && !sessionKind(r.Address.MTP) {
 			if rt := c.routeFor(r.Address.MTP); rt != nil {
 				c.mu.Lock()
-				if c.agents[r.EndpointID] == nil {
+				if a, _ := c.agents.get(r.EndpointID); a == nil {
 					a := c.newAgent(r.EndpointID)
 					a.route, a.addr = rt, r.Address
 					if r.SupportedVersions != "" {
@@ -356,7 +356,7 @@ func (l *liveness) load(ctx context.Context, now int64) error {
 							a.version = v
 						}
 					}
-					c.agents[r.EndpointID] = a
+					c.agents.put(r.EndpointID, a)
 				}
 				c.mu.Unlock()
 				c.tellMQTTVersion(rt, r)
@@ -390,7 +390,7 @@ func (l *liveness) load(ctx context.Context, now int64) error {
 				handler: func(context.Context, *Notification) error { return nil }}
 			o.sub = s
 			c.mu.Lock()
-			c.subs[subKey{st.AgentID, st.ID}] = s
+			c.subs.put(subKey{st.AgentID, st.ID}, s)
 			c.mu.Unlock()
 		}
 		c.mu.Lock()

@@ -137,12 +137,12 @@ func (c *Controller) handleNotify(a *agentState, m *uspmsg.Msg, inSession bool) 
 		c.agentSupports(a.id, ob.AgentSupportedProtocolVersions)
 	}
 	d := c.digest(id)
-	c.mu.Lock() // the cluster's forwarding touches the window too
+	a.mu.Lock() // the cluster's forwarding touches the window too
 	seen, acked := a.dups.lookup(d)
 	if !seen {
 		a.dups.record(d, false, c.cfg.dupWindow)
 	}
-	c.mu.Unlock()
+	a.mu.Unlock()
 	if seen && hooked {
 		ev.Stage = NotifyDuplicate
 		c.notifyHook(ev)
@@ -211,9 +211,10 @@ func (c *Controller) deliver(in inboundNotify) {
 		}
 		return
 	}
-	c.mu.Lock()
-	in.a.dups.record(c.digest(n.MsgID), true, c.cfg.dupWindow)
-	c.mu.Unlock()
+	d := c.digest(n.MsgID)
+	in.a.mu.Lock()
+	in.a.dups.record(d, true, c.cfg.dupWindow)
+	in.a.mu.Unlock()
 	if hooked {
 		ev.Stage = NotifyAccepted
 		c.notifyHook(ev)

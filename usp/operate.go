@@ -312,7 +312,7 @@ func (c *Controller) dropOperation(key opKey, op *Operation) {
 // it, says the command is synchronous.
 func (a *Agent) knownSync(command string, args map[string]string) bool {
 	a.c.mu.Lock()
-	st := a.c.agents[a.id]
+	st, _ := a.c.agents.get(a.id)
 	var s *datamodel.Schema
 	if st != nil {
 		s = st.schema

@@ -128,8 +128,11 @@ func (c *Controller) sessionFor(a *agentState) (*session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSessionFailed, err)
 	}
-	a.session = &session{c: c, a: a, s: s, inflight: map[string]inflight{}}
-	return a.session, nil
+	sess := &session{c: c, a: a, s: s, inflight: map[string]inflight{}}
+	a.mu.Lock()
+	a.session = sess
+	a.mu.Unlock()
+	return sess, nil
 }
 
 // fallback reports whether messages to the agent go without session
@@ -310,7 +313,7 @@ func (c *Controller) handleSessionRecord(a *agentState, r *route, rec *usprecord
 func (c *Controller) sessionDisconnectError(from string, d *usprecord.DisconnectRecord) error {
 	base := fmt.Errorf("%w: Disconnect record %d: %s", ErrAgentGone, d.GetReasonCode(), d.GetReason())
 	c.mu.Lock()
-	a := c.agents[from]
+	a, _ := c.agents.get(from)
 	var sess *session
 	if a != nil {
 		sess, _ = c.sessionFor(a)
@@ -447,7 +450,7 @@ func (s *session) flushResend() {
 func (c *Controller) sessionAnnounced(from string) {
 	c.mu.Lock()
 	var sess *session
-	if a := c.agents[from]; a != nil {
+	if a, _ := c.agents.get(from); a != nil {
 		sess = a.session
 	}
 	c.mu.Unlock()
@@ -471,7 +474,7 @@ func (c *Controller) retrySessions() {
 		}
 		var due []*session
 		c.mu.Lock()
-		for _, a := range c.agents {
+		for _, a := range c.agents.all(0) {
 			if s := a.session; s != nil && s.dueLocked() {
 				due = append(due, s)
 			}

@@ -103,11 +103,11 @@ func (a *Agent) Subscribe(ctx context.Context, spec SubscriptionSpec) (*Subscrip
 		a.c.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if _, dup := a.c.subs[key]; dup {
+	if _, dup := a.c.subs.get(key); dup {
 		a.c.mu.Unlock()
 		return nil, fmt.Errorf("%w: subscription %q to %s", ErrExists, spec.ID, a.id)
 	}
-	a.c.subs[key] = s
+	a.c.subs.put(key, s)
 	a.c.mu.Unlock()
 
 	params := map[string]string{
@@ -265,15 +265,14 @@ func (s *Subscription) end(err error) {
 }
 
 func (c *Controller) subscriptionFor(agent, id string) *Subscription {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.subs[subKey{agent, id}]
+	s, _ := c.subs.get(subKey{agent, id})
+	return s
 }
 
 func (c *Controller) dropSubscription(key subKey, s *Subscription) {
 	c.mu.Lock()
-	if c.subs[key] == s {
-		delete(c.subs, key)
+	if cur, _ := c.subs.get(key); cur == s {
+		c.subs.del(key)
 	}
 	c.mu.Unlock()
 }

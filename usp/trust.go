@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime/debug"
 	"time"
 
@@ -193,12 +194,12 @@ func (c *Controller) placement(a *agentState, r *route, addr mtp.Address, authed
 // over r with the address addr, will be accepted by agentSeen, without
 // changing anything.
 func (c *Controller) mayPlace(id string, r *route, in mtp.Inbound, addr mtp.Address) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	a := c.agents[id]
+	a, _ := c.agents.get(id)
 	if a == nil {
 		return true
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	accept, _ := c.placement(a, r, addr, in.PeerID != "", true)
 	return accept
 }
@@ -211,10 +212,13 @@ func (c *Controller) mayDisconnect(id string, r *route, in mtp.Inbound) bool {
 	if in.PeerID != "" {
 		return true // handleRecord has checked it is id
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	a := c.agents[id]
-	return a != nil && !in.ReplyTo.IsZero() && a.route == r && a.addr == in.ReplyTo
+	a, _ := c.agents.get(id)
+	if a == nil || in.ReplyTo.IsZero() {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.route == r && a.addr == in.ReplyTo
 }
 
 // admitNewAgent makes room for one more learned agent, evicting the least
@@ -224,8 +228,8 @@ func (c *Controller) admitNewAgent() bool {
 	if c.learned < c.cfg.maxLearned {
 		return true
 	}
-	// Map iteration starts at a random place: the first few evictable
-	// agents are a random sample. The victim is an agent that never
+	// The walk starts in a random shard, and map iteration at a random
+	// place: the first few evictable agents are a random sample. The victim is an agent that never
 	// answered a call if the sample has one (anyone can make up an
 	// endpoint ID and a reply address, but only an agent reachable there
 	// answers), and the least recently heard of those. A flood of made-up
@@ -233,14 +237,14 @@ func (c *Controller) admitNewAgent() bool {
 	const sample = 16
 	var victim *agentState
 	seen := 0
-	for _, a := range c.agents {
+	for _, a := range c.agents.all(rand.IntN(tableShards)) {
 		if !c.evictable(a) {
 			continue
 		}
 		switch {
 		case victim == nil,
 			victim.answered.Load() && !a.answered.Load(),
-			victim.answered.Load() == a.answered.Load() && a.lastSeen.Before(victim.lastSeen):
+			victim.answered.Load() == a.answered.Load() && a.lastSeen.Load() < victim.lastSeen.Load():
 			victim = a
 		}
 		if seen++; seen == sample {
@@ -262,11 +266,11 @@ func (c *Controller) evictable(a *agentState) bool {
 
 // forget removes a learned agent. Called with c.mu held.
 func (c *Controller) forget(a *agentState) {
-	delete(c.agents, a.id)
+	c.agents.del(a.id)
 	c.live.forget(a.id)
 	c.learned--
 	c.noteAgent(AgentEvicted, a)
-	c.log.Debug("forgetting agent", "agent", a.id, "last_seen", a.lastSeen)
+	c.log.Debug("forgetting agent", "agent", a.id, "last_seen", unixTime(a.lastSeen.Load()))
 }
 
 // sweepIdle forgets the learned agents not heard from for the idle time
@@ -281,8 +285,8 @@ func (c *Controller) sweepIdle() {
 			return
 		case now := <-t.C:
 			c.mu.Lock()
-			for _, a := range c.agents {
-				if c.evictable(a) && now.Sub(a.lastSeen) > idle {
+			for _, a := range c.agents.all(0) {
+				if c.evictable(a) && now.UnixNano()-a.lastSeen.Load() > int64(idle) {
 					c.forget(a)
 				}
 			}
