@@ -382,11 +382,13 @@ func (c *Controller) emit(ev AgentEvent) {
 }
 
 // handlerSet is a set of callbacks with removers, safe for concurrent use.
+// Adding and removing take its lock and publish a new list; reading the
+// list, which every notification does, takes none.
 type handlerSet[T any] struct {
 	mu   sync.Mutex
 	next uint64
 	m    map[uint64]T
-	snap []T
+	snap atomic.Pointer[[]T]
 }
 
 func (s *handlerSet[T]) add(h T) (remove func()) {
@@ -397,32 +399,37 @@ func (s *handlerSet[T]) add(h T) (remove func()) {
 	s.next++
 	id := s.next
 	s.m[id] = h
-	s.snap = nil
+	s.publish()
 	s.mu.Unlock()
 	return func() {
 		s.mu.Lock()
 		delete(s.m, id)
-		s.snap = nil
+		s.publish()
 		s.mu.Unlock()
 	}
 }
 
-// list returns the callbacks in the order they were added.
-func (s *handlerSet[T]) list() []T {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.snap == nil && len(s.m) > 0 {
-		ids := make([]uint64, 0, len(s.m))
-		for id := range s.m {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		s.snap = make([]T, len(ids))
-		for i, id := range ids {
-			s.snap[i] = s.m[id]
-		}
+// publish makes the list readers see; s.mu is held.
+func (s *handlerSet[T]) publish() {
+	ids := make([]uint64, 0, len(s.m))
+	for id := range s.m {
+		ids = append(ids, id)
 	}
-	return s.snap
+	slices.Sort(ids)
+	snap := make([]T, len(ids))
+	for i, id := range ids {
+		snap[i] = s.m[id]
+	}
+	s.snap.Store(&snap)
+}
+
+// list returns the callbacks in the order they were added. The slice is
+// never changed once handed out.
+func (s *handlerSet[T]) list() []T {
+	if p := s.snap.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // dupRing remembers digests of the last notification msg_ids from one
