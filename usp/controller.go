@@ -62,7 +62,12 @@ type Controller struct {
 
 	// answerCtx bounds the answers the controller sends on its own (with
 	// AnswerTimeout each); it ends when Close stops waiting for them.
-	answerCtx    context.Context
+	answerCtx context.Context
+	// answerCtxs are children of answerCtx that each answer's own
+	// context derives from, picked at random: a context registers its
+	// children under its lock, which one parent would make every answer
+	// of every agent take.
+	answerCtxs   [answerShards]context.Context
 	answerCancel context.CancelFunc
 
 	// Operations remove their own subscriptions from agents in the
@@ -128,7 +133,16 @@ func NewController(endpointID string, opts ...Option) (*Controller, error) {
 		negotiating: make(chan struct{}, cfg.negotiations),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.answerCtx, c.answerCancel = context.WithCancel(context.Background())
+	var cancelAnswers [answerShards + 1]context.CancelFunc
+	c.answerCtx, cancelAnswers[answerShards] = context.WithCancel(context.Background())
+	for i := range c.answerCtxs {
+		c.answerCtxs[i], cancelAnswers[i] = context.WithCancel(c.answerCtx)
+	}
+	c.answerCancel = func() {
+		for _, f := range cancelAnswers {
+			f()
+		}
+	}
 	for _, h := range cfg.hooks {
 		c.hooks.add(h)
 	}

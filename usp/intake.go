@@ -3,6 +3,8 @@ package usp
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -114,13 +116,18 @@ type IntakeStats struct {
 // IntakeStats reports the state of the intake, for metrics and tests.
 func (c *Controller) IntakeStats() IntakeStats {
 	in := c.intake
-	in.mu.Lock()
-	defer in.mu.Unlock()
+	boxes := 0
+	for i := range in.shards {
+		sh := &in.shards[i]
+		sh.mu.Lock()
+		boxes += len(sh.boxes)
+		sh.mu.Unlock()
+	}
 	return IntakeStats{
-		Records:   in.count,
-		Bytes:     in.bytes,
-		Mailboxes: len(in.boxes),
-		Workers:   in.ready[laneMain].workers + in.ready[laneAnswer].workers,
+		Records:   int(in.count.Load()),
+		Bytes:     in.bytes.Load(),
+		Mailboxes: boxes,
+		Workers:   int(in.lanes[laneMain].workers.Load() + in.lanes[laneAnswer].workers.Load()),
 		Refused:   in.refused.Load(),
 		Waits:     in.waits.Load(),
 	}
@@ -196,38 +203,80 @@ func (b *mailbox) pop() item {
 // (HandleRecord), it files each in its agent's mailbox and wakes a worker.
 // Workers exist only while some mailbox is ready; each takes one mailbox at
 // a time, handles one delivery, and passes the mailbox on to the back of
-// the ready list if others are waiting, so one busy agent cannot starve
+// the ready lists if others are waiting, so one busy agent cannot starve
 // the rest.
+//
+// The mailboxes are kept in shards by endpoint ID, each with its own lock,
+// so that records from unrelated agents do not wait on one lock (issue
+// 14); the budget (records and bytes, all agents together) and the
+// workers are counted with atomics. A worker looks for ready mailboxes in
+// every shard, starting after the one it last served, so that mailboxes
+// are served in turn across shards. Only a delivery that must wait for
+// room takes a lock shared by all (waitMu), and only while it waits.
 type intake struct {
-	c   *Controller
-	cfg IntakeConfig
+	c    *Controller
+	cfg  IntakeConfig
+	seed maphash.Seed
 
-	mu      sync.Mutex
-	room    sync.Cond // signalled when records leave, for waiting deliveries
-	closed  bool
-	boxes   map[boxKey]*mailbox
-	ready   [2]readyList // by lane: each lane has workers of its own
-	count   int
-	bytes   int64
-	waiting int
+	closed atomic.Bool
+	count  atomic.Int64
+	bytes  atomic.Int64
+	lanes  [2]laneWork // by lane: each lane has workers of its own
+	shards [intakeShards]intakeShard
+
+	waitMu  sync.Mutex
+	room    sync.Cond    // signalled when records leave, for waiting deliveries
+	waiting atomic.Int32 // deliveries waiting for room
 
 	refused atomic.Uint64
 	waits   atomic.Uint64
 	lastLog atomic.Int64 // unix nanoseconds of the last refusal logged
 }
 
-// readyList is a lane's mailboxes waiting for a worker, in order, and the
-// count of its workers.
+// intakeShards is how many parts the mailboxes are split into.
+const intakeShards = 32
+
+// answerShards is how many parents answers' contexts are spread over.
+const answerShards = 16
+
+// laneWork counts a lane's workers and its mailboxes waiting for one, in
+// every shard.
+type laneWork struct {
+	workers atomic.Int32
+	ready   atomic.Int32
+	_       [56]byte // keeps the two lanes' counters off one cache line
+}
+
+// intakeShard holds the mailboxes of some agents, and those of them
+// waiting for a worker, by lane.
+type intakeShard struct {
+	mu    sync.Mutex
+	boxes map[boxKey]*mailbox
+	ready [2]readyList
+	// queued counts the mailboxes in ready, by lane, so that a worker
+	// looking for one passes an empty shard without its lock.
+	queued [2]atomic.Int32
+	_      [32]byte // keeps neighbouring shards' locks off one cache line
+}
+
+// readyList is a shard's mailboxes of one lane waiting for a worker, in
+// order.
 type readyList struct {
-	q       []*mailbox
-	head    int
-	workers int
+	q    []*mailbox
+	head int
 }
 
 func newIntake(c *Controller, cfg IntakeConfig) *intake {
-	in := &intake{c: c, cfg: cfg, boxes: make(map[boxKey]*mailbox)}
-	in.room.L = &in.mu
+	in := &intake{c: c, cfg: cfg, seed: maphash.MakeSeed()}
+	for i := range in.shards {
+		in.shards[i].boxes = make(map[boxKey]*mailbox)
+	}
+	in.room.L = &in.waitMu
 	return in
+}
+
+func (in *intake) shardOf(id string) int {
+	return int(maphash.String(in.seed, id) % intakeShards)
 }
 
 // eventSize is what a queued event counts for in the budget.
@@ -241,48 +290,64 @@ const eventSize = 256
 // It reports whether the record was taken.
 func (in *intake) put(key boxKey, it item, internal bool) bool {
 	size := it.size
-	in.mu.Lock()
+	si := in.shardOf(key.id)
+	sh := &in.shards[si]
 	var start time.Time
+	reserved := false
 	for {
-		if in.closed {
-			in.mu.Unlock()
+		sh.mu.Lock()
+		if in.closed.Load() {
+			sh.mu.Unlock()
 			return false
 		}
-		b := in.boxes[key]
+		b := sh.boxes[key]
 		if !internal && b != nil && b.len() > 0 &&
 			(b.len() >= in.cfg.AgentRecords || b.bytes+size > in.cfg.AgentBytes) {
-			in.mu.Unlock()
+			sh.mu.Unlock()
+			if reserved {
+				in.release(size)
+			}
 			in.refuse(key.id, it)
 			return false
 		}
-		if internal || in.count == 0 || (in.count < in.cfg.MaxRecords && in.bytes+size <= in.cfg.MaxBytes) {
+		if internal {
+			in.count.Add(1)
+			in.bytes.Add(size)
+			break
+		}
+		if reserved || in.reserve(size) {
 			break
 		}
 		// Over the total: hold the transport's delivery until workers
 		// make room. The agent's share is checked again afterwards.
+		sh.mu.Unlock()
 		if start.IsZero() {
 			start = time.Now()
 			in.waits.Add(1)
 		}
-		in.waiting++
-		in.room.Wait()
-		in.waiting--
+		if !in.waitRoom(size) {
+			return false // closed
+		}
+		reserved = true
 	}
-	b := in.boxes[key]
+	b := sh.boxes[key]
 	if b == nil {
 		b = &mailbox{key: key}
-		in.boxes[key] = b
+		sh.boxes[key] = b
 	}
 	b.push(it)
-	in.count++
-	in.bytes += size
 	if !b.queued {
 		b.queued = true
-		rl := &in.ready[key.lane]
+		rl := &sh.ready[key.lane]
 		rl.q = append(rl.q, b)
-		in.spawn(rl)
+		sh.queued[key.lane].Add(1)
+		in.lanes[key.lane].ready.Add(1)
+		// Under the shard's lock: Close, which takes every shard's lock
+		// after marking the intake closed, starts no wait on the
+		// controller's goroutines before this one is counted.
+		in.spawn(key.lane, si)
 	}
-	in.mu.Unlock()
+	sh.mu.Unlock()
 	if !start.IsZero() {
 		if len(in.c.hooks.intake) > 0 {
 			in.c.intakeWaitedHook(it.kind(), time.Since(start))
@@ -291,25 +356,88 @@ func (in *intake) put(key boxKey, it item, internal bool) bool {
 	return true
 }
 
+// reserve counts a record of size bytes into the total if it fits (or the
+// intake is empty: a record larger than the budget still goes through
+// alone). It reports whether it did.
+func (in *intake) reserve(size int64) bool {
+	n := in.count.Add(1)
+	by := in.bytes.Add(size)
+	if n == 1 || (n <= int64(in.cfg.MaxRecords) && by <= in.cfg.MaxBytes) {
+		return true
+	}
+	in.release(size)
+	return false
+}
+
+// release takes a record of size bytes out of the total and wakes the
+// deliveries waiting for room.
+func (in *intake) release(size int64) {
+	in.count.Add(-1)
+	in.bytes.Add(-size)
+	// A delivery that starts waiting after this load counts itself
+	// first (waitRoom), so it sees the room made here.
+	if in.waiting.Load() > 0 {
+		in.waitMu.Lock()
+		in.room.Broadcast()
+		in.waitMu.Unlock()
+	}
+}
+
+// waitRoom waits until a record of size bytes fits in the total and
+// reserves it; false if the intake closed first.
+func (in *intake) waitRoom(size int64) bool {
+	in.waitMu.Lock()
+	defer in.waitMu.Unlock()
+	in.waiting.Add(1)
+	defer in.waiting.Add(-1)
+	for !in.closed.Load() {
+		n := in.count.Add(1)
+		by := in.bytes.Add(size)
+		if n == 1 || (n <= int64(in.cfg.MaxRecords) && by <= in.cfg.MaxBytes) {
+			return true
+		}
+		// Undone without a broadcast: waiters try one at a time under
+		// waitMu, and a delivery that failed meanwhile on this
+		// transient count comes here and tries again.
+		in.count.Add(-1)
+		in.bytes.Add(-size)
+		in.room.Wait()
+	}
+	return false
+}
+
 // idle reports whether the mailbox key has nothing waiting or being
 // handled.
 func (in *intake) idle(key boxKey) bool {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return in.boxes[key] == nil
+	sh := &in.shards[in.shardOf(key.id)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.boxes[key] == nil
 }
 
-// spawn starts a worker for a mailbox that became ready, unless the bound
-// is reached: then the workers there are take it in turn. Workers never
-// idle (they end when nothing is ready), so a new ready mailbox needs a
-// new one. in.mu is held.
-func (in *intake) spawn(rl *readyList) {
-	if rl.workers >= in.cfg.Workers {
+// spawn starts a worker for a mailbox that became ready in shard si,
+// unless the bound is reached: then the workers there are take it in turn.
+// Workers never idle (they end when nothing is ready), so a new ready
+// mailbox needs a new one unless the bound is reached.
+func (in *intake) spawn(ln lane, si int) {
+	if !in.lanes[ln].acquire(int32(in.cfg.Workers)) {
 		return
 	}
-	rl.workers++
 	in.c.wg.Add(1)
-	go in.work(rl)
+	go in.work(ln, si)
+}
+
+// acquire counts one more worker if the bound allows.
+func (lw *laneWork) acquire(bound int32) bool {
+	for {
+		w := lw.workers.Load()
+		if w >= bound {
+			return false
+		}
+		if lw.workers.CompareAndSwap(w, w+1) {
+			return true
+		}
+	}
 }
 
 // refuse drops a record past its agent's share: logged (at most once a
@@ -327,7 +455,7 @@ func (in *intake) refuse(key string, it item) {
 }
 
 // next takes the next mailbox from the ready list; nil when there is
-// none. in.mu is held.
+// none. The shard's lock is held.
 func (rl *readyList) next() *mailbox {
 	if rl.head == len(rl.q) {
 		rl.q, rl.head = rl.q[:0], 0
@@ -343,53 +471,122 @@ func (rl *readyList) next() *mailbox {
 	return b
 }
 
-// work handles the lane's ready mailboxes until there are none.
-func (in *intake) work(rl *readyList) {
+// take finds a ready mailbox of the lane, looking in every shard from
+// shard first on; it returns the shard's index and the mailbox, or nil when
+// none is ready.
+func (in *intake) take(ln lane, first int) (int, *mailbox) {
+	lw := &in.lanes[ln]
+	for lw.ready.Load() > 0 && !in.closed.Load() {
+		for i := range intakeShards {
+			si := (first + i) % intakeShards
+			sh := &in.shards[si]
+			if sh.queued[ln].Load() == 0 {
+				continue
+			}
+			sh.mu.Lock()
+			b := sh.ready[ln].next()
+			if b != nil {
+				sh.queued[ln].Add(-1)
+				lw.ready.Add(-1)
+			}
+			sh.mu.Unlock()
+			if b != nil {
+				return si, b
+			}
+		}
+	}
+	return 0, nil
+}
+
+// work handles the lane's ready mailboxes until there are none, starting
+// in shard si.
+func (in *intake) work(ln lane, si int) {
 	defer in.c.wg.Done()
-	in.mu.Lock()
-	b := rl.next()
-	for b != nil {
+	lw := &in.lanes[ln]
+	si, b := in.take(ln, si)
+	for {
+		if b == nil {
+			lw.workers.Add(-1)
+			// A mailbox made ready after take looked, whose put saw the
+			// bound reached before the count above went down, has no
+			// worker coming: look again. (put counts the mailbox
+			// before it reads the workers, and this reads the mailboxes
+			// after counting the worker out: one of the two sees the
+			// other.)
+			if lw.ready.Load() == 0 || in.closed.Load() || !lw.acquire(int32(in.cfg.Workers)) {
+				return
+			}
+			if si, b = in.take(ln, si); b == nil {
+				continue
+			}
+		}
+		sh := &in.shards[si]
+		sh.mu.Lock()
+		if in.closed.Load() {
+			sh.mu.Unlock()
+			lw.workers.Add(-1)
+			return // close dropped the accounts with the queues
+		}
 		it := b.pop()
-		in.mu.Unlock()
+		sh.mu.Unlock()
 		in.c.handleItem(b.key, it)
-		in.mu.Lock()
-		if in.closed {
-			break // close dropped the accounts with the queues
+		sh.mu.Lock()
+		if in.closed.Load() {
+			sh.mu.Unlock()
+			lw.workers.Add(-1)
+			return
 		}
 		b.bytes -= it.size
-		in.count--
-		in.bytes -= it.size
-		if in.waiting > 0 {
-			in.room.Broadcast()
-		}
+		var passOn bool
 		switch {
 		case b.len() == 0:
 			b.queued = false
-			delete(in.boxes, b.key)
-			b = rl.next()
-		case rl.head < len(rl.q):
-			// Others are waiting: go to the back of the line.
+			delete(sh.boxes, b.key)
+			b = nil
+		case lw.ready.Load() > 0:
+			// Others are waiting, here or in another shard: go to the
+			// back of the line, and serve the next shard's first.
+			rl := &sh.ready[ln]
 			rl.q = append(rl.q, b)
-			b = rl.next()
+			sh.queued[ln].Add(1)
+			lw.ready.Add(1)
+			b, passOn = nil, true
+		}
+		sh.mu.Unlock()
+		in.release(it.size)
+		if b == nil {
+			first := si
+			if passOn {
+				first = si + 1
+			}
+			si, b = in.take(ln, first)
 		}
 	}
-	rl.workers--
-	in.mu.Unlock()
 }
 
 // close stops the intake: waiting deliveries return at once, workers stop
 // after what they are handling, and what is still queued is dropped
 // unanswered (agents send again what they need answered).
 func (in *intake) close() {
-	in.mu.Lock()
-	in.closed = true
-	in.boxes = map[boxKey]*mailbox{}
-	for i := range in.ready {
-		in.ready[i].q, in.ready[i].head = nil, 0
+	in.closed.Store(true)
+	for i := range in.shards {
+		sh := &in.shards[i]
+		sh.mu.Lock()
+		sh.boxes = map[boxKey]*mailbox{}
+		for l := range sh.ready {
+			sh.ready[l].q, sh.ready[l].head = nil, 0
+			sh.queued[l].Store(0)
+		}
+		sh.mu.Unlock()
 	}
-	in.count, in.bytes = 0, 0
+	for l := range in.lanes {
+		in.lanes[l].ready.Store(0)
+	}
+	in.count.Store(0)
+	in.bytes.Store(0)
+	in.waitMu.Lock()
 	in.room.Broadcast()
-	in.mu.Unlock()
+	in.waitMu.Unlock()
 }
 
 // handleRecord is the transport's delivery (route.HandleRecord): it only
@@ -493,5 +690,5 @@ func (c *Controller) handleItem(key boxKey, it item) {
 // answerContext bounds an answer the controller sends on its own. It ends
 // at AnswerTimeout, or when Close stops waiting for the workers.
 func (c *Controller) answerContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(c.answerCtx, c.cfg.intake.AnswerTimeout)
+	return context.WithTimeout(c.answerCtxs[rand.IntN(answerShards)], c.cfg.intake.AnswerTimeout)
 }

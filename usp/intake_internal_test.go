@@ -1,14 +1,22 @@
 package usp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math/rand/v2"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/gousp/gousp/msg"
+	"github.com/gousp/gousp/mtp"
 	"github.com/gousp/gousp/proto/uspmsg"
 	"github.com/gousp/gousp/record"
 )
@@ -145,4 +153,160 @@ func FuzzLaneOf(f *testing.F) {
 			t.Fatalf("laneOf = %d, decoded record says %d", got, want)
 		}
 	})
+}
+
+// intakeRig is a controller on a sinkTransport (bench_shared_internal_test.go)
+// whose notify handler records, by agent, the msg_ids it was given.
+type intakeRig struct {
+	c    *Controller
+	tr   *sinkTransport
+	ids  []string
+	recs [][][]byte
+	mu   sync.Mutex
+	got  map[string][]int
+	slow func(agent string) time.Duration
+}
+
+func newIntakeRig(t *testing.T, agents, perAgent int, ic IntakeConfig, slow func(string) time.Duration) *intakeRig {
+	t.Helper()
+	rig := &intakeRig{tr: &sinkTransport{}, got: map[string][]int{}, slow: slow}
+	c, err := NewController("proto::bench-controller", WithTransport(rig.tr), WithIntake(ic),
+		WithNotifyHandler(func(_ context.Context, n *Notification) error {
+			seq, err := strconv.Atoi(strings.TrimPrefix(n.MsgID, "vc-"))
+			if err != nil {
+				return err
+			}
+			rig.mu.Lock()
+			rig.got[n.AgentID] = append(rig.got[n.AgentID], seq)
+			rig.mu.Unlock()
+			if rig.slow != nil {
+				time.Sleep(rig.slow(n.AgentID))
+			}
+			return nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	rig.c = c
+	for i := range agents {
+		id := fmt.Sprintf("proto::bench-agent-%04d", i)
+		rig.ids = append(rig.ids, id)
+		var recs [][]byte
+		for j := range perAgent {
+			m := msg.Notify{SubscriptionID: "sub", SendResp: true, Notification: &msg.ValueChange{ParamPath: "Device.X", ParamValue: "1"}}.Build(fmt.Sprintf("vc-%d", j))
+			payload, _ := proto.Marshal(m)
+			rec, _ := record.Encode(record.NewNoSessionContext("1.3", "proto::bench-controller", id, payload))
+			recs = append(recs, rec)
+		}
+		rig.recs = append(rig.recs, recs)
+	}
+	return rig
+}
+
+func (rig *intakeRig) send(agent, seq int) {
+	rig.tr.h.HandleRecord(mtp.Inbound{Data: rig.recs[agent][seq], ReplyTo: mtp.Address{MTP: mtp.MQTT, To: "usp/agent/" + rig.ids[agent]}})
+}
+
+// TestIntakeShardsUnderPressure drives the sharded intake from eight
+// goroutines at once (as several transports or sessions do), with four
+// workers and a total budget far below what the agents have in flight, so
+// that deliveries wait for room all the time: every notification must be
+// handled exactly once, each agent's in order, none refused, and the
+// intake must end empty with no worker left.
+func TestIntakeShardsUnderPressure(t *testing.T) {
+	const agents, perAgent, feeders, inflight = 64, 60, 8, 6
+	rig := newIntakeRig(t, agents, perAgent, IntakeConfig{Workers: 4, MaxRecords: 24, MaxBytes: 1 << 20, AgentRecords: inflight},
+		func(string) time.Duration { return time.Duration(rand.IntN(50)) * time.Microsecond })
+	var wg sync.WaitGroup
+	for f := range feeders {
+		wg.Go(func() {
+			var given [agents]int64
+			for seq := range perAgent {
+				for a := f; a < agents; a += feeders {
+					// Within the agent's share: a refusal would be the
+					// test's doing, not the intake's.
+					for given[a]-rig.tr.to[a].Load() >= inflight {
+						runtime.Gosched()
+					}
+					rig.send(a, seq)
+					given[a]++
+				}
+			}
+		})
+	}
+	wg.Wait()
+	deadline := time.Now().Add(20 * time.Second)
+	for rig.tr.sent.Load() < agents*perAgent {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d notifications answered; intake %+v", rig.tr.sent.Load(), agents*perAgent, rig.c.IntakeStats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	rig.mu.Lock()
+	for _, id := range rig.ids {
+		got := rig.got[id]
+		if len(got) != perAgent {
+			t.Errorf("%s: %d notifications handled, want %d", id, len(got), perAgent)
+			continue
+		}
+		for i, seq := range got {
+			if seq != i {
+				t.Errorf("%s: handled in the order %v", id, got)
+				break
+			}
+		}
+	}
+	rig.mu.Unlock()
+	for {
+		st := rig.c.IntakeStats()
+		if st.Records == 0 && st.Bytes == 0 && st.Mailboxes == 0 && st.Workers == 0 {
+			if st.Refused != 0 {
+				t.Errorf("%d records refused", st.Refused)
+			}
+			if st.Waits == 0 {
+				t.Error("no delivery waited for room: the test did not press on the budget")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("intake did not drain: %+v", st)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestIntakeOneWorkerTakesTurns: with a single worker, an agent whose
+// notifications keep coming cannot hold it: another agent's notification,
+// in whatever shard it falls, is handled after at most a few of the busy
+// agent's, not after all of them.
+func TestIntakeOneWorkerTakesTurns(t *testing.T) {
+	for round := range 5 { // agents land in other shards each time
+		rig := newIntakeRig(t, 2, 100, IntakeConfig{Workers: 1}, func(id string) time.Duration {
+			return 200 * time.Microsecond
+		})
+		for seq := range 100 {
+			rig.send(0, seq)
+		}
+		rig.send(1, 0)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			rig.mu.Lock()
+			busy, other := len(rig.got[rig.ids[0]]), len(rig.got[rig.ids[1]])
+			rig.mu.Unlock()
+			if other == 1 {
+				if busy > 10 {
+					t.Errorf("round %d: the other agent waited for %d of the busy agent's notifications", round, busy)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the other agent's notification was never handled (busy agent: %d)", round, busy)
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
 }
