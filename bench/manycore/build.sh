@@ -11,10 +11,17 @@ root="$(git rev-parse --show-toplevel)"
 before="${1:-main~1}" after="${2:-HEAD}" out="${3:-$root/devbin/manycore}"
 mkdir -p "$out/bin" "$out/lib"
 work="$(mktemp -d)"
-trap 'git -C "$root" worktree remove --force "$work/src" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+trap 'for t in src after; do git -C "$root" worktree remove --force "$work/$t" >/dev/null 2>&1 || true; done; rm -rf "$work"' EXIT
+# Benchmarks that came with the change under test are carried into the
+# BEFORE tree when it lacks them (they use only what both revisions have).
+carry="${BENCH_CARRY:-usp/bench_shared_internal_test.go}"
+git -C "$root" worktree add --detach -f "$work/after" "$after" >/dev/null
 for v in before after; do
 	rev="$before"; [ "$v" = after ] && rev="$after"
 	git -C "$root" worktree add --detach -f "$work/src" "$rev" >/dev/null
+	for f in $carry; do
+		[ -e "$work/src/$f" ] || cp "$work/after/$f" "$work/src/$f"
+	done
 	(cd "$work/src" && CGO_ENABLED=0 go test -c -o "$work/usp.test" ./usp &&
 		CGO_ENABLED=0 go test -c -o "$work/uspsim.test" ./cmd/uspsim)
 	gzip -9c "$work/usp.test" >"$out/usp.$v.test.gz"
@@ -22,6 +29,7 @@ for v in before after; do
 	echo "$v $(git -C "$root" rev-parse --short "$rev")" >>"$out/VERSIONS.new"
 	git -C "$root" worktree remove --force "$work/src"
 done
+git -C "$root" worktree remove --force "$work/after"
 mv "$out/VERSIONS.new" "$out/VERSIONS"
 if m="$(command -v mosquitto || ls /usr/sbin/mosquitto 2>/dev/null)"; then
 	cp "$m" "$out/lib/mosquitto.real"

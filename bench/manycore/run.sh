@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs, on a many-core machine without Go, the benchmarks that build.sh
 # prepared, before and after, at -cpu 2 and 16; every step is bounded by
-# timeout (about 5 minutes in all at worst). Results: $OUT/summary.txt and one
+# timeout (about 8 minutes in all at worst). Results: $OUT/summary.txt and one
 # file per step. Figures are ratios to the bare paho references each
 # benchmark measures in the same run (BENCHMARKS.md says how to read them).
 set -u
@@ -29,6 +29,13 @@ step() {
 	echo "   rc=$? after +$(($(date +%s) - t0))s" | tee -a "$s"
 	grep -E '^Benchmark|^(ok|FAIL|---)|panic' "$OUT/$name.txt" >>"$s"
 }
+# The controller's shared state: notifications from 1,024 agents fed from
+# as many goroutines as cores, no network (BenchmarkSharedState); the
+# mutex profile at 16 cores shows what still contends.
+for v in before after; do
+	step shared-$v 60 ./usp.$v.test -test.run '^$' -test.bench SharedState -test.benchmem -test.benchtime 200000x -test.count 2 -test.cpu 1,2,4,8,16
+	step shared-mutex-$v 30 ./usp.$v.test -test.run '^$' -test.bench SharedState -test.benchtime 400000x -test.cpu 16 -test.mutexprofile "$OUT/mutex-$v.out" -test.mutexprofilefraction 1
+done
 for v in before after; do
 	step getmqtt-$v 40 ./usp.$v.test -test.run '^$' -test.bench GetMQTT -test.benchmem -test.benchtime 2000x -test.count 2 -test.cpu 2,16
 done
