@@ -171,6 +171,15 @@
 // mailbox; one agent's busy mailbox goes to the back of the line after each
 // record, so it cannot starve the others.
 //
+// Records from unrelated agents take no lock in common on their way
+// through: the mailboxes, the agent and subscription tables and the
+// inventory are split into shards by endpoint ID, each with its own lock,
+// and what all agents share (the intake's budget, its worker count, the
+// notify handlers) is read and counted with atomic operations. Only a
+// delivery that waits for room, and changes to what the controller knows
+// of an agent (a new agent, a move, a disconnection), take a lock of the
+// whole controller.
+//
 // Nothing is dropped for want of a worker: the intake is bounded in records
 // and bytes in total, and per agent ([WithIntake], [IntakeConfig]). Past the
 // total, the transport's delivery waits for room, which stops it reading:
