@@ -7,7 +7,9 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -94,6 +96,7 @@ func BenchmarkSharedState(b *testing.B) {
 	procs := 0
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := processCPU()
 	base := tr.sent.Load()
 	var handed atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
@@ -126,5 +129,15 @@ func BenchmarkSharedState(b *testing.B) {
 	})
 	waitSent(base + handed.Load())
 	b.StopTimer()
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(procs), "goroutines")
+}
+
+// processCPU is the CPU time the process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
