@@ -244,7 +244,7 @@ const answerShards = 16
 type laneWork struct {
 	workers atomic.Int32
 	ready   atomic.Int32
-	_       [56]byte // keeps the two lanes' counters off one cache line
+	_       [64]byte // the two lanes' counters are 64 bytes apart: never on one cache line
 }
 
 // intakeShard holds the mailboxes of some agents, and those of them
@@ -256,7 +256,7 @@ type intakeShard struct {
 	// queued counts the mailboxes in ready, by lane, so that a worker
 	// looking for one passes an empty shard without its lock.
 	queued [2]atomic.Int32
-	_      [32]byte // keeps neighbouring shards' locks off one cache line
+	_      [40]byte // pads the shard to 128 bytes: its hot fields and the next shard's are 64 or more bytes apart, never on one cache line, however the array is aligned
 }
 
 // readyList is a shard's mailboxes of one lane waiting for a worker, in

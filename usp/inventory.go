@@ -268,10 +268,10 @@ func (c *Controller) Inventory() *Inventory { return &Inventory{l: c.live} }
 
 // Get returns one agent's entry.
 func (inv *Inventory) Get(endpointID string) (InventoryEntry, bool) {
-	l := inv.l
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e := l.ents[endpointID]
+	sh := inv.l.shard(endpointID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.ents[endpointID]
 	if e == nil {
 		return InventoryEntry{}, false
 	}
@@ -280,18 +280,21 @@ func (inv *Inventory) Get(endpointID string) (InventoryEntry, bool) {
 
 // Len returns how many agents the inventory holds.
 func (inv *Inventory) Len() int {
-	inv.l.mu.Lock()
-	defer inv.l.mu.Unlock()
-	return len(inv.l.ents)
+	n := int64(0)
+	for i := range inv.l.counts {
+		n += inv.l.counts[i].Load()
+	}
+	return int(n)
 }
 
 // Count returns how many agents are in each state; it costs nothing
-// however large the fleet.
+// however large the fleet. The counts are read one after the other, not
+// under one lock: while agents change state, an agent moving between
+// two states may be counted in both or neither.
 func (inv *Inventory) Count() map[AgentState]int {
 	l := inv.l
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return map[AgentState]int{StateUnknown: l.counts[StateUnknown], StateOnline: l.counts[StateOnline], StateOffline: l.counts[StateOffline]}
+	return map[AgentState]int{StateUnknown: int(l.counts[StateUnknown].Load()), StateOnline: int(l.counts[StateOnline].Load()),
+		StateOffline: int(l.counts[StateOffline].Load())}
 }
 
 // Query selects inventory entries. The zero Query selects every agent.
@@ -319,14 +322,15 @@ func (inv *Inventory) Query(q Query) iter.Seq[InventoryEntry] {
 			if !strings.HasPrefix(id, q.Prefix) {
 				return
 			}
-			l.mu.Lock()
-			e := l.ents[id]
+			sh := l.shard(id)
+			sh.mu.Lock()
+			e := sh.ents[id]
 			var out InventoryEntry
 			ok := e != nil && (q.State == 0 || e.state == q.State)
 			if ok {
 				out = e.public()
 			}
-			l.mu.Unlock()
+			sh.mu.Unlock()
 			if ok && !yield(out) {
 				return
 			}
@@ -339,13 +343,10 @@ func (inv *Inventory) Query(q Query) iter.Seq[InventoryEntry] {
 // agent.
 func (inv *Inventory) Forget(ctx context.Context, endpointID string) error {
 	l := inv.l
-	l.mu.Lock()
-	if e, ok := l.ents[endpointID]; ok {
-		l.counts[e.state]--
-		delete(l.ents, endpointID)
-		l.ids = nil
-	}
-	l.mu.Unlock()
+	sh := l.shard(endpointID)
+	sh.mu.Lock()
+	l.remove(sh, endpointID)
+	sh.mu.Unlock()
 	if l.store != nil {
 		if err := l.store.DeleteAgent(ctx, endpointID); err != nil {
 			return fmt.Errorf("%w: deleting agent %s: %w", ErrStore, endpointID, err)
@@ -356,29 +357,34 @@ func (inv *Inventory) Forget(ctx context.Context, endpointID string) error {
 
 // forget drops an agent the controller evicted (WithAgentLimits), so that
 // made-up endpoint IDs cannot grow the inventory either; the store keeps
-// its record. Called with c.mu held: the lock order is c.mu, then l.mu.
+// its record. Called with c.mu held: the lock order is c.mu, then the
+// inventory's locks.
 func (l *liveness) forget(id string) {
-	l.mu.Lock()
-	if e, ok := l.ents[id]; ok {
-		l.counts[e.state]--
-		delete(l.ents, id)
-		l.ids = nil
-	}
-	l.mu.Unlock()
+	sh := l.shard(id)
+	sh.mu.Lock()
+	l.remove(sh, id)
+	sh.mu.Unlock()
 }
 
 // sortedIDs returns the endpoint IDs in order. The slice is rebuilt only
 // after agents were added or removed, and never changed once handed out.
 func (l *liveness) sortedIDs() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.ids == nil {
-		ids := make([]string, 0, len(l.ents))
-		for id := range l.ents {
-			ids = append(ids, id)
+	l.idsMu.Lock()
+	defer l.idsMu.Unlock()
+	// The generation is read before the walk: an agent added or removed
+	// during it makes the next call walk again.
+	if g := l.gen.Load(); l.ids == nil || l.idsGen != g {
+		ids := make([]string, 0, len(l.ids)+16)
+		for i := range l.shards {
+			sh := &l.shards[i]
+			sh.mu.Lock()
+			for id := range sh.ents {
+				ids = append(ids, id)
+			}
+			sh.mu.Unlock()
 		}
 		slices.Sort(ids)
-		l.ids = ids
+		l.ids, l.idsGen = ids, g
 	}
 	return l.ids
 }
@@ -392,19 +398,20 @@ func (l *liveness) bootInfo(id string, ev *msg.Event, at time.Time) {
 			l.c.log.Info("Boot! with an unreadable ParameterMap", "agent", id, "err", err)
 		}
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e := l.ents[id]
+	sh := l.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.ents[id]
 	if e == nil {
 		return
 	}
 	e.lastBoot, e.boot = at.UnixNano(), ev.Params["Cause"]
 	l.setDeviceInfo(e, pm)
-	l.markDirty(e)
+	l.markDirty(sh, e)
 }
 
 // setDeviceInfo takes the Device.DeviceInfo. parameters among vals.
-// l.mu is held.
+// The entry's shard's lock is held.
 func (l *liveness) setDeviceInfo(e *invEntry, vals map[string]string) {
 	for p, v := range vals {
 		name, ok := strings.CutPrefix(p, "Device.DeviceInfo.")

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"iter"
 	"math"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gousp/gousp/datamodel"
@@ -219,20 +221,65 @@ type liveness struct {
 	keep  bool // a store outlives the process: keep running operations in it
 	tick  time.Duration
 
-	mu      sync.Mutex
-	ents    map[string]*invEntry
-	ids     []string // sorted endpoint IDs; nil when stale
-	dirty   []*invEntry
+	// The entries, in shards by endpoint ID: an entry's fields are
+	// guarded by its shard's lock, so records from unrelated agents do
+	// not wait on one another (issue 14).
+	seed   maphash.Seed
+	shards [invShards]invShard
+	counts [4]atomic.Int64 // entries by state
+	gen    atomic.Uint64   // bumped when an entry is added or removed
+
+	idsMu  sync.Mutex
+	ids    []string // sorted endpoint IDs, as of generation idsGen
+	idsGen uint64
+
+	omu     sync.Mutex
 	orphans map[string][]StoredSubscription // left by a previous run, by agent
-	tokens  float64
-	refill  int64
-	blind   map[mtp.Kind]int64 // last time the binding was seen not connected
-	setups  chan struct{}      // bounds concurrent setups and clean-ups
-	probing int                // probes in flight, at most maxProbes
-	counts  [4]int             // entries by state
+
+	// The checker's own state, under ckMu (held for a whole pass).
+	ckMu   sync.Mutex
+	tokens float64
+	refill int64
+	blind  map[mtp.Kind]int64 // last time the binding was seen not connected
+
+	setups  chan struct{} // bounds concurrent setups and clean-ups
+	probing atomic.Int32  // probes in flight, at most maxProbes
 
 	watchers handlerSet[func(StateChange)]
 	q        changeQueue
+}
+
+// invShards is how many parts the inventory is split into.
+const invShards = 64
+
+// invShard holds the entries of some agents, and those of them changed
+// since the store was last written.
+type invShard struct {
+	mu    sync.Mutex
+	ents  map[string]*invEntry
+	dirty []*invEntry
+	_     [88]byte // pads the shard to 128 bytes: its hot fields and the next shard's are 64 or more bytes apart, never on one cache line, however the array is aligned
+}
+
+// shard returns the shard that holds (or would hold) id's entry.
+func (l *liveness) shard(id string) *invShard {
+	return &l.shards[maphash.String(l.seed, id)%invShards]
+}
+
+// add files a new entry; its shard's lock is held.
+func (l *liveness) add(sh *invShard, e *invEntry) {
+	sh.ents[e.id] = e
+	l.counts[e.state].Add(1)
+	l.gen.Add(1)
+}
+
+// remove drops id's entry, if any; its shard's lock is held.
+func (l *liveness) remove(sh *invShard, id string) {
+	if e, ok := sh.ents[id]; ok {
+		l.counts[e.state].Add(-1)
+		delete(sh.ents, id)
+		l.gen.Add(1)
+	}
 }
 
 func newLiveness(c *Controller) *liveness {
@@ -259,10 +306,13 @@ func newLiveness(c *Controller) *liveness {
 		cfg.Hold = 0
 	}
 	l := &liveness{
-		c: c, cfg: cfg, store: c.cfg.store, keep: c.cfg.store != nil,
-		ents: make(map[string]*invEntry), orphans: make(map[string][]StoredSubscription),
-		blind: make(map[mtp.Kind]int64), setups: make(chan struct{}, 64),
+		c: c, cfg: cfg, store: c.cfg.store, keep: c.cfg.store != nil, seed: maphash.MakeSeed(),
+		orphans: make(map[string][]StoredSubscription),
+		blind:   make(map[mtp.Kind]int64), setups: make(chan struct{}, 64),
 		tokens: math.Max(1, cfg.ProbeRate),
+	}
+	for i := range l.shards {
+		l.shards[i].ents = make(map[string]*invEntry)
 	}
 	l.q.wake = make(chan struct{}, 1)
 	// The checker runs often enough to keep detection close to the
@@ -290,14 +340,14 @@ func (l *liveness) start(ctx context.Context) error {
 	c := l.c
 	now := time.Now().UnixNano()
 	c.mu.Lock()
-	l.mu.Lock()
 	for id, a := range c.agents.all(0) {
-		if l.ents[id] == nil {
-			l.ents[id] = &invEntry{id: id, addr: a.addr, state: StateUnknown, since: now}
-			l.counts[StateUnknown]++
+		sh := l.shard(id)
+		sh.mu.Lock()
+		if sh.ents[id] == nil {
+			l.add(sh, &invEntry{id: id, addr: a.addr, state: StateUnknown, since: now})
 		}
+		sh.mu.Unlock()
 	}
-	l.mu.Unlock()
 	c.mu.Unlock()
 	if l.store != nil {
 		if err := l.load(ctx, now); err != nil {
@@ -323,12 +373,12 @@ func (l *liveness) load(ctx context.Context, now int64) error {
 		if !record.ValidEndpointID(r.EndpointID) {
 			continue
 		}
-		l.mu.Lock()
-		e := l.ents[r.EndpointID]
+		sh := l.shard(r.EndpointID)
+		sh.mu.Lock()
+		e := sh.ents[r.EndpointID]
 		if e == nil {
 			e = &invEntry{id: r.EndpointID, state: StateUnknown}
-			l.ents[r.EndpointID] = e
-			l.counts[StateUnknown]++
+			l.add(sh, e)
 		}
 		configured := !e.addr.IsZero()
 		addr := e.addr
@@ -339,8 +389,12 @@ func (l *liveness) load(ctx context.Context, now int64) error {
 				e.mqtt = mqttUnknown // stored for another address
 			}
 		}
+		if e.state != StateUnknown {
+			l.counts[e.state].Add(-1)
+			l.counts[StateUnknown].Add(1)
+		}
 		e.state, e.since = StateUnknown, now
-		l.mu.Unlock()
+		sh.mu.Unlock()
 		restored++
 		// The agent is reachable at its last address until it says
 		// otherwise: requests, probes and clean-ups can go out at once.
@@ -363,7 +417,6 @@ func (l *liveness) load(ctx context.Context, now int64) error {
 			}
 		}
 	}
-	l.ids = nil
 	subs := map[subKey]StoredSubscription{}
 	for s, err := range l.store.Subscriptions(ctx) {
 		if err != nil {
@@ -397,11 +450,11 @@ func (l *liveness) load(ctx context.Context, now int64) error {
 		c.ops[key] = o
 		c.mu.Unlock()
 	}
-	l.mu.Lock()
+	l.omu.Lock()
 	for _, s := range subs {
 		l.orphans[s.AgentID] = append(l.orphans[s.AgentID], s)
 	}
-	l.mu.Unlock()
+	l.omu.Unlock()
 	c.log.Info("inventory loaded from the store", "agents", restored, "leftover_subscriptions", len(subs))
 	return nil
 }
@@ -413,13 +466,12 @@ func (l *liveness) load(ctx context.Context, now int64) error {
 // the version.
 func (l *liveness) seen(id string, addr mtp.Address, now time.Time, mqtt uint8) {
 	ns := now.UnixNano()
-	l.mu.Lock()
-	e := l.ents[id]
+	sh := l.shard(id)
+	sh.mu.Lock()
+	e := sh.ents[id]
 	if e == nil {
 		e = &invEntry{id: id, first: ns, state: StateUnknown, since: ns}
-		l.ents[id] = e
-		l.counts[StateUnknown]++
-		l.ids = nil
+		l.add(sh, e)
 	}
 	if e.first == 0 {
 		e.first = ns
@@ -434,15 +486,17 @@ func (l *liveness) seen(id string, addr mtp.Address, now time.Time, mqtt uint8) 
 	var ch *StateChange
 	setup, orphans := false, []StoredSubscription(nil)
 	if e.state != StateOnline {
-		ch = l.transition(e, StateOnline, nil, ns)
+		ch = l.transition(sh, e, StateOnline, nil, ns)
 		setup = l.needsSetup(e)
-		orphans = l.orphans[id]
-		delete(l.orphans, id)
 	}
-	l.markDirty(e)
-	l.mu.Unlock()
+	l.markDirty(sh, e)
+	sh.mu.Unlock()
 	if ch != nil {
 		l.q.push(*ch)
+		l.omu.Lock()
+		orphans = l.orphans[id]
+		delete(l.orphans, id)
+		l.omu.Unlock()
 	}
 	if setup {
 		l.setupLater(id)
@@ -457,30 +511,31 @@ func (l *liveness) seen(id string, addr mtp.Address, now time.Time, mqtt uint8) 
 // offline once the hold passes without news from it.
 func (l *liveness) gone(id string, reason error) {
 	now := time.Now().UnixNano()
-	l.mu.Lock()
-	e := l.ents[id]
+	sh := l.shard(id)
+	sh.mu.Lock()
+	e := sh.ents[id]
 	if e == nil || e.state == StateOffline || e.goneAt != 0 {
-		l.mu.Unlock()
+		sh.mu.Unlock()
 		return
 	}
 	var ch *StateChange
 	if l.cfg.Hold == 0 {
-		ch = l.transition(e, StateOffline, reason, now)
+		ch = l.transition(sh, e, StateOffline, reason, now)
 	} else {
 		e.goneAt, e.goneReason = now, reason
 	}
-	l.mu.Unlock()
+	sh.mu.Unlock()
 	if ch != nil {
 		l.q.push(*ch)
 	}
 }
 
-// transition changes an entry's state; l.mu is held. It returns the
-// change to announce once the lock is released.
-func (l *liveness) transition(e *invEntry, to AgentState, reason error, at int64) *StateChange {
+// transition changes an entry's state; its shard's lock is held. It
+// returns the change to announce once the lock is released.
+func (l *liveness) transition(sh *invShard, e *invEntry, to AgentState, reason error, at int64) *StateChange {
 	from := e.state
-	l.counts[from]--
-	l.counts[to]++
+	l.counts[from].Add(-1)
+	l.counts[to].Add(1)
 	e.state, e.since = to, at
 	e.reason = ""
 	if reason != nil {
@@ -489,21 +544,21 @@ func (l *liveness) transition(e *invEntry, to AgentState, reason error, at int64
 	if to != StateOffline {
 		e.goneAt, e.goneReason = 0, nil
 	}
-	l.markDirty(e)
+	l.markDirty(sh, e)
 	return &StateChange{EndpointID: e.id, From: from, To: to, At: unixTime(at), Reason: reason, Entry: e.public()}
 }
 
-// markDirty queues the entry for the store; l.mu is held.
-func (l *liveness) markDirty(e *invEntry) {
+// markDirty queues the entry for the store; its shard's lock is held.
+func (l *liveness) markDirty(sh *invShard, e *invEntry) {
 	if l.store == nil || e.dirty {
 		return
 	}
 	e.dirty = true
-	l.dirty = append(l.dirty, e)
+	sh.dirty = append(sh.dirty, e)
 }
 
 // needsSetup reports whether an agent coming online needs its heartbeat
-// or device information set up; l.mu is held.
+// or device information set up; its shard's lock is held.
 func (l *liveness) needsSetup(e *invEntry) bool {
 	if e.settingUp {
 		return false
@@ -518,12 +573,13 @@ func (l *liveness) hbSecs() uint32 {
 
 // versions records the agent's supported USP versions.
 func (l *liveness) versions(id, versions string) {
-	l.mu.Lock()
-	if e := l.ents[id]; e != nil && e.versions != versions {
+	sh := l.shard(id)
+	sh.mu.Lock()
+	if e := sh.ents[id]; e != nil && e.versions != versions {
 		e.versions = versions
-		l.markDirty(e)
+		l.markDirty(sh, e)
 	}
-	l.mu.Unlock()
+	sh.mu.Unlock()
 }
 
 // sendFailed turns a send that found nobody into agent state.
@@ -552,9 +608,10 @@ func (l *liveness) will(r *route, data []byte, verify func(id string) error) boo
 	if !record.ValidEndpointID(id) {
 		return false
 	}
-	l.mu.Lock()
-	known := l.ents[id] != nil
-	l.mu.Unlock()
+	sh := l.shard(id)
+	sh.mu.Lock()
+	known := sh.ents[id] != nil
+	sh.mu.Unlock()
 	if !known {
 		return false
 	}
@@ -576,27 +633,29 @@ func (l *liveness) onNotify(_ context.Context, n *Notification) error {
 			return nil
 		}
 		l.bootInfo(n.AgentID, b, n.Received)
-		l.mu.Lock()
-		e := l.ents[n.AgentID]
+		sh := l.shard(n.AgentID)
+		sh.mu.Lock()
+		e := sh.ents[n.AgentID]
 		setup := e != nil && (l.cfg.Heartbeat > 0 && !sessionKind(e.addr.MTP) || l.cfg.DeviceInfo) && !e.settingUp
 		if setup && l.cfg.Heartbeat > 0 {
 			e.hbState = hbNone // the agent may have lost it with its data model
 		}
-		l.mu.Unlock()
+		sh.mu.Unlock()
 		if setup {
 			l.setupLater(n.AgentID)
 		}
 	case *msg.OnBoardRequest:
-		l.mu.Lock()
-		if e := l.ents[n.AgentID]; e != nil {
+		sh := l.shard(n.AgentID)
+		sh.mu.Lock()
+		if e := sh.ents[n.AgentID]; e != nil {
 			l.setDeviceInfo(e, map[string]string{
 				"Device.DeviceInfo.ManufacturerOUI": b.OUI,
 				"Device.DeviceInfo.ProductClass":    b.ProductClass,
 				"Device.DeviceInfo.SerialNumber":    b.SerialNumber,
 			})
-			l.markDirty(e)
+			l.markDirty(sh, e)
 		}
-		l.mu.Unlock()
+		sh.mu.Unlock()
 		l.versions(n.AgentID, b.AgentSupportedProtocolVersions)
 	}
 	return nil
@@ -636,18 +695,19 @@ func (l *liveness) goroutine(bounded bool, f func(ctx context.Context)) bool {
 // setupLater sets up the agent's heartbeat and reads its device
 // information, in the background.
 func (l *liveness) setupLater(id string) {
-	l.mu.Lock()
-	e := l.ents[id]
+	sh := l.shard(id)
+	sh.mu.Lock()
+	e := sh.ents[id]
 	if e == nil || e.settingUp {
-		l.mu.Unlock()
+		sh.mu.Unlock()
 		return
 	}
 	e.settingUp = true
-	l.mu.Unlock()
+	sh.mu.Unlock()
 	if !l.background(func(ctx context.Context) { l.setup(ctx, id) }) {
-		l.mu.Lock()
+		sh.mu.Lock()
 		e.settingUp = false
-		l.mu.Unlock()
+		sh.mu.Unlock()
 	}
 }
 
@@ -655,17 +715,18 @@ func (l *liveness) setup(ctx context.Context, id string) {
 	ctx, cancel := context.WithTimeout(ctx, backgroundTimeout)
 	defer cancel()
 	a := l.c.Agent(id)
-	l.mu.Lock()
-	e := l.ents[id]
+	sh := l.shard(id)
+	sh.mu.Lock()
+	e := sh.ents[id]
 	wantHB := e != nil && l.cfg.Heartbeat > 0 && !sessionKind(e.addr.MTP) && (e.hbState == hbNone || e.hbSecs != l.hbSecs())
 	wantDev := e != nil && l.cfg.DeviceInfo && e.dev == nil
-	l.mu.Unlock()
+	sh.mu.Unlock()
 	defer func() {
-		l.mu.Lock()
+		sh.mu.Lock()
 		if e != nil {
 			e.settingUp = false
 		}
-		l.mu.Unlock()
+		sh.mu.Unlock()
 	}()
 	if e == nil {
 		return
@@ -673,7 +734,7 @@ func (l *liveness) setup(ctx context.Context, id string) {
 	if wantHB {
 		secs := l.hbSecs()
 		err := l.setHeartbeat(ctx, a, secs)
-		l.mu.Lock()
+		sh.mu.Lock()
 		if err != nil {
 			e.hbState = hbFailed
 		} else {
@@ -682,8 +743,8 @@ func (l *liveness) setup(ctx context.Context, id string) {
 			// whole interval after the agent took the setting.
 			e.last = max(e.last, time.Now().UnixNano())
 		}
-		l.markDirty(e)
-		l.mu.Unlock()
+		l.markDirty(sh, e)
+		sh.mu.Unlock()
 		if err != nil && !errors.Is(err, ErrClosed) {
 			l.c.log.Warn("could not set up the agent's heartbeat; it is not watched for silence", "agent", id, "err", err)
 		}
@@ -698,13 +759,13 @@ func (l *liveness) setup(ctx context.Context, id string) {
 			l.c.log.Info("could not read the agent's device information", "agent", id, "err", err)
 			return
 		}
-		l.mu.Lock()
+		sh.mu.Lock()
 		l.setDeviceInfo(e, r.Values())
 		if e.dev == nil {
 			e.dev = &DeviceInfo{} // read once, even if empty
 		}
-		l.markDirty(e)
-		l.mu.Unlock()
+		l.markDirty(sh, e)
+		sh.mu.Unlock()
 	}
 }
 
@@ -761,11 +822,11 @@ func (l *liveness) cleanOrphans(id string, subs []StoredSubscription) {
 			}
 			if err != nil {
 				l.c.log.Info("could not remove subscriptions left by a previous run", "agent", id, "err", err)
-				l.mu.Lock()
+				l.omu.Lock()
 				if l.orphans[id] == nil {
 					l.orphans[id] = subs // try again when the agent is next online
 				}
-				l.mu.Unlock()
+				l.omu.Unlock()
 				return
 			}
 		}
@@ -776,9 +837,9 @@ func (l *liveness) cleanOrphans(id string, subs []StoredSubscription) {
 		}
 	})
 	if !ok {
-		l.mu.Lock()
+		l.omu.Lock()
 		l.orphans[id] = subs
-		l.mu.Unlock()
+		l.omu.Unlock()
 	}
 }
 
@@ -789,8 +850,8 @@ func (l *liveness) cleanOrphans(id string, subs []StoredSubscription) {
 // [Controller.PendingOperations].
 func (c *Controller) LeftoverSubscriptions() []StoredSubscription {
 	l := c.live
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.omu.Lock()
+	defer l.omu.Unlock()
 	var out []StoredSubscription
 	for _, subs := range l.orphans {
 		out = append(out, subs...)
@@ -833,7 +894,7 @@ func (l *liveness) check(t time.Time) {
 	hb := int64(l.cfg.Heartbeat)
 	hold := int64(l.cfg.Hold)
 	probeIdle := int64(l.cfg.Probe)
-	l.mu.Lock()
+	l.ckMu.Lock()
 	for k := range down {
 		l.blind[k] = now
 	}
@@ -841,9 +902,35 @@ func (l *liveness) check(t time.Time) {
 		l.tokens = math.Min(math.Max(1, l.cfg.ProbeRate), l.tokens+float64(now-l.refill)/1e9*l.cfg.ProbeRate)
 		l.refill = now
 	}
-	for _, e := range l.ents {
+	for i := range l.shards {
+		sh := &l.shards[i]
+		sh.mu.Lock()
+		changes, probes = l.checkShard(sh, now, down, hb, hold, probeIdle, changes, probes)
+		sh.mu.Unlock()
+	}
+	l.ckMu.Unlock()
+	for _, ch := range changes {
+		l.q.push(ch)
+	}
+	for _, id := range probes {
+		if !l.goroutine(false, func(ctx context.Context) { l.probe(ctx, id) }) {
+			l.probing.Add(-1)
+			sh := l.shard(id)
+			sh.mu.Lock()
+			if e := sh.ents[id]; e != nil {
+				e.probing = false
+			}
+			sh.mu.Unlock()
+		}
+	}
+}
+
+// checkShard is check's pass over one shard, whose lock is held (and
+// ckMu); it appends the changes to announce and the agents to probe.
+func (l *liveness) checkShard(sh *invShard, now int64, down map[mtp.Kind]bool, hb, hold, probeIdle int64, changes []StateChange, probes []string) ([]StateChange, []string) {
+	for _, e := range sh.ents {
 		if e.goneAt != 0 && now-e.goneAt >= hold {
-			changes = append(changes, *l.transition(e, StateOffline, e.goneReason, e.goneAt))
+			changes = append(changes, *l.transition(sh, e, StateOffline, e.goneReason, e.goneAt))
 			e.probeAt = now + probeIdle
 			continue
 		}
@@ -858,7 +945,7 @@ func (l *liveness) check(t time.Time) {
 		case StateOnline:
 			if hb > 0 && e.hbState == hbOK {
 				if now-last > int64(l.cfg.Misses)*int64(e.hbSecs)*int64(time.Second)+int64(e.hbSecs)*int64(time.Second)/2 {
-					changes = append(changes, *l.transition(e, StateOffline, ErrHeartbeatMissed, e.last))
+					changes = append(changes, *l.transition(sh, e, StateOffline, ErrHeartbeatMissed, e.last))
 					e.probeAt = now + probeIdle
 					// It may have lost the subscription (a reboot whose
 					// Boot! went unseen): set it up again when it is back.
@@ -866,35 +953,22 @@ func (l *liveness) check(t time.Time) {
 					continue
 				}
 			}
-			if probeIdle > 0 && !e.probing && now-last >= probeIdle && now >= e.probeAt && l.tokens >= 1 && l.probing < maxProbes {
+			if probeIdle > 0 && !e.probing && now-last >= probeIdle && now >= e.probeAt && l.tokens >= 1 && l.probing.Load() < maxProbes {
 				l.tokens--
-				l.probing++
+				l.probing.Add(1)
 				e.probing = true
 				probes = append(probes, e.id)
 			}
 		default:
-			if probeIdle > 0 && !e.probing && now >= e.probeAt && l.tokens >= 1 && l.probing < maxProbes {
+			if probeIdle > 0 && !e.probing && now >= e.probeAt && l.tokens >= 1 && l.probing.Load() < maxProbes {
 				l.tokens--
-				l.probing++
+				l.probing.Add(1)
 				e.probing = true
 				probes = append(probes, e.id)
 			}
 		}
 	}
-	l.mu.Unlock()
-	for _, ch := range changes {
-		l.q.push(ch)
-	}
-	for _, id := range probes {
-		if !l.goroutine(false, func(ctx context.Context) { l.probe(ctx, id) }) {
-			l.mu.Lock()
-			l.probing--
-			if e := l.ents[id]; e != nil {
-				e.probing = false
-			}
-			l.mu.Unlock()
-		}
-	}
+	return changes, probes
 }
 
 // probe sends one cheap request to the agent and counts a miss if it gets
@@ -906,11 +980,12 @@ func (l *liveness) probe(ctx context.Context, id string) {
 	_, err := l.c.Agent(id).GetSupportedProtocol(ctx)
 	now := time.Now().UnixNano()
 	var ch *StateChange
-	l.mu.Lock()
-	l.probing--
-	e := l.ents[id]
+	l.probing.Add(-1)
+	sh := l.shard(id)
+	sh.mu.Lock()
+	e := sh.ents[id]
 	if e == nil {
-		l.mu.Unlock()
+		sh.mu.Unlock()
 		return
 	}
 	e.probing = false
@@ -934,7 +1009,7 @@ func (l *liveness) probe(ctx context.Context, id string) {
 		}
 		switch {
 		case e.state != StateOffline && int(e.misses) >= l.cfg.Misses:
-			ch = l.transition(e, StateOffline, fmt.Errorf("%w: %w", ErrProbeFailed, err), e.last)
+			ch = l.transition(sh, e, StateOffline, fmt.Errorf("%w: %w", ErrProbeFailed, err), e.last)
 			e.probeWait = int64(l.cfg.Probe)
 			e.probeAt = now + e.probeWait
 		case e.state == StateOffline:
@@ -944,7 +1019,7 @@ func (l *liveness) probe(ctx context.Context, id string) {
 			e.probeAt = now // the next miss decides
 		}
 	}
-	l.mu.Unlock()
+	sh.mu.Unlock()
 	if ch != nil {
 		l.q.push(*ch)
 	}
@@ -955,20 +1030,23 @@ func (l *liveness) flush() {
 	if l.store == nil {
 		return
 	}
-	l.mu.Lock()
-	if len(l.dirty) == 0 {
-		l.mu.Unlock()
+	var batch []InventoryEntry
+	for i := range l.shards {
+		sh := &l.shards[i]
+		sh.mu.Lock()
+		for _, e := range sh.dirty {
+			e.dirty = false
+			if sh.ents[e.id] == e {
+				batch = append(batch, e.public())
+			}
+		}
+		clear(sh.dirty)
+		sh.dirty = sh.dirty[:0]
+		sh.mu.Unlock()
+	}
+	if len(batch) == 0 {
 		return
 	}
-	batch := make([]InventoryEntry, 0, len(l.dirty))
-	for _, e := range l.dirty {
-		e.dirty = false
-		if l.ents[e.id] == e {
-			batch = append(batch, e.public())
-		}
-	}
-	l.dirty = l.dirty[:0]
-	l.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(l.c.ctx), backgroundTimeout)
 	defer cancel()
 	if err := l.store.PutAgents(ctx, batch); err != nil {
