@@ -40,6 +40,9 @@ type agentState struct {
 	// sessionNew: present since its session's PeerUp, so the connect
 	// record that follows on the session is no new announcement.
 	sessionNew bool
+	// forgotten: evicted from the table (forget); a record that found
+	// it just before takes the slow path and makes a new entry.
+	forgotten bool
 }
 
 // AgentInfo describes an agent the controller knows.
@@ -184,7 +187,7 @@ func (c *Controller) agentSeen(id string, r *route, in mtp.Inbound, addr mtp.Add
 			c.log.Warn("dropping record that claims an agent from another address", "from_id", id, "mtp", r.kind, "from", addr, "known", known, "err", ErrPeerRefused)
 			return nil
 		}
-		if !move && !announce && a.route != nil && a.present && (version == "" || a.versions != "" || a.version == version) {
+		if !move && !announce && !a.forgotten && a.route != nil && a.present && (version == "" || a.versions != "" || a.version == version) {
 			a.lastSeen.Store(now.UnixNano())
 			known := a.addr
 			a.mu.Unlock()

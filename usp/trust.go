@@ -267,6 +267,9 @@ func (c *Controller) evictable(a *agentState) bool {
 // forget removes a learned agent. Called with c.mu held.
 func (c *Controller) forget(a *agentState) {
 	c.agents.del(a.id)
+	a.mu.Lock()
+	a.forgotten = true
+	a.mu.Unlock()
 	c.live.forget(a.id)
 	c.learned--
 	c.noteAgent(AgentEvicted, a)
