@@ -86,7 +86,7 @@ func (e *eventQueue) push(ev AgentEvent) {
 		e.missed++
 	}
 	if e.head > 0 && e.head == len(e.q) {
-		e.q, e.head = e.q[:0], 0
+		e.q, e.head = emptied(e.q), 0
 	}
 	e.q = append(e.q, queuedEvent{ev, size})
 	e.bytes += size
@@ -104,7 +104,7 @@ func (e *eventQueue) take() (AgentEvent, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.len() == 0 {
-		e.q, e.head = e.q[:0], 0
+		e.q, e.head = emptied(e.q), 0
 		return AgentEvent{}, false
 	}
 	qe := e.q[e.head]
@@ -132,4 +132,17 @@ func (e *eventQueue) run() {
 			}
 		}
 	}
+}
+
+// keptCap is the most capacity an emptied queue keeps: after a storm of
+// 100,000 agents a queue would otherwise hold its peak for good.
+const keptCap = 1024
+
+// emptied returns q emptied, keeping its array unless it grew past
+// keptCap.
+func emptied[T any](q []T) []T {
+	if cap(q) > keptCap {
+		return nil
+	}
+	return q[:0]
 }

@@ -256,7 +256,8 @@ type intakeShard struct {
 	// queued counts the mailboxes in ready, by lane, so that a worker
 	// looking for one passes an empty shard without its lock.
 	queued [2]atomic.Int32
-	_      [40]byte // pads the shard to 128 bytes: its hot fields and the next shard's are 64 or more bytes apart, never on one cache line, however the array is aligned
+	big    bool     // boxes held more than keptCap mailboxes since it was made
+	_      [32]byte // pads the shard to 128 bytes: its hot fields and the next shard's are 64 or more bytes apart, never on one cache line, however the array is aligned
 }
 
 // readyList is a shard's mailboxes of one lane waiting for a worker, in
@@ -334,6 +335,7 @@ func (in *intake) put(key boxKey, it item, internal bool) bool {
 	if b == nil {
 		b = &mailbox{key: key}
 		sh.boxes[key] = b
+		sh.big = sh.big || len(sh.boxes) > keptCap
 	}
 	b.push(it)
 	if !b.queued {
@@ -458,15 +460,20 @@ func (in *intake) refuse(key string, it item) {
 // none. The shard's lock is held.
 func (rl *readyList) next() *mailbox {
 	if rl.head == len(rl.q) {
-		rl.q, rl.head = rl.q[:0], 0
 		return nil
 	}
 	b := rl.q[rl.head]
 	rl.q[rl.head] = nil
 	rl.head++
-	if rl.head > 1024 && rl.head*2 > len(rl.q) {
-		rl.q = append(rl.q[:0], rl.q[rl.head:]...)
-		rl.head = 0
+	switch {
+	case rl.head == len(rl.q):
+		// Emptied: start again at the front (the list may not be looked
+		// at again for a long time, so it lets go of a storm's array now).
+		rl.q, rl.head = emptied(rl.q), 0
+	case rl.head > 1024 && rl.head*2 > len(rl.q):
+		n := copy(rl.q, rl.q[rl.head:])
+		clear(rl.q[n:]) // the moved pointers' old places
+		rl.q, rl.head = rl.q[:n], 0
 	}
 	return b
 }
@@ -537,29 +544,32 @@ func (in *intake) work(ln lane, si int) {
 			return
 		}
 		b.bytes -= it.size
-		var passOn bool
 		switch {
 		case b.len() == 0:
 			b.queued = false
 			delete(sh.boxes, b.key)
+			if len(sh.boxes) == 0 && sh.big {
+				// A map keeps its peak size: after a storm, start
+				// again small.
+				sh.boxes, sh.big = make(map[boxKey]*mailbox), false
+			}
 			b = nil
 		case lw.ready.Load() > 0:
 			// Others are waiting, here or in another shard: go to the
-			// back of the line, and serve the next shard's first.
+			// back of the line.
 			rl := &sh.ready[ln]
 			rl.q = append(rl.q, b)
 			sh.queued[ln].Add(1)
 			lw.ready.Add(1)
-			b, passOn = nil, true
+			b = nil
 		}
 		sh.mu.Unlock()
 		in.release(it.size)
 		if b == nil {
-			first := si
-			if passOn {
-				first = si + 1
-			}
-			si, b = in.take(ln, first)
+			// The next mailbox comes from the next shard on: each
+			// shard's waiting mailboxes get a worker in turn, so that
+			// agents arriving in one shard cannot keep it busy.
+			si, b = in.take(ln, si+1)
 		}
 	}
 }

@@ -192,8 +192,17 @@ func newIntakeRig(t *testing.T, agents, perAgent int, ic IntakeConfig, slow func
 	}
 	t.Cleanup(func() { _ = c.Close(context.Background()) })
 	rig.c = c
-	for i := range agents {
-		id := fmt.Sprintf("proto::bench-agent-%04d", i)
+	ids := make([]string, agents)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("proto::bench-agent-%04d", i)
+	}
+	rig.addAgents(ids, perAgent)
+	return rig
+}
+
+// addAgents makes perAgent notifications ready to send for each agent.
+func (rig *intakeRig) addAgents(ids []string, perAgent int) {
+	for _, id := range ids {
 		rig.ids = append(rig.ids, id)
 		var recs [][]byte
 		for j := range perAgent {
@@ -204,7 +213,6 @@ func newIntakeRig(t *testing.T, agents, perAgent int, ic IntakeConfig, slow func
 		}
 		rig.recs = append(rig.recs, recs)
 	}
-	return rig
 }
 
 func (rig *intakeRig) send(agent, seq int) {
@@ -308,5 +316,51 @@ func TestIntakeOneWorkerTakesTurns(t *testing.T) {
 			}
 			time.Sleep(100 * time.Microsecond)
 		}
+	}
+}
+
+// TestIntakeShardsTakeTurns: with a single worker, agents that keep
+// arriving in one shard of the intake cannot hold the worker there: an
+// agent in another shard is served after at most a round of the shards,
+// not after all of them.
+func TestIntakeShardsTakeTurns(t *testing.T) {
+	rig := newIntakeRig(t, 0, 0, IntakeConfig{Workers: 1}, func(string) time.Duration { return 200 * time.Microsecond })
+	in := rig.c.intake
+	// 150 agents of one shard, and one of another.
+	var same []string
+	var other string
+	for i := 0; len(same) < 150 || other == ""; i++ {
+		id := fmt.Sprintf("proto::bench-agent-%04d", i)
+		switch s := in.shardOf(id); {
+		case s == in.shardOf("proto::bench-agent-0000") && len(same) < 150:
+			same = append(same, id)
+		case s != in.shardOf("proto::bench-agent-0000") && other == "":
+			other = id
+		}
+	}
+	rig.addAgents(append(same, other), 1)
+	for i := range same {
+		rig.send(i, 0)
+	}
+	rig.send(len(same), 0)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rig.mu.Lock()
+		done := len(rig.got[other])
+		before := 0
+		for _, id := range same {
+			before += len(rig.got[id])
+		}
+		rig.mu.Unlock()
+		if done == 1 {
+			if before > 2*intakeShards {
+				t.Errorf("the agent in another shard waited for %d of the busy shard's agents", before)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent in another shard was never served (%d of the busy shard's were)", before)
+		}
+		time.Sleep(100 * time.Microsecond)
 	}
 }

@@ -1180,6 +1180,9 @@ func (q *changeQueue) run(c *Controller, l *liveness) {
 			ch := q.q[0]
 			q.q[0] = StateChange{}
 			q.q = q.q[1:]
+			if len(q.q) == 0 {
+				q.q = nil // the array, however long a storm made it, goes
+			}
 			q.mu.Unlock()
 			for _, f := range l.watchers.list() {
 				f(ch)
