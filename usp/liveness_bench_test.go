@@ -116,6 +116,7 @@ func BenchmarkInventory100k(b *testing.B) {
 	for c.Inventory().Len() < agents {
 		runtime.Gosched()
 	}
+	settle(c)
 	perAgent := float64(heap()-before) / agents
 	b.Run("heap", func(b *testing.B) {
 		for b.Loop() {
