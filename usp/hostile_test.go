@@ -350,7 +350,9 @@ func hostileDisconnect(t *testing.T, url string) {
 // still served.
 func TestHostileFloodOfIdentities(t *testing.T) {
 	const limit, flood = 50, 3000
-	a := newArena(t, brokertest.StartEmbedded(t), usp.WithAgentLimits(limit, 0), usp.WithProtocolNegotiation(), usp.WithNegotiationLimit(2))
+	marker := &markerHook{id: "proto::spoof-marker", seen: make(chan struct{})}
+	a := newArena(t, brokertest.StartEmbedded(t), usp.WithAgentLimits(limit, 0), usp.WithProtocolNegotiation(), usp.WithNegotiationLimit(2),
+		usp.WithHooks(marker))
 	base := heapAfterGC()
 	goroutines := runtime.NumGoroutine()
 	payload, _ := proto.Marshal(msg.Notify{SubscriptionID: "x", Notification: &msg.Event{ObjPath: "Device.", EventName: "Boot!"}}.Build("n"))
@@ -365,10 +367,18 @@ func TestHostileFloodOfIdentities(t *testing.T) {
 			a.victimIntact(t)
 		}
 	}
-	// Everything the flood sent has been handled once a marker record
-	// from the last spoofed ID is known.
-	a.forge(t, record.NewMQTTConnect("1.3", ctrlID, "proto::spoof-marker", usprecord.MQTTConnectRecord_V5, attackerTopic+"/m"), attackerTopic+"/m")
-	waitUntil(t, func() bool { _, ok := a.c.AgentInfo("proto::spoof-marker"); return ok })
+	// Everything the flood sent has been delivered once a marker record
+	// sent after it on the same connection is (the intake handles
+	// unrelated agents' records in any order, so the marker may well be
+	// handled, and evicted again, before the flood's last), and handled
+	// once the intake is empty after that.
+	a.forge(t, record.NewMQTTConnect("1.3", ctrlID, marker.id, usprecord.MQTTConnectRecord_V5, attackerTopic+"/m"), attackerTopic+"/m")
+	select {
+	case <-marker.seen:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the marker record never reached the controller")
+	}
+	waitUntil(t, func() bool { return a.c.IntakeStats().Records == 0 })
 	if n := len(a.c.Agents()); n > limit {
 		t.Fatalf("%d agents known after a flood of %d identities; limit %d", n, flood, limit)
 	}
@@ -389,6 +399,19 @@ func TestHostileFloodOfIdentities(t *testing.T) {
 		t.Errorf("%d more goroutines after the flood", extra)
 	}
 	a.victimIntact(t)
+}
+
+// markerHook closes seen when a record from id comes in.
+type markerHook struct {
+	id   string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (h *markerHook) OnRecord(ev usp.RecordEvent) {
+	if ev.Direction == usp.In && ev.AgentID == h.id {
+		h.once.Do(func() { close(h.seen) })
+	}
 }
 
 // TestHostileIdleIdentitiesForgotten: identities heard from once are
