@@ -236,6 +236,10 @@ type intake struct {
 // intakeShards is how many parts the mailboxes are split into.
 const intakeShards = 32
 
+// shardStreak is how many mailboxes in a row a worker takes from one
+// shard before it looks in the next.
+const shardStreak = 8
+
 // answerShards is how many parents answers' contexts are spread over.
 const answerShards = 16
 
@@ -511,6 +515,7 @@ func (in *intake) work(ln lane, si int) {
 	defer in.c.wg.Done()
 	lw := &in.lanes[ln]
 	si, b := in.take(ln, si)
+	streak := 0 // mailboxes taken from shard si in a row
 	for {
 		if b == nil {
 			lw.workers.Add(-1)
@@ -544,6 +549,7 @@ func (in *intake) work(ln lane, si int) {
 			return
 		}
 		b.bytes -= it.size
+		passOn := false
 		switch {
 		case b.len() == 0:
 			b.queued = false
@@ -561,15 +567,27 @@ func (in *intake) work(ln lane, si int) {
 			rl.q = append(rl.q, b)
 			sh.queued[ln].Add(1)
 			lw.ready.Add(1)
-			b = nil
+			b, passOn = nil, true
 		}
 		sh.mu.Unlock()
 		in.release(it.size)
 		if b == nil {
-			// The next mailbox comes from the next shard on: each
-			// shard's waiting mailboxes get a worker in turn, so that
-			// agents arriving in one shard cannot keep it busy.
-			si, b = in.take(ln, si+1)
+			// The next mailbox comes from the same shard, for up to
+			// shardStreak in a row (its lock is likely this core's
+			// already), then from the next shard on: each shard's
+			// waiting mailboxes get a worker in turn, so that agents
+			// arriving in one shard cannot keep it busy. A busy mailbox
+			// put back goes to the next shard at once.
+			first := si + 1
+			if !passOn && streak < shardStreak {
+				first = si
+			}
+			prev := si
+			if si, b = in.take(ln, first); si == prev {
+				streak++
+			} else {
+				streak = 0
+			}
 		}
 	}
 }

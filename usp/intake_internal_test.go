@@ -321,8 +321,8 @@ func TestIntakeOneWorkerTakesTurns(t *testing.T) {
 
 // TestIntakeShardsTakeTurns: with a single worker, agents that keep
 // arriving in one shard of the intake cannot hold the worker there: an
-// agent in another shard is served after at most a round of the shards,
-// not after all of them.
+// agent in another shard is served after a few of them (a worker takes
+// at most shardStreak in a row from one shard), not after all of them.
 func TestIntakeShardsTakeTurns(t *testing.T) {
 	rig := newIntakeRig(t, 0, 0, IntakeConfig{Workers: 1}, func(string) time.Duration { return 200 * time.Microsecond })
 	in := rig.c.intake
@@ -353,7 +353,7 @@ func TestIntakeShardsTakeTurns(t *testing.T) {
 		}
 		rig.mu.Unlock()
 		if done == 1 {
-			if before > 2*intakeShards {
+			if before > 2*shardStreak {
 				t.Errorf("the agent in another shard waited for %d of the busy shard's agents", before)
 			}
 			return
