@@ -15,7 +15,7 @@ import (
 // agentState is what the controller knows about one agent. It is kept small:
 // a controller may know tens of thousands of agents.
 //
-// Its fields from route to sessionNew change only while both the
+// Its fields from route to forgotten change only while both the
 // controller mutex (c.mu) and the agent's own mu are held; reading one
 // needs either lock. The intake reads and refreshes an agent it already
 // knows under mu alone (agentSeen's fast path, targetOf), so records from
