@@ -209,10 +209,12 @@ func (b *mailbox) pop() item {
 // The mailboxes are kept in shards by endpoint ID, each with its own lock,
 // so that records from unrelated agents do not wait on one lock (issue
 // 14); the budget (records and bytes, all agents together) and the
-// workers are counted with atomics. A worker looks for ready mailboxes in
-// every shard, starting after the one it last served, so that mailboxes
-// are served in turn across shards. Only a delivery that must wait for
-// room takes a lock shared by all (waitMu), and only while it waits.
+// workers are counted with atomics. A worker takes up to shardStreak
+// ready mailboxes in a row from one shard, then looks in the next ones, so
+// that every shard's mailboxes are served in turn. Only a delivery that
+// must wait for room takes a lock shared by all (waitMu), and only while
+// it waits; the budget's two counters are the one cache line every record
+// writes.
 type intake struct {
 	c    *Controller
 	cfg  IntakeConfig
