@@ -354,21 +354,33 @@ func TestReferenceAgentDisconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The answer to the next Get is lost, so the call still waits when
-	// the Disconnect comes.
+	// the Disconnect comes. The intercept stays until it has dropped the
+	// GetResp itself: the agent counts the Get executed before it sends
+	// the answer, so waiting for the count let the answer through now and
+	// then.
+	lost := make(chan struct{})
+	var once sync.Once
 	rig.agentT.SetIntercept(func(data []byte) mtptest.Action {
-		if r, err := record.Decode(data); err == nil && r.GetSessionContext() != nil {
-			return mtptest.Drop
+		r, err := record.Decode(data)
+		if err != nil || r.GetSessionContext() == nil {
+			return mtptest.Pass
 		}
-		return mtptest.Pass
+		for _, p := range r.GetSessionContext().GetPayload() {
+			if m, err := msg.Decode(p); err == nil && m.GetHeader().GetMsgType() == uspmsg.Header_GET_RESP {
+				once.Do(func() { close(lost) })
+			}
+		}
+		return mtptest.Drop
 	})
 	errc := make(chan error, 1)
 	go func() {
 		_, err := a.GetValue(ctxT(t), "Device.DeviceInfo.Manufacturer")
 		errc <- err
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for executions(rig.agent, uspmsg.Header_GET) < 2 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
+	select {
+	case <-lost:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the agent never answered the second Get")
 	}
 	rig.agentT.SetIntercept(nil)
 	start := len(rig.ctrlT.Sent())
