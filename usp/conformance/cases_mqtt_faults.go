@@ -81,7 +81,11 @@ func backOnBroker(t *T, b *MQTTBroker, mark int, d time.Duration) func(context.C
 			}
 			for _, p := range b.Packets(from) {
 				if client != "" && p.ClientID == client && p.Type == "PUBLISH" {
-					if rec, err := record.Decode(p.Payload, record.WithoutValidation()); err == nil && rec.GetMqttConnect() != nil {
+					// Back once the equipment, not only the broker, has the
+					// connect record: the next case's first request goes
+					// where the record says the agent now listens.
+					if rec, err := record.Decode(p.Payload, record.WithoutValidation()); err == nil && rec.GetMqttConnect() != nil &&
+						t.eq.agentAddr().To == rec.GetMqttConnect().GetSubscribedTopic() {
 						return nil
 					}
 				}

@@ -327,6 +327,13 @@ func (e *Equipment) receive(in mtp.Inbound) {
 	e.push(ib)
 }
 
+// agentAddr is where the equipment sends to the agent now.
+func (e *Equipment) agentAddr() mtp.Address {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.addr
+}
+
 // learn takes the agent's address from its connect record or from where
 // its records come from, unless it is known.
 func (e *Equipment) learn(rec *usprecord.Record, in mtp.Inbound) {
