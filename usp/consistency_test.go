@@ -3,6 +3,7 @@ package usp_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,7 +69,11 @@ func TestSubscriptionBufferPolicy(t *testing.T) {
 		{"subscription alone: refused until read", false, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var opts []usptest.PairOption
+			// The last notification's verdict: the iteration below must
+			// not start while it is still being handled, or the room it
+			// makes lets n-3 in.
+			settled := &verdictHook{msgID: "n-3", done: make(chan struct{})}
+			opts := []usptest.PairOption{usptest.WithControllerOptions(usp.WithHooks(settled))}
 			if tc.ctrlHandler {
 				opts = append(opts, usptest.WithControllerOptions(usp.WithNotifyHandler(func(context.Context, *usp.Notification) error { return nil })))
 			}
@@ -90,6 +95,11 @@ func TestSubscriptionBufferPolicy(t *testing.T) {
 				return k
 			}
 			require.Eventually(t, func() bool { return answered() == tc.wantAnswered }, 5*time.Second, 5*time.Millisecond)
+			select {
+			case <-settled.done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("n-3 was never accepted or refused")
+			}
 			// Later ones would have had time to arrive: the count stays.
 			require.NoError(t, p.Fake.Send(ctx, usptest.PairControllerID, msg.GetResp{}.Build("sync"))) // a round trip through the agent's queue
 			assert.Equal(t, tc.wantAnswered, answered())
@@ -109,6 +119,20 @@ func TestSubscriptionBufferPolicy(t *testing.T) {
 				assert.Equal(t, []string{"n-1", "n-2"}, got)
 			}
 		})
+	}
+}
+
+// verdictHook closes done once the controller accepted or refused the
+// notification msgID.
+type verdictHook struct {
+	msgID string
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (h *verdictHook) OnNotify(ev usp.NotifyEvent) {
+	if ev.MsgID == h.msgID && (ev.Stage == usp.NotifyAccepted || ev.Stage == usp.NotifyRefused) {
+		h.once.Do(func() { close(h.done) })
 	}
 }
 
